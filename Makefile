@@ -1,0 +1,49 @@
+# Meridian: everything installs from the project's own files (pyproject.toml + requirements.lock).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.meridian-installed
+STACK ?= eo4eu
+STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
+
+.PHONY: help plan plan-all test lint schema lock clean
+
+help:
+	@echo "make plan STACK=<stack>   offline plan of a bundled stack ($(STACKS))"
+	@echo "make test                 lint + the whole test suite"
+	@echo "make schema               regenerate stacks/platform.schema.json"
+
+# The venv is rebuilt only when the dependency files change, so reruns are instant.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+plan: $(STAMP)
+	$(BIN)/meridian plan $(STACK)
+
+plan-all: $(STAMP)
+	@for s in $(STACKS); do $(BIN)/meridian plan $$s > /dev/null || exit 1; echo "plan $$s: ok"; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: lint
+	$(BIN)/meridian schema --check
+	$(BIN)/pytest -n 2 -q
+
+schema: $(STAMP)
+	$(BIN)/meridian schema
+
+# Refresh the lock from pyproject.toml's pins (needs the registry).
+lock:
+	rm -rf /tmp/meridian-lock && $(PYTHON) -m venv /tmp/meridian-lock
+	/tmp/meridian-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/meridian-lock/bin/pip freeze --exclude-editable | grep -v '^meridian' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

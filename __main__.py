@@ -1,0 +1,11 @@
+"""Meridian's Pulumi program: validate the stack's spec, then build its Platform."""
+
+import pulumi
+
+from components.platform import Platform
+from components.spec import load_platform_spec
+
+spec = load_platform_spec()
+platform = Platform(spec.project.name, spec)
+pulumi.export("project", spec.project.name)
+pulumi.export("sites", {name: site.kind for name, site in spec.sites.items()})

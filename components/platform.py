@@ -1,0 +1,46 @@
+"""Platform: the composition root that builds everything one stack's spec names.
+
+Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite` or
+`meridian:sites:AwsSite`, named by the site's key). Clusters, add-ons and central
+observability attach here as they land.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from .spec import PlatformSpec
+
+
+class Platform(pulumi.ComponentResource):
+    """A research project's platform across all of its sites."""
+
+    sites: dict[str, Any]
+    """Site components by site key (OpenStackSite or AwsSite)."""
+
+    def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Build the platform `name` (the project name) from its validated spec.
+
+        :param name: the component's name; the project's name by convention.
+        :param spec: the whole validated platform spec of the stack.
+        :param opts: options of the component itself.
+        """
+        super().__init__("meridian:index:Platform", name, None, opts)
+        self.sites = {}
+        for site_name, site in spec.sites.items():
+            # Provider SDKs are imported only when a stack has a site of that kind (import cost).
+            if site.kind == "openstack":
+                from .sites.openstack import OpenStackSite
+
+                self.sites[site_name] = OpenStackSite(
+                    site_name, site, project=spec.project, opts=pulumi.ResourceOptions(parent=self)
+                )
+            else:
+                from .sites.aws import AwsSite
+
+                self.sites[site_name] = AwsSite(
+                    site_name, site, project=spec.project, opts=pulumi.ResourceOptions(parent=self)
+                )
+        self.register_outputs({"sites": sorted(self.sites)})

@@ -1,0 +1,9 @@
+"""Well-known ports, shared by the components that open them and the policies that police them."""
+
+SSH = 22
+KUBE_API = 6443
+#: RKE2's supervisor (node registration) port.
+RKE2_SUPERVISOR = 9345
+
+#: Ports that must never be reachable from the whole internet.
+ADMIN_PORTS = {SSH: "SSH", KUBE_API: "Kubernetes API", RKE2_SUPERVISOR: "RKE2 supervisor"}

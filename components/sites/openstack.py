@@ -1,0 +1,199 @@
+"""OpenStackSite: one OpenStack tenancy, networked and locked down for Kubernetes.
+
+Children (all `parent=self`, all through the site's explicit provider):
+
+* `<name>-provider`    pulumi_openstack.Provider (clouds.yaml entry + region)
+* `<name>-network`     networking.Network, `<name>-subnet` networking.Subnet
+* `<name>-router`      networking.Router with the external gateway, `<name>-router-subnet` RouterInterface
+* `<name>-admin`       networking.SecGroup: SSH and the Kubernetes API from the admin CIDRs only
+* `<name>-internal`    networking.SecGroup: all traffic between members (the site's nodes)
+* `<name>-<sg>-<rule>` networking.SecGroupRule, one per rule; names derive from rule content, not position
+* `<name>-keypair`     compute.Keypair for break-glass SSH
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pulumi
+import pulumi_openstack as openstack
+
+from .. import ports
+from ..labels import cidr_slug, cloud_tags, openstack_tags, site_labels
+from ..spec import ProjectSpec, SiteSpec
+
+
+class OpenStackSite(pulumi.ComponentResource):
+    """An OpenStack tenancy prepared for Kubernetes: network, routed subnet, security groups, keypair."""
+
+    provider: openstack.Provider
+    """Explicit provider for every resource on this site (never the ambient OS_* environment)."""
+    network_id: pulumi.Output[str]
+    """ID of the site's private network."""
+    subnet_id: pulumi.Output[str]
+    """ID of the site's subnet (the spec's `cidr`)."""
+    router_id: pulumi.Output[str]
+    """ID of the router that gives the subnet its external gateway."""
+    external_network_id: pulumi.Output[str]
+    """ID of the external network (for floating IPs and load balancer VIPs)."""
+    admin_security_group_id: pulumi.Output[str]
+    """Security group admitting SSH and the Kubernetes API from the admin CIDRs."""
+    internal_security_group_id: pulumi.Output[str]
+    """Security group admitting all traffic between its members."""
+    keypair_name: pulumi.Output[str]
+    """Name of the site's SSH keypair."""
+    labels: dict[str, str]
+    """Labels of the site's resources (Kubernetes-safe; cloud tags add the owner)."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: SiteSpec,
+        *,
+        project: ProjectSpec,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Create the site `name` from its spec.
+
+        :param name: the site's key in the spec; prefixes every child's name.
+        :param spec: the site's validated spec (must have `openstack` set).
+        :param project: the project spec, for names and tags.
+        :param opts: options of the component itself (never merged into children).
+        """
+        super().__init__("meridian:sites:OpenStackSite", name, None, opts)
+        settings = spec.openstack
+        if settings is None:  # the Platform dispatches on spec.kind; this is a programming error
+            raise TypeError("OpenStackSite needs a site spec with 'openstack' set")
+        self.labels = site_labels(project, name, spec.labels)
+        tags = openstack_tags(cloud_tags(project, self.labels))
+        prefix = self._prefix = f"{project.name}-{name}"
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.provider = openstack.Provider(f"{name}-provider", cloud=settings.cloud, region=settings.region, opts=child)
+        on_site = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        external = openstack.networking.get_network_output(
+            name=settings.external_network,
+            external=True,
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider),
+        )
+        self.external_network_id = external.id
+
+        network = openstack.networking.Network(
+            f"{name}-network",
+            name=prefix,
+            description=f"Private network of {project.name} at {name}",
+            admin_state_up=True,
+            port_security_enabled=True,
+            tags=tags,
+            opts=on_site,
+        )
+        subnet = openstack.networking.Subnet(
+            f"{name}-subnet",
+            name=prefix,
+            network_id=network.id,
+            cidr=spec.cidr,
+            ip_version=4,
+            enable_dhcp=True,
+            dns_nameservers=list(spec.dns.nameservers),
+            tags=tags,
+            opts=on_site,
+        )
+        router = openstack.networking.Router(
+            f"{name}-router",
+            name=prefix,
+            description=f"Gateway of {project.name} at {name} to {settings.external_network}",
+            admin_state_up=True,
+            external_network_id=self.external_network_id,
+            enable_snat=True,
+            tags=tags,
+            opts=on_site,
+        )
+        openstack.networking.RouterInterface(
+            f"{name}-router-subnet", router_id=router.id, subnet_id=subnet.id, opts=on_site
+        )
+
+        admin = self._security_group(
+            name, "admin", f"SSH and Kubernetes API of {project.name} at {name}, from admin networks", tags, on_site
+        )
+        for cidr in spec.admin_cidrs:
+            for port, role in ((ports.SSH, "ssh"), (ports.KUBE_API, "kube-api")):
+                openstack.networking.SecGroupRule(
+                    f"{name}-admin-{role}-{cidr_slug(cidr)}",
+                    security_group_id=admin.id,
+                    description=f"{ports.ADMIN_PORTS[port]} from admin network {cidr}",
+                    direction="ingress",
+                    ethertype=_ethertype(cidr),
+                    protocol="tcp",
+                    port_range_min=port,
+                    port_range_max=port,
+                    remote_ip_prefix=cidr,
+                    opts=on_site,
+                )
+
+        internal = self._security_group(
+            name, "internal", f"Traffic between the nodes of {project.name} at {name}", tags, on_site
+        )
+        openstack.networking.SecGroupRule(
+            f"{name}-internal-members",
+            security_group_id=internal.id,
+            description="All traffic from members of this group",
+            direction="ingress",
+            ethertype="IPv4",
+            remote_group_id=internal.id,
+            opts=on_site,
+        )
+
+        keypair = openstack.compute.Keypair(
+            f"{name}-keypair", name=prefix, public_key=settings.ssh_public_key, opts=on_site
+        )
+
+        self.network_id = network.id
+        self.subnet_id = subnet.id
+        self.router_id = router.id
+        self.admin_security_group_id = admin.id
+        self.internal_security_group_id = internal.id
+        self.keypair_name = keypair.name
+        self.register_outputs(
+            {
+                "network_id": self.network_id,
+                "subnet_id": self.subnet_id,
+                "router_id": self.router_id,
+                "external_network_id": self.external_network_id,
+                "admin_security_group_id": self.admin_security_group_id,
+                "internal_security_group_id": self.internal_security_group_id,
+                "keypair_name": self.keypair_name,
+            }
+        )
+
+    def _security_group(
+        self, name: str, role: str, description: str, tags: list[str], opts: pulumi.ResourceOptions
+    ) -> openstack.networking.SecGroup:
+        """A security group with OpenStack's default rules removed and explicit egress for IPv4 and IPv6.
+
+        OpenStack adds allow-all egress rules to a new group; deleting them and stating egress
+        explicitly keeps every rule of the group visible in code, plans and policy checks.
+        """
+        group = openstack.networking.SecGroup(
+            f"{name}-{role}",
+            name=f"{self._prefix}-{role}",
+            description=description,
+            delete_default_rules=True,
+            tags=tags,
+            opts=opts,
+        )
+        for ethertype, everywhere in (("IPv4", "0.0.0.0/0"), ("IPv6", "::/0")):
+            openstack.networking.SecGroupRule(
+                f"{name}-{role}-egress-{ethertype.lower()}",
+                security_group_id=group.id,
+                description=f"All outbound {ethertype} traffic",
+                direction="egress",
+                ethertype=ethertype,
+                remote_ip_prefix=everywhere,
+                opts=opts,
+            )
+        return group
+
+
+def _ethertype(cidr: str) -> str:
+    return "IPv4" if ipaddress.ip_network(cidr).version == 4 else "IPv6"

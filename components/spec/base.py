@@ -1,0 +1,94 @@
+"""Building blocks shared by every spec model: the strict base and the checked scalar types."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+#: Names users give to keyed collections (sites, clusters, pools). Resource names and
+#: Kubernetes labels are derived from them, so they must be DNS-label safe.
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+NAME_RULE = "use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
+
+
+class SpecModel(BaseModel):
+    """Strict, immutable base of every spec model (unknown keys and type coercion are errors)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        str_strip_whitespace=False,
+        validate_default=True,
+    )
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        # ipaddress says "has host bits set" for 10.0.0.1/16; keep its words, they are precise.
+        raise ValueError(f"not a valid CIDR ({exc})") from None
+    if network.version != 4:
+        raise ValueError("only IPv4 CIDRs are supported for site networks")
+    return str(network)
+
+
+def _any_cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"not a valid CIDR ({exc})") from None
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError("not a valid IPv4 address") from None
+
+
+_SSH_KEY = re.compile(
+    r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) "
+    r"[A-Za-z0-9+/=]{40,}( .*)?$"
+)
+
+
+def _ssh_public_key(value: str) -> str:
+    if not _SSH_KEY.match(value):
+        raise ValueError("not an OpenSSH public key (expected e.g. 'ssh-ed25519 AAAA... comment')")
+    return value
+
+
+#: An IPv4 network in CIDR notation with no host bits set (10.40.0.0/16).
+Ipv4Cidr = Annotated[str, AfterValidator(_cidr)]
+#: An IPv4 or IPv6 network in CIDR notation (admin access lists may be either).
+Cidr = Annotated[str, AfterValidator(_any_cidr)]
+Ipv4Address = Annotated[str, AfterValidator(_ipv4)]
+SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")]
+LabelKey = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$",
+    ),
+]
+
+
+def case_clashes(names: list[str]) -> list[tuple[str, str]]:
+    """Pairs of names that differ only in letter case (they would collide as resource names)."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for name in names:
+        folded = name.casefold()
+        if folded in seen:
+            clashes.append((seen[folded], name))
+        else:
+            seen[folded] = name
+    return clashes

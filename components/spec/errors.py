@@ -1,0 +1,88 @@
+"""Spec errors: every problem named by its key path, all of them at once, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+from pydantic import ValidationError
+
+from .base import NAME_PATTERN, NAME_RULE
+
+Path = tuple[str | int, ...]
+
+
+class CrossFieldError(ValueError):
+    """Problems found by a cross-field rule, each with the key path (relative to the model) it concerns.
+
+    Raised from a pydantic validator, pydantic keeps the instance in the error's context,
+    so `format_problems` can place each problem at its own key instead of at the model.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.items: list[tuple[Path, str]] = []
+
+    def add(self, path: Path, message: str) -> None:
+        """Record one problem at `path`."""
+        self.items.append((path, message))
+
+    def raise_if_any(self) -> None:
+        """Raise self when anything was recorded."""
+        if self.items:
+            self.args = ("; ".join(message for _, message in self.items),)
+            raise self
+
+
+class SpecError(pulumi.RunError):
+    """A stack's spec is invalid. Pulumi prints a RunError's message without a traceback."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            path, message = self.problems[0]
+            text = f"{source}: {path}: {message}"
+        else:
+            lines = "\n".join(f"  {path}: {message}" for path, message in self.problems)
+            text = f"{source}: {len(self.problems)} problems in the stack's spec:\n{lines}"
+        super().__init__(text)
+
+
+def dotted(path: Path) -> str:
+    """`("sites", "a", "admin_cidrs", 0)` -> `sites.a.admin_cidrs[0]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key (not part of the spec; check the spelling)",
+    "missing": "required key is missing",
+}
+
+
+def format_problems(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    """Turn a pydantic error into (key path, message) pairs. Input values are never echoed (they may be secret)."""
+    problems: list[tuple[str, str]] = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc: Path = tuple(part for part in item["loc"] if part != "[key]")
+        if (item.get("ctx") or {}).get("pattern") == NAME_PATTERN:
+            message = f"invalid name: {NAME_RULE}"
+        elif item["loc"] and item["loc"][-1] == "[key]":
+            message = f"invalid name: {item['msg']}"
+        else:
+            message = _FRIENDLY.get(item["type"], item["msg"])
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, CrossFieldError):
+            for sub, sub_message in cause.items:
+                problems.append((dotted((prefix, *loc, *sub)), sub_message))
+            continue
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        problems.append((dotted((prefix, *loc)), message))
+    return problems

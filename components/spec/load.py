@@ -1,0 +1,52 @@
+"""Read the platform spec from the stack's Pulumi config and validate it."""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+
+import pulumi
+from pydantic import ValidationError
+
+from .errors import SpecError, format_problems
+from .platform import PlatformSpec
+
+#: The config key holding the whole spec: `meridian:platform` in the stack file.
+CONFIG_NAMESPACE = "meridian"
+CONFIG_KEY = "platform"
+QUALIFIED_KEY = f"{CONFIG_NAMESPACE}:{CONFIG_KEY}"
+
+#: Where the current stack's file lives when it is not `stacks/Pulumi.<stack>.yaml`
+#: (the offline engine sets it when it plans a fixture file). Errors name this file.
+STACK_FILE: ContextVar[str | None] = ContextVar("meridian_stack_file", default=None)
+
+
+def stack_file_name() -> str:
+    """The stack file the running program's config came from (Pulumi.yaml sets stackConfigDir: stacks)."""
+    return STACK_FILE.get() or f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+
+
+def parse_platform(raw: object, source: str) -> PlatformSpec:
+    """Validate a decoded `meridian:platform` value; raise one SpecError naming `source` and every key path."""
+    try:
+        return PlatformSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(source, format_problems(error, QUALIFIED_KEY)) from None
+
+
+def load_platform_spec() -> PlatformSpec:
+    """Read and validate `meridian:platform` from the running stack's config."""
+    source = stack_file_name()
+    if pulumi.runtime.is_config_secret(QUALIFIED_KEY):
+        raise SpecError(
+            source,
+            [(QUALIFIED_KEY, "must not hold secure values: put each secret in its own config key and refer to it")],
+        )
+    text = pulumi.Config(CONFIG_NAMESPACE).get(CONFIG_KEY)
+    if text is None:
+        raise SpecError(source, [(QUALIFIED_KEY, "required key is missing from the stack's config")])
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        raise SpecError(source, [(QUALIFIED_KEY, "must be a YAML mapping, not a plain string")]) from None
+    return parse_platform(raw, source)

@@ -1,0 +1,61 @@
+"""The root of the spec tree: everything one stack (one research project) describes."""
+
+from __future__ import annotations
+
+import ipaddress
+from itertools import combinations
+
+from pydantic import Field, model_validator
+
+from .base import Name, SpecModel, case_clashes
+from .clusters import ClusterSpec
+from .errors import CrossFieldError
+from .project import ProjectSpec
+from .sites import SiteSpec
+
+#: Which site kinds each cluster backend can run on.
+BACKEND_SITE_KINDS = {"rke2": {"openstack"}, "magnum": {"openstack"}, "eks": {"aws"}, "attached": {"openstack", "aws"}}
+
+
+class PlatformSpec(SpecModel):
+    """A research project's whole platform: its sites, clusters and add-ons."""
+
+    project: ProjectSpec = Field(description="Identity, ownership and labelling rules of the project.")
+    sites: dict[Name, SiteSpec] = Field(
+        min_length=1, max_length=32, description="Cloud sites of the project, keyed by site name."
+    )
+    clusters: dict[Name, ClusterSpec] = Field(
+        default_factory=dict, max_length=64, description="Kubernetes clusters, keyed by cluster name."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_case_twins(cls, data: object) -> object:
+        if isinstance(data, dict):
+            problems = CrossFieldError()
+            for collection in ("sites", "clusters"):
+                keys = data.get(collection)
+                if isinstance(keys, dict):
+                    for first, second in case_clashes([str(k) for k in keys]):
+                        problems.add((collection, second), f"name differs only in case from '{first}'")
+            problems.raise_if_any()
+        return data
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> PlatformSpec:
+        problems = CrossFieldError()
+        for (name_a, a), (name_b, b) in combinations(self.sites.items(), 2):
+            if ipaddress.ip_network(a.cidr).overlaps(ipaddress.ip_network(b.cidr)):
+                problems.add(("sites", name_b, "cidr"), f"{b.cidr} overlaps site '{name_a}' ({a.cidr})")
+        for name, cluster in self.clusters.items():
+            site = self.sites.get(cluster.site)
+            if site is None:
+                known = ", ".join(sorted(self.sites))
+                problems.add(("clusters", name, "site"), f"unknown site '{cluster.site}' (known: {known})")
+            elif site.kind not in BACKEND_SITE_KINDS[cluster.backend]:
+                problems.add(
+                    ("clusters", name, "backend"),
+                    f"backend '{cluster.backend}' cannot run on {site.kind} site '{cluster.site}'",
+                )
+        problems.raise_if_any()
+        return self

@@ -1,0 +1,155 @@
+"""Spec of a cloud site: one OpenStack tenancy or one AWS account/region."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Cidr, Ipv4Address, Ipv4Cidr, SpecModel, SshPublicKey
+from .errors import CrossFieldError
+
+
+class OpenStackSettings(SpecModel):
+    """How to reach an OpenStack tenancy and what it offers."""
+
+    cloud: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Entry in clouds.yaml (OS_CLOUD) holding the tenancy's credentials; the site's "
+        "explicit provider authenticates with it.",
+    )
+    region: str = Field(min_length=1, max_length=64, description="OpenStack region name, e.g. RegionOne.")
+    external_network: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Name of the provider (external) network the router's gateway and floating IPs use.",
+    )
+    availability_zones: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["nova"],
+        min_length=1,
+        max_length=6,
+        description="Nova availability zones instances may be spread across.",
+    )
+    ssh_public_key: SshPublicKey = Field(
+        description="OpenSSH public key installed on every instance of the site (break-glass access)."
+    )
+
+
+class AwsSettings(SpecModel):
+    """How to reach an AWS account and where the site lives in it."""
+
+    account_id: str = Field(
+        pattern=r"^[0-9]{12}$",
+        description="12-digit AWS account ID; the site's provider refuses to act on any other account.",
+    )
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description="AWS region, e.g. eu-central-1.")
+    availability_zones: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$")]] = Field(
+        min_length=2,
+        max_length=6,
+        description="Availability zones of the region to spread subnets over (two or more for HA).",
+    )
+    nat: Literal["single", "per-az"] = Field(
+        default="per-az",
+        description="NAT gateways: one per availability zone (zone-failure tolerant) or a single shared one (cheaper).",
+    )
+    profile: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Named AWS CLI profile for the site's provider; unset uses the ambient credential chain.",
+    )
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> AwsSettings:
+        foreign = [zone for zone in self.availability_zones if not zone.startswith(self.region)]
+        if foreign:
+            raise ValueError(f"availability zones {foreign} are not in region {self.region}")
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ValueError("availability zones must not repeat")
+        return self
+
+
+class DnsSpec(SpecModel):
+    """Name resolution for a site."""
+
+    domain: str = Field(
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="DNS domain the site's services are published under (e.g. bologna.eo4eu.eu).",
+    )
+    nameservers: list[Ipv4Address] = Field(
+        default_factory=list,
+        max_length=3,
+        description="Resolvers handed to instances by DHCP (OpenStack); empty keeps the cloud's default. "
+        "AWS VPCs always use the Amazon-provided resolver.",
+    )
+
+
+class SiteSpec(SpecModel):
+    """A site: exactly one of `openstack` or `aws`, plus its network and access rules."""
+
+    openstack: OpenStackSettings | None = Field(default=None, description="Set for an OpenStack tenancy.")
+    aws: AwsSettings | None = Field(default=None, description="Set for an AWS account/region.")
+    cidr: Ipv4Cidr = Field(
+        description="The site's private network (OpenStack subnet, AWS VPC). Must not overlap any other "
+        "site of the project: sites are routed to each other for federation and observability."
+    )
+    admin_cidrs: list[Cidr] = Field(
+        min_length=1,
+        max_length=32,
+        description="Networks allowed to reach SSH and the Kubernetes API. 0.0.0.0/0 and ::/0 are refused.",
+    )
+    dns: DnsSpec = Field(description="DNS domain and resolvers of the site.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Extra labels for this site's resources, merged over the project's labels.",
+    )
+
+    @model_validator(mode="after")
+    def _one_cloud(self) -> SiteSpec:
+        if (self.openstack is None) == (self.aws is None):
+            raise ValueError("set exactly one of 'openstack' or 'aws'")
+        problems = CrossFieldError()
+        for index, cidr in enumerate(self.admin_cidrs):
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                problems.add(
+                    ("admin_cidrs", index),
+                    f"{cidr} would open SSH and the Kubernetes API to the whole internet; list your admin networks",
+                )
+        problems.raise_if_any()
+        largest = 24 if self.openstack is not None else 20
+        if ipaddress.ip_network(self.cidr).prefixlen > largest:
+            # AWS VPCs are cut into 16 subnets (see AWS_VPC_BLOCKS); each must stay >= /24.
+            raise ValueError(f"cidr {self.cidr} is too small for a {self.kind} site: use /{largest} or larger")
+        return self
+
+    @property
+    def kind(self) -> Literal["openstack", "aws"]:
+        """Which cloud the site is on."""
+        return "openstack" if self.openstack is not None else "aws"
+
+    @property
+    def region(self) -> str:
+        """The cloud region of the site."""
+        settings = self.openstack or self.aws
+        assert settings is not None  # guaranteed by _one_cloud
+        return settings.region
+
+
+#: An AWS VPC is carved into this many equal blocks: private subnets take blocks 0-5 and
+#: public ones blocks 8-13, by zone position. The split never depends on the number of
+#: zones, so appending a zone never moves an existing subnet (that would replace nodes).
+AWS_VPC_BLOCKS = 16
+
+
+def aws_subnet_layout(vpc_cidr: str, zones: list[str]) -> dict[str, dict[str, str]]:
+    """Carve a VPC into one private and one public subnet per zone: `{zone: {"private": .., "public": ..}}`.
+
+    Private subnets carry the nodes; public ones hold NAT gateways and load balancers.
+    """
+    blocks = list(ipaddress.ip_network(vpc_cidr).subnets(prefixlen_diff=int(math.log2(AWS_VPC_BLOCKS))))
+    half = AWS_VPC_BLOCKS // 2
+    return {zone: {"private": str(blocks[i]), "public": str(blocks[half + i])} for i, zone in enumerate(zones)}

@@ -1,0 +1,1 @@
+"""The `meridian` command line, the offline engine behind it, and CI helpers."""

@@ -1,0 +1,104 @@
+"""`meridian`: the offline engine's command line (plan, schema).
+
+Exit codes: 0 success, 1 a check failed, 2 bad input (stack file or spec), named with
+its file and key path and printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BAD_INPUT = 2
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from components.spec import SpecError
+
+    from .harness import evaluate, write_plan
+    from .stackfile import StackFileError
+
+    try:
+        plan = evaluate(args.stack)
+    except (StackFileError, SpecError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    print(render_tree(plan.resources))
+    if args.json:
+        write_plan(plan, Path(args.json))
+        print(f"plan written to {args.json}")
+    return 0
+
+
+def render_tree(resources: list[dict[str, Any]]) -> str:
+    """The resource tree as `pulumi preview` draws it, with a count."""
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for resource in resources:
+        children.setdefault(resource["parent"], []).append(resource)
+    rows: list[tuple[str, str]] = []
+
+    def visit(parent: str | None, indent: str) -> None:
+        kids = children.get(parent, [])
+        for index, resource in enumerate(kids):
+            last = index == len(kids) - 1
+            branch = "" if parent is None else ("└─ " if last else "├─ ")
+            rows.append((f"{indent}{branch}{resource['type']}", resource["name"]))
+            visit(resource["urn"], indent + ("" if parent is None else ("   " if last else "│  ")))
+
+    visit(None, "")
+    width = max((len(kind) for kind, _ in rows), default=4) + 2
+    lines = [f" +  {'Type'.ljust(width)}Name"] + [f" +  {kind.ljust(width)}{name}" for kind, name in rows]
+    lines.append(f"\nResources:\n    + {len(resources)} to create")
+    return "\n".join(lines)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from components.spec import PlatformSpec
+
+    from .harness import STACKS
+
+    target = Path(args.output) if args.output else STACKS / "platform.schema.json"
+    schema = PlatformSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Meridian platform spec (config key meridian:platform)"
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(f"{target} is out of date: run `meridian schema`", file=sys.stderr)
+            return 1
+        print(f"{target} is up to date")
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `meridian`."""
+    parser = argparse.ArgumentParser(prog="meridian", description="Meridian's offline engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="evaluate a stack offline and show what preview would create")
+    plan.add_argument("stack", help="bundled stack name (eo4eu) or path to a stack file")
+    plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE")
+    plan.set_defaults(func=_plan)
+
+    schema = sub.add_parser("schema", help="write the spec's JSON Schema to stacks/platform.schema.json")
+    schema.add_argument("--output", metavar="FILE", help="write elsewhere")
+    schema.add_argument("--check", action="store_true", help="fail if the file is not up to date")
+    schema.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `meridian` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The offline engine: evaluate the real `__main__.py` under the Pulumi SDK's mock monitor and record a plan.
+
+The program runs exactly as the Python language host runs it for `pulumi preview`
+(`run_in_stack` on a fresh event loop, in a fresh context, config and secret keys set
+the way the CLI sets them); only the resource monitor is the SDK's mock one. A
+subclass records every registration in full - type, name, parent, provider, options
+and the serialized inputs with their secret markers - which is the plan that `plan`,
+`gate`, `diff`, `bench` and the tests all consume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import runpy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockEngine, MockMonitor, Mocks
+from pulumi.runtime.settings import ROOT, Settings, configure
+from pulumi.runtime.stack import run_in_stack
+
+from components.spec.load import STACK_FILE
+
+from .mocks import MeridianMocks
+from .stackfile import PROJECT, StackConfig, read_stack_file
+
+REPO = Path(__file__).resolve().parent.parent
+PROGRAM = REPO / "__main__.py"
+STACKS = REPO / "stacks"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Plan:
+    """Everything `pulumi preview` would be asked to do, as recorded offline."""
+
+    project: str
+    stack: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan document written by `meridian plan --json`."""
+        return {"project": self.project, "stack": self.stack, "resources": self.resources, "outputs": self.outputs}
+
+    def by_type(self, token: str) -> list[dict[str, Any]]:
+        """Resources of one type token."""
+        return [r for r in self.resources if r["type"] == token]
+
+    def one(self, token: str, name: str) -> dict[str, Any]:
+        """The resource of `token` named `name` (KeyError if absent)."""
+        for resource in self.resources:
+            if resource["type"] == token and resource["name"] == name:
+                return resource
+        raise KeyError(f"{token} {name} is not in the plan")
+
+    def children(self, urn: str) -> list[dict[str, Any]]:
+        """Direct children of the resource with `urn`."""
+        return [r for r in self.resources if r["parent"] == urn]
+
+
+def redact(value: Any, path: str, secret_paths: list[str]) -> Any:
+    """Turn serialized property values into plain JSON: secrets become "[secret]", unknowns "[unknown]"."""
+    if isinstance(value, dict):
+        signature = value.get(rpc._special_sig_key)
+        if signature == rpc._special_secret_sig:
+            secret_paths.append(path)
+            return SECRET
+        if signature == rpc._special_resource_sig:
+            return {"urn": value.get("urn"), "id": redact(value.get("id"), path, secret_paths)}
+        if signature == rpc._special_output_value_sig:
+            if value.get("secret"):
+                secret_paths.append(path)
+                return SECRET
+            return redact(value["value"], path, secret_paths) if "value" in value else UNKNOWN
+        if signature in (rpc._special_asset_sig, rpc._special_archive_sig):
+            return {k: v for k, v in value.items() if k != rpc._special_sig_key}
+        return {k: redact(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a double
+    return value
+
+
+def _struct(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True) if message is not None else {}
+
+
+class PlanRecorder(MockMonitor):
+    """The SDK's mock monitor, recording each registration as the engine would receive it."""
+
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[dict[str, Any]] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Record the registration, then let the mock monitor answer it."""
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        urn = self.make_urn(request.parent, request.type, request.name)
+        secret_paths: list[str] = []
+        inputs = redact(_struct(request.object), "", secret_paths)
+        record = {
+            "urn": urn,
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "custom": bool(request.custom),
+            "inputs": inputs,
+            "secret_paths": sorted(secret_paths),
+            "protect": bool(request.protect) if request.HasField("protect") else False,
+            "provider": request.provider or None,
+            "depends_on": sorted(request.dependencies),
+            "aliases": [_alias(a) for a in request.aliases],
+            "ignore_changes": list(request.ignoreChanges),
+            "replace_on_changes": list(request.replaceOnChanges),
+            "additional_secret_outputs": list(request.additionalSecretOutputs),
+            "delete_before_replace": bool(request.deleteBeforeReplace),
+            "retain_on_delete": bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+            "version": request.version or None,
+        }
+        if request.type.startswith("pulumi:providers:") and isinstance(self.mocks, MeridianMocks):
+            self.mocks.providers[urn] = inputs
+        with self._lock:
+            self.records.append(record)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Keep the root stack's outputs (secrets redacted)."""
+        if request.urn.split("::")[2] == STACK_TYPE:
+            self.stack_outputs = redact(_struct(request.outputs), "", [])
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def _alias(alias: Any) -> dict[str, Any] | str:
+    if alias.HasField("urn"):
+        return str(alias.urn)
+    spec = alias.spec
+    return {
+        key: value
+        for key, value in {
+            "name": spec.name,
+            "type": spec.type,
+            "stack": spec.stack,
+            "project": spec.project,
+            "parent": spec.parentUrn or None,
+            "no_parent": spec.noParent or None,
+        }.items()
+        if value
+    }
+
+
+def _tree_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parents before children, siblings by (type, name): stable whatever order threads registered in."""
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for record in records:
+        children.setdefault(record["parent"], []).append(record)
+    ordered: list[dict[str, Any]] = []
+
+    def visit(parent: str | None) -> None:
+        for record in sorted(children.get(parent, []), key=lambda r: (r["type"], r["name"])):
+            ordered.append(record)
+            visit(record["urn"])
+
+    visit(None)
+    known = {r["urn"] for r in ordered}
+    ordered.extend(r for r in records if r["urn"] not in known)  # orphans (a parent never registered)
+    return ordered
+
+
+def resolve_stack(stack: str | Path) -> Path:
+    """A bundled stack's name (`eo4eu`) or the path of any stack file."""
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return candidate
+    return STACKS / f"Pulumi.{stack}.yaml"
+
+
+def display_path(path: Path) -> str:
+    """How errors name a stack file: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def evaluate(
+    stack: str | Path,
+    *,
+    program: Path = PROGRAM,
+    mocks: Mocks | None = None,
+    config: StackConfig | None = None,
+) -> Plan:
+    """Run the Pulumi program for `stack` offline and return its plan.
+
+    Raises `StackFileError` for an unreadable stack file and whatever the program raises
+    (a `SpecError` for an invalid spec) after the run has been cleaned up.
+    """
+    path = resolve_stack(stack)
+    shown = display_path(path)
+    stack_config = config or read_stack_file(path, shown)
+    recorder = PlanRecorder(mocks or MeridianMocks())
+    context = contextvars.copy_context()
+    context.run(_run, program, stack_config, shown, recorder)
+    return Plan(
+        project=PROJECT,
+        stack=stack_config.stack,
+        resources=_tree_order(recorder.records),
+        outputs=recorder.stack_outputs,
+    )
+
+
+def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder) -> None:
+    # Mirrors pulumi.automation._server (itself derived from pulumi-language-python-exec):
+    # reset the runtime, set config, run the program in a stack on a new event loop.
+    from pulumi.runtime.config import set_all_config
+
+    ROOT.set(None)
+    configure(
+        Settings(
+            project=PROJECT,
+            stack=stack_config.stack,
+            monitor=recorder,
+            engine=MockEngine(logging.getLogger("meridian.engine")),
+            dry_run=True,
+            organization="organization",
+            root_directory=str(program.parent),
+        )
+    )
+    set_all_config(dict(stack_config.config), list(stack_config.secret_keys))
+    STACK_FILE.set(shown)
+    loop = asyncio.new_event_loop()
+    # Once the program has failed, the SDK's outstanding registrations fail with it; their
+    # "exception never retrieved" reports would bury the one error that matters.
+    loop.set_exception_handler(lambda _loop, _context: None)
+    asyncio.set_event_loop(loop)
+    try:
+
+        def program_main() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        loop.run_until_complete(run_in_stack(program_main))
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                loop.run_until_complete(task)
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """Write the plan as stable, diffable JSON."""
+    path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
