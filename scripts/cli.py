@@ -61,9 +61,7 @@ def _schema(args: argparse.Namespace) -> int:
     from .harness import STACKS
 
     target = Path(args.output) if args.output else STACKS / "platform.schema.json"
-    schema = PlatformSpec.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Meridian platform spec (config key meridian:platform)"
+    schema = stack_file_schema(PlatformSpec.model_json_schema(ref_template="#/$defs/{model}"))
     text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     if args.check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
@@ -75,6 +73,32 @@ def _schema(args: argparse.Namespace) -> int:
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
     return 0
+
+
+def stack_file_schema(platform: dict[str, Any]) -> dict[str, Any]:
+    """Wrap the spec's schema into a schema of a whole stack file, so editors check `Pulumi.<stack>.yaml`."""
+    definitions = platform.pop("$defs", {})
+    definitions["PlatformSpec"] = platform
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Meridian stack file (stacks/Pulumi.<stack>.yaml)",
+        "type": "object",
+        "properties": {
+            "config": {
+                "type": "object",
+                "description": "Stack config; Meridian reads the whole platform from meridian:platform.",
+                "properties": {"meridian:platform": {"$ref": "#/$defs/PlatformSpec"}},
+                "required": ["meridian:platform"],
+            },
+            "secretsprovider": {"type": "string"},
+            "encryptedkey": {"type": "string"},
+            "encryptionsalt": {"type": "string"},
+            "environment": {},
+        },
+        "required": ["config"],
+        "additionalProperties": False,
+        "$defs": definitions,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

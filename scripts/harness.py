@@ -204,16 +204,18 @@ def evaluate(
     program: Path = PROGRAM,
     mocks: Mocks | None = None,
     config: StackConfig | None = None,
+    recorder: PlanRecorder | None = None,
 ) -> Plan:
     """Run the Pulumi program for `stack` offline and return its plan.
 
     Raises `StackFileError` for an unreadable stack file and whatever the program raises
-    (a `SpecError` for an invalid spec) after the run has been cleaned up.
+    (a `SpecError` for an invalid spec) after the run has been cleaned up. Pass a
+    `recorder` to inspect what was registered even when the run fails.
     """
     path = resolve_stack(stack)
     shown = display_path(path)
     stack_config = config or read_stack_file(path, shown)
-    recorder = PlanRecorder(mocks or MeridianMocks())
+    recorder = recorder or PlanRecorder(mocks or MeridianMocks())
     context = contextvars.copy_context()
     context.run(_run, program, stack_config, shown, recorder)
     return Plan(

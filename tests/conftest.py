@@ -1,0 +1,65 @@
+"""Shared fixtures: every test evaluates the real program through the one offline harness."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts.harness import STACKS, Plan, evaluate
+
+SPECS = Path(__file__).parent / "specs"
+BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+
+
+def load_platform(path: Path) -> dict[str, Any]:
+    """The `meridian:platform` mapping of a stack file."""
+    return yaml.safe_load(path.read_text())["config"]["meridian:platform"]
+
+
+@pytest.fixture
+def base_platform() -> dict[str, Any]:
+    """A fresh, mutable copy of the minimal valid platform (tests/specs/minimal.happy.yaml)."""
+    return copy.deepcopy(load_platform(SPECS / "minimal.happy.yaml"))
+
+
+@pytest.fixture
+def write_stack(tmp_path: Path) -> Callable[..., Path]:
+    """Write a stack file for a platform mapping (plus any extra config keys) and return its path."""
+
+    def write(platform: dict[str, Any], name: str = "test", **extra: Any) -> Path:
+        path = tmp_path / f"Pulumi.{name}.yaml"
+        config = {"meridian:platform": platform, **extra}
+        path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def plan_of(write_stack: Callable[..., Path]) -> Callable[..., Plan]:
+    """Evaluate a platform mapping with the offline engine (mock monitor, fresh event loop and context)."""
+
+    def run(platform: dict[str, Any], **extra: Any) -> Plan:
+        return evaluate(write_stack(platform, **extra))
+
+    return run
+
+
+_PLANS: dict[str, Plan] = {}
+
+
+@pytest.fixture
+def bundled_plan() -> Callable[[str], Plan]:
+    """The plan of a bundled stack, evaluated once per test process."""
+
+    def get(stack: str) -> Plan:
+        if stack not in _PLANS:
+            _PLANS[stack] = evaluate(stack)
+        return _PLANS[stack]
+
+    return get
