@@ -42,8 +42,8 @@ schema: $(STAMP)
 # Refresh the lock from pyproject.toml's pins (needs the registry).
 lock:
 	rm -rf /tmp/meridian-lock && $(PYTHON) -m venv /tmp/meridian-lock
-	/tmp/meridian-lock/bin/pip install --quiet -e '.[dev]'
-	/tmp/meridian-lock/bin/pip freeze --exclude-editable | grep -v '^meridian' > requirements.lock
+	/tmp/meridian-lock/bin/pip install --quiet setuptools==84.2.1 -e '.[dev]'
+	/tmp/meridian-lock/bin/pip freeze --all --exclude-editable | grep -v '^meridian\|^pip==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -104,13 +104,32 @@ class PlanRecorder(MockMonitor):
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
+        self._stack = ""
+        self._project = PROJECT
+        #: Event loops the SDK's mock monitor creates in engine worker threads (_ensure_event_loop);
+        #: closed after the run, or the GC finalizes them later and raises from __del__.
+        self.worker_loops: set[asyncio.AbstractEventLoop] = set()
         self.records: list[dict[str, Any]] = []
         self.stack_outputs: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine makes them (resource.NewURN): the parent's whole type chain, minus the root stack.
+
+        The SDK's mock monitor keeps only the parent's last type segment and prefixes the
+        stack's type, so its URNs would never match a real stack's; aliases and golden URN
+        lists must be built from the real form.
+        """
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return f"urn:pulumi:{self._stack}::{self._project}::{type_}::{name}"
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Record the registration, then let the mock monitor answer it."""
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self._keep_worker_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
         secret_paths: list[str] = []
         inputs = redact(_struct(request.object), "", secret_paths)
@@ -138,6 +157,18 @@ class PlanRecorder(MockMonitor):
         with self._lock:
             self.records.append(record)
         return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Answer a data-source call through the mocks."""
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        self._keep_worker_loop()
+        return response
+
+    def _keep_worker_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+            with self._lock:
+                self.worker_loops.add(loop)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Keep the root stack's outputs (secrets redacted)."""
@@ -216,6 +247,7 @@ def evaluate(
     shown = display_path(path)
     stack_config = config or read_stack_file(path, shown)
     recorder = recorder or PlanRecorder(mocks or MeridianMocks())
+    recorder._stack = stack_config.stack
     context = contextvars.copy_context()
     context.run(_run, program, stack_config, shown, recorder)
     return Plan(
@@ -261,8 +293,12 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 loop.run_until_complete(task)
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(None)
+        for worker_loop in recorder.worker_loops:
+            if worker_loop is not loop and not worker_loop.is_running():
+                worker_loop.close()
 
 
 def write_plan(plan: Plan, path: Path) -> None:

@@ -34,13 +34,31 @@ class StackConfig:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (the CLI's YAML parser does too; PyYAML keeps the last)."""
+    """A SafeLoader that reads YAML as the Pulumi CLI (go-yaml v3) does.
+
+    Duplicate keys are errors (PyYAML would keep the last), and unquoted timestamps stay
+    strings (go-yaml does not turn them into dates).
+    """
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    # Duplicates are checked among the keys written in this mapping only: a key that
+    # overrides one brought in by a `<<` merge is legal YAML (and go-yaml accepts it).
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, "found a complex mapping key", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while constructing a mapping",
@@ -98,6 +116,8 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StackFileError(f"{shown}: cannot read the stack file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -125,11 +145,22 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     secret_keys: list[str] = []
     for raw_key, value in raw_config.items():
         if not isinstance(raw_key, str) or not raw_key:
-            raise StackFileError(f"{shown}: config: keys must be strings, got {raw_key!r}")
-        # Keys without a namespace belong to the project, as with `pulumi config set key value`.
-        key = raw_key if ":" in raw_key else f"{PROJECT}:{raw_key}"
+            raise StackFileError(f"{shown}: config: keys must be non-empty strings")
+        # The CLI parses stack-file keys as `<namespace>:<name>` and refuses anything else
+        # (`pulumi config set key` adds the project namespace itself; the file never omits it).
+        namespace, _, name = raw_key.partition(":")
+        if not namespace or not name:
+            raise StackFileError(
+                f"{shown}: config.{raw_key}: config keys must be <namespace>:<name>, e.g. {PROJECT}:{raw_key}"
+            )
+        key = raw_key
         if _has_secure(value):
             secret_keys.append(key)
             value = _placeholders(value, key)
-        config[key] = _as_config_string(value)
+        try:
+            config[key] = _as_config_string(value)
+        except (TypeError, ValueError):
+            raise StackFileError(
+                f"{shown}: config.{raw_key}: holds a value that is not plain YAML data (binary or tagged)"
+            ) from None
     return StackConfig(stack=stack_name_of(path), path=path, config=config, secret_keys=secret_keys)

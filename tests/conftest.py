@@ -18,7 +18,8 @@ BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in S
 
 def load_platform(path: Path) -> dict[str, Any]:
     """The `meridian:platform` mapping of a stack file."""
-    return yaml.safe_load(path.read_text())["config"]["meridian:platform"]
+    platform: dict[str, Any] = yaml.safe_load(path.read_text())["config"]["meridian:platform"]
+    return platform
 
 
 @pytest.fixture

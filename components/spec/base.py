@@ -26,22 +26,28 @@ class SpecModel(BaseModel):
     )
 
 
-def _cidr(value: str) -> str:
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    # Messages never quote the value (ipaddress's own do): errors must not echo input.
     try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        # ipaddress says "has host bits set" for 10.0.0.1/16; keep its words, they are precise.
-        raise ValueError(f"not a valid CIDR ({exc})") from None
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        pass
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not a valid CIDR (expected e.g. 10.40.0.0/16)") from None
+    raise ValueError("not a valid CIDR: it has host bits set (use the network address)") from None
+
+
+def _cidr(value: str) -> str:
+    network = _network(value)
     if network.version != 4:
         raise ValueError("only IPv4 CIDRs are supported for site networks")
     return str(network)
 
 
 def _any_cidr(value: str) -> str:
-    try:
-        return str(ipaddress.ip_network(value, strict=True))
-    except ValueError as exc:
-        raise ValueError(f"not a valid CIDR ({exc})") from None
+    return str(_network(value))
 
 
 def _ipv4(value: str) -> str:
@@ -70,15 +76,19 @@ Cidr = Annotated[str, AfterValidator(_any_cidr)]
 Ipv4Address = Annotated[str, AfterValidator(_ipv4)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")]
-LabelKey = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$",
-    ),
-]
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
+LABEL_KEY_PATTERN = r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_PATTERN)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=128, pattern=LABEL_KEY_PATTERN)]
+
+#: Plain-words explanations of the spec's formats, used in place of a raw regex in errors.
+PATTERN_RULES = {
+    NAME_PATTERN: f"invalid name: {NAME_RULE}",
+    LABEL_KEY_PATTERN: "invalid label key: an optional DNS prefix and '/', then letters, digits, '-', '_' or '.'",
+    LABEL_VALUE_PATTERN: "invalid label value: letters, digits, '-', '_' or '.', starting and ending alphanumeric",
+    EMAIL_PATTERN: "not an e-mail address",
+}
 
 
 def case_clashes(names: list[str]) -> list[tuple[str, str]]:

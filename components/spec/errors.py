@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pulumi
 from pydantic import ValidationError
 
-from .base import NAME_PATTERN, NAME_RULE
+from .base import PATTERN_RULES
 
 Path = tuple[str | int, ...]
 
@@ -63,18 +63,30 @@ def dotted(path: Path) -> str:
 _FRIENDLY = {
     "extra_forbidden": "unknown key (not part of the spec; check the spelling)",
     "missing": "required key is missing",
+    "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
+    "dict_type": "must be a mapping of keys to values",
 }
 
 
 def format_problems(error: ValidationError, prefix: str) -> list[tuple[str, str]]:
     """Turn a pydantic error into (key path, message) pairs. Input values are never echoed (they may be secret)."""
     problems: list[tuple[str, str]] = []
-    for item in error.errors(include_input=False, include_url=False):
+    # The input is looked at only to say "empty"; it is never put into a message.
+    for item in error.errors(include_url=False):
         loc: Path = tuple(part for part in item["loc"] if part != "[key]")
-        if (item.get("ctx") or {}).get("pattern") == NAME_PATTERN:
-            message = f"invalid name: {NAME_RULE}"
-        elif item["loc"] and item["loc"][-1] == "[key]":
-            message = f"invalid name: {item['msg']}"
+        pattern = (item.get("ctx") or {}).get("pattern")
+        if item.get("input") in ("", [], {}) and item["type"] in (
+            "string_pattern_mismatch",
+            "string_too_short",
+            "too_short",
+        ):
+            message = "must not be empty"
+        elif pattern in PATTERN_RULES:
+            message = PATTERN_RULES[pattern]
+        elif item["type"] == "string_type" and isinstance(item.get("input"), int | float | bool):
+            # YAML reads 111122223333, 1.30 and yes as numbers and booleans.
+            message = "must be a string: quote the value in YAML"
         else:
             message = _FRIENDLY.get(item["type"], item["msg"])
         cause = (item.get("ctx") or {}).get("error")

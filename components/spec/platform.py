@@ -37,7 +37,9 @@ class PlatformSpec(SpecModel):
                 keys = data.get(collection)
                 if isinstance(keys, dict):
                     for first, second in case_clashes([str(k) for k in keys]):
-                        problems.add((collection, second), f"name differs only in case from '{first}'")
+                        # Blame the twin that is not lowercase: that is the one to rename.
+                        wrong, right = (first, second) if first != first.lower() else (second, first)
+                        problems.add((collection, wrong), f"name differs only in case from '{right}'")
             problems.raise_if_any()
         return data
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import LabelKey, LabelValue, Name, SpecModel
+from .base import EMAIL_PATTERN, LabelKey, LabelValue, Name, SpecModel
+from .errors import CrossFieldError
 
 #: Labels Meridian puts on every taggable resource itself; users may not set them.
 AUTOMATIC_LABELS = ("project", "site", "managed-by", "cost-centre")
+#: Keys users may not use as labels: the automatic ones, plus the cloud-only tags
+#: (`owner` carries the e-mail address; `Name` is the AWS console name) and AWS's own prefix.
+RESERVED_LABELS = (*AUTOMATIC_LABELS, "owner", "Name")
 
 
 class ProjectSpec(SpecModel):
@@ -16,7 +20,7 @@ class ProjectSpec(SpecModel):
     name: Name = Field(description="Short project name (eo4eu); prefixes cloud resource names and labels.")
     description: str = Field(default="", max_length=256, description="One line about the project.")
     owner: str = Field(
-        pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$",
+        pattern=EMAIL_PATTERN,
         max_length=128,
         description="E-mail address of the accountable owner; tagged on cloud resources.",
     )
@@ -38,10 +42,16 @@ class ProjectSpec(SpecModel):
 
     @model_validator(mode="after")
     def _labels_consistent(self) -> ProjectSpec:
-        reserved = sorted(set(self.labels) & set(AUTOMATIC_LABELS))
-        if reserved:
-            raise ValueError(f"labels {reserved} are set by Meridian itself and cannot be overridden")
-        missing = sorted(set(self.required_labels) - set(self.labels) - set(AUTOMATIC_LABELS))
-        if missing:
-            raise ValueError(f"required_labels {missing} have no value in labels")
+        problems = CrossFieldError()
+        for key in self.labels:
+            if key in RESERVED_LABELS:
+                problems.add(("labels", key), "is set by Meridian itself and cannot be overridden")
+            elif key.startswith("aws:"):
+                problems.add(("labels", key), "keys starting with 'aws:' are reserved by AWS")
+        for index, key in enumerate(self.required_labels):
+            if key not in self.labels and key not in AUTOMATIC_LABELS:
+                problems.add(("required_labels", index), f"required label '{key}' has no value in labels")
+        if self.name == "sg" or self.name.startswith("sg-"):
+            problems.add(("name",), "must not start with 'sg-': AWS reserves that prefix for security group names")
+        problems.raise_if_any()
         return self

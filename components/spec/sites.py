@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Cidr, Ipv4Address, Ipv4Cidr, SpecModel, SshPublicKey
+from .base import Cidr, Ipv4Address, Ipv4Cidr, LabelKey, LabelValue, SpecModel, SshPublicKey
 from .errors import CrossFieldError
+from .project import RESERVED_LABELS
 
 
 class OpenStackSettings(SpecModel):
@@ -64,11 +65,15 @@ class AwsSettings(SpecModel):
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> AwsSettings:
-        foreign = [zone for zone in self.availability_zones if not zone.startswith(self.region)]
-        if foreign:
-            raise ValueError(f"availability zones {foreign} are not in region {self.region}")
-        if len(set(self.availability_zones)) != len(self.availability_zones):
-            raise ValueError("availability zones must not repeat")
+        problems = CrossFieldError()
+        seen: set[str] = set()
+        for index, zone in enumerate(self.availability_zones):
+            if not zone.startswith(self.region):
+                problems.add(("availability_zones", index), f"zone {zone} is not in region {self.region}")
+            if zone in seen:
+                problems.add(("availability_zones", index), f"zone {zone} is listed twice")
+            seen.add(zone)
+        problems.raise_if_any()
         return self
 
 
@@ -102,10 +107,11 @@ class SiteSpec(SpecModel):
         description="Networks allowed to reach SSH and the Kubernetes API. 0.0.0.0/0 and ::/0 are refused.",
     )
     dns: DnsSpec = Field(description="DNS domain and resolvers of the site.")
-    labels: dict[str, str] = Field(
+    labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         max_length=16,
-        description="Extra labels for this site's resources, merged over the project's labels.",
+        description="Extra labels for this site's resources, merged over the project's labels "
+        "(the automatic labels cannot be overridden).",
     )
 
     @model_validator(mode="after")
@@ -113,17 +119,19 @@ class SiteSpec(SpecModel):
         if (self.openstack is None) == (self.aws is None):
             raise ValueError("set exactly one of 'openstack' or 'aws'")
         problems = CrossFieldError()
+        for key in sorted(set(self.labels) & set(RESERVED_LABELS)):
+            problems.add(("labels", key), "is set by Meridian itself and cannot be overridden")
         for index, cidr in enumerate(self.admin_cidrs):
             if ipaddress.ip_network(cidr).prefixlen == 0:
                 problems.add(
                     ("admin_cidrs", index),
                     f"{cidr} would open SSH and the Kubernetes API to the whole internet; list your admin networks",
                 )
-        problems.raise_if_any()
         largest = 24 if self.openstack is not None else 20
         if ipaddress.ip_network(self.cidr).prefixlen > largest:
             # AWS VPCs are cut into 16 subnets (see AWS_VPC_BLOCKS); each must stay >= /24.
-            raise ValueError(f"cidr {self.cidr} is too small for a {self.kind} site: use /{largest} or larger")
+            problems.add(("cidr",), f"{self.cidr} is too small for an {self.kind} site: use /{largest} or larger")
+        problems.raise_if_any()
         return self
 
     @property

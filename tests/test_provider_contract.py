@@ -1,0 +1,193 @@
+"""The provider contract: mocks accept any key, so every input in a plan is checked against the provider SDK.
+
+The offline engine's mock monitor records whatever a registration carries; it would as happily
+record `portRangeMinn` as `portRangeMin`. The real contract is the installed provider SDK:
+its generated `_internal_init` takes exactly the resource's input properties (snake_case) and
+its `@input_type` Args class holds the table between those names and the camelCase names the
+SDK serializes. Here every input key of every custom resource in every plan is mapped through
+that table and must land on an `_internal_init` parameter, and every required input is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type tokens
+import pulumi_openstack
+import pytest
+from pulumi import _types
+from pulumi.runtime import rpc
+
+from scripts.harness import STACKS, Plan, evaluate
+
+BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+
+
+def sdk_class(token: str, version: str | None) -> type:
+    """The SDK class registered for a type token (and SDK version), through the SDK's own token tables."""
+    pkg, mod, _ = token.split(":")
+    if pkg == "pulumi" and mod == "providers":
+        package = rpc.get_resource_package(token.split(":")[2], version or "")
+        assert package is not None, f"no SDK package registers {token}"
+        info = package.pkg_info  # type: ignore[attr-defined]
+        return getattr(importlib.import_module(info["fqn"]), info["class"])  # type: ignore[no-any-return]
+    module = rpc.get_resource_module(pkg, mod, version or "")
+    assert module is not None, f"no SDK module registers {token}"
+    info = module.mod_info  # type: ignore[attr-defined]
+    return getattr(importlib.import_module(info["fqn"]), info["classes"][token])  # type: ignore[no-any-return]
+
+
+def args_class(cls: type) -> type:
+    """The `@input_type` Args class the SDK builds the resource's properties in (`Vpc` -> `VpcArgs`)."""
+    args = getattr(sys.modules[cls.__module__], f"{cls.__name__}Args")
+    assert _types.is_input_type(args), args
+    return args  # type: ignore[no-any-return]
+
+
+def wire_to_python(cls: type) -> dict[str, str]:
+    """The SDK's own name table for the class's inputs: serialized (camelCase) name -> Python name."""
+    return {wire: py for py, wire in _types.input_type_py_to_pulumi_names(args_class(cls)).items()}
+
+
+def required_inputs(cls: type) -> list[str]:
+    """Python names of the inputs the Args class requires (keyword-only, no default)."""
+    parameters = inspect.signature(args_class(cls).__init__).parameters.values()  # type: ignore[misc]
+    return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+
+
+def camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def contract_violations(resources: Iterable[dict[str, Any]]) -> list[str]:
+    """Inputs no SDK constructor would accept, and required inputs missing, for every custom resource."""
+    problems = []
+    for resource in resources:
+        if not resource["custom"]:
+            continue
+        where = f"{resource['type']} {resource['name']}"
+        try:
+            cls = sdk_class(resource["type"], resource["version"])
+        except (AssertionError, KeyError, ImportError, AttributeError) as error:
+            problems.append(f"{where}: no provider SDK class for the type ({error})")
+            continue
+        table = wire_to_python(cls)
+        parameters = inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
+        for key in resource["inputs"]:
+            python_name = table.get(key)
+            if python_name is None:
+                problems.append(f"{where}: {key!r} is not an input property of {cls.__module__}.{cls.__name__}")
+            elif python_name not in parameters:
+                problems.append(f"{where}: {key!r} ({python_name}) is not a parameter of {cls.__name__}")
+        wire = {py: name for name, py in table.items()}
+        for python_name in required_inputs(cls):
+            if wire[python_name] not in resource["inputs"]:
+                problems.append(f"{where}: required input {wire[python_name]!r} is missing")
+    return problems
+
+
+_MINIMAL: dict[str, Plan] = {}
+
+
+@pytest.fixture
+def plans(
+    plan_of: Callable[..., Plan], base_platform: dict[str, Any], bundled_plan: Callable[[str], Plan]
+) -> Callable[[str], Plan]:
+    """The plan of a bundled stack, or of "minimal" (tests/specs/minimal.happy.yaml), evaluated once."""
+
+    def get(which: str) -> Plan:
+        if which != "minimal":
+            return bundled_plan(which)
+        if which not in _MINIMAL:
+            _MINIMAL[which] = plan_of(base_platform)
+        return _MINIMAL[which]
+
+    return get
+
+
+def test_name_tables_are_the_sdks(plans: Callable[[str], Plan]) -> None:
+    plan = plans("minimal")
+    rule = next(r for r in plan.resources if r["type"] == SEC_GROUP_RULE and "portRangeMin" in r["inputs"])
+    table = wire_to_python(sdk_class(rule["type"], rule["version"]))
+    ingress = next(r for r in plan.resources if r["type"].endswith("SecurityGroupIngressRule"))
+    aws_table = wire_to_python(sdk_class(ingress["type"], ingress["version"]))
+    provider = next(r for r in plan.resources if r["type"] == "pulumi:providers:aws")
+    provider_table = wire_to_python(sdk_class(provider["type"], provider["version"]))
+    checked = [
+        (table, "remoteIpPrefix", "remote_ip_prefix"),
+        (table, "portRangeMin", "port_range_min"),
+        (table, "securityGroupId", "security_group_id"),
+        (table, "ethertype", "ethertype"),
+        (aws_table, "cidrIpv4", "cidr_ipv4"),
+        (aws_table, "ipProtocol", "ip_protocol"),
+        (provider_table, "allowedAccountIds", "allowed_account_ids"),
+    ]
+    for names, wire, python in checked:
+        assert names[wire] == python
+        assert camel_to_snake(wire) == python  # the plain conversion agrees on these
+    assert "portRangeMinn" not in table
+
+
+@pytest.mark.parametrize("which", ["minimal", *BUNDLED])
+def test_every_input_is_an_sdk_input(plans: Callable[[str], Plan], which: str) -> None:
+    plan = plans(which)
+    custom = [r for r in plan.resources if r["custom"]]
+    assert len(custom) > 10
+    assert any(r["type"].startswith("pulumi:providers:") for r in custom)  # provider config is checked too
+    assert contract_violations(custom) == []
+
+
+def _program(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "program.py"
+    path.write_text(body)
+    return path
+
+
+_RULE = (
+    'openstack.networking.SecGroupRule("typo", direction="ingress", ethertype="IPv4", security_group_id="sg", '
+    'protocol="tcp", {keyword}=22, port_range_max=22, remote_ip_prefix="192.0.2.0/24")\n'
+)
+
+
+def test_sdk_rejects_an_unknown_keyword_under_the_offline_engine(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    stack = write_stack(base_platform)
+    header = "import pulumi_openstack as openstack\n"
+
+    good = evaluate(stack, program=_program(tmp_path, header + _RULE.format(keyword="port_range_min")))
+    rule = next(r for r in good.resources if r["type"] == SEC_GROUP_RULE)
+    assert rule["inputs"]["portRangeMin"] == 22  # the spelling the SDK serializes, which the table maps back
+    assert wire_to_python(sdk_class(rule["type"], rule["version"]))["portRangeMin"] == "port_range_min"
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'port_range_minn'"):
+        evaluate(stack, program=_program(tmp_path, header + _RULE.format(keyword="port_range_minn")))
+    parameters = inspect.signature(pulumi_openstack.networking.SecGroupRule._internal_init).parameters
+    assert "port_range_min" in parameters and "port_range_minn" not in parameters
+
+
+def test_mocks_accept_what_the_contract_check_refuses(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    """A registration that bypasses the SDK class reaches the mocks unchecked; only the contract check sees it."""
+    program = _program(
+        tmp_path,
+        "import pulumi\n"
+        f'pulumi.CustomResource("{SEC_GROUP_RULE}", "raw", {{"direction": "ingress", "ethertype": "IPv4", '
+        '"portRangeMinn": 22, "remoteIpPrefix": "192.0.2.0/24"})\n',
+    )
+    plan = evaluate(write_stack(base_platform), program=program)
+    raw = [r for r in plan.resources if r["type"] == SEC_GROUP_RULE]
+    assert raw and raw[0]["inputs"]["portRangeMinn"] == 22  # recorded as if it were fine
+    assert contract_violations(raw) == [
+        f"{SEC_GROUP_RULE} raw: 'portRangeMinn' is not an input property of "
+        "pulumi_openstack.networking.sec_group_rule.SecGroupRule",
+        f"{SEC_GROUP_RULE} raw: required input 'securityGroupId' is missing",
+    ]

@@ -1,0 +1,437 @@
+"""Bad stack input gets one clear error naming the stack file and the key path, and registers nothing.
+
+Every `tests/specs/<name>.error.<words>.yaml` is a whole stack file with one thing
+broken. Its `# where:` comment line says what must follow the file name in the message:
+the full key path for spec errors, the YAML position or the rule for stack-file errors.
+Its file name carries the words (split on `.` and `-`) that the rest of the message must
+contain.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.spec import QUALIFIED_KEY, PlatformSpec, SpecError, parse_platform
+from scripts.harness import STACK_TYPE, PlanRecorder, display_path, evaluate
+from scripts.mocks import MeridianMocks
+from scripts.stackfile import OFFLINE_SECRET, StackFileError, read_stack_file
+
+SPECS = Path(__file__).parent / "specs"
+ERROR_FIXTURES = sorted(SPECS.glob("*.error.*.yaml"))
+HAPPY_FIXTURES = sorted(SPECS.glob("*.happy.yaml"))
+FIXTURE_NAME = re.compile(r"^[a-z0-9-]+\.error\.[a-z0-9_.-]+\.yaml$")
+SOURCE = "stacks/Pulumi.unit.yaml"
+BASE_PLATFORM: dict[str, Any] = yaml.safe_load((SPECS / "minimal.happy.yaml").read_text())["config"][
+    "meridian:platform"
+]
+
+#: Fixtures (by short name) whose current error is known to be unclear or to name too
+#: coarse a key path, with the reason. Each becomes a strict xfail, so the mark must go
+#: as soon as components/ is fixed.
+KNOWN_PROBLEMS: dict[str, str] = {}
+
+
+def short_name(fixture: Path) -> str:
+    return fixture.name.split(".error.", 1)[0]
+
+
+def expected_words(fixture: Path) -> list[str]:
+    words = fixture.name.split(".error.", 1)[1].removesuffix(".yaml")
+    return [word for word in re.split(r"[.-]", words) if word]
+
+
+def declared_where(fixture: Path) -> str:
+    for line in fixture.read_text().splitlines():
+        if line.startswith("# where: "):
+            return line.removeprefix("# where: ")
+    raise AssertionError(f"{fixture.name} has no '# where: ' line")
+
+
+def _error_param(fixture: Path) -> Any:
+    name = short_name(fixture)
+    marks = [pytest.mark.xfail(strict=True, reason=KNOWN_PROBLEMS[name])] if name in KNOWN_PROBLEMS else []
+    return pytest.param(fixture, id=name, marks=marks)
+
+
+# -- fixture files ----------------------------------------------------------------------------
+
+
+def test_error_fixtures_are_not_lost() -> None:
+    assert len(ERROR_FIXTURES) >= 15
+    names = [short_name(f) for f in ERROR_FIXTURES]
+    assert len(set(names)) == len(names), "short names must be unique (they are the test ids)"
+    assert set(KNOWN_PROBLEMS) <= set(names), "a known problem refers to a fixture that no longer exists"
+
+
+@pytest.mark.parametrize("fixture", ERROR_FIXTURES, ids=short_name)
+def test_error_fixture_is_well_formed(fixture: Path) -> None:
+    assert FIXTURE_NAME.match(fixture.name), "use <short-name>.error.<lowercase words>.yaml"
+    assert expected_words(fixture)
+    assert declared_where(fixture)
+
+
+@pytest.mark.parametrize("fixture", [_error_param(f) for f in ERROR_FIXTURES])
+def test_error_fixture_gets_one_clear_error(fixture: Path) -> None:
+    recorder = PlanRecorder(MeridianMocks())
+    with pytest.raises((SpecError, StackFileError)) as caught:
+        evaluate(fixture, recorder=recorder)
+    error = caught.value
+    message = str(error)
+    shown = display_path(fixture)
+    assert shown == f"tests/specs/{fixture.name}"
+
+    # The message starts with the stack file, then says where: the full key path or the YAML position.
+    assert message.startswith(f"{shown}: "), message
+    rest = message.removeprefix(f"{shown}: ")
+    where = declared_where(fixture)
+    assert rest.startswith(where), message
+    if isinstance(error, SpecError):
+        assert where == QUALIFIED_KEY or where.startswith(f"{QUALIFIED_KEY}."), where
+        assert [path for path, _ in error.problems] == [where], "exactly one problem, at the declared key path"
+        assert rest[len(where)] == ":", "the declared path is the whole key path, not a prefix of it"
+    # The words are the rule's: checked in what follows the file name and the key path (both contain words too).
+    said = rest.removeprefix(where).lower()
+    missing = [word for word in expected_words(fixture) if word.lower() not in said]
+    assert not missing, f"{missing} not in: {message}"
+    assert "Traceback" not in message
+
+    # Nothing but the root stack (registered by the runtime before the program runs).
+    assert {record["type"] for record in recorder.records} <= {STACK_TYPE}
+    if isinstance(error, StackFileError):
+        assert recorder.records == [], "a stack file that cannot be read never starts the program"
+
+
+@pytest.mark.parametrize("fixture", HAPPY_FIXTURES, ids=lambda f: f.name.removesuffix(".happy.yaml"))
+def test_happy_fixture_plans(fixture: Path) -> None:
+    plan = evaluate(fixture)
+    platform = yaml.safe_load(fixture.read_text())["config"]["meridian:platform"]
+    assert plan.one("meridian:index:Platform", platform["project"]["name"])
+    assert plan.outputs["project"] == platform["project"]["name"]
+    assert set(plan.outputs["sites"]) == set(platform["sites"])
+
+
+# -- parse_platform directly: cross-field rules, all problems at once, no echoed values ------
+
+
+def _platform(**changes: Any) -> dict[str, Any]:
+    platform = copy.deepcopy(BASE_PLATFORM)
+    platform.update(changes)
+    return platform
+
+
+def _cluster(site: str, backend: str = "rke2") -> dict[str, Any]:
+    return {"site": site, "backend": backend, "version": "1.33", "node_pools": {"w": {"flavor": "m1.large"}}}
+
+
+def _problems(raw: object) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        parse_platform(raw, SOURCE)
+    assert caught.value.source == SOURCE
+    return caught.value
+
+
+def test_minimal_platform_parses() -> None:
+    spec = parse_platform(copy.deepcopy(BASE_PLATFORM), SOURCE)
+    assert {name: site.kind for name, site in spec.sites.items()} == {"os-a": "openstack", "aws-b": "aws"}
+
+
+def test_cross_reference_problems_are_reported_together() -> None:
+    platform = _platform(
+        clusters={"lost": _cluster("nowhere"), "wrong": _cluster("os-a", "eks"), "fine": _cluster("aws-b", "eks")}
+    )
+    platform["sites"]["aws-b"]["cidr"] = "10.10.0.0/20"  # inside os-a's 10.10.0.0/16
+    error = _problems(platform)
+    assert error.problems == [
+        ("meridian:platform.sites.aws-b.cidr", "10.10.0.0/20 overlaps site 'os-a' (10.10.0.0/16)"),
+        ("meridian:platform.clusters.lost.site", "unknown site 'nowhere' (known: aws-b, os-a)"),
+        ("meridian:platform.clusters.wrong.backend", "backend 'eks' cannot run on openstack site 'os-a'"),
+    ]
+    lines = str(error).splitlines()
+    assert lines[0] == f"{SOURCE}: 3 problems in the stack's spec:"
+    assert lines[1:] == [f"  {path}: {message}" for path, message in error.problems]
+
+
+def test_field_problems_are_reported_together_each_at_its_path() -> None:
+    platform = _platform(regions=["eu"])
+    platform["sites"]["bad_name"] = copy.deepcopy(platform["sites"]["aws-b"])
+    platform["sites"]["bad_name"]["cidr"] = "10.30.0.0/16"
+    del platform["project"]["owner"]
+    platform["sites"]["os-a"]["admin_cidrs"] = ["192.0.2.0/24", "0.0.0.0/0"]
+    platform["sites"]["aws-b"]["aws"]["nat"] = "double"
+    error = _problems(platform)
+    paths = {path for path, _ in error.problems}
+    assert paths == {
+        "meridian:platform.regions",
+        "meridian:platform.project.owner",
+        "meridian:platform.sites.os-a.admin_cidrs[1]",
+        "meridian:platform.sites.aws-b.aws.nat",
+        "meridian:platform.sites.bad_name",
+    }
+    assert str(error).startswith(f"{SOURCE}: 5 problems in the stack's spec:\n")
+    for path, _ in error.problems:
+        assert f"\n  {path}: " in str(error)
+
+
+def test_case_twins_in_sites_and_clusters_are_reported_together() -> None:
+    platform = _platform(clusters={"k8s": _cluster("os-a"), "K8S": _cluster("os-a")})
+    platform["sites"]["OS-A"] = copy.deepcopy(platform["sites"]["os-a"])
+    error = _problems(platform)
+    assert error.problems == [
+        ("meridian:platform.sites.OS-A", "name differs only in case from 'os-a'"),
+        ("meridian:platform.clusters.K8S", "name differs only in case from 'k8s'"),
+    ]
+
+
+def test_node_pool_size_rules() -> None:
+    platform = _platform(clusters={"main": _cluster("os-a")})
+    platform["clusters"]["main"]["node_pools"]["w"].update(min_size=2, max_size=4, desired_size=5)
+    error = _problems(platform)
+    assert error.problems == [
+        (
+            "meridian:platform.clusters.main.node_pools.w",
+            "desired_size (5) must lie between min_size (2) and max_size (4)",
+        )
+    ]
+
+
+SECRET = "sk-live/Sup3rS3cret+T0kenValue9=="
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(("project",), id="project-mapping"),
+        pytest.param(("project", "owner"), id="owner-pattern"),
+        pytest.param(("project", "labels", "data-classification"), id="label-value"),
+        pytest.param(("sites", "os-a", "admin_cidrs"), id="admin-cidrs-list"),
+        pytest.param(("sites", "os-a", "openstack", "ssh_public_key"), id="ssh-key"),
+        pytest.param(("sites", "os-a", "dns", "nameservers", 0), id="nameserver"),
+        pytest.param(("sites", "aws-b", "aws", "account_id"), id="account-id"),
+        pytest.param(("sites", "aws-b", "aws", "nat"), id="nat-literal"),
+        pytest.param(("sites", "aws-b", "aws", "availability_zones", 0), id="az"),
+        pytest.param(("clusters", "main", "node_pools", "w", "max_size"), id="int"),
+        pytest.param(("clusters", "main", "addons", "ingress", "enabled"), id="bool"),
+        pytest.param(("clusters", "main", "control_plane", "count"), id="count-literal"),
+        pytest.param(("sites", "aws-b", "cidr"), id="site-cidr"),
+        pytest.param(("sites", "os-a", "admin_cidrs", 0), id="admin-cidr"),
+    ],
+)
+def test_errors_never_echo_input_values(path: tuple[str | int, ...]) -> None:
+    cluster = {**_cluster("os-a"), "control_plane": {"count": 3}, "addons": {"ingress": {"enabled": True}}}
+    platform = _platform(clusters={"main": cluster})
+    node: Any = platform
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = SECRET
+    error = _problems(platform)
+    assert len(error.problems) == 1
+    assert SECRET not in str(error)
+    assert SECRET[4:12] not in str(error)
+
+
+# -- property: any mutation of a valid platform parses or gets a SpecError naming its key ----
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+KeyPath = tuple[str | int, ...]
+
+
+def _paths(node: Any, prefix: KeyPath = ()) -> list[KeyPath]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+def _at(root: Any, path: KeyPath) -> Any:
+    for part in path:
+        root = root[part]
+    return root
+
+
+def _mutate(platform: Any, draw: Callable[..., Any]) -> Any:
+    kind = draw(st.sampled_from(["replace", "delete", "add"]), label="mutation")
+    paths = _paths(platform)
+    if kind == "replace":
+        path = draw(st.sampled_from(paths), label="replace at")
+        old = _at(platform, path)
+        new = draw(_JSON.filter(lambda value: type(value) is not type(old)), label="new value")
+        if not path:
+            return new
+        _at(platform, path[:-1])[path[-1]] = new
+    elif kind == "delete" and len(paths) > 1:
+        path = draw(st.sampled_from(paths[1:]), label="delete at")
+        del _at(platform, path[:-1])[path[-1]]
+    elif kind == "add":
+        mappings = [path for path in paths if isinstance(_at(platform, path), dict)]
+        if mappings:
+            node = _at(platform, draw(st.sampled_from(mappings), label="add under"))
+            key = draw(st.text(min_size=1, max_size=12).filter(lambda k: k not in node), label="new key")
+            node[key] = draw(_JSON, label="added value")
+    return platform
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_mutation_parses_or_names_a_key_path(data: st.DataObject) -> None:
+    platform: Any = copy.deepcopy(BASE_PLATFORM)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3), label="mutations")):
+        platform = _mutate(platform, data.draw)
+    # The program reads the value JSON-encoded (as the CLI passes structured config).
+    platform = json.loads(json.dumps(platform))
+    try:
+        spec = parse_platform(platform, SOURCE)
+    except SpecError as error:
+        text = str(error)
+        assert text.startswith(f"{SOURCE}: ")
+        assert error.problems
+        for path, message in error.problems:
+            assert path == QUALIFIED_KEY or path.startswith(f"{QUALIFIED_KEY}."), path
+            assert message
+            assert f"{path}: {message}" in text
+    else:
+        assert isinstance(spec, PlatformSpec)
+
+
+# -- stack-file YAML: read as the Pulumi CLI (go-yaml v3) reads it, never a traceback ----------
+
+_MINIMAL = (SPECS / "minimal.happy.yaml").read_bytes()
+_LABELS = b"labels: {data-classification: internal}"
+_AWS_DNS = b"        dns: {domain: b.example.org}"
+
+
+@pytest.mark.parametrize(
+    ("content", "planned"),
+    [
+        pytest.param(_MINIMAL.replace(b"cloud: os-a", b"cloud: !!binary b3MtYQ=="), False, id="binary-value"),
+        pytest.param(_MINIMAL + b"  ? [a, b]\n  : 1\n", False, id="complex-key"),
+        pytest.param(b"\xff\xfeconfig: {}\n", False, id="not-utf8"),
+        pytest.param(_MINIMAL + b"---\nconfig: {}\n", False, id="two-documents"),
+        pytest.param(_MINIMAL + b"  x:y: !!python/object/apply:os.system [ls]\n", False, id="python-tag"),
+        pytest.param(b"config:\n\tmeridian:platform: {}\n", False, id="tab-indent"),
+        pytest.param(b"config:\n  meridian:platform:\n", False, id="null-platform"),
+        pytest.param(b"- config\n", False, id="document-list"),
+        pytest.param(b"", False, id="empty-file"),
+        pytest.param(_MINIMAL.replace(_LABELS, _LABELS[:-1] + b", review-date: 2025-06-30}"), True, id="date"),
+        pytest.param(
+            _MINIMAL.replace(b"admin_cidrs: [192.0.2.0/24", b"admin_cidrs: &admins [192.0.2.0/24").replace(
+                b"admin_cidrs: [198.51.100.0/24]", b"admin_cidrs: *admins"
+            ),
+            True,
+            id="anchor-alias",
+        ),
+        pytest.param(
+            _MINIMAL.replace(_AWS_DNS, b"        dns:\n          <<: {domain: b.example.org}"), True, id="merge-key"
+        ),
+    ],
+)
+def test_odd_yaml_is_bad_input_or_plans(tmp_path: Path, content: bytes, planned: bool) -> None:
+    path = tmp_path / "Pulumi.odd.yaml"
+    path.write_bytes(content)
+    recorder = PlanRecorder(MeridianMocks())
+    if planned:
+        assert evaluate(path, recorder=recorder).outputs["project"] == "testproj"
+        return
+    with pytest.raises((SpecError, StackFileError)) as caught:
+        evaluate(path, recorder=recorder)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert "\n" not in str(caught.value)
+    assert {record["type"] for record in recorder.records} <= {STACK_TYPE}
+
+
+def _aws_dns(content: bytes, tmp_path: Path) -> Any:
+    path = tmp_path / "Pulumi.yaml-read.yaml"
+    path.write_bytes(content)
+    return json.loads(read_stack_file(path).config["meridian:platform"])["sites"]["aws-b"]["dns"]
+
+
+def test_dates_stay_strings_like_the_cli(tmp_path: Path) -> None:
+    platform = _aws_dns(_MINIMAL.replace(_AWS_DNS, _AWS_DNS[:-1] + b", expires: 2025-06-30}"), tmp_path)
+    assert platform["expires"] == "2025-06-30"
+
+
+def test_merge_keys_are_resolved(tmp_path: Path) -> None:
+    merged = b"        dns:\n          <<: {domain: b.example.org, nameservers: [10.20.0.2]}"
+    assert _aws_dns(_MINIMAL.replace(_AWS_DNS, merged), tmp_path) == {
+        "domain": "b.example.org",
+        "nameservers": ["10.20.0.2"],
+    }
+
+
+def test_explicit_keys_override_merged_ones(tmp_path: Path) -> None:
+    merged = (
+        b"        dns:\n          <<: {domain: a.example.org, nameservers: [10.20.0.2]}\n"
+        b"          domain: b.example.org"
+    )
+    assert _aws_dns(_MINIMAL.replace(_AWS_DNS, merged), tmp_path) == {
+        "domain": "b.example.org",
+        "nameservers": ["10.20.0.2"],
+    }
+
+
+def test_config_keys_need_a_namespace_as_in_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.bare.yaml"
+    path.write_bytes(_MINIMAL + b"  platform: {}\n")
+    with pytest.raises(StackFileError, match=r"<namespace>:<name>, e.g. meridian:platform") as caught:
+        read_stack_file(path)
+    assert str(caught.value).startswith(f"{path}: config.platform: ")
+
+
+# -- secure config outside the spec -------------------------------------------------------------
+
+
+def test_secure_config_keys_plan_and_stay_secret(tmp_path: Path, write_stack: Callable[..., Path]) -> None:
+    extra = {
+        "meridian:dbPassword": {"secure": "v1:abc"},
+        "meridian:vaultToken": {"secure": "v1:def"},
+        "meridian:creds": {"user": "svc", "password": {"secure": "v1:ghi"}},
+        "aws:region": "eu-west-1",
+    }
+    path = write_stack(copy.deepcopy(BASE_PLATFORM), **extra)
+
+    stack = read_stack_file(path)
+    assert sorted(stack.secret_keys) == ["meridian:creds", "meridian:dbPassword", "meridian:vaultToken"]
+    placeholder = stack.config["meridian:dbPassword"]
+    assert placeholder == OFFLINE_SECRET.format(key="meridian:dbPassword")
+    assert "offline placeholder" in placeholder
+    assert "offline placeholder" in stack.config["meridian:vaultToken"]
+    creds = json.loads(stack.config["meridian:creds"])
+    assert creds["user"] == "svc"
+    assert "offline placeholder" in creds["password"]
+    assert stack.config["aws:region"] == "eu-west-1"
+    assert not any(cipher in json.dumps(stack.config) for cipher in ("v1:abc", "v1:def", "v1:ghi"))
+
+    # The real program plans with the extra keys present, and never sees a ciphertext.
+    plan = evaluate(path)
+    assert plan.outputs["project"] == "testproj"
+    assert "v1:abc" not in json.dumps(plan.to_json())
+
+    # A program reading the key gets it as a secret, as under `pulumi preview`.
+    program = tmp_path / "program" / "__main__.py"
+    program.parent.mkdir()
+    program.write_text(
+        "import pulumi\n"
+        "pulumi.export('password', pulumi.Config('meridian').require_secret('dbPassword'))\n"
+        "pulumi.export('flagged', pulumi.runtime.is_config_secret('meridian:dbPassword'))\n"
+        "pulumi.export('plain', pulumi.runtime.is_config_secret('aws:region'))\n"
+    )
+    outputs = evaluate(path, program=program).outputs
+    assert outputs == {"password": "[secret]", "flagged": True, "plain": False}
