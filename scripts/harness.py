@@ -27,6 +27,7 @@ from pulumi.runtime.mocks import MockEngine, MockMonitor, Mocks
 from pulumi.runtime.settings import ROOT, Settings, configure
 from pulumi.runtime.stack import run_in_stack
 
+from components.secrets import VAULT_READER
 from components.spec.load import STACK_FILE
 
 from .mocks import MeridianMocks
@@ -277,6 +278,7 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
     )
     set_all_config(dict(stack_config.config), list(stack_config.secret_keys))
     STACK_FILE.set(shown)
+    VAULT_READER.set(offline_vault_field)
     loop = asyncio.new_event_loop()
     # Once the program has failed, the SDK's outstanding registrations fail with it; their
     # "exception never retrieved" reports would bury the one error that matters.
@@ -299,6 +301,11 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
         for worker_loop in recorder.worker_loops:
             if worker_loop is not loop and not worker_loop.is_running():
                 worker_loop.close()
+
+
+def offline_vault_field(mount: str, path: str, field: str) -> str:
+    """What a Vault reference reads offline: a marked placeholder (no Vault is reachable here)."""
+    return f"[offline placeholder for vault:{mount}/{path}#{field}]"
 
 
 def write_plan(plan: Plan, path: Path) -> None:

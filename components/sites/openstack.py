@@ -20,6 +20,7 @@ import pulumi_openstack as openstack
 
 from .. import ports
 from ..labels import cidr_slug, cloud_tags, openstack_tags, site_labels
+from ..secrets import secret
 from ..spec import ProjectSpec, SiteSpec
 
 
@@ -69,7 +70,15 @@ class OpenStackSite(pulumi.ComponentResource):
         prefix = self._prefix = f"{project.name}-{name}"
         child = pulumi.ResourceOptions(parent=self)
 
-        self.provider = openstack.Provider(f"{name}-provider", cloud=settings.cloud, region=settings.region, opts=child)
+        credential = settings.application_credential
+        self.provider = openstack.Provider(
+            f"{name}-provider",
+            cloud=settings.cloud,
+            region=settings.region,
+            application_credential_id=credential.id if credential else None,
+            application_credential_secret=secret(credential.secret) if credential else None,
+            opts=child,
+        )
         on_site = pulumi.ResourceOptions(parent=self, provider=self.provider)
 
         external = openstack.networking.get_network_output(

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ..secrets import SECRET_REF_PATTERN
+
 #: Names users give to keyed collections (sites, clusters, pools). Resource names and
 #: Kubernetes labels are derived from them, so they must be DNS-label safe.
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
@@ -88,6 +90,7 @@ PATTERN_RULES = {
     LABEL_KEY_PATTERN: "invalid label key: an optional DNS prefix and '/', then letters, digits, '-', '_' or '.'",
     LABEL_VALUE_PATTERN: "invalid label value: letters, digits, '-', '_' or '.', starting and ending alphanumeric",
     EMAIL_PATTERN: "not an e-mail address",
+    SECRET_REF_PATTERN: "not a secret reference: use config:<key> or vault:<mount>/<path>#<field>",
 }
 
 

@@ -8,7 +8,8 @@ from contextvars import ContextVar
 import pulumi
 from pydantic import ValidationError
 
-from .errors import SpecError, format_problems
+from ..secrets import resolve_references
+from .errors import SpecError, dotted, format_problems
 from .platform import PlatformSpec
 
 #: The config key holding the whole spec: `meridian:platform` in the stack file.
@@ -49,4 +50,8 @@ def load_platform_spec() -> PlatformSpec:
         raw = json.loads(text)
     except json.JSONDecodeError:
         raise SpecError(source, [(QUALIFIED_KEY, "must be a YAML mapping, not a plain string")]) from None
-    return parse_platform(raw, source)
+    spec = parse_platform(raw, source)
+    problems = resolve_references(spec)
+    if problems:
+        raise SpecError(source, [(dotted((QUALIFIED_KEY, *path)), message) for path, message in problems])
+    return spec

@@ -8,9 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..secrets import SecretRef
 from .base import Cidr, Ipv4Address, Ipv4Cidr, LabelKey, LabelValue, SpecModel, SshPublicKey
 from .errors import CrossFieldError
 from .project import RESERVED_LABELS
+
+
+class ApplicationCredential(SpecModel):
+    """An OpenStack application credential for the site's provider (instead of the password in clouds.yaml)."""
+
+    id: str = Field(min_length=1, max_length=64, description="Application credential ID (not secret).")
+    secret: SecretRef = Field(
+        description="Where its secret lives: `config:<key>` (a secret stack config key) or "
+        "`vault:<mount>/<path>#<field>` (HashiCorp Vault KV v2)."
+    )
 
 
 class OpenStackSettings(SpecModel):
@@ -36,6 +47,11 @@ class OpenStackSettings(SpecModel):
     )
     ssh_public_key: SshPublicKey = Field(
         description="OpenSSH public key installed on every instance of the site (break-glass access)."
+    )
+    application_credential: ApplicationCredential | None = Field(
+        default=None,
+        description="Authenticate with this application credential; auth URL and the rest still come from "
+        "the clouds.yaml entry.",
     )
 
 
