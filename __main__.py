@@ -9,3 +9,9 @@ spec = load_platform_spec()
 platform = Platform(spec.project.name, spec)
 pulumi.export("project", spec.project.name)
 pulumi.export("sites", {name: site.kind for name, site in spec.sites.items()})
+pulumi.export(
+    "clusters",
+    {name: {"site": c.site, "backend": c.backend, "version": c.version} for name, c in spec.clusters.items()},
+)
+# `pulumi stack output kubeconfigs --show-secrets`: admin kubeconfig per cluster (secret).
+pulumi.export("kubeconfigs", {name: cluster.kubeconfig for name, cluster in platform.clusters.items()})

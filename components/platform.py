@@ -1,8 +1,9 @@
 """Platform: the composition root that builds everything one stack's spec names.
 
 Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite` or
-`meridian:sites:AwsSite`, named by the site's key). Clusters, add-ons and central
-observability attach here as they land.
+`meridian:sites:AwsSite`, named by the site's key) and one `meridian:clusters:KubernetesCluster`
+per entry of `clusters`, handed its site component. Add-ons and central observability
+attach here as they land, each given its cluster's Kubernetes provider.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class Platform(pulumi.ComponentResource):
 
     sites: dict[str, Any]
     """Site components by site key (OpenStackSite or AwsSite)."""
+    clusters: dict[str, Any]
+    """KubernetesCluster components by cluster key; each carries its Kubernetes provider."""
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Build the platform `name` (the project name) from its validated spec.
@@ -43,4 +46,16 @@ class Platform(pulumi.ComponentResource):
                 self.sites[site_name] = AwsSite(
                     site_name, site, project=spec.project, opts=pulumi.ResourceOptions(parent=self)
                 )
-        self.register_outputs({"sites": sorted(self.sites)})
+        self.clusters = {}
+        if spec.clusters:
+            from .clusters.cluster import KubernetesCluster
+
+            for cluster_name, cluster in spec.clusters.items():
+                self.clusters[cluster_name] = KubernetesCluster(
+                    cluster_name,
+                    cluster,
+                    site=self.sites[cluster.site],
+                    project=spec.project,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

@@ -62,19 +62,41 @@ def documentation_ip(*parts: str) -> str:
     return str(ipaddress.ip_network("203.0.113.0/24")[int(digest(*parts)[:4], 16) % 253 + 1])
 
 
+#: Computes a resource's outputs from its registration and its provider's inputs.
+ResourceBuilder = Callable[[MockResourceArgs, dict[str, Any]], dict[str, Any]]
+#: Answers a data-source call from its arguments and its provider's inputs.
+CallBuilder = Callable[[MockCallArgs, dict[str, Any]], dict[str, Any]]
+
+
 class MeridianMocks(Mocks):
-    """Per-type outputs for every resource and data source Meridian uses."""
+    """Per-type outputs for every resource and data source Meridian uses.
+
+    Site resources are built here; each further area keeps its outputs in a module of
+    `scripts.mock_outputs` (RESOURCES, CALLS and AWS_IDS tables), merged below.
+    """
 
     def __init__(self) -> None:
+        from . import mock_outputs
+
         #: Inputs of every provider instance, by its URN, so resources can learn their region and account.
         self.providers: dict[str, dict[str, Any]] = {}
-        self._builders: dict[str, Callable[[MockResourceArgs, dict[str, Any]], dict[str, Any]]] = {
+        self._builders: dict[str, ResourceBuilder] = {
             "openstack:networking/subnet:Subnet": self._openstack_subnet,
             "openstack:networking/router:Router": self._openstack_router,
             "openstack:compute/keypair:Keypair": self._openstack_keypair,
             "aws:ec2/eip:Eip": self._aws_eip,
             "aws:ec2/natGateway:NatGateway": self._aws_nat,
         }
+        self._calls: dict[str, CallBuilder] = {"openstack:networking/getNetwork:getNetwork": self._openstack_network}
+        self._aws_ids = dict(AWS_ID_PREFIX)
+        self._aws_arns = dict(AWS_ARN_KIND)
+        for module in mock_outputs.modules():
+            self._builders.update(module.RESOURCES)
+            self._calls.update(module.CALLS)
+            for token, (prefix, arn_kind) in module.AWS_IDS.items():
+                self._aws_ids[token] = prefix
+                if arn_kind:
+                    self._aws_arns[token] = arn_kind
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -88,16 +110,19 @@ class MeridianMocks(Mocks):
         if token.startswith("openstack:"):
             resource_id = stable_uuid(token, args.name)
             state.setdefault("region", provider.get("region", "RegionOne"))
-        elif token in AWS_ID_PREFIX:
-            resource_id = f"{AWS_ID_PREFIX[token]}-{digest(token, args.name)[:17]}"
+        elif token in self._aws_ids:
+            resource_id = f"{self._aws_ids[token]}-{digest(token, args.name)[:17]}"
             # Provider inputs reach the engine JSON-encoded, as the SDK sends provider config.
             accounts = provider.get("allowedAccountIds") or '["000000000000"]'
             account = (json.loads(accounts) if isinstance(accounts, str) else accounts)[0]
             region = provider.get("region", "us-east-1")
             state.setdefault("region", region)
             state.setdefault("ownerId", account)
-            if token in AWS_ARN_KIND:
-                state["arn"] = f"arn:aws:ec2:{region}:{account}:{AWS_ARN_KIND[token]}/{resource_id}"
+            if token in self._aws_arns:
+                kind = self._aws_arns[token]
+                # "service:kind" for non-EC2 services (e.g. "kms:key"); plain kinds are EC2's.
+                service, _, kind = kind.rpartition(":") if ":" in kind else ("ec2", "", kind)
+                state["arn"] = f"arn:aws:{service}:{region}:{account}:{kind}/{resource_id}"
             if "tags" in state:
                 state["tagsAll"] = dict(state["tags"] or {})
         else:
@@ -151,18 +176,25 @@ class MeridianMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]  # the monitor accepts a dict
         """Return what a data source would: found objects with real-looking IDs."""
-        if args.token == "openstack:networking/getNetwork:getNetwork":
-            name = args.args.get("name", "")
-            return {
-                "id": stable_uuid("network", name),
-                "name": name,
-                "external": True,
-                "region": self._provider_inputs(args.provider).get("region", "RegionOne"),
-                "subnets": [stable_uuid("external-subnet", name)],
-                "mtu": 1500,
-                "adminStateUp": "true",
-                "shared": "false",
-                "tags": [],
-                "allTags": [],
-            }
-        raise NotImplementedError(f"the offline engine has no mock for data source {args.token}; add one in {__name__}")
+        builder = self._calls.get(args.token)
+        if builder is None:
+            raise NotImplementedError(
+                f"the offline engine has no mock for data source {args.token}; add one in scripts/mock_outputs"
+            )
+        return builder(args, self._provider_inputs(args.provider))
+
+    @staticmethod
+    def _openstack_network(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
+        name = args.args.get("name", "")
+        return {
+            "id": stable_uuid("network", name),
+            "name": name,
+            "external": True,
+            "region": provider.get("region", "RegionOne"),
+            "subnets": [stable_uuid("external-subnet", name)],
+            "mtu": 1500,
+            "adminStateUp": "true",
+            "shared": "false",
+            "tags": [],
+            "allTags": [],
+        }

@@ -43,6 +43,12 @@ class AwsSite(pulumi.ComponentResource):
     """Security group admitting all traffic between its members."""
     labels: dict[str, str]
     """Labels of the site's resources (Kubernetes-safe; cloud tags add the owner)."""
+    tags: dict[str, str]
+    """AWS tags for every taggable resource on the site (add a `Name` per resource)."""
+    prefix: str
+    """`<project>-<site>`: the prefix of cloud-side names."""
+    spec: SiteSpec
+    """The site's spec (clusters read its region, account and admin CIDRs)."""
 
     def __init__(
         self,
@@ -64,8 +70,9 @@ class AwsSite(pulumi.ComponentResource):
         if settings is None:  # the Platform dispatches on spec.kind; this is a programming error
             raise TypeError("AwsSite needs a site spec with 'aws' set")
         self.labels = site_labels(project, name, spec.labels)
-        base_tags = cloud_tags(project, self.labels)
-        prefix = f"{project.name}-{name}"
+        base_tags = self.tags = cloud_tags(project, self.labels)
+        prefix = self.prefix = f"{project.name}-{name}"
+        self.spec = spec
 
         def tags(role: str, **extra: str) -> dict[str, str]:
             return {**base_tags, "Name": f"{prefix}-{role}", **extra}

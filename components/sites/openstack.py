@@ -45,6 +45,12 @@ class OpenStackSite(pulumi.ComponentResource):
     """Name of the site's SSH keypair."""
     labels: dict[str, str]
     """Labels of the site's resources (Kubernetes-safe; cloud tags add the owner)."""
+    tags: list[str]
+    """OpenStack tags (`key=value`) for every taggable resource on the site."""
+    prefix: str
+    """`<project>-<site>`: the prefix of cloud-side names."""
+    spec: SiteSpec
+    """The site's spec (clusters read its CIDR, image and flavors)."""
 
     def __init__(
         self,
@@ -66,8 +72,9 @@ class OpenStackSite(pulumi.ComponentResource):
         if settings is None:  # the Platform dispatches on spec.kind; this is a programming error
             raise TypeError("OpenStackSite needs a site spec with 'openstack' set")
         self.labels = site_labels(project, name, spec.labels)
-        tags = openstack_tags(cloud_tags(project, self.labels))
-        prefix = self._prefix = f"{project.name}-{name}"
+        tags = self.tags = openstack_tags(cloud_tags(project, self.labels))
+        prefix = self.prefix = f"{project.name}-{name}"
+        self.spec = spec
         child = pulumi.ResourceOptions(parent=self)
 
         credential = settings.application_credential
@@ -122,8 +129,12 @@ class OpenStackSite(pulumi.ComponentResource):
             f"{name}-router-subnet", router_id=router.id, subnet_id=subnet.id, opts=on_site
         )
 
-        admin = self._security_group(
-            name, "admin", f"SSH and Kubernetes API of {project.name} at {name}, from admin networks", tags, on_site
+        admin = security_group(
+            f"{name}-admin",
+            f"{prefix}-admin",
+            f"SSH and Kubernetes API of {project.name} at {name}, from admin networks",
+            tags,
+            on_site,
         )
         for cidr in spec.admin_cidrs:
             for port, role in ((ports.SSH, "ssh"), (ports.KUBE_API, "kube-api")):
@@ -140,8 +151,12 @@ class OpenStackSite(pulumi.ComponentResource):
                     opts=on_site,
                 )
 
-        internal = self._security_group(
-            name, "internal", f"Traffic between the nodes of {project.name} at {name}", tags, on_site
+        internal = security_group(
+            f"{name}-internal",
+            f"{prefix}-internal",
+            f"Traffic between the nodes of {project.name} at {name}",
+            tags,
+            on_site,
         )
         openstack.networking.SecGroupRule(
             f"{name}-internal-members",
@@ -175,33 +190,34 @@ class OpenStackSite(pulumi.ComponentResource):
             }
         )
 
-    def _security_group(
-        self, name: str, role: str, description: str, tags: list[str], opts: pulumi.ResourceOptions
-    ) -> openstack.networking.SecGroup:
-        """A security group with OpenStack's default rules removed and explicit egress for IPv4 and IPv6.
 
-        OpenStack adds allow-all egress rules to a new group; deleting them and stating egress
-        explicitly keeps every rule of the group visible in code, plans and policy checks.
-        """
-        group = openstack.networking.SecGroup(
-            f"{name}-{role}",
-            name=f"{self._prefix}-{role}",
-            description=description,
-            delete_default_rules=True,
-            tags=tags,
+def security_group(
+    name: str, display_name: str, description: str, tags: list[str], opts: pulumi.ResourceOptions
+) -> openstack.networking.SecGroup:
+    """Create a security group with OpenStack's default rules removed and explicit egress for IPv4 and IPv6.
+
+    OpenStack adds allow-all egress rules to a new group; deleting them and stating egress
+    explicitly keeps every rule of the group visible in code, plans and policy checks.
+    """
+    group = openstack.networking.SecGroup(
+        name,
+        name=display_name,
+        description=description,
+        delete_default_rules=True,
+        tags=tags,
+        opts=opts,
+    )
+    for ethertype, everywhere in (("IPv4", "0.0.0.0/0"), ("IPv6", "::/0")):
+        openstack.networking.SecGroupRule(
+            f"{name}-egress-{ethertype.lower()}",
+            security_group_id=group.id,
+            description=f"All outbound {ethertype} traffic",
+            direction="egress",
+            ethertype=ethertype,
+            remote_ip_prefix=everywhere,
             opts=opts,
         )
-        for ethertype, everywhere in (("IPv4", "0.0.0.0/0"), ("IPv6", "::/0")):
-            openstack.networking.SecGroupRule(
-                f"{name}-{role}-egress-{ethertype.lower()}",
-                security_group_id=group.id,
-                description=f"All outbound {ethertype} traffic",
-                direction="egress",
-                ethertype=ethertype,
-                remote_ip_prefix=everywhere,
-                opts=opts,
-            )
-        return group
+    return group
 
 
 def _ethertype(cidr: str) -> str:

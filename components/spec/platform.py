@@ -59,5 +59,31 @@ class PlatformSpec(SpecModel):
                     ("clusters", name, "backend"),
                     f"backend '{cluster.backend}' cannot run on {site.kind} site '{cluster.site}'",
                 )
+            else:
+                for pool_name, pool in cluster.node_pools.items():
+                    where = ("clusters", name, "node_pools", pool_name)
+                    flavor = site.gpu_flavor(pool.flavor)
+                    if pool.gpu is None:
+                        if flavor is not None:
+                            problems.add(
+                                (*where, "gpu"),
+                                f"{pool.flavor} has {flavor.count}x {flavor.model}: declare the pool's gpu block "
+                                "so its nodes are tainted and the GPU Operator manages them",
+                            )
+                        continue
+                    if flavor is None:
+                        problems.add(
+                            (*where, "flavor"),
+                            f"{pool.flavor} has no GPU on {site.kind} site '{cluster.site}' (add it to the site's "
+                            "gpu_flavors if it has)",
+                        )
+                    elif pool.gpu.model != flavor.model:
+                        problems.add(
+                            (*where, "gpu", "model"), f"{pool.flavor} carries {flavor.model}, not {pool.gpu.model}"
+                        )
+                    elif pool.gpu.count != flavor.count:
+                        problems.add(
+                            (*where, "gpu", "count"), f"{pool.flavor} carries {flavor.count} GPUs, not {pool.gpu.count}"
+                        )
         problems.raise_if_any()
         return self

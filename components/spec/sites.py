@@ -10,8 +10,24 @@ from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
 from .base import Cidr, Ipv4Address, Ipv4Cidr, LabelKey, LabelValue, SpecModel, SshPublicKey
+from .catalog import AWS_GPU_INSTANCES, GPU_MODELS, OPENSTACK_GPU_FLAVORS, GpuFlavor
 from .errors import CrossFieldError
 from .project import RESERVED_LABELS
+
+
+class GpuFlavorSpec(SpecModel):
+    """The GPUs a flavor carries."""
+
+    model: str = Field(description=f"GPU model, one of: {', '.join(GPU_MODELS)}.")
+    count: int = Field(ge=1, le=16, description="GPUs per instance of the flavor.")
+
+    @model_validator(mode="after")
+    def _known_model(self) -> GpuFlavorSpec:
+        if self.model not in GPU_MODELS:
+            problems = CrossFieldError()
+            problems.add(("model",), f"unknown GPU model (known: {', '.join(GPU_MODELS)})")
+            problems.raise_if_any()
+        return self
 
 
 class ApplicationCredential(SpecModel):
@@ -47,6 +63,17 @@ class OpenStackSettings(SpecModel):
     )
     ssh_public_key: SshPublicKey = Field(
         description="OpenSSH public key installed on every instance of the site (break-glass access)."
+    )
+    image: str = Field(
+        default="Ubuntu-24.04",
+        min_length=1,
+        max_length=255,
+        description="Glance image (name) of the site's nodes; RKE2 supports Ubuntu 24.04 LTS.",
+    )
+    gpu_flavors: dict[Annotated[str, Field(min_length=1, max_length=64)], GpuFlavorSpec] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="GPU flavors of this cloud beyond Meridian's table (components/spec/catalog.py).",
     )
     application_credential: ApplicationCredential | None = Field(
         default=None,
@@ -154,6 +181,14 @@ class SiteSpec(SpecModel):
     def kind(self) -> Literal["openstack", "aws"]:
         """Which cloud the site is on."""
         return "openstack" if self.openstack is not None else "aws"
+
+    def gpu_flavor(self, flavor: str) -> GpuFlavor | None:
+        """The GPUs of a flavor or instance type on this site, or None when it has none."""
+        if self.aws is not None:
+            return AWS_GPU_INSTANCES.get(flavor)
+        assert self.openstack is not None
+        own = self.openstack.gpu_flavors.get(flavor)
+        return GpuFlavor(own.model, own.count) if own else OPENSTACK_GPU_FLAVORS.get(flavor)
 
     @property
     def region(self) -> str:

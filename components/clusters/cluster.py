@@ -1,0 +1,114 @@
+"""KubernetesCluster and NodePool: one cluster on one site, whatever the backend.
+
+Children of KubernetesCluster (`parent=self`):
+
+* the backend's control plane (see `rke2`, `magnum`, `eks`; nothing for `attached`)
+* `<cluster>-<pool>`  NodePool per `node_pools` entry, holding the pool's nodes
+* `<cluster>-k8s`     pulumi_kubernetes.Provider built from the cluster's kubeconfig; every
+                      add-on on the cluster receives it explicitly
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..spec import ClusterSpec, NodePoolSpec, ProjectSpec
+
+if TYPE_CHECKING:
+    from ..sites.aws import AwsSite
+    from ..sites.openstack import OpenStackSite
+
+    Site = OpenStackSite | AwsSite
+
+
+class Backend(Protocol):
+    """What a backend module provides."""
+
+    def build(self, cluster: KubernetesCluster, spec: ClusterSpec, site: Any) -> pulumi.Output[str]:
+        """Create the control plane and node pools under `cluster`; return the kubeconfig."""
+        ...
+
+
+class NodePool(pulumi.ComponentResource):
+    """A group of identical worker nodes of one cluster; the backend creates its children."""
+
+    spec: NodePoolSpec
+    """The pool's spec."""
+    node_labels: dict[str, str]
+    """Labels the nodes register with (GPU defaults included)."""
+
+    def __init__(self, name: str, spec: NodePoolSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Open the pool `name` (`<cluster>-<pool>`); the backend adds nodes, then calls `finish`.
+
+        :param name: `<cluster>-<pool>`; prefixes the names of the pool's resources.
+        :param spec: the pool's validated spec.
+        :param opts: options of the component (parent: the cluster).
+        """
+        super().__init__("meridian:clusters:NodePool", name, None, opts)
+        self.spec = spec
+        self.node_labels = spec.node_labels
+
+    def finish(self, outputs: dict[str, Any]) -> None:
+        """Register the pool's outputs once its nodes exist (always the last step)."""
+        self.register_outputs({"node_labels": self.node_labels, **outputs})
+
+
+class KubernetesCluster(pulumi.ComponentResource):
+    """A Kubernetes cluster on a site, exposing its kubeconfig and an explicit Kubernetes provider."""
+
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig of the cluster (secret)."""
+    provider: k8s.Provider
+    """Kubernetes provider for resources on this cluster; pass it explicitly, never rely on ~/.kube/config."""
+    pools: dict[str, NodePool]
+    """Node pools by their key in the spec."""
+    labels: dict[str, str]
+    """Labels for the cluster's cloud resources and Kubernetes objects: the site's plus `cluster`."""
+    project: ProjectSpec
+    """The project the cluster belongs to."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ClusterSpec,
+        *,
+        site: Site,
+        project: ProjectSpec,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Create the cluster `name` on `site`.
+
+        :param name: the cluster's key in the spec; prefixes every child's name.
+        :param spec: the cluster's validated spec (its site and backend already checked to fit).
+        :param site: the site component the cluster runs on (its provider, network and tags).
+        :param project: the project spec, for names and tags.
+        :param opts: options of the component itself.
+        """
+        super().__init__("meridian:clusters:KubernetesCluster", name, None, opts)
+        self.name = name
+        self.spec = spec
+        self.project = project
+        self.labels = {**site.labels, "cluster": name}
+        self.pools = {}
+        backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")  # type: ignore[assignment]
+        self.kubeconfig = pulumi.Output.secret(backend.build(self, spec, site))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # A cluster that is gone must not block `pulumi destroy` of what was on it.
+            delete_unreachable=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig, "pools": sorted(self.pools)})
+
+    def open_pool(self, pool: str) -> NodePool:
+        """Create the NodePool component for `pool` (the backend then adds its nodes under it)."""
+        component = NodePool(
+            f"{self.name}-{pool}", self.spec.node_pools[pool], opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.pools[pool] = component
+        return component
