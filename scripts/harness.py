@@ -49,6 +49,9 @@ class Plan:
     stack: str
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: Inputs with secrets in clear, by URN: only when evaluated with reveal_secrets=True
+    #: (tests that parse cloud-init or kubeconfigs); never part of the plan document.
+    revealed: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The plan document written by `meridian plan --json`."""
@@ -70,13 +73,16 @@ class Plan:
         return [r for r in self.resources if r["parent"] == urn]
 
 
-def redact(value: Any, path: str, secret_paths: list[str]) -> Any:
-    """Turn serialized property values into plain JSON: secrets become "[secret]", unknowns "[unknown]"."""
+def redact(value: Any, path: str, secret_paths: list[str], *, reveal: bool = False) -> Any:
+    """Turn serialized property values into plain JSON: secrets become "[secret]", unknowns "[unknown]".
+
+    With `reveal`, secret values are unwrapped instead (for tests; never for a plan document).
+    """
     if isinstance(value, dict):
         signature = value.get(rpc._special_sig_key)
         if signature == rpc._special_secret_sig:
             secret_paths.append(path)
-            return SECRET
+            return redact(value.get("value"), path, [], reveal=True) if reveal else SECRET
         if signature == rpc._special_resource_sig:
             return {"urn": value.get("urn"), "id": redact(value.get("id"), path, secret_paths)}
         if signature == rpc._special_output_value_sig:
@@ -86,9 +92,9 @@ def redact(value: Any, path: str, secret_paths: list[str]) -> Any:
             return redact(value["value"], path, secret_paths) if "value" in value else UNKNOWN
         if signature in (rpc._special_asset_sig, rpc._special_archive_sig):
             return {k: v for k, v in value.items() if k != rpc._special_sig_key}
-        return {k: redact(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()}
+        return {k: redact(v, f"{path}.{k}" if path else k, secret_paths, reveal=reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
+        return [redact(v, f"{path}[{i}]", secret_paths, reveal=reveal) for i, v in enumerate(value)]
     if value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -103,8 +109,10 @@ def _struct(message: Any) -> dict[str, Any]:
 class PlanRecorder(MockMonitor):
     """The SDK's mock monitor, recording each registration as the engine would receive it."""
 
-    def __init__(self, mocks: Mocks) -> None:
+    def __init__(self, mocks: Mocks, *, reveal_secrets: bool = False) -> None:
         super().__init__(mocks)
+        self.reveal_secrets = reveal_secrets
+        self.revealed: dict[str, dict[str, Any]] = {}
         self._stack = ""
         self._project = PROJECT
         #: Event loops the SDK's mock monitor creates in engine worker threads (_ensure_event_loop);
@@ -153,6 +161,8 @@ class PlanRecorder(MockMonitor):
             "retain_on_delete": bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
             "version": request.version or None,
         }
+        if self.reveal_secrets:
+            self.revealed[urn] = redact(_struct(request.object), "", [], reveal=True)
         if request.type.startswith("pulumi:providers:") and isinstance(self.mocks, MeridianMocks):
             self.mocks.providers[urn] = inputs
         with self._lock:
@@ -237,6 +247,7 @@ def evaluate(
     mocks: Mocks | None = None,
     config: StackConfig | None = None,
     recorder: PlanRecorder | None = None,
+    reveal_secrets: bool = False,
 ) -> Plan:
     """Run the Pulumi program for `stack` offline and return its plan.
 
@@ -247,7 +258,7 @@ def evaluate(
     path = resolve_stack(stack)
     shown = display_path(path)
     stack_config = config or read_stack_file(path, shown)
-    recorder = recorder or PlanRecorder(mocks or MeridianMocks())
+    recorder = recorder or PlanRecorder(mocks or MeridianMocks(), reveal_secrets=reveal_secrets)
     recorder._stack = stack_config.stack
     context = contextvars.copy_context()
     context.run(_run, program, stack_config, shown, recorder)
@@ -256,6 +267,7 @@ def evaluate(
         stack=stack_config.stack,
         resources=_tree_order(recorder.records),
         outputs=recorder.stack_outputs,
+        revealed=recorder.revealed,
     )
 
 

@@ -68,6 +68,19 @@ ResourceBuilder = Callable[[MockResourceArgs, dict[str, Any]], dict[str, Any]]
 CallBuilder = Callable[[MockCallArgs, dict[str, Any]], dict[str, Any]]
 
 
+#: Subnet and network IDs -> CIDR, filled as subnets register, so instances, ports and
+#: load balancers get addresses from the subnet they are really attached to.
+SUBNET_CIDRS: dict[str, str] = {}
+
+
+def address_in(network_or_subnet_id: str, *parts: str) -> str:
+    """A stable host address inside the CIDR of a registered network or subnet (10.0.0.x if unknown)."""
+    network = ipaddress.ip_network(SUBNET_CIDRS.get(network_or_subnet_id, "10.0.0.0/24"))
+    # Skip the first 16 addresses (gateway, DHCP, DNS ports), as clouds reserve some.
+    span = max(network.num_addresses - 32, 1)
+    return str(network[16 + int(digest(*parts)[:8], 16) % span])
+
+
 class MeridianMocks(Mocks):
     """Per-type outputs for every resource and data source Meridian uses.
 
@@ -127,6 +140,9 @@ class MeridianMocks(Mocks):
                 state["tagsAll"] = dict(state["tags"] or {})
         else:
             resource_id = f"{args.name}-{digest(token, args.name)[:8]}"
+        if token == "openstack:networking/subnet:Subnet":
+            SUBNET_CIDRS[resource_id] = args.inputs["cidr"]
+            SUBNET_CIDRS[args.inputs["networkId"]] = args.inputs["cidr"]
         builder = self._builders.get(token)
         if builder is not None:
             state.update(builder(args, provider))

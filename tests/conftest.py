@@ -45,8 +45,8 @@ def write_stack(tmp_path: Path) -> Callable[..., Path]:
 def plan_of(write_stack: Callable[..., Path]) -> Callable[..., Plan]:
     """Evaluate a platform mapping with the offline engine (mock monitor, fresh event loop and context)."""
 
-    def run(platform: dict[str, Any], **extra: Any) -> Plan:
-        return evaluate(write_stack(platform, **extra))
+    def run(platform: dict[str, Any], *, reveal_secrets: bool = False, **extra: Any) -> Plan:
+        return evaluate(write_stack(platform, **extra), reveal_secrets=reveal_secrets)
 
     return run
 

@@ -41,6 +41,8 @@ class OpenStackSite(pulumi.ComponentResource):
     """Security group admitting SSH and the Kubernetes API from the admin CIDRs."""
     internal_security_group_id: pulumi.Output[str]
     """Security group admitting all traffic between its members."""
+    admin_security_group_name: pulumi.Output[str]
+    """Name of the admin group (Nova instances take security groups by name)."""
     keypair_name: pulumi.Output[str]
     """Name of the site's SSH keypair."""
     labels: dict[str, str]
@@ -176,6 +178,7 @@ class OpenStackSite(pulumi.ComponentResource):
         self.subnet_id = subnet.id
         self.router_id = router.id
         self.admin_security_group_id = admin.id
+        self.admin_security_group_name = admin.name
         self.internal_security_group_id = internal.id
         self.keypair_name = keypair.name
         self.register_outputs(

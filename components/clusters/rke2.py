@@ -1,0 +1,437 @@
+"""rke2: RKE2 on OpenStack VMs, servers behind an Octavia load balancer with a floating IP.
+
+Children of the KubernetesCluster (`parent=cluster`; cloud resources through the site's provider):
+
+* `<c>-join-token`                 random.RandomPassword: the RKE2 cluster token (secret)
+* `<c>-server-ca`, `<c>-client-ca` tls.PrivateKey + tls.SelfSignedCert each: the cluster's CAs
+* `<c>-admin`                      tls.PrivateKey + CertRequest + LocallySignedCert: admin client cert
+* `<c>-nodes`                      networking.SecGroup + SecGroupRules RKE2 needs between nodes
+* `<c>-api`                        loadbalancer.LoadBalancer on the site subnet, FloatingIp + FloatingIpAssociate
+* `<c>-api-{6443,9345}`            Listener, Pool, Monitor per port; Member per server
+* `<c>-server-<i>`                 compute.Instance per control-plane node (RKE2 server)
+* `<c>-<pool>` NodePool with `<c>-<pool>-<i>` compute.Instance per node (RKE2 agent)
+
+Trust model (decided here, see README "RKE2 kubeconfig"): the program generates the
+cluster's server and client CAs and an admin client certificate, so the kubeconfig is
+known at `pulumi up` without logging in to a node. The CA private keys therefore live in
+the Pulumi state (encrypted as secrets) and in the first server's user data, which
+tenancy members can read through the Nova API. Anyone with the stack's secrets or that
+tenancy can mint cluster-admin credentials; treat both as cluster-admin. The admin
+certificate is valid for a year and renewed by `pulumi up` in its last 30 days.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_openstack as openstack
+import pulumi_random as random
+import pulumi_tls as tls
+import yaml
+
+from .. import ports
+from ..sites.openstack import security_group
+from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
+from ..spec.catalog import BACKEND_VERSIONS
+
+if TYPE_CHECKING:
+    from ..sites.openstack import OpenStackSite
+    from .cluster import KubernetesCluster
+
+#: RKE2's default CNI; its VXLAN and health ports are opened between nodes below.
+CNI = "canal"
+INSTALL_URL = "https://get.rke2.io"
+TLS_DIR = "/var/lib/rancher/rke2/server/tls"
+CONFIG_PATH = "/etc/rancher/rke2/config.yaml"
+#: Taint on servers when worker pools exist: only critical add-ons run on the control plane
+#: (RKE2 HA docs, "Taint server nodes").
+SERVER_TAINT = "CriticalAddonsOnly=true:NoExecute"
+
+#: Node-to-node rules from docs.rke2.io/install/requirements ("Inbound Network Rules"):
+#: (description, protocol, first port, last port). All are admitted from members of the
+#: cluster's node group only.
+NODE_RULES: tuple[tuple[str, str, int, int], ...] = (
+    ("kubelet", "tcp", 10250, 10250),
+    ("etcd client, peer and metrics", "tcp", 2379, 2381),
+    ("Canal VXLAN", "udp", 8472, 8472),
+    ("Canal health checks", "tcp", 9099, 9099),
+    ("NodePort services", "tcp", 30000, 32767),
+)
+
+
+def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) -> pulumi.Output[str]:
+    """Create the RKE2 control plane and agent pools of `cluster` on an OpenStack site; return the kubeconfig."""
+    name = cluster.name
+    settings = site.spec.openstack
+    assert settings is not None  # the spec only allows rke2 on OpenStack sites
+    assert spec.control_plane.flavor is not None  # required for rke2 by ClusterSpec
+    local = pulumi.ResourceOptions(parent=cluster)
+    on_site = pulumi.ResourceOptions(parent=cluster, provider=site.provider)
+    tags = sorted([*site.tags, f"cluster={name}"])
+    version = BACKEND_VERSIONS["rke2"][spec.version]
+
+    token = random.RandomPassword(f"{name}-join-token", length=64, special=False, opts=local)
+    server_ca = _certificate_authority(f"{name}-server-ca", f"rke2-server-ca@{name}", local)
+    client_ca = _certificate_authority(f"{name}-client-ca", f"rke2-client-ca@{name}", local)
+    admin_key = tls.PrivateKey(f"{name}-admin", algorithm="ECDSA", ecdsa_curve="P256", opts=local)
+    admin_request = tls.CertRequest(
+        f"{name}-admin",
+        private_key_pem=admin_key.private_key_pem,
+        # system:masters is bound to cluster-admin by the API server itself.
+        subject=tls.CertRequestSubjectArgs(common_name="meridian-admin", organization="system:masters"),
+        opts=local,
+    )
+    admin_cert = tls.LocallySignedCert(
+        f"{name}-admin",
+        cert_request_pem=admin_request.cert_request_pem,
+        ca_private_key_pem=client_ca[0].private_key_pem,
+        ca_cert_pem=client_ca[1].cert_pem,
+        validity_period_hours=24 * 365,
+        early_renewal_hours=24 * 30,
+        allowed_uses=["client_auth", "digital_signature", "key_encipherment"],
+        opts=local,
+    )
+
+    nodes = security_group(
+        f"{name}-nodes",
+        f"{site.prefix}-{name}-nodes",
+        f"RKE2 traffic between the nodes of cluster {name}",
+        tags,
+        on_site,
+    )
+    for description, protocol, first, last in NODE_RULES:
+        openstack.networking.SecGroupRule(
+            f"{name}-nodes-{protocol}-{first}",
+            security_group_id=nodes.id,
+            description=f"{description} between cluster nodes",
+            direction="ingress",
+            ethertype="IPv4",
+            protocol=protocol,
+            port_range_min=first,
+            port_range_max=last,
+            remote_group_id=nodes.id,
+            opts=on_site,
+        )
+    # Octavia amphorae connect to members from the VIP subnet (the site subnet), so the
+    # API and supervisor ports are admitted from there; who may reach the load balancer
+    # itself is decided by each listener's allowed_cidrs.
+    for port in (ports.KUBE_API, ports.RKE2_SUPERVISOR):
+        openstack.networking.SecGroupRule(
+            f"{name}-nodes-tcp-{port}",
+            security_group_id=nodes.id,
+            description=f"{ports.ADMIN_PORTS[port]} from the site subnet (load balancer and nodes)",
+            direction="ingress",
+            ethertype="IPv4",
+            protocol="tcp",
+            port_range_min=port,
+            port_range_max=port,
+            remote_ip_prefix=site.spec.cidr,
+            opts=on_site,
+        )
+
+    balancer = openstack.loadbalancer.LoadBalancer(
+        f"{name}-api",
+        name=f"{site.prefix}-{name}-api",
+        description=f"Kubernetes API and RKE2 supervisor of cluster {name}",
+        vip_subnet_id=site.subnet_id,
+        tags=tags,
+        opts=on_site,
+    )
+    floating_ip = openstack.networking.FloatingIp(
+        f"{name}-api",
+        pool=settings.external_network,
+        description=f"Kubernetes API of cluster {name}",
+        tags=tags,
+        opts=on_site,
+    )
+    openstack.networking.FloatingIpAssociate(
+        f"{name}-api", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
+    )
+    allowed = {
+        # Admins and the API CIDRs reach the API; nodes (site subnet) reach both ports.
+        ports.KUBE_API: sorted({site.spec.cidr, *site.spec.admin_cidrs, *spec.api_cidrs}),
+        ports.RKE2_SUPERVISOR: [site.spec.cidr],
+    }
+    pools: dict[int, openstack.loadbalancer.Pool] = {}
+    for port, cidrs in allowed.items():
+        listener = openstack.loadbalancer.Listener(
+            f"{name}-api-{port}",
+            loadbalancer_id=balancer.id,
+            protocol="TCP",
+            protocol_port=port,
+            allowed_cidrs=cidrs,
+            # kubectl logs -f / watches hold connections open; Octavia's 50 s default cuts them.
+            timeout_client_data=3_600_000,
+            timeout_member_data=3_600_000,
+            description=f"{ports.ADMIN_PORTS[port]} of cluster {name}",
+            tags=tags,
+            opts=on_site,
+        )
+        pools[port] = openstack.loadbalancer.Pool(
+            f"{name}-api-{port}",
+            listener_id=listener.id,
+            protocol="TCP",
+            lb_method="LEAST_CONNECTIONS",
+            description=f"RKE2 servers of cluster {name}, port {port}",
+            tags=tags,
+            opts=on_site,
+        )
+        openstack.loadbalancer.Monitor(
+            f"{name}-api-{port}",
+            pool_id=pools[port].id,
+            type="TCP",
+            delay=10,
+            timeout=5,
+            max_retries=3,
+            max_retries_down=3,
+            opts=on_site,
+        )
+
+    image = openstack.images.get_image_output(
+        name=spec.image or settings.image,
+        most_recent=True,
+        opts=pulumi.InvokeOutputOptions(parent=cluster, provider=site.provider),
+    )
+    zones = settings.availability_zones
+    api_name = f"api.{name}.{site.spec.dns.domain}"
+    join_url = balancer.vip_address.apply(lambda vip: f"https://{vip}:{ports.RKE2_SUPERVISOR}")
+    san = pulumi.Output.all(floating_ip.address, balancer.vip_address).apply(lambda ips: [*ips, api_name])
+    server_taints = [SERVER_TAINT] if spec.node_pools else []
+    server_groups = [site.admin_security_group_name, nodes.name]
+
+    for index in range(spec.control_plane.count):
+        config = pulumi.Output.all(token.result, join_url, san).apply(
+            lambda args, first=index == 0: server_config(
+                token=args[0], join_url=None if first else args[1], tls_san=args[2], taints=server_taints, cluster=name
+            )
+        )
+        files = (
+            pulumi.Output.all(
+                server_ca[1].cert_pem, server_ca[0].private_key_pem, client_ca[1].cert_pem, client_ca[0].private_key_pem
+            ).apply(lambda pems: ca_files(*pems))
+            if index == 0
+            else pulumi.Output.from_input([])
+        )
+        user_data = pulumi.Output.secret(
+            pulumi.Output.all(config, files).apply(lambda args: cloud_init("server", version, args[0], args[1]))
+        )
+        server = _instance(
+            f"{name}-server-{index}",
+            f"{site.prefix}-{name}-server-{index}",
+            flavor=spec.control_plane.flavor,
+            disk_gb=spec.control_plane.disk_gb,
+            image_id=image.id,
+            zone=zones[index % len(zones)],
+            site=site,
+            security_groups=server_groups,
+            user_data=user_data,
+            metadata={"cluster": name, "role": "server"},
+            tags=tags,
+            opts=on_site,
+        )
+        for port, pool in pools.items():
+            openstack.loadbalancer.Member(
+                f"{name}-api-{port}-server-{index}",
+                pool_id=pool.id,
+                address=server.access_ip_v4,
+                protocol_port=port,
+                subnet_id=site.subnet_id,
+                opts=on_site,
+            )
+
+    for pool_name, pool_spec in spec.node_pools.items():
+        pool = cluster.open_pool(pool_name)
+        in_pool = pulumi.ResourceOptions(parent=pool, provider=site.provider)
+        agent = pulumi.Output.all(token.result, join_url).apply(
+            lambda args, p=pool_spec: agent_config(token=args[0], join_url=args[1], pool=p, cluster=name)
+        )
+        user_data = pulumi.Output.secret(agent.apply(lambda config: cloud_init("agent", version, config, [])))
+        # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
+        for index in range(pool_spec.initial_size):
+            _instance(
+                f"{name}-{pool_name}-{index}",
+                f"{site.prefix}-{name}-{pool_name}-{index}",
+                flavor=pool_spec.flavor,
+                disk_gb=pool_spec.disk_gb,
+                image_id=image.id,
+                zone=zones[index % len(zones)],
+                site=site,
+                security_groups=[nodes.name],
+                user_data=user_data,
+                metadata={"cluster": name, "role": "agent", "pool": pool_name},
+                tags=tags,
+                opts=in_pool,
+            )
+        pool.finish({"size": pool_spec.initial_size})
+
+    return pulumi.Output.all(
+        floating_ip.address, server_ca[1].cert_pem, admin_cert.cert_pem, admin_key.private_key_pem
+    ).apply(lambda args: kubeconfig(name, f"https://{args[0]}:{ports.KUBE_API}", args[1], args[2], args[3]))
+
+
+def _certificate_authority(
+    name: str, common_name: str, opts: pulumi.ResourceOptions
+) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+    key = tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve="P256", opts=opts)
+    cert = tls.SelfSignedCert(
+        name,
+        private_key_pem=key.private_key_pem,
+        is_ca_certificate=True,
+        subject=tls.SelfSignedCertSubjectArgs(common_name=common_name),
+        validity_period_hours=24 * 365 * 10,  # RKE2's own CAs also last ten years
+        allowed_uses=["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
+        opts=opts,
+    )
+    return key, cert
+
+
+def _instance(
+    name: str,
+    display_name: str,
+    *,
+    flavor: str,
+    disk_gb: int,
+    image_id: pulumi.Input[str],
+    zone: str,
+    site: OpenStackSite,
+    security_groups: list[pulumi.Output[str]],
+    user_data: pulumi.Output[str],
+    metadata: dict[str, str],
+    tags: list[str],
+    opts: pulumi.ResourceOptions,
+) -> openstack.compute.Instance:
+    return openstack.compute.Instance(
+        name,
+        name=display_name,
+        flavor_name=flavor,
+        availability_zone=zone,
+        key_pair=site.keypair_name,
+        security_groups=security_groups,
+        networks=[openstack.compute.InstanceNetworkArgs(uuid=site.network_id)],
+        # Boot from a volume of the pool's size (the flavor's disk may be smaller or absent).
+        block_devices=[
+            openstack.compute.InstanceBlockDeviceArgs(
+                source_type="image",
+                uuid=image_id,
+                destination_type="volume",
+                volume_size=disk_gb,
+                boot_index=0,
+                delete_on_termination=True,
+            )
+        ],
+        user_data=user_data,
+        metadata=metadata,
+        tags=tags,
+        # Nodes are cattle, but a changed cloud-init must not silently rebuild a server:
+        # changes to user data roll out by replacing instances deliberately (pulumi up --target).
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["userData"])),
+    )
+
+
+def _taint(taint: TaintSpec) -> str:
+    return f"{taint.key}={taint.value}:{taint.effect}" if taint.value else f"{taint.key}:{taint.effect}"
+
+
+def server_config(
+    *, token: str, join_url: str | None, tls_san: list[str], taints: list[str], cluster: str
+) -> dict[str, Any]:
+    """RKE2 server config.yaml (docs.rke2.io/reference/server_config); the first server has no `server`."""
+    config: dict[str, Any] = {
+        "token": token,
+        "tls-san": tls_san,
+        "cni": CNI,
+        "profile": "cis",
+        "write-kubeconfig-mode": "0600",
+        "node-label": [f"meridian.io/cluster={cluster}", "meridian.io/role=server"],
+        "etcd-snapshot-schedule-cron": "0 */6 * * *",
+        "etcd-snapshot-retention": 20,
+        "secrets-encryption": True,
+    }
+    if taints:
+        config["node-taint"] = taints
+    if join_url is not None:
+        config["server"] = join_url
+    return config
+
+
+def agent_config(*, token: str, join_url: str, pool: NodePoolSpec, cluster: str) -> dict[str, Any]:
+    """RKE2 agent config.yaml: labels and taints are set at registration, so nodes come up right."""
+    labels = {"meridian.io/cluster": cluster, "meridian.io/role": "agent", **pool.node_labels}
+    config: dict[str, Any] = {
+        "token": token,
+        "server": join_url,
+        "profile": "cis",
+        "node-label": [f"{key}={value}" for key, value in labels.items()],
+    }
+    taints = [_taint(taint) for taint in pool.node_taints]
+    if taints:
+        config["node-taint"] = taints
+    return config
+
+
+def ca_files(server_cert: str, server_key: str, client_cert: str, client_key: str) -> list[dict[str, str]]:
+    """The CA files placed before the first start (docs.rke2.io/security/certificates, custom CAs).
+
+    Only the server and client CAs are supplied: the kubeconfig needs those two. RKE2 creates
+    the CAs it does not find (request-header, etcd peer/server, the service-account key)
+    itself (k3s pkg/daemons/control/deps: createSigningCertKey).
+    """
+    return [
+        {"path": f"{TLS_DIR}/server-ca.crt", "content": server_cert, "permissions": "0644"},
+        {"path": f"{TLS_DIR}/server-ca.key", "content": server_key, "permissions": "0600"},
+        {"path": f"{TLS_DIR}/client-ca.crt", "content": client_cert, "permissions": "0644"},
+        {"path": f"{TLS_DIR}/client-ca.key", "content": client_key, "permissions": "0600"},
+    ]
+
+
+def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict[str, str]]) -> str:
+    """The #cloud-config that installs RKE2 `version` as `role` (server|agent) with `config`."""
+    service = f"rke2-{role}.service"
+    commands: list[list[str] | str] = [
+        # The install script verifies the release tarball's sha256 before unpacking it.
+        f"curl -sfL {INSTALL_URL} | INSTALL_RKE2_VERSION={version} INSTALL_RKE2_TYPE={role} sh -",
+        # The CIS profile needs RKE2's kernel settings applied before the first start.
+        ["cp", "-f", "/usr/local/share/rke2/rke2-cis-sysctl.conf", "/etc/sysctl.d/60-rke2-cis.conf"],
+        ["systemctl", "restart", "systemd-sysctl"],
+    ]
+    if role == "server":
+        # ... and an etcd system user on servers (docs.rke2.io/security/hardening_guide).
+        commands.append(["useradd", "-r", "-c", "etcd user", "-s", "/sbin/nologin", "-M", "etcd", "-U"])
+    commands.append(["systemctl", "enable", "--now", service])
+    document = {
+        "write_files": [
+            {
+                "path": CONFIG_PATH,
+                "owner": "root:root",
+                "permissions": "0600",
+                "content": yaml.safe_dump(config, sort_keys=False),
+            },
+            *({"owner": "root:root", **item} for item in files),
+        ],
+        "runcmd": commands,
+    }
+    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1_000_000)
+
+
+def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
+    """An admin kubeconfig with the client certificate minted by this program."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}],
+        "users": [
+            {
+                "name": f"{cluster}-admin",
+                "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)},
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"{cluster}-admin"}}],
+        "current-context": cluster,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
