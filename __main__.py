@@ -15,3 +15,7 @@ pulumi.export(
 )
 # `pulumi stack output kubeconfigs --show-secrets`: admin kubeconfig per cluster (secret).
 pulumi.export("kubeconfigs", {name: cluster.kubeconfig for name, cluster in platform.clusters.items()})
+pulumi.export(
+    "gpus",
+    {name: operator.summary.resources for name, operator in platform.gpu_operators.items()},
+)

@@ -22,6 +22,8 @@ class Platform(pulumi.ComponentResource):
     """Site components by site key (OpenStackSite or AwsSite)."""
     clusters: dict[str, Any]
     """KubernetesCluster components by cluster key; each carries its Kubernetes provider."""
+    gpu_operators: dict[str, Any]
+    """GpuOperator components by cluster key (clusters with GPU pools); each has a typed `summary`."""
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Build the platform `name` (the project name) from its validated spec.
@@ -57,5 +59,20 @@ class Platform(pulumi.ComponentResource):
                     site=self.sites[cluster.site],
                     project=spec.project,
                     opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.gpu_operators = {}
+        for cluster_name, cluster in spec.clusters.items():
+            # Attached clusters are someone else's: their owner runs the operator if they have GPUs.
+            if cluster.gpu_pools and cluster.backend != "attached":
+                from .addons.gpu_operator import GpuOperator
+
+                component = self.clusters[cluster_name]
+                self.gpu_operators[cluster_name] = GpuOperator(
+                    f"{cluster_name}-gpu-operator",
+                    cluster,
+                    cluster_name=cluster_name,
+                    provider=component.provider,
+                    labels=component.labels,
+                    opts=pulumi.ResourceOptions(parent=component),
                 )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..spec import ClusterSpec, NodePoolSpec, ProjectSpec
+from ..spec.clusters import POOL_LABEL
 
 if TYPE_CHECKING:
     from ..sites.aws import AwsSite
@@ -39,18 +40,21 @@ class NodePool(pulumi.ComponentResource):
     spec: NodePoolSpec
     """The pool's spec."""
     node_labels: dict[str, str]
-    """Labels the nodes register with (GPU defaults included)."""
+    """Labels the nodes register with: the pool label, GPU defaults and partitioning labels, the pool's own."""
 
-    def __init__(self, name: str, spec: NodePoolSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, spec: NodePoolSpec, *, pool_key: str, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         """Open the pool `name` (`<cluster>-<pool>`); the backend adds nodes, then calls `finish`.
 
         :param name: `<cluster>-<pool>`; prefixes the names of the pool's resources.
         :param spec: the pool's validated spec.
+        :param pool_key: the pool's key in the spec (the value of the meridian.io/pool label).
         :param opts: options of the component (parent: the cluster).
         """
         super().__init__("meridian:clusters:NodePool", name, None, opts)
         self.spec = spec
-        self.node_labels = spec.node_labels
+        self.node_labels = {POOL_LABEL: pool_key, **spec.node_labels}
 
     def finish(self, outputs: dict[str, Any]) -> None:
         """Register the pool's outputs once its nodes exist (always the last step)."""
@@ -94,7 +98,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.project = project
         self.labels = {**site.labels, "cluster": name}
         self.pools = {}
-        backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")  # type: ignore[assignment]
+        backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")
         self.kubeconfig = pulumi.Output.secret(backend.build(self, spec, site))
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -108,7 +112,7 @@ class KubernetesCluster(pulumi.ComponentResource):
     def open_pool(self, pool: str) -> NodePool:
         """Create the NodePool component for `pool` (the backend then adds its nodes under it)."""
         component = NodePool(
-            f"{self.name}-{pool}", self.spec.node_pools[pool], opts=pulumi.ResourceOptions(parent=self)
+            f"{self.name}-{pool}", self.spec.node_pools[pool], pool_key=pool, opts=pulumi.ResourceOptions(parent=self)
         )
         self.pools[pool] = component
         return component

@@ -154,7 +154,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         ports.KUBE_API: sorted({site.spec.cidr, *site.spec.admin_cidrs, *spec.api_cidrs}),
         ports.RKE2_SUPERVISOR: [site.spec.cidr],
     }
-    pools: dict[int, openstack.loadbalancer.Pool] = {}
+    lb_pools: dict[int, openstack.loadbalancer.Pool] = {}
     for port, cidrs in allowed.items():
         listener = openstack.loadbalancer.Listener(
             f"{name}-api-{port}",
@@ -169,7 +169,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             tags=tags,
             opts=on_site,
         )
-        pools[port] = openstack.loadbalancer.Pool(
+        lb_pools[port] = openstack.loadbalancer.Pool(
             f"{name}-api-{port}",
             listener_id=listener.id,
             protocol="TCP",
@@ -180,7 +180,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         )
         openstack.loadbalancer.Monitor(
             f"{name}-api-{port}",
-            pool_id=pools[port].id,
+            pool_id=lb_pools[port].id,
             type="TCP",
             delay=10,
             timeout=5,
@@ -201,21 +201,21 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     server_taints = [SERVER_TAINT] if spec.node_pools else []
     server_groups = [site.admin_security_group_name, nodes.name]
 
+    ca_pems = pulumi.Output.all(
+        server_ca[1].cert_pem, server_ca[0].private_key_pem, client_ca[1].cert_pem, client_ca[0].private_key_pem
+    )
     for index in range(spec.control_plane.count):
-        config = pulumi.Output.all(token.result, join_url, san).apply(
-            lambda args, first=index == 0: server_config(
-                token=args[0], join_url=None if first else args[1], tls_san=args[2], taints=server_taints, cluster=name
+        first = index == 0
+
+        def render_server(args: list[Any], first: bool = first) -> str:
+            token_value, url, tls_san, pems = args
+            config = server_config(
+                token=token_value, join_url=None if first else url, tls_san=tls_san, taints=server_taints, cluster=name
             )
-        )
-        files = (
-            pulumi.Output.all(
-                server_ca[1].cert_pem, server_ca[0].private_key_pem, client_ca[1].cert_pem, client_ca[0].private_key_pem
-            ).apply(lambda pems: ca_files(*pems))
-            if index == 0
-            else pulumi.Output.from_input([])
-        )
-        user_data = pulumi.Output.secret(
-            pulumi.Output.all(config, files).apply(lambda args: cloud_init("server", version, args[0], args[1]))
+            return cloud_init("server", version, config, ca_files(*pems) if first else [])
+
+        user_data: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(token.result, join_url, san, ca_pems).apply(render_server)
         )
         server = _instance(
             f"{name}-server-{index}",
@@ -231,10 +231,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             tags=tags,
             opts=on_site,
         )
-        for port, pool in pools.items():
+        for port, lb_pool in lb_pools.items():
             openstack.loadbalancer.Member(
                 f"{name}-api-{port}-server-{index}",
-                pool_id=pool.id,
+                pool_id=lb_pool.id,
                 address=server.access_ip_v4,
                 protocol_port=port,
                 subnet_id=site.subnet_id,
@@ -244,10 +244,16 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     for pool_name, pool_spec in spec.node_pools.items():
         pool = cluster.open_pool(pool_name)
         in_pool = pulumi.ResourceOptions(parent=pool, provider=site.provider)
-        agent = pulumi.Output.all(token.result, join_url).apply(
-            lambda args, p=pool_spec: agent_config(token=args[0], join_url=args[1], pool=p, cluster=name)
+
+        def render_agent(
+            args: list[Any], labels: dict[str, str] = pool.node_labels, spec: NodePoolSpec = pool_spec
+        ) -> str:
+            config = agent_config(token=args[0], join_url=args[1], labels=labels, taints=spec.node_taints, cluster=name)
+            return cloud_init("agent", version, config, [])
+
+        agent_data: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(token.result, join_url).apply(render_agent)
         )
-        user_data = pulumi.Output.secret(agent.apply(lambda config: cloud_init("agent", version, config, [])))
         # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
         for index in range(pool_spec.initial_size):
             _instance(
@@ -259,7 +265,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 zone=zones[index % len(zones)],
                 site=site,
                 security_groups=[nodes.name],
-                user_data=user_data,
+                user_data=agent_data,
                 metadata={"cluster": name, "role": "agent", "pool": pool_name},
                 tags=tags,
                 opts=in_pool,
@@ -356,18 +362,19 @@ def server_config(
     return config
 
 
-def agent_config(*, token: str, join_url: str, pool: NodePoolSpec, cluster: str) -> dict[str, Any]:
+def agent_config(
+    *, token: str, join_url: str, labels: dict[str, str], taints: list[TaintSpec], cluster: str
+) -> dict[str, Any]:
     """RKE2 agent config.yaml: labels and taints are set at registration, so nodes come up right."""
-    labels = {"meridian.io/cluster": cluster, "meridian.io/role": "agent", **pool.node_labels}
+    labels = {"meridian.io/cluster": cluster, "meridian.io/role": "agent", **labels}
     config: dict[str, Any] = {
         "token": token,
         "server": join_url,
         "profile": "cis",
         "node-label": [f"{key}={value}" for key, value in labels.items()],
     }
-    taints = [_taint(taint) for taint in pool.node_taints]
     if taints:
-        config["node-taint"] = taints
+        config["node-taint"] = [_taint(taint) for taint in taints]
     return config
 
 

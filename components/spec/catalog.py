@@ -26,43 +26,67 @@ BACKEND_VERSIONS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class GpuModel:
-    """A GPU model and how it can be partitioned."""
+    """A GPU model and how MIG can partition it (NVIDIA MIG user guide, "Supported MIG Profiles").
+
+    A MIG GPU instance profile `<c>g.<m>gb` takes `c` of the GPU's compute slices and
+    `m / memory_slice_gb` of its memory slices; `+me` variants add the media engines and
+    exist once per GPU. Models with no compute slices do not support MIG.
+    """
 
     memory_gb: int
-    #: mig-parted configurations (NVIDIA/mig-parted config-default.yaml); empty: no MIG.
-    mig_configs: tuple[str, ...] = ()
+    compute_slices: int = 0
+    memory_slices: int = 0
+    profiles: tuple[str, ...] = ()
+    #: The `all-balanced` mig-parted configuration: profile -> instances per GPU.
+    balanced: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def supports_mig(self) -> bool:
+        """Whether the model can be partitioned with MIG."""
+        return self.compute_slices > 0
+
+    def slices(self, profile: str) -> tuple[int, int]:
+        """(compute, memory) slices a GPU instance of `profile` takes."""
+        compute, memory = profile.split("+")[0].removesuffix("gb").split("g.")
+        return int(compute), int(memory) // (self.memory_gb // self.memory_slices)
+
+    def most(self, profile: str) -> int:
+        """How many instances of `profile` fit on one GPU."""
+        if "+me" in profile:
+            return 1
+        compute, memory = self.slices(profile)
+        return min(self.compute_slices // compute, self.memory_slices // memory)
+
+    @property
+    def mig_configs(self) -> dict[str, dict[str, int]]:
+        """mig-parted's built-in configurations for the model (config-default.yaml): name -> layout per GPU."""
+        if not self.supports_mig:
+            return {}
+        configs = {f"all-{p.replace('+me', '.me')}": {p: self.most(p)} for p in self.profiles}
+        configs["all-balanced"] = dict(self.balanced)
+        return configs
 
 
-_A100_80_H100 = (
-    "all-1g.10gb",
-    "all-1g.10gb.me",
-    "all-1g.20gb",
-    "all-2g.20gb",
-    "all-3g.40gb",
-    "all-4g.40gb",
-    "all-7g.80gb",
-    "all-balanced",
-)
-
-#: GPU models Meridian knows (NVIDIA MIG user guide: supported GPUs and profiles).
+#: GPU models Meridian knows (NVIDIA MIG user guide: supported GPUs and profiles;
+#: A10G, L4, L40S and T4 have no MIG).
+_A100_80 = ("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+_A100_80_BALANCED = (("1g.10gb", 2), ("2g.20gb", 1), ("3g.40gb", 1))
 GPU_MODELS: dict[str, GpuModel] = {
     "A100-40GB": GpuModel(
         40,
-        (
-            "all-1g.5gb",
-            "all-1g.5gb.me",
-            "all-1g.10gb",
-            "all-2g.10gb",
-            "all-3g.20gb",
-            "all-4g.20gb",
-            "all-7g.40gb",
-            "all-balanced",
-        ),
+        compute_slices=7,
+        memory_slices=8,
+        profiles=("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
+        balanced=(("1g.5gb", 2), ("2g.10gb", 1), ("3g.20gb", 1)),
     ),
-    "A100-80GB": GpuModel(80, _A100_80_H100),
-    "H100-80GB": GpuModel(80, _A100_80_H100),
+    "A100-80GB": GpuModel(80, compute_slices=7, memory_slices=8, profiles=_A100_80, balanced=_A100_80_BALANCED),
+    "H100-80GB": GpuModel(80, compute_slices=7, memory_slices=8, profiles=_A100_80, balanced=_A100_80_BALANCED),
     "A30": GpuModel(
-        24, ("all-1g.6gb", "all-1g.6gb.me", "all-2g.12gb", "all-2g.12gb.me", "all-4g.24gb", "all-balanced")
+        24,
+        compute_slices=4,
+        memory_slices=4,
+        profiles=("1g.6gb", "1g.6gb+me", "2g.12gb", "2g.12gb+me", "4g.24gb"),
+        balanced=(("1g.6gb", 2), ("2g.12gb", 1)),
     ),
     "A10G": GpuModel(24),
     "L4": GpuModel(24),

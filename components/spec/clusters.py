@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
 from .base import Cidr, LabelKey, LabelValue, Name, SpecModel, case_clashes
-from .catalog import BACKEND_VERSIONS
+from .catalog import BACKEND_VERSIONS, GPU_MODELS
 from .errors import CrossFieldError
 
 
@@ -31,11 +31,170 @@ GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
 
 
+#: Node label naming the pool a node belongs to (every backend sets it at registration).
+POOL_LABEL = "meridian.io/pool"
+#: Node label the GPU Operator's MIG manager reads to partition a node's GPUs.
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+#: Node label selecting the device plugin's configuration (time-slicing) for a node.
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+
+
+class MigSpec(SpecModel):
+    """MIG partitioning of every GPU of a pool: a mig-parted configuration or a custom layout."""
+
+    strategy: Literal["single", "mixed"] = Field(
+        description="single: every slice is exposed as nvidia.com/gpu (one slice size per cluster); "
+        "mixed: each slice size is its own resource, nvidia.com/mig-<profile>."
+    )
+    profile: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="A mig-parted configuration of the model, e.g. all-1g.10gb, all-3g.40gb, all-balanced.",
+    )
+    custom: (
+        dict[Annotated[str, Field(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")], Annotated[int, Field(ge=1, le=7)]] | None
+    ) = Field(
+        default=None,
+        max_length=7,
+        description="A custom layout per GPU, e.g. {2g.20gb: 2, 3g.40gb: 1}; Meridian ships it to the "
+        "MIG manager as its own mig-parted configuration.",
+    )
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> MigSpec:
+        if (self.profile is None) == (self.custom is None):
+            raise ValueError("set exactly one of 'profile' (a mig-parted configuration) or 'custom' (a layout)")
+        return self
+
+    @property
+    def config_name(self) -> str:
+        """The mig-parted configuration nodes are labelled with (custom layouts get a name from their content)."""
+        if self.profile is not None:
+            return self.profile
+        assert self.custom is not None
+        return "custom-" + "-".join(
+            f"{count}x{profile.replace('+', '.')}" for profile, count in sorted(self.custom.items())
+        )
+
+
+class TimeSlicingSpec(SpecModel):
+    """Time-slicing: each GPU is advertised as several, shared in time (no memory isolation)."""
+
+    replicas: int = Field(ge=2, le=64, description="Schedulable shares per GPU (at least 2).")
+
+    @property
+    def config_name(self) -> str:
+        """The device-plugin configuration nodes of such pools are labelled with."""
+        return f"time-sliced-{self.replicas}"
+
+
 class GpuSpec(SpecModel):
-    """GPUs of a node pool (checked against the flavor's real GPUs)."""
+    """GPUs of a node pool (checked against the flavor's real GPUs) and how they are shared."""
 
     model: str = Field(min_length=1, max_length=32, description="GPU model, e.g. A100-80GB, H100-80GB, L40S, T4.")
     count: int = Field(ge=1, le=16, description="GPUs per node.")
+    sharing: Literal["exclusive", "time-sliced", "mig"] = Field(
+        default="exclusive",
+        description="exclusive: whole GPUs; time-sliced: shares of a GPU (set time_slicing); mig: hardware "
+        "partitions (set mig).",
+    )
+    mig: MigSpec | None = Field(default=None, description="MIG layout; with sharing: mig.")
+    time_slicing: TimeSlicingSpec | None = Field(default=None, description="Shares per GPU; with sharing: time-sliced.")
+    driver: Literal["operator", "preinstalled"] | None = Field(
+        default=None,
+        description="Who installs the NVIDIA driver: the GPU Operator, or the node image (preinstalled). "
+        "Default: preinstalled on eks (AL2023 NVIDIA AMI), operator elsewhere.",
+    )
+
+    @model_validator(mode="after")
+    def _sharing(self) -> GpuSpec:
+        problems = CrossFieldError()
+        model = GPU_MODELS.get(self.model)
+        if model is None:
+            problems.add(("model",), f"unknown GPU model (known: {', '.join(GPU_MODELS)})")
+        if self.mig is not None and self.time_slicing is not None:
+            problems.add(("sharing",), "MIG and time-slicing cannot be combined on one pool: choose one")
+        elif self.sharing == "mig" and self.mig is None:
+            problems.add(("mig",), "sharing: mig needs a mig block (strategy and profile or custom layout)")
+        elif self.sharing == "time-sliced" and self.time_slicing is None:
+            problems.add(("time_slicing",), "sharing: time-sliced needs time_slicing.replicas")
+        elif self.sharing != "mig" and self.mig is not None:
+            problems.add(("mig",), f"a mig block needs sharing: mig (the pool says {self.sharing})")
+        elif self.sharing != "time-sliced" and self.time_slicing is not None:
+            problems.add(("time_slicing",), f"time_slicing needs sharing: time-sliced (the pool says {self.sharing})")
+        if model is not None and self.mig is not None:
+            if not model.supports_mig:
+                problems.add(("sharing",), f"{self.model} does not support MIG")
+            else:
+                layout = self.mig_layout
+                if self.mig.profile is not None and layout is None:
+                    problems.add(
+                        ("mig", "profile"),
+                        f"{self.model} has no mig-parted configuration '{self.mig.profile}' "
+                        f"(it offers: {', '.join(model.mig_configs)})",
+                    )
+                if self.mig.custom is not None:
+                    unknown = [p for p in self.mig.custom if p not in model.profiles]
+                    if unknown:
+                        problems.add(
+                            ("mig", "custom"),
+                            f"{self.model} has no MIG profile {', '.join(unknown)} "
+                            f"(it offers: {', '.join(model.profiles)})",
+                        )
+                    else:
+                        compute = sum(model.slices(p)[0] * n for p, n in self.mig.custom.items())
+                        memory = sum(model.slices(p)[1] * n for p, n in self.mig.custom.items())
+                        if compute > model.compute_slices or memory > model.memory_slices:
+                            problems.add(
+                                ("mig", "custom"),
+                                f"the layout needs {compute} compute and {memory} memory slices; a {self.model} has "
+                                f"{model.compute_slices} and {model.memory_slices}",
+                            )
+                if layout is not None:
+                    kinds = len(layout)
+                    if self.mig.strategy == "mixed" and kinds == 1:
+                        problems.add(
+                            ("mig", "strategy"),
+                            "mixed strategy with a single profile: use single (every slice is then nvidia.com/gpu)",
+                        )
+                    if self.mig.strategy == "single" and kinds > 1:
+                        problems.add(
+                            ("mig", "strategy"),
+                            "single strategy needs one slice size; this layout mixes sizes: use mixed",
+                        )
+        problems.raise_if_any()
+        return self
+
+    @property
+    def mig_layout(self) -> dict[str, int] | None:
+        """MIG instances per GPU, by profile (None without MIG or for an unknown configuration)."""
+        if self.mig is None:
+            return None
+        if self.mig.custom is not None:
+            return dict(self.mig.custom)
+        model = GPU_MODELS.get(self.model)
+        return model.mig_configs.get(self.mig.profile or "") if model else None
+
+    @property
+    def partition_labels(self) -> dict[str, str]:
+        """Node labels that put a node's GPUs in the pool's mode as soon as it registers."""
+        if self.mig is not None:
+            return {MIG_CONFIG_LABEL: self.mig.config_name}
+        if self.time_slicing is not None:
+            return {DEVICE_PLUGIN_CONFIG_LABEL: self.time_slicing.config_name}
+        return {}
+
+    def resources(self) -> dict[str, int]:
+        """Extended resources one node advertises (what pods request and quotas count)."""
+        layout = self.mig_layout
+        if self.mig is not None and layout is not None:
+            if self.mig.strategy == "single":
+                return {"nvidia.com/gpu": self.count * sum(layout.values())}
+            return {f"nvidia.com/mig-{p.replace('+me', '.me')}": self.count * n for p, n in sorted(layout.items())}
+        if self.time_slicing is not None:
+            return {"nvidia.com/gpu": self.count * self.time_slicing.replicas}
+        return {"nvidia.com/gpu": self.count}
 
 
 class NodePoolSpec(SpecModel):
@@ -54,8 +213,8 @@ class NodePoolSpec(SpecModel):
 
     @property
     def node_labels(self) -> dict[str, str]:
-        """Labels the nodes register with: GPU defaults first, then the pool's own."""
-        defaults = dict([GPU_LABEL]) if self.gpu else {}
+        """Labels the nodes register with: GPU defaults and partitioning labels first, then the pool's own."""
+        defaults = {**dict([GPU_LABEL]), **self.gpu.partition_labels} if self.gpu else {}
         return {**defaults, **self.labels}
 
     @property
@@ -159,6 +318,17 @@ class ClusterSpec(SpecModel):
         description="eks only: IAM roles granted cluster-admin through EKS access entries.",
     )
 
+    def gpu_driver(self, gpu: GpuSpec) -> Literal["operator", "preinstalled"]:
+        """Who installs the driver on a GPU pool of this cluster (the spec's choice or the backend's default)."""
+        if gpu.driver is not None:
+            return gpu.driver
+        return "preinstalled" if self.backend == "eks" else "operator"
+
+    @property
+    def gpu_pools(self) -> dict[str, NodePoolSpec]:
+        """Pools with GPUs, by name."""
+        return {name: pool for name, pool in self.node_pools.items() if pool.gpu is not None}
+
     @model_validator(mode="before")
     @classmethod
     def _no_case_twins(cls, data: object) -> object:
@@ -199,5 +369,31 @@ class ClusterSpec(SpecModel):
                     problems.add(("node_pools", name, "min_size"), "magnum node groups cannot scale to zero")
         if self.admin_role_arns and self.backend != "eks":
             problems.add(("admin_role_arns",), "only eks clusters take IAM admin roles")
+        # The GPU Operator's MIG strategy and driver setting are per cluster, not per pool.
+        strategies: dict[str, str] = {}
+        drivers: dict[str, str] = {}
+        for name, pool in self.node_pools.items():
+            if pool.gpu is None:
+                continue
+            if pool.gpu.mig is not None:
+                strategies.setdefault(pool.gpu.mig.strategy, name)
+            driver = self.gpu_driver(pool.gpu)
+            drivers.setdefault(driver, name)
+            if self.backend == "eks" and driver == "operator":
+                problems.add(
+                    ("node_pools", name, "gpu", "driver"),
+                    "eks GPU nodes run the AL2023 NVIDIA AMI, whose driver is preinstalled",
+                )
+        if len(strategies) > 1:
+            problems.add(
+                ("node_pools", strategies["mixed"], "gpu", "mig", "strategy"),
+                f"one cluster has one MIG strategy; pool '{strategies['single']}' uses single",
+            )
+        if len(drivers) > 1:
+            problems.add(
+                ("node_pools", drivers["preinstalled"], "gpu", "driver"),
+                f"the GPU Operator's driver is on or off per cluster: pool '{drivers['operator']}' asks the "
+                "operator to install it; use the same driver setting on every GPU pool",
+            )
         problems.raise_if_any()
         return self

@@ -1,0 +1,230 @@
+"""GpuOperator: the NVIDIA GPU Operator on a cluster with GPU pools, configured per pool.
+
+Children (`parent=self`, all through the cluster's Kubernetes provider):
+
+* `<c>-gpu-operator`               core/v1 Namespace `gpu-operator` (Pod Security: privileged — the
+                                   driver, toolkit and MIG manager need host access)
+* `<c>-gpu-operator-time-slicing`  ConfigMap of device-plugin configurations, one per replica count
+                                   (only when a pool is time-sliced)
+* `<c>-gpu-operator-mig-parted`    ConfigMap of mig-parted configurations (only for custom layouts)
+* `<c>-gpu-operator`               helm.v3.Release of nvidia/gpu-operator at GPU_OPERATOR_VERSION
+
+Pools select their mode by node labels set at registration (see NodePoolSpec.node_labels):
+`nvidia.com/mig.config` for the MIG manager, `nvidia.com/device-plugin.config` for the
+device plugin; nodes without a label get whole GPUs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from ..spec import ClusterSpec
+from ..spec.clusters import GPU_TAINT
+from ..spec.gpu import ClusterGpuSummary, gpu_summary
+
+GPU_OPERATOR_CHART = "gpu-operator"
+#: Pinned to the release whose values.yaml is checked in tests (shared/upstream/charts/gpu-operator).
+GPU_OPERATOR_VERSION = "v26.7.0"
+GPU_OPERATOR_REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
+NAMESPACE = "gpu-operator"
+TIME_SLICING_CONFIG = "meridian-time-slicing"
+MIG_PARTED_CONFIG = "meridian-mig-parted"
+#: RKE2 runs its own containerd; the toolkit must edit RKE2's template and socket
+#: (NVIDIA GPU Operator docs, "Install on RKE2").
+RKE2_TOOLKIT_ENV = [
+    {"name": "CONTAINERD_SOCKET", "value": "/run/k3s/containerd/containerd.sock"},
+    {"name": "CONTAINERD_CONFIG", "value": "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl"},
+    {"name": "CONTAINERD_RUNTIME_CLASS", "value": "nvidia"},
+    {"name": "CONTAINERD_SET_AS_DEFAULT", "value": "true"},
+]
+#: Label the observability stack's Prometheus selects ServiceMonitors by.
+SCRAPE_LABEL = {"meridian.io/scrape": "true"}
+
+
+def time_slicing_configs(cluster: ClusterSpec) -> dict[str, str]:
+    """Device-plugin configurations (config name -> YAML), one per distinct replica count."""
+    configs = {}
+    for pool in cluster.gpu_pools.values():
+        assert pool.gpu is not None
+        sharing = pool.gpu.time_slicing
+        if sharing is None:
+            continue
+        configs[sharing.config_name] = yaml.safe_dump(
+            {
+                "version": "v1",
+                "flags": {"migStrategy": "none"},
+                "sharing": {
+                    "timeSlicing": {
+                        # Keep the resource name nvidia.com/gpu so workloads need no change, and
+                        # refuse requests for more than one share (they would not get more GPU).
+                        "renameByDefault": False,
+                        "failRequestsGreaterThanOne": True,
+                        "resources": [{"name": "nvidia.com/gpu", "replicas": sharing.replicas}],
+                    }
+                },
+            },
+            sort_keys=False,
+        )
+    return configs
+
+
+def mig_parted_config(cluster: ClusterSpec) -> str | None:
+    """A mig-parted config.yaml with every layout the cluster's pools use, when any pool has a custom layout.
+
+    A custom ConfigMap replaces the MIG manager's generated one, so it lists the built-in
+    configurations the other pools use as well, plus `all-disabled`.
+    """
+    layouts: dict[str, dict[str, int]] = {}
+    custom = False
+    for pool in cluster.gpu_pools.values():
+        assert pool.gpu is not None
+        if pool.gpu.mig is None or pool.gpu.mig_layout is None:
+            continue
+        custom = custom or pool.gpu.mig.custom is not None
+        layouts[pool.gpu.mig.config_name] = pool.gpu.mig_layout
+    if not custom:
+        return None
+    configs: dict[str, Any] = {"all-disabled": [{"devices": "all", "mig-enabled": False}]}
+    for name, layout in sorted(layouts.items()):
+        configs[name] = [{"devices": "all", "mig-enabled": True, "mig-devices": dict(sorted(layout.items()))}]
+    return yaml.safe_dump({"version": "v1", "mig-configs": configs}, sort_keys=False)
+
+
+def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
+    """The chart values for a cluster: the one place the GPU Operator's configuration comes from."""
+    gpus = [pool.gpu for pool in cluster.gpu_pools.values() if pool.gpu is not None]
+    if not gpus:
+        raise ValueError("the GPU Operator is only installed on clusters with GPU pools")
+    operator_driver = cluster.gpu_driver(gpus[0]) == "operator"  # the spec makes it uniform per cluster
+    strategies = {gpu.mig.strategy for gpu in gpus if gpu.mig is not None}
+    uses_mig = bool(strategies)
+    toleration = {"key": GPU_TAINT[0], "operator": "Exists", "effect": GPU_TAINT[2]}
+    values: dict[str, Any] = {
+        "cdi": {"enabled": True},
+        "nfd": {"enabled": True},
+        "daemonsets": {
+            "priorityClassName": "system-node-critical",
+            "tolerations": [toleration],
+            "updateStrategy": "RollingUpdate",
+        },
+        "driver": {"enabled": operator_driver},
+        # The AL2023 NVIDIA AMI (eks) ships the container toolkit with the driver.
+        "toolkit": {"enabled": operator_driver, "env": RKE2_TOOLKIT_ENV if cluster.backend == "rke2" else []},
+        "mig": {"strategy": strategies.pop() if uses_mig else "single"},
+        "migManager": {
+            "enabled": uses_mig,
+            # Changing MIG mode needs a GPU reset; GPUs passed through to OpenStack VMs only
+            # reset with a reboot of the VM (GPU Operator docs, "MIG support": WITH_REBOOT).
+            "env": [{"name": "WITH_REBOOT", "value": "true" if cluster.backend in ("rke2", "magnum") else "false"}],
+            "config": {"default": "all-disabled", "create": False, "name": ""},
+        },
+        "devicePlugin": {"enabled": True},
+        "dcgmExporter": {
+            "enabled": True,
+            "serviceMonitor": {
+                "enabled": True,
+                "interval": "15s",
+                "scrapeTimeout": "10s",
+                "honorLabels": False,
+                "additionalLabels": dict(SCRAPE_LABEL),
+            },
+        },
+        "gfd": {"enabled": True},
+    }
+    if time_slicing_configs(cluster):
+        values["devicePlugin"]["config"] = {"create": False, "name": TIME_SLICING_CONFIG, "default": ""}
+    if mig_parted_config(cluster) is not None:
+        values["migManager"]["config"]["name"] = MIG_PARTED_CONFIG
+    return values
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """The NVIDIA GPU Operator for one cluster, with per-pool MIG and time-slicing configuration."""
+
+    summary: ClusterGpuSummary
+    """What the cluster's GPU pools offer, in the resource names pods request."""
+    values: dict[str, Any]
+    """The chart values the release was given."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterSpec,
+        *,
+        cluster_name: str,
+        provider: k8s.Provider,
+        labels: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Install the GPU Operator on the cluster `cluster_name`.
+
+        :param name: `<cluster>-gpu-operator`; prefixes the children's names.
+        :param cluster: the cluster's spec (its GPU pools decide the configuration).
+        :param cluster_name: the cluster's key in the spec.
+        :param provider: the cluster's Kubernetes provider (explicit, never ambient).
+        :param labels: labels for the Kubernetes objects created here.
+        :param opts: options of the component itself.
+        """
+        super().__init__("meridian:addons:GpuOperator", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        self.summary = gpu_summary(cluster_name, cluster)
+        self.values = gpu_operator_values(cluster)
+        namespace = k8s.core.v1.Namespace(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                labels={
+                    **labels,
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/warn": "privileged",
+                },
+            ),
+            opts=on_cluster,
+        )
+        depends: list[pulumi.Resource] = []
+        time_slicing = time_slicing_configs(cluster)
+        if time_slicing:
+            depends.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-time-slicing",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=TIME_SLICING_CONFIG, namespace=namespace.metadata.name, labels=labels
+                    ),
+                    data=time_slicing,
+                    opts=on_cluster,
+                )
+            )
+        mig_parted = mig_parted_config(cluster)
+        if mig_parted is not None:
+            depends.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-mig-parted",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=MIG_PARTED_CONFIG, namespace=namespace.metadata.name, labels=labels
+                    ),
+                    # The MIG manager requires the key config.yaml (chart values.yaml, migManager.config).
+                    data={"config.yaml": mig_parted},
+                    opts=on_cluster,
+                )
+            )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=GPU_OPERATOR_CHART,
+            chart=GPU_OPERATOR_CHART,
+            version=GPU_OPERATOR_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GPU_OPERATOR_REPOSITORY),
+            namespace=namespace.metadata.name,
+            values=self.values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
+        )
+        self.register_outputs(
+            {"namespace": NAMESPACE, "version": GPU_OPERATOR_VERSION, "resources": self.summary.resources}
+        )

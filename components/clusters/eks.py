@@ -1,0 +1,339 @@
+"""eks: an Amazon EKS control plane with managed node groups, on an AwsSite.
+
+Children of the KubernetesCluster (`parent=cluster`, all through the site's explicit provider):
+
+* `<cluster>-cluster-role`      iam.Role EKS assumes to run the control plane, with
+                                `<cluster>-cluster-policy` RolePolicyAttachment (AmazonEKSClusterPolicy)
+* `<cluster>-node-role`         iam.Role the nodes' instances assume, with RolePolicyAttachments
+                                `<cluster>-node-{worker,cni,ecr}` (AmazonEKSWorkerNodePolicy,
+                                AmazonEKS_CNI_Policy, AmazonEC2ContainerRegistryReadOnly)
+* `<cluster>-secrets-key`       kms.Key encrypting Kubernetes Secrets (protected, retained on delete) and
+                                kms.Alias `alias/<project>-<cluster>-eks`
+* `<cluster>-eks`               eks.Cluster `<project>-<site>-<cluster>`: private subnets, API-only access
+                                entries, control-plane logs, secrets envelope-encrypted with the key
+* `<cluster>-deployer`          eks.AccessEntry + AccessPolicyAssociation (cluster admin) for the IAM role
+                                that runs Pulumi, so it keeps reaching the cluster it created
+* `<cluster>-admin-<role name>` eks.AccessEntry + AccessPolicyAssociation per `admin_role_arns` entry
+* `<cluster>-oidc`              iam.OpenIdConnectProvider for the cluster's issuer (IAM roles for service accounts)
+
+Children of each NodePool `<cluster>-<pool>` (`parent=<the NodePool>`):
+
+* `<cluster>-<pool>-nodes`      eks.NodeGroup of the pool's instance type, sized by the pool's spec
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_aws as aws
+import yaml
+
+from ..spec import ClusterSpec
+from ..spec.catalog import BACKEND_VERSIONS
+
+if TYPE_CHECKING:
+    from ..sites.aws import AwsSite
+    from .cluster import KubernetesCluster
+
+#: Control-plane logs shipped to CloudWatch (EKS control plane logging guide): all five kinds,
+#: so API calls and authentication decisions can be audited.
+LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+#: AWS managed policies of the node role, by the role they play in resource names.
+NODE_POLICIES = {
+    "worker": "AmazonEKSWorkerNodePolicy",
+    "cni": "AmazonEKS_CNI_Policy",
+    "ecr": "AmazonEC2ContainerRegistryReadOnly",
+}
+
+#: Kubernetes taint effects as the EKS API spells them (eks:Taint.effect).
+TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+
+#: Amazon Linux 2023 EKS-optimized AMIs; the NVIDIA variant carries the driver and container toolkit.
+AMI_STANDARD = "AL2023_x86_64_STANDARD"
+AMI_NVIDIA = "AL2023_x86_64_NVIDIA"
+
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+def partition(region: str) -> str:
+    """The AWS partition of `region` (managed policy ARNs differ between partitions)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def trust_policy(service: str) -> str:
+    """An IAM trust policy letting the AWS service `service` assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def public_access_cidrs(admin_cidrs: list[str], api_cidrs: list[str]) -> list[str]:
+    """The networks allowed to the public API endpoint: IPv4 admin and API CIDRs, in order, without repeats.
+
+    EKS takes only IPv4 blocks in `publicAccessCidrs`; IPv6 admin networks cannot reach
+    the public endpoint at all, so they are left out rather than refused.
+    """
+    return list(dict.fromkeys(c for c in [*admin_cidrs, *api_cidrs] if ipaddress.ip_network(c).version == 4))
+
+
+def role_name(arn: str) -> str:
+    """The role name of an IAM role ARN (the part after the last `/`, past any path)."""
+    return arn.rsplit("/", 1)[1]
+
+
+def render_kubeconfig(*, name: str, endpoint: str, ca_data: str, region: str, profile: str | None) -> str:
+    """A kubeconfig for the EKS cluster `name` that fetches a token with `aws eks get-token` on every use.
+
+    No credential is written into it: whoever uses it authenticates as their own AWS
+    identity (the profile, when given, or the ambient credential chain).
+    """
+    command: dict[str, object] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"],
+        # Never prompt: under `pulumi up` in CI there is no one to answer.
+        "interactiveMode": "Never",
+    }
+    if profile is not None:
+        command["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "users": [{"name": name, "user": {"exec": command}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulumi.Output[str]:
+    """Create the EKS control plane, its IAM, KMS and access entries, and one node group per pool.
+
+    Returns the cluster's exec-based kubeconfig; it resolves only once the deploying
+    principal's admin access exists, so nothing on the cluster is attempted before then.
+    """
+    name = cluster.name
+    settings = site.spec.aws
+    assert settings is not None  # an eks cluster runs on an AWS site (PlatformSpec checks it)
+    arn_partition = partition(settings.region)
+    eks_name = f"{site.prefix}-{name}"
+    base_tags = {**site.tags, "cluster": name}
+    on_cluster = pulumi.ResourceOptions(parent=cluster, provider=site.provider)
+
+    def tags(role: str) -> dict[str, str]:
+        return {**base_tags, "Name": f"{eks_name}-{role}"}
+
+    def managed_policy(policy: str) -> str:
+        return f"arn:{arn_partition}:iam::aws:policy/{policy}"
+
+    # Names come from the role name so that reordering the list never replaces an entry. IAM role
+    # names are unique per account, case-insensitively; the same name from two accounts would
+    # collide, so refuse it here, before any resource is registered.
+    admins: dict[str, str] = {}
+    for arn in dict.fromkeys(spec.admin_role_arns):
+        admin = role_name(arn)
+        if admin.lower() in {known.lower() for known in admins}:
+            raise ValueError(f"cluster {name}: admin_role_arns has two roles named {admin!r}; entries need one each")
+        admins[admin] = arn
+
+    # -- IAM -----------------------------------------------------------------------------------
+    cluster_role = aws.iam.Role(
+        f"{name}-cluster-role",
+        assume_role_policy=trust_policy("eks.amazonaws.com"),
+        description=f"EKS control plane of {eks_name}",
+        tags=tags("cluster-role"),
+        opts=on_cluster,
+    )
+    cluster_policy = aws.iam.RolePolicyAttachment(
+        f"{name}-cluster-policy",
+        role=cluster_role.name,
+        policy_arn=managed_policy("AmazonEKSClusterPolicy"),
+        opts=on_cluster,
+    )
+    node_role = aws.iam.Role(
+        f"{name}-node-role",
+        assume_role_policy=trust_policy("ec2.amazonaws.com"),
+        description=f"Worker nodes of {eks_name}",
+        tags=tags("node-role"),
+        opts=on_cluster,
+    )
+    node_policies = [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-node-{role}", role=node_role.name, policy_arn=managed_policy(policy), opts=on_cluster
+        )
+        for role, policy in NODE_POLICIES.items()
+    ]
+
+    # -- secrets encryption ----------------------------------------------------------------------
+    # Every Kubernetes Secret is envelope-encrypted with this key: losing it makes all of them
+    # unreadable, so Pulumi must neither delete it with the stack nor replace it on a change.
+    key = aws.kms.Key(
+        f"{name}-secrets-key",
+        description=f"Envelope encryption of Kubernetes Secrets in EKS cluster {eks_name}",
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        tags=tags("secrets-key"),
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, protect=True, retain_on_delete=True),
+    )
+    aws.kms.Alias(
+        f"{name}-secrets-key",
+        name=f"alias/{cluster.project.name}-{name}-eks",
+        target_key_id=key.key_id,
+        opts=on_cluster,
+    )
+
+    # -- control plane -----------------------------------------------------------------------------
+    public_cidrs = public_access_cidrs(site.spec.admin_cidrs, spec.api_cidrs)
+    control_plane = aws.eks.Cluster(
+        f"{name}-eks",
+        name=eks_name,
+        version=BACKEND_VERSIONS["eks"][spec.version],
+        role_arn=cluster_role.arn,
+        vpc_config=aws.eks.ClusterVpcConfigArgs(
+            subnet_ids=site.private_subnet_ids,
+            security_group_ids=[site.internal_security_group_id],
+            endpoint_private_access=True,
+            # With no IPv4 admin network the public endpoint stays off; EKS would otherwise
+            # default its allow list to 0.0.0.0/0.
+            endpoint_public_access=bool(public_cidrs),
+            public_access_cidrs=public_cidrs if public_cidrs else None,
+        ),
+        encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+            provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn),
+            resources=["secrets"],
+        ),
+        # Access entries only (no aws-auth ConfigMap), and no invisible admin grant for whoever
+        # created the cluster: every admin is an entry below, in the plan and revocable.
+        access_config=aws.eks.ClusterAccessConfigArgs(
+            authentication_mode="API",
+            bootstrap_cluster_creator_admin_permissions=False,
+        ),
+        enabled_cluster_log_types=LOG_TYPES,
+        tags={**base_tags, "Name": eks_name},
+        # The role's policy must be attached before EKS uses the role, and must outlive the
+        # cluster on delete, or EKS cannot clean up its network interfaces.
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=[cluster_policy]),
+    )
+
+    # -- access ----------------------------------------------------------------------------------
+    # The principal running Pulumi must keep cluster-admin, or the Kubernetes provider is locked
+    # out of the cluster it just created. Access entries take the IAM role, not the STS session
+    # (arn:aws:sts::...:assumed-role/<role>/<session>), so resolve the session to its issuer.
+    invoke = pulumi.InvokeOutputOptions(parent=cluster, provider=site.provider)
+    caller = aws.get_caller_identity_output(opts=invoke)
+    session = aws.iam.get_session_context_output(arn=caller.arn, opts=invoke)
+    admin_policy_arn = f"arn:{arn_partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}"
+
+    def grant_admin(role: str, principal: pulumi.Input[str]) -> aws.eks.AccessPolicyAssociation:
+        entry = aws.eks.AccessEntry(
+            f"{name}-{role}",
+            cluster_name=control_plane.name,
+            principal_arn=principal,
+            type="STANDARD",
+            tags=tags(role),
+            opts=on_cluster,
+        )
+        return aws.eks.AccessPolicyAssociation(
+            f"{name}-{role}",
+            cluster_name=control_plane.name,
+            # The entry's own output: the association cannot be made before its entry exists.
+            principal_arn=entry.principal_arn,
+            policy_arn=admin_policy_arn,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=on_cluster,
+        )
+
+    deployer_admin = grant_admin("deployer", session.issuer_arn)
+    for admin, arn in admins.items():
+        grant_admin(f"admin-{admin}", arn)
+
+    # IRSA: pods assume IAM roles through the cluster's OIDC issuer. No thumbprint: IAM trusts the
+    # EKS issuers' certificate authorities itself (IAM OIDC provider docs, 2023 onwards).
+    aws.iam.OpenIdConnectProvider(
+        f"{name}-oidc",
+        url=control_plane.identities.apply(_issuer),
+        client_id_lists=["sts.amazonaws.com"],
+        tags=tags("oidc"),
+        opts=on_cluster,
+    )
+
+    # -- node pools ------------------------------------------------------------------------------
+    for pool_key, pool_spec in spec.node_pools.items():
+        pool = cluster.open_pool(pool_key)
+        group = aws.eks.NodeGroup(
+            f"{name}-{pool_key}-nodes",
+            cluster_name=control_plane.name,
+            node_group_name=f"{name}-{pool_key}",
+            # Follow the control plane's version: an upgrade rolls the nodes after the control plane.
+            version=control_plane.version,
+            node_role_arn=node_role.arn,
+            subnet_ids=site.private_subnet_ids,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=pool_spec.initial_size,
+                min_size=pool_spec.min_size,
+                max_size=pool_spec.max_size,
+            ),
+            instance_types=[pool_spec.flavor],
+            ami_type=AMI_NVIDIA if pool_spec.gpu is not None else AMI_STANDARD,
+            capacity_type="ON_DEMAND",
+            disk_size=pool_spec.disk_gb,
+            labels=pool_spec.node_labels,
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=taint.key, value=taint.value, effect=TAINT_EFFECTS[taint.effect])
+                for taint in pool_spec.node_taints
+            ],
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            tags=tags(pool_key),
+            opts=pulumi.ResourceOptions(
+                parent=pool,
+                provider=site.provider,
+                # The nodes cannot join before their role may pull images and run the CNI.
+                depends_on=node_policies,
+                # After creation the cluster autoscaler owns the node count; re-applying the spec's
+                # initial size would undo its scaling on every `pulumi up`.
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
+        )
+        pool.finish({"node_group_name": group.node_group_name, "node_group_arn": group.arn})
+
+    # Including the deployer's admin association makes the kubeconfig (and so the Kubernetes
+    # provider built from it) wait until the deployer may use the cluster.
+    def kubeconfig(values: list[Any]) -> str:
+        cluster_name, endpoint, ca_data, _ = values
+        return render_kubeconfig(
+            name=cluster_name, endpoint=endpoint, ca_data=ca_data, region=settings.region, profile=settings.profile
+        )
+
+    # Read `data` before Output.all: it turns output types such as ClusterCertificateAuthority into plain dicts.
+    ca_data = control_plane.certificate_authority.apply(_ca_data)
+    return pulumi.Output.all(control_plane.name, control_plane.endpoint, ca_data, deployer_admin.id).apply(kubeconfig)
+
+
+def _ca_data(authority: aws.eks.outputs.ClusterCertificateAuthority) -> str:
+    """The cluster's base64-encoded CA bundle (EKS always reports one for an active cluster)."""
+    if authority.data is None:
+        raise ValueError("EKS reported no certificate authority for the cluster")
+    return authority.data
+
+
+def _issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    """The OIDC issuer URL of the cluster (EKS reports exactly one identity with one issuer)."""
+    oidcs = identities[0].oidcs or []
+    issuer = oidcs[0].issuer if oidcs else None
+    if issuer is None:
+        raise ValueError("EKS reported no OIDC issuer for the cluster")
+    return issuer

@@ -1,0 +1,71 @@
+"""What a cluster's GPU pools offer, in the resource names pods request: one source of truth.
+
+JupyterHub profiles, quotas and the policy pack's GPU caps read this summary instead of
+re-deriving MIG or time-slicing arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .clusters import POOL_LABEL, ClusterSpec
+
+
+@dataclass(frozen=True)
+class PoolGpuOffer:
+    """The GPUs of one pool as Kubernetes sees them."""
+
+    pool: str
+    model: str
+    sharing: str
+    #: Extended resources per node, e.g. {"nvidia.com/gpu": 8} or {"nvidia.com/mig-1g.10gb": 14}.
+    per_node: dict[str, int]
+    #: Physical GPUs per node.
+    gpus_per_node: int
+    max_nodes: int
+    #: Node labels a pod selects to land on this pool (it must also tolerate the GPU taint).
+    node_selector: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def at_most(self) -> dict[str, int]:
+        """Resources the pool offers when scaled to max_size."""
+        return {name: count * self.max_nodes for name, count in self.per_node.items()}
+
+
+@dataclass(frozen=True)
+class ClusterGpuSummary:
+    """Every GPU pool of a cluster and the totals at maximum scale."""
+
+    cluster: str
+    pools: dict[str, PoolGpuOffer]
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """Totals per resource name at max size, across pools."""
+        totals: dict[str, int] = {}
+        for offer in self.pools.values():
+            for name, count in offer.at_most.items():
+                totals[name] = totals.get(name, 0) + count
+        return totals
+
+    @property
+    def physical_gpus(self) -> int:
+        """Physical GPUs at max size (what cost caps count)."""
+        return sum(offer.gpus_per_node * offer.max_nodes for offer in self.pools.values())
+
+
+def gpu_summary(name: str, cluster: ClusterSpec) -> ClusterGpuSummary:
+    """Summarise what the GPU pools of `cluster` offer."""
+    offers = {}
+    for pool_name, pool in cluster.gpu_pools.items():
+        assert pool.gpu is not None
+        offers[pool_name] = PoolGpuOffer(
+            pool=pool_name,
+            model=pool.gpu.model,
+            sharing=pool.gpu.sharing,
+            per_node=pool.gpu.resources(),
+            gpus_per_node=pool.gpu.count,
+            max_nodes=pool.max_size,
+            node_selector={POOL_LABEL: pool_name},
+        )
+    return ClusterGpuSummary(cluster=name, pools=offers)

@@ -1,0 +1,498 @@
+"""The eks backend: the values that matter in an EKS cluster's plan, checked against the mocks and the AWS SDK.
+
+Every plan comes from the one offline harness (`plan_of`). Inputs that reference another
+resource hold what the mocks gave that resource, so wiring is checked by recomputing the
+referenced resource's mock outputs with `scripts.mocks`, through the same provider inputs
+(account and region) the plan recorded - never by comparing with a hard-coded ARN.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type tokens
+import pytest
+import yaml
+from pulumi.runtime import MockCallArgs, MockResourceArgs
+from test_provider_contract import contract_violations
+
+from components.clusters.eks import render_kubeconfig
+from scripts.harness import SECRET, Plan
+from scripts.mock_outputs import eks as eks_mocks
+from scripts.mocks import MeridianMocks
+
+CLUSTER = "ml"
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+EKS_NAME = f"testproj-aws-b-{CLUSTER}"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/platform-admins"
+BREAK_GLASS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ops/break-glass"
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+KUBERNETES_CLUSTER = "meridian:clusters:KubernetesCluster"
+NODE_POOL = "meridian:clusters:NodePool"
+AWS_PROVIDER = "pulumi:providers:aws"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
+ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+OIDC = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+SUBNET = "aws:ec2/subnet:Subnet"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+
+
+def eks_cluster_spec() -> dict[str, Any]:
+    """The cluster under test: an IPv4 and an IPv6 API network, one admin role, a CPU and a GPU pool."""
+    return {
+        "site": "aws-b",
+        "backend": "eks",
+        "version": "1.34",
+        "api_cidrs": ["203.0.113.0/28", "2001:db8:1::/48"],
+        "admin_role_arns": [ADMIN_ROLE],
+        "node_pools": {
+            "cpu": {"flavor": "m6i.2xlarge", "min_size": 1, "max_size": 6},
+            "a10": {
+                "flavor": "g5.12xlarge",
+                "min_size": 0,
+                "max_size": 4,
+                "gpu": {"model": "A10G", "count": 4},
+            },
+        },
+    }
+
+
+def _main(platform: dict[str, Any]) -> dict[str, Any]:
+    platform = copy.deepcopy(platform)
+    platform["clusters"] = {CLUSTER: eks_cluster_spec()}
+    return platform
+
+
+def _variant(platform: dict[str, Any]) -> dict[str, Any]:
+    """IPv6-only admin and API networks, a named AWS profile, custom taints, two admin roles (one with a path)."""
+    platform = _main(platform)
+    site = platform["sites"]["aws-b"]
+    site["admin_cidrs"] = ["2001:db8:bb::/48"]
+    site["aws"]["profile"] = "research-admin"
+    cluster = platform["clusters"][CLUSTER]
+    cluster["api_cidrs"] = ["2001:db8:1::/48"]
+    cluster["admin_role_arns"] = [BREAK_GLASS_ROLE, ADMIN_ROLE]
+    cluster["node_pools"]["batch"] = {
+        "flavor": "c6i.4xlarge",
+        "min_size": 2,
+        "max_size": 10,
+        "desired_size": 3,
+        "disk_gb": 200,
+        "labels": {"workload": "batch"},
+        "taints": [
+            {"key": "dedicated", "value": "batch", "effect": "NoExecute"},
+            {"key": "spot-like", "effect": "PreferNoSchedule"},
+            {"key": "team", "value": "eo", "effect": "NoSchedule"},
+        ],
+    }
+    return platform
+
+
+_PLANS: dict[str, tuple[dict[str, Any], Plan]] = {}
+Plans = Callable[[str], tuple[dict[str, Any], Plan]]
+
+
+@pytest.fixture
+def plans(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> Plans:
+    """`(platform mapping, plan)` for "main" or "variant"; each evaluated once per test process."""
+
+    def get(which: str) -> tuple[dict[str, Any], Plan]:
+        if which not in _PLANS:
+            platform = _main(base_platform) if which == "main" else _variant(base_platform)
+            _PLANS[which] = (platform, plan_of(platform))
+        return _PLANS[which]
+
+    return get
+
+
+class Cluster:
+    """The resources of the cluster component of a plan (its descendants) and their mock outputs."""
+
+    def __init__(self, plan: Plan, name: str = CLUSTER) -> None:
+        self.plan = plan
+        self.component = plan.one(KUBERNETES_CLUSTER, name)
+        by_urn = {r["urn"]: r for r in plan.resources}
+
+        def inside(resource: dict[str, Any]) -> bool:
+            parent = resource["parent"]
+            while parent:
+                if parent == self.component["urn"]:
+                    return True
+                parent = by_urn[parent]["parent"] if parent in by_urn else None
+            return False
+
+        self.resources = [r for r in plan.resources if inside(r)]
+        # The mocks answer as the engine did: each resource through its provider's recorded inputs.
+        self.mocks = MeridianMocks()
+        for resource in plan.resources:
+            if resource["type"].startswith("pulumi:providers:"):
+                self.mocks.providers[resource["urn"]] = resource["inputs"]
+        self.site_provider = plan.one(AWS_PROVIDER, "aws-b-provider")
+
+    def all(self, token: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == token]
+
+    def one(self, token: str, name: str) -> dict[str, Any]:
+        found = [r for r in self.all(token) if r["name"] == name]
+        assert len(found) == 1, f"expected one {token} {name}, found {[r['name'] for r in self.all(token)]}"
+        return found[0]
+
+    def mock(self, resource: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The ID and output state the mocks gave `resource`."""
+        args = MockResourceArgs(
+            resource["type"], resource["name"], dict(resource["inputs"]), resource["provider"], None, True
+        )
+        resource_id, state = self.mocks.new_resource(args)
+        assert resource_id
+        return resource_id, state
+
+    def site_mock_id(self, token: str, name: str) -> str:
+        return self.mock(self.plan.one(token, name))[0]
+
+    def deployer_role_arn(self) -> str:
+        """The IAM role the mocked caller's STS session came from (getCallerIdentity, then getSessionContext)."""
+        provider = f"{self.site_provider['urn']}::ignored-id"
+        caller = self.mocks.call(MockCallArgs("aws:index/getCallerIdentity:getCallerIdentity", {}, provider))
+        context = self.mocks.call(
+            MockCallArgs("aws:iam/getSessionContext:getSessionContext", {"arn": caller["arn"]}, provider)
+        )
+        return str(context["issuerArn"])
+
+
+# --------------------------------------------------------------------------------------------
+# Shape: what exists, where it hangs, which provider it uses, and that the SDK accepts it.
+
+
+@pytest.mark.parametrize("which", ["main", "variant"])
+def test_every_input_is_an_aws_sdk_input(plans: Plans, which: str) -> None:
+    _, plan = plans(which)
+    cluster = Cluster(plan)
+    custom = [r for r in cluster.resources if r["custom"]]
+    assert {r["type"] for r in custom} == {
+        ROLE,
+        ATTACHMENT,
+        KMS_KEY,
+        KMS_ALIAS,
+        EKS_CLUSTER,
+        NODE_GROUP,
+        ACCESS_ENTRY,
+        ACCESS_POLICY,
+        OIDC,
+        K8S_PROVIDER,
+    }
+    assert contract_violations(custom) == []
+
+
+@pytest.mark.parametrize("which", ["main", "variant"])
+def test_resources_hang_under_the_cluster_and_use_the_site_provider(plans: Plans, which: str) -> None:
+    platform, plan = plans(which)
+    cluster = Cluster(plan)
+    pools = {p["name"]: p for p in cluster.all(NODE_POOL)}
+    assert set(pools) == {f"{CLUSTER}-{key}" for key in platform["clusters"][CLUSTER]["node_pools"]}
+    assert all(p["parent"] == cluster.component["urn"] for p in pools.values())
+
+    groups = cluster.all(NODE_GROUP)
+    assert len(groups) == len(pools)
+    for group in groups:
+        pool_name = group["name"].removesuffix("-nodes")
+        assert group["parent"] == pools[pool_name]["urn"], group["name"]
+
+    cloud = [r for r in cluster.resources if r["custom"] and r["type"] != K8S_PROVIDER]
+    assert len(cloud) > 10
+    for resource in cloud:
+        assert resource["provider"], f"{resource['name']} uses the ambient default provider"
+        assert resource["provider"].startswith(cluster.site_provider["urn"] + "::"), resource["name"]
+        if resource["type"] != NODE_GROUP:
+            assert resource["parent"] == cluster.component["urn"], resource["name"]
+        assert resource["name"].startswith(f"{CLUSTER}-"), resource["name"]
+
+
+# --------------------------------------------------------------------------------------------
+# IAM and KMS
+
+
+def test_iam_roles_trust_their_service_and_carry_the_managed_policies(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    expected = {
+        f"{CLUSTER}-cluster-role": ("eks.amazonaws.com", {"AmazonEKSClusterPolicy"}),
+        f"{CLUSTER}-node-role": (
+            "ec2.amazonaws.com",
+            {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"},
+        ),
+    }
+    assert {r["name"] for r in cluster.all(ROLE)} == set(expected)
+    for role_name, (service, policies) in expected.items():
+        role = cluster.one(ROLE, role_name)
+        trust = json.loads(role["inputs"]["assumeRolePolicy"])
+        assert trust["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ]
+        physical_name = cluster.mock(role)[1]["name"]
+        attached = {a["inputs"]["policyArn"] for a in cluster.all(ATTACHMENT) if a["inputs"]["role"] == physical_name}
+        assert attached == {f"arn:aws:iam::aws:policy/{policy}" for policy in policies}
+
+
+def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    key = cluster.one(KMS_KEY, f"{CLUSTER}-secrets-key")
+    assert key["protect"] is True
+    assert key["retain_on_delete"] is True
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert key["inputs"]["deletionWindowInDays"] == 30
+    assert key["inputs"]["description"]
+
+    key_state = cluster.mock(key)[1]
+    # The mock computed the ARN in the site's account and region, not in a default one.
+    assert key_state["arn"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/")
+    eks = cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks")
+    assert eks["inputs"]["encryptionConfig"] == {"provider": {"keyArn": key_state["arn"]}, "resources": ["secrets"]}
+
+    alias = cluster.one(KMS_ALIAS, f"{CLUSTER}-secrets-key")
+    assert alias["inputs"] == {"name": f"alias/testproj-{CLUSTER}-eks", "targetKeyId": key_state["keyId"]}
+    assert alias["protect"] is False  # only the key holds state
+
+
+# --------------------------------------------------------------------------------------------
+# Control plane
+
+
+def test_public_endpoint_admits_exactly_the_ipv4_admin_and_api_networks(plans: Plans) -> None:
+    platform, plan = plans("main")
+    cluster = Cluster(plan)
+    vpc_config = cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks")["inputs"]["vpcConfig"]
+    assert vpc_config["endpointPrivateAccess"] is True
+    assert vpc_config["endpointPublicAccess"] is True
+    expected = ["198.51.100.0/24", "203.0.113.0/28"]  # site admin CIDR, then the IPv4 API CIDR; IPv6 left out
+    assert vpc_config["publicAccessCidrs"] == expected
+    listed = platform["sites"]["aws-b"]["admin_cidrs"] + platform["clusters"][CLUSTER]["api_cidrs"]
+    assert [c for c in listed if ipaddress.ip_network(c).version == 4] == expected
+
+
+def test_public_endpoint_is_off_without_an_ipv4_network(plans: Plans) -> None:
+    _, plan = plans("variant")
+    vpc_config = Cluster(plan).one(EKS_CLUSTER, f"{CLUSTER}-eks")["inputs"]["vpcConfig"]
+    assert vpc_config["endpointPrivateAccess"] is True
+    assert vpc_config["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc_config  # unset, not an empty list (EKS would read that as 0.0.0.0/0)
+
+
+@pytest.mark.parametrize("which", ["main", "variant"])
+def test_control_plane_settings(plans: Plans, which: str) -> None:
+    platform, plan = plans(which)
+    cluster = Cluster(plan)
+    eks = cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks")
+    inputs = eks["inputs"]
+    assert inputs["name"] == EKS_NAME
+    assert inputs["version"] == "1.34"
+    assert inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    assert inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    assert inputs["roleArn"] == cluster.mock(cluster.one(ROLE, f"{CLUSTER}-cluster-role"))[1]["arn"]
+
+    zones = platform["sites"]["aws-b"]["aws"]["availability_zones"]
+    vpc_config = inputs["vpcConfig"]
+    assert vpc_config["subnetIds"] == [cluster.site_mock_id(SUBNET, f"aws-b-private-{zone}") for zone in zones]
+    assert vpc_config["securityGroupIds"] == [cluster.site_mock_id(SECURITY_GROUP, "aws-b-internal")]
+
+    tags = inputs["tags"]
+    assert tags["Name"] == EKS_NAME
+    assert tags["cluster"] == CLUSTER
+    assert tags["site"] == "aws-b"
+    assert tags["owner"] == platform["project"]["owner"]
+    assert cluster.one(ATTACHMENT, f"{CLUSTER}-cluster-policy")["urn"] in eks["depends_on"]
+
+
+@pytest.mark.parametrize("which", ["main", "variant"])
+def test_deployer_and_admin_roles_get_cluster_admin_entries(plans: Plans, which: str) -> None:
+    platform, plan = plans(which)
+    cluster = Cluster(plan)
+    deployer = cluster.deployer_role_arn()
+    assert deployer == f"arn:aws:iam::{ACCOUNT}:role/{eks_mocks.DEPLOYER_ROLE}"  # the role, not the STS session
+    expected = {f"{CLUSTER}-deployer": deployer}
+    for arn in platform["clusters"][CLUSTER]["admin_role_arns"]:
+        expected[f"{CLUSTER}-admin-{arn.rsplit('/', 1)[1]}"] = arn  # named by role name, not list position
+
+    entries = {e["name"]: e for e in cluster.all(ACCESS_ENTRY)}
+    associations = {a["name"]: a for a in cluster.all(ACCESS_POLICY)}
+    assert {name: e["inputs"]["principalArn"] for name, e in entries.items()} == expected
+    assert set(associations) == set(expected)
+    for name, principal in expected.items():
+        entry = entries[name]
+        assert entry["inputs"]["clusterName"] == EKS_NAME
+        assert entry["inputs"]["type"] == "STANDARD"
+        association = associations[name]
+        assert association["inputs"] == {
+            "clusterName": EKS_NAME,
+            "principalArn": principal,
+            "policyArn": ADMIN_POLICY,
+            "accessScope": {"type": "cluster"},
+        }
+        assert entry["urn"] in association["depends_on"]  # the entry exists before its policy is associated
+
+
+def test_oidc_provider_trusts_the_clusters_issuer(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    state = cluster.mock(cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks"))[1]
+    issuer = state["identities"][0]["oidcs"][0]["issuer"]
+    assert issuer.startswith(f"https://oidc.eks.{REGION}.amazonaws.com/id/")
+    oidc = cluster.one(OIDC, f"{CLUSTER}-oidc")
+    assert oidc["inputs"]["url"] == issuer
+    assert oidc["inputs"]["clientIdLists"] == ["sts.amazonaws.com"]
+    assert cluster.mock(oidc)[1]["arn"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.removeprefix('https://')}"
+
+
+# --------------------------------------------------------------------------------------------
+# Node groups
+
+
+def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    node_role_arn = cluster.mock(cluster.one(ROLE, f"{CLUSTER}-node-role"))[1]["arn"]
+    node_policies = {a["urn"] for a in cluster.all(ATTACHMENT) if a["name"].startswith(f"{CLUSTER}-node-")}
+    assert len(node_policies) == 3
+    private = [cluster.site_mock_id(SUBNET, f"aws-b-private-{zone}") for zone in ("eu-west-1a", "eu-west-1b")]
+
+    cpu = cluster.one(NODE_GROUP, f"{CLUSTER}-cpu-nodes")
+    gpu = cluster.one(NODE_GROUP, f"{CLUSTER}-a10-nodes")
+    assert cpu["inputs"]["scalingConfig"] == {"desiredSize": 1, "minSize": 1, "maxSize": 6}
+    assert gpu["inputs"]["scalingConfig"] == {"desiredSize": 0, "minSize": 0, "maxSize": 4}  # min 0 stays 0
+    assert cpu["inputs"]["amiType"] == "AL2023_x86_64_STANDARD"
+    assert gpu["inputs"]["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert cpu["inputs"]["instanceTypes"] == ["m6i.2xlarge"]
+    assert gpu["inputs"]["instanceTypes"] == ["g5.12xlarge"]
+
+    # Only the GPU pool is tainted and labelled for the GPU Operator.
+    assert gpu["inputs"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert gpu["inputs"]["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert not cpu["inputs"].get("taints")
+    assert "nvidia.com/gpu.present" not in (cpu["inputs"].get("labels") or {})
+
+    for group, pool in ((cpu, "cpu"), (gpu, "a10")):
+        inputs = group["inputs"]
+        assert inputs["nodeGroupName"] == f"{CLUSTER}-{pool}"
+        assert inputs["clusterName"] == EKS_NAME
+        assert inputs["nodeRoleArn"] == node_role_arn
+        assert inputs["subnetIds"] == private
+        assert inputs["capacityType"] == "ON_DEMAND"
+        assert inputs["diskSize"] == 100
+        assert inputs["updateConfig"] == {"maxUnavailable": 1}
+        assert inputs["tags"]["cluster"] == CLUSTER
+        assert "scalingConfig.desiredSize" in group["ignore_changes"]
+        assert node_policies <= set(group["depends_on"])
+
+
+def test_pool_taints_use_the_eks_effect_names(plans: Plans) -> None:
+    _, plan = plans("variant")
+    batch = Cluster(plan).one(NODE_GROUP, f"{CLUSTER}-batch-nodes")["inputs"]
+    assert batch["taints"] == [
+        {"key": "dedicated", "value": "batch", "effect": "NO_EXECUTE"},
+        {"key": "spot-like", "value": "", "effect": "PREFER_NO_SCHEDULE"},
+        {"key": "team", "value": "eo", "effect": "NO_SCHEDULE"},
+    ]
+    assert batch["labels"] == {"workload": "batch"}
+    assert batch["scalingConfig"] == {"desiredSize": 3, "minSize": 2, "maxSize": 10}
+    assert batch["diskSize"] == 200
+    assert batch["amiType"] == "AL2023_x86_64_STANDARD"
+
+
+# --------------------------------------------------------------------------------------------
+# Kubeconfig
+
+
+def test_kubeconfig_is_secret_and_waits_for_the_deployers_access(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    assert plan.outputs["kubeconfigs"] == {CLUSTER: SECRET}
+    provider = cluster.one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    assert "kubeconfig" in provider["secret_paths"]
+    assert provider["inputs"]["kubeconfig"] == SECRET
+    # Add-ons reach the cluster through this provider; it must not be used before the deployer is admin.
+    assert cluster.one(ACCESS_POLICY, f"{CLUSTER}-deployer")["urn"] in provider["depends_on"]
+
+
+def _certificate_data() -> str:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    return base64.b64encode(pem.encode()).decode()
+
+
+@pytest.mark.parametrize("profile", [None, "research-admin"])
+def test_rendered_kubeconfig_runs_aws_eks_get_token(profile: str | None) -> None:
+    endpoint = "https://0123456789ABCDEF0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
+    ca_data = _certificate_data()
+    text = render_kubeconfig(name=EKS_NAME, endpoint=endpoint, ca_data=ca_data, region=REGION, profile=profile)
+    config = yaml.safe_load(text)
+    assert config["apiVersion"] == "v1"
+    assert config["kind"] == "Config"
+    assert config["clusters"] == [
+        {"name": EKS_NAME, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+    ]
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
+    assert context["cluster"] == EKS_NAME
+    user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
+    assert set(user) == {"exec"}  # no token or key is written into the file
+    command = user["exec"]
+    assert command["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert command["command"] == "aws"
+    assert command["args"] == ["--region", REGION, "eks", "get-token", "--cluster-name", EKS_NAME, "--output", "json"]
+    if profile is None:
+        assert "env" not in command
+    else:
+        assert command["env"] == [{"name": "AWS_PROFILE", "value": profile}]
+
+
+# --------------------------------------------------------------------------------------------
+# Mocks: realistic, and computed from the provider they were asked through.
+
+
+def test_cluster_mock_outputs_look_like_eks(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    state = cluster.mock(cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks"))[1]
+    host_id = eks_mocks.cluster_id(EKS_NAME)
+    assert len(host_id) == 32 and host_id == host_id.upper()
+    assert state["endpoint"] == f"https://{host_id}.gr7.{REGION}.eks.amazonaws.com"
+    assert state["identities"][0]["oidcs"][0]["issuer"].endswith(f"/id/{host_id}")
+    assert state["arn"] == f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{EKS_NAME}"
+    pem = base64.b64decode(state["certificateAuthority"]["data"]).decode()
+    assert pem.startswith("-----BEGIN CERTIFICATE-----\n") and pem.endswith("-----END CERTIFICATE-----\n")
+    assert state["status"] == "ACTIVE"
+
+
+def test_session_context_mock_resolves_sessions_only() -> None:
+    mocks = MeridianMocks()
+    token = "aws:iam/getSessionContext:getSessionContext"
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/team/deployer/ci-42"
+    context = mocks.call(MockCallArgs(token, {"arn": session}, ""))
+    assert context["issuerArn"] == f"arn:aws:iam::{ACCOUNT}:role/team/deployer"
+    assert context["issuerName"] == "deployer"
+    assert context["sessionName"] == "ci-42"
+    user = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    assert mocks.call(MockCallArgs(token, {"arn": user}, ""))["issuerArn"] == user
+
+
+# --------------------------------------------------------------------------------------------
+# Refusals
+
+
+def test_two_admin_roles_with_one_name_are_refused(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> None:
+    platform = _main(base_platform)
+    platform["clusters"][CLUSTER]["admin_role_arns"] = [ADMIN_ROLE, "arn:aws:iam::444455556666:role/platform-admins"]
+    with pytest.raises(ValueError, match="two roles named 'platform-admins'"):
+        plan_of(platform)
