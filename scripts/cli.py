@@ -75,6 +75,33 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import import_seconds, render, run
+
+    sizes = tuple(int(size) for size in args.sizes.split(","))
+    rows = run(sizes, repeat=args.repeat)
+    if args.json:
+        print(json.dumps([{key: row[key] for key in BENCH_FIELDS} for row in rows]))
+        return 0
+    print(render(rows))
+    imports = {module: import_seconds(module) for module in ("components", "components.platform")}
+    for module, seconds in imports.items():
+        print(f"import {module}: {seconds * 1000:.0f} ms")
+    by_size = {row["clusters"]: row for row in rows}
+    verdicts = [("import components under 300 ms", imports["components"] < 0.3)]
+    if 100 in by_size:
+        verdicts.append(("ratio to the floor at 100 clusters <= 1.3", by_size[100]["floor_ratio"] <= 1.3))
+    if 10 in by_size and 100 in by_size:
+        growth = by_size[100]["per_resource_ms"] / by_size[10]["per_resource_ms"]
+        verdicts.append((f"per-resource cost at 100 within 1.2x of 10 (is {growth:.2f}x)", growth <= 1.2))
+    for text, ok in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    return 1 if args.check and not all(ok for _, ok in verdicts) else 0
+
+
+BENCH_FIELDS = ("clusters", "resources", "seconds", "peak_mb", "per_resource_ms", "floor_ratio")
+
+
 def stack_file_schema(platform: dict[str, Any]) -> dict[str, Any]:
     """Wrap the spec's schema into a schema of a whole stack file, so editors check `Pulumi.<stack>.yaml`."""
     definitions = platform.pop("$defs", {})
@@ -115,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", metavar="FILE", help="write elsewhere")
     schema.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     schema.set_defaults(func=_schema)
+    bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
+    bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    bench.add_argument("--sizes", default="1,10,50,100", help="cluster counts (default 1,10,50,100)")
+    bench.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest counts (default 3)")
+    bench.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -22,6 +22,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs
 from test_provider_contract import contract_violations
 
 from components.clusters.eks import render_kubeconfig
+from components.spec.clusters import MIG_CONFIG_LABEL, POOL_LABEL
 from scripts.harness import SECRET, Plan
 from scripts.mock_outputs import eks as eks_mocks
 from scripts.mocks import MeridianMocks
@@ -78,7 +79,7 @@ def _main(platform: dict[str, Any]) -> dict[str, Any]:
 
 
 def _variant(platform: dict[str, Any]) -> dict[str, Any]:
-    """IPv6-only admin and API networks, a named AWS profile, custom taints, two admin roles (one with a path)."""
+    """IPv6-only admin and API networks, a named AWS profile, two admin roles (one with a path), custom taints, MIG."""
     platform = _main(platform)
     site = platform["sites"]["aws-b"]
     site["admin_cidrs"] = ["2001:db8:bb::/48"]
@@ -98,6 +99,17 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
             {"key": "spot-like", "effect": "PreferNoSchedule"},
             {"key": "team", "value": "eo", "effect": "NoSchedule"},
         ],
+    }
+    cluster["node_pools"]["a100"] = {
+        "flavor": "p4d.24xlarge",
+        "min_size": 0,
+        "max_size": 2,
+        "gpu": {
+            "model": "A100-40GB",
+            "count": 8,
+            "sharing": "mig",
+            "mig": {"strategy": "single", "profile": "all-1g.5gb"},
+        },
     }
     return platform
 
@@ -120,7 +132,7 @@ def plans(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> Plans:
 
 
 class Cluster:
-    """The resources of the cluster component of a plan (its descendants) and their mock outputs."""
+    """What the backend put under the cluster component (its descendants, add-ons left out) and their mock outputs."""
 
     def __init__(self, plan: Plan, name: str = CLUSTER) -> None:
         self.plan = plan
@@ -131,8 +143,11 @@ class Cluster:
             parent = resource["parent"]
             while parent:
                 if parent == self.component["urn"]:
-                    return True
-                parent = by_urn[parent]["parent"] if parent in by_urn else None
+                    return not resource["type"].startswith("meridian:addons:")
+                ancestor = by_urn.get(parent)
+                if ancestor is None or ancestor["type"].startswith("meridian:addons:"):
+                    return False  # add-ons' resources go through the cluster's Kubernetes provider
+                parent = ancestor["parent"]
             return False
 
         self.resources = [r for r in plan.resources if inside(r)]
@@ -289,7 +304,7 @@ def test_public_endpoint_is_off_without_an_ipv4_network(plans: Plans) -> None:
     vpc_config = Cluster(plan).one(EKS_CLUSTER, f"{CLUSTER}-eks")["inputs"]["vpcConfig"]
     assert vpc_config["endpointPrivateAccess"] is True
     assert vpc_config["endpointPublicAccess"] is False
-    assert "publicAccessCidrs" not in vpc_config  # unset, not an empty list (EKS would read that as 0.0.0.0/0)
+    assert "publicAccessCidrs" not in vpc_config  # unset rather than an empty list
 
 
 @pytest.mark.parametrize("which", ["main", "variant"])
@@ -380,9 +395,9 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
 
     # Only the GPU pool is tainted and labelled for the GPU Operator.
     assert gpu["inputs"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu["inputs"]["labels"] == {"nvidia.com/gpu.present": "true"}
+    assert gpu["inputs"]["labels"] == {POOL_LABEL: "a10", "nvidia.com/gpu.present": "true"}
     assert not cpu["inputs"].get("taints")
-    assert "nvidia.com/gpu.present" not in (cpu["inputs"].get("labels") or {})
+    assert cpu["inputs"]["labels"] == {POOL_LABEL: "cpu"}
 
     for group, pool in ((cpu, "cpu"), (gpu, "a10")):
         inputs = group["inputs"]
@@ -406,10 +421,20 @@ def test_pool_taints_use_the_eks_effect_names(plans: Plans) -> None:
         {"key": "spot-like", "value": "", "effect": "PREFER_NO_SCHEDULE"},
         {"key": "team", "value": "eo", "effect": "NO_SCHEDULE"},
     ]
-    assert batch["labels"] == {"workload": "batch"}
+    assert batch["labels"] == {POOL_LABEL: "batch", "workload": "batch"}
     assert batch["scalingConfig"] == {"desiredSize": 3, "minSize": 2, "maxSize": 10}
     assert batch["diskSize"] == 200
     assert batch["amiType"] == "AL2023_x86_64_STANDARD"
+
+
+def test_mig_pool_registers_with_its_partitioning_label(plans: Plans) -> None:
+    _, plan = plans("variant")
+    a100 = Cluster(plan).one(NODE_GROUP, f"{CLUSTER}-a100-nodes")["inputs"]
+    # The GPU Operator's MIG manager partitions the GPUs from this label as soon as the node joins.
+    assert a100["labels"] == {POOL_LABEL: "a100", "nvidia.com/gpu.present": "true", MIG_CONFIG_LABEL: "all-1g.5gb"}
+    assert a100["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert a100["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert a100["instanceTypes"] == ["p4d.24xlarge"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,8 +45,13 @@ def sdk_class(token: str, version: str | None) -> type:
 
 
 def args_class(cls: type) -> type:
-    """The `@input_type` Args class the SDK builds the resource's properties in (`Vpc` -> `VpcArgs`)."""
-    args = getattr(sys.modules[cls.__module__], f"{cls.__name__}Args")
+    """The `@input_type` Args class the SDK builds the resource's properties in.
+
+    `Vpc` -> `VpcArgs`; pulumi_kubernetes 4.x names a resource's own Args `<Name>InitArgs`
+    (its `<Name>Args` is the nested object type), so that name is tried first.
+    """
+    module = sys.modules[cls.__module__]
+    args = getattr(module, f"{cls.__name__}InitArgs", None) or getattr(module, f"{cls.__name__}Args")
     assert _types.is_input_type(args), args
     return args  # type: ignore[no-any-return]
 

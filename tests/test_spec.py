@@ -130,7 +130,15 @@ def _platform(**changes: Any) -> dict[str, Any]:
 
 
 def _cluster(site: str, backend: str = "rke2") -> dict[str, Any]:
-    return {"site": site, "backend": backend, "version": "1.33", "node_pools": {"w": {"flavor": "m1.large"}}}
+    cluster: dict[str, Any] = {
+        "site": site,
+        "backend": backend,
+        "version": "1.33",
+        "node_pools": {"w": {"flavor": "m1.large"}},
+    }
+    if backend in ("rke2", "magnum"):
+        cluster["control_plane"] = {"flavor": "m1.large"}
+    return cluster
 
 
 def _problems(raw: object) -> SpecError:
@@ -227,7 +235,11 @@ SECRET = "sk-live/Sup3rS3cret+T0kenValue9=="
     ],
 )
 def test_errors_never_echo_input_values(path: tuple[str | int, ...]) -> None:
-    cluster = {**_cluster("os-a"), "control_plane": {"count": 3}, "addons": {"ingress": {"enabled": True}}}
+    cluster = {
+        **_cluster("os-a"),
+        "control_plane": {"count": 3, "flavor": "m1.large"},
+        "addons": {"ingress": {"enabled": True}},
+    }
     platform = _platform(clusters={"main": cluster})
     node: Any = platform
     for part in path[:-1]:

@@ -51,7 +51,7 @@ NODE_POLICIES = {
 }
 
 #: Kubernetes taint effects as the EKS API spells them (eks:Taint.effect).
-TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
 #: Amazon Linux 2023 EKS-optimized AMIs; the NVIDIA variant carries the driver and container toolkit.
 AMI_STANDARD = "AL2023_x86_64_STANDARD"
@@ -291,7 +291,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             ami_type=AMI_NVIDIA if pool_spec.gpu is not None else AMI_STANDARD,
             capacity_type="ON_DEMAND",
             disk_size=pool_spec.disk_gb,
-            labels=pool_spec.node_labels,
+            # The pool label, GPU and partitioning labels: the GPU Operator acts on nodes as they register.
+            labels=pool.node_labels,
             taints=[
                 aws.eks.NodeGroupTaintArgs(key=taint.key, value=taint.value, effect=TAINT_EFFECTS[taint.effect])
                 for taint in pool_spec.node_taints

@@ -18,7 +18,8 @@ Children of each NodePool `<cluster>-<pool>`:
                                  waits for the previous one (Magnum node groups must be changed
                                  one at a time)
 * `<cluster>-<pool>-node-setup`  batch/v1 CronJob that puts the pool's Kubernetes labels and taints
-                                 on its nodes (only for pools that have any; every GPU pool does)
+                                 on its nodes, for each pool whose nodes need any (the NodePool's
+                                 `node_labels`, the spec's taints; every GPU pool does)
 
 Things Magnum decides that users must know:
 
@@ -36,7 +37,12 @@ Things Magnum decides that users must know:
   label): it is the first pool's `disk_gb`; other pools' `disk_gb` and
   `control_plane.disk_gb` cannot be honoured by this backend.
 * Node counts belong to the cluster autoscaler once the cluster exists: `desired_size`
-  (or `min_size`) is the size at creation only.
+  (or `min_size`) is the size at creation only (and magnum-capi-helm starts an autoscaled
+  default-worker group at `min_node_count` whatever `node_count` says: release note
+  autoscaling-default-worker-group).
+* Kubernetes labels and taints reach the nodes through the node-setup jobs, within one
+  schedule period of a node joining; `--overwrite` updates values, but a label or taint
+  removed from the spec stays on the nodes until removed by hand.
 """
 
 from __future__ import annotations
@@ -203,7 +209,8 @@ def template_labels(spec: ClusterSpec) -> dict[str, str]:
         # MachineHealthChecks replace failed nodes (the driver's default, stated).
         "auto_healing_enabled": "true",
         "auto_scaling_enabled": "true",
-        # The default-worker group takes its autoscaler bounds from these cluster labels.
+        # The default-worker group takes its autoscaler bounds from these labels (driver.py
+        # `_get_node_counts`); further groups from their own min/max_node_count.
         "min_node_count": str(first.min_size),
         "max_node_count": str(first.max_size),
         # One root-volume size for every machine of the cluster (control plane included).
@@ -285,6 +292,11 @@ def _node_setup_job(
     set, `capi.stackhpc.com/node-group`, and labelled and tainted from inside the cluster;
     a new node is untainted for up to one schedule period.
     """
+    steps: list[k8s.core.v1.ContainerArgsDict] = []
+    if pool.node_labels:
+        steps.append(_kubectl_container("label", image, label_args(pool.node_labels, group)))
+    if pool.spec.node_taints:
+        steps.append(_kubectl_container("taint", image, taint_args(pool.spec.node_taints, group)))
     pod: k8s.core.v1.PodSpecArgsDict = {
         "service_account_name": NODE_SETUP_NAME,
         "automount_service_account_token": True,
@@ -296,18 +308,12 @@ def _node_setup_job(
             "seccomp_profile": {"type": "RuntimeDefault"},
         },
         "tolerations": tolerations,
-        "containers": [],
+        # Labels first (an init container), then taints: the last step is the pod's container.
+        "containers": steps[-1:],
         "volumes": [{"name": "scratch", "empty_dir": {"size_limit": "16Mi"}}],
     }
-    steps = []
-    if pool.node_labels:
-        steps.append(_kubectl_container("label", image, label_args(pool.node_labels, group)))
-    if pool.spec.node_taints:
-        steps.append(_kubectl_container("taint", image, taint_args(pool.spec.node_taints, group)))
-    # Labels first (init container), then taints: the last step is the pod's container.
     if len(steps) > 1:
         pod["init_containers"] = steps[:-1]
-    pod["containers"] = steps[-1:]
     k8s.batch.v1.CronJob(
         f"{pool_name}-node-setup",
         metadata={

@@ -23,6 +23,7 @@ certificate is valid for a year and renewed by `pulumi up` in its last 30 days.
 from __future__ import annotations
 
 import base64
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -149,9 +150,13 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     openstack.networking.FloatingIpAssociate(
         f"{name}-api", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
     )
+    # Octavia refuses allowed_cidrs of another IP version than the VIP's (listener.py:
+    # _validate_cidr_compatible_with_vip), and the VIP and floating IP are IPv4: IPv6 admin
+    # networks reach SSH through the site's security group, not the API through this LB.
+    api_sources = [c for c in (*site.spec.admin_cidrs, *spec.api_cidrs) if ipaddress.ip_network(c).version == 4]
     allowed = {
         # Admins and the API CIDRs reach the API; nodes (site subnet) reach both ports.
-        ports.KUBE_API: sorted({site.spec.cidr, *site.spec.admin_cidrs, *spec.api_cidrs}),
+        ports.KUBE_API: sorted({site.spec.cidr, *api_sources}),
         ports.RKE2_SUPERVISOR: [site.spec.cidr],
     }
     lb_pools: dict[int, openstack.loadbalancer.Pool] = {}
@@ -238,6 +243,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 address=server.access_ip_v4,
                 protocol_port=port,
                 subnet_id=site.subnet_id,
+                tags=tags,
                 opts=on_site,
             )
 

@@ -6,6 +6,7 @@ Rules that need the site (backend fits the site, GPU flavors, versions) live in
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -267,7 +268,7 @@ class AddonsSpec(SpecModel):
 class ControlPlaneSpec(SpecModel):
     """The Kubernetes control plane of a cluster the project runs itself (rke2, magnum)."""
 
-    count: int = Field(default=3, description="Control-plane nodes: 1 (development) or 3 (HA).")
+    count: int = Field(default=3, ge=1, le=7, description="Control-plane nodes: 1 (development) or 3 (HA).")
     flavor: str | None = Field(
         default=None, min_length=1, max_length=64, description="Flavor of the servers (required for rke2 and magnum)."
     )
@@ -277,7 +278,11 @@ class ControlPlaneSpec(SpecModel):
     def _odd(self) -> ControlPlaneSpec:
         if self.count not in (1, 3):
             problems = CrossFieldError()
-            problems.add(("count",), f"{self.count} servers: etcd needs an odd number of members, use 1 or 3")
+            problems.add(
+                ("count",),
+                f"{self.count} servers: etcd needs an odd number of members for quorum; "
+                "Meridian builds 1 (development) or 3 (HA)",
+            )
             problems.raise_if_any()
         return self
 
@@ -369,6 +374,17 @@ class ClusterSpec(SpecModel):
                     problems.add(("node_pools", name, "min_size"), "magnum node groups cannot scale to zero")
         if self.admin_role_arns and self.backend != "eks":
             problems.add(("admin_role_arns",), "only eks clusters take IAM admin roles")
+        for index, cidr in enumerate(self.api_cidrs):
+            if ipaddress.ip_network(cidr).prefixlen == 0:
+                problems.add(("api_cidrs", index), f"{cidr} would open the Kubernetes API to the whole internet")
+        # Settings the backend cannot honour are refused rather than silently ignored.
+        ignored = {
+            "eks": ("control_plane", "image"),
+            "attached": ("control_plane", "image", "api_cidrs"),
+        }.get(self.backend, ())
+        for key in ignored:
+            if key in self.model_fields_set:
+                problems.add((key,), f"{self.backend} clusters do not take {key} (their control plane is not ours)")
         # The GPU Operator's MIG strategy and driver setting are per cluster, not per pool.
         strategies: dict[str, str] = {}
         drivers: dict[str, str] = {}

@@ -8,6 +8,7 @@ from itertools import combinations
 from pydantic import Field, model_validator
 
 from .base import Name, SpecModel, case_clashes
+from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError
 from .project import ProjectSpec
@@ -72,11 +73,12 @@ class PlatformSpec(SpecModel):
                             )
                         continue
                     if flavor is None:
-                        problems.add(
-                            (*where, "flavor"),
-                            f"{pool.flavor} has no GPU on {site.kind} site '{cluster.site}' (add it to the site's "
-                            "gpu_flavors if it has)",
+                        hint = (
+                            "known GPU instance types: " + ", ".join(sorted(AWS_GPU_INSTANCES))
+                            if site.kind == "aws"
+                            else "add it to the site's openstack.gpu_flavors if it has GPUs"
                         )
+                        problems.add((*where, "flavor"), f"{pool.flavor} has no GPU on site '{cluster.site}' ({hint})")
                     elif pool.gpu.model != flavor.model:
                         problems.add(
                             (*where, "gpu", "model"), f"{pool.flavor} carries {flavor.model}, not {pool.gpu.model}"

@@ -1,0 +1,209 @@
+"""`meridian bench`: how evaluation cost grows with the platform, against a floor of bare registrations.
+
+For each size N the benchmark builds a synthetic spec of N clusters spread over OpenStack
+and AWS sites, every backend and every add-on the platform offers (each cluster has a
+CPU and a GPU pool), and evaluates the real `__main__.py` with the offline engine. The
+floor registers the same number of bare custom resources through the same SDK, mock
+monitor and recorder, with no components, spec or Outputs in between: the ratio says
+what Meridian itself costs on top of Pulumi's own per-resource work.
+
+Each measurement runs in a fresh interpreter (peak memory is a process-wide high-water
+mark), with imports done before the clock starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .stackfile import PROJECT, StackConfig
+
+SIZES = (1, 10, 50, 100)
+FLOOR_PROGRAM = Path(__file__).with_name("bench_floor.py")
+CLUSTERS_PER_SITE = 8
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFwd6oICq9AtXBvygotknHau8mmMqeeWpgCLyTRnRG6S bench"
+
+
+def synthetic_platform(clusters: int) -> dict[str, Any]:
+    """A valid platform with `clusters` clusters: rke2 and magnum on OpenStack sites, eks on AWS sites.
+
+    Every cluster has a CPU pool and a GPU pool; GPU pools cycle through MIG, time-slicing
+    and whole GPUs so every add-on path is exercised.
+    """
+    sites: dict[str, Any] = {}
+    specs: dict[str, Any] = {}
+    for index in range(clusters):
+        backend = ("rke2", "eks", "magnum", "rke2")[index % 4]
+        kind = "aws" if backend == "eks" else "openstack"
+        site = f"{kind}-{index // CLUSTERS_PER_SITE}"
+        if site not in sites:
+            octet = len(sites)
+            sites[site] = {
+                "cidr": f"10.{octet}.0.0/16",
+                "admin_cidrs": ["192.0.2.0/24"],
+                "dns": {"domain": f"{site}.bench.example.org"},
+                **(
+                    {
+                        "aws": {
+                            "account_id": "111122223333",
+                            "region": "eu-west-1",
+                            "availability_zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+                        }
+                    }
+                    if kind == "aws"
+                    else {
+                        "openstack": {
+                            "cloud": site,
+                            "region": "RegionOne",
+                            "external_network": "public",
+                            "ssh_public_key": SSH_KEY,
+                        }
+                    }
+                ),
+            }
+        mode = index % 3
+        if backend == "eks":
+            gpu_pool: dict[str, Any] = {
+                "flavor": "p4de.24xlarge",
+                "min_size": 0,
+                "max_size": 2,
+                "gpu": {"model": "A100-80GB", "count": 8}
+                | (
+                    {"sharing": "mig", "mig": {"strategy": "single", "profile": "all-1g.10gb"}}
+                    if mode == 0
+                    else {"sharing": "time-sliced", "time_slicing": {"replicas": 4}}
+                    if mode == 1
+                    else {}
+                ),
+            }
+            cpu_flavor = "m6i.2xlarge"
+        else:
+            gpu_pool = {
+                "flavor": "vm.a100.1gpu",
+                "min_size": 1,
+                "max_size": 2,
+                "gpu": {"model": "A100-80GB", "count": 1}
+                | (
+                    {"sharing": "mig", "mig": {"strategy": "mixed", "profile": "all-balanced"}}
+                    if mode == 0
+                    else {"sharing": "time-sliced", "time_slicing": {"replicas": 4}}
+                    if mode == 1
+                    else {}
+                ),
+            }
+            cpu_flavor = "m1.xlarge"
+        cluster: dict[str, Any] = {
+            "site": site,
+            "backend": backend,
+            "version": {"rke2": "1.33", "eks": "1.34", "magnum": "1.34"}[backend],
+            "node_pools": {"cpu": {"flavor": cpu_flavor, "min_size": 2, "max_size": 4}, "gpu": gpu_pool},
+        }
+        if backend in ("rke2", "magnum"):
+            cluster["control_plane"] = {"count": 3, "flavor": "m1.large"}
+        if backend == "magnum":
+            cluster["image"] = "ubuntu-2404-kube-v1.34.7"
+        specs[f"c{index:03d}"] = cluster
+    return {
+        "project": {"name": "bench", "owner": "bench@example.org", "cost_centre": "BENCH-1"},
+        "sites": sites,
+        "clusters": specs,
+    }
+
+
+def _config(kind: str, clusters: int, resources: int) -> StackConfig:
+    if kind == "platform":
+        return StackConfig(
+            stack="bench", path=Path("bench"), config={f"{PROJECT}:platform": json.dumps(synthetic_platform(clusters))}
+        )
+    return StackConfig(stack="bench", path=Path("bench"), config={"bench:resources": str(resources)})
+
+
+def _measure(kind: str, clusters: int, resources: int) -> dict[str, Any]:
+    """Run in the worker process: evaluate once warm, report time, peak memory and resource count."""
+    from .harness import PROGRAM, evaluate
+
+    program = PROGRAM if kind == "platform" else FLOOR_PROGRAM
+    # Warm-up run: the provider SDKs load their submodules lazily on first use, and that
+    # import cost is neither Meridian's nor Pulumi's per-resource work.
+    evaluate("bench", program=program, config=_config(kind, min(clusters, 4), min(resources, 40)))
+    start = time.perf_counter()
+    plan = evaluate("bench", program=program, config=_config(kind, clusters, resources))
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"resources": len(plan.resources), "seconds": seconds, "peak_mb": peak_kb / 1024}
+
+
+def _worker(kind: str, clusters: int, resources: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-m", "scripts.bench", "--worker", kind, str(clusters), str(resources)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def run(sizes: tuple[int, ...] = SIZES, repeat: int = 3) -> list[dict[str, Any]]:
+    """Measure every size (best of `repeat` runs each, platform and floor); return the rows."""
+    rows = []
+    for clusters in sizes:
+        platform = min((_worker("platform", clusters, 0) for _ in range(repeat)), key=lambda r: r["seconds"])
+        floor = min(
+            (_worker("floor", clusters, platform["resources"]) for _ in range(repeat)), key=lambda r: r["seconds"]
+        )
+        rows.append(
+            {
+                "clusters": clusters,
+                "resources": platform["resources"],
+                "seconds": round(platform["seconds"], 3),
+                "peak_mb": round(platform["peak_mb"], 1),
+                "per_resource_ms": round(1000 * platform["seconds"] / platform["resources"], 3),
+                "floor_seconds": round(floor["seconds"], 3),
+                "floor_ratio": round(platform["seconds"] / floor["seconds"], 3),
+            }
+        )
+    return rows
+
+
+def import_seconds(module: str) -> float:
+    """Wall time of importing `module` in a fresh interpreter (best of five)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    return min(
+        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+        for _ in range(5)
+    )
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table (the README keeps one)."""
+    lines = [
+        "| clusters | resources | seconds | peak MB | ms / resource | floor seconds | ratio to floor |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['clusters']} | {r['resources']} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | "
+        f"{r['per_resource_ms']:.2f} | {r['floor_seconds']:.2f} | {r['floor_ratio']:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Worker entry point (`python -m scripts.bench --worker KIND CLUSTERS RESOURCES`)."""
+    if argv[:1] == ["--worker"]:
+        print(json.dumps(_measure(argv[1], int(argv[2]), int(argv[3]))))
+        return 0
+    print("usage: meridian bench [--json] [--sizes 1,10,50,100]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,654 @@
+"""The rke2 backend: the values that matter in an RKE2 cluster's plan, with secrets revealed and cloud-init parsed.
+
+One platform (the minimal one, its OpenStack site given two availability zones, plus an HA
+RKE2 cluster with a CPU, a GPU and an empty pool) is evaluated once, with
+`reveal_secrets=True`, so cloud-init and the kubeconfig can be parsed. Inputs that
+reference another resource hold what the mocks gave that resource, so wiring is checked by
+recomputing the referenced resource's mock outputs with `scripts.mocks` - never against a
+hard-coded ID or address. The pure functions that render the node configs are tested
+directly at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pulumi_openstack  # noqa: F401 - importing a provider SDK registers its type tokens
+import pytest
+import yaml
+from pulumi.runtime import MockResourceArgs
+from test_provider_contract import contract_violations
+
+from components import ports
+from components.clusters import rke2
+from components.spec import TaintSpec
+from components.spec.catalog import BACKEND_VERSIONS
+from scripts.harness import SECRET, Plan
+from scripts.mocks import MeridianMocks, stable_uuid
+
+CLUSTER = "lab"
+VERSION = "1.33"
+ZONES = ["az-1", "az-2"]
+API_CIDRS = ["203.0.113.0/28"]
+SERVERS = 3
+#: The pools under test: a CPU pool with a label, a taint and a desired size; a GPU pool at its
+#: min_size; a pool that may be empty (min_size 0 must stay 0, never become a default).
+POOLS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "flavor": "m1.xlarge",
+        "min_size": 2,
+        "max_size": 4,
+        "desired_size": 3,
+        "labels": {"tier": "batch"},
+        "taints": [{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}],
+    },
+    "gpu": {"flavor": "vm.a100.1gpu", "min_size": 1, "max_size": 2, "gpu": {"model": "A100-80GB", "count": 1}},
+    "idle": {"flavor": "m1.large", "min_size": 0, "max_size": 2},
+}
+POOL_SIZES = {"cpu": 3, "gpu": 1, "idle": 0}
+
+KUBERNETES_CLUSTER = "meridian:clusters:KubernetesCluster"
+NODE_POOL = "meridian:clusters:NodePool"
+OS_PROVIDER = "pulumi:providers:openstack"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+SUBNET = "openstack:networking/subnet:Subnet"
+NETWORK = "openstack:networking/network:Network"
+SECGROUP = "openstack:networking/secGroup:SecGroup"
+RULE = "openstack:networking/secGroupRule:SecGroupRule"
+LOAD_BALANCER = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+LISTENER = "openstack:loadbalancer/listener:Listener"
+LB_POOL = "openstack:loadbalancer/pool:Pool"
+MONITOR = "openstack:loadbalancer/monitor:Monitor"
+MEMBER = "openstack:loadbalancer/member:Member"
+FLOATING_IP = "openstack:networking/floatingIp:FloatingIp"
+FIP_ASSOCIATE = "openstack:networking/floatingIpAssociate:FloatingIpAssociate"
+INSTANCE = "openstack:compute/instance:Instance"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
+CERT_REQUEST = "tls:index/certRequest:CertRequest"
+LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
+#: Types the cluster creates without a cloud provider: local secrets and its Kubernetes provider.
+LOCAL_TYPES = {PASSWORD, PRIVATE_KEY, SELF_SIGNED, CERT_REQUEST, LOCALLY_SIGNED, K8S_PROVIDER}
+
+GPU_LABEL = "nvidia.com/gpu.present=true"
+GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
+CA_FILES = {
+    f"{rke2.TLS_DIR}/server-ca.crt": "0644",
+    f"{rke2.TLS_DIR}/server-ca.key": "0600",
+    f"{rke2.TLS_DIR}/client-ca.crt": "0644",
+    f"{rke2.TLS_DIR}/client-ca.key": "0600",
+}
+
+
+def rke2_cluster_spec() -> dict[str, Any]:
+    return {
+        "site": "os-a",
+        "backend": "rke2",
+        "version": VERSION,
+        "control_plane": {"count": SERVERS, "flavor": "m1.large"},
+        "api_cidrs": list(API_CIDRS),
+        "node_pools": copy.deepcopy(POOLS),
+    }
+
+
+_MOCKS = MeridianMocks()
+
+
+class Rke2Plan:
+    """The evaluated platform with lookups into the cluster's resources and their mock outputs."""
+
+    def __init__(self, platform: dict[str, Any], plan: Plan) -> None:
+        self.platform = platform
+        self.plan = plan
+        self.site = platform["sites"]["os-a"]
+        self.by_urn = {r["urn"]: r for r in plan.resources}
+        self.cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
+        self.resources = [r for r in plan.resources if self.descends_from(r, self.cluster["urn"])]
+        self.subnet = plan.one(SUBNET, "os-a-subnet")
+        # The mocks place addresses in the CIDR of the subnet a resource is attached to; make sure
+        # that table knows the site subnet whatever ran before.
+        self.state(self.subnet)
+
+    def descends_from(self, resource: dict[str, Any], ancestor: str) -> bool:
+        parent = resource["parent"]
+        while parent:
+            if parent == ancestor:
+                return True
+            parent = self.by_urn[parent]["parent"] if parent in self.by_urn else None
+        return False
+
+    def all(self, token: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == token]
+
+    def one(self, token: str, name: str | None = None) -> dict[str, Any]:
+        found = [r for r in self.all(token) if name is None or r["name"] == name]
+        assert len(found) == 1, f"expected one {token} {name or ''}, found {[r['name'] for r in found]}"
+        return found[0]
+
+    def revealed(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return self.plan.revealed[resource["urn"]]
+
+    def state(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The output state the mocks give `resource` (recomputed from its revealed inputs)."""
+        args = MockResourceArgs(resource["type"], resource["name"], dict(self.revealed(resource)), None, None, True)
+        return _MOCKS.new_resource(args)[1]
+
+    def mock_id(self, resource: dict[str, Any]) -> str:
+        args = MockResourceArgs(resource["type"], resource["name"], dict(self.revealed(resource)), None, None, True)
+        resource_id = _MOCKS.new_resource(args)[0]
+        assert resource_id
+        return resource_id
+
+    def servers(self) -> list[dict[str, Any]]:
+        return sorted(
+            (r for r in self.all(INSTANCE) if r["parent"] == self.cluster["urn"]), key=lambda r: str(r["name"])
+        )
+
+    def pool_instances(self, pool: str) -> list[dict[str, Any]]:
+        component = self.one(NODE_POOL, f"{CLUSTER}-{pool}")
+        return sorted((r for r in self.all(INSTANCE) if r["parent"] == component["urn"]), key=lambda r: str(r["name"]))
+
+    def cloud_config(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """The instance's #cloud-config document, parsed."""
+        text = self.revealed(instance)["userData"]
+        first, _, rest = text.partition("\n")
+        assert first == "#cloud-config"
+        document: dict[str, Any] = yaml.safe_load(rest)
+        return document
+
+    def rke2_config(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """The /etc/rancher/rke2/config.yaml the instance's cloud-init writes, parsed."""
+        files = [f for f in self.cloud_config(instance)["write_files"] if f["path"] == rke2.CONFIG_PATH]
+        assert len(files) == 1
+        assert files[0]["permissions"] == "0600"  # it holds the cluster token
+        config: dict[str, Any] = yaml.safe_load(files[0]["content"])
+        return config
+
+    def vip(self) -> str:
+        address: str = self.state(self.one(LOAD_BALANCER))["vipAddress"]
+        return address
+
+    def floating_ip(self) -> str:
+        address: str = self.state(self.one(FLOATING_IP))["address"]
+        return address
+
+
+_PLANS: dict[str, Rke2Plan] = {}
+
+
+@pytest.fixture
+def rk(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> Rke2Plan:
+    """The RKE2 platform's plan with secrets revealed, evaluated once per test process."""
+    if "main" not in _PLANS:
+        platform = copy.deepcopy(base_platform)
+        platform["sites"]["os-a"]["openstack"]["availability_zones"] = list(ZONES)
+        platform["clusters"] = {CLUSTER: rke2_cluster_spec()}
+        _PLANS["main"] = Rke2Plan(platform, plan_of(platform, reveal_secrets=True))
+    return _PLANS["main"]
+
+
+def is_v4(cidr: str) -> bool:
+    return ipaddress.ip_network(cidr).version == 4
+
+
+def install_env(config: dict[str, Any]) -> dict[str, str]:
+    """The INSTALL_RKE2_* variables of the install command in a cloud-config's runcmd."""
+    commands = [c for c in config["runcmd"] if isinstance(c, str) and rke2.INSTALL_URL in c]
+    assert len(commands) == 1, config["runcmd"]
+    return dict(re.findall(r"\bINSTALL_RKE2_([A-Z_]+)=(\S+)", commands[0]))
+
+
+def labels_of(config: dict[str, Any]) -> dict[str, str]:
+    pairs = [label.split("=", 1) for label in config.get("node-label", [])]
+    assert all(len(pair) == 2 for pair in pairs)
+    labels = dict(pairs)
+    assert len(labels) == len(pairs), "a label key is set twice"
+    return labels
+
+
+# --------------------------------------------------------------------------------------------
+# Octavia: the API and supervisor load balancer
+
+
+def test_load_balancer_sits_on_the_site_subnet(rk: Rke2Plan) -> None:
+    balancer = rk.one(LOAD_BALANCER)
+    assert balancer["inputs"]["vipSubnetId"] == rk.mock_id(rk.subnet)
+    assert ipaddress.ip_address(rk.vip()) in ipaddress.ip_network(rk.site["cidr"])
+
+
+def test_listeners_pools_and_monitors(rk: Rke2Plan) -> None:
+    balancer_id = rk.mock_id(rk.one(LOAD_BALANCER))
+    listeners = {r["inputs"]["protocolPort"]: r for r in rk.all(LISTENER)}
+    assert sorted(listeners) == [ports.KUBE_API, ports.RKE2_SUPERVISOR]
+    assert len(rk.all(LISTENER)) == 2
+    for port, listener in listeners.items():
+        assert listener["inputs"]["protocol"] == "TCP", port
+        assert listener["inputs"]["loadbalancerId"] == balancer_id
+        pools = [p for p in rk.all(LB_POOL) if p["inputs"]["listenerId"] == rk.mock_id(listener)]
+        assert len(pools) == 1, port
+        assert pools[0]["inputs"]["protocol"] == "TCP"
+        monitors = [m for m in rk.all(MONITOR) if m["inputs"]["poolId"] == rk.mock_id(pools[0])]
+        assert len(monitors) == 1, port
+        assert monitors[0]["inputs"]["type"] == "TCP"
+    assert len(rk.all(LB_POOL)) == len(rk.all(MONITOR)) == 2
+
+
+def test_api_listener_admits_the_site_its_admins_and_the_api_cidrs(rk: Rke2Plan) -> None:
+    allowed = {r["inputs"]["protocolPort"]: r["inputs"]["allowedCidrs"] for r in rk.all(LISTENER)}
+    expected = {rk.site["cidr"], *rk.site["admin_cidrs"], *API_CIDRS}
+    api = allowed[ports.KUBE_API]
+    assert len(api) == len(set(api))
+    # Every IPv4 network of the spec is admitted, and nothing the spec does not name.
+    assert {c for c in api if is_v4(c)} == {c for c in expected if is_v4(c)}
+    assert set(api) <= expected
+    # Only the nodes (the site subnet, where the amphorae also sit) reach the supervisor.
+    assert allowed[ports.RKE2_SUPERVISOR] == [rk.site["cidr"]]
+
+
+def test_api_listener_cidrs_match_the_vip_ip_version(rk: Rke2Plan) -> None:
+    assert rk.site["admin_cidrs"] and not all(is_v4(c) for c in rk.site["admin_cidrs"])  # the case at hand
+    for listener in rk.all(LISTENER):
+        assert all(is_v4(c) for c in listener["inputs"]["allowedCidrs"]), listener["name"]
+
+
+def test_one_member_per_server_and_port_at_the_server_address(rk: Rke2Plan) -> None:
+    lb_pools = {
+        r["inputs"]["protocolPort"]: rk.mock_id(
+            next(p for p in rk.all(LB_POOL) if p["inputs"]["listenerId"] == rk.mock_id(r))
+        )
+        for r in rk.all(LISTENER)
+    }
+    servers = rk.servers()
+    assert len(servers) == SERVERS
+    addresses = [rk.state(server)["accessIpV4"] for server in servers]
+    assert len(set(addresses)) == SERVERS
+    assert all(ipaddress.ip_address(a) in ipaddress.ip_network(rk.site["cidr"]) for a in addresses)
+    members = [m["inputs"] for m in rk.all(MEMBER)]
+    assert len(members) == SERVERS * 2
+    for port, pool_id in lb_pools.items():
+        in_pool = [m for m in members if m["poolId"] == pool_id]
+        assert sorted(m["address"] for m in in_pool) == sorted(addresses), port
+        assert {m["protocolPort"] for m in in_pool} == {port}
+        assert {m["subnetId"] for m in in_pool} == {rk.mock_id(rk.subnet)}
+
+
+def test_floating_ip_from_the_external_network_on_the_vip_port(rk: Rke2Plan) -> None:
+    floating_ip = rk.one(FLOATING_IP)
+    assert floating_ip["inputs"]["pool"] == rk.site["openstack"]["external_network"]
+    association = rk.one(FIP_ASSOCIATE)["inputs"]
+    assert association["portId"] == rk.state(rk.one(LOAD_BALANCER))["vipPortId"]
+    assert association["floatingIp"] == rk.floating_ip()
+    assert ipaddress.ip_address(rk.floating_ip()) not in ipaddress.ip_network(rk.site["cidr"])
+
+
+# --------------------------------------------------------------------------------------------
+# Security groups
+
+
+def test_node_security_group_rules(rk: Rke2Plan) -> None:
+    group = rk.one(SECGROUP, f"{CLUSTER}-nodes")
+    assert group["inputs"]["deleteDefaultRules"] is True
+    group_id = rk.mock_id(group)
+    rules = [r["inputs"] for r in rk.all(RULE)]
+    assert {r["securityGroupId"] for r in rules} == {group_id}
+    ingress = {
+        (
+            r["protocol"],
+            r["portRangeMin"],
+            r["portRangeMax"],
+            r["ethertype"],
+            r.get("remoteGroupId"),
+            r.get("remoteIpPrefix"),
+        )
+        for r in rules
+        if r["direction"] == "ingress"
+    }
+    assert len(ingress) == len([r for r in rules if r["direction"] == "ingress"])
+    between_nodes = {
+        ("tcp", 10250, 10250),
+        ("tcp", 2379, 2381),
+        ("udp", 8472, 8472),
+        ("tcp", 9099, 9099),
+        ("tcp", 30000, 32767),
+    }
+    from_site = {ports.KUBE_API, ports.RKE2_SUPERVISOR}
+    assert ingress == {(p, lo, hi, "IPv4", group_id, None) for p, lo, hi in between_nodes} | {
+        ("tcp", port, port, "IPv4", None, rk.site["cidr"]) for port in from_site
+    }
+    egress = {(r["ethertype"], r["remoteIpPrefix"]) for r in rules if r["direction"] == "egress"}
+    assert egress == {("IPv4", "0.0.0.0/0"), ("IPv6", "::/0")}
+
+
+def test_servers_and_agents_join_the_right_groups(rk: Rke2Plan) -> None:
+    nodes = rk.one(SECGROUP, f"{CLUSTER}-nodes")["inputs"]["name"]
+    admin = rk.plan.one(SECGROUP, "os-a-admin")["inputs"]["name"]
+    for server in rk.servers():
+        assert server["inputs"]["securityGroups"] == [admin, nodes]
+    for pool in POOLS:
+        for agent in rk.pool_instances(pool):
+            assert agent["inputs"]["securityGroups"] == [nodes]
+
+
+def test_nothing_opens_an_admin_port_to_the_internet(rk: Rke2Plan) -> None:
+    for resource in rk.plan.by_type(RULE):
+        rule = resource["inputs"]
+        prefix = rule.get("remoteIpPrefix")
+        if rule["direction"] != "ingress" or prefix is None or ipaddress.ip_network(prefix).prefixlen:
+            continue
+        low, high = rule.get("portRangeMin", 1), rule.get("portRangeMax", 65535)
+        assert not any(low <= port <= high for port in ports.ADMIN_PORTS), resource["name"]
+    for listener in rk.plan.by_type(LISTENER):
+        cidrs = listener["inputs"].get("allowedCidrs")
+        assert cidrs, "a listener without allowed_cidrs admits everyone"
+        assert all(ipaddress.ip_network(c).prefixlen for c in cidrs), listener["name"]
+
+
+# --------------------------------------------------------------------------------------------
+# Instances: counts, placement, image
+
+
+def test_pool_sizes_and_server_count(rk: Rke2Plan) -> None:
+    assert len(rk.servers()) == SERVERS
+    for pool, size in POOL_SIZES.items():
+        instances = rk.pool_instances(pool)
+        assert [r["name"] for r in instances] == [f"{CLUSTER}-{pool}-{i}" for i in range(size)], pool
+        assert {r["inputs"]["flavorName"] for r in instances} <= {POOLS[pool]["flavor"]}
+    # Nothing else: every instance is a server or sits in a pool.
+    assert len(rk.all(INSTANCE)) == SERVERS + sum(POOL_SIZES.values())
+    assert {r["inputs"]["flavorName"] for r in rk.servers()} == {"m1.large"}
+
+
+def test_instances_spread_over_zones_round_robin(rk: Rke2Plan) -> None:
+    def zones(instances: list[dict[str, Any]]) -> list[str]:
+        return [r["inputs"]["availabilityZone"] for r in instances]
+
+    assert zones(rk.servers()) == ["az-1", "az-2", "az-1"]
+    assert zones(rk.pool_instances("cpu")) == ["az-1", "az-2", "az-1"]
+    assert zones(rk.pool_instances("gpu")) == ["az-1"]
+
+
+def test_instances_boot_the_site_image_on_the_site_network(rk: Rke2Plan) -> None:
+    image_id = stable_uuid("image", rk.site["openstack"].get("image", "Ubuntu-24.04"))
+    network_id = rk.mock_id(rk.plan.one(NETWORK, "os-a-network"))
+    for instance in rk.all(INSTANCE):
+        inputs = instance["inputs"]
+        assert [d["uuid"] for d in inputs["blockDevices"]] == [image_id]
+        assert inputs["networks"] == [{"uuid": network_id}]
+        assert inputs["keyPair"] == rk.plan.one("openstack:compute/keypair:Keypair", "os-a-keypair")["inputs"]["name"]
+        disk = 80 if instance in rk.servers() else 100
+        assert inputs["blockDevices"][0]["volumeSize"] == disk
+
+
+# --------------------------------------------------------------------------------------------
+# cloud-init: servers
+
+
+def test_first_server_bootstraps_with_the_generated_cas(rk: Rke2Plan) -> None:
+    first = rk.servers()[0]
+    config = rk.rke2_config(first)
+    assert "server" not in config
+    files = {f["path"]: f for f in rk.cloud_config(first)["write_files"]}
+    assert set(files) == {rke2.CONFIG_PATH, *CA_FILES}
+    for path, mode in CA_FILES.items():
+        assert files[path]["permissions"] == mode, path
+        assert files[path]["owner"] == "root:root"
+    contents = {
+        "server-ca.crt": rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-server-ca"))["certPem"],
+        "server-ca.key": rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-server-ca"))["privateKeyPem"],
+        "client-ca.crt": rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-client-ca"))["certPem"],
+        "client-ca.key": rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-client-ca"))["privateKeyPem"],
+    }
+    assert len(set(contents.values())) == 4
+    for name, content in contents.items():
+        assert files[f"{rke2.TLS_DIR}/{name}"]["content"] == content, name
+
+
+def test_other_servers_join_through_the_vip(rk: Rke2Plan) -> None:
+    for server in rk.servers()[1:]:
+        assert rk.rke2_config(server)["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
+        paths = [f["path"] for f in rk.cloud_config(server)["write_files"]]
+        assert paths == [rke2.CONFIG_PATH], "only the first server carries the CA keys"
+
+
+def test_server_config(rk: Rke2Plan) -> None:
+    token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-join-token"))["result"]
+    assert len(token) == 64
+    for server in rk.servers():
+        config = rk.rke2_config(server)
+        assert config["token"] == token
+        assert rk.floating_ip() in config["tls-san"]
+        assert rk.vip() in config["tls-san"]
+        assert config["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
+        assert labels_of(config)["meridian.io/cluster"] == CLUSTER
+        cloud = rk.cloud_config(server)
+        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "server"}
+        assert ["systemctl", "enable", "--now", "rke2-server.service"] in cloud["runcmd"]
+        assert server["inputs"]["metadata"] == {"cluster": CLUSTER, "role": "server"}
+
+
+# --------------------------------------------------------------------------------------------
+# cloud-init: agents
+
+
+def test_agents_join_as_agents_through_the_vip(rk: Rke2Plan) -> None:
+    token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-join-token"))["result"]
+    agents = [a for pool in POOLS for a in rk.pool_instances(pool)]
+    assert len(agents) == sum(POOL_SIZES.values())
+    for agent in agents:
+        cloud = rk.cloud_config(agent)
+        assert [f["path"] for f in cloud["write_files"]] == [rke2.CONFIG_PATH]
+        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "agent"}
+        assert ["systemctl", "enable", "--now", "rke2-agent.service"] in cloud["runcmd"]
+        config = rk.rke2_config(agent)
+        assert config["token"] == token
+        assert config["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
+        assert "tls-san" not in config
+
+
+def test_cpu_pool_labels_and_taints(rk: Rke2Plan) -> None:
+    for agent in rk.pool_instances("cpu"):
+        config = rk.rke2_config(agent)
+        labels = labels_of(config)
+        assert labels["tier"] == "batch"
+        assert labels["meridian.io/cluster"] == CLUSTER
+        assert not any(key.startswith("nvidia.com/") for key in labels)
+        assert config["node-taint"] == ["dedicated=batch:NoSchedule"]
+        assert agent["inputs"]["metadata"] == {"cluster": CLUSTER, "role": "agent", "pool": "cpu"}
+
+
+def test_gpu_pool_labels_and_taints(rk: Rke2Plan) -> None:
+    (agent,) = rk.pool_instances("gpu")
+    config = rk.rke2_config(agent)
+    labels = labels_of(config)
+    assert f"nvidia.com/gpu.present={labels['nvidia.com/gpu.present']}" == GPU_LABEL
+    assert labels["meridian.io/cluster"] == CLUSTER
+    assert "tier" not in labels
+    assert config["node-taint"] == [GPU_TAINT]
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets and the kubeconfig
+
+
+def test_user_data_and_token_are_secret(rk: Rke2Plan) -> None:
+    instances = rk.all(INSTANCE)
+    assert instances
+    for instance in instances:
+        assert "userData" in instance["secret_paths"], instance["name"]
+        assert instance["inputs"]["userData"] == SECRET
+        assert "userData" in instance["ignore_changes"]
+    password = rk.one(PASSWORD, f"{CLUSTER}-join-token")
+    assert "result" in password["additional_secret_outputs"]
+    document = json.dumps(rk.plan.to_json())
+    assert rk.state(password)["result"] not in document
+    for name in (f"{CLUSTER}-server-ca", f"{CLUSTER}-client-ca", f"{CLUSTER}-admin"):
+        key = rk.state(rk.one(PRIVATE_KEY, name))["privateKeyPem"].splitlines()[1]
+        assert key not in document, name
+
+
+def test_kubeconfig_is_secret_and_reaches_the_api_through_the_floating_ip(rk: Rke2Plan) -> None:
+    assert rk.plan.outputs["kubeconfigs"] == {CLUSTER: SECRET}
+    provider = rk.one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    assert provider["parent"] == rk.cluster["urn"]
+    assert provider["inputs"]["kubeconfig"] == SECRET
+    assert "kubeconfig" in provider["secret_paths"]
+    kubeconfig = yaml.safe_load(rk.revealed(provider)["kubeconfig"])
+    (cluster,) = kubeconfig["clusters"]
+    (user,) = kubeconfig["users"]
+    (context,) = kubeconfig["contexts"]
+    assert kubeconfig["current-context"] == context["name"]
+    assert context["context"] == {"cluster": cluster["name"], "user": user["name"]}
+    assert cluster["cluster"]["server"] == f"https://{rk.floating_ip()}:{ports.KUBE_API}"
+
+    def decoded(field: str, section: dict[str, Any]) -> str:
+        return base64.b64decode(section[field]).decode()
+
+    assert (
+        decoded("certificate-authority-data", cluster["cluster"])
+        == rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-server-ca"))["certPem"]
+    )
+    assert decoded("client-certificate-data", user["user"]) == rk.state(rk.one(LOCALLY_SIGNED))["certPem"]
+    assert (
+        decoded("client-key-data", user["user"]) == rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-admin"))["privateKeyPem"]
+    )
+
+
+def test_admin_certificate_is_signed_by_the_client_ca(rk: Rke2Plan) -> None:
+    signed = rk.revealed(rk.one(LOCALLY_SIGNED))
+    assert signed["caCertPem"] == rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-client-ca"))["certPem"]
+    assert signed["caPrivateKeyPem"] == rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-client-ca"))["privateKeyPem"]
+    assert signed["certRequestPem"] == rk.state(rk.one(CERT_REQUEST))["certRequestPem"]
+    assert "client_auth" in signed["allowedUses"]
+    request = rk.revealed(rk.one(CERT_REQUEST))
+    assert request["privateKeyPem"] == rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-admin"))["privateKeyPem"]
+    assert request["subject"]["organization"] == "system:masters"
+
+
+# --------------------------------------------------------------------------------------------
+# Structure: parents, providers, provider contract
+
+
+def test_every_cluster_resource_descends_from_the_cluster(rk: Rke2Plan) -> None:
+    named = [r for r in rk.plan.resources if r["name"].startswith(f"{CLUSTER}-")]
+    assert named
+    assert {r["urn"] for r in named} == {r["urn"] for r in rk.resources}
+    assert rk.cluster["parent"] == rk.plan.one("meridian:index:Platform", "testproj")["urn"]
+    components = {r["name"]: r for r in rk.all(NODE_POOL)}
+    assert set(components) == {f"{CLUSTER}-{pool}" for pool in POOLS}
+    assert all(c["parent"] == rk.cluster["urn"] for c in components.values())
+    for pool in POOLS:
+        for instance in rk.pool_instances(pool):
+            assert instance["parent"] == components[f"{CLUSTER}-{pool}"]["urn"]
+    # Only pool nodes sit under a pool; everything else hangs off the cluster itself.
+    under_pools = {r["urn"] for r in rk.resources if r["parent"] in {c["urn"] for c in components.values()}}
+    assert under_pools == {i["urn"] for pool in POOLS for i in rk.pool_instances(pool)}
+
+
+def test_every_openstack_resource_uses_the_site_provider(rk: Rke2Plan) -> None:
+    provider = rk.plan.one(OS_PROVIDER, "os-a-provider")
+    custom = [r for r in rk.resources if r["custom"]]
+    openstack = [r for r in custom if r["type"].startswith("openstack:")]
+    assert len(openstack) > 20
+    for resource in openstack:
+        assert resource["provider"] and resource["provider"].startswith(provider["urn"] + "::"), resource["name"]
+    # Local secrets need no provider; add-ons on the cluster go through the cluster's own Kubernetes provider.
+    k8s = rk.one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    others = [r for r in custom if not r["type"].startswith("openstack:")]
+    assert {r["type"] for r in others if not r["type"].startswith("kubernetes:")} == LOCAL_TYPES
+    for resource in others:
+        if resource["type"].startswith("kubernetes:"):
+            assert resource["provider"] and resource["provider"].startswith(k8s["urn"] + "::"), resource["name"]
+        else:
+            assert resource["provider"] is None, resource["name"]
+
+
+def test_every_input_is_an_sdk_input(rk: Rke2Plan) -> None:
+    assert contract_violations(rk.resources) == []
+
+
+# --------------------------------------------------------------------------------------------
+# The pure renderers, with plain values
+
+
+def test_server_config_of_the_first_and_a_joining_server() -> None:
+    first = rke2.server_config(token="t0k", join_url=None, tls_san=["198.51.100.7"], taints=[], cluster="c1")
+    assert "server" not in first
+    assert "node-taint" not in first
+    assert first["token"] == "t0k"
+    assert first["tls-san"] == ["198.51.100.7"]
+    assert "meridian.io/cluster=c1" in first["node-label"]
+    joining = rke2.server_config(
+        token="t0k",
+        join_url="https://10.0.0.5:9345",
+        tls_san=["198.51.100.7"],
+        taints=[rke2.SERVER_TAINT],
+        cluster="c1",
+    )
+    assert joining["server"] == "https://10.0.0.5:9345"
+    assert joining["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
+
+
+def test_agent_config_renders_labels_and_taints() -> None:
+    taints = [
+        TaintSpec(key="dedicated", value="batch", effect="NoSchedule"),
+        TaintSpec(key="example.org/flaky", effect="PreferNoSchedule"),
+    ]
+    config = rke2.agent_config(
+        token="t0k", join_url="https://10.0.0.5:9345", labels={"tier": "batch"}, taints=taints, cluster="c1"
+    )
+    assert config["token"] == "t0k"
+    assert config["server"] == "https://10.0.0.5:9345"
+    assert labels_of(config) == {"meridian.io/cluster": "c1", "meridian.io/role": "agent", "tier": "batch"}
+    assert config["node-taint"] == ["dedicated=batch:NoSchedule", "example.org/flaky:PreferNoSchedule"]
+    bare = rke2.agent_config(token="t", join_url="https://10.0.0.5:9345", labels={}, taints=[], cluster="c1")
+    assert "node-taint" not in bare
+
+
+@pytest.mark.parametrize("role", ["server", "agent"])
+def test_cloud_init_installs_the_pinned_release_as_the_role(role: str) -> None:
+    config = {"token": "t0k", "node-label": ["a=b"]}
+    files = rke2.ca_files("SC", "SK", "CC", "CK") if role == "server" else []
+    text = rke2.cloud_init(role, "v1.33.13+rke2r2", config, files)
+    first, _, rest = text.partition("\n")
+    assert first == "#cloud-config"
+    document = yaml.safe_load(rest)
+    assert install_env(document) == {"VERSION": "v1.33.13+rke2r2", "TYPE": role}
+    written = {f["path"]: f for f in document["write_files"]}
+    assert yaml.safe_load(written[rke2.CONFIG_PATH]["content"]) == config
+    assert written[rke2.CONFIG_PATH]["permissions"] == "0600"
+    assert ["systemctl", "enable", "--now", f"rke2-{role}.service"] in document["runcmd"]
+    # The etcd user the CIS profile needs exists only where etcd runs, before RKE2 starts.
+    useradd = [i for i, c in enumerate(document["runcmd"]) if isinstance(c, list) and c[0] == "useradd"]
+    start = document["runcmd"].index(["systemctl", "enable", "--now", f"rke2-{role}.service"])
+    if role == "server":
+        assert len(useradd) == 1 and useradd[0] < start
+        assert "etcd" in document["runcmd"][useradd[0]]
+        assert {path: f["permissions"] for path, f in written.items() if path != rke2.CONFIG_PATH} == CA_FILES
+        assert all(f["owner"] == "root:root" for f in written.values())
+        assert written[f"{rke2.TLS_DIR}/client-ca.key"]["content"] == "CK"
+    else:
+        assert useradd == []
+        assert list(written) == [rke2.CONFIG_PATH]
+
+
+def test_kubeconfig_renderer() -> None:
+    text = rke2.kubeconfig("c1", "https://198.51.100.7:6443", "CA-PEM", "CERT-PEM", "KEY-PEM")
+    document = yaml.safe_load(text)
+    assert document["apiVersion"] == "v1" and document["kind"] == "Config"
+    (cluster,) = document["clusters"]
+    (user,) = document["users"]
+    assert cluster["name"] == "c1"
+    assert cluster["cluster"]["server"] == "https://198.51.100.7:6443"
+    assert base64.b64decode(cluster["cluster"]["certificate-authority-data"]).decode() == "CA-PEM"
+    assert base64.b64decode(user["user"]["client-certificate-data"]).decode() == "CERT-PEM"
+    assert base64.b64decode(user["user"]["client-key-data"]).decode() == "KEY-PEM"
+    (context,) = document["contexts"]
+    assert document["current-context"] == context["name"]
+    assert context["context"] == {"cluster": "c1", "user": user["name"]}
