@@ -140,7 +140,7 @@ def _measure(kind: str, clusters: int, resources: int) -> dict[str, Any]:
 
 
 def _worker(kind: str, clusters: int, resources: int) -> dict[str, Any]:
-    output = subprocess.run(
+    output = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
         [sys.executable, "-m", "scripts.bench", "--worker", kind, str(clusters), str(resources)],
         check=True,
         capture_output=True,
@@ -177,7 +177,7 @@ def import_seconds(module: str) -> float:
     """Wall time of importing `module` in a fresh interpreter (best of five)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     return min(
-        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+        float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)  # noqa: S603
         for _ in range(5)
     )
 

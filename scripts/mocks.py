@@ -68,6 +68,17 @@ ResourceBuilder = Callable[[MockResourceArgs, dict[str, Any]], dict[str, Any]]
 CallBuilder = Callable[[MockCallArgs, dict[str, Any]], dict[str, Any]]
 
 
+#: Key a builder may return to set the resource's ID (it is not an output property).
+ID_KEY = "__id"
+
+
+def account_and_region(provider: dict[str, Any]) -> tuple[str, str]:
+    """The account and region of a resource's AWS provider (provider inputs arrive JSON-encoded)."""
+    accounts = provider.get("allowedAccountIds") or '["000000000000"]'
+    account = (json.loads(accounts) if isinstance(accounts, str) else accounts)[0]
+    return str(account), str(provider.get("region", "us-east-1"))
+
+
 #: Subnet and network IDs -> CIDR, filled as subnets register, so instances, ports and
 #: load balancers get addresses from the subnet they are really attached to.
 SUBNET_CIDRS: dict[str, str] = {}
@@ -120,15 +131,12 @@ class MeridianMocks(Mocks):
             return stable_uuid(token, args.name), dict(args.inputs)
         provider = self._provider_inputs(args.provider)
         state = dict(args.inputs)
+        account, region = account_and_region(provider)
         if token.startswith("openstack:"):
             resource_id = stable_uuid(token, args.name)
             state.setdefault("region", provider.get("region", "RegionOne"))
         elif token in self._aws_ids:
             resource_id = f"{self._aws_ids[token]}-{digest(token, args.name)[:17]}"
-            # Provider inputs reach the engine JSON-encoded, as the SDK sends provider config.
-            accounts = provider.get("allowedAccountIds") or '["000000000000"]'
-            account = (json.loads(accounts) if isinstance(accounts, str) else accounts)[0]
-            region = provider.get("region", "us-east-1")
             state.setdefault("region", region)
             state.setdefault("ownerId", account)
             if token in self._aws_arns:
@@ -146,6 +154,9 @@ class MeridianMocks(Mocks):
         builder = self._builders.get(token)
         if builder is not None:
             state.update(builder(args, provider))
+        # A builder names the real physical ID where the cloud's is not a generated one
+        # (an IAM role's ID is its name, an EKS cluster's its name, a KMS key's its UUID).
+        resource_id = state.pop(ID_KEY, resource_id)
         return resource_id, state
 
     def _provider_inputs(self, reference: str | None) -> dict[str, Any]:

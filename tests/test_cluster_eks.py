@@ -22,6 +22,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs
 from test_provider_contract import contract_violations
 
 from components.clusters.eks import render_kubeconfig
+from components.spec import SpecError
 from components.spec.clusters import MIG_CONFIG_LABEL, POOL_LABEL
 from scripts.harness import SECRET, Plan
 from scripts.mock_outputs import eks as eks_mocks
@@ -519,5 +520,5 @@ def test_session_context_mock_resolves_sessions_only() -> None:
 def test_two_admin_roles_with_one_name_are_refused(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> None:
     platform = _main(base_platform)
     platform["clusters"][CLUSTER]["admin_role_arns"] = [ADMIN_ROLE, "arn:aws:iam::444455556666:role/platform-admins"]
-    with pytest.raises(ValueError, match="two roles named 'platform-admins'"):
+    with pytest.raises(SpecError, match=r"clusters\.ml\.admin_role_arns\[1\]: role name 'platform-admins' is already"):
         plan_of(platform)

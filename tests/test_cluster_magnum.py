@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import re
 import uuid
@@ -264,7 +265,8 @@ def test_template_inputs(plans: Plans, which: str) -> None:
     platform, plan, _ = plans(which)
     spec = _cluster_spec(platform)
     first = next(iter(spec["node_pools"].values()))
-    nameservers = platform["sites"]["os-a"]["dns"]["nameservers"]
+    site = platform["sites"]["os-a"]
+    nameservers = site["dns"]["nameservers"]
     template = plan.one(TEMPLATE, f"{CLUSTER}-template")["inputs"]
     expected = {
         "name": MAGNUM_NAME,
@@ -290,6 +292,19 @@ def test_template_inputs(plans: Plans, which: str) -> None:
             "min_node_count": str(first["min_size"]),
             "max_node_count": str(first["max_size"]),
             "boot_volume_size": str(first.get("disk_gb", 100)),
+            # The site subnet plus the IPv4 admin and API networks (the VIP is IPv4).
+            "api_master_lb_allowed_cidrs": ",".join(
+                sorted(
+                    {
+                        site["cidr"],
+                        *(
+                            c
+                            for c in (*site["admin_cidrs"], *spec.get("api_cidrs", []))
+                            if ipaddress.ip_network(c).version == 4
+                        ),
+                    }
+                )
+            ),
         },
     }
     if nameservers:

@@ -314,11 +314,6 @@ def test_largest_valid_layouts_are_accepted() -> None:
     assert small.mig_layout == {"2g.20gb": 3, "1g.10gb": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product defect: a custom layout may hold a `+me` profile more than once, but a GPU has one set of "
-    "media engines (catalog.GpuModel docstring; GpuSpec._sharing only counts compute and memory slices)",
-)
 def test_media_engine_profile_fits_once_per_gpu() -> None:
     found = problems(
         model="A100-80GB", count=1, sharing="mig", mig={"strategy": "mixed", "custom": {"1g.10gb+me": 2, "3g.40gb": 1}}

@@ -102,13 +102,20 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
     operator_driver = cluster.gpu_driver(gpus[0]) == "operator"  # the spec makes it uniform per cluster
     strategies = {gpu.mig.strategy for gpu in gpus if gpu.mig is not None}
     uses_mig = bool(strategies)
-    toleration = {"key": GPU_TAINT[0], "operator": "Exists", "effect": GPU_TAINT[2]}
+    # The operands (driver, toolkit, device plugin, MIG manager, DCGM) must run on every GPU
+    # node: tolerate the GPU taint and every taint a GPU pool adds of its own.
+    tolerations = [{"key": GPU_TAINT[0], "operator": "Exists", "effect": GPU_TAINT[2]}]
+    for pool in cluster.gpu_pools.values():
+        for taint in pool.node_taints:
+            toleration = {"key": taint.key, "operator": "Exists", "effect": taint.effect}
+            if toleration not in tolerations:
+                tolerations.append(toleration)
     values: dict[str, Any] = {
         "cdi": {"enabled": True},
         "nfd": {"enabled": True},
         "daemonsets": {
             "priorityClassName": "system-node-critical",
-            "tolerations": [toleration],
+            "tolerations": tolerations,
             "updateStrategy": "RollingUpdate",
         },
         "driver": {"enabled": operator_driver},
@@ -125,8 +132,9 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
         "devicePlugin": {"enabled": True},
         "dcgmExporter": {
             "enabled": True,
+            # The ServiceMonitor CRD comes with the observability add-on; without it, no monitor.
             "serviceMonitor": {
-                "enabled": True,
+                "enabled": cluster.addons.observability.enabled,
                 "interval": "15s",
                 "scrapeTimeout": "10s",
                 "honorLabels": False,

@@ -140,15 +140,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     def managed_policy(policy: str) -> str:
         return f"arn:{arn_partition}:iam::aws:policy/{policy}"
 
-    # Names come from the role name so that reordering the list never replaces an entry. IAM role
-    # names are unique per account, case-insensitively; the same name from two accounts would
-    # collide, so refuse it here, before any resource is registered.
-    admins: dict[str, str] = {}
-    for arn in dict.fromkeys(spec.admin_role_arns):
-        admin = role_name(arn)
-        if admin.lower() in {known.lower() for known in admins}:
-            raise ValueError(f"cluster {name}: admin_role_arns has two roles named {admin!r}; entries need one each")
-        admins[admin] = arn
+    # Names come from the role name so that reordering the list never replaces an entry
+    # (ClusterSpec refuses two roles of one name, which would collide).
+    admins = {role_name(arn): arn for arn in spec.admin_role_arns}
 
     # -- IAM -----------------------------------------------------------------------------------
     cluster_role = aws.iam.Role(

@@ -47,6 +47,7 @@ Things Magnum decides that users must know:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -113,7 +114,16 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         tls_disabled=False,
         keypair_id=site.keypair_name,
         public=False,
-        labels=template_labels(spec),
+        labels=template_labels(
+            spec,
+            sorted(
+                {
+                    site.spec.cidr,
+                    # Octavia VIPs here are IPv4; IPv6 sources cannot be listed on them.
+                    *(c for c in (*site.spec.admin_cidrs, *spec.api_cidrs) if ipaddress.ip_network(c).version == 4),
+                }
+            ),
+        ),
         opts=on_site,
     )
 
@@ -192,7 +202,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     return kubeconfig
 
 
-def template_labels(spec: ClusterSpec) -> dict[str, str]:
+def template_labels(spec: ClusterSpec, allowed_cidrs: list[str]) -> dict[str, str]:
     """Magnum driver labels of the cluster template (settings of the driver, not Kubernetes node labels).
 
     Every label here is read by magnum-capi-helm (openstack/magnum-capi-helm
@@ -215,6 +225,11 @@ def template_labels(spec: ClusterSpec) -> dict[str, str]:
         "max_node_count": str(first.max_size),
         # One root-volume size for every machine of the cluster (control plane included).
         "boot_volume_size": str(first.disk_gb),
+        # Who may reach the API load balancer (driver.py: api_master_lb_allowed_cidrs; Cluster
+        # API's OpenStack provider adds the node subnet and router itself). A cluster takes
+        # its template's labels at creation; Magnum refuses to change a template in use, so a
+        # changed list fails `pulumi up` loudly instead of replacing the cluster.
+        "api_master_lb_allowed_cidrs": ",".join(allowed_cidrs),
     }
 
 

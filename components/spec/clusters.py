@@ -115,7 +115,9 @@ class GpuSpec(SpecModel):
         if model is None:
             problems.add(("model",), f"unknown GPU model (known: {', '.join(GPU_MODELS)})")
         if self.mig is not None and self.time_slicing is not None:
-            problems.add(("sharing",), "MIG and time-slicing cannot be combined on one pool: choose one")
+            # Name the block that contradicts `sharing` (both, when sharing is neither).
+            extra = {"mig": ("time_slicing",), "time-sliced": ("mig",)}.get(self.sharing, ("sharing",))
+            problems.add(extra, "MIG and time-slicing cannot be combined on one pool: choose one")
         elif self.sharing == "mig" and self.mig is None:
             problems.add(("mig",), "sharing: mig needs a mig block (strategy and profile or custom layout)")
         elif self.sharing == "time-sliced" and self.time_slicing is None:
@@ -146,11 +148,17 @@ class GpuSpec(SpecModel):
                     else:
                         compute = sum(model.slices(p)[0] * n for p, n in self.mig.custom.items())
                         memory = sum(model.slices(p)[1] * n for p, n in self.mig.custom.items())
+                        media = sum(n for p, n in self.mig.custom.items() if "+me" in p)
                         if compute > model.compute_slices or memory > model.memory_slices:
                             problems.add(
                                 ("mig", "custom"),
-                                f"the layout needs {compute} compute and {memory} memory slices; a {self.model} has "
-                                f"{model.compute_slices} and {model.memory_slices}",
+                                f"the layout needs {compute} compute and {memory} memory slices; each {self.model} "
+                                f"has {model.compute_slices} and {model.memory_slices}",
+                            )
+                        if media > 1:
+                            problems.add(
+                                ("mig", "custom"),
+                                "a GPU has one set of media engines: at most one '+me' instance per GPU",
                             )
                 if layout is not None:
                     kinds = len(layout)
@@ -366,6 +374,11 @@ class ClusterSpec(SpecModel):
         if self.backend in ("rke2", "magnum") and self.control_plane.flavor is None:
             problems.add(("control_plane", "flavor"), f"{self.backend} clusters need a control-plane flavor")
         if self.backend == "magnum":
+            for reserved in ("default-worker", "default-master"):
+                if reserved in self.node_pools:
+                    problems.add(
+                        ("node_pools", reserved), f"'{reserved}' is Magnum's own node group name: rename the pool"
+                    )
             if self.image is None:
                 problems.add(("image",), "magnum clusters need an image whose kube_version property is the version")
             for name, pool in self.node_pools.items():
@@ -374,6 +387,15 @@ class ClusterSpec(SpecModel):
                     problems.add(("node_pools", name, "min_size"), "magnum node groups cannot scale to zero")
         if self.admin_role_arns and self.backend != "eks":
             problems.add(("admin_role_arns",), "only eks clusters take IAM admin roles")
+        role_names: dict[str, int] = {}
+        for index, arn in enumerate(self.admin_role_arns):
+            role = arn.rsplit("/", 1)[-1].lower()  # IAM role names are case-insensitive
+            if role in role_names:
+                # Access entries are named after the role: two roles of one name would collide.
+                problems.add(
+                    ("admin_role_arns", index), f"role name '{role}' is already listed (entry {role_names[role]})"
+                )
+            role_names.setdefault(role, index)
         for index, cidr in enumerate(self.api_cidrs):
             if ipaddress.ip_network(cidr).prefixlen == 0:
                 problems.add(("api_cidrs", index), f"{cidr} would open the Kubernetes API to the whole internet")
@@ -400,6 +422,34 @@ class ClusterSpec(SpecModel):
                     ("node_pools", name, "gpu", "driver"),
                     "eks GPU nodes run the AL2023 NVIDIA AMI, whose driver is preinstalled",
                 )
+        # A generated mig-parted ConfigMap names layouts; one name must mean one layout.
+        if any(p.gpu and p.gpu.mig and p.gpu.mig.custom for p in self.node_pools.values()):
+            layouts: dict[str, tuple[str, str]] = {}
+            for name, pool in self.node_pools.items():
+                if pool.gpu is None or pool.gpu.mig is None:
+                    continue
+                config = pool.gpu.mig.config_name
+                first = layouts.setdefault(config, (name, pool.gpu.model))
+                if first[1] != pool.gpu.model:
+                    problems.add(
+                        ("node_pools", name, "gpu", "mig", "profile"),
+                        f"'{config}' means another layout on {pool.gpu.model} than on pool '{first[0]}' "
+                        f"({first[1]}); with a custom layout in the cluster, spell this one out as custom too",
+                    )
+        # Under the single strategy every slice is nvidia.com/gpu: one size per cluster, or
+        # a request for "one GPU" would get different hardware on different pools.
+        single_sizes = {
+            tuple(sorted((p.gpu.mig_layout or {}).keys())): name
+            for name, p in self.node_pools.items()
+            if p.gpu and p.gpu.mig and p.gpu.mig.strategy == "single"
+        }
+        if len(single_sizes) > 1:
+            name = list(single_sizes.values())[-1]
+            problems.add(
+                ("node_pools", name, "gpu", "mig", "profile"),
+                "with the single strategy all MIG pools of a cluster must use one slice size "
+                f"(pool '{next(iter(single_sizes.values()))}' uses another); use mixed",
+            )
         if len(strategies) > 1:
             problems.add(
                 ("node_pools", strategies["mixed"], "gpu", "mig", "strategy"),

@@ -8,26 +8,18 @@ AWS_IDS: each builder computes its ARN, account and region itself, from the reso
 from __future__ import annotations
 
 import base64
-import json
 import textwrap
 from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from ..mocks import CallBuilder, ResourceBuilder, digest, stable_uuid
+from ..mocks import ID_KEY, CallBuilder, ResourceBuilder, account_and_region, digest, stable_uuid
 
 #: The timestamp every mocked resource was "created" at (plans must be reproducible).
 CREATED = "2026-01-15T09:30:00Z"
 #: The role the offline engine deploys as, and its session: `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
 DEPLOYER_ROLE = "meridian-deployer"
 DEPLOYER_SESSION = "ci"
-
-
-def account_and_region(provider: dict[str, Any]) -> tuple[str, str]:
-    """The account and region of a resource's AWS provider (provider inputs arrive JSON-encoded)."""
-    accounts = provider.get("allowedAccountIds") or '["000000000000"]'
-    account = (json.loads(accounts) if isinstance(accounts, str) else accounts)[0]
-    return str(account), str(provider.get("region", "us-east-1"))
 
 
 def _iam_unique_id(prefix: str, *parts: str) -> str:
@@ -49,6 +41,7 @@ def _role(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
     name = _autoname(args)
     path = str(args.inputs.get("path") or "/")
     return {
+        ID_KEY: name,  # an IAM role's ID is its name
         "name": name,
         # A role's path sits between `role/` and its name: /team/ -> role/team/<name>.
         "arn": f"arn:aws:iam::{account}:role/{path.lstrip('/')}{name}",
@@ -69,6 +62,7 @@ def _kms_key(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]
     account, region = account_and_region(provider)
     key_id = kms_key_id(args.name)
     return {
+        ID_KEY: key_id,
         "keyId": key_id,
         "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}",
         "keyUsage": args.inputs.get("keyUsage", "ENCRYPT_DECRYPT"),
@@ -112,6 +106,7 @@ def _eks_cluster(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, 
     vpc_config["clusterSecurityGroupId"] = f"sg-{digest('eks-cluster-sg', name)[:17]}"
     vpc_config["vpcId"] = f"vpc-{digest('eks-vpc', name)[:17]}"
     return {
+        ID_KEY: name,  # an EKS cluster's ID is its name
         "name": name,
         "arn": f"arn:aws:eks:{region}:{account}:cluster/{name}",
         "endpoint": f"https://{host_id}.gr7.{region}.eks.amazonaws.com",
@@ -134,6 +129,7 @@ def _eks_node_group(args: MockResourceArgs, provider: dict[str, Any]) -> dict[st
     group = str(args.inputs.get("nodeGroupName") or _autoname(args))
     group_uuid = stable_uuid("aws:eks/nodeGroup:NodeGroup", cluster, group)
     return {
+        ID_KEY: f"{cluster}:{group}",
         "nodeGroupName": group,
         "arn": f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}/{group}/{group_uuid}",
         "status": "ACTIVE",
