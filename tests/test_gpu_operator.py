@@ -436,7 +436,11 @@ def test_bundled_releases_match_the_released_chart(stack: str, bundled_plan: Cal
 
 #: The bundled stacks' GPU totals at max size, by hand from their stack files.
 BUNDLED_GPUS: dict[str, dict[str, dict[str, int]]] = {
-    "buildspace": {},
+    "buildspace": {
+        # a30: time-sliced 2 x 1 A30 x 3 nodes; t4: whole 1 T4 x 2 nodes (eks).
+        "processing": {"nvidia.com/gpu": 6},
+        "city-services": {"nvidia.com/gpu": 2},
+    },
     # a100: 2x A100-80GB whole x 2 nodes.
     "climres": {"indicators": {"nvidia.com/gpu": 4}},
     "destine-extremes": {
@@ -444,9 +448,15 @@ BUNDLED_GPUS: dict[str, dict[str, dict[str, int]]] = {
         "extremes-bologna": {"nvidia.com/mig-1g.10gb": 24, "nvidia.com/mig-2g.20gb": 12, "nvidia.com/mig-3g.40gb": 12},
         # custom {3g.20gb: 1, 4g.20gb: 1} x 1 A100-40GB x 4 nodes.
         "extremes-kajaani": {"nvidia.com/mig-3g.20gb": 4, "nvidia.com/mig-4g.20gb": 4},
+        # h100: all-3g.40gb single (2 per GPU) x 8 GPUs x 2 nodes.
+        "postproc": {"nvidia.com/gpu": 32},
     },
     # all-1g.10gb single: 7 x 1 GPU x 4 nodes.
-    "eo4eu": {"core": {"nvidia.com/gpu": 28}},
+    "eo4eu": {
+        "core": {"nvidia.com/gpu": 28},
+        # l40s: whole 4 L40S x 6 nodes (eks).
+        "burst": {"nvidia.com/gpu": 24},
+    },
     # time-sliced 4 x 1 A30 x 4 nodes.
     "meditwin": {"twin": {"nvidia.com/gpu": 16}},
 }
