@@ -43,6 +43,7 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 KMS_KEY = "aws:kms/key:Key"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_ALIAS = "aws:kms/alias:Alias"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -199,6 +200,7 @@ def test_every_input_is_an_aws_sdk_input(plans: Plans, which: str) -> None:
     cluster = Cluster(plan)
     custom = [r for r in cluster.resources if r["custom"]]
     assert {r["type"] for r in custom} == {
+        LOG_GROUP,
         ROLE,
         ATTACHMENT,
         KMS_KEY,
@@ -522,3 +524,14 @@ def test_two_admin_roles_with_one_name_are_refused(plan_of: Callable[..., Plan],
     platform["clusters"][CLUSTER]["admin_role_arns"] = [ADMIN_ROLE, "arn:aws:iam::444455556666:role/platform-admins"]
     with pytest.raises(SpecError, match=r"clusters\.ml\.admin_role_arns\[1\]: role name 'platform-admins' is already"):
         plan_of(platform)
+
+
+def test_control_plane_logs_are_kept_for_a_bounded_time(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    [logs] = [r for r in cluster.resources if r["type"] == LOG_GROUP]
+    [eks] = [r for r in cluster.resources if r["type"] == EKS_CLUSTER]
+    # EKS writes to exactly this group; owning it first gives it a retention period.
+    assert logs["inputs"]["name"] == f"/aws/eks/{eks['inputs']['name']}/cluster"
+    assert logs["inputs"]["retentionInDays"] == 90
+    assert logs["urn"] in eks["depends_on"]

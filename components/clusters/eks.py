@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 #: Control-plane logs shipped to CloudWatch (EKS control plane logging guide): all five kinds,
 #: so API calls and authentication decisions can be audited.
+#: Days the control-plane logs are kept (audit logs included).
+LOG_RETENTION_DAYS = 90
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
 #: AWS managed policies of the node role, by the role they play in resource names.
@@ -192,6 +194,15 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
 
     # -- control plane -----------------------------------------------------------------------------
     public_cidrs = public_access_cidrs(site.spec.admin_cidrs, spec.api_cidrs)
+    # EKS creates /aws/eks/<name>/cluster itself, unmanaged and kept forever; owning it first
+    # gives the control-plane logs a retention period and a place in the plan.
+    logs = aws.cloudwatch.LogGroup(
+        f"{name}-eks-logs",
+        name=f"/aws/eks/{eks_name}/cluster",
+        retention_in_days=LOG_RETENTION_DAYS,
+        tags={**base_tags, "Name": f"{eks_name}-control-plane-logs"},
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider),
+    )
     control_plane = aws.eks.Cluster(
         f"{name}-eks",
         name=eks_name,
@@ -220,7 +231,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         tags={**base_tags, "Name": eks_name},
         # The role's policy must be attached before EKS uses the role, and must outlive the
         # cluster on delete, or EKS cannot clean up its network interfaces.
-        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=[cluster_policy]),
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=[cluster_policy, logs]),
     )
 
     # -- access ----------------------------------------------------------------------------------
