@@ -75,6 +75,31 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate(args: argparse.Namespace) -> int:
+    from components.spec import SpecError
+
+    from .gate import GateError, gate, load_plan, render
+    from .harness import evaluate
+    from .stackfile import StackFileError
+
+    try:
+        plan = load_plan(Path(args.plan)) if args.plan else evaluate(args.stack)
+        config = json.loads(Path(args.policy_config).read_text(encoding="utf-8")) if args.policy_config else None
+    except (StackFileError, SpecError, OSError, json.JSONDecodeError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        report = gate(plan, config)
+    except GateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render(report, plan))
+    return 1 if report.mandatory else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import import_seconds, render, run
 
@@ -142,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", metavar="FILE", help="write elsewhere")
     schema.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     schema.set_defaults(func=_schema)
+    gate = sub.add_parser("gate", help="run the policy pack over a stack's plan, as `pulumi preview` would")
+    gate.add_argument("stack", nargs="?", help="bundled stack name or stack file (or use --plan)")
+    gate.add_argument("--plan", metavar="FILE", help="a plan written by `meridian plan --json`")
+    gate.add_argument("--policy-config", metavar="FILE", help="policy config JSON, as --policy-pack-config")
+    gate.add_argument("--json", action="store_true", help="print the report as JSON")
+    gate.set_defaults(func=_gate)
+
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
     bench.add_argument("--sizes", default="1,10,50,100", help="cluster counts (default 1,10,50,100)")
@@ -153,7 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `meridian` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "gate" and not (args.stack or args.plan):
+        parser.error("gate needs a STACK or --plan FILE")
     try:
         return int(args.func(args))
     except BrokenPipeError:  # `meridian plan x | head`: the reader left; that is not an error

@@ -64,3 +64,12 @@ def bundled_plan() -> Callable[[str], Plan]:
         return _PLANS[stack]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> Any:
+    """The policy pack running as an analyzer process (one per test worker), as `meridian gate` starts it."""
+    from scripts.gate import running_pack
+
+    with running_pack() as pack:
+        yield pack

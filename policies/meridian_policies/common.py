@@ -1,0 +1,152 @@
+"""Helpers every policy module shares: one way to read properties, tags, workloads and ports."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+#: Ports that must never face the whole internet (SSH, Kubernetes API, RKE2 supervisor);
+#: the same list components/ports.py opens only to admin networks.
+ADMIN_PORTS = {22: "SSH", 6443: "Kubernetes API", 9345: "RKE2 supervisor"}
+EVERYWHERE = ("0.0.0.0/0", "::/0")
+
+Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
+ValidateStack = Callable[[StackValidationArgs, ReportViolation], None]
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    validate: Validate,
+    *,
+    severity: Severity,
+    remediation: str,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config: dict[str, dict[str, Any]] | None = None,
+) -> ResourceValidationPolicy:
+    """A resource policy with every piece of metadata Meridian requires (config: JSON-schema properties)."""
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        severity=severity,
+        remediation_steps=remediation,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    validate: ValidateStack,
+    *,
+    severity: Severity,
+    remediation: str,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config: dict[str, dict[str, Any]] | None = None,
+) -> StackValidationPolicy:
+    """A stack policy with every piece of metadata Meridian requires."""
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        severity=severity,
+        remediation_steps=remediation,
+        config_schema=PolicyConfigSchema(properties=config) if config else None,
+    )
+
+
+def get(props: Any, *path: str | int, default: Any = None) -> Any:
+    """props[path...] or `default` where any step is missing (unknowns still raise, as pulumi_policy intends)."""
+    value = props
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, list | tuple) or step >= len(value):
+                return default
+            value = value[step]
+        else:
+            if not isinstance(value, Mapping) or step not in value:
+                return default
+            value = value[step]
+    return default if value is None else value
+
+
+def is_everywhere(cidr: str | None) -> bool:
+    """Whether a CIDR is the whole IPv4 or IPv6 internet (a missing source counts as everywhere)."""
+    if cidr is None:
+        return True
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def port_range_covers(first: Any, last: Any, port: int) -> bool:
+    """Whether [first, last] includes `port`; an absent range means every port."""
+    if first in (None, "", 0, -1) and last in (None, "", 0, -1):
+        return True
+    low = int(first if first not in (None, "") else 0)
+    high = int(last if last not in (None, "") else 65535)
+    return low <= port <= high
+
+
+def tag_map(resource_type: str, props: Any) -> dict[str, str] | None:
+    """Tags as a map: AWS `tags` maps as they are, OpenStack `key=value` strings split; None when absent."""
+    tags = get(props, "tags")
+    if tags is None:
+        return None
+    if isinstance(tags, Mapping):
+        return {str(k): str(v) for k, v in tags.items()}
+    pairs: dict[str, str] = {}
+    for tag in tags:
+        key, _, value = str(tag).partition("=")
+        pairs[key] = value
+    return pairs
+
+
+#: Kubernetes kinds that carry a pod template, and where it sits.
+POD_PATHS: dict[str, tuple[str, ...]] = {
+    "kubernetes:core/v1:Pod": ("spec",),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def pod_spec(resource_type: str, props: Any) -> Mapping[str, Any] | None:
+    """The pod spec of a workload resource, or None for anything else."""
+    path = POD_PATHS.get(resource_type)
+    if path is None:
+        return None
+    spec = get(props, *path)
+    return spec if isinstance(spec, Mapping) else None
+
+
+def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every container of a pod spec, init containers included."""
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            if isinstance(container, Mapping):
+                yield container
+
+
+def namespace_of(props: Any) -> str:
+    """The namespace a Kubernetes object is created in ("default" when unset)."""
+    return str(get(props, "metadata", "namespace", default="default"))

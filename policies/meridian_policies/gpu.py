@@ -1,0 +1,5 @@
+"""gpu policies (being written)."""
+
+from pulumi_policy import Policy
+
+POLICIES: list[Policy] = []

@@ -1,0 +1,312 @@
+"""`meridian gate`: run the policy pack as a real analyzer process and ask it what the engine would.
+
+The pack (`policies/`) is started the way the Pulumi CLI starts a Python policy pack: its
+`__main__.py` in the pack directory, which prints the port of its Analyzer gRPC server.
+The gate then speaks Pulumi's Analyzer protocol (`pulumi.runtime.proto.analyzer_pb2`):
+`GetAnalyzerInfo`, `Configure` with each policy's schema defaults merged with the
+user's config (as `--policy-pack-config` does), `Analyze` for every custom resource with
+its inputs, options and provider, and one `AnalyzeStack` with every resource, parent and
+dependency. Input values are sent as the engine sends them: secret values wrapped in the
+secret signature (offline they are the plan's "[secret]" placeholders), unknowns as the
+unknown sentinel.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from .harness import REPO, UNKNOWN, Plan
+
+PACK_DIR = REPO / "policies"
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+    analyzer_pb2.REMEDIATE: "remediate",
+}
+_LEVEL_VALUES = {name: value for value, name in LEVELS.items()}
+
+
+class GateError(Exception):
+    """The pack could not be started or answered wrongly (not a policy violation)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One diagnostic the pack reported."""
+
+    policy: str
+    level: str
+    message: str
+    urn: str
+    description: str = ""
+    severity: str = ""
+
+
+@dataclass
+class GateReport:
+    """Everything the pack said about a plan."""
+
+    pack: str
+    version: str
+    violations: list[Violation] = field(default_factory=list)
+    resources: int = 0
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        """Violations that block the change."""
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` report."""
+        return {
+            "pack": self.pack,
+            "version": self.version,
+            "resources": self.resources,
+            "mandatory": len(self.mandatory),
+            "violations": [asdict(v) for v in self.violations],
+        }
+
+
+def _wire(value: Any, path: str, secrets: set[str]) -> Any:
+    """Plan input values back to the engine's wire form (secret paths wrapped, unknowns as the sentinel)."""
+    if path in secrets:
+        return {rpc._special_sig_key: rpc._special_secret_sig, "value": _wire(value, path, set())}
+    if isinstance(value, dict):
+        return {k: _wire(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    if value == UNKNOWN:
+        return rpc.UNKNOWN
+    return value
+
+
+def _struct(resource: dict[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(_wire(resource.get("inputs") or {}, "", set(resource.get("secret_paths") or [])))
+    return struct
+
+
+def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(resource.get("protect")),
+        ignoreChanges=list(resource.get("ignore_changes") or []),
+        deleteBeforeReplace=bool(resource.get("delete_before_replace")),
+        deleteBeforeReplaceDefined=bool(resource.get("delete_before_replace")),
+        additionalSecretOutputs=list(resource.get("additional_secret_outputs") or []),
+        aliases=[a for a in resource.get("aliases") or [] if isinstance(a, str)],
+        parent=resource.get("parent") or "",
+    )
+
+
+class Analyzer:
+    """A running policy pack and a client for it."""
+
+    def __init__(self, pack_dir: Path = PACK_DIR) -> None:
+        """Start the pack in `pack_dir` (as the CLI does: its __main__.py, cwd the pack) and connect."""
+        self.pack_dir = pack_dir
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter running our own pack
+            [sys.executable, "-u", str(pack_dir / "__main__.py")],
+            cwd=pack_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.close()
+            errors = self.process.stderr.read() if self.process.stderr else ""
+            raise GateError(f"the policy pack in {pack_dir} did not start: {errors.strip()[-2000:]}")
+        # Keep draining stderr so a chatty pack never blocks on a full pipe.
+        self._drain = threading.Thread(target=_drain, args=(self.process.stderr,), daemon=True)
+        self._drain.start()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+
+    def policies(self) -> dict[str, dict[str, Any]]:
+        """Every policy the pack declares: name -> {description, level, severity, remediation, config schema}."""
+        out = {}
+        for policy in self.info.policies:
+            schema = (
+                json_format.MessageToDict(policy.configSchema.properties) if policy.HasField("configSchema") else {}
+            )
+            out[policy.name] = {
+                "description": policy.description,
+                "level": LEVELS.get(policy.enforcementLevel, "advisory"),
+                "severity": analyzer_pb2.PolicySeverity.Name(policy.severity) if policy.severity else "",
+                "remediation": policy.remediation_steps,
+                "schema": schema,
+            }
+        return out
+
+    def configure(self, config: dict[str, Any] | None = None) -> None:
+        """Send each policy's config: schema defaults, then the pack's initial config, then `config` (CLI order)."""
+        config = config or {}
+        initial = {k: json_format.MessageToDict(v) for k, v in self.info.initialConfig.items()}
+        everything = config.get("all")
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, meta in self.policies().items():
+            properties = {key: spec["default"] for key, spec in meta["schema"].items() if "default" in spec}
+            level = meta["level"]
+            for layer in (initial.get(name), config.get(name)):
+                if isinstance(layer, str):
+                    level = layer
+                elif isinstance(layer, dict):
+                    level = layer.get("enforcementLevel", level)
+                    properties.update({k: v for k, v in layer.items() if k != "enforcementLevel"})
+            if isinstance(everything, str) and name not in config:
+                level = everything
+            struct = struct_pb2.Struct()
+            struct.update(properties)
+            request.policyConfig[name].CopyFrom(
+                analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_VALUES[level], properties=struct)
+            )
+        self.stub.Configure(request)
+
+    def analyze(self, plan: Plan) -> GateReport:
+        """Analyze every custom resource, then the whole stack; collect the diagnostics."""
+        by_urn = {r["urn"]: r for r in plan.resources}
+        report = GateReport(pack=self.info.name, version=pack_version(self.pack_dir), resources=len(plan.resources))
+        for resource in plan.resources:
+            if not resource["custom"]:
+                continue
+            request = analyzer_pb2.AnalyzeRequest(
+                type=resource["type"],
+                properties=_struct(resource),
+                urn=resource["urn"],
+                name=resource["name"],
+                options=_options(resource),
+            )
+            provider = _provider(resource, by_urn)
+            if provider is not None:
+                request.provider.CopyFrom(provider)
+            # The engine attributes a resource policy's diagnostics to the resource analyzed.
+            report.violations += _diagnostics(self.stub.Analyze(request), default_urn=resource["urn"])
+        stack = analyzer_pb2.AnalyzeStackRequest()
+        for resource in plan.resources:
+            item = analyzer_pb2.AnalyzerResource(
+                type=resource["type"],
+                properties=_struct(resource),
+                urn=resource["urn"],
+                name=resource["name"],
+                options=_options(resource),
+                parent=resource.get("parent") or "",
+                dependencies=list(resource.get("depends_on") or []),
+            )
+            provider = _provider(resource, by_urn)
+            if provider is not None:
+                item.provider.CopyFrom(provider)
+            stack.resources.append(item)
+        report.violations += _diagnostics(self.stub.AnalyzeStack(stack))
+        return report
+
+    def close(self) -> None:
+        """Stop the pack process."""
+        if getattr(self, "channel", None) is not None:
+            self.channel.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def pack_version(pack_dir: Path) -> str:
+    """The pack's version as the CLI takes it: from PulumiPolicy.yaml (a Python pack always answers 0.0.1)."""
+    import yaml
+
+    document = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    return str(document.get("version", "0.0.1"))
+
+
+def _drain(stream: IO[str] | None) -> None:
+    if stream is not None:
+        for _ in stream:
+            pass
+
+
+def _provider(
+    resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
+    reference = resource.get("provider")
+    if not reference:
+        return None
+    urn = reference.rsplit("::", 1)[0]
+    provider = by_urn.get(urn)
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider["type"], properties=_struct(provider), urn=urn, name=provider["name"]
+    )
+
+
+def _diagnostics(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -> list[Violation]:
+    return [
+        Violation(
+            policy=d.policyName,
+            level=LEVELS.get(d.enforcementLevel, "advisory"),
+            message=d.message,
+            urn=d.urn or default_urn,
+            description=d.description,
+            severity=analyzer_pb2.PolicySeverity.Name(d.severity) if d.severity else "",
+        )
+        for d in response.diagnostics
+    ]
+
+
+@contextmanager
+def running_pack(pack_dir: Path = PACK_DIR) -> Iterator[Analyzer]:
+    """A started pack, stopped afterwards."""
+    analyzer = Analyzer(pack_dir)
+    try:
+        yield analyzer
+    finally:
+        analyzer.close()
+
+
+def gate(plan: Plan, config: dict[str, Any] | None = None, analyzer: Analyzer | None = None) -> GateReport:
+    """Run the pack over a plan (starting it unless an analyzer is given) and return the report."""
+    if analyzer is not None:
+        analyzer.configure(config)
+        return analyzer.analyze(plan)
+    with running_pack() as started:
+        started.configure(config)
+        return started.analyze(plan)
+
+
+def render(report: GateReport, plan: Plan) -> str:
+    """Violations grouped the way `pulumi preview` prints policy results."""
+    names = {r["urn"]: (r["type"], r["name"]) for r in plan.resources}
+    lines = ["Policies:"]
+    mark = "❌" if report.mandatory else ("⚠️ " if report.violations else "✅")
+    lines.append(f"    {mark} {report.pack}@v{report.version} (local: policies)")
+    for violation in sorted(report.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
+        kind, name = names.get(violation.urn, ("", ""))
+        where = f"  ({kind}: {name})" if name else ""
+        lines.append(f"        - [{violation.level}]  {violation.policy}{where}")
+        for text in violation.message.strip().splitlines():
+            lines.append(f"          {text}")
+    mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
+    lines.append(f"\n{report.resources} resources analyzed: {mandatory} mandatory, {advisory} advisory violations")
+    return "\n".join(lines)
+
+
+def load_plan(path: Path) -> Plan:
+    """A plan written by `meridian plan --json`."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Plan(project=data["project"], stack=data["stack"], resources=data["resources"], outputs=data["outputs"])

@@ -1,0 +1,48 @@
+"""The gate speaks the Analyzer protocol to the real pack process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from policy_support import plan_of_resources, policies_hit, resource, violations
+
+from scripts.gate import Analyzer, pack_version
+
+
+def test_pack_declares_policies_with_metadata(analyzer: Analyzer) -> None:
+    policies = analyzer.policies()
+    assert policies, "the pack declares no policies"
+    for name, meta in policies.items():
+        assert meta["description"], name
+        assert meta["remediation"], name
+        assert meta["severity"], name
+        assert meta["level"] in {"advisory", "mandatory"}, name
+
+
+def test_default_provider_is_reported_for_the_analyzed_resource(analyzer: Analyzer) -> None:
+    bad = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"}, provider=None)
+    report = violations(analyzer, plan_of_resources(bad))
+    hits = [v for v in report.violations if v.policy == "explicit-provider"]
+    assert [v.urn for v in hits] == [bad["urn"]]
+    good = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16"})
+    assert "explicit-provider" not in policies_hit(violations(analyzer, plan_of_resources(good)))
+
+
+def test_report_version_comes_from_pulumipolicy_yaml(analyzer: Analyzer) -> None:
+    assert violations(analyzer, plan_of_resources()).version == pack_version(analyzer.pack_dir) == "0.1.0"
+
+
+def test_cli_gate_exit_codes_and_json(tmp_path: Path) -> None:
+    meridian = [sys.executable, "-m", "scripts.cli"]
+    result = subprocess.run([*meridian, "gate", "eo4eu", "--json"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["pack"] == "meridian" and report["mandatory"] == 0
+    missing = subprocess.run(
+        [*meridian, "gate", "--plan", str(tmp_path / "nope.json")], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
