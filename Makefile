@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml --explicit-package-bases .
 
 test: lint
 	$(BIN)/meridian schema --check

@@ -13,7 +13,7 @@ def _explicit_provider(args: ResourceValidationArgs, report: ReportViolation) ->
         return
     provider = args.provider
     if provider is None or provider.name.startswith("default"):
-        report("uses the default provider: credentials and region would come from the ambient environment")
+        report("uses the default provider: credentials and region would come from the ambient environment", None)
 
 
 POLICIES = [
