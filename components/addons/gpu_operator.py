@@ -20,11 +20,11 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from ..spec import ClusterSpec
 from ..spec.clusters import GPU_TAINT
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
+from ..yamlout import dump
 
 GPU_OPERATOR_CHART = "gpu-operator"
 #: Pinned to the release whose values.yaml is checked in tests (shared/upstream/charts/gpu-operator).
@@ -53,7 +53,7 @@ def time_slicing_configs(cluster: ClusterSpec) -> dict[str, str]:
         sharing = pool.gpu.time_slicing
         if sharing is None:
             continue
-        configs[sharing.config_name] = yaml.safe_dump(
+        configs[sharing.config_name] = dump(
             {
                 "version": "v1",
                 "flags": {"migStrategy": "none"},
@@ -66,8 +66,7 @@ def time_slicing_configs(cluster: ClusterSpec) -> dict[str, str]:
                         "resources": [{"name": "nvidia.com/gpu", "replicas": sharing.replicas}],
                     }
                 },
-            },
-            sort_keys=False,
+            }
         )
     return configs
 
@@ -91,7 +90,7 @@ def mig_parted_config(cluster: ClusterSpec) -> str | None:
     configs: dict[str, Any] = {"all-disabled": [{"devices": "all", "mig-enabled": False}]}
     for name, layout in sorted(layouts.items()):
         configs[name] = [{"devices": "all", "mig-enabled": True, "mig-devices": dict(sorted(layout.items()))}]
-    return yaml.safe_dump({"version": "v1", "mig-configs": configs}, sort_keys=False)
+    return dump({"version": "v1", "mig-configs": configs})
 
 
 def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:

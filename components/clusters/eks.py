@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
-import yaml
 
 from ..spec import ClusterSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from ..yamlout import dump
 
 if TYPE_CHECKING:
     from ..sites.aws import AwsSite
@@ -119,7 +119,7 @@ def render_kubeconfig(*, name: str, endpoint: str, ca_data: str, region: str, pr
         "current-context": name,
         "preferences": {},
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump(document)
 
 
 def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulumi.Output[str]:

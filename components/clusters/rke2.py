@@ -30,12 +30,12 @@ import pulumi
 import pulumi_openstack as openstack
 import pulumi_random as random
 import pulumi_tls as tls
-import yaml
 
 from .. import ports
 from ..sites.openstack import security_group
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from ..yamlout import dump
 
 if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
@@ -419,13 +419,13 @@ def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict
                 "path": CONFIG_PATH,
                 "owner": "root:root",
                 "permissions": "0600",
-                "content": yaml.safe_dump(config, sort_keys=False),
+                "content": dump(config),
             },
             *({"owner": "root:root", **item} for item in files),
         ],
         "runcmd": commands,
     }
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1_000_000)
+    return "#cloud-config\n" + dump(document, width=1_000_000)
 
 
 def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
@@ -447,4 +447,4 @@ def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: s
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"{cluster}-admin"}}],
         "current-context": cluster,
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump(document)
