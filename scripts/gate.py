@@ -4,8 +4,8 @@ The pack (`policies/`) is started the way the Pulumi CLI starts a Python policy 
 `__main__.py` in the pack directory, which prints the port of its Analyzer gRPC server.
 The gate then speaks Pulumi's Analyzer protocol (`pulumi.runtime.proto.analyzer_pb2`):
 `GetAnalyzerInfo`, `Configure` with each policy's schema defaults merged with the
-user's config (as `--policy-pack-config` does), `Analyze` for every custom resource with
-its inputs, options and provider, and one `AnalyzeStack` with every resource, parent and
+user's config (as `--policy-pack-config` does), `Analyze` for every resource (components
+included, the root stack not) with its inputs, options and provider, and one `AnalyzeStack` with every resource, parent and
 dependency. Input values are sent as the engine sends them: secret values wrapped in the
 secret signature (offline they are the plan's "[secret]" placeholders), unknowns as the
 unknown sentinel.
@@ -183,7 +183,9 @@ class Analyzer:
         by_urn = {r["urn"]: r for r in plan.resources}
         report = GateReport(pack=self.info.name, version=pack_version(self.pack_dir), resources=len(plan.resources))
         for resource in plan.resources:
-            if not resource["custom"]:
+            # The engine hands every registered resource to analyzers, components included,
+            # but not the root stack.
+            if resource["type"] == "pulumi:pulumi:Stack":
                 continue
             request = analyzer_pb2.AnalyzeRequest(
                 type=resource["type"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -75,7 +75,8 @@ def get(props: Any, *path: str | int, default: Any = None) -> Any:
     value = props
     for step in path:
         if isinstance(step, int):
-            if not isinstance(value, list | tuple) or step >= len(value):
+            # Lists reach policies as pulumi_policy's proxies: Sequences, not lists.
+            if not isinstance(value, Sequence) or isinstance(value, str) or step >= len(value):
                 return default
             value = value[step]
         else:

@@ -1,5 +1,603 @@
-"""gpu policies (being written)."""
+"""GPUs: tainted GPU nodes, the GPU Operator wherever GPU nodes run, JupyterHub on GPUs, and GPU caps.
 
-from pulumi_policy import Policy
+What makes a node a GPU node comes from Meridian's GPU catalogue (components/spec/catalog.py:
+EC2 instance types and the OpenStack flavors our clouds share) plus the `gpu_flavors` policy
+config for flavors a site declares itself. GPUs "at max size" count every node a pool may
+grow to: an EKS node group's scalingConfig.maxSize, a Magnum node group's maxNodeCount, the
+default-worker group's `max_node_count` template label, and each fixed-size RKE2 instance.
 
-POLICIES: list[Policy] = []
+Stack policies keep going when a value is unknown during preview: they judge everything that
+is known, report what is certain, and only then raise the first UnknownValueError, so the
+SDK adds its advisory "can't run during preview" notice without hiding real violations.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pulumi_policy import (
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
+from pulumi_policy.proxy import UnknownValueError
+
+from .common import get, resource_policy, stack_policy
+
+# The Pulumi CLI starts the pack as its own program with cwd policies/, where the repository's
+# packages are importable only if Meridian happens to be installed into the virtualenv. The GPU
+# catalogue has one source of truth, components/spec/catalog.py (pure data, no provider SDK), so
+# put the repository root on the path rather than copy the tables here.
+_REPO = Path(__file__).resolve().parents[2]
+if str(_REPO) not in sys.path:
+    sys.path.append(str(_REPO))
+
+# mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
+# repository root is not on its search path.
+from components.spec.catalog import (  # type: ignore[import-not-found]  # noqa: E402
+    AWS_GPU_INSTANCES,
+    OPENSTACK_GPU_FLAVORS,
+)
+
+#: GPUs per node: EC2 instance type -> count, and the OpenStack flavors our clouds share -> count.
+AWS_GPUS: dict[str, int] = {name: int(flavor.count) for name, flavor in AWS_GPU_INSTANCES.items()}
+OPENSTACK_GPUS: dict[str, int] = {name: int(flavor.count) for name, flavor in OPENSTACK_GPU_FLAVORS.items()}
+
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+OS_INSTANCE = "openstack:compute/instance:Instance"
+MAGNUM_NODE_GROUP = "openstack:containerinfra/nodeGroup:NodeGroup"
+MAGNUM_CLUSTER = "openstack:containerinfra/cluster:Cluster"
+MAGNUM_TEMPLATE = "openstack:containerinfra/clusterTemplate:ClusterTemplate"
+HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+CLUSTER = "meridian:clusters:KubernetesCluster"
+NODE_POOL = "meridian:clusters:NodePool"
+
+GPU_OPERATOR_CHART = "gpu-operator"
+JUPYTERHUB_CHART = "jupyterhub"
+#: The taint that keeps ordinary pods off GPU nodes (components/spec/clusters.py GPU_TAINT), and
+#: its effect as the EKS API spells it (eks:NodeGroupTaint.effect).
+GPU_TAINT_KEY = "nvidia.com/gpu"
+EKS_NO_SCHEDULE = "NO_SCHEDULE"
+#: Extended resources a pod requests GPUs by: whole GPUs, or MIG slices under the mixed strategy
+#: (nvidia.com/mig-<profile>).
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+
+#: Authenticators that let anyone in (any name and password) or nobody need to be known:
+#: JupyterHub's entry-point names and class paths of the dummy and null authenticators.
+OPEN_AUTHENTICATORS = frozenset(
+    {
+        "dummy",
+        "null",
+        "jupyterhub.auth.dummyauthenticator",
+        "jupyterhub.auth.nullauthenticator",
+        "dummyauthenticator.dummyauthenticator",
+        "nullauthenticator.nullauthenticator",
+    }
+)
+#: z2jh chart defaults (jupyterhub chart 4.4.0 values.yaml): hub.config.JupyterHub.authenticator_class
+#: is `dummy`; cull.enabled is true and cull.timeout 3600 seconds. Values a release leaves out get these.
+CHART_AUTHENTICATOR = "dummy"
+CHART_CULL_ENABLED = True
+CHART_CULL_TIMEOUT = 3600
+
+DEFAULT_MAX_IDLE_SECONDS = 8 * 3600
+DEFAULT_MAX_GPUS_PER_POOL = 64
+DEFAULT_MAX_GPUS_PER_STACK = 256
+
+GPU_FLAVORS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "description": "OpenStack flavors with GPUs beyond Meridian's catalogue (a site's own `gpu_flavors`): a "
+    "flavor name (its GPU count unknown, counted as 1 per node) or {name, gpus}.",
+    "items": {
+        "anyOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "properties": {"name": {"type": "string", "minLength": 1}, "gpus": {"type": "integer", "minimum": 1}},
+                "required": ["name", "gpus"],
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "default": [],
+}
+
+T = TypeVar("T")
+
+
+# -- reading config and values ---------------------------------------------------------------------
+
+
+def _config_int(config: Mapping[str, Any], key: str, default: int) -> int:
+    """An integer setting (JSON numbers arrive as floats through the analyzer protocol)."""
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return int(value)
+
+
+def _gpu_flavors(config: Mapping[str, Any]) -> dict[str, int]:
+    """OpenStack flavor -> GPUs per node: the catalogue, then the config's `gpu_flavors` over it."""
+    flavors = dict(OPENSTACK_GPUS)
+    entries = config.get("gpu_flavors")
+    for entry in entries if isinstance(entries, list | tuple) else []:
+        if isinstance(entry, str) and entry:
+            flavors.setdefault(entry, 1)  # a GPU flavor of unknown count: at least one GPU per node
+        elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            gpus = entry.get("gpus")
+            flavors[entry["name"]] = int(gpus) if isinstance(gpus, int | float) and gpus >= 1 else 1
+    return flavors
+
+
+def _number(value: Any) -> float | None:
+    """A count or duration given as a number or a numeric string; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one (values of the wrong shape hold nothing to check)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    """A list input as strings (a single string counts as a one-item list)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        return [str(item) for item in value if item is not None]
+    return []
+
+
+def chart_name(props: Mapping[str, Any]) -> str:
+    """The chart a Helm release installs: `repo/name`, `oci://.../name` and paths reduced to the name."""
+    chart = get(props, "chart", default="")
+    return str(chart).rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Deferred:
+    """Run checks that may meet unknown values; remember the first unknown and raise it at the end."""
+
+    def __init__(self) -> None:
+        self.first: UnknownValueError | None = None
+
+    def attempt(self, check: Callable[..., T], *args: Any) -> T | None:
+        """`check(*args)`, or None when it met an unknown value."""
+        try:
+            return check(*args)
+        except UnknownValueError as error:
+            if self.first is None:
+                self.first = error
+            return None
+
+    def raise_if_any(self) -> None:
+        """Hand the first unknown to the SDK, which reports it as an advisory preview notice."""
+        if self.first is not None:
+            raise self.first
+
+
+# -- the resources that create GPU nodes ---------------------------------------------------------------
+
+
+def _eks_gpus_per_node(props: Mapping[str, Any]) -> int:
+    """GPUs per node of an EKS node group: the largest of its instance types; 1 for an uncatalogued GPU AMI."""
+    counts = [AWS_GPUS[t] for t in _strings(get(props, "instanceTypes")) if t in AWS_GPUS]
+    if counts:
+        return max(counts)
+    ami = str(get(props, "amiType", default="")).upper()
+    # AL2023_x86_64_NVIDIA, BOTTLEROCKET_*_NVIDIA and the older AL2_x86_64_GPU are the GPU AMIs.
+    return 1 if "NVIDIA" in ami or ami.endswith("_GPU") else 0
+
+
+def is_gpu_node_group(props: Mapping[str, Any]) -> bool:
+    """Whether an EKS node group runs GPU instances (catalogued instance type or an NVIDIA AMI)."""
+    return _eks_gpus_per_node(props) > 0
+
+
+@dataclass(frozen=True)
+class GpuNodes:
+    """Nodes one resource creates at most, and the GPUs each carries."""
+
+    resource: PolicyResource
+    flavor: str
+    nodes: int
+    gpus_per_node: int
+
+    @property
+    def gpus(self) -> int:
+        """Physical GPUs at max size."""
+        return self.nodes * self.gpus_per_node
+
+
+class Graph:
+    """The stack's resources with their parent chains: which cluster and pool each resource belongs to."""
+
+    def __init__(self, resources: list[PolicyResource]) -> None:
+        """Index `resources` by URN."""
+        self.resources = resources
+        self.by_urn = {r.urn: r for r in resources}
+
+    def ancestor(self, resource: PolicyResource, token: str) -> PolicyResource | None:
+        """The nearest ancestor of type `token` (parents, then their parents)."""
+        parent = resource.parent
+        seen: set[str] = set()
+        while parent is not None and parent.urn not in seen:
+            if parent.resource_type == token:
+                return parent
+            seen.add(parent.urn)
+            parent = parent.parent
+        return None
+
+    def template_of(self, cluster: PolicyResource) -> PolicyResource | None:
+        """The ClusterTemplate a Magnum cluster is made from: its dependency, else its only sibling template."""
+        for dependency in cluster.dependencies:
+            if dependency.resource_type == MAGNUM_TEMPLATE:
+                return dependency
+        siblings = [
+            r
+            for r in self.resources
+            if r.resource_type == MAGNUM_TEMPLATE and r.parent is not None and r.parent is cluster.parent
+        ]
+        return siblings[0] if len(siblings) == 1 else None
+
+
+def _most(*values: Any) -> int:
+    """The largest of the numeric values given (1 when none is: a resource creates at least one node)."""
+    numbers = [n for n in (_number(v) for v in values) if n is not None]
+    return int(max(numbers)) if numbers else 1
+
+
+def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]) -> GpuNodes | None:
+    """The GPU nodes `resource` creates at max size, or None when it creates no GPU node."""
+    props, kind = resource.props, resource.resource_type
+    if kind == EKS_NODE_GROUP:
+        per_node = _eks_gpus_per_node(props)
+        flavor = ",".join(_strings(get(props, "instanceTypes"))) or str(get(props, "amiType", default="?"))
+        scaling = get(props, "scalingConfig", default={})
+        nodes = _most(get(scaling, "maxSize"), get(scaling, "desiredSize"), get(scaling, "minSize"))
+    elif kind == EC2_INSTANCE:
+        flavor = str(get(props, "instanceType", default=""))
+        per_node, nodes = AWS_GPUS.get(flavor, 0), 1
+    elif kind == OS_INSTANCE:
+        flavor = str(get(props, "flavorName", default=get(props, "flavorId", default="")))
+        per_node, nodes = flavors.get(flavor, 0), 1
+    elif kind == MAGNUM_NODE_GROUP:
+        flavor = str(get(props, "flavorId", default=""))
+        per_node = flavors.get(flavor, 0)
+        nodes = _most(get(props, "maxNodeCount"), get(props, "nodeCount"), get(props, "minNodeCount"))
+    elif kind == MAGNUM_CLUSTER:
+        # The default-worker node group: flavor and autoscaler bounds from the cluster, else its template.
+        template = graph.template_of(resource)
+        template_props: Mapping[str, Any] = template.props if template is not None else {}
+        flavor = str(get(props, "flavor", default=get(template_props, "flavor", default="")))
+        per_node = flavors.get(flavor, 0)
+        nodes = _most(
+            get(props, "nodeCount"),
+            get(props, "labels", "max_node_count", default=get(template_props, "labels", "max_node_count")),
+        )
+    else:
+        return None
+    return GpuNodes(resource, flavor, nodes, per_node) if per_node > 0 else None
+
+
+def _inventory(args: StackValidationArgs, deferred: _Deferred) -> tuple[Graph, list[GpuNodes]]:
+    graph = Graph(args.resources)
+    flavors = _gpu_flavors(args.get_config())
+    found = [deferred.attempt(gpu_nodes, r, graph, flavors) for r in args.resources]
+    return graph, [item for item in found if item is not None]
+
+
+# -- policies -------------------------------------------------------------------------------------------
+
+
+def _gpu_nodes_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(args.props):
+        return
+    for taint in get(args.props, "taints", default=[]):
+        if get(taint, "key") == GPU_TAINT_KEY and get(taint, "effect") == EKS_NO_SCHEDULE:
+            return
+    types = ", ".join(_strings(get(args.props, "instanceTypes"))) or "GPU AMI"
+    report(
+        f"GPU node group ({types}) has no {GPU_TAINT_KEY} taint with effect {EKS_NO_SCHEDULE}: "
+        "any pod could be scheduled onto (and keep busy) its expensive nodes",
+        None,
+    )
+
+
+def _gpu_operator_on_gpu_clusters(args: StackValidationArgs, report: ReportViolation) -> None:
+    deferred = _Deferred()
+    graph, inventory = _inventory(args, deferred)
+    gpu_clusters: dict[str, list[str]] = {}
+    for item in inventory:
+        cluster = graph.ancestor(item.resource, CLUSTER)
+        if cluster is not None:
+            gpu_clusters.setdefault(cluster.urn, []).append(f"{item.resource.name} ({item.flavor})")
+    covered: set[str] = set()
+    for resource in args.resources:
+        if resource.resource_type not in HELM_TYPES:
+            continue
+        cluster = graph.ancestor(resource, CLUSTER)
+        if cluster is None:
+            continue
+        chart = deferred.attempt(chart_name, resource.props)
+        if chart is None:
+            covered.add(cluster.urn)  # an unknown chart may be the operator: do not claim it is missing
+        elif chart == GPU_OPERATOR_CHART and _on_cluster(resource, cluster, graph):
+            covered.add(cluster.urn)
+    for urn, nodes in gpu_clusters.items():
+        if urn not in covered:
+            report(
+                f"cluster {graph.by_urn[urn].name} has GPU nodes ({', '.join(sorted(nodes))}) but no "
+                f"{GPU_OPERATOR_CHART} Helm release: without the driver, device plugin and DCGM exporter "
+                "no pod can request a GPU",
+                urn,
+            )
+    deferred.raise_if_any()
+
+
+def _on_cluster(release: PolicyResource, cluster: PolicyResource, graph: Graph) -> bool:
+    """Whether a release under `cluster` also deploys to it (its provider belongs to no other cluster)."""
+    if release.provider is None:
+        return True
+    provider = graph.by_urn.get(release.provider.urn)
+    owner = graph.ancestor(provider, CLUSTER) if provider is not None else None
+    return owner is None or owner.urn == cluster.urn
+
+
+def _jupyterhub_values(args: ResourceValidationArgs, report: ReportViolation) -> Mapping[str, Any] | None:
+    """The values of a JupyterHub release (None for other resources, or when they cannot be read)."""
+    if args.resource_type not in HELM_TYPES or chart_name(args.props) != JUPYTERHUB_CHART:
+        return None
+    values = get(args.props, "values", default={})
+    if not isinstance(values, Mapping):
+        # Offline, values that are secret as a whole are a "[secret]" placeholder: keep secrets at the leaves.
+        report(
+            "the release's values are secret as a whole and cannot be checked; make only the secret keys secret",
+            None,
+        )
+        return None
+    return values
+
+
+def _jupyterhub_real_authenticator(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    values = _jupyterhub_values(args, report)
+    if values is None:
+        return
+    chosen = get(values, "hub", "config", "JupyterHub", "authenticator_class", default=CHART_AUTHENTICATOR)
+    if str(chosen).strip().lower() in OPEN_AUTHENTICATORS:
+        report(
+            f"hub.config.JupyterHub.authenticator_class is {chosen!r}: anyone can log in with any password (or "
+            "nobody can); set a real authenticator (e.g. generic-oauth with the site's identity provider)",
+            None,
+        )
+
+
+def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    values = _jupyterhub_values(args, report)
+    if values is None:
+        return
+    limit = _config_int(args.get_config(), "max_idle_seconds", DEFAULT_MAX_IDLE_SECONDS)
+    enabled = get(values, "cull", "enabled", default=CHART_CULL_ENABLED)
+    if enabled is False or str(enabled).strip().lower() == "false":
+        report("cull.enabled is false: idle notebook servers keep their nodes (and GPUs) forever", None)
+        return
+    raw = get(values, "cull", "timeout", default=CHART_CULL_TIMEOUT)
+    timeout = _number(raw)
+    if timeout is None or timeout > limit:
+        report(f"cull.timeout is {raw!r} seconds; idle servers must be culled within {limit} seconds", None)
+
+
+def requests_gpus(override: Any) -> bool:
+    """Whether a kubespawner_override asks for GPUs (whole or MIG slices) in its extra resources."""
+    for key in ("extra_resource_limits", "extra_resource_guarantees"):
+        resources = get(override, key, default={})
+        if not isinstance(resources, Mapping):
+            continue
+        for name, amount in resources.items():
+            wanted = str(name) == GPU_RESOURCE or str(name).startswith(MIG_RESOURCE_PREFIX)
+            if wanted and _number(amount) != 0:
+                return True
+    return False
+
+
+def tolerates_gpu_taint(tolerations: Any) -> bool:
+    """Whether a toleration list lets a pod onto nodes tainted nvidia.com/gpu:NoSchedule."""
+    if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Iterable):
+        return False
+    for toleration in tolerations:
+        key = get(toleration, "key", default="")
+        everything = key == "" and get(toleration, "operator") == "Exists"
+        if (key == GPU_TAINT_KEY or everything) and get(toleration, "effect", default="") in ("", "NoSchedule"):
+            return True
+    return False
+
+
+def _untolerated_gpu_profiles(values: Mapping[str, Any]) -> list[str]:
+    """Profiles (and profile option choices) that request GPUs without tolerating the GPU taint.
+
+    KubeSpawner applies a profile's kubespawner_override, then the chosen option's: a choice
+    inherits the profile's tolerations and GPU requests unless it sets its own.
+    """
+    problems = []
+    profiles = get(values, "singleuser", "profileList", default=[])
+    listed = isinstance(profiles, Sequence) and not isinstance(profiles, str)
+    for index, profile in enumerate(profiles if listed else []):
+        label = str(get(profile, "display_name", default=f"#{index}"))
+        base = get(profile, "kubespawner_override", default={})
+        choices: list[tuple[str, Any]] = []
+        for option_name, option in _mapping(get(profile, "profile_options")).items():
+            for choice_name, choice in _mapping(get(option, "choices")).items():
+                choices.append((f"{option_name}={choice_name}", get(choice, "kubespawner_override", default={})))
+            if get(option, "unlisted_choice") is not None:
+                unlisted = get(option, "unlisted_choice", "kubespawner_override", default={})
+                choices.append((f"{option_name}=<unlisted>", unlisted))
+        if not choices:
+            if requests_gpus(base) and not tolerates_gpu_taint(get(base, "tolerations")):
+                problems.append(label)
+            continue
+        for where, override in choices:
+            gpus = requests_gpus(override) or (requests_gpus(base) and not _sets_resources(override))
+            own = get(override, "tolerations")
+            tolerations = own if own is not None else get(base, "tolerations")
+            if gpus and not tolerates_gpu_taint(tolerations):
+                problems.append(f"{label} ({where})")
+    return problems
+
+
+def _sets_resources(override: Any) -> bool:
+    return any(get(override, key) is not None for key in ("extra_resource_limits", "extra_resource_guarantees"))
+
+
+def _jupyterhub_gpu_profiles_tolerate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    values = _jupyterhub_values(args, report)
+    if values is None:
+        return
+    problems = _untolerated_gpu_profiles(values)
+    if problems:
+        report(
+            f"profiles request GPUs but do not tolerate the {GPU_TAINT_KEY} taint, so their pods never schedule "
+            f"on GPU nodes: {'; '.join(problems)}",
+            None,
+        )
+
+
+def _gpu_cap_per_pool(args: StackValidationArgs, report: ReportViolation) -> None:
+    deferred = _Deferred()
+    graph, inventory = _inventory(args, deferred)
+    limit = _config_int(args.get_config(), "max_gpus_per_pool", DEFAULT_MAX_GPUS_PER_POOL)
+    pools: dict[str, list[GpuNodes]] = {}
+    for item in inventory:
+        # RKE2 pools are instances under a NodePool component; other node groups are a pool on their own.
+        pool = graph.ancestor(item.resource, NODE_POOL) or item.resource
+        pools.setdefault(pool.urn, []).append(item)
+    for urn, items in pools.items():
+        total = sum(item.gpus for item in items)
+        if total > limit:
+            shown = graph.by_urn[urn].name
+            report(f"pool {shown} can grow to {total} GPUs, over the cap of {limit} per pool ({_describe(items)})", urn)
+    deferred.raise_if_any()
+
+
+def _describe(items: list[GpuNodes]) -> str:
+    """`6 nodes x g6e.12xlarge (4 GPUs each)`, one part per flavor."""
+    nodes: dict[tuple[str, int], int] = {}
+    for item in items:
+        nodes[(item.flavor, item.gpus_per_node)] = nodes.get((item.flavor, item.gpus_per_node), 0) + item.nodes
+    return ", ".join(f"{count} nodes x {flavor} ({gpus} GPUs each)" for (flavor, gpus), count in nodes.items())
+
+
+def _gpu_cap_per_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    deferred = _Deferred()
+    _, inventory = _inventory(args, deferred)
+    limit = _config_int(args.get_config(), "max_gpus_per_stack", DEFAULT_MAX_GPUS_PER_STACK)
+    total = sum(item.gpus for item in inventory)
+    if total > limit:
+        largest = sorted(inventory, key=lambda i: -i.gpus)[:5]
+        parts = ", ".join(f"{i.resource.name}: {i.gpus}" for i in largest)
+        report(f"the stack can grow to {total} GPUs, over the cap of {limit} (largest: {parts})", None)
+    deferred.raise_if_any()
+
+
+_GPU_FLAVORS_CONFIG = {"gpu_flavors": GPU_FLAVORS_SCHEMA}
+
+POLICIES = [
+    resource_policy(
+        "gpu-nodes-tainted",
+        "GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only pods that ask for GPUs land there.",
+        _gpu_nodes_tainted,
+        severity=Severity.MEDIUM,
+        remediation="Give the node group the taint key nvidia.com/gpu with effect NO_SCHEDULE (Meridian adds it to "
+        "every pool with a gpu block); GPU workloads tolerate it.",
+    ),
+    stack_policy(
+        "gpu-operator-on-gpu-clusters",
+        "Every cluster with GPU nodes runs the NVIDIA GPU Operator.",
+        _gpu_operator_on_gpu_clusters,
+        severity=Severity.HIGH,
+        remediation="Declare the pool's gpu block so Meridian installs the GpuOperator add-on on the cluster, or "
+        "install the gpu-operator chart under the cluster through its Kubernetes provider.",
+        config=_GPU_FLAVORS_CONFIG,
+    ),
+    resource_policy(
+        "jupyterhub-real-authenticator",
+        "JupyterHub authenticates users: never the dummy or null authenticator (the chart's default is dummy).",
+        _jupyterhub_real_authenticator,
+        severity=Severity.CRITICAL,
+        remediation="Set hub.config.JupyterHub.authenticator_class to a real authenticator (generic-oauth, github, "
+        "ldapauthenticator, ...) and configure it.",
+    ),
+    resource_policy(
+        "jupyterhub-idle-culling",
+        "JupyterHub culls idle notebook servers so their nodes and GPUs return to the pool.",
+        _jupyterhub_idle_culling,
+        severity=Severity.MEDIUM,
+        remediation="Keep cull.enabled true and set cull.timeout (seconds) at or below the configured maximum.",
+        config={
+            "max_idle_seconds": {
+                "type": "integer",
+                "minimum": 60,
+                "default": DEFAULT_MAX_IDLE_SECONDS,
+                "description": "Longest idle time (cull.timeout, seconds) a notebook server may keep its resources.",
+            }
+        },
+    ),
+    resource_policy(
+        "jupyterhub-gpu-profiles-tolerate",
+        "JupyterHub profiles that request GPUs tolerate the nvidia.com/gpu taint of the GPU nodes.",
+        _jupyterhub_gpu_profiles_tolerate,
+        severity=Severity.MEDIUM,
+        remediation="Add {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule} to kubespawner_override."
+        "tolerations of every profile (or profile option choice) that sets nvidia.com/gpu or nvidia.com/mig-* in "
+        "extra_resource_limits or extra_resource_guarantees.",
+    ),
+    stack_policy(
+        "gpu-cap-per-pool",
+        "No node pool can grow beyond the configured number of GPUs.",
+        _gpu_cap_per_pool,
+        severity=Severity.MEDIUM,
+        remediation="Lower the pool's max_size (or use a flavor with fewer GPUs), or raise max_gpus_per_pool in the "
+        "policy config after the budget holder agrees.",
+        config={
+            "max_gpus_per_pool": {
+                "type": "integer",
+                "minimum": 0,
+                "default": DEFAULT_MAX_GPUS_PER_POOL,
+                "description": "Most physical GPUs one node pool may reach at its maximum size.",
+            },
+            **_GPU_FLAVORS_CONFIG,
+        },
+    ),
+    stack_policy(
+        "gpu-cap-per-stack",
+        "A stack cannot grow beyond the configured number of GPUs across all its clusters.",
+        _gpu_cap_per_stack,
+        severity=Severity.HIGH,
+        remediation="Lower GPU pools' max_size, or raise max_gpus_per_stack in the policy config after the budget "
+        "holder agrees.",
+        config={
+            "max_gpus_per_stack": {
+                "type": "integer",
+                "minimum": 0,
+                "default": DEFAULT_MAX_GPUS_PER_STACK,
+                "description": "Most physical GPUs all pools of the stack together may reach at their maximum sizes.",
+            },
+            **_GPU_FLAVORS_CONFIG,
+        },
+    ),
+]

@@ -1,5 +1,412 @@
-"""kubernetes policies (being written)."""
+"""Kubernetes and Helm hygiene: pod security, TLS on ingress, pinned charts from official repositories.
 
-from pulumi_policy import Policy
+Workloads are read through `common.pod_spec`/`common.containers` (Pod, Deployment, StatefulSet,
+DaemonSet, ReplicaSet, Job, CronJob). The property names are the Kubernetes API's own (camelCase,
+as pulumi_kubernetes 4.34 serializes them); Helm releases are `kubernetes:helm.sh/v3:Release`
+(inputs chart, version, repositoryOpts.repo, atomic, cleanupOnFail) and the v4 `Chart`
+component (chart, version, repositoryOpts.repo): the engine's step generator hands component
+registrations to analyzers too, while the offline gate analyzes custom resources only.
+"""
 
-POLICIES: list[Policy] = []
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Severity
+
+from .common import containers, get, namespace_of, pod_spec, resource_policy
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
+HELM_TYPES = (HELM_RELEASE, HELM_CHART_V4)
+INGRESS_TYPES = ("kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:extensions/v1beta1:Ingress")
+NAMESPACE = "kubernetes:core/v1:Namespace"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+#: Namespaces whose system workloads need host access: the GPU Operator (driver, toolkit, device
+#: plugin run privileged with hostPath mounts) and kube-system (CNI, CSI node plugins).
+DEFAULT_ALLOWED_NAMESPACES = ["gpu-operator", "kube-system"]
+
+#: The official repository of each chart Meridian installs (per ../shared/upstream/charts/*/SOURCE):
+#: gpu-operator, cert-manager, jupyterhub, kube-prometheus-stack and blackbox exporter, loki and
+#: alloy, fleet and fleet-crd (Fleet's own repository; charts.rancher.io re-packages Fleet with
+#: Rancher-specific versions), projectsveltos, traefik, argo-workflows.
+DEFAULT_ALLOWED_REPOSITORIES = [
+    "https://helm.ngc.nvidia.com/nvidia",
+    "https://charts.jetstack.io",
+    "https://hub.jupyter.org/helm-chart/",
+    "https://prometheus-community.github.io/helm-charts",
+    "https://grafana.github.io/helm-charts",
+    "https://rancher.github.io/fleet-helm-charts/",
+    "https://projectsveltos.github.io/helm-charts",
+    "https://traefik.github.io/charts",
+    "https://argoproj.github.io/argo-helm",
+]
+
+#: An exact SemVer 2.0 version, Helm's optional leading "v" allowed; no ranges, wildcards or "latest".
+EXACT_VERSION = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+POD_SECURITY_LEVELS = frozenset({"privileged", "baseline", "restricted"})
+REQUIRED_NAMESPACE_LABELS = ("managed-by", "project", "pod-security.kubernetes.io/enforce")
+
+_NAMESPACES_CONFIG = {
+    "allowed_namespaces": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": DEFAULT_ALLOWED_NAMESPACES,
+        "description": "Namespaces exempted (system workloads that need host access).",
+    }
+}
+
+
+# -- reading workloads -----------------------------------------------------------------------
+
+
+def _items(value: Any) -> list[Any]:
+    """A list input as a Python list (proxied lists are Sequences, not lists); [] when absent."""
+    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return []
+    return list(value)
+
+
+def _namespace(args: ResourceValidationArgs) -> str:
+    """Where the object lands: its own namespace, else its Kubernetes provider's default namespace."""
+    provider = args.provider
+    if (
+        get(args.props, "metadata", "namespace") is None
+        and provider is not None
+        and provider.resource_type == K8S_PROVIDER
+        and get(provider.props, "namespace")
+    ):
+        return str(get(provider.props, "namespace"))
+    return namespace_of(args.props)
+
+
+def _exempt(args: ResourceValidationArgs) -> bool:
+    allowed = args.get_config().get("allowed_namespaces", DEFAULT_ALLOWED_NAMESPACES)
+    return _namespace(args) in [str(n) for n in _items(allowed)]
+
+
+def _workload(args: ResourceValidationArgs, *, exemptible: bool) -> Mapping[str, Any] | None:
+    """The pod spec of a workload to check (None for other kinds and, if exemptible, allowed namespaces)."""
+    spec = pod_spec(args.resource_type, args.props)
+    if spec is None or (exemptible and _exempt(args)):
+        return None
+    return spec
+
+
+def _named(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for container in containers(spec):
+        yield f"container {get(container, 'name', default='?')}", container
+
+
+def _positive(value: Any) -> bool:
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+# -- 12, 13, 14, 22: pod security ------------------------------------------------------------
+
+
+def _no_privileged(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=True)
+    if spec is None:
+        return
+    for name, container in _named(spec):
+        context = get(container, "securityContext", default={})
+        if get(context, "privileged") is True:
+            report(f"{name} is privileged in namespace {_namespace(args)}", None)
+        if get(context, "allowPrivilegeEscalation") is True:
+            report(f"{name} sets allowPrivilegeEscalation: true in namespace {_namespace(args)}", None)
+
+
+def _no_host_path(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=True)
+    if spec is None:
+        return
+    for volume in _items(get(spec, "volumes")):
+        if get(volume, "hostPath") is not None:
+            path = get(volume, "hostPath", "path", default="?")
+            report(f"volume {get(volume, 'name', default='?')} mounts host path {path}", None)
+
+
+def _no_host_namespaces(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=True)
+    if spec is None:
+        return
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if get(spec, flag) is True:
+            report(f"{flag} is true in namespace {_namespace(args)}", None)
+
+
+def _run_as_non_root(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=True)
+    if spec is None:
+        return
+    pod = get(spec, "securityContext", default={})
+    for name, container in _named(spec):
+        own = get(container, "securityContext", default={})
+        # A container's setting overrides the pod's.
+        user = get(own, "runAsUser", default=get(pod, "runAsUser"))
+        non_root = get(own, "runAsNonRoot", default=get(pod, "runAsNonRoot"))
+        if _positive(user) or (non_root is True and user is None):
+            continue
+        report(f"{name} may run as root (set runAsNonRoot: true or a non-zero runAsUser)", None)
+
+
+# -- 18, 19: images and resources ----------------------------------------------------------------
+
+
+def image_problem(image: str) -> str | None:
+    """Why an image reference is not pinned (no tag, or "latest", and no digest); None when it is."""
+    name, _, digest = image.partition("@")
+    if digest:
+        return None
+    last = name.rsplit("/", 1)[-1]  # a registry's ":port" sits before the last "/"
+    _, colon, tag = last.partition(":")
+    if not colon or not tag:
+        return f"image {image} has no tag (Kubernetes pulls :latest)"
+    if tag.lower() == "latest":
+        return f"image {image} uses the :latest tag"
+    return None
+
+
+def _no_latest_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=False)
+    if spec is None:
+        return
+    for name, container in _named(spec):
+        image = get(container, "image")
+        problem = image_problem(str(image)) if image else f"{name} has no image"
+        if problem:
+            report(f"{name}: {problem}", None)
+
+
+def _container_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = _workload(args, exemptible=False)
+    if spec is None:
+        return
+    # Ephemeral (debug) containers may not set resources.
+    ephemeral = {id(c) for c in _items(get(spec, "ephemeralContainers"))}
+    for name, container in _named(spec):
+        if id(container) in ephemeral:
+            continue
+        missing = [
+            f"{section}.{kind}"
+            for section, kind in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
+            if get(container, "resources", section, kind) in (None, "")
+        ]
+        if missing:
+            report(f"{name} does not set resources {', '.join(missing)}", None)
+
+
+# -- 15: ingress --------------------------------------------------------------------------------
+
+
+def _host_covered(host: str, tls_hosts: set[str]) -> bool:
+    if host in tls_hosts:
+        return True
+    # A wildcard certificate host covers exactly one further label.
+    _, dot, parent = host.partition(".")
+    return bool(dot) and f"*.{parent}" in tls_hosts
+
+
+def _ingress_requires_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in INGRESS_TYPES:
+        return
+    tls = _items(get(args.props, "spec", "tls"))
+    tls_hosts = {str(h).lower() for entry in tls for h in _items(get(entry, "hosts"))}
+    hosts = [get(rule, "host") for rule in _items(get(args.props, "spec", "rules"))]
+    if not tls:
+        report("spec.tls is empty: the ingress serves plain HTTP", None)
+        return
+    for host in hosts:
+        if host and not _host_covered(str(host).lower(), tls_hosts):
+            report(f"host {host} is not listed in any spec.tls[].hosts", None)
+
+
+# -- 16, 17, 21: Helm ---------------------------------------------------------------------------
+
+
+def _helm_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in HELM_TYPES:
+        return
+    # Under `pulumi preview` the analyzer sees inputs after the provider's Check, and the v3 Release's
+    # Check replaces `version` with the version it resolved (pulumi-kubernetes helm_release.go); the
+    # program's own value is seen only by the offline gate (`meridian gate`), which sends it unchecked.
+    version = get(args.props, "version")
+    if version in (None, ""):
+        report(f"chart {get(args.props, 'chart', default='?')} has no version: Helm installs the newest", None)
+    elif not EXACT_VERSION.match(str(version).strip()):
+        report(f"version {version!r} is not an exact version (no ranges, wildcards or latest)", None)
+
+
+def normal_repository(url: str) -> str:
+    """A repository URL compared the way it resolves: scheme and host lowercased, no trailing slash."""
+    scheme, separator, rest = url.strip().partition("://")
+    if not separator:
+        return url.strip().rstrip("/")
+    host, _, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}/{path}".rstrip("/")
+
+
+def chart_source_problem(chart: str, repo: str | None, allowed: list[str]) -> str | None:
+    """Why a chart does not come from an allowed repository; None when it does."""
+    listed = {normal_repository(a) for a in allowed}
+    if repo:
+        if normal_repository(repo) in listed:
+            return None
+        return f"repository {repo} is not an allowed repository"
+    if "://" in chart:  # oci://registry/path/chart, or a chart archive's URL
+        source = normal_repository(chart)
+        if any(source.startswith(f"{a}/") for a in listed):
+            return None
+        return f"chart {chart} is not from an allowed repository or registry"
+    return (
+        f"chart {chart!r} names no repository (repositoryOpts.repo): a local path or an alias from "
+        "the machine's Helm configuration is not reproducible"
+    )
+
+
+def _helm_allowed_repository(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in HELM_TYPES:
+        return
+    allowed = [str(a) for a in _items(args.get_config().get("allowed_repositories", DEFAULT_ALLOWED_REPOSITORIES))]
+    repo = get(args.props, "repositoryOpts", "repo")
+    problem = chart_source_problem(str(get(args.props, "chart", default="")), str(repo) if repo else None, allowed)
+    if problem:
+        report(problem, None)
+
+
+def _helm_atomic(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != HELM_RELEASE:
+        return
+    if get(args.props, "atomic") is not True and get(args.props, "cleanupOnFail") is not True:
+        report("neither atomic nor cleanupOnFail is true: a failed upgrade leaves a half-applied release", None)
+
+
+# -- 20: namespaces -------------------------------------------------------------------------------
+
+
+def _namespaces_labelled(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != NAMESPACE:
+        return
+    labels = get(args.props, "metadata", "labels", default={})
+    missing = [label for label in REQUIRED_NAMESPACE_LABELS if not get(labels, label)]
+    if missing:
+        report(f"missing labels: {', '.join(missing)}", None)
+    managed_by = get(labels, "managed-by")
+    if managed_by and managed_by != "meridian":
+        report(f"managed-by is {managed_by!r}, not 'meridian'", None)
+    enforce = get(labels, "pod-security.kubernetes.io/enforce")
+    if enforce and enforce not in POD_SECURITY_LEVELS:
+        report(f"pod-security.kubernetes.io/enforce {enforce!r} is not one of {sorted(POD_SECURITY_LEVELS)}", None)
+
+
+# -- the policies -----------------------------------------------------------------------------
+
+POLICIES = [
+    resource_policy(
+        "no-privileged-containers",
+        "No container runs privileged or may escalate privileges, outside the allowed system namespaces.",
+        _no_privileged,
+        severity=Severity.HIGH,
+        remediation="Drop securityContext.privileged and set allowPrivilegeEscalation: false; add only the "
+        "capabilities needed. System add-ons that need it belong in an allowed namespace.",
+        config=_NAMESPACES_CONFIG,
+    ),
+    resource_policy(
+        "no-host-path-volumes",
+        "No pod mounts a hostPath volume, outside the allowed system namespaces.",
+        _no_host_path,
+        severity=Severity.HIGH,
+        remediation="Use a PersistentVolumeClaim, emptyDir, ConfigMap or Secret volume instead of hostPath.",
+        config=_NAMESPACES_CONFIG,
+    ),
+    resource_policy(
+        "no-host-namespaces",
+        "No pod shares the node's network, PID or IPC namespace, outside the allowed system namespaces.",
+        _no_host_namespaces,
+        severity=Severity.HIGH,
+        remediation="Remove hostNetwork, hostPID and hostIPC (or set them false); expose ports through a Service.",
+        config=_NAMESPACES_CONFIG,
+    ),
+    resource_policy(
+        "ingress-requires-tls",
+        "Every Ingress terminates TLS for every host it routes.",
+        _ingress_requires_tls,
+        severity=Severity.HIGH,
+        remediation="Add spec.tls entries whose hosts cover every rules[].host (cert-manager issues the "
+        "certificate from the ingress annotation).",
+    ),
+    resource_policy(
+        "helm-release-pinned",
+        "Helm charts are pinned to an exact version.",
+        _helm_pinned,
+        severity=Severity.MEDIUM,
+        remediation='Set version to the exact released chart version (e.g. "v26.7.0"); no ranges, '
+        'wildcards, empty values or "latest".',
+    ),
+    resource_policy(
+        "helm-release-allowed-repository",
+        "Helm charts come from their official repositories.",
+        _helm_allowed_repository,
+        severity=Severity.HIGH,
+        remediation="Set repositoryOpts.repo to the chart's official repository, or add a reviewed repository "
+        "to the `allowed_repositories` config.",
+        config={
+            "allowed_repositories": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": DEFAULT_ALLOWED_REPOSITORIES,
+                "description": "Chart repositories (and oci:// registry paths) charts may come from.",
+            }
+        },
+    ),
+    resource_policy(
+        "no-latest-images",
+        "Every container image has an explicit tag other than latest, or a digest.",
+        _no_latest_images,
+        severity=Severity.MEDIUM,
+        remediation="Reference images as registry/name:<version> or registry/name@sha256:<digest>.",
+    ),
+    resource_policy(
+        "container-resources",
+        "Every container requests CPU and memory and limits memory.",
+        _container_resources,
+        severity=Severity.LOW,
+        remediation="Set resources.requests.cpu, resources.requests.memory and resources.limits.memory.",
+        level=EnforcementLevel.ADVISORY,
+    ),
+    resource_policy(
+        "namespaces-labelled",
+        "Namespaces carry managed-by: meridian, project and a Pod Security Admission enforce level.",
+        _namespaces_labelled,
+        severity=Severity.MEDIUM,
+        remediation="Build namespace labels from components.labels.site_labels and add "
+        "pod-security.kubernetes.io/enforce (restricted, baseline or privileged).",
+    ),
+    resource_policy(
+        "helm-release-atomic",
+        "Helm releases roll back or clean up after a failed install or upgrade.",
+        _helm_atomic,
+        severity=Severity.LOW,
+        remediation="Set atomic: true (or at least cleanupOnFail: true) on the Release.",
+        level=EnforcementLevel.ADVISORY,
+    ),
+    resource_policy(
+        "run-as-non-root",
+        "Containers run as a non-root user, outside the allowed system namespaces.",
+        _run_as_non_root,
+        severity=Severity.MEDIUM,
+        remediation="Set securityContext.runAsNonRoot: true (pod or container) or a non-zero runAsUser.",
+        level=EnforcementLevel.ADVISORY,
+        config=_NAMESPACES_CONFIG,
+    ),
+]

@@ -1,0 +1,566 @@
+"""GPU policies, run by the real pack over synthetic plans and the bundled stacks' plans.
+
+Every policy gets a compliant and a violating plan through the analyzer, asserting the policy,
+the URN it reports and its enforcement level; config changes behaviour (caps, gpu_flavors,
+max_idle_seconds). JupyterHub values used here are checked against the released chart's
+values.yaml, so the policies read keys the chart really has.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+from helm_values import unknown_keys
+from policy_support import plan_of_resources, provider_resource, resource, violations
+
+from components.spec.catalog import AWS_GPU_INSTANCES, OPENSTACK_GPU_FLAVORS
+from scripts.gate import Analyzer, GateReport
+from scripts.harness import REPO, UNKNOWN, Plan
+
+JUPYTERHUB_CHART_DIR = REPO.parent / "shared" / "upstream" / "charts" / "jupyterhub"
+
+CLUSTER = "meridian:clusters:KubernetesCluster"
+POOL = "meridian:clusters:NodePool"
+OPERATOR = "meridian:addons:GpuOperator"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+OS_PROVIDER = "pulumi:providers:openstack"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+OS_INSTANCE = "openstack:compute/instance:Instance"
+MAGNUM_NODE_GROUP = "openstack:containerinfra/nodeGroup:NodeGroup"
+MAGNUM_CLUSTER = "openstack:containerinfra/cluster:Cluster"
+MAGNUM_TEMPLATE = "openstack:containerinfra/clusterTemplate:ClusterTemplate"
+
+GPU_POLICIES = {
+    "gpu-nodes-tainted",
+    "gpu-operator-on-gpu-clusters",
+    "jupyterhub-real-authenticator",
+    "jupyterhub-idle-culling",
+    "jupyterhub-gpu-profiles-tolerate",
+    "gpu-cap-per-pool",
+    "gpu-cap-per-stack",
+}
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+TAGS = {"project": "p", "site": "s", "managed-by": "meridian", "cost-centre": "cc", "owner": "o@example.org"}
+OS_TAGS = sorted(f"{k}={v}" for k, v in TAGS.items())
+OS_PROVIDER_URN = f"urn:pulumi:test::meridian::{OS_PROVIDER}::os-provider"
+
+
+# -- building synthetic plans ---------------------------------------------------------------------------
+
+
+def component(type_: str, name: str, parent: str | None = None) -> dict[str, Any]:
+    """A component resource (no provider, no inputs), as the harness records one."""
+    return resource(type_, name, {}, parent=parent, provider=None, custom=False)
+
+
+def cluster(name: str = "gpu") -> dict[str, Any]:
+    return component(CLUSTER, name)
+
+
+def pool(cluster_: dict[str, Any], pool_name: str) -> dict[str, Any]:
+    return component(POOL, f"{cluster_['name']}-{pool_name}", parent=cluster_["urn"])
+
+
+def node_group(
+    name: str, instance: str = "g5.xlarge", *, parent: str | None = None, max_size: int = 2, **extra: Any
+) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "instanceTypes": [instance],
+        "amiType": "AL2023_x86_64_NVIDIA" if instance in AWS_GPU_INSTANCES else "AL2023_x86_64_STANDARD",
+        "scalingConfig": {"desiredSize": 0, "minSize": 0, "maxSize": max_size},
+        "taints": [GPU_TAINT] if instance in AWS_GPU_INSTANCES else [],
+        "tags": TAGS,
+        **extra,
+    }
+    return resource(EKS_NODE_GROUP, name, inputs, parent=parent)
+
+
+def instance(name: str, flavor: str, *, parent: str | None = None) -> dict[str, Any]:
+    return resource(OS_INSTANCE, name, {"flavorName": flavor, "tags": OS_TAGS}, parent=parent, provider=OS_PROVIDER_URN)
+
+
+def os_provider() -> dict[str, Any]:
+    return provider_resource(OS_PROVIDER, "os-provider", region="RegionOne", cloud="c")
+
+
+def k8s_provider(cluster_: dict[str, Any]) -> dict[str, Any]:
+    provider = resource(K8S_PROVIDER, f"{cluster_['name']}-k8s", {"kubeconfig": "k"}, provider=None)
+    provider["parent"] = cluster_["urn"]
+    return provider
+
+
+def gpu_operator(cluster_: dict[str, Any], chart: str = "gpu-operator") -> list[dict[str, Any]]:
+    """The GpuOperator component and its release on `cluster_`, through the cluster's provider."""
+    addon = component(OPERATOR, f"{cluster_['name']}-gpu-operator", parent=cluster_["urn"])
+    provider = k8s_provider(cluster_)
+    release = resource(
+        RELEASE,
+        f"{cluster_['name']}-gpu-operator",
+        {"chart": chart, "version": "v26.7.0", "repositoryOpts": {"repo": "https://helm.ngc.nvidia.com/nvidia"}},
+        parent=addon["urn"],
+        provider=provider["urn"],
+    )
+    return [provider, addon, release]
+
+
+def jupyterhub(values: dict[str, Any] | None, *, chart: str = "jupyterhub", name: str = "hub") -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "chart": chart,
+        "version": "4.4.0",
+        "repositoryOpts": {"repo": "https://hub.jupyter.org/helm-chart/"},
+    }
+    if values is not None:
+        inputs["values"] = values
+    return resource(RELEASE, name, inputs)
+
+
+def real_auth(**values: Any) -> dict[str, Any]:
+    """JupyterHub values with a real authenticator, merged with `values`."""
+    return {"hub": {"config": {"JupyterHub": {"authenticator_class": "generic-oauth"}}}, **values}
+
+
+def hits(report: GateReport, policy: str) -> list[tuple[str, str]]:
+    """(URN, level) of each violation of `policy`."""
+    return [(v.urn, v.level) for v in report.violations if v.policy == policy]
+
+
+def run(analyzer: Analyzer, *resources: dict[str, Any], config: dict[str, Any] | None = None) -> GateReport:
+    return violations(analyzer, plan_of_resources(os_provider(), *resources), config)
+
+
+# -- the catalogue and the pack's metadata ----------------------------------------------------------------------
+
+
+def test_catalog_import_stays_free_of_provider_sdks() -> None:
+    """The pack imports the GPU catalogue at start-up: it must not drag a provider SDK in."""
+    code = (
+        "import sys, components.spec.catalog\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi_aws', 'pulumi_openstack', 'pulumi_kubernetes', 'pulumi_random', 'pulumi_tls')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[]"
+
+
+def test_gpu_policies_are_mandatory_with_config_defaults(analyzer: Analyzer) -> None:
+    policies = analyzer.policies()
+    assert set(policies) >= GPU_POLICIES
+    assert {name: policies[name]["level"] for name in GPU_POLICIES} == dict.fromkeys(GPU_POLICIES, "mandatory")
+    assert policies["gpu-cap-per-pool"]["schema"]["max_gpus_per_pool"]["default"] == 64
+    assert policies["gpu-cap-per-stack"]["schema"]["max_gpus_per_stack"]["default"] == 256
+    assert policies["jupyterhub-idle-culling"]["schema"]["max_idle_seconds"]["default"] == 28800
+    for name in ("gpu-operator-on-gpu-clusters", "gpu-cap-per-pool", "gpu-cap-per-stack"):
+        assert policies[name]["schema"]["gpu_flavors"]["default"] == []
+
+
+# -- gpu-nodes-tainted --------------------------------------------------------------------------------------------
+
+
+def test_gpu_node_group_with_the_taint_passes(analyzer: Analyzer) -> None:
+    report = run(analyzer, node_group("tainted"), node_group("cpu", "m6i.large"))
+    assert hits(report, "gpu-nodes-tainted") == []
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "extra"),
+    [
+        pytest.param("g5.xlarge", {"taints": []}, id="catalogued-type-untainted"),
+        pytest.param("p5.48xlarge", {"taints": [{**GPU_TAINT, "effect": "NO_EXECUTE"}]}, id="wrong-effect"),
+        pytest.param("g6e.12xlarge", {"taints": [{**GPU_TAINT, "key": "gpu"}]}, id="wrong-key"),
+        pytest.param("x9.unknown", {"amiType": "AL2023_x86_64_NVIDIA", "taints": []}, id="nvidia-ami-uncatalogued"),
+    ],
+)
+def test_gpu_node_group_without_the_taint_is_refused(analyzer: Analyzer, instance_type: str, extra: Any) -> None:
+    bad = node_group("untainted", instance_type, **extra)
+    report = run(analyzer, bad)
+    assert hits(report, "gpu-nodes-tainted") == [(bad["urn"], "mandatory")]
+
+
+def test_cpu_node_group_needs_no_taint(analyzer: Analyzer) -> None:
+    report = run(analyzer, node_group("cpu", "m6i.large", taints=[]))
+    assert hits(report, "gpu-nodes-tainted") == []
+
+
+# -- gpu-operator-on-gpu-clusters ---------------------------------------------------------------------------------
+
+
+def eks_gpu_cluster(name: str = "gpu") -> list[dict[str, Any]]:
+    c = cluster(name)
+    p = pool(c, "a10g")
+    return [c, p, node_group(f"{name}-a10g-nodes", parent=p["urn"])]
+
+
+def test_gpu_cluster_with_the_operator_passes(analyzer: Analyzer) -> None:
+    items = eks_gpu_cluster()
+    report = run(analyzer, *items, *gpu_operator(items[0], chart="nvidia/gpu-operator"))
+    assert hits(report, "gpu-operator-on-gpu-clusters") == []
+
+
+def test_gpu_cluster_without_the_operator_is_refused(analyzer: Analyzer) -> None:
+    items = eks_gpu_cluster()
+    report = run(analyzer, *items)
+    assert hits(report, "gpu-operator-on-gpu-clusters") == [(items[0]["urn"], "mandatory")]
+
+
+def test_operator_must_sit_under_and_deploy_to_its_own_cluster(analyzer: Analyzer) -> None:
+    gpu, other = eks_gpu_cluster("gpu"), cluster("cpu")
+    # The operator of `gpu` sits under `other`: `gpu` still has none.
+    elsewhere = run(analyzer, *gpu, other, *gpu_operator(other))
+    assert hits(elsewhere, "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+    # Under `gpu`, but installed through the other cluster's provider: it lands on the wrong cluster.
+    _, addon, release = gpu_operator(gpu[0])
+    wrong = k8s_provider(other)
+    release["provider"] = f"{wrong['urn']}::0a1b2c3d"
+    report = run(analyzer, *gpu, other, wrong, addon, release)
+    assert hits(report, "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+
+
+def test_cluster_without_gpu_nodes_and_attached_clusters_need_no_operator(analyzer: Analyzer) -> None:
+    cpu = cluster("cpu")
+    cpu_pool = pool(cpu, "general")
+    attached = cluster("attached")
+    report = run(
+        analyzer,
+        cpu,
+        cpu_pool,
+        node_group("cpu-general-nodes", "m6i.large", parent=cpu_pool["urn"]),
+        instance("cpu-general-0", "eo1.xlarge", parent=cpu_pool["urn"]),
+        attached,
+        k8s_provider(attached),
+    )
+    assert hits(report, "gpu-operator-on-gpu-clusters") == []
+
+
+@pytest.mark.parametrize("kind", ["rke2", "magnum-nodegroup", "magnum-default-worker"])
+def test_openstack_gpu_nodes_need_the_operator(analyzer: Analyzer, kind: str) -> None:
+    c = cluster("os")
+    p = pool(c, "a100")
+    items: list[dict[str, Any]] = [c, p]
+    if kind == "rke2":
+        items.append(instance("os-a100-0", "vm.a100.1gpu", parent=p["urn"]))
+    elif kind == "magnum-nodegroup":
+        items.append(
+            resource(
+                MAGNUM_NODE_GROUP,
+                "os-a100-nodegroup",
+                {"flavorId": "vm.a100.2gpu", "maxNodeCount": 2},
+                parent=p["urn"],
+                provider=OS_PROVIDER_URN,
+            )
+        )
+    else:
+        items += magnum_default_worker(c, "vm.a30.1gpu", max_nodes=3)
+    assert hits(run(analyzer, *items), "gpu-operator-on-gpu-clusters") == [(c["urn"], "mandatory")]
+    assert hits(run(analyzer, *items, *gpu_operator(c)), "gpu-operator-on-gpu-clusters") == []
+
+
+def magnum_default_worker(cluster_: dict[str, Any], flavor: str, *, max_nodes: int) -> list[dict[str, Any]]:
+    """A Magnum template and cluster whose default-worker group uses `flavor` (the template's)."""
+    template = resource(
+        MAGNUM_TEMPLATE,
+        f"{cluster_['name']}-template",
+        {"flavor": flavor, "masterFlavor": "eo1.large", "labels": {"max_node_count": str(max_nodes)}},
+        parent=cluster_["urn"],
+        provider=OS_PROVIDER_URN,
+    )
+    magnum = resource(
+        MAGNUM_CLUSTER,
+        f"{cluster_['name']}-cluster",
+        {"clusterTemplateId": "3f2a", "nodeCount": 1, "masterCount": 3},
+        parent=cluster_["urn"],
+        provider=OS_PROVIDER_URN,
+        depends_on=[template["urn"]],
+    )
+    return [template, magnum]
+
+
+def test_gpu_flavors_config_makes_a_site_flavor_a_gpu_flavor(analyzer: Analyzer) -> None:
+    c = cluster("site")
+    p = pool(c, "gpu")
+    items = [c, p, instance("site-gpu-0", "site.gpu.large", parent=p["urn"])]
+    assert "site.gpu.large" not in OPENSTACK_GPU_FLAVORS
+    assert hits(run(analyzer, *items), "gpu-operator-on-gpu-clusters") == []
+    config = {"gpu-operator-on-gpu-clusters": {"gpu_flavors": ["site.gpu.large"]}}
+    assert hits(run(analyzer, *items, config=config), "gpu-operator-on-gpu-clusters") == [(c["urn"], "mandatory")]
+
+
+# -- JupyterHub ---------------------------------------------------------------------------------------------------
+
+
+def test_policies_read_what_the_released_chart_defaults_to() -> None:
+    """The z2jh defaults the policies assume: the dummy authenticator, culling on after an hour."""
+    upstream = yaml.safe_load((JUPYTERHUB_CHART_DIR / "values.yaml").read_text(encoding="utf-8"))
+    assert upstream["hub"]["config"]["JupyterHub"]["authenticator_class"] == "dummy"
+    assert upstream["cull"]["enabled"] is True and upstream["cull"]["timeout"] == 3600
+    assert upstream["singleuser"]["profileList"] == []
+    schema = (JUPYTERHUB_CHART_DIR / "values.schema.yaml").read_text(encoding="utf-8")
+    assert "kubespawner_override:" in schema and "extra_resource_limits:" in schema
+
+
+def checked(values: dict[str, Any]) -> dict[str, Any]:
+    """`values`, after making sure the released chart has every key they set."""
+    assert unknown_keys(values, JUPYTERHUB_CHART_DIR / "values.yaml") == []
+    return values
+
+
+def test_jupyterhub_with_a_real_authenticator_passes(analyzer: Analyzer) -> None:
+    hub = jupyterhub(checked(real_auth()))
+    report = run(analyzer, hub)
+    assert {v.policy for v in report.violations} & GPU_POLICIES == set()
+
+
+@pytest.mark.parametrize(
+    "authenticator",
+    [
+        None,
+        "dummy",
+        "null",
+        "jupyterhub.auth.DummyAuthenticator",
+        "nullauthenticator.NullAuthenticator",
+    ],
+)
+def test_jupyterhub_dummy_or_missing_authenticator_is_refused(analyzer: Analyzer, authenticator: str | None) -> None:
+    values = (
+        {} if authenticator is None else {"hub": {"config": {"JupyterHub": {"authenticator_class": authenticator}}}}
+    )
+    hub = jupyterhub(checked(values) if values else None)
+    report = run(analyzer, hub)
+    assert hits(report, "jupyterhub-real-authenticator") == [(hub["urn"], "mandatory")]
+
+
+def test_other_charts_are_not_jupyterhub(analyzer: Analyzer) -> None:
+    other = jupyterhub({"cull": {"enabled": False}}, chart="binderhub", name="binder")
+    assert {v.policy for v in run(analyzer, other).violations} & GPU_POLICIES == set()
+    # A chart reference with its repository is still the jupyterhub chart.
+    hub = jupyterhub(None, chart="jupyterhub/jupyterhub")
+    assert hits(run(analyzer, hub), "jupyterhub-real-authenticator") == [(hub["urn"], "mandatory")]
+
+
+def test_jupyterhub_idle_culling(analyzer: Analyzer) -> None:
+    default = jupyterhub(checked(real_auth()), name="default")  # the chart culls after 3600 s
+    disabled = jupyterhub(checked(real_auth(cull={"enabled": False})), name="disabled")
+    slow = jupyterhub(checked(real_auth(cull={"enabled": True, "timeout": 86400})), name="slow")
+    report = run(analyzer, default, disabled, slow)
+    assert sorted(hits(report, "jupyterhub-idle-culling")) == sorted(
+        [(disabled["urn"], "mandatory"), (slow["urn"], "mandatory")]
+    )
+    # Config moves the limit both ways.
+    lenient = run(analyzer, slow, config={"jupyterhub-idle-culling": {"max_idle_seconds": 86400}})
+    assert hits(lenient, "jupyterhub-idle-culling") == []
+    strict = run(analyzer, default, config={"jupyterhub-idle-culling": {"max_idle_seconds": 1800}})
+    assert hits(strict, "jupyterhub-idle-culling") == [(default["urn"], "mandatory")]
+
+
+def gpu_profile(name: str, override: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"display_name": name, "kubespawner_override": override, **extra}
+
+
+GPU_LIMIT = {"extra_resource_limits": {"nvidia.com/gpu": "1"}}
+MIG_GUARANTEE = {"extra_resource_guarantees": {"nvidia.com/mig-1g.10gb": 1}}
+
+
+@pytest.mark.parametrize(
+    ("profiles", "bad"),
+    [
+        pytest.param([gpu_profile("cpu", {"cpu_limit": 2})], False, id="cpu-only"),
+        pytest.param([gpu_profile("a100", {**GPU_LIMIT, "tolerations": [GPU_TOLERATION]})], False, id="tolerated"),
+        pytest.param([gpu_profile("a100", GPU_LIMIT)], True, id="gpu-untolerated"),
+        pytest.param([gpu_profile("mig", MIG_GUARANTEE)], True, id="mig-untolerated"),
+        pytest.param(
+            [gpu_profile("mig", {**MIG_GUARANTEE, "tolerations": [{"key": "nvidia.com/gpu", "effect": "NoExecute"}]})],
+            True,
+            id="wrong-effect",
+        ),
+        pytest.param(
+            [
+                gpu_profile(
+                    "choose",
+                    {"tolerations": [GPU_TOLERATION]},
+                    profile_options={
+                        "gpus": {"display_name": "GPUs", "choices": {"one": {"kubespawner_override": GPU_LIMIT}}}
+                    },
+                )
+            ],
+            False,
+            id="choice-inherits-profile-toleration",
+        ),
+        pytest.param(
+            [
+                gpu_profile(
+                    "choose",
+                    {},
+                    profile_options={
+                        "gpus": {
+                            "display_name": "GPUs",
+                            "choices": {
+                                "none": {"kubespawner_override": {"cpu_limit": 1}},
+                                "one": {"kubespawner_override": GPU_LIMIT},
+                            },
+                        }
+                    },
+                )
+            ],
+            True,
+            id="choice-untolerated",
+        ),
+    ],
+)
+def test_jupyterhub_gpu_profiles_tolerate(analyzer: Analyzer, profiles: list[dict[str, Any]], bad: bool) -> None:
+    hub = jupyterhub(checked(real_auth(singleuser={"profileList": profiles})))
+    report = run(analyzer, hub)
+    assert hits(report, "jupyterhub-gpu-profiles-tolerate") == ([(hub["urn"], "mandatory")] if bad else [])
+
+
+# -- GPU caps -----------------------------------------------------------------------------------------------------
+
+
+def eks_pool(cluster_: dict[str, Any], name: str, instance_type: str, max_size: int) -> list[dict[str, Any]]:
+    p = pool(cluster_, name)
+    return [p, node_group(f"{p['name']}-nodes", instance_type, parent=p["urn"], max_size=max_size)]
+
+
+def test_eks_pool_cap_counts_max_size_times_gpus_per_instance(analyzer: Analyzer) -> None:
+    c = cluster("eks")
+    at_cap = eks_pool(c, "h100", "p5.48xlarge", 8)  # 8 x 8 = 64
+    over = eks_pool(c, "big", "p5.48xlarge", 9)  # 72
+    report = run(analyzer, c, *at_cap, *over, *gpu_operator(c))
+    assert hits(report, "gpu-cap-per-pool") == [(over[0]["urn"], "mandatory")]
+    assert hits(report, "gpu-cap-per-stack") == []  # 136 <= 256
+    strict = run(analyzer, c, *at_cap, *gpu_operator(c), config={"gpu-cap-per-pool": {"max_gpus_per_pool": 63}})
+    assert hits(strict, "gpu-cap-per-pool") == [(at_cap[0]["urn"], "mandatory")]
+
+
+def test_rke2_pool_cap_counts_instances_per_nodepool(analyzer: Analyzer) -> None:
+    c = cluster("rke")
+    a, b = pool(c, "a"), pool(c, "b")
+    nodes = [instance(f"rke-a-{i}", "vm.a100.2gpu", parent=a["urn"]) for i in range(3)]  # 6 GPUs
+    nodes.append(instance("rke-b-0", "vm.a100.2gpu", parent=b["urn"]))  # 2 GPUs
+    plan = [c, a, b, *nodes, *gpu_operator(c)]
+    report = run(analyzer, *plan, config={"gpu-cap-per-pool": {"max_gpus_per_pool": 5}})
+    assert hits(report, "gpu-cap-per-pool") == [(a["urn"], "mandatory")]
+    assert hits(run(analyzer, *plan, config={"gpu-cap-per-pool": {"max_gpus_per_pool": 6}}), "gpu-cap-per-pool") == []
+    by_stack = run(analyzer, *plan, config={"gpu-cap-per-stack": {"max_gpus_per_stack": 7}})
+    assert hits(by_stack, "gpu-cap-per-stack") == [("", "mandatory")]
+    assert "8 GPUs" in next(v.message for v in by_stack.violations if v.policy == "gpu-cap-per-stack")
+
+
+def test_magnum_pools_count_max_node_count(analyzer: Analyzer) -> None:
+    c = cluster("mag")
+    p = pool(c, "a100")
+    group = resource(
+        MAGNUM_NODE_GROUP,
+        "mag-a100-nodegroup",
+        {"flavorId": "vm.a100.2gpu", "nodeCount": 1, "minNodeCount": 1, "maxNodeCount": 4},
+        parent=p["urn"],
+        provider=OS_PROVIDER_URN,
+    )
+    template, magnum = magnum_default_worker(c, "vm.a30.1gpu", max_nodes=5)
+    plan = [c, p, group, template, magnum, *gpu_operator(c)]
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": 4}, "gpu-cap-per-stack": {"max_gpus_per_stack": 12}}
+    report = run(analyzer, *plan, config=config)
+    # The node group: 4 x 2 = 8 GPUs; the default-worker group (the cluster itself): 5 x 1.
+    assert sorted(hits(report, "gpu-cap-per-pool")) == sorted([(p["urn"], "mandatory"), (magnum["urn"], "mandatory")])
+    assert hits(report, "gpu-cap-per-stack") == [("", "mandatory")]  # 13 > 12
+
+
+def test_gpu_flavors_config_counts_gpus_of_site_flavors(analyzer: Analyzer) -> None:
+    c = cluster("site")
+    p = pool(c, "gpu")
+    plan = [c, p, *(instance(f"site-gpu-{i}", "site.gpu4", parent=p["urn"]) for i in range(2)), *gpu_operator(c)]
+    cap = {"max_gpus_per_pool": 7}
+    assert hits(run(analyzer, *plan, config={"gpu-cap-per-pool": cap}), "gpu-cap-per-pool") == []
+    known = {"gpu-cap-per-pool": {**cap, "gpu_flavors": [{"name": "site.gpu4", "gpus": 4}]}}
+    assert hits(run(analyzer, *plan, config=known), "gpu-cap-per-pool") == [(p["urn"], "mandatory")]
+
+
+def test_stack_cap_sums_every_pool(analyzer: Analyzer) -> None:
+    c = cluster("eks")
+    pools = [item for i in range(5) for item in eks_pool(c, f"h100-{i}", "p5.48xlarge", 8)]  # 5 x 64 = 320
+    report = run(analyzer, c, *pools, *gpu_operator(c))
+    assert hits(report, "gpu-cap-per-pool") == []
+    assert hits(report, "gpu-cap-per-stack") == [("", "mandatory")]
+    assert "320 GPUs" in next(v.message for v in report.violations if v.policy == "gpu-cap-per-stack")
+    lenient = run(analyzer, c, *pools, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 320}})
+    assert hits(lenient, "gpu-cap-per-stack") == []
+
+
+# -- unknowns and real plans --------------------------------------------------------------------------------------
+
+
+def test_unknown_inputs_give_only_the_preview_notice(analyzer: Analyzer) -> None:
+    c = cluster("unknown")
+    p = pool(c, "gpu")
+
+    def unknown(type_: str, name: str, keys: list[str], **kwargs: Any) -> dict[str, Any]:
+        return resource(type_, name, dict.fromkeys(keys, UNKNOWN), **kwargs)
+
+    plan = [
+        c,
+        p,
+        unknown(EKS_NODE_GROUP, "ng", ["instanceTypes", "amiType", "scalingConfig", "taints", "tags"], parent=p["urn"]),
+        unknown(OS_INSTANCE, "vm", ["flavorName", "tags"], parent=p["urn"], provider=OS_PROVIDER_URN),
+        unknown(MAGNUM_NODE_GROUP, "mng", ["flavorId", "maxNodeCount"], parent=p["urn"], provider=OS_PROVIDER_URN),
+        unknown(
+            MAGNUM_TEMPLATE, "tpl", ["flavor", "masterFlavor", "labels"], parent=c["urn"], provider=OS_PROVIDER_URN
+        ),
+        unknown(MAGNUM_CLUSTER, "mc", ["flavor", "nodeCount", "labels"], parent=c["urn"], provider=OS_PROVIDER_URN),
+        unknown(RELEASE, "hub", ["chart", "values"], parent=c["urn"]),
+    ]
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": 0}, "gpu-cap-per-stack": {"max_gpus_per_stack": 0}}
+    report = run(analyzer, *plan, config=config)
+    mine = [v for v in report.violations if v.policy in GPU_POLICIES]
+    assert mine, "the preview notice is expected"
+    assert all(v.level == "advisory" and "during preview" in v.message for v in mine), mine
+
+
+def test_bundled_plans_count_gpus_from_real_resources(analyzer: Analyzer, bundled_plan: Callable[[str], Plan]) -> None:
+    """eo4eu: RKE2 core-a100 1 x vm.a100.1gpu = 1 GPU; EKS burst-l40s 6 x g6e.12xlarge (4 GPUs) = 24."""
+    plan = bundled_plan("eo4eu")
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": 1}, "gpu-cap-per-stack": {"max_gpus_per_stack": 24}}
+    report = violations(analyzer, plan, config)
+    l40s = plan.one(POOL, "burst-l40s")["urn"]
+    assert hits(report, "gpu-cap-per-pool") == [(l40s, "mandatory")]
+    assert hits(report, "gpu-cap-per-stack") == [("", "mandatory")]
+    assert "25 GPUs" in next(v.message for v in report.violations if v.policy == "gpu-cap-per-stack")
+
+
+def test_bundled_magnum_and_site_flavors(analyzer: Analyzer, bundled_plan: Callable[[str], Plan]) -> None:
+    """buildspace: Magnum processing-a30 3 x 1 + EKS t4 2 x 1; destine-extremes' site flavor counts once declared."""
+    buildspace = violations(analyzer, bundled_plan("buildspace"), {"gpu-cap-per-stack": {"max_gpus_per_stack": 4}})
+    assert "5 GPUs" in next(v.message for v in buildspace.violations if v.policy == "gpu-cap-per-stack")
+    # extremes-bologna 2 x 2, postproc-h100 2 x 8; lumi-kajaani's own gpu.a100.1 only when configured.
+    destine = bundled_plan("destine-extremes")
+    base = violations(analyzer, destine, {"gpu-cap-per-stack": {"max_gpus_per_stack": 19}})
+    assert "20 GPUs" in next(v.message for v in base.violations if v.policy == "gpu-cap-per-stack")
+    declared = {"max_gpus_per_stack": 20, "gpu_flavors": [{"name": "gpu.a100.1", "gpus": 1}]}
+    with_site = violations(analyzer, destine, {"gpu-cap-per-stack": declared})
+    assert "21 GPUs" in next(v.message for v in with_site.violations if v.policy == "gpu-cap-per-stack")
+
+
+def test_real_node_groups_are_tainted_and_clusters_run_the_operator(
+    analyzer: Analyzer, bundled_plan: Callable[[str], Plan]
+) -> None:
+    """Dropping the taint or the operator from a real plan is caught where it happened."""
+    plan = bundled_plan("eo4eu")
+    group = plan.one(EKS_NODE_GROUP, "burst-l40s-nodes")
+    operator = plan.one(RELEASE, "burst-gpu-operator")
+    broken = Plan(
+        project=plan.project,
+        stack=plan.stack,
+        resources=[
+            {**r, "inputs": {**r["inputs"], "taints": []}} if r is group else r
+            for r in plan.resources
+            if r is not operator
+        ],
+    )
+    report = violations(analyzer, broken)
+    assert hits(report, "gpu-nodes-tainted") == [(group["urn"], "mandatory")]
+    burst = plan.one(CLUSTER, "burst")["urn"]
+    assert hits(report, "gpu-operator-on-gpu-clusters") == [(burst, "mandatory")]
