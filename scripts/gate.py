@@ -5,8 +5,8 @@ The pack (`policies/`) is started the way the Pulumi CLI starts a Python policy 
 The gate then speaks Pulumi's Analyzer protocol (`pulumi.runtime.proto.analyzer_pb2`):
 `GetAnalyzerInfo`, `Configure` with each policy's schema defaults merged with the
 user's config (as `--policy-pack-config` does), `Analyze` for every resource (components
-included, the root stack not) with its inputs, options and provider, and one `AnalyzeStack` with every resource, parent and
-dependency. Input values are sent as the engine sends them: secret values wrapped in the
+included, the root stack not) with its inputs, options and provider, and one
+`AnalyzeStack` with every resource, parent and dependency. Input values are sent as the engine sends them: secret values wrapped in the
 secret signature (offline they are the plan's "[secret]" placeholders), unknowns as the
 unknown sentinel.
 """
