@@ -7,8 +7,8 @@ The gate then speaks Pulumi's Analyzer protocol (`pulumi.runtime.proto.analyzer_
 user's config (as `--policy-pack-config` does), `Analyze` for every resource (components
 included, the root stack not) with its inputs, options and provider, and one
 `AnalyzeStack` with every resource, parent and dependency. Input values are sent as
-the engine sends them: secret values wrapped in the secret signature (offline they are the plan's "[secret]" placeholders), unknowns as the
-unknown sentinel.
+the engine sends them: secret values wrapped in the secret signature (offline they are
+the plan's "[secret]" placeholders), unknowns as the unknown sentinel.
 """
 
 from __future__ import annotations
