@@ -44,6 +44,16 @@ ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 KMS_KEY = "aws:kms/key:Key"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def template_id(name: str) -> str:
+    """The mock's EC2 ID for a launch template registered as `name`."""
+    from scripts.mocks import digest
+
+    return f"lt-{digest(LAUNCH_TEMPLATE, name)[:17]}"
+
+
 KMS_ALIAS = "aws:kms/alias:Alias"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -201,6 +211,7 @@ def test_every_input_is_an_aws_sdk_input(plans: Plans, which: str) -> None:
     custom = [r for r in cluster.resources if r["custom"]]
     assert {r["type"] for r in custom} == {
         LOG_GROUP,
+        LAUNCH_TEMPLATE,
         ROLE,
         ATTACHMENT,
         KMS_KEY,
@@ -234,7 +245,10 @@ def test_resources_hang_under_the_cluster_and_use_the_site_provider(plans: Plans
     for resource in cloud:
         assert resource["provider"], f"{resource['name']} uses the ambient default provider"
         assert resource["provider"].startswith(cluster.site_provider["urn"] + "::"), resource["name"]
-        if resource["type"] != NODE_GROUP:
+        if resource["type"] in (NODE_GROUP, LAUNCH_TEMPLATE):
+            # A pool's node group and its launch template sit under the pool's component.
+            assert resource["parent"] == pools[resource["name"].removesuffix("-nodes")]["urn"], resource["name"]
+        else:
             assert resource["parent"] == cluster.component["urn"], resource["name"]
         assert resource["name"].startswith(f"{CLUSTER}-"), resource["name"]
 
@@ -409,7 +423,12 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
         assert inputs["nodeRoleArn"] == node_role_arn
         assert inputs["subnetIds"] == private
         assert inputs["capacityType"] == "ON_DEMAND"
-        assert inputs["diskSize"] == 100
+        assert "diskSize" not in inputs  # the launch template sizes (and encrypts) the root volume
+        template = Cluster(plan).one(LAUNCH_TEMPLATE, f"{CLUSTER}-{pool}-nodes")
+        assert inputs["launchTemplate"] == {"id": template_id(f"{CLUSTER}-{pool}-nodes"), "version": "1"}
+        [device] = template["inputs"]["blockDeviceMappings"]
+        assert device["ebs"]["encrypted"] == "true" and device["ebs"]["volumeSize"] == 100
+        assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
         assert inputs["updateConfig"] == {"maxUnavailable": 1}
         assert inputs["tags"]["cluster"] == CLUSTER
         assert "scalingConfig.desiredSize" in group["ignore_changes"]
@@ -426,7 +445,8 @@ def test_pool_taints_use_the_eks_effect_names(plans: Plans) -> None:
     ]
     assert batch["labels"] == {POOL_LABEL: "batch", "workload": "batch"}
     assert batch["scalingConfig"] == {"desiredSize": 3, "minSize": 2, "maxSize": 10}
-    assert batch["diskSize"] == 200
+    template = Cluster(plan).one(LAUNCH_TEMPLATE, f"{CLUSTER}-batch-nodes")["inputs"]
+    assert template["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 200
     assert batch["amiType"] == "AL2023_x86_64_STANDARD"
 
 

@@ -279,6 +279,36 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     # -- node pools ------------------------------------------------------------------------------
     for pool_key, pool_spec in spec.node_pools.items():
         pool = cluster.open_pool(pool_key)
+        # A launch template, because the node group's own disk_size leaves the root volume
+        # unencrypted unless the account encrypts EBS by default, and cannot require IMDSv2.
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{pool_key}-nodes",
+            name_prefix=f"{eks_name}-{pool_key}-",
+            description=f"Nodes of pool {pool_key} of EKS cluster {eks_name}",
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",  # the AL2023 AMIs' root device
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=pool_spec.disk_gb,
+                        volume_type="gp3",
+                        # The account's aws/ebs key: a customer key would need a key policy for
+                        # the Auto Scaling service-linked role, or instances fail to launch.
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            # IMDSv2 only; hop limit 2 so pods on the node's network can still reach it.
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+            ),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags(pool_key))
+                for kind in ("instance", "volume")
+            ],
+            tags=tags(pool_key),
+            opts=pulumi.ResourceOptions(parent=pool, provider=site.provider),
+        )
         group = aws.eks.NodeGroup(
             f"{name}-{pool_key}-nodes",
             cluster_name=control_plane.name,
@@ -295,7 +325,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             instance_types=[pool_spec.flavor],
             ami_type=AMI_NVIDIA if pool_spec.gpu is not None else AMI_STANDARD,
             capacity_type="ON_DEMAND",
-            disk_size=pool_spec.disk_gb,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
             # The pool label, GPU and partitioning labels: the GPU Operator acts on nodes as they register.
             labels=pool.node_labels,
             taints=[

@@ -226,7 +226,18 @@ def _session_context(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, 
     }
 
 
+def _launch_template(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
+    prefix = str(args.inputs.get("namePrefix") or "")
+    return {
+        "name": f"{prefix}{digest('lt', args.name)[:26]}",
+        "latestVersion": 1,
+        "defaultVersion": 1,
+        **_tagged(args),
+    }
+
+
 RESOURCES: dict[str, ResourceBuilder] = {
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
     "aws:iam/role:Role": _role,
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
@@ -242,6 +253,6 @@ CALLS: dict[str, CallBuilder] = {
 }
 #: type token -> (EC2-style ID prefix, ARN kind or "" when the type has no ARN; "service:kind" outside EC2).
 #: Empty: none of this area's types has an EC2-style ID (see the module docstring).
-AWS_IDS: dict[str, tuple[str, str]] = {}
+AWS_IDS: dict[str, tuple[str, str]] = {"aws:ec2/launchTemplate:LaunchTemplate": ("lt", "launch-template")}
 
 __all__ = ["AWS_IDS", "CALLS", "RESOURCES", "account_and_region", "cluster_id", "kms_key_id", "oidc_provider_arn"]
