@@ -199,6 +199,18 @@ def import_seconds(module: str) -> float:
     )
 
 
+def suite_seconds() -> float:
+    """Wall time of the whole test suite as `make test` runs it (pytest, two workers)."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        check=True,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    return time.perf_counter() - start
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table (the README keeps one)."""
     lines = [

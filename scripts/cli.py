@@ -114,6 +114,12 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"import {module}: {seconds * 1000:.0f} ms")
     by_size = {row["clusters"]: row for row in rows}
     verdicts = [("import components under 300 ms", imports["components"] < 0.3)]
+    if args.suite:
+        from .bench import suite_seconds
+
+        suite = suite_seconds()
+        print(f"test suite (pytest -n 2): {suite:.1f} s")
+        verdicts.append(("whole test suite under 90 s on 2 cores", suite < 90))
     if 100 in by_size:
         verdicts.append(("ratio to the floor at 100 clusters <= 1.3", by_size[100]["floor_ratio"] <= 1.3))
     if 10 in by_size and 100 in by_size:
@@ -179,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", default="1,10,50,100", help="cluster counts (default 1,10,50,100)")
     bench.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest counts (default 3)")
     bench.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    bench.add_argument("--suite", action="store_true", help="also time the whole test suite (pytest -n 2)")
     bench.set_defaults(func=_bench)
     return parser
 
