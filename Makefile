@@ -7,7 +7,7 @@ STAMP := $(VENV)/.meridian-installed
 STACK ?= eo4eu
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: help plan plan-all test lint schema lock clean
+.PHONY: help plan plan-all test lint schema golden lock clean
 
 help:
 	@echo "make plan STACK=<stack>   offline plan of a bundled stack ($(STACKS))"
@@ -39,6 +39,12 @@ test: lint
 
 schema: $(STAMP)
 	$(BIN)/meridian schema
+
+# Regenerate the golden URN lists after a deliberate change of identity (review the diff:
+# a rename or re-parent needs an alias, see README "URNs are a contract").
+golden: $(STAMP)
+	@mkdir -p tests/golden
+	@for s in $(STACKS); do $(BIN)/meridian plan $$s --urns tests/golden/$$s.urns > /dev/null || exit 1; done
 
 # Refresh the lock from pyproject.toml's pins (needs the registry).
 lock:

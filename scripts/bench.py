@@ -157,15 +157,22 @@ def _measure(kind: str, clusters: int) -> dict[str, Any]:
     return {"resources": len(plan.resources), "seconds": cpu, "wall_seconds": wall, "peak_mb": peak_kb / 1024}
 
 
+class BenchError(Exception):
+    """A measurement run failed; the message carries the worker's last words."""
+
+
 def _worker(kind: str, clusters: int) -> dict[str, Any]:
-    output = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
         [sys.executable, "-m", "scripts.bench", "--worker", kind, str(clusters)],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
-    ).stdout
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    )
+    if done.returncode != 0:
+        last = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise BenchError(f"{kind} run with {clusters} clusters failed:\n{last}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 

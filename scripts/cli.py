@@ -30,6 +30,9 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         write_plan(plan, Path(args.json))
         print(f"plan written to {args.json}")
+    if args.urns:
+        Path(args.urns).write_text("".join(f"{urn}\n" for urn in plan.urns()), encoding="utf-8")
+        print(f"URNs written to {args.urns}")
     return 0
 
 
@@ -101,10 +104,14 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import import_seconds, render, run
+    from .bench import BenchError, import_seconds, render, run
 
     sizes = tuple(int(size) for size in args.sizes.split(","))
-    rows = run(sizes, repeat=args.repeat)
+    try:
+        rows = run(sizes, repeat=args.repeat)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps([{key: row[key] for key in BENCH_FIELDS} for row in rows]))
         return 0
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="evaluate a stack offline and show what preview would create")
     plan.add_argument("stack", help="bundled stack name (eo4eu) or path to a stack file")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE")
+    plan.add_argument("--urns", metavar="FILE", help="also write the sorted URN list to FILE (golden files)")
     plan.set_defaults(func=_plan)
 
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to stacks/platform.schema.json")

@@ -68,6 +68,10 @@ class Plan:
                 return resource
         raise KeyError(f"{token} {name} is not in the plan")
 
+    def urns(self) -> list[str]:
+        """Every URN of the plan, sorted: the identity contract golden files pin."""
+        return sorted(r["urn"] for r in self.resources)
+
     def children(self, urn: str) -> list[dict[str, Any]]:
         """Direct children of the resource with `urn`."""
         return [r for r in self.resources if r["parent"] == urn]

@@ -26,7 +26,7 @@ class PlatformSpec(SpecModel):
         min_length=1, max_length=32, description="Cloud sites of the project, keyed by site name."
     )
     clusters: dict[Name, ClusterSpec] = Field(
-        default_factory=dict, max_length=64, description="Kubernetes clusters, keyed by cluster name."
+        default_factory=dict, max_length=128, description="Kubernetes clusters, keyed by cluster name."
     )
 
     @model_validator(mode="before")
