@@ -7,36 +7,14 @@ between resources. Components become childless ComponentResources, so the count
 matches. What the platform costs above this is what Meridian itself adds.
 """
 
-import importlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pulumi
-from pulumi import _types
-from pulumi.runtime import rpc
 
+from scripts.sdk import load_packages, sdk_class, wire_to_python
 
-def sdk_class(token: str, version: str) -> Any:
-    """The SDK class registered for a type token (the SDK's own token tables)."""
-    pkg, mod, name = token.split(":")
-    if pkg == "pulumi" and mod == "providers":
-        info = rpc.get_resource_package(name, version).pkg_info  # type: ignore[union-attr]
-        return getattr(importlib.import_module(info["fqn"]), info["class"])
-    info = rpc.get_resource_module(pkg, mod, version).mod_info  # type: ignore[union-attr]
-    return getattr(importlib.import_module(info["fqn"]), info["classes"][token])
-
-
-def python_names(cls: Any) -> dict[str, str]:
-    """Serialized (camelCase) input name -> the constructor's keyword."""
-    module = importlib.import_module(cls.__module__)
-    args = getattr(module, f"{cls.__name__}InitArgs", None) or getattr(module, f"{cls.__name__}Args")
-    return {wire: py for py, wire in _types.input_type_py_to_pulumi_names(args).items()}
-
-
-for package in ("pulumi_aws", "pulumi_openstack", "pulumi_kubernetes", "pulumi_random", "pulumi_tls"):
-    importlib.import_module(package)  # registers the packages' type tokens
-
+load_packages()
 plan = json.loads(Path(pulumi.Config("bench").require("plan")).read_text(encoding="utf-8"))
 for resource in plan["resources"]:
     if resource["type"] == "pulumi:pulumi:Stack":
@@ -45,7 +23,7 @@ for resource in plan["resources"]:
         pulumi.ComponentResource(resource["type"], resource["name"])
         continue
     cls = sdk_class(resource["type"], resource["version"] or "")
-    names = python_names(cls)
+    names = wire_to_python(cls)
     secret_keys = {path.split(".")[0].split("[")[0] for path in resource["secret_paths"]}
     kwargs = {
         names.get(key, key): pulumi.Output.secret(value) if key in secret_keys else value

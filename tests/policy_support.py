@@ -66,3 +66,44 @@ def violations(analyzer: Analyzer, plan: Plan, config: dict[str, Any] | None = N
 def policies_hit(report: GateReport) -> set[str]:
     """Names of the policies that reported anything."""
     return {v.policy for v in report.violations}
+
+
+class PolicyModule:
+    """Test helpers for one policy module: run only its policies (at their default levels) through the pack."""
+
+    def __init__(self, levels: dict[str, str]) -> None:
+        self.levels = levels
+
+    def only_these(self, config: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Gate config running only this module's policies, with `config` layered on."""
+        config = config or {}
+        return {"all": "disabled", **{name: dict(config.get(name, {})) for name in self.levels}}
+
+    def hits(
+        self, analyzer: Any, policy: str, *resources: dict[str, Any], config: dict[str, Any] | None = None
+    ) -> list[Any]:
+        """What `policy` reported for a plan of `resources`."""
+        report = violations(analyzer, plan_of_resources(*resources), self.only_these(config))
+        return [v for v in report.violations if v.policy == policy]
+
+    def assert_violation(
+        self,
+        analyzer: Any,
+        policy: str,
+        bad: dict[str, Any],
+        *others: dict[str, Any],
+        config: dict[str, Any] | None = None,
+    ) -> list[Any]:
+        """`policy` reports `bad` (and nothing else) at its default level."""
+        found = self.hits(analyzer, policy, *others, bad, config=config)
+        assert found, f"{policy} reported nothing for {bad['inputs']}"
+        assert {v.urn for v in found} == {bad["urn"]}, [v.message for v in found]
+        assert {v.level for v in found} == {self.levels[policy]}
+        return found
+
+    def assert_clean(
+        self, analyzer: Any, policy: str, *resources: dict[str, Any], config: dict[str, Any] | None = None
+    ) -> None:
+        """`policy` reports nothing for a plan of `resources`."""
+        found = self.hits(analyzer, policy, *resources, config=config)
+        assert found == [], [v.message for v in found]

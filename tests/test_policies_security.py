@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from policy_support import plan_of_resources, resource, violations
+from policy_support import PolicyModule, plan_of_resources, resource, violations
 
-from scripts.gate import Analyzer, Violation
+from scripts.gate import Analyzer
 from scripts.harness import STACKS, UNKNOWN, Plan
 
 BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
@@ -55,36 +55,11 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 CHART_V4 = "kubernetes:helm.sh/v4:Chart"
 
 
-def only_these(config: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Gate config running only this module's policies (at their default levels), with `config` layered on."""
-    config = config or {}
-    return {"all": "disabled", **{name: dict(config.get(name, {})) for name in LEVELS}}
-
-
-def hits(
-    analyzer: Analyzer, policy: str, *resources: dict[str, Any], config: dict[str, Any] | None = None
-) -> list[Violation]:
-    """What `policy` reported for a plan of `resources`."""
-    report = violations(analyzer, plan_of_resources(*resources), only_these(config))
-    return [v for v in report.violations if v.policy == policy]
-
-
-def assert_violation(
-    analyzer: Analyzer, policy: str, bad: dict[str, Any], *others: dict[str, Any], config: dict[str, Any] | None = None
-) -> list[Violation]:
-    """`policy` reports `bad` (and nothing else) at its default level."""
-    found = hits(analyzer, policy, *others, bad, config=config)
-    assert found, f"{policy} reported nothing for {bad['inputs']}"
-    assert {v.urn for v in found} == {bad["urn"]}, [v.message for v in found]
-    assert {v.level for v in found} == {LEVELS[policy]}
-    return found
-
-
-def assert_clean(
-    analyzer: Analyzer, policy: str, *resources: dict[str, Any], config: dict[str, Any] | None = None
-) -> None:
-    found = hits(analyzer, policy, *resources, config=config)
-    assert found == [], [v.message for v in found]
+_MODULE = PolicyModule(LEVELS)
+only_these = _MODULE.only_these
+hits = _MODULE.hits
+assert_violation = _MODULE.assert_violation
+assert_clean = _MODULE.assert_clean
 
 
 # -- metadata ----------------------------------------------------------------------------------

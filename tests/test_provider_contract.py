@@ -10,10 +10,8 @@ that table and must land on an `_internal_init` parameter, and every required in
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,49 +19,17 @@ from typing import Any
 import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type tokens
 import pulumi_openstack
 import pytest
-from pulumi import _types
-from pulumi.runtime import rpc
 
 from scripts.harness import STACKS, Plan, evaluate
+from scripts.sdk import args_class, sdk_class, wire_to_python
 
 BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
 
-def sdk_class(token: str, version: str | None) -> type:
-    """The SDK class registered for a type token (and SDK version), through the SDK's own token tables."""
-    pkg, mod, _ = token.split(":")
-    if pkg == "pulumi" and mod == "providers":
-        package = rpc.get_resource_package(token.split(":")[2], version or "")
-        assert package is not None, f"no SDK package registers {token}"
-        info = package.pkg_info  # type: ignore[attr-defined]
-        return getattr(importlib.import_module(info["fqn"]), info["class"])  # type: ignore[no-any-return]
-    module = rpc.get_resource_module(pkg, mod, version or "")
-    assert module is not None, f"no SDK module registers {token}"
-    info = module.mod_info  # type: ignore[attr-defined]
-    return getattr(importlib.import_module(info["fqn"]), info["classes"][token])  # type: ignore[no-any-return]
-
-
-def args_class(cls: type) -> type:
-    """The `@input_type` Args class the SDK builds the resource's properties in.
-
-    `Vpc` -> `VpcArgs`; pulumi_kubernetes 4.x names a resource's own Args `<Name>InitArgs`
-    (its `<Name>Args` is the nested object type), so that name is tried first.
-    """
-    module = sys.modules[cls.__module__]
-    args = getattr(module, f"{cls.__name__}InitArgs", None) or getattr(module, f"{cls.__name__}Args")
-    assert _types.is_input_type(args), args
-    return args  # type: ignore[no-any-return]
-
-
-def wire_to_python(cls: type) -> dict[str, str]:
-    """The SDK's own name table for the class's inputs: serialized (camelCase) name -> Python name."""
-    return {wire: py for py, wire in _types.input_type_py_to_pulumi_names(args_class(cls)).items()}
-
-
 def required_inputs(cls: type) -> list[str]:
     """Python names of the inputs the Args class requires (keyword-only, no default)."""
-    parameters = inspect.signature(args_class(cls).__init__).parameters.values()  # type: ignore[misc]
+    parameters = inspect.signature(args_class(cls).__init__).parameters.values()
     return [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
 
 
@@ -84,7 +50,7 @@ def contract_violations(resources: Iterable[dict[str, Any]]) -> list[str]:
             problems.append(f"{where}: no provider SDK class for the type ({error})")
             continue
         table = wire_to_python(cls)
-        parameters = inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
+        parameters = inspect.signature(cls._internal_init).parameters
         for key in resource["inputs"]:
             python_name = table.get(key)
             if python_name is None:

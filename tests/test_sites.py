@@ -8,8 +8,6 @@ by comparing against the referenced resource's mock ID, recomputed with `scripts
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
 import ipaddress
 import json
 from collections.abc import Callable, Iterable
@@ -19,12 +17,13 @@ import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type to
 import pulumi_openstack  # noqa: F401
 import pytest
 import yaml
-from pulumi.runtime import MockResourceArgs, rpc
+from pulumi.runtime import MockResourceArgs
 
 from components import ports
 from components.spec import SpecError, aws_subnet_layout
 from scripts.harness import SECRET, STACKS, UNKNOWN, Plan
 from scripts.mocks import MeridianMocks, stable_uuid
+from scripts.sdk import takes_tags as _takes_tags
 
 BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
 
@@ -422,24 +421,9 @@ def test_aws_provider(plans: Plans) -> None:
 # Tags: which resources take them is decided by the provider SDK, not by a list kept here.
 
 
-def sdk_class(token: str, version: str | None) -> type:
-    """The SDK class registered for a type token (and SDK version), through the SDK's own token tables."""
-    pkg, mod, _ = token.split(":")
-    if pkg == "pulumi" and mod == "providers":
-        package = rpc.get_resource_package(token.split(":")[2], version or "")
-        assert package is not None, f"no SDK package registers {token}"
-        info = package.pkg_info  # type: ignore[attr-defined]
-        return getattr(importlib.import_module(info["fqn"]), info["class"])  # type: ignore[no-any-return]
-    module = rpc.get_resource_module(pkg, mod, version or "")
-    assert module is not None, f"no SDK module registers {token}"
-    info = module.mod_info  # type: ignore[attr-defined]
-    return getattr(importlib.import_module(info["fqn"]), info["classes"][token])  # type: ignore[no-any-return]
-
-
 def takes_tags(resource: dict[str, Any]) -> bool:
     """Whether the SDK constructor of the resource's type has a `tags` argument."""
-    cls = sdk_class(resource["type"], resource["version"])
-    return "tags" in inspect.signature(cls._internal_init).parameters  # type: ignore[attr-defined]
+    return _takes_tags(resource["type"], resource["version"])
 
 
 def tag_map(tags: Any) -> dict[str, str]:
