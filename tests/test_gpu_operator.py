@@ -526,7 +526,8 @@ def test_monitoring_tolerations_and_namespace(gpu_plan: Plan, cluster: str) -> N
     values = values_of(gpu_plan, cluster)
     monitor = values["dcgmExporter"]["serviceMonitor"]
     assert values["dcgmExporter"]["enabled"] is True
-    assert monitor["enabled"] is True
+    # No ServiceMonitor without the observability add-on, which brings its CRD.
+    assert monitor["enabled"] is False
     assert monitor["additionalLabels"] == {"meridian.io/scrape": "true"}
     assert tolerated(GPU_TAINT, values["daemonsets"]["tolerations"])
     assert not tolerated({"key": "other", "value": "", "effect": "NoSchedule"}, values["daemonsets"]["tolerations"])
@@ -704,3 +705,20 @@ def test_broken_objects_fail_the_schema(gpu_plan: Plan) -> None:
     for broken in (broken_map, broken_namespace):
         with pytest.raises(kubernetes_validate.ValidationError):
             kubernetes_validate.validate(broken, "1.34", strict=True)
+
+
+def test_service_monitor_follows_the_observability_addon() -> None:
+    from components.addons.gpu_operator import gpu_operator_values
+    from components.spec import ClusterSpec
+
+    cluster = {
+        "site": "s",
+        "backend": "rke2",
+        "version": "1.33",
+        "control_plane": {"flavor": "m1.large"},
+        "node_pools": {"g": {"flavor": "vm.a100.1gpu", "gpu": {"model": "A100-80GB", "count": 1}}},
+    }
+    off = gpu_operator_values(ClusterSpec.model_validate(cluster))
+    on = gpu_operator_values(ClusterSpec.model_validate({**cluster, "addons": {"observability": {"enabled": True}}}))
+    assert off["dcgmExporter"]["serviceMonitor"]["enabled"] is False
+    assert on["dcgmExporter"]["serviceMonitor"]["enabled"] is True

@@ -265,8 +265,11 @@ class AddonsSpec(SpecModel):
     jupyterhub: AddonToggle = Field(
         default_factory=lambda: AddonToggle(enabled=False), description="JupyterHub for scientists."
     )
+    # Off by default until the observability add-on (which brings the Prometheus Operator
+    # CRDs) lands: add-ons only create ServiceMonitors when it is on.
     observability: AddonToggle = Field(
-        default_factory=AddonToggle, description="Metrics and logs shipped to the project's central observability."
+        default_factory=lambda: AddonToggle(enabled=False),
+        description="Metrics and logs shipped to the project's central observability.",
     )
     gitops: AddonToggle = Field(
         default_factory=lambda: AddonToggle(enabled=False), description="GitOps agent (Fleet or Sveltos)."
