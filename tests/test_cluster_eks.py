@@ -418,7 +418,9 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
 
     for group, pool in ((cpu, "cpu"), (gpu, "a10")):
         inputs = group["inputs"]
-        assert inputs["nodeGroupName"] == f"{CLUSTER}-{pool}"
+        # A prefix, so a replacement (new instance or AMI type) can be created before the old goes.
+        assert "nodeGroupName" not in inputs
+        assert inputs["nodeGroupNamePrefix"] == f"{CLUSTER}-{pool}-"
         assert inputs["clusterName"] == EKS_NAME
         assert inputs["nodeRoleArn"] == node_role_arn
         assert inputs["subnetIds"] == private
@@ -555,3 +557,15 @@ def test_control_plane_logs_are_kept_for_a_bounded_time(plans: Plans) -> None:
     assert logs["inputs"]["name"] == f"/aws/eks/{eks['inputs']['name']}/cluster"
     assert logs["inputs"]["retentionInDays"] == 90
     assert logs["urn"] in eks["depends_on"]
+
+
+def test_a_pinned_deployer_role_replaces_the_callers(
+    plan_of: Callable[..., Plan], base_platform: dict[str, Any]
+) -> None:
+    platform = _main(base_platform)
+    deployer = "arn:aws:iam::111122223333:role/ci-deployer"
+    platform["clusters"][CLUSTER]["deployer_role_arn"] = deployer
+    cluster = Cluster(plan_of(platform))
+    [entry] = [r for r in cluster.resources if r["type"] == ACCESS_ENTRY and r["name"] == f"{CLUSTER}-deployer"]
+    # Whoever runs `pulumi up`, the entry stays CI's: no replacement, no lost admin.
+    assert entry["inputs"]["principalArn"] == deployer

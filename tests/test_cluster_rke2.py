@@ -198,10 +198,20 @@ def is_v4(cidr: str) -> bool:
     return ipaddress.ip_network(cidr).version == 4
 
 
+def script_lines(config: dict[str, Any]) -> list[str]:
+    """The install script a cloud-config writes and runs (its only runcmd entry)."""
+    assert config["runcmd"] == [[rke2.INSTALL_SCRIPT]]
+    [script] = [f for f in config["write_files"] if f["path"] == rke2.INSTALL_SCRIPT]
+    assert script["permissions"] == "0700"
+    lines: list[str] = script["content"].splitlines()
+    assert lines[:3] == ["#!/bin/bash", lines[1], "set -euo pipefail"]  # a failed step stops the boot
+    return lines
+
+
 def install_env(config: dict[str, Any]) -> dict[str, str]:
-    """The INSTALL_RKE2_* variables of the install command in a cloud-config's runcmd."""
-    commands = [c for c in config["runcmd"] if isinstance(c, str) and rke2.INSTALL_URL in c]
-    assert len(commands) == 1, config["runcmd"]
+    """The INSTALL_RKE2_* variables of the install command in a cloud-config's install script."""
+    commands = [line for line in script_lines(config) if "INSTALL_RKE2_VERSION" in line]
+    assert len(commands) == 1, commands
     return dict(re.findall(r"\bINSTALL_RKE2_([A-Z_]+)=(\S+)", commands[0]))
 
 
@@ -395,7 +405,7 @@ def test_first_server_bootstraps_with_the_generated_cas(rk: Rke2Plan) -> None:
     config = rk.rke2_config(first)
     assert "server" not in config
     files = {f["path"]: f for f in rk.cloud_config(first)["write_files"]}
-    assert set(files) == {rke2.CONFIG_PATH, *CA_FILES}
+    assert set(files) == {rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT, *CA_FILES}
     for path, mode in CA_FILES.items():
         assert files[path]["permissions"] == mode, path
         assert files[path]["owner"] == "root:root"
@@ -414,7 +424,7 @@ def test_other_servers_join_through_the_vip(rk: Rke2Plan) -> None:
     for server in rk.servers()[1:]:
         assert rk.rke2_config(server)["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
         paths = [f["path"] for f in rk.cloud_config(server)["write_files"]]
-        assert paths == [rke2.CONFIG_PATH], "only the first server carries the CA keys"
+        assert paths == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT], "only the first server carries the CA keys"
 
 
 def test_server_config(rk: Rke2Plan) -> None:
@@ -428,8 +438,8 @@ def test_server_config(rk: Rke2Plan) -> None:
         assert config["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
         assert labels_of(config)["meridian.io/cluster"] == CLUSTER
         cloud = rk.cloud_config(server)
-        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "server"}
-        assert ["systemctl", "enable", "--now", "rke2-server.service"] in cloud["runcmd"]
+        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "server", "METHOD": "tar"}
+        assert "systemctl enable --now rke2-server.service" in script_lines(cloud)
         assert server["inputs"]["metadata"] == {"cluster": CLUSTER, "role": "server"}
 
 
@@ -443,9 +453,9 @@ def test_agents_join_as_agents_through_the_vip(rk: Rke2Plan) -> None:
     assert len(agents) == sum(POOL_SIZES.values())
     for agent in agents:
         cloud = rk.cloud_config(agent)
-        assert [f["path"] for f in cloud["write_files"]] == [rke2.CONFIG_PATH]
-        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "agent"}
-        assert ["systemctl", "enable", "--now", "rke2-agent.service"] in cloud["runcmd"]
+        assert [f["path"] for f in cloud["write_files"]] == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]
+        assert install_env(cloud) == {"VERSION": BACKEND_VERSIONS["rke2"][VERSION], "TYPE": "agent", "METHOD": "tar"}
+        assert "systemctl enable --now rke2-agent.service" in script_lines(cloud)
         config = rk.rke2_config(agent)
         assert config["token"] == token
         assert config["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
@@ -483,7 +493,9 @@ def test_user_data_and_token_are_secret(rk: Rke2Plan) -> None:
     for instance in instances:
         assert "userData" in instance["secret_paths"], instance["name"]
         assert instance["inputs"]["userData"] == SECRET
-        assert "userData" in instance["ignore_changes"]
+        # A new image under the same name, a new zone list or a new cloud-init never
+        # replaces running nodes (etcd lives on the servers' boot volumes).
+        assert {"userData", "blockDevices", "availabilityZone"} <= set(instance["ignore_changes"])
     password = rk.one(PASSWORD, f"{CLUSTER}-join-token")
     assert "result" in password["additional_secret_outputs"]
     document = json.dumps(rk.plan.to_json())
@@ -619,23 +631,27 @@ def test_cloud_init_installs_the_pinned_release_as_the_role(role: str) -> None:
     first, _, rest = text.partition("\n")
     assert first == "#cloud-config"
     document = yaml.safe_load(rest)
-    assert install_env(document) == {"VERSION": "v1.33.13+rke2r2", "TYPE": role}
+    assert install_env(document) == {"VERSION": "v1.33.13+rke2r2", "TYPE": role, "METHOD": "tar"}
     written = {f["path"]: f for f in document["write_files"]}
     assert yaml.safe_load(written[rke2.CONFIG_PATH]["content"]) == config
     assert written[rke2.CONFIG_PATH]["permissions"] == "0600"
-    assert ["systemctl", "enable", "--now", f"rke2-{role}.service"] in document["runcmd"]
-    # The etcd user the CIS profile needs exists only where etcd runs, before RKE2 starts.
-    useradd = [i for i, c in enumerate(document["runcmd"]) if isinstance(c, list) and c[0] == "useradd"]
-    start = document["runcmd"].index(["systemctl", "enable", "--now", f"rke2-{role}.service"])
+    lines = script_lines(document)
+    # The etcd user the CIS profile needs exists only where etcd runs, before RKE2 starts;
+    # the CIS sysctl settings are applied before it starts everywhere.
+    useradd = [i for i, line in enumerate(lines) if "useradd" in line]
+    start = lines.index(f"systemctl enable --now rke2-{role}.service")
+    sysctl = lines.index("systemctl restart systemd-sysctl")
+    assert sysctl < start and start == len(lines) - 1
     if role == "server":
         assert len(useradd) == 1 and useradd[0] < start
-        assert "etcd" in document["runcmd"][useradd[0]]
-        assert {path: f["permissions"] for path, f in written.items() if path != rke2.CONFIG_PATH} == CA_FILES
+        assert "-M etcd -U" in lines[useradd[0]]
+        config_files = {rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT}
+        assert {path: f["permissions"] for path, f in written.items() if path not in config_files} == CA_FILES
         assert all(f["owner"] == "root:root" for f in written.values())
         assert written[f"{rke2.TLS_DIR}/client-ca.key"]["content"] == "CK"
     else:
         assert useradd == []
-        assert list(written) == [rke2.CONFIG_PATH]
+        assert list(written) == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]
 
 
 def test_kubeconfig_renderer() -> None:
@@ -652,3 +668,17 @@ def test_kubeconfig_renderer() -> None:
     (context,) = document["contexts"]
     assert document["current-context"] == context["name"]
     assert context["context"] == {"cluster": "c1", "user": user["name"]}
+
+
+def test_an_initialized_cluster_has_every_server_join(
+    plan_of: Callable[..., Plan], base_platform: dict[str, Any]
+) -> None:
+    platform = copy.deepcopy(base_platform)
+    spec = rke2_cluster_spec()
+    spec["control_plane"] = {**spec["control_plane"], "initialized": True}
+    platform["clusters"] = {CLUSTER: spec}
+    rk = Rke2Plan(platform, plan_of(platform, reveal_secrets=True))
+    # A replaced server-0 must rejoin the cluster, not found a second one behind the LB.
+    for server in rk.servers():
+        assert rk.rke2_config(server)["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
+        assert [f["path"] for f in rk.cloud_config(server)["write_files"]] == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]

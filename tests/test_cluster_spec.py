@@ -48,6 +48,10 @@ def cluster(backend: str, version: str = "", **changes: Any) -> dict[str, Any]:
     spec = copy.deepcopy(CLUSTERS[backend])
     spec["version"] = version or next(iter(BACKEND_VERSIONS[backend]))
     spec.update(changes)
+    pools = spec.get("node_pools") or {}
+    if pools and all(isinstance(p, dict) and p.get("gpu") for p in pools.values()):
+        # Every cluster needs a pool without GPUs for its system services.
+        pools["system"] = {"flavor": "m6i.large" if backend == "eks" else "m1.large"}
     return spec
 
 

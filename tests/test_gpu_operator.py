@@ -87,7 +87,7 @@ def _openstack(backend: str, pools: dict[str, Any]) -> dict[str, Any]:
         "backend": backend,
         "version": "1.34",
         "control_plane": {"count": 1, "flavor": "m1.large"},
-        "node_pools": pools,
+        "node_pools": _with_system_pool(pools, "m1.large"),
     }
     if backend == "magnum":
         cluster["image"] = "capi-ubuntu-2404-kube-v1.34"
@@ -95,7 +95,14 @@ def _openstack(backend: str, pools: dict[str, Any]) -> dict[str, Any]:
 
 
 def _eks(pools: dict[str, Any]) -> dict[str, Any]:
-    return {"site": "aws-b", "backend": "eks", "version": "1.34", "node_pools": pools}
+    return {"site": "aws-b", "backend": "eks", "version": "1.34", "node_pools": _with_system_pool(pools, "m6i.large")}
+
+
+def _with_system_pool(pools: dict[str, Any], flavor: str) -> dict[str, Any]:
+    """Every cluster needs a pool without GPUs for its system services (the spec says so)."""
+    if all(pool.get("gpu") for pool in pools.values()):
+        return {**pools, "system": _pool(flavor, 2)}
+    return pools
 
 
 CLUSTERS: dict[str, dict[str, Any]] = {
@@ -716,7 +723,10 @@ def test_service_monitor_follows_the_observability_addon() -> None:
         "backend": "rke2",
         "version": "1.33",
         "control_plane": {"flavor": "m1.large"},
-        "node_pools": {"g": {"flavor": "vm.a100.1gpu", "gpu": {"model": "A100-80GB", "count": 1}}},
+        "node_pools": {
+            "system": {"flavor": "m1.large"},
+            "g": {"flavor": "vm.a100.1gpu", "gpu": {"model": "A100-80GB", "count": 1}},
+        },
     }
     off = gpu_operator_values(ClusterSpec.model_validate(cluster))
     on = gpu_operator_values(ClusterSpec.model_validate({**cluster, "addons": {"observability": {"enabled": True}}}))

@@ -231,7 +231,7 @@ def test_driver_default_per_backend(backend: str, driver: str) -> None:
             "site": "s",
             "backend": backend,
             "version": "1.34",
-            "node_pools": {"g": {"flavor": "x", "gpu": {"model": "T4", "count": 1}}},
+            "node_pools": {"system": {"flavor": "y"}, "g": {"flavor": "x", "gpu": {"model": "T4", "count": 1}}},
             **extra,
         }
     )

@@ -262,7 +262,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             opts=on_cluster,
         )
 
-    deployer_admin = grant_admin("deployer", session.issuer_arn)
+    # The spec's deployer role when set (stable whoever runs `pulumi up`); else the caller's.
+    deployer_admin = grant_admin("deployer", spec.deployer_role_arn or session.issuer_arn)
     for admin, arn in admins.items():
         grant_admin(f"admin-{admin}", arn)
 
@@ -312,7 +313,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         group = aws.eks.NodeGroup(
             f"{name}-{pool_key}-nodes",
             cluster_name=control_plane.name,
-            node_group_name=f"{name}-{pool_key}",
+            # A prefix, not a name: changing the instance type or AMI type replaces the group, and
+            # the replacement is created first; under a fixed name EKS would refuse it.
+            node_group_name_prefix=f"{name}-{pool_key}-",
             # Follow the control plane's version: an upgrade rolls the nodes after the control plane.
             version=control_plane.version,
             node_role_arn=node_role.arn,

@@ -46,6 +46,7 @@ CNI = "canal"
 INSTALL_URL = "https://get.rke2.io"
 TLS_DIR = "/var/lib/rancher/rke2/server/tls"
 CONFIG_PATH = "/etc/rancher/rke2/config.yaml"
+INSTALL_SCRIPT = "/usr/local/sbin/meridian-install-rke2"
 #: Taint on servers when worker pools exist: only critical add-ons run on the control plane
 #: (RKE2 HA docs, "Taint server nodes").
 SERVER_TAINT = "CriticalAddonsOnly=true:NoExecute"
@@ -210,7 +211,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         server_ca[1].cert_pem, server_ca[0].private_key_pem, client_ca[1].cert_pem, client_ca[0].private_key_pem
     )
     for index in range(spec.control_plane.count):
-        first = index == 0
+        # Only the very first server of a new cluster starts etcd; once the cluster exists
+        # (control_plane.initialized), a replaced server-0 joins like the others instead of
+        # founding a second cluster behind the same load balancer.
+        first = index == 0 and not spec.control_plane.initialized
 
         def render_server(args: list[Any], first: bool = first) -> str:
             token_value, url, tls_san, pems = args
@@ -336,9 +340,12 @@ def _instance(
         user_data=user_data,
         metadata=metadata,
         tags=tags,
-        # Nodes are cattle, but a changed cloud-init must not silently rebuild a server:
-        # changes to user data roll out by replacing instances deliberately (pulumi up --target).
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["userData"])),
+        # A changed cloud-init, a newer image uploaded under the same name or a changed zone
+        # list would each replace every node at once, servers (and their etcd) included.
+        # Such changes roll out deliberately, node by node (pulumi up --replace <urn>).
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(ignore_changes=["userData", "blockDevices", "availabilityZone"])
+        ),
     )
 
 
@@ -399,31 +406,46 @@ def ca_files(server_cert: str, server_key: str, client_cert: str, client_key: st
     ]
 
 
-def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict[str, str]]) -> str:
-    """The #cloud-config that installs RKE2 `version` as `role` (server|agent) with `config`."""
-    service = f"rke2-{role}.service"
-    commands: list[list[str] | str] = [
+def install_script(role: str, version: str) -> str:
+    """The script cloud-init runs once: install RKE2 `version` as `role`, apply the CIS prerequisites, start it.
+
+    One script under `set -euo pipefail`, so a failed download or a missing file stops the
+    boot loudly (runcmd entries would carry on past a failure); the download retries while
+    the network comes up. The tarball method is explicit: its paths are the ones used here
+    on any distribution (the RPM method would put the CIS sysctl file elsewhere).
+    """
+    lines = [
+        "#!/bin/bash",
+        "# Written by Meridian: installs and starts RKE2; cloud-init runs it once, at first boot.",
+        "set -euo pipefail",
+        f"curl -sfL --retry 10 --retry-delay 6 --retry-all-errors -o /root/rke2-install.sh {INSTALL_URL}",
         # The install script verifies the release tarball's sha256 before unpacking it.
-        f"curl -sfL {INSTALL_URL} | INSTALL_RKE2_VERSION={version} INSTALL_RKE2_TYPE={role} sh -",
-        # The CIS profile needs RKE2's kernel settings applied before the first start.
-        ["cp", "-f", "/usr/local/share/rke2/rke2-cis-sysctl.conf", "/etc/sysctl.d/60-rke2-cis.conf"],
-        ["systemctl", "restart", "systemd-sysctl"],
+        f"INSTALL_RKE2_VERSION={version} INSTALL_RKE2_TYPE={role} INSTALL_RKE2_METHOD=tar sh /root/rke2-install.sh",
+        # The CIS profile needs RKE2's kernel settings applied before the first start ...
+        "cp -f /usr/local/share/rke2/rke2-cis-sysctl.conf /etc/sysctl.d/60-rke2-cis.conf",
+        "systemctl restart systemd-sysctl",
     ]
     if role == "server":
         # ... and an etcd system user on servers (docs.rke2.io/security/hardening_guide).
-        commands.append(["useradd", "-r", "-c", "etcd user", "-s", "/sbin/nologin", "-M", "etcd", "-U"])
-    commands.append(["systemctl", "enable", "--now", service])
+        lines.append('id -u etcd >/dev/null 2>&1 || useradd -r -c "etcd user" -s /sbin/nologin -M etcd -U')
+    lines.append(f"systemctl enable --now rke2-{role}.service")
+    return "\n".join(lines) + "\n"
+
+
+def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict[str, str]]) -> str:
+    """The #cloud-config that installs RKE2 `version` as `role` (server|agent) with `config`."""
     document = {
         "write_files": [
-            {
-                "path": CONFIG_PATH,
-                "owner": "root:root",
-                "permissions": "0600",
-                "content": dump(config),
-            },
+            {"path": CONFIG_PATH, "owner": "root:root", "permissions": "0600", "content": dump(config)},
             *({"owner": "root:root", **item} for item in files),
+            {
+                "path": INSTALL_SCRIPT,
+                "owner": "root:root",
+                "permissions": "0700",
+                "content": install_script(role, version),
+            },
         ],
-        "runcmd": commands,
+        "runcmd": [[INSTALL_SCRIPT]],
     }
     return "#cloud-config\n" + dump(document, width=1_000_000)
 

@@ -284,6 +284,11 @@ class ControlPlaneSpec(SpecModel):
         default=None, min_length=1, max_length=64, description="Flavor of the servers (required for rke2 and magnum)."
     )
     disk_gb: int = Field(default=80, ge=40, le=2048, description="Root disk of each server in GiB (etcd lives here).")
+    initialized: bool = Field(
+        default=False,
+        description="rke2: set to true once the cluster exists (after its first `pulumi up`), so that a "
+        "replaced first server joins the cluster instead of founding a new one.",
+    )
 
     @model_validator(mode="after")
     def _odd(self) -> ControlPlaneSpec:
@@ -296,6 +301,10 @@ class ControlPlaneSpec(SpecModel):
             )
             problems.raise_if_any()
         return self
+
+
+#: An IAM role ARN (paths allowed).
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")]
 
 
 class ClusterSpec(SpecModel):
@@ -328,7 +337,12 @@ class ClusterSpec(SpecModel):
         default=None,
         description="attached only: where the existing cluster's kubeconfig lives (config:<key> or vault:...).",
     )
-    admin_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")]] = Field(
+    deployer_role_arn: RoleArn | None = Field(
+        default=None,
+        description="eks only: the IAM role `pulumi up` runs as (CI's), granted cluster-admin. Unset, it is the "
+        "caller's role at each run, so a run by someone else replaces the entry and revokes the previous one.",
+    )
+    admin_role_arns: list[RoleArn] = Field(
         default_factory=list,
         max_length=16,
         description="eks only: IAM roles granted cluster-admin through EKS access entries.",
@@ -390,6 +404,16 @@ class ClusterSpec(SpecModel):
                     problems.add(("node_pools", name, "min_size"), "magnum node groups cannot scale to zero")
         if self.admin_role_arns and self.backend != "eks":
             problems.add(("admin_role_arns",), "only eks clusters take IAM admin roles")
+        if self.deployer_role_arn is not None:
+            if self.backend != "eks":
+                problems.add(("deployer_role_arn",), "only eks clusters take a deployer role")
+            elif self.deployer_role_arn in self.admin_role_arns:
+                # EKS allows one access entry per principal.
+                problems.add(("deployer_role_arn",), "is also listed in admin_role_arns: list it once")
+        if self.node_pools and not any(pool.gpu is None for pool in self.node_pools.values()):
+            # Tainted GPU nodes (and tainted rke2 servers) leave CoreDNS, the GPU Operator and
+            # node-feature-discovery nowhere to run.
+            problems.add(("node_pools",), "a cluster needs at least one pool without GPUs for its system services")
         role_names: dict[str, int] = {}
         for index, arn in enumerate(self.admin_role_arns):
             role = arn.rsplit("/", 1)[-1].lower()  # IAM role names are case-insensitive

@@ -126,7 +126,11 @@ def _eks_cluster(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, 
 def _eks_node_group(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
     account, region = account_and_region(provider)
     cluster = str(args.inputs.get("clusterName", ""))
-    group = str(args.inputs.get("nodeGroupName") or _autoname(args))
+    prefix = args.inputs.get("nodeGroupNamePrefix")
+    # EKS appends a timestamp-like suffix to a prefix (as the provider does for name_prefix).
+    group = str(
+        args.inputs.get("nodeGroupName") or (f"{prefix}{digest(args.name)[:26]}" if prefix else _autoname(args))
+    )
     group_uuid = stable_uuid("aws:eks/nodeGroup:NodeGroup", cluster, group)
     return {
         ID_KEY: f"{cluster}:{group}",
