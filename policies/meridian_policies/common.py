@@ -26,6 +26,18 @@ Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
 ValidateStack = Callable[[StackValidationArgs, ReportViolation], None]
 
 
+def _metadata(
+    severity: Severity, remediation: str, level: EnforcementLevel, config: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The metadata every Meridian policy carries (config: JSON-schema properties with defaults)."""
+    return {
+        "enforcement_level": level,
+        "severity": severity,
+        "remediation_steps": remediation,
+        "config_schema": PolicyConfigSchema(properties=config) if config else None,
+    }
+
+
 def resource_policy(
     name: str,
     description: str,
@@ -36,15 +48,9 @@ def resource_policy(
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
     config: dict[str, dict[str, Any]] | None = None,
 ) -> ResourceValidationPolicy:
-    """A resource policy with every piece of metadata Meridian requires (config: JSON-schema properties)."""
+    """A resource policy with every piece of metadata Meridian requires."""
     return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        remediation_steps=remediation,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        name=name, description=description, validate=validate, **_metadata(severity, remediation, level, config)
     )
 
 
@@ -60,13 +66,7 @@ def stack_policy(
 ) -> StackValidationPolicy:
     """A stack policy with every piece of metadata Meridian requires."""
     return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        remediation_steps=remediation,
-        config_schema=PolicyConfigSchema(properties=config) if config else None,
+        name=name, description=description, validate=validate, **_metadata(severity, remediation, level, config)
     )
 
 
