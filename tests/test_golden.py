@@ -28,3 +28,34 @@ def test_urns_match_the_golden_list(stack: str, bundled_plan: Callable[[str], Pl
 
 def test_every_bundled_stack_has_a_golden_list() -> None:
     assert sorted(p.stem for p in GOLDEN.glob("*.urns")) == BUNDLED
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_plans_are_reproducible_and_hold_no_secret(stack: str, bundled_plan: Callable[[str], Plan]) -> None:
+    import json
+
+    from scripts.harness import evaluate
+
+    first = json.dumps(bundled_plan(stack).to_json(), sort_keys=True)
+    assert json.dumps(evaluate(stack).to_json(), sort_keys=True) == first  # byte-for-byte: reviewable diffs
+    revealed = evaluate(stack, reveal_secrets=True)
+    secrets = {
+        json.dumps(value)
+        for resource in revealed.resources
+        for path in resource["secret_paths"]
+        for value in [_at(revealed.revealed[resource["urn"]], path)]
+        if isinstance(value, str) and len(value) > 8
+    }
+    assert secrets, "the stack has secret inputs to look for"
+    leaked = [secret for secret in secrets if secret.strip('"') in first]
+    assert leaked == []
+    assert "PRIVATE KEY" not in first and "offline placeholder" not in first
+
+
+def _at(value: object, path: str) -> object:
+    """The value at a plan secret path such as `values.hub.password` or `tags[0]`."""
+    import re
+
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        value = value[int(part[1:-1])] if part.startswith("[") else value[part]  # type: ignore[index]
+    return value
