@@ -5,5 +5,8 @@ KUBE_API = 6443
 #: RKE2's supervisor (node registration) port.
 RKE2_SUPERVISOR = 9345
 
+#: What every site opens to its admin networks, with the role used in rule names.
+ADMIN_ACCESS = ((SSH, "ssh"), (KUBE_API, "kube-api"))
+
 #: Ports that must never be reachable from the whole internet.
 ADMIN_PORTS = {SSH: "SSH", KUBE_API: "Kubernetes API", RKE2_SUPERVISOR: "RKE2 supervisor"}

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import BUNDLED
 from policy_support import plan_of_resources, policies_hit, resource, violations
 
 from scripts.gate import Analyzer, pack_version
+from scripts.harness import Plan
 
 
 def test_pack_declares_policies_with_metadata(analyzer: Analyzer) -> None:
@@ -46,3 +50,14 @@ def test_cli_gate_exit_codes_and_json(tmp_path: Path) -> None:
         [*meridian, "gate", "--plan", str(tmp_path / "nope.json")], capture_output=True, text=True, check=False
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_bundled_stacks_pass_the_whole_pack(
+    analyzer: Analyzer, bundled_plan: Callable[[str], Plan], stack: str
+) -> None:
+    """Every bundled stack passes every policy, advisory ones included, with every resource analyzed."""
+    plan = bundled_plan(stack)
+    report = violations(analyzer, plan)
+    assert report.resources == len(plan.resources) > 0
+    assert [(v.policy, v.level, v.urn, v.message) for v in report.violations] == []

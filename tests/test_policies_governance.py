@@ -262,14 +262,6 @@ def test_unknown_inputs_give_only_the_preview_notice(analyzer: Analyzer) -> None
 # -- the whole pack over the bundled stacks -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", BUNDLED)
-def test_bundled_stack_passes_the_whole_pack(
-    analyzer: Analyzer, bundled_plan: Callable[[str], Plan], stack: str
-) -> None:
-    report = violations(analyzer, bundled_plan(stack))
-    assert [(v.policy, v.urn, v.message) for v in report.mandatory] == []
-
-
 # -- the violation fixtures ---------------------------------------------------------------------------------------
 
 

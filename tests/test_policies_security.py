@@ -664,16 +664,6 @@ def test_unknown_inputs_only_give_the_preview_notice(analyzer: Analyzer, shape: 
     assert_violation(analyzer, "no-all-traffic-from-internet", open_rule)
 
 
-@pytest.mark.parametrize("stack", BUNDLED)
-def test_bundled_stacks_pass_security_policies(
-    analyzer: Analyzer, bundled_plan: Callable[[str], Plan], stack: str
-) -> None:
-    plan = bundled_plan(stack)
-    report = violations(analyzer, plan, only_these())
-    assert report.resources == len(plan.resources) > 0
-    assert [(v.policy, v.urn, v.message) for v in report.mandatory] == []
-
-
 def test_bundled_stacks_exercise_the_security_policies(bundled_plan: Callable[[str], Plan]) -> None:
     """The bundled-stack check means something: the stacks hold what these policies inspect."""
     types = {r["type"] for stack in BUNDLED for r in bundled_plan(stack).resources}

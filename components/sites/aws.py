@@ -178,7 +178,7 @@ class AwsSite(pulumi.ComponentResource):
         )
         for cidr in spec.admin_cidrs:
             v4 = ipaddress.ip_network(cidr).version == 4
-            for port, role in ((ports.SSH, "ssh"), (ports.KUBE_API, "kube-api")):
+            for port, role in ports.ADMIN_ACCESS:
                 aws.vpc.SecurityGroupIngressRule(
                     f"{name}-admin-{role}-{cidr_slug(cidr)}",
                     security_group_id=admin.id,

@@ -139,7 +139,7 @@ class OpenStackSite(pulumi.ComponentResource):
             on_site,
         )
         for cidr in spec.admin_cidrs:
-            for port, role in ((ports.SSH, "ssh"), (ports.KUBE_API, "kube-api")):
+            for port, role in ports.ADMIN_ACCESS:
                 openstack.networking.SecGroupRule(
                     f"{name}-admin-{role}-{cidr_slug(cidr)}",
                     security_group_id=admin.id,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -17,9 +19,22 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-#: Ports that must never face the whole internet (SSH, Kubernetes API, RKE2 supervisor);
-#: the same list components/ports.py opens only to admin networks.
-ADMIN_PORTS = {22: "SSH", 6443: "Kubernetes API", 9345: "RKE2 supervisor"}
+# The Pulumi CLI starts the pack as its own program with cwd policies/, where the repository's
+# packages are importable only if Meridian happens to be installed into the virtualenv. Facts
+# the program and the pack share (admin ports, the GPU catalogue) have one source in
+# components/ (plain data, no provider SDK), so put the repository root on the path rather
+# than copy them here.
+_REPO = Path(__file__).resolve().parents[2]
+if str(_REPO) not in sys.path:
+    sys.path.append(str(_REPO))
+
+# mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
+# repository root is not on its search path.
+from components.ports import ADMIN_PORTS as ADMIN_PORTS  # type: ignore[import-not-found]  # noqa: E402
+
+# mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
+# repository root is not on its search path.
+
 EVERYWHERE = ("0.0.0.0/0", "::/0")
 
 Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
@@ -151,3 +166,28 @@ def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 def namespace_of(props: Any) -> str:
     """The namespace a Kubernetes object is created in ("default" when unset)."""
     return str(get(props, "metadata", "namespace", default="default"))
+
+
+def items(value: Any) -> list[Any]:
+    """A list input as a Python list (proxied lists are Sequences, not lists); [] when absent."""
+    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return []
+    return list(value)
+
+
+def list_setting(default: list[Any], description: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON schema of a list-valued policy setting (strings unless `item` says otherwise)."""
+    return {
+        "type": "array",
+        "items": item or {"type": "string", "minLength": 1},
+        "default": default,
+        "description": description,
+    }
+
+
+def config_strings(config: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    """A list-of-strings setting (`default` when absent or of the wrong shape)."""
+    value = config.get(key)
+    if value is None or isinstance(value, str) or not isinstance(value, Sequence):
+        return list(default)
+    return [str(entry) for entry in value]

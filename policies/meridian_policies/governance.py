@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi.runtime import rpc
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Severity
 
-from .common import get, resource_policy, tag_map
+from .common import config_strings, get, list_setting, resource_policy, tag_map
 
 #: Cloud packages whose resources carry tags, and the SDK module that registers their types.
 CLOUD_SDKS = {"aws": "pulumi_aws", "openstack": "pulumi_openstack"}
@@ -53,14 +53,6 @@ STATEFUL_TYPES = frozenset(
 )
 
 _TAKES_TAGS: dict[str, bool | None] = {}
-
-
-def _config_strings(config: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
-    """A list-of-strings setting (`default` when absent or of the wrong shape)."""
-    value = config.get(key)
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        return list(default)
-    return [str(item) for item in value]
 
 
 def takes_tags(token: str) -> bool | None:
@@ -101,7 +93,7 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
     taggable = takes_tags(args.resource_type)
     if taggable is False or (taggable is None and "tags" not in args.props):
         return
-    required = _config_strings(args.get_config(), "required_tags", DEFAULT_REQUIRED_TAGS)
+    required = config_strings(args.get_config(), "required_tags", DEFAULT_REQUIRED_TAGS)
     tags = {**_provider_default_tags(args), **(tag_map(args.resource_type, args.props) or {})}
     missing = [key for key in required if not tags.get(key)]
     if missing:
@@ -111,7 +103,7 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
 def _allowed_regions(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in REGION_PROVIDERS:
         return
-    allowed = _config_strings(args.get_config(), "allowed_regions", [])
+    allowed = config_strings(args.get_config(), "allowed_regions", [])
     if not allowed:
         return
     region = get(args.props, "region")
@@ -128,7 +120,7 @@ def _allowed_flavors(args: ResourceValidationArgs, report: ReportViolation) -> N
     inputs = FLAVOR_INPUTS.get(args.resource_type)
     if inputs is None:
         return
-    allowed = _config_strings(args.get_config(), "allowed_flavors", [])
+    allowed = config_strings(args.get_config(), "allowed_flavors", [])
     if not allowed:
         return
     if args.resource_type == "openstack:compute/instance:Instance" and get(args.props, "flavorName") is None:
@@ -165,12 +157,9 @@ POLICIES = [
         remediation="Tag the resource with the site's tags (components/labels.py: cloud_tags); AWS tags are a map, "
         "OpenStack tags key=value strings.",
         config={
-            "required_tags": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "default": DEFAULT_REQUIRED_TAGS,
-                "description": "Tag keys every taggable cloud resource must carry with a non-empty value.",
-            }
+            "required_tags": list_setting(
+                DEFAULT_REQUIRED_TAGS, "Tag keys every taggable cloud resource must carry with a non-empty value."
+            )
         },
     ),
     resource_policy(
@@ -180,14 +169,7 @@ POLICIES = [
         severity=Severity.HIGH,
         remediation="Place the site in an allowed region, or extend allowed_regions in the policy config once "
         "the region is approved.",
-        config={
-            "allowed_regions": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "default": [],
-                "description": "Regions AWS and OpenStack providers may use; empty allows any.",
-            }
-        },
+        config={"allowed_regions": list_setting([], "Regions AWS and OpenStack providers may use; empty allows any.")},
     ),
     resource_policy(
         "allowed-flavors",
@@ -196,12 +178,9 @@ POLICIES = [
         severity=Severity.MEDIUM,
         remediation="Pick an allowed flavor or instance type, or extend allowed_flavors in the policy config.",
         config={
-            "allowed_flavors": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "default": [],
-                "description": "EC2 instance types and OpenStack flavors nodes may use; empty allows any.",
-            }
+            "allowed_flavors": list_setting(
+                [], "EC2 instance types and OpenStack flavors nodes may use; empty allows any."
+            )
         },
     ),
     resource_policy(

@@ -13,10 +13,8 @@ SDK adds its advisory "can't run during preview" notice without hiding real viol
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from pulumi_policy import (
@@ -28,22 +26,13 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from .common import get, resource_policy, stack_policy
-
-# The Pulumi CLI starts the pack as its own program with cwd policies/, where the repository's
-# packages are importable only if Meridian happens to be installed into the virtualenv. The GPU
-# catalogue has one source of truth, components/spec/catalog.py (pure data, no provider SDK), so
-# put the repository root on the path rather than copy the tables here.
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.append(str(_REPO))
-
-# mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
-# repository root is not on its search path.
-from components.spec.catalog import (  # type: ignore[import-not-found]  # noqa: E402
+# The repository root is on the path (common.py); mypy, run from policies/, cannot see it.
+from components.spec.catalog import (  # type: ignore[import-not-found]
     AWS_GPU_INSTANCES,
     OPENSTACK_GPU_FLAVORS,
 )
+
+from .common import get, resource_policy, stack_policy
 
 #: GPUs per node: EC2 instance type -> count, and the OpenStack flavors our clouds share -> count.
 AWS_GPUS: dict[str, int] = {name: int(flavor.count) for name, flavor in AWS_GPU_INSTANCES.items()}

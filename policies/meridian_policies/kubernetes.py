@@ -11,12 +11,12 @@ registrations to analyzers too, while the offline gate analyzes custom resources
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Severity
 
-from .common import containers, get, namespace_of, pod_spec, resource_policy
+from .common import containers, get, items, list_setting, namespace_of, pod_spec, resource_policy
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
@@ -54,23 +54,13 @@ POD_SECURITY_LEVELS = frozenset({"privileged", "baseline", "restricted"})
 REQUIRED_NAMESPACE_LABELS = ("managed-by", "project", "pod-security.kubernetes.io/enforce")
 
 _NAMESPACES_CONFIG = {
-    "allowed_namespaces": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": DEFAULT_ALLOWED_NAMESPACES,
-        "description": "Namespaces exempted (system workloads that need host access).",
-    }
+    "allowed_namespaces": list_setting(
+        DEFAULT_ALLOWED_NAMESPACES, "Namespaces exempted (system workloads that need host access).", {"type": "string"}
+    )
 }
 
 
 # -- reading workloads -----------------------------------------------------------------------
-
-
-def _items(value: Any) -> list[Any]:
-    """A list input as a Python list (proxied lists are Sequences, not lists); [] when absent."""
-    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        return []
-    return list(value)
 
 
 def _namespace(args: ResourceValidationArgs) -> str:
@@ -88,7 +78,7 @@ def _namespace(args: ResourceValidationArgs) -> str:
 
 def _exempt(args: ResourceValidationArgs) -> bool:
     allowed = args.get_config().get("allowed_namespaces", DEFAULT_ALLOWED_NAMESPACES)
-    return _namespace(args) in [str(n) for n in _items(allowed)]
+    return _namespace(args) in [str(n) for n in items(allowed)]
 
 
 def _workload(args: ResourceValidationArgs, *, exemptible: bool) -> Mapping[str, Any] | None:
@@ -130,7 +120,7 @@ def _no_host_path(args: ResourceValidationArgs, report: ReportViolation) -> None
     spec = _workload(args, exemptible=True)
     if spec is None:
         return
-    for volume in _items(get(spec, "volumes")):
+    for volume in items(get(spec, "volumes")):
         if get(volume, "hostPath") is not None:
             path = get(volume, "hostPath", "path", default="?")
             report(f"volume {get(volume, 'name', default='?')} mounts host path {path}", None)
@@ -193,7 +183,7 @@ def _container_resources(args: ResourceValidationArgs, report: ReportViolation) 
     if spec is None:
         return
     # Ephemeral (debug) containers may not set resources.
-    ephemeral = {id(c) for c in _items(get(spec, "ephemeralContainers"))}
+    ephemeral = {id(c) for c in items(get(spec, "ephemeralContainers"))}
     for name, container in _named(spec):
         if id(container) in ephemeral:
             continue
@@ -220,9 +210,9 @@ def _host_covered(host: str, tls_hosts: set[str]) -> bool:
 def _ingress_requires_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in INGRESS_TYPES:
         return
-    tls = _items(get(args.props, "spec", "tls"))
-    tls_hosts = {str(h).lower() for entry in tls for h in _items(get(entry, "hosts"))}
-    hosts = [get(rule, "host") for rule in _items(get(args.props, "spec", "rules"))]
+    tls = items(get(args.props, "spec", "tls"))
+    tls_hosts = {str(h).lower() for entry in tls for h in items(get(entry, "hosts"))}
+    hosts = [get(rule, "host") for rule in items(get(args.props, "spec", "rules"))]
     if not tls:
         report("spec.tls is empty: the ingress serves plain HTTP", None)
         return
@@ -277,7 +267,7 @@ def chart_source_problem(chart: str, repo: str | None, allowed: list[str]) -> st
 def _helm_allowed_repository(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in HELM_TYPES:
         return
-    allowed = [str(a) for a in _items(args.get_config().get("allowed_repositories", DEFAULT_ALLOWED_REPOSITORIES))]
+    allowed = [str(a) for a in items(args.get_config().get("allowed_repositories", DEFAULT_ALLOWED_REPOSITORIES))]
     repo = get(args.props, "repositoryOpts", "repo")
     problem = chart_source_problem(str(get(args.props, "chart", default="")), str(repo) if repo else None, allowed)
     if problem:
@@ -361,12 +351,11 @@ POLICIES = [
         remediation="Set repositoryOpts.repo to the chart's official repository, or add a reviewed repository "
         "to the `allowed_repositories` config.",
         config={
-            "allowed_repositories": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": DEFAULT_ALLOWED_REPOSITORIES,
-                "description": "Chart repositories (and oci:// registry paths) charts may come from.",
-            }
+            "allowed_repositories": list_setting(
+                DEFAULT_ALLOWED_REPOSITORIES,
+                "Chart repositories (and oci:// registry paths) charts may come from.",
+                {"type": "string"},
+            )
         },
     ),
     resource_policy(

@@ -28,7 +28,17 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from .common import ADMIN_PORTS, EVERYWHERE, get, is_everywhere, port_range_covers, resource_policy, stack_policy
+from .common import (
+    ADMIN_PORTS,
+    EVERYWHERE,
+    get,
+    is_everywhere,
+    items,
+    list_setting,
+    port_range_covers,
+    resource_policy,
+    stack_policy,
+)
 
 # -- types -------------------------------------------------------------------------------------
 
@@ -59,13 +69,6 @@ HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
 def _is_true(value: Any) -> bool:
     """True for a boolean true and for the string "true" (launch-template flags are strings)."""
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
-
-
-def _items(value: Any) -> list[Any]:
-    """A list input as a Python list (proxied lists are Sequences, not lists); [] when absent."""
-    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        return []
-    return list(value)
 
 
 def _number(value: Any) -> str:
@@ -132,7 +135,7 @@ def _open_sources(*cidrs: Any) -> tuple[str, ...]:
 
 def _cidr_rule(what: str, rule: Any, protocol_key: str) -> Ingress:
     """An EC2 rule with cidrBlocks/ipv6CidrBlocks (SecurityGroupRule, inline ingress)."""
-    cidrs = [*_items(get(rule, "cidrBlocks")), *_items(get(rule, "ipv6CidrBlocks"))]
+    cidrs = [*items(get(rule, "cidrBlocks")), *items(get(rule, "ipv6CidrBlocks"))]
     return Ingress(
         what=what,
         sources=_open_sources(*cidrs),
@@ -175,7 +178,7 @@ def ingress_rules(resource_type: str, props: Any) -> Iterator[Ingress]:
         if str(get(props, "type", default="")).lower() == "ingress":
             yield _cidr_rule("rule", props, "protocol")
     elif resource_type in AWS_INLINE_GROUPS:
-        for index, rule in enumerate(_items(get(props, "ingress"))):
+        for index, rule in enumerate(items(get(props, "ingress"))):
             yield _cidr_rule(f"ingress[{index}]", rule, "protocol")
 
 
@@ -189,7 +192,7 @@ def _port(value: Any) -> int | None:
 
 def _admin_ports(config: Mapping[str, Any]) -> dict[int, str]:
     ports = dict(ADMIN_PORTS)
-    for value in _items(config.get("extra_ports", DEFAULT_EXTRA_PORTS)):
+    for value in items(config.get("extra_ports", DEFAULT_EXTRA_PORTS)):
         port = _port(value)
         if port is not None:
             ports.setdefault(port, f"port {port}")
@@ -213,7 +216,7 @@ def _no_admin_port_open(args: ResourceValidationArgs, report: ReportViolation) -
             or str(get(args.props, "protocol", default="")).lower() in NON_TCP_LISTENERS
         ):
             return
-        cidrs = [str(c) for c in _items(get(args.props, "allowedCidrs"))]
+        cidrs = [str(c) for c in items(get(args.props, "allowedCidrs"))]
         if not cidrs:
             report(f"listener on {port} ({ports[port]}) has no allowedCidrs: Octavia admits every source", None)
         elif open_cidrs := _open_sources(*cidrs):
@@ -244,7 +247,7 @@ def _eks_endpoint_restricted(args: ResourceValidationArgs, report: ReportViolati
     # AWS's default for endpointPublicAccess is true: an unset flag is a public endpoint.
     public = get(vpc, "endpointPublicAccess", default=True) is not False
     if public:
-        cidrs = [str(c) for c in _items(get(vpc, "publicAccessCidrs"))]
+        cidrs = [str(c) for c in items(get(vpc, "publicAccessCidrs"))]
         if not cidrs:
             report("the public API endpoint has no publicAccessCidrs (AWS then allows 0.0.0.0/0)", None)
         elif open_cidrs := _open_sources(*cidrs):
@@ -256,14 +259,14 @@ def _eks_endpoint_restricted(args: ResourceValidationArgs, report: ReportViolati
 def _encryption_configs(props: Any) -> list[Any]:
     config = get(props, "encryptionConfig")
     # pulumi_aws 7 takes one object; older majors took a list of them.
-    return [config] if isinstance(config, Mapping) else _items(config)
+    return [config] if isinstance(config, Mapping) else items(config)
 
 
 def _eks_secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != AWS_EKS_CLUSTER:
         return
     for config in _encryption_configs(args.props):
-        if "secrets" in [str(r) for r in _items(get(config, "resources"))] and get(config, "provider", "keyArn"):
+        if "secrets" in [str(r) for r in items(get(config, "resources"))] and get(config, "provider", "keyArn"):
             return
     report('no encryptionConfig with resources ["secrets"] and a provider.keyArn', None)
 
@@ -271,7 +274,7 @@ def _eks_secrets_encrypted(args: ResourceValidationArgs, report: ReportViolation
 def _eks_audit_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != AWS_EKS_CLUSTER:
         return
-    if "audit" not in [str(t) for t in _items(get(args.props, "enabledClusterLogTypes"))]:
+    if "audit" not in [str(t) for t in items(get(args.props, "enabledClusterLogTypes"))]:
         report('enabledClusterLogTypes does not include "audit"', None)
 
 
@@ -295,7 +298,7 @@ def _ebs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> Non
         if not _is_true(get(args.props, "encrypted")):
             report("the volume is not encrypted (encrypted: true)", None)
     elif args.resource_type == AWS_LAUNCH_TEMPLATE:
-        for mapping in _items(get(args.props, "blockDeviceMappings")):
+        for mapping in items(get(args.props, "blockDeviceMappings")):
             ebs = get(mapping, "ebs")
             if ebs is not None and not _is_true(get(ebs, "encrypted")):
                 device = get(mapping, "deviceName", default="?")
@@ -323,8 +326,8 @@ def _s3_not_public(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if acl in PUBLIC_CANNED_ACLS:
         report(f"canned ACL {acl} makes the bucket public", None)
     # BucketAcl: accessControlPolicy.grants[].grantee.uri; the deprecated inline Bucket ACL: grants[].uri.
-    grants = [get(g, "grantee") for g in _items(get(args.props, "accessControlPolicy", "grants"))]
-    for grant in [*grants, *_items(get(args.props, "grants"))]:
+    grants = [get(g, "grantee") for g in items(get(args.props, "accessControlPolicy", "grants"))]
+    for grant in [*grants, *items(get(args.props, "grants"))]:
         uri = str(get(grant, "uri", default=""))
         if uri in PUBLIC_GRANTEES:
             report(f"the ACL grants access to {uri}", None)
@@ -391,7 +394,7 @@ def _no_public_ip_on_launch(args: ResourceValidationArgs, report: ReportViolatio
         if _is_true(get(args.props, "associatePublicIpAddress")):
             report("associatePublicIpAddress is true", None)
     elif args.resource_type == AWS_LAUNCH_TEMPLATE:
-        for index, interface in enumerate(_items(get(args.props, "networkInterfaces"))):
+        for index, interface in enumerate(items(get(args.props, "networkInterfaces"))):
             if _is_true(get(interface, "associatePublicIpAddress")):
                 report(f"networkInterfaces[{index}].associatePublicIpAddress is true", None)
 
@@ -465,7 +468,7 @@ def _credentials_not_in_plain_config(args: ResourceValidationArgs, report: Repor
         where, remedy = "Helm values", "a Secret the chart reads (existingSecret)"
     else:
         return
-    allowed = [str(p) for p in _items(args.get_config().get("allowed_keys", DEFAULT_ALLOWED_KEYS))]
+    allowed = [str(p) for p in items(args.get_config().get("allowed_keys", DEFAULT_ALLOWED_KEYS))]
     unknown: list[UnknownValueError] = []
     for section, content in sections.items():
         for path in _credential_literals(content, "", unknown):
@@ -488,12 +491,11 @@ POLICIES = [
         remediation="Open admin ports only to the project's admin networks (the site's `admin_cidrs`): "
         "set remoteIpPrefix / cidrIpv4 / cidrBlocks to those CIDRs, and allowedCidrs on Octavia listeners.",
         config={
-            "extra_ports": {
-                "type": "array",
-                "items": {"type": "integer", "minimum": 1, "maximum": 65535},
-                "default": DEFAULT_EXTRA_PORTS,
-                "description": "Further TCP ports treated as admin ports, besides 22, 6443 and 9345.",
-            }
+            "extra_ports": list_setting(
+                DEFAULT_EXTRA_PORTS,
+                "Further TCP ports treated as admin ports, besides 22, 6443 and 9345.",
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+            )
         },
     ),
     resource_policy(
@@ -580,13 +582,12 @@ POLICIES = [
         remediation="Put the credential in a Kubernetes Secret and reference it (the chart's existingSecret, "
         "secretKeyRef); exempt a reviewed key path with the `allowed_keys` config.",
         config={
-            "allowed_keys": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": DEFAULT_ALLOWED_KEYS,
-                "description": "Key paths exempted, as glob patterns over dotted paths inside `values` or "
+            "allowed_keys": list_setting(
+                DEFAULT_ALLOWED_KEYS,
+                "Key paths exempted, as glob patterns over dotted paths inside `values` or "
                 "`data` (e.g. `hub.config.*.client_secret`, `data.password`).",
-            }
+                {"type": "string"},
+            )
         },
     ),
 ]
