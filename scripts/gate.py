@@ -179,41 +179,26 @@ class Analyzer:
         self.stub.Configure(request)
 
     def analyze(self, plan: Plan) -> GateReport:
-        """Analyze every custom resource, then the whole stack; collect the diagnostics."""
-        by_urn = {r["urn"]: r for r in plan.resources}
+        """Analyze every resource (not the root stack), then the whole stack; collect the diagnostics."""
         report = GateReport(pack=self.info.name, version=pack_version(self.pack_dir), resources=len(plan.resources))
-        for resource in plan.resources:
+        wire = _wire_resources(plan)
+        for resource, fields in zip(plan.resources, wire, strict=True):
             # The engine hands every registered resource to analyzers, components included,
             # but not the root stack.
             if resource["type"] == "pulumi:pulumi:Stack":
                 continue
-            request = analyzer_pb2.AnalyzeRequest(
-                type=resource["type"],
-                properties=_struct(resource),
-                urn=resource["urn"],
-                name=resource["name"],
-                options=_options(resource),
-            )
-            provider = _provider(resource, by_urn)
-            if provider is not None:
-                request.provider.CopyFrom(provider)
+            request = analyzer_pb2.AnalyzeRequest(**fields)
             # The engine attributes a resource policy's diagnostics to the resource analyzed.
             report.violations += _diagnostics(self.stub.Analyze(request), default_urn=resource["urn"])
         stack = analyzer_pb2.AnalyzeStackRequest()
-        for resource in plan.resources:
-            item = analyzer_pb2.AnalyzerResource(
-                type=resource["type"],
-                properties=_struct(resource),
-                urn=resource["urn"],
-                name=resource["name"],
-                options=_options(resource),
-                parent=resource.get("parent") or "",
-                dependencies=list(resource.get("depends_on") or []),
+        for resource, fields in zip(plan.resources, wire, strict=True):
+            stack.resources.append(
+                analyzer_pb2.AnalyzerResource(
+                    **fields,
+                    parent=resource.get("parent") or "",
+                    dependencies=list(resource.get("depends_on") or []),
+                )
             )
-            provider = _provider(resource, by_urn)
-            if provider is not None:
-                item.provider.CopyFrom(provider)
-            stack.resources.append(item)
         report.violations += _diagnostics(self.stub.AnalyzeStack(stack))
         return report
 
@@ -242,19 +227,28 @@ def _drain(stream: IO[str] | None) -> None:
             pass
 
 
-def _provider(
-    resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]
-) -> analyzer_pb2.AnalyzerProviderResource | None:
-    reference = resource.get("provider")
-    if not reference:
-        return None
-    urn = reference.rsplit("::", 1)[0]
-    provider = by_urn.get(urn)
-    if provider is None:
-        return None
-    return analyzer_pb2.AnalyzerProviderResource(
-        type=provider["type"], properties=_struct(provider), urn=urn, name=provider["name"]
-    )
+def _wire_resources(plan: Plan) -> list[dict[str, Any]]:
+    """Per resource, the fields Analyze and AnalyzeStack share, each serialized once."""
+    structs = {r["urn"]: _struct(r) for r in plan.resources}
+    by_urn = {r["urn"]: r for r in plan.resources}
+    out = []
+    for resource in plan.resources:
+        fields: dict[str, Any] = {
+            "type": resource["type"],
+            "properties": structs[resource["urn"]],
+            "urn": resource["urn"],
+            "name": resource["name"],
+            "options": _options(resource),
+        }
+        # A provider reference is "<provider URN>::<provider ID>".
+        urn = (resource.get("provider") or "").rsplit("::", 1)[0]
+        if urn in by_urn:
+            provider = by_urn[urn]
+            fields["provider"] = analyzer_pb2.AnalyzerProviderResource(
+                type=provider["type"], properties=structs[urn], urn=urn, name=provider["name"]
+            )
+        out.append(fields)
+    return out
 
 
 def _diagnostics(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -> list[Violation]:

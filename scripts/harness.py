@@ -72,6 +72,20 @@ class Plan:
         """Every URN of the plan, sorted: the identity contract golden files pin."""
         return sorted(r["urn"] for r in self.resources)
 
+    def descendants(self, urn: str) -> list[dict[str, Any]]:
+        """Every resource nested (at any depth) under the resource with `urn`."""
+        by_urn = {r["urn"]: r for r in self.resources}
+
+        def inside(resource: dict[str, Any]) -> bool:
+            parent = resource["parent"]
+            while parent:
+                if parent == urn:
+                    return True
+                parent = by_urn[parent]["parent"] if parent in by_urn else None
+            return False
+
+        return [r for r in self.resources if inside(r)]
+
     def children(self, urn: str) -> list[dict[str, Any]]:
         """Direct children of the resource with `urn`."""
         return [r for r in self.resources if r["parent"] == urn]

@@ -110,19 +110,11 @@ class Rke2Plan:
         self.site = platform["sites"]["os-a"]
         self.by_urn = {r["urn"]: r for r in plan.resources}
         self.cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
-        self.resources = [r for r in plan.resources if self.descends_from(r, self.cluster["urn"])]
+        self.resources = plan.descendants(self.cluster["urn"])
         self.subnet = plan.one(SUBNET, "os-a-subnet")
         # The mocks place addresses in the CIDR of the subnet a resource is attached to; make sure
         # that table knows the site subnet whatever ran before.
         self.state(self.subnet)
-
-    def descends_from(self, resource: dict[str, Any], ancestor: str) -> bool:
-        parent = resource["parent"]
-        while parent:
-            if parent == ancestor:
-                return True
-            parent = self.by_urn[parent]["parent"] if parent in self.by_urn else None
-        return False
 
     def all(self, token: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == token]

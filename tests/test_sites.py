@@ -100,17 +100,7 @@ class Site:
         self.component = next(
             r for r in plan.resources if r["type"].startswith("meridian:sites:") and r["name"] == name
         )
-        by_urn = {r["urn"]: r for r in plan.resources}
-
-        def inside(resource: dict[str, Any]) -> bool:
-            parent = resource["parent"]
-            while parent:
-                if parent == self.component["urn"]:
-                    return True
-                parent = by_urn[parent]["parent"] if parent in by_urn else None
-            return False
-
-        self.resources = [r for r in plan.resources if inside(r)]
+        self.resources = plan.descendants(self.component["urn"])
 
     def all(self, token: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == token]
