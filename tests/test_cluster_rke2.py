@@ -108,7 +108,6 @@ class Rke2Plan:
         self.platform = platform
         self.plan = plan
         self.site = platform["sites"]["os-a"]
-        self.by_urn = {r["urn"]: r for r in plan.resources}
         self.cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
         self.resources = plan.descendants(self.cluster["urn"])
         self.subnet = plan.one(SUBNET, "os-a-subnet")

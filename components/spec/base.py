@@ -94,14 +94,16 @@ PATTERN_RULES = {
 }
 
 
-def case_clashes(names: list[str]) -> list[tuple[str, str]]:
-    """Pairs of names that differ only in letter case (they would collide as resource names)."""
+def case_twins(names: list[str]) -> list[tuple[str, str]]:
+    """(name to rename, name it collides with) for names differing only in letter case.
+
+    The twin blamed is the one that is not lowercase: names must be lowercase anyway, and
+    resource names derived from both would collide.
+    """
     seen: dict[str, str] = {}
-    clashes = []
+    twins = []
     for name in names:
-        folded = name.casefold()
-        if folded in seen:
-            clashes.append((seen[folded], name))
-        else:
-            seen[folded] = name
-    return clashes
+        first = seen.setdefault(name.casefold(), name)
+        if first != name:
+            twins.append((first, name) if first != first.lower() else (name, first))
+    return twins

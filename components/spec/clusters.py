@@ -12,9 +12,9 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .base import Cidr, LabelKey, LabelValue, Name, SpecModel, case_clashes
+from .base import Cidr, LabelKey, LabelValue, Name, SpecModel
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
-from .errors import CrossFieldError
+from .errors import CrossFieldError, refuse_case_twins
 
 
 class TaintSpec(SpecModel):
@@ -362,12 +362,7 @@ class ClusterSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _no_case_twins(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("node_pools"), dict):
-            problems = CrossFieldError()
-            for first, second in case_clashes([str(k) for k in data["node_pools"]]):
-                wrong, right = (first, second) if first != first.lower() else (second, first)
-                problems.add(("node_pools", wrong), f"pool name differs only in case from '{right}'")
-            problems.raise_if_any()
+        refuse_case_twins(data, {"node_pools": "pool name"})
         return data
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pulumi
 from pydantic import ValidationError
 
-from .base import PATTERN_RULES
+from .base import PATTERN_RULES, case_twins
 
 Path = tuple[str | int, ...]
 
@@ -32,6 +32,21 @@ class CrossFieldError(ValueError):
         if self.items:
             self.args = ("; ".join(message for _, message in self.items),)
             raise self
+
+
+def refuse_case_twins(data: object, collections: dict[str, str]) -> None:
+    """Raise, before field validation, for keys of `data[collection]` differing only in letter case.
+
+    `collections` maps each collection to the word for its keys ("name", "pool name"); every
+    collection is checked before anything is raised, so all twins are reported at once.
+    """
+    problems = CrossFieldError()
+    for collection, what in collections.items():
+        keys = data.get(collection) if isinstance(data, dict) else None
+        if isinstance(keys, dict):
+            for wrong, right in case_twins([str(key) for key in keys]):
+                problems.add((collection, wrong), f"{what} differs only in case from '{right}'")
+    problems.raise_if_any()
 
 
 class SpecError(pulumi.RunError):

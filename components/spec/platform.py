@@ -7,10 +7,10 @@ from itertools import combinations
 
 from pydantic import Field, model_validator
 
-from .base import Name, SpecModel, case_clashes
+from .base import Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
-from .errors import CrossFieldError
+from .errors import CrossFieldError, refuse_case_twins
 from .project import ProjectSpec
 from .sites import SiteSpec
 
@@ -32,16 +32,7 @@ class PlatformSpec(SpecModel):
     @model_validator(mode="before")
     @classmethod
     def _no_case_twins(cls, data: object) -> object:
-        if isinstance(data, dict):
-            problems = CrossFieldError()
-            for collection in ("sites", "clusters"):
-                keys = data.get(collection)
-                if isinstance(keys, dict):
-                    for first, second in case_clashes([str(k) for k in keys]):
-                        # Blame the twin that is not lowercase: that is the one to rename.
-                        wrong, right = (first, second) if first != first.lower() else (second, first)
-                        problems.add((collection, wrong), f"name differs only in case from '{right}'")
-            problems.raise_if_any()
+        refuse_case_twins(data, {"sites": "name", "clusters": "name"})
         return data
 
     @model_validator(mode="after")
