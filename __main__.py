@@ -3,19 +3,26 @@
 import pulumi
 
 from components.platform import Platform
+from components.program import run
 from components.spec import load_platform_spec
 
-spec = load_platform_spec()
-platform = Platform(spec.project.name, spec)
-pulumi.export("project", spec.project.name)
-pulumi.export("sites", {name: site.kind for name, site in spec.sites.items()})
-pulumi.export(
-    "clusters",
-    {name: {"site": c.site, "backend": c.backend, "version": c.version} for name, c in spec.clusters.items()},
-)
-# `pulumi stack output kubeconfigs --show-secrets`: admin kubeconfig per cluster (secret).
-pulumi.export("kubeconfigs", {name: cluster.kubeconfig for name, cluster in platform.clusters.items()})
-pulumi.export(
-    "gpus",
-    {name: operator.summary.resources for name, operator in platform.gpu_operators.items()},
-)
+
+def build() -> None:
+    """Load and validate the stack's spec (errors name the file and key), then build the Platform."""
+    spec = load_platform_spec()
+    platform = Platform(spec.project.name, spec)
+    pulumi.export("project", spec.project.name)
+    pulumi.export("sites", {name: site.kind for name, site in spec.sites.items()})
+    pulumi.export(
+        "clusters",
+        {name: {"site": c.site, "backend": c.backend, "version": c.version} for name, c in spec.clusters.items()},
+    )
+    # `pulumi stack output kubeconfigs --show-secrets`: admin kubeconfig per cluster (secret).
+    pulumi.export("kubeconfigs", {name: cluster.kubeconfig for name, cluster in platform.clusters.items()})
+    pulumi.export(
+        "gpus",
+        {name: operator.summary.resources for name, operator in platform.gpu_operators.items()},
+    )
+
+
+run(build)

@@ -81,8 +81,8 @@ def _schema(args: argparse.Namespace) -> int:
 def _gate(args: argparse.Namespace) -> int:
     from components.spec import SpecError
 
-    from .gate import GateError, gate, load_plan, render
-    from .harness import evaluate
+    from .gate import GateError, gate, render
+    from .harness import evaluate, load_plan
     from .stackfile import StackFileError
 
     try:
@@ -106,9 +106,8 @@ def _gate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import BenchError, import_seconds, render, run
 
-    sizes = tuple(int(size) for size in args.sizes.split(","))
     try:
-        rows = run(sizes, repeat=args.repeat)
+        rows = run(args.sizes, repeat=args.repeat)
     except BenchError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -135,6 +134,17 @@ def _bench(args: argparse.Namespace) -> int:
     for text, ok in verdicts:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return 1 if args.check and not all(ok for _, ok in verdicts) else 0
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(_positive(size.strip()) for size in text.split(","))
 
 
 BENCH_FIELDS = ("clusters", "resources", "seconds", "peak_mb", "per_resource_ms", "floor_ratio")
@@ -190,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
-    bench.add_argument("--sizes", default="1,10,50,100", help="cluster counts (default 1,10,50,100)")
-    bench.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest counts (default 3)")
+    bench.add_argument(
+        "--sizes", type=_sizes, default=(1, 10, 50, 100), help="cluster counts, comma-separated (default 1,10,50,100)"
+    )
+    bench.add_argument("--repeat", type=_positive, default=3, help="runs per size; the fastest counts (default 3)")
     bench.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     bench.add_argument("--suite", action="store_true", help="also time the whole test suite (pytest -n 2)")
     bench.set_defaults(func=_bench)

@@ -13,7 +13,6 @@ the plan's "[secret]" placeholders), unknowns as the unknown sentinel.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -300,9 +299,3 @@ def render(report: GateReport, plan: Plan) -> str:
     mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
     lines.append(f"\n{report.resources} resources analyzed: {mandatory} mandatory, {advisory} advisory violations")
     return "\n".join(lines)
-
-
-def load_plan(path: Path) -> Plan:
-    """A plan written by `meridian plan --json`."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return Plan(project=data["project"], stack=data["stack"], resources=data["resources"], outputs=data["outputs"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import gc
 import json
 import logging
 import runpy
@@ -279,14 +280,20 @@ def evaluate(
     recorder = recorder or PlanRecorder(mocks or MeridianMocks(), reveal_secrets=reveal_secrets)
     recorder._stack = stack_config.stack
     context = contextvars.copy_context()
-    context.run(_run, program, stack_config, shown, recorder)
-    return Plan(
-        project=PROJECT,
-        stack=stack_config.stack,
-        resources=_tree_order(recorder.records),
-        outputs=recorder.stack_outputs,
-        revealed=recorder.revealed,
-    )
+    # The program raises the collector's thresholds for the rest of its process
+    # (components/program.py); here many programs share one process, so each gets its own.
+    thresholds = gc.get_threshold()
+    try:
+        context.run(_run, program, stack_config, shown, recorder)
+        return Plan(
+            project=PROJECT,
+            stack=stack_config.stack,
+            resources=_tree_order(recorder.records),
+            outputs=recorder.stack_outputs,
+            revealed=recorder.revealed,
+        )
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder) -> None:
@@ -341,3 +348,9 @@ def offline_vault_field(mount: str, path: str, field: str) -> str:
 def write_plan(plan: Plan, path: Path) -> None:
     """Write the plan as stable, diffable JSON."""
     path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_plan(path: Path) -> Plan:
+    """A plan written by `meridian plan --json` (or `write_plan`)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Plan(project=data["project"], stack=data["stack"], resources=data["resources"], outputs=data["outputs"])

@@ -24,8 +24,8 @@ import pytest
 from policy_support import PROVIDER_URN, plan_of_resources, provider_resource, resource, violations
 from pulumi.runtime import rpc
 
-from scripts.gate import Analyzer, GateReport, gate, load_plan
-from scripts.harness import REPO, STACKS, UNKNOWN, Plan, evaluate
+from scripts.gate import Analyzer, GateReport, gate
+from scripts.harness import REPO, STACKS, UNKNOWN, Plan, evaluate, load_plan
 
 BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
 FIXTURES = Path(__file__).parent / "fixtures" / "violations"
