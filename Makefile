@@ -7,12 +7,13 @@ STAMP := $(VENV)/.meridian-installed
 STACK ?= eo4eu
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: help plan plan-all test lint schema golden lock clean
+.PHONY: help plan plan-all test lint schema golden bench lock clean
 
 help:
 	@echo "make plan STACK=<stack>   offline plan of a bundled stack ($(STACKS))"
 	@echo "make test                 lint + the whole test suite"
 	@echo "make schema               regenerate stacks/platform.schema.json"
+	@echo "make bench                meridian bench with the test suite; fails when a target is missed"
 
 # The venv is rebuilt only when the dependency files change, so reruns are instant.
 $(STAMP): pyproject.toml requirements.lock
@@ -45,6 +46,11 @@ schema: $(STAMP)
 golden: $(STAMP)
 	@mkdir -p tests/golden
 	@for s in $(STACKS); do $(BIN)/meridian plan $$s --urns tests/golden/$$s.urns > /dev/null || exit 1; done
+
+# The cost targets (README "Benchmark"); minutes, not part of `make test`: speed is measured
+# here, never by timed tests.
+bench: $(STAMP)
+	$(BIN)/meridian bench --suite --check
 
 # Refresh the lock from pyproject.toml's pins (needs the registry).
 lock:
