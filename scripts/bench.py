@@ -14,9 +14,11 @@ mark), with imports done before the clock starts.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,8 +146,9 @@ def floor_plan(path: str) -> Plan:
     return FLOOR_PLANS[path]
 
 
-def _floor_config(plan: Plan) -> StackConfig:
-    plan_file = Path(tempfile.mkdtemp()) / "plan.json"
+def floor_config(plan: Plan, directory: Path) -> StackConfig:
+    """Config for the floor program replaying `plan` (written to, and read back from, `directory`)."""
+    plan_file = directory / f"plan-{len(FLOOR_PLANS)}.json"
     write_plan(plan, plan_file)
     floor_plan(str(plan_file))
     return StackConfig(stack="bench", path=Path("bench"), config={"bench:plan": str(plan_file)})
@@ -160,8 +163,10 @@ def _measure(kind: str, clusters: int) -> dict[str, Any]:
         program, config = PROGRAM, _platform_config(clusters)
     else:
         # The floor replays the platform's own plan (evaluated before the clock starts).
-        program, config = FLOOR_PROGRAM, _floor_config(evaluate("bench", config=_platform_config(clusters)))
-        evaluate("bench", program=program, config=_floor_config(warm))
+        scratch = Path(tempfile.mkdtemp(prefix="meridian-bench-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        program, config = FLOOR_PROGRAM, floor_config(evaluate("bench", config=_platform_config(clusters)), scratch)
+        evaluate("bench", program=program, config=floor_config(warm, scratch))
     # CPU seconds of the whole process (every engine thread included) are the measure: on
     # shared two-core machines wall time says more about the neighbours than about us.
     wall, cpu = time.perf_counter(), time.process_time()
