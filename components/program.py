@@ -4,9 +4,6 @@ Two properties of the Pulumi Python SDK (3.272) and CPython 3.11 set most of wha
 large stack costs to evaluate, whatever its components do; `meridian bench` measured
 both (README, "Benchmark"):
 
-`pulumi.run` (an async entry point, awaited after the module's top-level code) is in the
-SDK since 3.254.0 (pulumi/pulumi#23945); pyproject.toml pins 3.272.0.
-
 * **Registrations in flight before the SDK's shutdown wait.** A program whose top-level
   code never yields to the event loop leaves every registration queued and not yet
   started when the SDK's `wait_for_rpcs` begins. The SDK then finds no RPC to wait on and
@@ -23,6 +20,9 @@ SDK since 3.254.0 (pulumi/pulumi#23945); pyproject.toml pins 3.272.0.
   `run` raises the thresholds for the rest of the process, which in the Python
   language host is the rest of the program. Young cycles are still collected every
   `GC_THRESHOLDS[0]` allocations. Peak memory did not change (bench, 100 clusters).
+
+`pulumi.run` (an async entry point, awaited after the module's top-level code) is in the
+SDK since 3.254.0 (pulumi/pulumi#23945); pyproject.toml pins 3.272.0.
 
 The benchmark's floor runs its bare registrations through this same entry, so the ratio
 it reports is what the components cost, not what this entry saves.
