@@ -1,4 +1,4 @@
-"""`meridian`: the offline engine's command line (plan, schema).
+"""`meridian`: the offline engine's command line (plan, diff, gate, bench, schema).
 
 Exit codes: 0 success, 1 a check failed, 2 bad input (stack file or spec), named with
 its file and key path and printed without a traceback.
@@ -56,6 +56,29 @@ def render_tree(resources: list[dict[str, Any]]) -> str:
     lines = [f" +  {'Type'.ljust(width)}Name"] + [f" +  {kind.ljust(width)}{name}" for kind, name in rows]
     lines.append(f"\nResources:\n    + {len(resources)} to create")
     return "\n".join(lines)
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from components.spec import SpecError
+
+    from .diff import DiffError, diff_plans, render
+    from .harness import Plan, evaluate, load_plan
+    from .stackfile import StackFileError
+
+    def plan_of(source: str) -> Plan:
+        return load_plan(Path(source)) if source.endswith(".json") else evaluate(source)
+
+    try:
+        base, head = plan_of(args.base), plan_of(args.head)
+        result = diff_plans(base, head)
+    except (StackFileError, SpecError, DiffError, OSError, json.JSONDecodeError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        print(render(result, head))
+    return 1 if args.exit_code and result.changes else 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -186,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE")
     plan.add_argument("--urns", metavar="FILE", help="also write the sorted URN list to FILE (golden files)")
     plan.set_defaults(func=_plan)
+
+    diff = sub.add_parser("diff", help="what preview would change between two plans of a stack (for pull requests)")
+    diff.add_argument("base", help="the plan before: a plan file (`meridian plan STACK --json FILE`) or a stack")
+    diff.add_argument("head", help="the plan after: a plan file or a stack (bundled name or stack file)")
+    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when anything would change")
+    diff.set_defaults(func=_diff)
 
     schema = sub.add_parser("schema", help="write the spec's JSON Schema to stacks/platform.schema.json")
     schema.add_argument("--output", metavar="FILE", help="write elsewhere")

@@ -125,6 +125,20 @@ def _struct(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True) if message is not None else {}
 
 
+def make_urn(stack: str, project: str, parent: str | None, type_: str, name: str) -> str:
+    """A URN as the engine makes it (resource.NewURN): the parent's whole type chain, minus the root stack.
+
+    The SDK's mock monitor keeps only the parent's last type segment and prefixes the
+    stack's type, so its URNs would never match a real stack's; aliases and golden URN
+    lists must be built from the real form.
+    """
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != STACK_TYPE:
+            type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 class PlanRecorder(MockMonitor):
     """The SDK's mock monitor, recording each registration as the engine would receive it."""
 
@@ -142,17 +156,8 @@ class PlanRecorder(MockMonitor):
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        """URNs as the engine makes them (resource.NewURN): the parent's whole type chain, minus the root stack.
-
-        The SDK's mock monitor keeps only the parent's last type segment and prefixes the
-        stack's type, so its URNs would never match a real stack's; aliases and golden URN
-        lists must be built from the real form.
-        """
-        if parent:
-            qualified = parent.split("::")[2]
-            if qualified != STACK_TYPE:
-                type_ = f"{qualified}${type_}"
-        return f"urn:pulumi:{self._stack}::{self._project}::{type_}::{name}"
+        """Override of the mock monitor's URN maker, so the SDK is handed engine-form URNs (`make_urn`)."""
+        return make_urn(self._stack, self._project, parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Record the registration, then let the mock monitor answer it."""

@@ -1,0 +1,183 @@
+"""`meridian diff`: changes between two plans, matched by URN and alias as the engine matches them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from policy_support import resource
+from test_cli import BAD_INPUT, meridian
+
+from scripts.diff import DiffError, PropertyChange, compare, diff_plans, render
+from scripts.harness import SECRET, STACKS, Plan, write_plan
+
+SERVER = "openstack:compute/instance:Instance"
+SUBNET = "openstack:networking/subnet:Subnet"
+KEY = "aws:kms/key:Key"
+
+
+def plan(*resources: dict[str, Any], stack: str = "test") -> Plan:
+    return Plan(project="meridian", stack=stack, resources=list(resources))
+
+
+def server(name: str = "core-server-0", **inputs: Any) -> dict[str, Any]:
+    return resource(
+        SERVER,
+        name,
+        {"flavorName": "eo1.large", "imageName": "Ubuntu-24.04", "userData": SECRET} | inputs,
+        secret_paths=["userData"],
+        ignore_changes=["userData", "availabilityZone"],
+    )
+
+
+def test_identical_plans_change_nothing() -> None:
+    result = diff_plans(plan(server()), plan(server()))
+    assert result.changes == []
+    assert result.unchanged == 1
+    assert result.unchanged_with_secrets == 1
+
+
+def test_an_input_change_is_an_update_with_its_path_and_values() -> None:
+    result = diff_plans(plan(server()), plan(server(flavorName="eo1.xlarge")))
+    [change] = result.changes
+    assert (change.operation, change.name) == ("update", "core-server-0")
+    assert change.changes == [PropertyChange("flavorName", "eo1.large", "eo1.xlarge", "update")]
+    # userData is secret but ignored by the engine, so it is not flagged as "not compared".
+    assert change.notes == []
+
+
+def test_paths_named_by_ignore_changes_are_skipped_like_the_engine_skips_them() -> None:
+    result = diff_plans(plan(server(availabilityZone="nova")), plan(server(availabilityZone="az2")))
+    assert result.changes == []
+
+
+def test_replace_on_changes_makes_a_replace() -> None:
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24", "name": "a"}, replace_on_changes=["cidr"])
+    after = resource(SUBNET, "net", {"cidr": "10.0.1.0/24", "name": "a"}, replace_on_changes=["cidr"])
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert change.operation == "replace"
+    assert change.notes == ["replace_on_changes: cidr"]
+
+
+def test_a_rename_with_its_alias_is_the_same_resource() -> None:
+    renamed = server("core-cp-0", flavorName="eo1.xlarge") | {"aliases": [{"name": "core-server-0"}]}
+    [change] = diff_plans(plan(server()), plan(renamed)).changes
+    assert change.operation == "update"
+    assert change.old_urn == "urn:pulumi:test::meridian::openstack:compute/instance:Instance::core-server-0"
+    assert [c.path for c in change.changes] == ["flavorName"]
+
+
+def test_a_rename_without_an_alias_deletes_and_creates() -> None:
+    result = diff_plans(plan(server()), plan(server("core-cp-0")))
+    assert sorted((c.operation, c.name) for c in result.changes) == [
+        ("create", "core-cp-0"),
+        ("delete", "core-server-0"),
+    ]
+
+
+def test_deleting_a_protected_resource_says_the_engine_will_refuse() -> None:
+    key = resource(KEY, "secrets-key", {"enableKeyRotation": True}, protect=True)
+    [change] = diff_plans(plan(key), plan()).changes
+    assert change.operation == "delete"
+    assert "protected" in change.notes[0]
+
+
+def test_changed_options_are_changes() -> None:
+    before = resource(KEY, "secrets-key", {"enableKeyRotation": True}, protect=True)
+    after = resource(KEY, "secrets-key", {"enableKeyRotation": True}, protect=False)
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert change.changes == [PropertyChange("(protect)", True, False, "update")]
+
+
+def test_property_paths_quote_keys_as_pulumi_does() -> None:
+    changes = compare({"labels": {"meridian.io/pool": "cpu"}, "ports": [1, 2]}, {"labels": {}, "ports": [1, 3, 4]})
+    assert changes == [
+        PropertyChange('labels["meridian.io/pool"]', "cpu", None, "delete"),
+        PropertyChange("ports[1]", 2, 3, "update"),
+        PropertyChange("ports[2]", None, 4, "add"),
+    ]
+
+
+def test_a_value_that_became_secret_is_never_printed() -> None:
+    before = resource(SUBNET, "net", {"description": "hunter2-plain"})
+    after = resource(SUBNET, "net", {"description": SECRET}, secret_paths=["description"])
+    head = plan(after)
+    text = render(diff_plans(plan(before), head), head)
+    assert "hunter2-plain" not in text
+    assert f"description: {SECRET}" in text
+
+
+def test_multiline_strings_show_as_a_line_diff() -> None:
+    before = resource(SUBNET, "net", {"description": "a\nb\nc\n"})
+    after = resource(SUBNET, "net", {"description": "a\nB\nc\n"})
+    head = plan(after)
+    text = render(diff_plans(plan(before), head), head)
+    assert "            -b" in text.splitlines()
+    assert "            +B" in text.splitlines()
+
+
+def test_plans_of_different_stacks_are_refused() -> None:
+    with pytest.raises(DiffError, match="different stacks"):
+        diff_plans(plan(stack="eo4eu"), plan(stack="climres"))
+
+
+# -- the command, end to end over a bundled stack -------------------------------------------------------
+
+
+def _edited_eo4eu(tmp_path: Path) -> Path:
+    document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
+    platform = document["config"]["meridian:platform"]
+    platform["clusters"]["core"]["node_pools"]["services"]["flavor"] = "eo1.2xlarge"
+    platform["clusters"]["burst"]["node_pools"]["l40s"]["max_size"] = 8
+    path = tmp_path / "Pulumi.eo4eu.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def test_diff_command_over_an_edited_stack(tmp_path: Path, bundled_plan: Any) -> None:
+    base = tmp_path / "base.json"
+    write_plan(bundled_plan("eo4eu"), base)
+    done = meridian("diff", str(base), str(_edited_eo4eu(tmp_path)), "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    changed = {(c["operation"], c["name"]): c["changes"] for c in document["changes"]}
+    assert set(changed) == {
+        ("update", "core-services-0"),
+        ("update", "core-services-1"),
+        ("update", "core-services-2"),
+        ("update", "burst-l40s-nodes"),
+    }
+    assert changed[("update", "core-services-0")] == [
+        {"path": "flavorName", "kind": "update", "old": "eo1.xlarge", "new": "eo1.2xlarge"}
+    ]
+    assert changed[("update", "burst-l40s-nodes")] == [
+        {"path": "scalingConfig.maxSize", "kind": "update", "old": 6, "new": 8}
+    ]
+    assert document["summary"]["update"] == 4
+    assert document["summary"]["same"] == len(bundled_plan("eo4eu").resources) - 1 - 4
+
+
+def test_diff_command_exit_codes(tmp_path: Path, bundled_plan: Any) -> None:
+    base = tmp_path / "base.json"
+    write_plan(bundled_plan("eo4eu"), base)
+    same = meridian("diff", str(base), "eo4eu", "--exit-code")
+    assert same.returncode == 0, same.stderr
+    assert "no changes" in same.stdout
+    other = meridian("diff", str(base), "climres")
+    assert other.returncode == BAD_INPUT
+    assert "different stacks" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_a_type_renamed_with_its_alias_in_a_bundled_stack_is_matched(bundled_plan: Any) -> None:
+    """The rke2 API load balancer carries an alias to the provider's old type token."""
+    head = bundled_plan("eo4eu")
+    [balancer] = [r for r in head.resources if r["aliases"]]
+    old_type = balancer["aliases"][0]["type"]
+    old = balancer | {"type": old_type, "urn": balancer["urn"].replace(balancer["type"], old_type)}
+    base = Plan(head.project, head.stack, [old if r is balancer else r for r in head.resources])
+    [change] = diff_plans(base, head).changes
+    assert (change.operation, change.old_urn, change.changes) == ("rename", old["urn"], [])
