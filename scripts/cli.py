@@ -77,7 +77,7 @@ def _diff(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        print(render(result, head))
+        print(render(result))
     return 1 if args.exit_code and result.changes else 0
 
 

@@ -163,13 +163,25 @@ def _alias_urns(resource: dict[str, Any], stack: str, project: str) -> list[str]
     return urns
 
 
-def _secret(path: str, resource: dict[str, Any]) -> bool:
-    return any(_covers(secret, path) for secret in resource["secret_paths"])
+def _masked(change: PropertyChange, old: dict[str, Any], new: dict[str, Any]) -> PropertyChange:
+    """The change with both values shown as "[secret]" when either side holds the path as a secret.
+
+    A value that becomes secret in the head was public in the base plan, but a diff is
+    read beside the head: it must not be where that value is printed again.
+    """
+    if any(_covers(secret, change.path) for secret in (*old["secret_paths"], *new["secret_paths"])):
+        return PropertyChange(
+            change.path,
+            None if change.old is None else SECRET,
+            None if change.new is None else SECRET,
+            change.kind,
+        )
+    return change
 
 
 def _compare_resources(old: dict[str, Any], new: dict[str, Any]) -> ResourceChange | None:
     changes = [
-        change
+        _masked(change, old, new)
         for change in compare(old["inputs"], new["inputs"])
         if not any(_covers(ignored, change.path) for ignored in new["ignore_changes"])
     ]
@@ -245,10 +257,8 @@ def _shown(value: Any) -> str:
     return value if value == SECRET else json.dumps(value, sort_keys=True)
 
 
-def _render_property(change: PropertyChange, resource_secret: bool) -> list[str]:
+def _render_property(change: PropertyChange) -> list[str]:
     sign = {"add": "+", "delete": "-", "update": "~"}[change.kind]
-    if resource_secret:
-        return [f"        {sign} {change.path}: {SECRET}"]
     strings = change.kind == "update" and isinstance(change.old, str) and isinstance(change.new, str)
     if strings and ("\n" in change.old or "\n" in change.new):
         lines = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1)
@@ -258,16 +268,13 @@ def _render_property(change: PropertyChange, resource_secret: bool) -> list[str]
     return [f"        {sign} {change.path}: {_shown(change.old if change.kind == 'delete' else change.new)}"]
 
 
-def render(result: PlanDiff, head: Plan) -> str:
+def render(result: PlanDiff) -> str:
     """The diff as `pulumi preview --diff` would print it, with a summary."""
-    by_urn = {r["urn"]: r for r in head.resources}
     lines = [f"Offline diff of stack {result.stack}:", ""]
     for change in result.changes:
         lines.append(f" {SYMBOLS[change.operation]} {change.type}  {change.name}  {change.operation}")
-        resource = by_urn.get(change.urn)
         for prop in change.changes:
-            secret = resource is not None and _secret(prop.path, resource)
-            lines.extend(_render_property(prop, secret))
+            lines.extend(_render_property(prop))
         lines.extend(f"        ({note})" for note in change.notes)
     if not result.changes:
         lines.append(" no changes")
