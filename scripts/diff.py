@@ -136,11 +136,36 @@ def compare(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
     return [] if old == new else [PropertyChange(path, old, new, "update")]
 
 
+#: One segment of a Pulumi property path: `name`, `.name`, `[0]`, `[*]`, `["quoted.key"]`, or `*`.
+SEGMENT = re.compile(r'\.?([A-Za-z_$][\w$-]*|\*)|\[(\d+|\*)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def path_segments(path: str) -> list[str]:
+    """A property path split into keys (`a.b[0]["x.y"]` -> a, b, 0, x.y); ValueError if malformed."""
+    segments, position = [], 0
+    while position < len(path):
+        match = SEGMENT.match(path, position)
+        if match is None or match.end() == position:
+            raise ValueError(f"not a property path: {path!r}")
+        name, index, quoted = match.groups()
+        segments.append(json.loads(quoted) if quoted else name if name is not None else index)
+        position = match.end()
+    return segments
+
+
 def _covers(pattern: str, path: str) -> bool:
-    """Whether an ignore_changes / replace_on_changes path names `path` or one of its ancestors."""
+    """Whether an ignore_changes / replace_on_changes path names `path` or one of its ancestors.
+
+    As the engine reads them: `*` alone is every property; a `*` or `[*]` segment is any
+    key or index at that level.
+    """
     if pattern == "*":
         return True
-    return path == pattern or path.startswith((f"{pattern}.", f"{pattern}["))
+    try:
+        wanted, actual = path_segments(pattern), path_segments(path)
+    except ValueError:
+        return pattern == path
+    return len(wanted) <= len(actual) and all(w in ("*", a) for w, a in zip(wanted, actual, strict=False))
 
 
 def _alias_urns(resource: dict[str, Any], stack: str, project: str) -> list[str]:

@@ -11,7 +11,7 @@ import yaml
 from policy_support import resource
 from test_cli import BAD_INPUT, meridian
 
-from scripts.diff import DiffError, PropertyChange, compare, diff_plans, render
+from scripts.diff import DiffError, PropertyChange, compare, diff_plans, path_segments, render
 from scripts.harness import SECRET, STACKS, Plan, write_plan
 
 SERVER = "openstack:compute/instance:Instance"
@@ -180,3 +180,38 @@ def test_a_type_renamed_with_its_alias_in_a_bundled_stack_is_matched(bundled_pla
     base = Plan(head.project, head.stack, [old if r is balancer else r for r in head.resources])
     [change] = diff_plans(base, head).changes
     assert (change.operation, change.old_urn, change.changes) == ("rename", old["urn"], [])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "covered"),
+    [
+        ("scalingConfig.desiredSize", "scalingConfig.desiredSize", True),
+        ("scalingConfig", "scalingConfig.desiredSize", True),
+        ("scaling", "scalingConfig", False),
+        ("tags[*]", 'tags["meridian.io/pool"]', True),
+        ("blockDevices[*].volumeSize", "blockDevices[1].volumeSize", True),
+        ("blockDevices[*].volumeSize", "blockDevices[1].uuid", False),
+        ('labels["meridian.io/pool"]', 'labels["meridian.io/pool"]', True),
+        ("*", "anything.at[3].all", True),
+    ],
+)
+def test_ignore_changes_paths_match_as_the_engine_reads_them(pattern: str, path: str, covered: bool) -> None:
+    before = resource(SUBNET, "net", {"x": 1}, ignore_changes=[pattern])
+    after = resource(SUBNET, "net", {"x": 1}, ignore_changes=[pattern])
+    before["inputs"], after["inputs"] = _nest(path, "old"), _nest(path, "new")
+    assert (diff_plans(plan(before), plan(after)).changes == []) is covered
+
+
+def _nest(path: str, value: Any) -> Any:
+    """The inputs in which `path` holds `value` (lists long enough for its indices)."""
+    root: dict[str, Any] = {}
+    node: Any = root
+    segments = path_segments(path)
+    for key, following in zip(segments, [*segments[1:], None], strict=True):
+        child: Any = value if following is None else [None] * 4 if following.isdigit() else {}
+        if isinstance(node, list):
+            node[int(key)] = child
+        else:
+            node[key] = child
+        node = child
+    return root
