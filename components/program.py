@@ -20,9 +20,17 @@ both (README, "Benchmark"):
   `run` raises the thresholds for the rest of the process, which in the Python
   language host is the rest of the program. Young cycles are still collected every
   `GC_THRESHOLDS[0]` allocations. Peak memory did not change (bench, 100 clusters).
+  Under a real `pulumi up` the process lives longer, but it allocates the same objects:
+  its RPCs block on the engine instead of returning at once, so it waits rather than
+  making more.
 
 `pulumi.run` (an async entry point, awaited after the module's top-level code) is in the
 SDK since 3.254.0 (pulumi/pulumi#23945); pyproject.toml pins 3.272.0.
+
+`pulumi.run` may be called once per program, on a stack that is still open. Evaluate the
+program through the offline harness (`scripts.harness.evaluate`, which runs it as the
+language host does); the SDK's `set_mocks()` followed by `import __main__` closes its stack
+first and makes `run` raise.
 
 The benchmark's floor runs its bare registrations through this same entry, so the ratio
 it reports is what the components cost, not what this entry saves.

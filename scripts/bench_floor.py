@@ -19,6 +19,7 @@ import pulumi
 
 from components.program import run
 from scripts.bench import floor_plan
+from scripts.paths import path_segments
 from scripts.sdk import load_packages, sdk_class, wire_to_python
 
 
@@ -44,7 +45,7 @@ def register_bare() -> None:
             continue
         cls = sdk_class(resource["type"], resource["version"] or "")
         names = wire_to_python(cls)
-        secret_keys = {path.split(".")[0].split("[")[0] for path in resource["secret_paths"]}
+        secret_keys = {path_segments(path)[0] for path in resource["secret_paths"]}
         inputs = resource["inputs"]
         if resource["type"].startswith("pulumi:providers:"):
             # A string that reads as JSON goes back as that value: the wire form is the same.

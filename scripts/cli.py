@@ -62,7 +62,7 @@ def _diff(args: argparse.Namespace) -> int:
     from components.spec import SpecError
 
     from .diff import DiffError, diff_plans, render
-    from .harness import Plan, evaluate, load_plan
+    from .harness import Plan, PlanFileError, evaluate, load_plan
     from .stackfile import StackFileError
 
     def plan_of(source: str) -> Plan:
@@ -71,7 +71,7 @@ def _diff(args: argparse.Namespace) -> int:
     try:
         base, head = plan_of(args.base), plan_of(args.head)
         result = diff_plans(base, head)
-    except (StackFileError, SpecError, DiffError, OSError, json.JSONDecodeError, KeyError) as error:
+    except (StackFileError, SpecError, DiffError, PlanFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
     if args.json:
@@ -105,13 +105,13 @@ def _gate(args: argparse.Namespace) -> int:
     from components.spec import SpecError
 
     from .gate import GateError, gate, render
-    from .harness import evaluate, load_plan
+    from .harness import PlanFileError, evaluate, load_plan
     from .stackfile import StackFileError
 
     try:
         plan = load_plan(Path(args.plan)) if args.plan else evaluate(args.stack)
         config = json.loads(Path(args.policy_config).read_text(encoding="utf-8")) if args.policy_config else None
-    except (StackFileError, SpecError, OSError, json.JSONDecodeError, KeyError) as error:
+    except (StackFileError, SpecError, PlanFileError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
     try:

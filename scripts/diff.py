@@ -1,11 +1,13 @@
 """`meridian diff`: what `pulumi preview` would change between two plans of one stack, for pull requests.
 
 The base is usually the plan of the target branch (`meridian plan STACK --json base.json` on
-a checkout of it), the head the stack as the change leaves it. Resources are matched by URN
-and, failing that, by the aliases the head declares, the way the engine matches them, so a
-rename or re-parent that ships with its alias shows as the same resource and one without it
-shows as a delete and a create. Paired resources are compared input by input, minus the
-paths their `ignore_changes` names, exactly as the engine skips them.
+a checkout of it), the head the stack as the change leaves it. Resources are matched as
+the engine matches them: by URN, then by the aliases the head declares and the ones a
+child inherits when its parent was matched by alias (same type and name under the
+parent's old URN, a leading parent name swapped for the old one). Two resources claiming
+one old resource are refused, as the engine refuses them. Paired resources are compared
+input by input, minus the paths their `ignore_changes` names (`scripts/paths.py`), and
+option by option; stack outputs are compared too.
 
 What an offline diff cannot know, and says so instead of guessing:
 * whether the provider replaces a resource for an input change (that is in the provider's
@@ -14,17 +16,19 @@ What an offline diff cannot know, and says so instead of guessing:
   **replace**;
 * whether a secret changed: plans carry "[secret]" in place of every secret value, so an
   unchanged placeholder may hide a new value (reported as "secret, not compared").
+The engine's own errors for an `ignore_changes` path missing on one side are not
+reproduced: such a path is simply skipped.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .harness import SECRET, STACK_TYPE, Plan, make_urn
+from .harness import SECRET, STACK_TYPE, Plan, make_urn, tree_order
+from .paths import covers, overlaps, property_path
 
 #: Pulumi's step operations, plus "rename": a new URN matched by alias with no other change,
 #: which the engine keeps as the same resource (its state just moves to the new URN).
@@ -32,8 +36,6 @@ Operation = Literal["create", "update", "replace", "delete", "rename"]
 SYMBOLS: dict[str, str] = {"create": "+ ", "update": "~ ", "replace": "+-", "delete": "- ", "rename": "> "}
 #: Options whose change the engine acts on (or the reviewer must see) besides inputs.
 OPTIONS = ("protect", "provider", "retain_on_delete", "delete_before_replace", "version")
-#: A property-path key that needs no quoting (Pulumi's property path syntax).
-PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -68,6 +70,8 @@ class PlanDiff:
     unchanged: int
     #: Unchanged resources that hold secrets: their secret inputs could not be compared.
     unchanged_with_secrets: int = 0
+    #: Changed stack outputs (`pulumi stack output`), by property path.
+    outputs: list[PropertyChange] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """How many resources each operation touches (only the operations that occur)."""
@@ -81,6 +85,7 @@ class PlanDiff:
         return {
             "stack": self.stack,
             "summary": self.counts() | {"same": self.unchanged, "same_with_secrets": self.unchanged_with_secrets},
+            "outputs": [{"path": p.path, "kind": p.kind, "old": p.old, "new": p.new} for p in self.outputs],
             "changes": [
                 {
                     "operation": c.operation,
@@ -98,15 +103,6 @@ class PlanDiff:
 
 class DiffError(Exception):
     """The two plans cannot be compared (different stacks or projects)."""
-
-
-def property_path(parent: str, key: str | int) -> str:
-    """Extend a Pulumi property path: `a.b`, `a[0]`, `a["meridian.io/pool"]`."""
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    if PLAIN_KEY.match(key):
-        return f"{parent}.{key}" if parent else key
-    return f"{parent}[{json.dumps(key)}]"
 
 
 def compare(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
@@ -136,65 +132,59 @@ def compare(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
     return [] if old == new else [PropertyChange(path, old, new, "update")]
 
 
-#: One segment of a Pulumi property path: `name`, `.name`, `[0]`, `[*]`, `["quoted.key"]`, or `*`.
-SEGMENT = re.compile(r'\.?([A-Za-z_$][\w$-]*|\*)|\[(\d+|\*)\]|\[("(?:[^"\\]|\\.)*")\]')
+def _renamed_name(name: str, parent: str, old_parent: str) -> str:
+    """A child's name under its parent's old name: the engine swaps a leading parent name."""
+    parent_name, old_name = parent.rsplit("::", 1)[-1], old_parent.rsplit("::", 1)[-1]
+    return old_name + name.removeprefix(parent_name) if name.startswith(parent_name) else name
 
 
-def path_segments(path: str) -> list[str]:
-    """A property path split into keys (`a.b[0]["x.y"]` -> a, b, 0, x.y); ValueError if malformed."""
-    segments, position = [], 0
-    while position < len(path):
-        match = SEGMENT.match(path, position)
-        if match is None or match.end() == position:
-            raise ValueError(f"not a property path: {path!r}")
-        name, index, quoted = match.groups()
-        segments.append(json.loads(quoted) if quoted else name if name is not None else index)
-        position = match.end()
-    return segments
+def _alias_urns(resource: dict[str, Any], stack: str, project: str, moved: dict[str, str]) -> list[str]:
+    """The URNs a head resource may have had, in the engine's order of trying them.
 
-
-def _covers(pattern: str, path: str) -> bool:
-    """Whether an ignore_changes / replace_on_changes path names `path` or one of its ancestors.
-
-    As the engine reads them: `*` alone is every property; a `*` or `[*]` segment is any
-    key or index at that level.
+    Its own aliases (a URN, or a spec whose parent defaults to the resource's parent), and
+    the aliases it inherits when its parent was itself matched by alias (`moved`: head
+    URN -> old URN): the same type and name under the parent's old URN, the name's leading
+    parent name swapped for the parent's old one.
     """
-    if pattern == "*":
-        return True
-    try:
-        wanted, actual = path_segments(pattern), path_segments(path)
-    except ValueError:
-        return pattern == path
-    return len(wanted) <= len(actual) and all(w in ("*", a) for w, a in zip(wanted, actual, strict=False))
-
-
-def _alias_urns(resource: dict[str, Any], stack: str, project: str) -> list[str]:
-    """The URNs a head resource's aliases say it used to have."""
+    parent = resource["parent"]
+    parents = [parent] + ([moved[parent]] if parent in moved else [])
     urns = []
+    for old_parent in parents[1:]:
+        name = _renamed_name(resource["name"], parent, old_parent)
+        urns.append(make_urn(stack, project, old_parent, resource["type"], name))
     for alias in resource["aliases"]:
         if isinstance(alias, str):
             urns.append(alias)
             continue
-        parent = None if alias.get("no_parent") else alias.get("parent", resource["parent"])
-        urns.append(
-            make_urn(
-                alias.get("stack", stack),
-                alias.get("project", project),
-                parent,
-                alias.get("type", resource["type"]),
-                alias.get("name", resource["name"]),
+        if alias.get("no_parent"):
+            alias_parents: list[str | None] = [None]
+        elif "parent" in alias:
+            alias_parents = [alias["parent"]] + ([moved[alias["parent"]]] if alias["parent"] in moved else [])
+        else:
+            alias_parents = list(parents)
+        for alias_parent in alias_parents:
+            name = alias.get("name", resource["name"])
+            if alias_parent and parent and alias_parent == moved.get(parent) and "name" not in alias:
+                name = _renamed_name(name, parent, alias_parent)
+            urns.append(
+                make_urn(
+                    alias.get("stack", stack),
+                    alias.get("project", project),
+                    alias_parent,
+                    alias.get("type", resource["type"]),
+                    name,
+                )
             )
-        )
-    return urns
+    return list(dict.fromkeys(urns))
 
 
 def _masked(change: PropertyChange, old: dict[str, Any], new: dict[str, Any]) -> PropertyChange:
-    """The change with both values shown as "[secret]" when either side holds the path as a secret.
+    """The change with both values shown as "[secret]" when either side holds a secret at, above or below it.
 
     A value that becomes secret in the head was public in the base plan, but a diff is
     read beside the head: it must not be where that value is printed again.
     """
-    if any(_covers(secret, change.path) for secret in (*old["secret_paths"], *new["secret_paths"])):
+    if any(overlaps(secret, change.path) for secret in (*old["secret_paths"], *new["secret_paths"])):
         return PropertyChange(
             change.path,
             None if change.old is None else SECRET,
@@ -204,33 +194,45 @@ def _masked(change: PropertyChange, old: dict[str, Any], new: dict[str, Any]) ->
     return change
 
 
-def _compare_resources(old: dict[str, Any], new: dict[str, Any]) -> ResourceChange | None:
-    changes = [
+def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved_back: dict[str, str]) -> ResourceChange | None:
+    """How `new` differs from the `old` resource it was matched with; None when it does not.
+
+    `moved_back` maps head URNs matched by alias to their old URNs, so a provider that was
+    itself renamed with an alias is still the same provider.
+    """
+    inputs = [
         _masked(change, old, new)
         for change in compare(old["inputs"], new["inputs"])
-        if not any(_covers(ignored, change.path) for ignored in new["ignore_changes"])
+        if not any(covers(ignored, change.path) for ignored in new["ignore_changes"])
     ]
-    notes = []
+    options = []
     for option in OPTIONS:
-        if old.get(option) != new.get(option):
-            changes.append(PropertyChange(f"({option})", old.get(option), new.get(option), "update"))
+        before, after = old.get(option), new.get(option)
+        if option == "provider" and isinstance(after, str):
+            urn, _, reference = after.rpartition("::")
+            after = f"{moved_back.get(urn, urn)}::{reference}" if urn in moved_back else after
+        if before != after:
+            options.append(PropertyChange(f"({option})", old.get(option), new.get(option), "update"))
     renamed = old["urn"] != new["urn"]
+    if not inputs and not options and not renamed:
+        return None
+    notes = []
     unseen = sorted(
         path
         for path in new["secret_paths"]
         if path in old["secret_paths"]
-        and not any(c.path == path for c in changes)
-        and not any(_covers(ignored, path) for ignored in new["ignore_changes"])
+        and not any(c.path == path for c in inputs)
+        and not any(covers(ignored, path) for ignored in new["ignore_changes"])
     )
-    if not changes and not renamed:
-        return None
     if unseen:
         notes.append(f"secret, not compared: {', '.join(unseen)}")
-    replace = [c.path for c in changes if any(_covers(p, c.path) for p in new["replace_on_changes"])]
+    # replaceOnChanges applies to the provider's property diff: inputs only, never options.
+    replace = [c.path for c in inputs if any(covers(p, c.path) for p in new["replace_on_changes"])]
     if replace:
         notes.append(f"replace_on_changes: {', '.join(replace)}")
     if renamed:
         notes.append(f"was {old['urn']} (matched by alias)")
+    changes = inputs + options
     return ResourceChange(
         "replace" if replace else "update" if changes else "rename",
         new["urn"],
@@ -243,39 +245,66 @@ def _compare_resources(old: dict[str, Any], new: dict[str, Any]) -> ResourceChan
 
 
 def diff_plans(base: Plan, head: Plan) -> PlanDiff:
-    """What changing `base` into `head` asks the engine to do, resource by resource."""
+    """What changing `base` into `head` asks the engine to do, resource by resource.
+
+    Raises DiffError when the plans are of different stacks, or when two resources of the
+    head claim the same old resource (the engine refuses such a program).
+    """
     if (base.project, base.stack) != (head.project, head.stack):
         raise DiffError(
             f"the plans are of different stacks: base {base.project}/{base.stack}, head {head.project}/{head.stack}"
         )
     old_by_urn = {r["urn"]: r for r in base.resources if r["type"] != STACK_TYPE}
-    matched: set[str] = set()
+    resources = [r for r in tree_order(head.resources) if r["type"] != STACK_TYPE]
+    # Own URNs first: a resource that kept its URN is that resource, whatever aliases say.
+    claimed = {r["urn"]: r["urn"] for r in resources if r["urn"] in old_by_urn}
+    moved: dict[str, str] = {}  # head URN -> old URN, for resources matched by alias
     changes: list[ResourceChange] = []
     unchanged = unchanged_with_secrets = 0
-    for resource in head.resources:
-        if resource["type"] == STACK_TYPE:
-            continue
-        candidates = [resource["urn"], *_alias_urns(resource, head.stack, head.project)]
-        old_urn = next((urn for urn in candidates if urn in old_by_urn and urn not in matched), None)
+    for resource in resources:
+        old_urn = resource["urn"] if resource["urn"] in old_by_urn else None
+        if old_urn is None:
+            for candidate in _alias_urns(resource, head.stack, head.project, moved):
+                if candidate not in old_by_urn:
+                    continue
+                if candidate in claimed:
+                    raise DiffError(
+                        f"{resource['urn']} and {claimed[candidate]} both claim {candidate} "
+                        "(by URN or alias): `pulumi preview` fails on such a program"
+                    )
+                old_urn = candidate
+                break
         if old_urn is None:
             changes.append(ResourceChange("create", resource["urn"], resource["type"], resource["name"]))
             continue
-        matched.add(old_urn)
-        change = _compare_resources(old_by_urn[old_urn], resource)
+        claimed[old_urn] = resource["urn"]
+        if old_urn != resource["urn"]:
+            moved[resource["urn"]] = old_urn
+        change = _compare_resources(old_by_urn[old_urn], resource, moved)
         if change is None:
             unchanged += 1
             unchanged_with_secrets += bool(resource["secret_paths"])
         else:
             changes.append(change)
     for urn, resource in old_by_urn.items():
-        if urn not in matched:
+        if urn not in claimed:
             notes = (
                 ["protected: `pulumi up` refuses to delete it until it is unprotected"] if resource["protect"] else []
             )
             if resource["retain_on_delete"]:
                 notes.append("retain_on_delete: removed from the stack, left in the cloud")
             changes.append(ResourceChange("delete", urn, resource["type"], resource["name"], notes=notes))
-    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets)
+    outputs = [_masked_output(c) for c in compare(base.outputs, head.outputs)]
+    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets, outputs)
+
+
+def _masked_output(change: PropertyChange) -> PropertyChange:
+    """Stack outputs are redacted in plans already; a secret on either side hides both values."""
+    if SECRET in (change.old, change.new):
+        return PropertyChange(
+            change.path, None if change.old is None else SECRET, None if change.new is None else SECRET, change.kind
+        )
+    return change
 
 
 def _shown(value: Any) -> str:
@@ -303,6 +332,10 @@ def render(result: PlanDiff) -> str:
         lines.extend(f"        ({note})" for note in change.notes)
     if not result.changes:
         lines.append(" no changes")
+    if result.outputs:
+        lines += ["", "Outputs:"]
+        for prop in result.outputs:
+            lines.extend(line[4:] for line in _render_property(prop))
     labels = {
         "create": "to create",
         "update": "to update",

@@ -28,6 +28,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from .harness import REPO, UNKNOWN, Plan
+from .paths import property_path
 
 PACK_DIR = REPO / "policies"
 LEVELS = {
@@ -85,9 +86,9 @@ def _wire(value: Any, path: str, secrets: set[str]) -> Any:
     if path in secrets:
         return {rpc._special_sig_key: rpc._special_secret_sig, "value": _wire(value, path, set())}
     if isinstance(value, dict):
-        return {k: _wire(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+        return {k: _wire(v, property_path(path, k), secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_wire(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+        return [_wire(v, property_path(path, i), secrets) for i, v in enumerate(value)]
     if value == UNKNOWN:
         return rpc.UNKNOWN
     return value

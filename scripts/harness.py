@@ -32,6 +32,7 @@ from components.secrets import VAULT_READER
 from components.spec.load import STACK_FILE
 
 from .mocks import MeridianMocks
+from .paths import property_path
 from .stackfile import PROJECT, StackConfig, read_stack_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,9 +112,9 @@ def redact(value: Any, path: str, secret_paths: list[str], *, reveal: bool = Fal
             return redact(value["value"], path, secret_paths) if "value" in value else UNKNOWN
         if signature in (rpc._special_asset_sig, rpc._special_archive_sig):
             return {k: v for k, v in value.items() if k != rpc._special_sig_key}
-        return {k: redact(v, f"{path}.{k}" if path else k, secret_paths, reveal=reveal) for k, v in value.items()}
+        return {k: redact(v, property_path(path, k), secret_paths, reveal=reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, f"{path}[{i}]", secret_paths, reveal=reveal) for i, v in enumerate(value)]
+        return [redact(v, property_path(path, i), secret_paths, reveal=reveal) for i, v in enumerate(value)]
     if value == rpc.UNKNOWN:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -230,7 +231,7 @@ def _alias(alias: Any) -> dict[str, Any] | str:
     }
 
 
-def _tree_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tree_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Parents before children, siblings by (type, name): stable whatever order threads registered in."""
     children: dict[str | None, list[dict[str, Any]]] = {}
     for record in records:
@@ -293,7 +294,7 @@ def evaluate(
         return Plan(
             project=PROJECT,
             stack=stack_config.stack,
-            resources=_tree_order(recorder.records),
+            resources=tree_order(recorder.records),
             outputs=recorder.stack_outputs,
             revealed=recorder.revealed,
         )
@@ -355,7 +356,27 @@ def write_plan(plan: Plan, path: Path) -> None:
     path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+class PlanFileError(ValueError):
+    """A plan file that is not a plan `meridian plan --json` wrote (named with its path)."""
+
+
+#: What every resource of a plan document carries (`PlanRecorder.RegisterResource`).
+RESOURCE_KEYS = frozenset(
+    {"urn", "type", "name", "parent", "custom", "inputs", "secret_paths", "protect", "provider", "aliases"}
+    | {"ignore_changes", "replace_on_changes", "retain_on_delete", "delete_before_replace", "version"}
+)
+
+
 def load_plan(path: Path) -> Plan:
-    """A plan written by `meridian plan --json` (or `write_plan`)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """A plan written by `meridian plan --json` (or `write_plan`); PlanFileError if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PlanFileError(f"{path}: cannot read a plan: {error}") from None
+    if not isinstance(data, dict) or not {"project", "stack", "resources", "outputs"} <= data.keys():
+        raise PlanFileError(f"{path}: not a plan (needs project, stack, resources and outputs)")
+    for index, resource in enumerate(data["resources"] if isinstance(data["resources"], list) else [None]):
+        missing = RESOURCE_KEYS - resource.keys() if isinstance(resource, dict) else RESOURCE_KEYS
+        if missing:
+            raise PlanFileError(f"{path}: resources[{index}] lacks {', '.join(sorted(missing))}")
     return Plan(project=data["project"], stack=data["stack"], resources=data["resources"], outputs=data["outputs"])

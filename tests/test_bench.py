@@ -12,7 +12,7 @@ import json
 import types
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from test_cli import meridian
@@ -21,7 +21,8 @@ from components.program import GC_THRESHOLDS
 from components.spec import AddonsSpec, parse_platform
 from scripts.bench import FLOOR_PROGRAM, _platform_config, floor_config, synthetic_platform
 from scripts.cli import BENCH_FIELDS
-from scripts.harness import STACK_TYPE, Plan, evaluate
+from scripts.harness import STACK_TYPE, Plan, PlanRecorder, evaluate
+from scripts.mocks import MeridianMocks
 
 
 @pytest.mark.parametrize("clusters", [1, 10, 100])
@@ -90,10 +91,21 @@ def test_program_starts_its_registrations_before_the_sdks_shutdown_wait(
     assert polled == []
 
 
-def test_program_thresholds_stay_inside_its_evaluation() -> None:
+class ThresholdRecorder(PlanRecorder):
+    """Notes the collector's thresholds while the program registers its resources."""
+
+    seen: ClassVar[set[tuple[int, ...]]] = set()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.seen.add(gc.get_threshold())
+        return super().RegisterResource(request)
+
+
+def test_program_raises_the_thresholds_only_for_its_evaluation() -> None:
     before = gc.get_threshold()
     assert before != GC_THRESHOLDS
-    evaluate("bench", config=_platform_config(1))
+    evaluate("bench", config=_platform_config(1), recorder=ThresholdRecorder(MeridianMocks()))
+    assert ThresholdRecorder.seen == {GC_THRESHOLDS}
     assert gc.get_threshold() == before
 
 
@@ -105,10 +117,7 @@ def test_bench_json_rows() -> None:
     row = rows[0]
     assert row["clusters"] == 1
     assert row["resources"] == len(evaluate("bench", config=_platform_config(1)).resources)
-    assert row["seconds"] > 0
-    assert row["peak_mb"] > 0
-    assert row["per_resource_ms"] == pytest.approx(1000 * row["seconds"] / row["resources"], rel=0.01)
-    assert row["floor_ratio"] > 0
+    assert all(isinstance(row[key], float) and row[key] > 0 for key in BENCH_FIELDS[2:])
 
 
 @pytest.mark.parametrize(("args", "complaint"), [(["--sizes", "1,x"], "--sizes"), (["--repeat", "0"], "--repeat")])

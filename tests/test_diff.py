@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import yaml
 from policy_support import resource
+from pulumi.runtime import rpc
 from test_cli import BAD_INPUT, meridian
 
-from scripts.diff import DiffError, PropertyChange, compare, diff_plans, path_segments, render
-from scripts.harness import SECRET, STACKS, Plan, write_plan
+from scripts.diff import DiffError, PropertyChange, compare, diff_plans, render
+from scripts.harness import SECRET, STACKS, Plan, redact, write_plan
+from scripts.paths import path_segments
 
 SERVER = "openstack:compute/instance:Instance"
 SUBNET = "openstack:networking/subnet:Subnet"
@@ -215,3 +217,92 @@ def _nest(path: str, value: Any) -> Any:
             node[key] = child
         node = child
     return root
+
+
+# -- aliases as the engine applies them (expected URNs written out, not computed) -------------------------
+
+CLUSTER = "meridian:clusters:KubernetesCluster"
+PLATFORM_URN = "urn:pulumi:test::meridian::meridian:index:Platform::eo4eu"
+
+
+def _under(parent_urn: str, type_: str, name: str, inputs: dict[str, Any], **options: Any) -> dict[str, Any]:
+    chain = parent_urn.split("::")[2]
+    urn = f"urn:pulumi:test::meridian::{chain}${type_}::{name}"
+    return resource(type_, name, inputs, **options) | {"urn": urn, "parent": parent_urn}
+
+
+def test_children_inherit_their_parents_alias() -> None:
+    """Renaming a component with an alias moves its children too (their names' prefix follows)."""
+    old_cluster = _under(PLATFORM_URN, CLUSTER, "core", {}, custom=False)
+    old_server = _under(old_cluster["urn"], SERVER, "core-server-0", {"flavorName": "eo1.large"})
+    new_cluster = _under(PLATFORM_URN, CLUSTER, "main", {}, custom=False, aliases=[{"name": "core"}])
+    new_server = _under(new_cluster["urn"], SERVER, "main-server-0", {"flavorName": "eo1.large"})
+    result = diff_plans(plan(old_cluster, old_server), plan(new_cluster, new_server))
+    assert [(c.operation, c.name, c.old_urn) for c in result.changes] == [
+        (
+            "rename",
+            "main",
+            "urn:pulumi:test::meridian::meridian:index:Platform$meridian:clusters:KubernetesCluster::core",
+        ),
+        (
+            "rename",
+            "main-server-0",
+            "urn:pulumi:test::meridian::meridian:index:Platform$meridian:clusters:KubernetesCluster"
+            "$openstack:compute/instance:Instance::core-server-0",
+        ),
+    ]
+
+
+def test_an_alias_to_no_parent_matches_a_resource_that_was_top_level() -> None:
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    after = _under(PLATFORM_URN, SUBNET, "net", {"cidr": "10.0.0.0/24"}, aliases=[{"no_parent": True}])
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert (change.operation, change.old_urn) == (
+        "rename",
+        "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::net",
+    )
+
+
+def test_two_resources_claiming_one_old_resource_is_refused() -> None:
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    kept = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    thief = resource(SUBNET, "net-2", {"cidr": "10.0.1.0/24"}, aliases=[{"name": "net"}])
+    with pytest.raises(DiffError, match="both claim"):
+        diff_plans(plan(before), plan(kept, thief))
+
+
+def test_replace_on_changes_never_applies_to_options() -> None:
+    before = resource(KEY, "k", {"enableKeyRotation": True}, protect=True, replace_on_changes=["*"])
+    after = resource(KEY, "k", {"enableKeyRotation": True}, protect=False, replace_on_changes=["*"])
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert change.operation == "update"
+
+
+def test_a_secret_under_a_dotted_key_stays_hidden() -> None:
+    """Secret paths use the same property-path form as the diff (`stringData["config.yaml"]`)."""
+    serialized = {"stringData": {"config.yaml": {rpc._special_sig_key: rpc._special_secret_sig, "value": "pw: x"}}}
+    secret_paths: list[str] = []
+    assert redact(serialized, "", secret_paths) == {"stringData": {"config.yaml": SECRET}}
+    assert secret_paths == ['stringData["config.yaml"]']
+    before = resource(SUBNET, "cm", {"stringData": {"config.yaml": "pw: hunter2"}})
+    after = resource(SUBNET, "cm", {"stringData": SECRET}, secret_paths=secret_paths)
+    result = diff_plans(plan(before), plan(after))
+    assert "hunter2" not in render(result)
+    assert "hunter2" not in json.dumps(result.to_json())
+
+
+def test_changed_stack_outputs_are_shown() -> None:
+    base = Plan("meridian", "test", [], outputs={"clusters": {"core": {"version": "1.33"}}, "kubeconfigs": SECRET})
+    head = Plan("meridian", "test", [], outputs={"clusters": {"core": {"version": "1.34"}}, "kubeconfigs": SECRET})
+    result = diff_plans(base, head)
+    assert result.outputs == [PropertyChange("clusters.core.version", "1.33", "1.34", "update")]
+    assert '~ clusters.core.version: "1.33" => "1.34"' in render(result)
+
+
+def test_a_file_that_is_not_a_plan_is_bad_input(tmp_path: Path) -> None:
+    broken = tmp_path / "base.json"
+    broken.write_text(json.dumps({"project": "meridian", "stack": "eo4eu", "resources": [{"urn": "x"}], "outputs": {}}))
+    done = meridian("diff", str(broken), "eo4eu")
+    assert done.returncode == BAD_INPUT
+    assert f"{broken}: resources[0] lacks" in done.stderr
+    assert "Traceback" not in done.stderr
