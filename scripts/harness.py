@@ -63,12 +63,20 @@ class Plan:
         """Resources of one type token."""
         return [r for r in self.resources if r["type"] == token]
 
-    def one(self, token: str, name: str) -> dict[str, Any]:
-        """The resource of `token` named `name` (KeyError if absent)."""
-        for resource in self.resources:
-            if resource["type"] == token and resource["name"] == name:
-                return resource
-        raise KeyError(f"{token} {name} is not in the plan")
+    def one(self, token: str, name: str | None = None) -> dict[str, Any]:
+        """The one resource of `token` (named `name`, if given); KeyError unless there is exactly one.
+
+        Type and name need not be unique in a plan (URNs include the parent chain), so an
+        ambiguous lookup is an error rather than the first match.
+        """
+        found = [r for r in self.by_type(token) if name is None or r["name"] == name]
+        if len(found) != 1:
+            raise KeyError(f"expected one {token} {name or ''}, found {sorted(r['name'] for r in found)}")
+        return found[0]
+
+    def within(self, urn: str) -> Plan:
+        """The plan of everything nested under the resource with `urn` (lookups scoped to it)."""
+        return Plan(self.project, self.stack, self.descendants(urn))
 
     def urns(self) -> list[str]:
         """Every URN of the plan, sorted: the identity contract golden files pin."""
@@ -247,6 +255,11 @@ def tree_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     known = {r["urn"] for r in ordered}
     ordered.extend(r for r in records if r["urn"] not in known)  # orphans (a parent never registered)
     return ordered
+
+
+def bundled_stacks() -> list[str]:
+    """The names of the stacks shipped in stacks/ (`eo4eu`, ...), sorted."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
 
 
 def resolve_stack(stack: str | Path) -> Path:

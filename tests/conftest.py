@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.harness import STACKS, Plan, evaluate
+from scripts.harness import Plan, bundled_stacks, evaluate
 
 SPECS = Path(__file__).parent / "specs"
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 
 
 def load_platform(path: Path) -> dict[str, Any]:

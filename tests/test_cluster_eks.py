@@ -162,21 +162,14 @@ class Cluster:
                 parent = ancestor["parent"]
             return False
 
-        self.resources = [r for r in plan.resources if inside(r)]
+        scope = Plan(plan.project, plan.stack, [r for r in plan.resources if inside(r)])
+        self.resources, self.all, self.one = scope.resources, scope.by_type, scope.one
         # The mocks answer as the engine did: each resource through its provider's recorded inputs.
         self.mocks = MeridianMocks()
         for resource in plan.resources:
             if resource["type"].startswith("pulumi:providers:"):
                 self.mocks.providers[resource["urn"]] = resource["inputs"]
         self.site_provider = plan.one(AWS_PROVIDER, "aws-b-provider")
-
-    def all(self, token: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["type"] == token]
-
-    def one(self, token: str, name: str) -> dict[str, Any]:
-        found = [r for r in self.all(token) if r["name"] == name]
-        assert len(found) == 1, f"expected one {token} {name}, found {[r['name'] for r in self.all(token)]}"
-        return found[0]
 
     def mock(self, resource: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The ID and output state the mocks gave `resource`."""

@@ -109,19 +109,12 @@ class Rke2Plan:
         self.plan = plan
         self.site = platform["sites"]["os-a"]
         self.cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
-        self.resources = plan.descendants(self.cluster["urn"])
+        scope = plan.within(self.cluster["urn"])
+        self.resources, self.all, self.one = scope.resources, scope.by_type, scope.one
         self.subnet = plan.one(SUBNET, "os-a-subnet")
         # The mocks place addresses in the CIDR of the subnet a resource is attached to; make sure
         # that table knows the site subnet whatever ran before.
         self.state(self.subnet)
-
-    def all(self, token: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["type"] == token]
-
-    def one(self, token: str, name: str | None = None) -> dict[str, Any]:
-        found = [r for r in self.all(token) if name is None or r["name"] == name]
-        assert len(found) == 1, f"expected one {token} {name or ''}, found {[r['name'] for r in found]}"
-        return found[0]
 
     def revealed(self, resource: dict[str, Any]) -> dict[str, Any]:
         return self.plan.revealed[resource["urn"]]

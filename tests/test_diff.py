@@ -306,3 +306,13 @@ def test_a_file_that_is_not_a_plan_is_bad_input(tmp_path: Path) -> None:
     assert done.returncode == BAD_INPUT
     assert f"{broken}: resources[0] lacks" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plan_lookups_refuse_an_ambiguous_type_and_name() -> None:
+    """Type and name repeat under different parents; `Plan.one` must not pick the first."""
+    first = _under(PLATFORM_URN, SUBNET, "net", {})
+    second = _under(f"{PLATFORM_URN}-2", SUBNET, "net", {}) | {"urn": "urn:other"}
+    with pytest.raises(KeyError, match="expected one"):
+        plan(first, second).one(SUBNET, "net")
+    assert plan(first, second).within(PLATFORM_URN).resources == [first]
+    assert plan(first).one(SUBNET) is first

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from helm_values import chart_version, compare, subchart_names, unknown_keys
 
-from scripts.harness import STACKS, Plan
+from scripts.harness import STACKS, Plan, bundled_stacks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CHART_DIR = SHARED / "upstream" / "charts" / "gpu-operator"
@@ -51,7 +51,7 @@ RKE2_TOOLKIT_ENV = {
 }
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 
 # -- the clusters under test -------------------------------------------------------------------
 

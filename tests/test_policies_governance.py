@@ -25,9 +25,9 @@ from policy_support import PROVIDER_URN, plan_of_resources, provider_resource, r
 from pulumi.runtime import rpc
 
 from scripts.gate import Analyzer, GateReport, gate
-from scripts.harness import REPO, STACKS, UNKNOWN, Plan, evaluate, load_plan
+from scripts.harness import REPO, UNKNOWN, Plan, bundled_stacks, evaluate, load_plan
 
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 FIXTURES = Path(__file__).parent / "fixtures" / "violations"
 STACK_FILE = FIXTURES / "Pulumi.violations.yaml"
 POLICY_CONFIG = FIXTURES / "policy-config.json"

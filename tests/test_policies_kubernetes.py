@@ -14,9 +14,9 @@ import pytest
 from policy_support import PolicyModule, plan_of_resources, provider_resource, resource, violations
 
 from scripts.gate import Analyzer
-from scripts.harness import STACKS, UNKNOWN, Plan
+from scripts.harness import UNKNOWN, Plan, bundled_stacks
 
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 
 #: Every policy of policies/meridian_policies/kubernetes.py and its default enforcement level.
 LEVELS = {

@@ -20,10 +20,10 @@ import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type to
 import pulumi_openstack
 import pytest
 
-from scripts.harness import STACKS, Plan, evaluate
+from scripts.harness import Plan, bundled_stacks, evaluate
 from scripts.sdk import args_class, sdk_class, wire_to_python
 
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
 

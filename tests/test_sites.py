@@ -21,11 +21,11 @@ from pulumi.runtime import MockResourceArgs
 
 from components import ports
 from components.spec import SpecError, aws_subnet_layout
-from scripts.harness import SECRET, STACKS, UNKNOWN, Plan
+from scripts.harness import SECRET, STACKS, UNKNOWN, Plan, bundled_stacks
 from scripts.mocks import MeridianMocks, stable_uuid
 from scripts.sdk import takes_tags as _takes_tags
 
-BUNDLED = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+BUNDLED = bundled_stacks()
 
 OS_PROVIDER = "pulumi:providers:openstack"
 OS_NETWORK = "openstack:networking/network:Network"
@@ -100,15 +100,8 @@ class Site:
         self.component = next(
             r for r in plan.resources if r["type"].startswith("meridian:sites:") and r["name"] == name
         )
-        self.resources = plan.descendants(self.component["urn"])
-
-    def all(self, token: str) -> list[dict[str, Any]]:
-        return [r for r in self.resources if r["type"] == token]
-
-    def one(self, token: str, name: str | None = None) -> dict[str, Any]:
-        found = [r for r in self.all(token) if name is None or r["name"] == name]
-        assert len(found) == 1, f"expected one {token} {name or ''}, found {[r['name'] for r in found]}"
-        return found[0]
+        scope = plan.within(self.component["urn"])
+        self.resources, self.all, self.one = scope.resources, scope.by_type, scope.one
 
 
 _MOCKS = MeridianMocks()
