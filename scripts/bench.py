@@ -78,37 +78,26 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
                     }
                 ),
             }
-        mode = index % 3
-        if backend == "eks":
-            gpu_pool: dict[str, Any] = {
-                "flavor": "p4de.24xlarge",
-                "min_size": 0,
-                "max_size": 2,
-                "gpu": {"model": "A100-80GB", "count": 8}
-                | (
-                    {"sharing": "mig", "mig": {"strategy": "single", "profile": "all-1g.10gb"}}
-                    if mode == 0
-                    else {"sharing": "time-sliced", "time_slicing": {"replicas": 4}}
-                    if mode == 1
-                    else {}
-                ),
-            }
-            cpu_flavor = "m6i.2xlarge"
-        else:
-            gpu_pool = {
-                "flavor": "vm.a100.1gpu",
-                "min_size": 1,
-                "max_size": 2,
-                "gpu": {"model": "A100-80GB", "count": 1}
-                | (
-                    {"sharing": "mig", "mig": {"strategy": "mixed", "profile": "all-balanced"}}
-                    if mode == 0
-                    else {"sharing": "time-sliced", "time_slicing": {"replicas": 4}}
-                    if mode == 1
-                    else {}
-                ),
-            }
-            cpu_flavor = "m1.xlarge"
+        # EKS: 8-GPU instances that scale to zero, single-strategy MIG; OpenStack: 1-GPU
+        # flavors, mixed-strategy MIG. Sharing cycles MIG, time-slicing, whole GPUs.
+        aws_site = backend == "eks"
+        mig = (
+            {"strategy": "single", "profile": "all-1g.10gb"}
+            if aws_site
+            else {"strategy": "mixed", "profile": "all-balanced"}
+        )
+        sharing: dict[str, Any] = (
+            {"sharing": "mig", "mig": mig},
+            {"sharing": "time-sliced", "time_slicing": {"replicas": 4}},
+            {},
+        )[index % 3]
+        gpu_pool = {
+            "flavor": "p4de.24xlarge" if aws_site else "vm.a100.1gpu",
+            "min_size": 0 if aws_site else 1,
+            "max_size": 2,
+            "gpu": {"model": "A100-80GB", "count": 8 if aws_site else 1} | sharing,
+        }
+        cpu_flavor = "m6i.2xlarge" if aws_site else "m1.xlarge"
         cluster: dict[str, Any] = {
             "site": site,
             "backend": backend,
