@@ -9,11 +9,21 @@ placeholder, still flagged secret, and the plan redacts it like any other secret
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from components.spec.limits import (
+    INT64_RANGE,
+    MAX_CONFIG_CHARS,
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    MAX_SCALAR_CHARS,
+    MAX_STACK_FILE_BYTES,
+)
 
 PROJECT = "meridian"
 OFFLINE_SECRET = "[offline placeholder for secure config {key}]"
@@ -33,13 +43,86 @@ class StackConfig:
     secret_keys: list[str] = field(default_factory=list)
 
 
+class _LimitError(yaml.MarkedYAMLError):
+    """Well-formed YAML that exceeds one of Meridian's limits (components/spec/limits.py)."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that reads YAML as the Pulumi CLI (go-yaml v3) does.
+    """A SafeLoader that reads YAML as the Pulumi CLI (go-yaml v3) does, within Meridian's limits.
 
     Duplicate keys are errors (PyYAML would keep the last), and unquoted timestamps stay
-    strings (go-yaml does not turn them into dates).
+    strings (go-yaml does not turn them into dates). Hostile documents are refused while
+    they are composed, before any value is built (components/spec/limits.py): nesting
+    deeper than MAX_DEPTH, scalars longer than MAX_SCALAR_CHARS, an alias to a node that
+    contains it, more than MAX_EXPANDED_NODES nodes or MAX_CONFIG_CHARS characters once
+    aliases are expanded (what the program would be handed), integers beyond 64 bits and
+    numbers that overflow a double.
     """
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        #: Expanded size (nodes, scalar characters; aliases counted in full) of each node composed so far, by id.
+        self._sizes: dict[int, tuple[int, int]] = {}
+
+    def _refuse(self, problem: str, mark: Any) -> None:
+        raise _LimitError(None, None, f"refused: {problem}", mark)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        """Compose one node, refusing what exceeds the limits (see the class docstring)."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                # PyYAML registers an anchor before its children: this alias is inside its own anchor.
+                self._refuse(f"alias *{event.anchor} refers to a node that contains it", event.start_mark)
+            return super().compose_node(parent, index)
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            self._refuse(f"a value longer than {MAX_SCALAR_CHARS} characters", event.start_mark)
+        collection = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
+        self._depth += collection
+        if self._depth > MAX_DEPTH:
+            self._refuse(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= collection
+        nodes, chars = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        for child in children:
+            child_nodes, child_chars = self._sizes[id(child)]
+            nodes, chars = nodes + child_nodes, chars + child_chars
+        if nodes > MAX_EXPANDED_NODES or chars > MAX_CONFIG_CHARS:
+            self._refuse(
+                f"more than {MAX_EXPANDED_NODES} values or {MAX_CONFIG_CHARS} characters once its aliases are "
+                "expanded (an alias bomb?)",
+                event.start_mark,
+            )
+        self._sizes[id(node)] = (nodes, chars)
+        return node
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer within 64 bits (the CLI reads integers as int64/uint64)."""
+        digits = str(node.value).lstrip("+-").replace("_", "")
+        if len(digits) > 24:  # longer than any 64-bit literal, in any base: refused before int() parses it
+            self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
+        value: int = super().construct_yaml_int(node)
+        if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
+            self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """A finite number (`.inf` and overflowing literals have no place in a spec)."""
+        value: float = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            self._refuse("a number that is infinite or not a number: quote it if it is meant as text", node.start_mark)
+        return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 
 _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -113,9 +196,14 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     """Parse a stack file; raise StackFileError for YAML errors and shapes the CLI would reject."""
     shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_STACK_FILE_BYTES + 1)
     except OSError as exc:
         raise StackFileError(f"{shown}: cannot read the stack file ({exc.strerror})") from None
+    if len(data) > MAX_STACK_FILE_BYTES:
+        raise StackFileError(f"{shown}: larger than {MAX_STACK_FILE_BYTES} bytes, the limit for a stack file")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise StackFileError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
@@ -123,9 +211,18 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise StackFileError(f"{shown}: {where}invalid YAML: {exc.problem}") from None
+        kind = "" if isinstance(exc, _LimitError) else "invalid YAML: "
+        raise StackFileError(f"{shown}: {where}{kind}{exc.problem}") from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, most control characters): say where, in one line.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise StackFileError(
+            f"{shown}: line {line}, column {column}: invalid YAML: character U+{exc.character:04X} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
-        raise StackFileError(f"{shown}: invalid YAML: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StackFileError(f"{shown}: invalid YAML: {first}") from None
     if document is None:
         document = {}
     if not isinstance(document, dict):

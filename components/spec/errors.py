@@ -49,6 +49,10 @@ def refuse_case_twins(data: object, collections: dict[str, str]) -> None:
     problems.raise_if_any()
 
 
+#: Problems a SpecError lists; a hostile file can have thousands, which would bury the first.
+MAX_SHOWN = 25
+
+
 class SpecError(pulumi.RunError):
     """A stack's spec is invalid. Pulumi prints a RunError's message without a traceback."""
 
@@ -59,7 +63,11 @@ class SpecError(pulumi.RunError):
             path, message = self.problems[0]
             text = f"{source}: {path}: {message}"
         else:
-            lines = "\n".join(f"  {path}: {message}" for path, message in self.problems)
+            shown = self.problems[:MAX_SHOWN]
+            lines = "\n".join(f"  {path}: {message}" for path, message in shown)
+            more = len(self.problems) - len(shown)
+            if more:
+                lines += f"\n  ... and {more} more"
             text = f"{source}: {len(self.problems)} problems in the stack's spec:\n{lines}"
         super().__init__(text)
 

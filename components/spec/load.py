@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..secrets import resolve_references
 from .errors import SpecError, dotted, format_problems
+from .limits import MAX_CONFIG_CHARS, MAX_DEPTH, depth_of
 from .platform import PlatformSpec
 
 #: The config key holding the whole spec: `meridian:platform` in the stack file.
@@ -35,6 +36,26 @@ def parse_platform(raw: object, source: str) -> PlatformSpec:
         raise SpecError(source, format_problems(error, QUALIFIED_KEY)) from None
 
 
+def decode_platform(text: str, source: str) -> PlatformSpec:
+    """Decode and validate the JSON text the CLI hands over for `meridian:platform`.
+
+    Hostile sizes and nesting end here as spec errors, not as a RecursionError or a long
+    stall (components/spec/limits.py).
+    """
+    if len(text) > MAX_CONFIG_CHARS:
+        raise SpecError(source, [(QUALIFIED_KEY, f"is larger than {MAX_CONFIG_CHARS} characters")])
+    too_deep = SpecError(source, [(QUALIFIED_KEY, f"nests deeper than {MAX_DEPTH} levels")])
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        raise SpecError(source, [(QUALIFIED_KEY, "must be a YAML mapping, not a plain string")]) from None
+    except RecursionError:
+        raise too_deep from None
+    if depth_of(raw) > MAX_DEPTH:
+        raise too_deep
+    return parse_platform(raw, source)
+
+
 def load_platform_spec() -> PlatformSpec:
     """Read and validate `meridian:platform` from the running stack's config."""
     source = stack_file_name()
@@ -46,11 +67,7 @@ def load_platform_spec() -> PlatformSpec:
     text = pulumi.Config(CONFIG_NAMESPACE).get(CONFIG_KEY)
     if text is None:
         raise SpecError(source, [(QUALIFIED_KEY, "required key is missing from the stack's config")])
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError:
-        raise SpecError(source, [(QUALIFIED_KEY, "must be a YAML mapping, not a plain string")]) from None
-    spec = parse_platform(raw, source)
+    spec = decode_platform(text, source)
     problems = resolve_references(spec)
     if problems:
         raise SpecError(source, [(dotted((QUALIFIED_KEY, *path)), message) for path, message in problems])
