@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from .spec import ProjectSpec
+if TYPE_CHECKING:  # the spec validates tags with these functions, so no runtime import of it here
+    from .spec import ProjectSpec
 
 MANAGED_BY = "meridian"
 

@@ -29,6 +29,14 @@ def sdk_class(token: str, version: str | None = None) -> Any:
         info = package.pkg_info  # type: ignore[attr-defined]
         return getattr(importlib.import_module(info["fqn"]), info["class"])
     module = rpc.get_resource_module(pkg, mod, version or "")
+    if module is None and pkg == "kubernetes" and "." in mod.split("/")[0]:
+        # Custom resources of any CRD group (`kubernetes:nvidia.com/v1:ClusterPolicy`) register
+        # through pulumi_kubernetes' generic classes, which take the token from apiVersion and
+        # kind (a `<Kind>Patch` token from CustomResourcePatch). Their contents are checked
+        # against the CRD's own schema, not here.
+        from pulumi_kubernetes import apiextensions
+
+        return apiextensions.CustomResourcePatch if name.endswith("Patch") else apiextensions.CustomResource
     if module is None:
         raise LookupError(f"no SDK module registers {token}")
     info = module.mod_info  # type: ignore[attr-defined]

@@ -405,7 +405,7 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
 
     # Only the GPU pool is tainted and labelled for the GPU Operator.
     assert gpu["inputs"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu["inputs"]["labels"] == {POOL_LABEL: "a10", "nvidia.com/gpu.present": "true"}
+    assert gpu["inputs"]["labels"] == {POOL_LABEL: "a10"}
     assert not cpu["inputs"].get("taints")
     assert cpu["inputs"]["labels"] == {POOL_LABEL: "cpu"}
 
@@ -449,7 +449,7 @@ def test_mig_pool_registers_with_its_partitioning_label(plans: Plans) -> None:
     _, plan = plans("variant")
     a100 = Cluster(plan).one(NODE_GROUP, f"{CLUSTER}-a100-nodes")["inputs"]
     # The GPU Operator's MIG manager partitions the GPUs from this label as soon as the node joins.
-    assert a100["labels"] == {POOL_LABEL: "a100", "nvidia.com/gpu.present": "true", MIG_CONFIG_LABEL: "all-1g.5gb"}
+    assert a100["labels"] == {POOL_LABEL: "a100", MIG_CONFIG_LABEL: "all-1g.5gb"}
     assert a100["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert a100["amiType"] == "AL2023_x86_64_NVIDIA"
     assert a100["instanceTypes"] == ["p4d.24xlarge"]

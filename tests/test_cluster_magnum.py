@@ -32,7 +32,7 @@ from test_provider_contract import contract_violations
 from components.clusters import magnum
 from components.spec import SpecError
 from components.spec.catalog import BACKEND_VERSIONS
-from components.spec.clusters import GPU_LABEL, GPU_TAINT, POOL_LABEL
+from components.spec.clusters import GPU_TAINT, POOL_LABEL
 from scripts.harness import SECRET, Plan, PlanRecorder, evaluate, redact
 from scripts.mock_outputs import magnum as magnum_mocks
 from scripts.mocks import MeridianMocks, stable_uuid
@@ -106,7 +106,8 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
                 "desired_size": 2,
                 "disk_gb": 200,
                 "gpu": {"model": "A100-80GB", "count": 2},
-                "taints": [{"key": "dedicated", "effect": "NoExecute"}],
+                # NoSchedule: Magnum's shared NFD worker tolerates no NoExecute taint (the spec refuses it).
+                "taints": [{"key": "dedicated", "effect": "NoSchedule"}],
             },
             "web": {"flavor": "m1.large", "min_size": 1, "max_size": 4},
             "batch": {
@@ -193,8 +194,8 @@ def _steps(cron_job: dict[str, Any]) -> list[list[str]]:
 
 def _node_labels(pool: dict[str, Any], key: str) -> dict[str, str]:
     """What a pool's nodes must carry, spelled out independently of the components."""
-    gpu = dict([GPU_LABEL]) if "gpu" in pool else {}
-    return {POOL_LABEL: key, **gpu, **pool.get("labels", {})}
+    # Never nvidia.com/gpu.present: the GPU Operator owns it and would fight a job re-applying it.
+    return {POOL_LABEL: key, **pool.get("labels", {})}
 
 
 # -- provider contract and placement ------------------------------------------------------------
@@ -442,7 +443,6 @@ def test_gpu_pool_job_arguments_exactly(plans: Plans) -> None:
         "-l",
         "capi.stackhpc.com/node-group=gpu",
         "meridian.io/pool=gpu",
-        "nvidia.com/gpu.present=true",
         "--overwrite",
     ]
     assert pod["containers"][0]["args"] == [
@@ -464,7 +464,7 @@ def test_variant_taint_without_value_and_gpu_first(plans: Plans) -> None:
         "-l",
         "capi.stackhpc.com/node-group=default-worker",
         "nvidia.com/gpu=present:NoSchedule",
-        "dedicated:NoExecute",
+        "dedicated:NoSchedule",
         "--overwrite",
     ]
 

@@ -77,13 +77,14 @@ LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
 #: Types the cluster creates without a cloud provider: local secrets and its Kubernetes provider.
 LOCAL_TYPES = {PASSWORD, PRIVATE_KEY, SELF_SIGNED, CERT_REQUEST, LOCALLY_SIGNED, K8S_PROVIDER}
 
-GPU_LABEL = "nvidia.com/gpu.present=true"
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
+#: The custom-CA files RKE2's documentation requires, all of them (docs.rke2.io/security/certificates,
+#: "Using Custom CA Certificates": "The following files are required"), written out independently.
+CA_NAMES = ("server-ca", "client-ca", "request-header-ca", "etcd/peer-ca", "etcd/server-ca")
 CA_FILES = {
-    f"{rke2.TLS_DIR}/server-ca.crt": "0644",
-    f"{rke2.TLS_DIR}/server-ca.key": "0600",
-    f"{rke2.TLS_DIR}/client-ca.crt": "0644",
-    f"{rke2.TLS_DIR}/client-ca.key": "0600",
+    **{f"{rke2.TLS_DIR}/{ca}.crt": "0644" for ca in CA_NAMES},
+    **{f"{rke2.TLS_DIR}/{ca}.key": "0600" for ca in CA_NAMES},
+    f"{rke2.TLS_DIR}/service.key": "0600",
 }
 
 
@@ -393,13 +394,16 @@ def test_first_server_bootstraps_with_the_generated_cas(rk: Rke2Plan) -> None:
     for path, mode in CA_FILES.items():
         assert files[path]["permissions"] == mode, path
         assert files[path]["owner"] == "root:root"
-    contents = {
-        "server-ca.crt": rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-server-ca"))["certPem"],
-        "server-ca.key": rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-server-ca"))["privateKeyPem"],
-        "client-ca.crt": rk.state(rk.one(SELF_SIGNED, f"{CLUSTER}-client-ca"))["certPem"],
-        "client-ca.key": rk.state(rk.one(PRIVATE_KEY, f"{CLUSTER}-client-ca"))["privateKeyPem"],
-    }
-    assert len(set(contents.values())) == 4
+    contents = {}
+    for ca in CA_NAMES:
+        resource = f"{CLUSTER}-{ca.replace('/', '-')}"
+        contents[f"{ca}.crt"] = rk.state(rk.one(SELF_SIGNED, resource))["certPem"]
+        contents[f"{ca}.key"] = rk.state(rk.one(PRIVATE_KEY, resource))["privateKeyPem"]
+        assert rk.one(SELF_SIGNED, resource)["inputs"]["isCaCertificate"] is True
+    service_key = rk.one(PRIVATE_KEY, f"{CLUSTER}-service-account-key")
+    assert service_key["inputs"]["algorithm"] == "RSA"
+    contents["service.key"] = rk.state(service_key)["privateKeyPem"]
+    assert len(set(contents.values())) == len(CA_FILES)
     for name, content in contents.items():
         assert files[f"{rke2.TLS_DIR}/{name}"]["content"] == content, name
 
@@ -413,10 +417,13 @@ def test_other_servers_join_through_the_vip(rk: Rke2Plan) -> None:
 
 def test_server_config(rk: Rke2Plan) -> None:
     token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-join-token"))["result"]
-    assert len(token) == 64
+    agent_token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-agent-token"))["result"]
+    assert len(token) == 64 and len(agent_token) == 64 and token != agent_token
     for server in rk.servers():
         config = rk.rke2_config(server)
         assert config["token"] == token
+        # "agent-token ... must be set to the same value on all servers" (docs.rke2.io server_config).
+        assert config["agent-token"] == agent_token
         assert rk.floating_ip() in config["tls-san"]
         assert rk.vip() in config["tls-san"]
         assert config["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
@@ -432,7 +439,11 @@ def test_server_config(rk: Rke2Plan) -> None:
 
 
 def test_agents_join_as_agents_through_the_vip(rk: Rke2Plan) -> None:
-    token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-join-token"))["result"]
+    # Agents hold the agent token only: the server token lets a node join as a server and
+    # decrypt the bootstrap data (docs.rke2.io/security/token: the agent token is "used to join
+    # agents to the cluster, but not servers").
+    token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-agent-token"))["result"]
+    server_token = rk.state(rk.one(PASSWORD, f"{CLUSTER}-join-token"))["result"]
     agents = [a for pool in POOLS for a in rk.pool_instances(pool)]
     assert len(agents) == sum(POOL_SIZES.values())
     for agent in agents:
@@ -442,8 +453,9 @@ def test_agents_join_as_agents_through_the_vip(rk: Rke2Plan) -> None:
         assert "systemctl enable --now rke2-agent.service" in script_lines(cloud)
         config = rk.rke2_config(agent)
         assert config["token"] == token
+        assert server_token not in rk.revealed(agent)["userData"]
         assert config["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
-        assert "tls-san" not in config
+        assert "tls-san" not in config and "agent-token" not in config
 
 
 def test_cpu_pool_labels_and_taints(rk: Rke2Plan) -> None:
@@ -461,7 +473,9 @@ def test_gpu_pool_labels_and_taints(rk: Rke2Plan) -> None:
     (agent,) = rk.pool_instances("gpu")
     config = rk.rke2_config(agent)
     labels = labels_of(config)
-    assert f"nvidia.com/gpu.present={labels['nvidia.com/gpu.present']}" == GPU_LABEL
+    # The GPU Operator owns nvidia.com/gpu.present (it sets it from NFD's PCI labels and resets
+    # it to "false" otherwise: gpu-operator controllers/nodelabeling_controller.go); never set here.
+    assert "nvidia.com/gpu.present" not in labels
     assert labels["meridian.io/cluster"] == CLUSTER
     assert "tier" not in labels
     assert config["node-taint"] == [GPU_TAINT]
@@ -480,11 +494,16 @@ def test_user_data_and_token_are_secret(rk: Rke2Plan) -> None:
         # A new image under the same name, a new zone list or a new cloud-init never
         # replaces running nodes (etcd lives on the servers' boot volumes).
         assert {"userData", "blockDevices", "availabilityZone"} <= set(instance["ignore_changes"])
-    password = rk.one(PASSWORD, f"{CLUSTER}-join-token")
-    assert "result" in password["additional_secret_outputs"]
     document = json.dumps(rk.plan.to_json())
-    assert rk.state(password)["result"] not in document
-    for name in (f"{CLUSTER}-server-ca", f"{CLUSTER}-client-ca", f"{CLUSTER}-admin"):
+    for token in ("join-token", "agent-token"):
+        password = rk.one(PASSWORD, f"{CLUSTER}-{token}")
+        assert "result" in password["additional_secret_outputs"]
+        assert rk.state(password)["result"] not in document
+    keys = [f"{CLUSTER}-{ca.replace('/', '-')}" for ca in CA_NAMES] + [
+        f"{CLUSTER}-admin",
+        f"{CLUSTER}-service-account-key",
+    ]
+    for name in keys:
         key = rk.state(rk.one(PRIVATE_KEY, name))["privateKeyPem"].splitlines()[1]
         assert key not in document, name
 
@@ -574,14 +593,17 @@ def test_every_input_is_an_sdk_input(rk: Rke2Plan) -> None:
 
 
 def test_server_config_of_the_first_and_a_joining_server() -> None:
-    first = rke2.server_config(token="t0k", join_url=None, tls_san=["198.51.100.7"], taints=[], cluster="c1")
+    first = rke2.server_config(
+        token="t0k", agent_token="a9t", join_url=None, tls_san=["198.51.100.7"], taints=[], cluster="c1"
+    )
     assert "server" not in first
     assert "node-taint" not in first
-    assert first["token"] == "t0k"
+    assert first["token"] == "t0k" and first["agent-token"] == "a9t"
     assert first["tls-san"] == ["198.51.100.7"]
     assert "meridian.io/cluster=c1" in first["node-label"]
     joining = rke2.server_config(
         token="t0k",
+        agent_token="a9t",
         join_url="https://10.0.0.5:9345",
         tls_san=["198.51.100.7"],
         taints=[rke2.SERVER_TAINT],
@@ -610,7 +632,8 @@ def test_agent_config_renders_labels_and_taints() -> None:
 @pytest.mark.parametrize("role", ["server", "agent"])
 def test_cloud_init_installs_the_pinned_release_as_the_role(role: str) -> None:
     config = {"token": "t0k", "node-label": ["a=b"]}
-    files = rke2.ca_files("SC", "SK", "CC", "CK") if role == "server" else []
+    pems = [f"{ca}-{part}" for ca in rke2.CUSTOM_CAS for part in ("CRT", "KEY")] + ["SERVICE-KEY"]
+    files = rke2.ca_files(pems) if role == "server" else []
     text = rke2.cloud_init(role, "v1.33.13+rke2r2", config, files)
     first, _, rest = text.partition("\n")
     assert first == "#cloud-config"
@@ -632,7 +655,9 @@ def test_cloud_init_installs_the_pinned_release_as_the_role(role: str) -> None:
         config_files = {rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT}
         assert {path: f["permissions"] for path, f in written.items() if path not in config_files} == CA_FILES
         assert all(f["owner"] == "root:root" for f in written.values())
-        assert written[f"{rke2.TLS_DIR}/client-ca.key"]["content"] == "CK"
+        assert written[f"{rke2.TLS_DIR}/client-ca.key"]["content"] == "client-ca-KEY"
+        assert written[f"{rke2.TLS_DIR}/etcd/peer-ca.crt"]["content"] == "etcd/peer-ca-CRT"
+        assert written[f"{rke2.TLS_DIR}/service.key"]["content"] == "SERVICE-KEY"
     else:
         assert useradd == []
         assert list(written) == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]

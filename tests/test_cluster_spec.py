@@ -21,7 +21,6 @@ from components.spec.catalog import BACKEND_VERSIONS, OPENSTACK_GPU_FLAVORS
 SOURCE = "stacks/Pulumi.unit.yaml"
 SPECS = Path(__file__).parent / "specs"
 BASE: dict[str, Any] = yaml.safe_load((SPECS / "minimal.happy.yaml").read_text())["config"]["meridian:platform"]
-GPU_LABEL = ("nvidia.com/gpu.present", "true")
 GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
 
 #: A valid cluster of each backend on a site that can run it, with one pool `w` where pools are allowed.
@@ -99,22 +98,28 @@ def test_gpu_pool_registers_with_the_gpu_label_and_taint_first() -> None:
             "gpu": {"model": "A100-80GB", "count": 1},
         }
     )
-    assert list(spec.node_labels.items()) == [GPU_LABEL, ("tier", "train")]
+    # No nvidia.com/gpu.present: the GPU Operator owns that label (it resets it without NFD's labels).
+    assert list(spec.node_labels.items()) == [("tier", "train")]
     assert taints_of(spec) == [GPU_TAINT, ("dedicated", "train", "NoSchedule")]
     # The spec's own lists are left alone: the defaults are added, not stored.
     assert spec.labels == {"tier": "train"}
     assert len(spec.taints) == 1
 
 
-def test_a_pool_label_overrides_the_gpu_default() -> None:
+def test_a_pool_label_overrides_the_partitioning_default() -> None:
     spec = pool(
         {
             "flavor": "vm.a100.1gpu",
-            "labels": {GPU_LABEL[0]: "false"},
-            "gpu": {"model": "A100-80GB", "count": 1},
+            "labels": {"nvidia.com/mig.config": "all-disabled"},
+            "gpu": {
+                "model": "A100-80GB",
+                "count": 1,
+                "sharing": "mig",
+                "mig": {"strategy": "single", "profile": "all-1g.10gb"},
+            },
         }
     )
-    assert spec.node_labels[GPU_LABEL[0]] == "false"
+    assert spec.node_labels["nvidia.com/mig.config"] == "all-disabled"
 
 
 def test_a_pool_setting_the_gpu_taint_key_replaces_the_default_taint() -> None:

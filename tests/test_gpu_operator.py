@@ -18,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from crd_schema import crd_schema, validate
 from helm_values import chart_version, compare, subchart_names, unknown_keys
 
 from scripts.harness import STACKS, Plan, bundled_stacks
@@ -43,12 +44,18 @@ PLUGIN_LABEL = "nvidia.com/device-plugin.config"
 POOL_LABEL = "meridian.io/pool"
 #: What the operands must tolerate on every GPU node (the GPU taint Meridian puts on GPU pools).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
-RKE2_TOOLKIT_ENV = {
-    "CONTAINERD_SOCKET": "/run/k3s/containerd/containerd.sock",
-    "CONTAINERD_CONFIG": "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl",
-    "CONTAINERD_RUNTIME_CLASS": "nvidia",
-    "CONTAINERD_SET_AS_DEFAULT": "true",
+#: RKE2's documentation for the v26 operator line (rancher/rke2-docs docs/add-ons/gpu_operators.md, v26.3.x tab)
+#: sets only the socket. Pointing CONTAINERD_CONFIG at RKE2's config.toml.tmpl left nodes dead after a reboot
+#: (NVIDIA/gpu-operator#992), and nothing may make `nvidia` every pod's default runtime.
+RKE2_TOOLKIT_ENV = {"CONTAINERD_SOCKET": "/run/k3s/containerd/containerd.sock"}
+#: The chart's NFD worker default besides the GPU taint (gpu-operator v26.7.0 values.yaml), kept when overriding.
+CONTROL_PLANE_TOLERATION = {
+    "key": "node-role.kubernetes.io/control-plane",
+    "operator": "Equal",
+    "value": "",
+    "effect": "NoSchedule",
 }
+CLUSTER_POLICY_PATCH = "kubernetes:nvidia.com/v1:ClusterPolicyPatch"
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 
 BUNDLED = bundled_stacks()
@@ -149,8 +156,12 @@ CLUSTERS: dict[str, dict[str, Any]] = {
     ),
     # MIG, single strategy.
     "single": _openstack("rke2", {"a100": _pool(A100, 4, _mig("A100-80GB", 1, "single", profile="all-1g.10gb"))}),
-    # magnum: an OpenStack backend that is not rke2.
+    # magnum: the driver's cluster-addons installs the operator; Meridian adopts it.
     "mag": _openstack("magnum", {"whole": _pool(A30, 1, {"model": "A30", "count": 1})}),
+    "mag-ts": _openstack(
+        "magnum",
+        {"ts": _pool(A30, 2, _sliced("A30", 2), taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])},
+    ),
     # eks: driver and toolkit preinstalled (AL2023 NVIDIA AMI).
     "ek": _eks({"cpu": _pool("m6i.large", 3), "shared": _pool("g5.xlarge", 2, _sliced("A10G", 4), min_size=0)}),
     "ek-mig": _eks(
@@ -225,6 +236,10 @@ EXPECT: dict[str, Expect] = {
         "rke2", {"nvidia.com/gpu": 28}, mig_strategy="single", partition={"a100": {MIG_LABEL: "all-1g.10gb"}}
     ),
     "mag": Expect("magnum", {"nvidia.com/gpu": 1}),
+    # 2 replicas x 1 GPU x 2 nodes.
+    "mag-ts": Expect(
+        "magnum", {"nvidia.com/gpu": 4}, replicas=frozenset({2}), partition={"ts": {PLUGIN_LABEL: "time-sliced-2"}}
+    ),
     # 4 replicas x 1 GPU x 2 nodes.
     "ek": Expect(
         "eks", {"nvidia.com/gpu": 8}, replicas=frozenset({4}), partition={"shared": {PLUGIN_LABEL: "time-sliced-4"}}
@@ -236,6 +251,10 @@ EXPECT: dict[str, Expect] = {
 }
 RKE2_CLUSTERS = [name for name, expect in EXPECT.items() if expect.backend == "rke2"]
 EKS_CLUSTERS = [name for name, expect in EXPECT.items() if expect.backend == "eks"]
+#: Clusters whose operator Meridian installs (a Helm release) and those where it adopts the
+#: provisioner's (Magnum's cluster-addons: nvidiaGPUOperator is on by default and no label turns it off).
+RELEASED = sorted(name for name, expect in EXPECT.items() if expect.backend != "magnum")
+ADOPTED = sorted(name for name, expect in EXPECT.items() if expect.backend == "magnum")
 
 #: Product defects these tests demonstrate; each is a strict xfail, so the mark must go with the fix.
 DEFECTS: dict[str, str] = {}
@@ -431,7 +450,11 @@ def test_bundled_releases_match_the_released_chart(stack: str, bundled_plan: Cal
     assert operators == expected
     assert set(plan.outputs["gpus"]) == expected
     version = chart_version(CHART_DIR)
+    platform = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]["meridian:platform"]
     for cluster in sorted(expected):
+        if platform["clusters"][cluster]["backend"] == "magnum":
+            assert plan.by_type(CLUSTER_POLICY_PATCH), cluster  # the driver's operator, adopted
+            continue
         inputs = release_of(plan, cluster)["inputs"]
         assert unknown_keys(inputs["values"], VALUES_YAML) == [], cluster
         assert inputs["version"] == version
@@ -496,15 +519,19 @@ def test_misspelled_key_in_real_values_is_reported(bundled_plan: Callable[[str],
 
 def test_every_gpu_cluster_gets_one_operator(gpu_plan: Plan) -> None:
     assert {r["name"] for r in gpu_plan.by_type(OPERATOR)} == {f"{name}-gpu-operator" for name in EXPECT}
+    assert {r["name"] for r in gpu_plan.by_type(RELEASE)} == {f"{name}-gpu-operator" for name in RELEASED}
+    assert {r["name"] for r in gpu_plan.by_type(CLUSTER_POLICY_PATCH)} == {
+        f"{name}-gpu-operator-cluster-policy" for name in ADOPTED
+    }
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_values_are_known_to_the_chart(gpu_plan: Plan, cluster: str) -> None:
     assert unknown_keys(values_of(gpu_plan, cluster), VALUES_YAML) == []
     assert release_of(gpu_plan, cluster)["inputs"]["version"] == chart_version(CHART_DIR)
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_mig_strategy_and_mig_manager(gpu_plan: Plan, cluster: str) -> None:
     expect = EXPECT[cluster]
     values = values_of(gpu_plan, cluster)
@@ -515,7 +542,7 @@ def test_mig_strategy_and_mig_manager(gpu_plan: Plan, cluster: str) -> None:
     assert env_of(values["migManager"]["env"])["WITH_REBOOT"] == ("false" if expect.backend == "eks" else "true")
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_driver_and_toolkit_per_backend(gpu_plan: Plan, cluster: str) -> None:
     backend = EXPECT[cluster].backend
     values = values_of(gpu_plan, cluster)
@@ -528,7 +555,7 @@ def test_driver_and_toolkit_per_backend(gpu_plan: Plan, cluster: str) -> None:
         assert not any(name.startswith("CONTAINERD_") for name in toolkit_env)
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_monitoring_tolerations_and_namespace(gpu_plan: Plan, cluster: str) -> None:
     values = values_of(gpu_plan, cluster)
     monitor = values["dcgmExporter"]["serviceMonitor"]
@@ -545,7 +572,7 @@ def test_monitoring_tolerations_and_namespace(gpu_plan: Plan, cluster: str) -> N
     assert release_of(gpu_plan, cluster)["inputs"]["namespace"] == NAMESPACE_NAME
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_time_slicing_config_map(gpu_plan: Plan, cluster: str) -> None:
     replicas = EXPECT[cluster].replicas
     plugin = values_of(gpu_plan, cluster)["devicePlugin"]
@@ -567,7 +594,7 @@ def test_time_slicing_config_map(gpu_plan: Plan, cluster: str) -> None:
     assert config["inputs"]["metadata"]["namespace"] == NAMESPACE_NAME
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_mig_parted_config_map(gpu_plan: Plan, cluster: str) -> None:
     expected = EXPECT[cluster].mig_configs
     manager = values_of(gpu_plan, cluster)["migManager"]
@@ -605,7 +632,7 @@ def test_mig_parted_offers_every_pools_layout(gpu_plan: Plan, cluster: str) -> N
             assert layout in offered, f"{name} does not offer {layout}: {configs[name]}"
 
 
-@pytest.mark.parametrize("cluster", sorted(EXPECT))
+@pytest.mark.parametrize("cluster", RELEASED)
 def test_objects_use_the_clusters_provider_and_release_waits_for_config(gpu_plan: Plan, cluster: str) -> None:
     provider = k8s_provider_urn(gpu_plan, cluster)
     children = gpu_plan.children(operator_of(gpu_plan, cluster)["urn"])
@@ -632,12 +659,13 @@ def test_gpu_summary_output(gpu_plan: Plan) -> None:
 def test_rke2_agents_register_with_pool_and_partition_labels(gpu_plan: Plan, cluster: str) -> None:
     expect = EXPECT[cluster]
     time_slicing = config_map(gpu_plan, cluster, "time-slicing")
-    for pool, spec in CLUSTERS[cluster]["node_pools"].items():
+    for pool in CLUSTERS[cluster]["node_pools"]:
         labels = labels_of(agent_config(gpu_plan, cluster, pool)["node-label"])
         assert labels[POOL_LABEL] == pool
         partition = {k: v for k, v in labels.items() if k in (MIG_LABEL, PLUGIN_LABEL)}
         assert partition == expect.partition.get(pool, {}), pool
-        assert (labels.get("nvidia.com/gpu.present") == "true") is ("gpu" in spec)
+        # The operator owns this label (it sets it from NFD's PCI labels, resets it otherwise).
+        assert "nvidia.com/gpu.present" not in labels
         # Every configuration a node is labelled with exists where its component looks for it.
         if PLUGIN_LABEL in labels:
             assert time_slicing is not None
@@ -649,13 +677,13 @@ def test_rke2_agents_register_with_pool_and_partition_labels(gpu_plan: Plan, clu
 @pytest.mark.parametrize("cluster", EKS_CLUSTERS)
 def test_eks_node_groups_register_with_pool_and_partition_labels(gpu_plan: Plan, cluster: str) -> None:
     time_slicing = config_map(gpu_plan, cluster, "time-slicing")
-    for pool, spec in CLUSTERS[cluster]["node_pools"].items():
+    for pool in CLUSTERS[cluster]["node_pools"]:
         labels = gpu_plan.one(NODE_GROUP, f"{cluster}-{pool}-nodes")["inputs"].get("labels", {})
         # The GPU summary's node_selector for the pool.
         assert labels.get(POOL_LABEL) == pool
         partition = {k: v for k, v in labels.items() if k in (MIG_LABEL, PLUGIN_LABEL)}
         assert partition == EXPECT[cluster].partition.get(pool, {}), pool
-        assert (labels.get("nvidia.com/gpu.present") == "true") is ("gpu" in spec)
+        assert "nvidia.com/gpu.present" not in labels
         if PLUGIN_LABEL in labels:
             assert time_slicing is not None
             assert labels[PLUGIN_LABEL] in time_slicing["inputs"]["data"]
@@ -680,10 +708,80 @@ def _gpu_node_taints(plan: Plan, cluster: str) -> list[dict[str, str]]:
     [pytest.param(name) for name in RKE2_CLUSTERS + EKS_CLUSTERS],
 )
 def test_operands_tolerate_every_gpu_node_taint(gpu_plan: Plan, cluster: str) -> None:
-    tolerations = values_of(gpu_plan, cluster)["daemonsets"]["tolerations"]
+    values = values_of(gpu_plan, cluster)
+    tolerations = values["daemonsets"]["tolerations"]
+    # The NFD worker has tolerations of its own; unless it runs on a GPU node, the operator never
+    # learns the node has GPUs and runs nothing there (gpu-operator nodelabeling_controller.go).
+    nfd = values["node-feature-discovery"]["worker"]["tolerations"]
+    assert CONTROL_PLANE_TOLERATION in nfd
     for taint in _gpu_node_taints(gpu_plan, cluster):
         if taint["effect"] != "PreferNoSchedule":
             assert tolerated(taint, tolerations), taint
+            assert tolerated(taint, nfd), taint
+
+
+def test_a_pool_taint_of_its_own_reaches_the_nfd_worker(gpu_plan: Plan) -> None:
+    # "shared" has a whole-GPU pool tainted dedicated=ml:NoSchedule besides the GPU taint.
+    nfd = values_of(gpu_plan, "shared")["node-feature-discovery"]["worker"]["tolerations"]
+    assert tolerated({"key": "dedicated", "value": "ml", "effect": "NoSchedule"}, nfd)
+    assert not tolerated({"key": "other", "value": "", "effect": "NoSchedule"}, nfd)
+
+
+# -- magnum: the driver's operator, adopted --------------------------------------------------------------
+
+
+def _patch(plan: Plan, cluster: str) -> dict[str, Any]:
+    return plan.one(CLUSTER_POLICY_PATCH, f"{cluster}-gpu-operator-cluster-policy")
+
+
+@pytest.mark.parametrize("cluster", ADOPTED)
+def test_magnum_adopts_the_drivers_operator(gpu_plan: Plan, cluster: str) -> None:
+    expect = EXPECT[cluster]
+    children = gpu_plan.children(operator_of(gpu_plan, cluster)["urn"])
+    # No second operator (its cluster-scoped objects would collide with release nvidia-gpu-operator's),
+    # no Namespace (the driver's release made gpu-operator).
+    assert {r["type"] for r in children} == {CLUSTER_POLICY_PATCH} | ({CONFIG_MAP} if expect.replicas else set())
+    patch = _patch(gpu_plan, cluster)
+    inputs = patch["inputs"]
+    assert (inputs["apiVersion"], inputs["kind"], inputs["metadata"]["name"]) == (
+        "nvidia.com/v1",
+        "ClusterPolicy",
+        "cluster-policy",
+    )
+    assert inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+    spec = inputs["spec"]
+    assert env_of(spec["migManager"]["env"]) == {"WITH_REBOOT": "true"}
+    assert spec["mig"]["strategy"] == (expect.mig_strategy or "single")
+    for pool, pool_spec in CLUSTERS[cluster]["node_pools"].items():
+        if "gpu" in pool_spec:
+            for taint in [GPU_TAINT, *pool_spec.get("taints", [])]:
+                assert tolerated({"value": "", **taint}, spec["daemonsets"]["tolerations"]), (pool, taint)
+    provider = k8s_provider_urn(gpu_plan, cluster)
+    assert patch["provider"].startswith(f"{provider}::")
+    config = config_map(gpu_plan, cluster, "time-slicing")
+    if expect.replicas:
+        assert config is not None
+        assert config["inputs"]["metadata"]["namespace"] == NAMESPACE_NAME
+        assert spec["devicePlugin"]["config"] == {"name": config["inputs"]["metadata"]["name"], "default": ""}
+        assert config["urn"] in patch["depends_on"]
+    else:
+        assert config is None and "devicePlugin" not in spec
+
+
+@pytest.mark.parametrize("cluster", ADOPTED)
+def test_cluster_policy_patch_fits_the_crd(gpu_plan: Plan, cluster: str) -> None:
+    import jsonschema
+
+    schema = crd_schema(CHART_DIR / "chart" / "crds" / "nvidia.com_clusterpolicies.yaml", "v1", partial=True)
+    inputs = _patch(gpu_plan, cluster)["inputs"]
+    document = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "spec": inputs["spec"]}
+    validate(document, schema)
+    # ... and the schema catches a wrong type and a misspelled field.
+    for path, value in ((("mig", "strategy"), ["single"]), (("migManager", "confg"), {"name": "x"})):
+        broken = copy.deepcopy(document)
+        broken["spec"][path[0]][path[1]] = value
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken, schema)
 
 
 # -- Kubernetes OpenAPI schema ---------------------------------------------------------------------
@@ -698,7 +796,7 @@ def _manifests(plan: Plan, cluster: str) -> list[dict[str, Any]]:
 def test_objects_validate_against_the_kubernetes_schema(gpu_plan: Plan, cluster: str) -> None:
     version = CLUSTERS[cluster]["version"]
     manifests = _manifests(gpu_plan, cluster)
-    assert {m["kind"] for m in manifests} >= {"Namespace"}
+    assert {m["kind"] for m in manifests} >= ({"Namespace"} if cluster in RELEASED else set())
     for manifest in manifests:
         kubernetes_validate.validate(manifest, version, strict=True)
 

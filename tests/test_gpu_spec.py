@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from components.spec import ClusterSpec, GpuSpec, NodePoolSpec
 from components.spec.catalog import GPU_MODELS
-from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, MigSpec
+from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, MigSpec
 from components.spec.errors import format_problems
 
 #: mig-parted config-default.yaml, per model: configuration name -> MIG devices per GPU.
@@ -203,7 +203,7 @@ def test_gpu_pool_labels_and_taints() -> None:
             "gpu": {"model": "A30", "count": 1, "sharing": "time-sliced", "time_slicing": {"replicas": 2}},
         }
     )
-    assert pool.node_labels == {GPU_LABEL[0]: GPU_LABEL[1], DEVICE_PLUGIN_CONFIG_LABEL: "time-sliced-2", "team": "ml"}
+    assert pool.node_labels == {DEVICE_PLUGIN_CONFIG_LABEL: "time-sliced-2", "team": "ml"}
     assert [(t.key, t.value, t.effect) for t in pool.node_taints] == [GPU_TAINT, ("dedicated", "ml", "NoSchedule")]
     cpu = NodePoolSpec.model_validate({"flavor": "m1.large", "labels": {"team": "ml"}})
     assert cpu.node_labels == {"team": "ml"}

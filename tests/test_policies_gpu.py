@@ -564,3 +564,29 @@ def test_real_node_groups_are_tainted_and_clusters_run_the_operator(
     assert hits(report, "gpu-nodes-tainted") == [(group["urn"], "mandatory")]
     burst = plan.one(CLUSTER, "burst")["urn"]
     assert hits(report, "gpu-operator-on-gpu-clusters") == [(burst, "mandatory")]
+
+
+def adopted_operator(cluster_: dict[str, Any], provider: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Meridian's ClusterPolicy patch of an operator Magnum's cluster-addons installed, through `provider`."""
+    provider = provider or k8s_provider(cluster_)
+    addon = component(OPERATOR, f"{cluster_['name']}-gpu-operator", parent=cluster_["urn"])
+    patch = resource(
+        "kubernetes:nvidia.com/v1:ClusterPolicyPatch",
+        f"{cluster_['name']}-gpu-operator-cluster-policy",
+        {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "metadata": {"name": "cluster-policy"}},
+        parent=addon["urn"],
+        provider=provider["urn"],
+    )
+    return [provider, addon, patch]
+
+
+def test_an_adopted_operator_covers_a_magnum_cluster(analyzer: Analyzer) -> None:
+    # Magnum's cluster-addons installs the operator (nvidiaGPUOperator on by default); Meridian patches its
+    # ClusterPolicy instead of installing a second release (components/addons/gpu_operator.py ADOPTED_RELEASE).
+    c = cluster("mag")
+    items = [c, *magnum_default_worker(c, "vm.a30.1gpu", max_nodes=3)]
+    assert hits(run(analyzer, *items, *adopted_operator(c)), "gpu-operator-on-gpu-clusters") == []
+    # A patch through another cluster's provider changes that cluster, not this one.
+    other = cluster("other")
+    report = run(analyzer, *items, other, *adopted_operator(c, k8s_provider(other)))
+    assert hits(report, "gpu-operator-on-gpu-clusters") == [(c["urn"], "mandatory")]

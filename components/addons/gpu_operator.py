@@ -9,6 +9,12 @@ Children (`parent=self`, all through the cluster's Kubernetes provider):
 * `<c>-gpu-operator-mig-parted`    ConfigMap of mig-parted configurations (only for custom layouts)
 * `<c>-gpu-operator`               helm.v3.Release of nvidia/gpu-operator at GPU_OPERATOR_VERSION
 
+On magnum clusters the driver's cluster-addons chart has already installed the operator
+(ADOPTED_RELEASE): no Namespace and no Release, the ConfigMaps go to its namespace, and
+
+* `<c>-gpu-operator-cluster-policy` apiextensions.CustomResourcePatch of the ClusterPolicy with the
+                                   fields Meridian owns (cluster_policy_spec)
+
 Pools select their mode by node labels set at registration (see NodePoolSpec.node_labels):
 `nvidia.com/mig.config` for the MIG manager, `nvidia.com/device-plugin.config` for the
 device plugin; nodes without a label get whole GPUs.
@@ -33,14 +39,35 @@ GPU_OPERATOR_REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "meridian-time-slicing"
 MIG_PARTED_CONFIG = "meridian-mig-parted"
-#: RKE2 runs its own containerd; the toolkit must edit RKE2's template and socket
-#: (NVIDIA GPU Operator docs, "Install on RKE2").
-RKE2_TOOLKIT_ENV = [
-    {"name": "CONTAINERD_SOCKET", "value": "/run/k3s/containerd/containerd.sock"},
-    {"name": "CONTAINERD_CONFIG", "value": "/var/lib/rancher/rke2/agent/etc/containerd/config.toml.tmpl"},
-    {"name": "CONTAINERD_RUNTIME_CLASS", "value": "nvidia"},
-    {"name": "CONTAINERD_SET_AS_DEFAULT", "value": "true"},
+#: RKE2 runs its own containerd at its own socket, and that is all the toolkit is told: the
+#: RKE2 documentation for the v26 operator line (rancher/rke2-docs docs/add-ons/gpu_operators.md,
+#: tabs v25.10.x and v26.3.x) sets only CONTAINERD_SOCKET. RKE2 finds the NVIDIA runtimes on
+#: its PATH and adds them to the containerd config it renders itself (k3s
+#: pkg/agent/containerd/runtimes.go), and ships the `nvidia` RuntimeClass (rke2-runtimeclasses).
+#: The older recipe that pointed CONTAINERD_CONFIG at RKE2's config.toml.tmpl wrote a
+#: rendered config into RKE2's template, and nodes did not come back after a reboot
+#: (NVIDIA/gpu-operator#992; NVIDIA removed that recipe in cloud-native-docs ff98a125). The
+#: MIG manager reboots these nodes (WITH_REBOOT below). With CDI (on by default since
+#: v25.10) nothing makes `nvidia` the default runtime of every pod: workloads get GPUs from
+#: the device plugin's CDI devices, not from a runtime class.
+RKE2_TOOLKIT_ENV = [{"name": "CONTAINERD_SOCKET", "value": "/run/k3s/containerd/containerd.sock"}]
+#: The chart's own node-feature-discovery worker tolerations besides the GPU taint
+#: (gpu-operator v26.7.0 values.yaml `node-feature-discovery.worker.tolerations`): a values list
+#: replaces the default, so what it had is carried over.
+NFD_WORKER_DEFAULT_TOLERATIONS = [
+    {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "", "effect": "NoSchedule"}
 ]
+#: Magnum (magnum-capi-helm) clusters get the GPU Operator from the capi-helm `cluster-addons`
+#: chart, whose `nvidiaGPUOperator` add-on is on by default and which no Magnum label switches
+#: off (magnum_capi_helm/driver.py passes no GPU setting; azimuth-cloud/capi-helm-charts 0.27.0
+#: cluster-addons values.yaml `nvidiaGPUOperator.enabled: true`, templates/nvidia-gpu-operator.yaml
+#: `releaseName: nvidia-gpu-operator`, shared NFD in templates/nfd.yaml). Meridian adopts that
+#: operator instead of installing a second one (which would collide on its cluster-scoped
+#: objects) and delivers only what it owns: the ConfigMaps and the ClusterPolicy fields that
+#: select them, the MIG strategy, the operands' tolerations and the reboot setting.
+ADOPTED_RELEASE = {"magnum": "nvidia-gpu-operator"}
+#: The ClusterPolicy the chart creates (templates/clusterpolicy.yaml `name: cluster-policy`).
+CLUSTER_POLICY = "cluster-policy"
 #: Label the observability stack's Prometheus selects ServiceMonitors by.
 SCRAPE_LABEL = {"meridian.io/scrape": "true"}
 
@@ -112,6 +139,12 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
     values: dict[str, Any] = {
         "cdi": {"enabled": True},
         "nfd": {"enabled": True},
+        # The NFD worker has tolerations of its own (not daemonsets.tolerations): without every
+        # GPU pool's taints it never runs on such a pool, the node never gets NFD's NVIDIA PCI
+        # labels, and the operator then resets nvidia.com/gpu.present and removes its deploy
+        # labels, so no driver or device plugin runs there. NFD's master and gc are Deployments
+        # that run on any untainted node, and the operator Deployment needs no GPU node.
+        "node-feature-discovery": {"worker": {"tolerations": [*NFD_WORKER_DEFAULT_TOLERATIONS, *tolerations]}},
         "daemonsets": {
             "priorityClassName": "system-node-critical",
             "tolerations": tolerations,
@@ -149,6 +182,28 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
     return values
 
 
+def cluster_policy_spec(cluster: ClusterSpec) -> dict[str, Any]:
+    """The ClusterPolicy fields Meridian owns on an adopted operator, taken from `gpu_operator_values`.
+
+    The chart copies these values into the ClusterPolicy's spec under the same names
+    (templates/clusterpolicy.yaml: daemonsets.tolerations, mig.strategy, migManager.env and
+    .config, devicePlugin.config), so one function decides them whoever installed the chart.
+    """
+    values = gpu_operator_values(cluster)
+    manager = values["migManager"]
+    spec: dict[str, Any] = {
+        "daemonsets": {"tolerations": values["daemonsets"]["tolerations"]},
+        "mig": {"strategy": values["mig"]["strategy"]},
+        "migManager": {"env": manager["env"]},
+    }
+    if manager["config"]["name"]:
+        spec["migManager"]["config"] = {"name": manager["config"]["name"], "default": manager["config"]["default"]}
+    plugin = values["devicePlugin"].get("config")
+    if plugin is not None:
+        spec["devicePlugin"] = {"config": {"name": plugin["name"], "default": plugin["default"]}}
+    return spec
+
+
 class GpuOperator(pulumi.ComponentResource):
     """The NVIDIA GPU Operator for one cluster, with per-pool MIG and time-slicing configuration."""
 
@@ -180,26 +235,30 @@ class GpuOperator(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         self.summary = gpu_summary(cluster_name, cluster)
         self.values = gpu_operator_values(cluster)
-        namespace = k8s.core.v1.Namespace(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=NAMESPACE,
-                labels={
-                    **labels,
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                    "pod-security.kubernetes.io/warn": "privileged",
-                },
-            ),
-            opts=on_cluster,
-        )
+        adopted = ADOPTED_RELEASE.get(cluster.backend)
+        namespace_name: pulumi.Input[str] = NAMESPACE
         depends: list[pulumi.Resource] = []
+        if adopted is None:
+            namespace = k8s.core.v1.Namespace(
+                name,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=NAMESPACE,
+                    labels={
+                        **labels,
+                        "pod-security.kubernetes.io/enforce": "privileged",
+                        "pod-security.kubernetes.io/warn": "privileged",
+                    },
+                ),
+                opts=on_cluster,
+            )
+            namespace_name = namespace.metadata.name
         time_slicing = time_slicing_configs(cluster)
         if time_slicing:
             depends.append(
                 k8s.core.v1.ConfigMap(
                     f"{name}-time-slicing",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=TIME_SLICING_CONFIG, namespace=namespace.metadata.name, labels=labels
+                        name=TIME_SLICING_CONFIG, namespace=namespace_name, labels=labels
                     ),
                     data=time_slicing,
                     opts=on_cluster,
@@ -211,27 +270,48 @@ class GpuOperator(pulumi.ComponentResource):
                 k8s.core.v1.ConfigMap(
                     f"{name}-mig-parted",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=MIG_PARTED_CONFIG, namespace=namespace.metadata.name, labels=labels
+                        name=MIG_PARTED_CONFIG, namespace=namespace_name, labels=labels
                     ),
                     # The MIG manager requires the key config.yaml (chart values.yaml, migManager.config).
                     data={"config.yaml": mig_parted},
                     opts=on_cluster,
                 )
             )
-        self.release = k8s.helm.v3.Release(
-            name,
-            name=GPU_OPERATOR_CHART,
-            chart=GPU_OPERATOR_CHART,
-            version=GPU_OPERATOR_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GPU_OPERATOR_REPOSITORY),
-            namespace=namespace.metadata.name,
-            values=self.values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
-        )
+        self.release: k8s.helm.v3.Release | None = None
+        if adopted is None:
+            self.release = k8s.helm.v3.Release(
+                name,
+                name=GPU_OPERATOR_CHART,
+                chart=GPU_OPERATOR_CHART,
+                version=GPU_OPERATOR_VERSION,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GPU_OPERATOR_REPOSITORY),
+                namespace=namespace_name,
+                values=self.values,
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=900,
+                max_history=10,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
+            )
+        else:
+            # Server-side apply of Meridian's fields only; patchForce takes them over from the
+            # field manager of the driver's Helm release (Pulumi Kubernetes docs, "Server-side
+            # apply": patch resources and the pulumi.com/patchForce annotation).
+            k8s.apiextensions.CustomResourcePatch(
+                f"{name}-cluster-policy",
+                api_version="nvidia.com/v1",
+                kind="ClusterPolicy",
+                metadata={
+                    "name": CLUSTER_POLICY,
+                    "annotations": {"pulumi.com/patchForce": "true", "meridian.io/adopted-release": adopted},
+                },
+                spec=cluster_policy_spec(cluster),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
+            )
         self.register_outputs(
-            {"namespace": NAMESPACE, "version": GPU_OPERATOR_VERSION, "resources": self.summary.resources}
+            {
+                "namespace": NAMESPACE,
+                "version": GPU_OPERATOR_VERSION if adopted is None else f"adopted: {adopted}",
+                "resources": self.summary.resources,
+            }
         )

@@ -2,8 +2,11 @@
 
 Children of the KubernetesCluster (`parent=cluster`; cloud resources through the site's provider):
 
-* `<c>-join-token`                 random.RandomPassword: the RKE2 cluster token (secret)
-* `<c>-server-ca`, `<c>-client-ca` tls.PrivateKey + tls.SelfSignedCert each: the cluster's CAs
+* `<c>-join-token`                 random.RandomPassword: the RKE2 server token (secret)
+* `<c>-agent-token`                random.RandomPassword: the RKE2 agent token, all agents join with (secret)
+* `<c>-server-ca`, `<c>-client-ca`, `<c>-request-header-ca`, `<c>-etcd-server-ca`, `<c>-etcd-peer-ca`
+                                   tls.PrivateKey + tls.SelfSignedCert each: the cluster's CAs
+* `<c>-service-account-key`        tls.PrivateKey: the service-account token signing key
 * `<c>-admin`                      tls.PrivateKey + CertRequest + LocallySignedCert: admin client cert
 * `<c>-nodes`                      networking.SecGroup + SecGroupRules RKE2 needs between nodes
 * `<c>-api`                        loadbalancer.LoadBalancer on the site subnet, FloatingIp + FloatingIpAssociate
@@ -12,7 +15,7 @@ Children of the KubernetesCluster (`parent=cluster`; cloud resources through the
 * `<c>-<pool>` NodePool with `<c>-<pool>-<i>` compute.Instance per node (RKE2 agent)
 
 Trust model (decided here, see README "RKE2 kubeconfig"): the program generates the
-cluster's server and client CAs and an admin client certificate, so the kubeconfig is
+cluster's CAs (RKE2's whole custom-CA set) and an admin client certificate, so the kubeconfig is
 known at `pulumi up` without logging in to a node. The CA private keys therefore live in
 the Pulumi state (encrypted as secrets) and in the first server's user data, which
 tenancy members can read through the Nova API. Anyone with the stack's secrets or that
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
     from .cluster import KubernetesCluster
 
+#: The CAs Meridian generates and places on the first server before RKE2 starts, as paths
+#: under TLS_DIR without suffix: the full custom-CA set of docs.rke2.io/security/certificates.
+CUSTOM_CAS = ("server-ca", "client-ca", "request-header-ca", "etcd/server-ca", "etcd/peer-ca")
 #: RKE2's default CNI; its VXLAN and health ports are opened between nodes below.
 CNI = "canal"
 INSTALL_URL = "https://get.rke2.io"
@@ -74,9 +80,18 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     tags = sorted([*site.tags, f"cluster={name}"])
     version = BACKEND_VERSIONS["rke2"][spec.version]
 
+    # Servers join with the server token, agents with the agent token (RKE2 `agent-token`,
+    # docs.rke2.io/security/token): an agent's token cannot join a server, so a compromised
+    # worker cannot become a control-plane node or read the bootstrap data (every CA key).
     token = random.RandomPassword(f"{name}-join-token", length=64, special=False, opts=local)
-    server_ca = _certificate_authority(f"{name}-server-ca", f"rke2-server-ca@{name}", local)
-    client_ca = _certificate_authority(f"{name}-client-ca", f"rke2-client-ca@{name}", local)
+    agent_token = random.RandomPassword(f"{name}-agent-token", length=64, special=False, opts=local)
+    cas = {
+        path: _certificate_authority(f"{name}-{path.replace('/', '-')}", f"rke2-{path.replace('/', '-')}@{name}", local)
+        for path in CUSTOM_CAS
+    }
+    server_ca, client_ca = cas["server-ca"], cas["client-ca"]
+    # The key kube-apiserver signs service-account tokens with (RKE2's custom-CA set, service.key).
+    service_key = tls.PrivateKey(f"{name}-service-account-key", algorithm="RSA", rsa_bits=2048, opts=local)
     admin_key = tls.PrivateKey(f"{name}-admin", algorithm="ECDSA", ecdsa_curve="P256", opts=local)
     admin_request = tls.CertRequest(
         f"{name}-admin",
@@ -208,7 +223,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     server_groups = [site.admin_security_group_name, nodes.name]
 
     ca_pems = pulumi.Output.all(
-        server_ca[1].cert_pem, server_ca[0].private_key_pem, client_ca[1].cert_pem, client_ca[0].private_key_pem
+        *(pem for key, cert in cas.values() for pem in (cert.cert_pem, key.private_key_pem)),
+        service_key.private_key_pem,
     )
     for index in range(spec.control_plane.count):
         # Only the very first server of a new cluster starts etcd; once the cluster exists
@@ -217,14 +233,19 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         first = index == 0 and not spec.control_plane.initialized
 
         def render_server(args: list[Any], first: bool = first) -> str:
-            token_value, url, tls_san, pems = args
+            token_value, agent_value, url, tls_san, pems = args
             config = server_config(
-                token=token_value, join_url=None if first else url, tls_san=tls_san, taints=server_taints, cluster=name
+                token=token_value,
+                agent_token=agent_value,
+                join_url=None if first else url,
+                tls_san=tls_san,
+                taints=server_taints,
+                cluster=name,
             )
-            return cloud_init("server", version, config, ca_files(*pems) if first else [])
+            return cloud_init("server", version, config, ca_files(pems) if first else [])
 
         user_data: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(token.result, join_url, san, ca_pems).apply(render_server)
+            pulumi.Output.all(token.result, agent_token.result, join_url, san, ca_pems).apply(render_server)
         )
         server = _instance(
             f"{name}-server-{index}",
@@ -262,7 +283,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             return cloud_init("agent", version, config, [])
 
         agent_data: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(token.result, join_url).apply(render_agent)
+            pulumi.Output.all(agent_token.result, join_url).apply(render_agent)
         )
         # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
         for index in range(pool_spec.initial_size):
@@ -354,11 +375,16 @@ def _taint(taint: TaintSpec) -> str:
 
 
 def server_config(
-    *, token: str, join_url: str | None, tls_san: list[str], taints: list[str], cluster: str
+    *, token: str, agent_token: str, join_url: str | None, tls_san: list[str], taints: list[str], cluster: str
 ) -> dict[str, Any]:
-    """RKE2 server config.yaml (docs.rke2.io/reference/server_config); the first server has no `server`."""
+    """RKE2 server config.yaml (docs.rke2.io/reference/server_config); the first server has no `server`.
+
+    `agent-token` must be the same on every server ("Critical Configuration Values"); agents
+    join with it as their `token`.
+    """
     config: dict[str, Any] = {
         "token": token,
+        "agent-token": agent_token,
         "tls-san": tls_san,
         "cni": CNI,
         "profile": "cis",
@@ -391,19 +417,21 @@ def agent_config(
     return config
 
 
-def ca_files(server_cert: str, server_key: str, client_cert: str, client_key: str) -> list[dict[str, str]]:
-    """The CA files placed before the first start (docs.rke2.io/security/certificates, custom CAs).
+def ca_files(pems: list[str]) -> list[dict[str, str]]:
+    """The custom CA files placed before the first start (docs.rke2.io/security/certificates, custom CAs).
 
-    Only the server and client CAs are supplied: the kubeconfig needs those two. RKE2 creates
-    the CAs it does not find (request-header, etcd peer/server, the service-account key)
-    itself (k3s pkg/daemons/control/deps: createSigningCertKey).
+    `pems` holds, for each of CUSTOM_CAS in order, the certificate then the key, and last the
+    service-account signing key. The RKE2 documentation lists exactly this set as required;
+    k3s would generate missing CAs itself (pkg/daemons/control/deps: createSigningCertKey only
+    creates what is absent), but a partial set is not what upstream documents or tests.
     """
-    return [
-        {"path": f"{TLS_DIR}/server-ca.crt", "content": server_cert, "permissions": "0644"},
-        {"path": f"{TLS_DIR}/server-ca.key", "content": server_key, "permissions": "0600"},
-        {"path": f"{TLS_DIR}/client-ca.crt", "content": client_cert, "permissions": "0644"},
-        {"path": f"{TLS_DIR}/client-ca.key", "content": client_key, "permissions": "0600"},
-    ]
+    files = []
+    for index, path in enumerate(CUSTOM_CAS):
+        cert, key = pems[2 * index], pems[2 * index + 1]
+        files.append({"path": f"{TLS_DIR}/{path}.crt", "content": cert, "permissions": "0644"})
+        files.append({"path": f"{TLS_DIR}/{path}.key", "content": key, "permissions": "0600"})
+    files.append({"path": f"{TLS_DIR}/service.key", "content": pems[2 * len(CUSTOM_CAS)], "permissions": "0600"})
+    return files
 
 
 def install_script(role: str, version: str) -> str:

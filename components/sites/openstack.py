@@ -4,7 +4,8 @@ Children (all `parent=self`, all through the site's explicit provider):
 
 * `<name>-provider`    pulumi_openstack.Provider (clouds.yaml entry + region)
 * `<name>-network`     networking.Network, `<name>-subnet` networking.Subnet
-* `<name>-router`      networking.Router with the external gateway, `<name>-router-subnet` RouterInterface
+* `<name>-router`      networking.Router with the external gateway (SNAT by the cloud's default),
+                       `<name>-router-subnet` RouterInterface
 * `<name>-admin`       networking.SecGroup: SSH and the Kubernetes API from the admin CIDRs only
 * `<name>-internal`    networking.SecGroup: all traffic between members (the site's nodes)
 * `<name>-<sg>-<rule>` networking.SecGroupRule, one per rule; names derive from rule content, not position
@@ -123,7 +124,10 @@ class OpenStackSite(pulumi.ComponentResource):
             description=f"Gateway of {project.name} at {name} to {settings.external_network}",
             admin_state_up=True,
             external_network_id=self.external_network_id,
-            enable_snat=True,
+            # SNAT is not sent: it is on by default (neutron enable_snat_by_default), and sending
+            # the field at all is admin-only under Neutron's default policy
+            # (create_router:external_gateway_info:enable_snat), a 403 for project members
+            # (components/cloudrules.py NEUTRON_ADMIN_ONLY; osism/testbed#12).
             tags=tags,
             opts=on_site,
         )

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..cloudrules import KUBELET_LABEL_RULE, kubelet_refuses
 from ..secrets import SecretRef
 from .base import Cidr, LabelKey, LabelValue, Name, SpecModel
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
@@ -25,11 +26,18 @@ class TaintSpec(SpecModel):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
 
 
-#: Taint and label every GPU pool gets unless it says otherwise: only pods that ask for
-#: GPUs (and tolerate the taint) land on GPU nodes; the label lets the GPU Operator's
-#: operands select them before node-feature-discovery has run.
+#: Taint every GPU pool gets unless it sets that key itself: only pods that ask for GPUs
+#: (and tolerate the taint) land on GPU nodes.
+#:
+#: Meridian sets no `nvidia.com/gpu.present` label: the GPU Operator owns it. Its node
+#: labeller sets it from node-feature-discovery's NVIDIA PCI labels
+#: (feature.node.kubernetes.io/pci-10de.present and the 0300/0302 variants) and, on a node
+#: without them, rewrites it to "false" and removes every `nvidia.com/gpu.deploy.*` label,
+#: so no operand runs there (NVIDIA/gpu-operator v26.7.0 controllers/nodelabeling_controller.go,
+#: state_manager.go `gpuNodeLabels`, `removeAllGPUStateLabels`). A label set at registration
+#: therefore cannot make operands run before NFD has labelled the node; it only fought the
+#: operator (Magnum's node-setup job re-applied it every few minutes).
 GPU_TAINT = ("nvidia.com/gpu", "present", "NoSchedule")
-GPU_LABEL = ("nvidia.com/gpu.present", "true")
 
 
 #: Node label naming the pool a node belongs to (every backend sets it at registration).
@@ -222,8 +230,8 @@ class NodePoolSpec(SpecModel):
 
     @property
     def node_labels(self) -> dict[str, str]:
-        """Labels the nodes register with: GPU defaults and partitioning labels first, then the pool's own."""
-        defaults = {**dict([GPU_LABEL]), **self.gpu.partition_labels} if self.gpu else {}
+        """Labels the nodes register with: GPU partitioning labels first, then the pool's own."""
+        defaults = self.gpu.partition_labels if self.gpu else {}
         return {**defaults, **self.labels}
 
     @property
@@ -239,6 +247,17 @@ class NodePoolSpec(SpecModel):
     def initial_size(self) -> int:
         """Nodes at creation."""
         return self.min_size if self.desired_size is None else self.desired_size
+
+    @model_validator(mode="after")
+    def _kubelet_accepts_labels(self) -> NodePoolSpec:
+        # Every backend hands pool labels to the kubelet (--node-labels, EKS node group labels)
+        # or to a node-labelling job; a label the kubelet refuses keeps the node from registering.
+        problems = CrossFieldError()
+        for key in self.labels:
+            if kubelet_refuses(key):
+                problems.add(("labels", key), KUBELET_LABEL_RULE)
+        problems.raise_if_any()
+        return self
 
     @model_validator(mode="after")
     def _sizes(self) -> NodePoolSpec:
@@ -397,6 +416,17 @@ class ClusterSpec(SpecModel):
                 if pool.min_size == 0:
                     # LP#2098002: magnum-capi-helm cannot create or keep a node group at zero nodes.
                     problems.add(("node_pools", name, "min_size"), "magnum node groups cannot scale to zero")
+                for index, taint in enumerate(pool.taints if pool.gpu else []):
+                    if taint.effect == "NoExecute":
+                        # Magnum's cluster-addons runs the shared node-feature-discovery, whose worker
+                        # tolerates NoSchedule taints only (capi-helm-charts 0.27.0 templates/nfd.yaml):
+                        # on a NoExecute-tainted GPU pool NFD never labels the GPUs, so the adopted GPU
+                        # Operator (components/addons/gpu_operator.py) never runs there.
+                        problems.add(
+                            ("node_pools", name, "taints", index, "effect"),
+                            "on magnum GPU pools use NoSchedule: the node-feature-discovery worker of Magnum's "
+                            "cluster-addons tolerates NoSchedule taints only, so NoExecute keeps the GPU Operator off",
+                        )
         if self.admin_role_arns and self.backend != "eks":
             problems.add(("admin_role_arns",), "only eks clusters take IAM admin roles")
         if self.deployer_role_arn is not None:

@@ -7,6 +7,8 @@ from itertools import combinations
 
 from pydantic import Field, model_validator
 
+from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
+from ..labels import cloud_tags, site_labels
 from .base import Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
@@ -80,3 +82,47 @@ class PlatformSpec(SpecModel):
                         )
         problems.raise_if_any()
         return self
+
+    @model_validator(mode="after")
+    def _cloud_tags(self) -> PlatformSpec:
+        """Every label must be representable as a tag on each OpenStack service that carries it.
+
+        OpenStack tags are `key=value` strings (components/labels.py). Neutron and Octavia
+        take every resource of a site; Nova takes the instances of rke2 clusters, with the
+        strictest rules (no '/' or ',', at most 60 characters: components/cloudrules.py).
+        A label that breaks them is refused at its own key path, not at `pulumi up`.
+        """
+        problems = CrossFieldError()
+        for site_name, site in self.sites.items():
+            if site.kind != "openstack":
+                continue
+            clusters = [name for name, c in self.clusters.items() if c.site == site_name]
+            nova = any(self.clusters[name].backend == "rke2" for name in clusters)
+            services = (NOVA_TAGS, NEUTRON_TAGS, OCTAVIA_TAGS) if nova else (NEUTRON_TAGS, OCTAVIA_TAGS)
+            tags = cloud_tags(self.project, site_labels(self.project, site_name, site.labels))
+            # Cluster resources add `cluster=<name>` (components/clusters/*); it counts towards the limit.
+            per_resource = len(tags) + (1 if clusters else 0)
+            for key, value in tags.items():
+                for rules in services:
+                    found = rules.problems([f"{key}={value}"])
+                    if found:
+                        problems.add(self._tag_source(site_name, key), f"{found[0]} (site '{site_name}')")
+                        break
+            for rules in services:
+                if per_resource > rules.max_count:
+                    problems.add(
+                        ("sites", site_name, "labels"),
+                        f"{rules.service} takes at most {rules.max_count} tags per resource; "
+                        f"site '{site_name}' needs {per_resource}",
+                    )
+                    break
+        problems.raise_if_any()
+        return self
+
+    def _tag_source(self, site: str, key: str) -> tuple[str, ...]:
+        """The key path a tag comes from (site labels override the project's; see labels.site_labels)."""
+        if key in self.sites[site].labels:
+            return ("sites", site, "labels", key)
+        if key in self.project.labels:
+            return ("project", "labels", key)
+        return {"owner": ("project", "owner"), "cost-centre": ("project", "cost_centre")}.get(key, ("project", "name"))

@@ -2,7 +2,13 @@
 
 from pulumi_policy import Policy
 
-from . import governance, gpu, kubernetes, security
+from . import clouds, governance, gpu, kubernetes, security
 
 PACK_NAME = "meridian"
-POLICIES: list[Policy] = [*security.POLICIES, *kubernetes.POLICIES, *gpu.POLICIES, *governance.POLICIES]
+POLICIES: list[Policy] = [
+    *security.POLICIES,
+    *clouds.POLICIES,
+    *kubernetes.POLICIES,
+    *gpu.POLICIES,
+    *governance.POLICIES,
+]

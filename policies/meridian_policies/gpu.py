@@ -49,6 +49,8 @@ CLUSTER = "meridian:clusters:KubernetesCluster"
 NODE_POOL = "meridian:clusters:NodePool"
 
 GPU_OPERATOR_CHART = "gpu-operator"
+#: The GPU Operator's ClusterPolicy, patched where Meridian adopts an operator another installer brought.
+CLUSTER_POLICY_PATCH = "kubernetes:nvidia.com/v1:ClusterPolicyPatch"
 JUPYTERHUB_CHART = "jupyterhub"
 #: The taint that keeps ordinary pods off GPU nodes (components/spec/clusters.py GPU_TAINT), and
 #: its effect as the EKS API spells it (eks:NodeGroupTaint.effect).
@@ -319,6 +321,13 @@ def _gpu_operator_on_gpu_clusters(args: StackValidationArgs, report: ReportViola
             gpu_clusters.setdefault(cluster.urn, []).append(f"{item.resource.name} ({item.flavor})")
     covered: set[str] = set()
     for resource in args.resources:
+        if resource.resource_type == CLUSTER_POLICY_PATCH:
+            # An operator installed by the cluster's own provisioner (Magnum's cluster-addons) and
+            # adopted by Meridian, which patches its ClusterPolicy (components/addons/gpu_operator.py).
+            cluster = graph.ancestor(resource, CLUSTER)
+            if cluster is not None and _on_cluster(resource, cluster, graph):
+                covered.add(cluster.urn)
+            continue
         if resource.resource_type not in HELM_TYPES:
             continue
         cluster = graph.ancestor(resource, CLUSTER)

@@ -1,0 +1,48 @@
+"""Validate custom resources against their CRD's openAPIV3Schema the way the API server does, strictly.
+
+The API server prunes fields a structural schema does not declare (unless
+x-kubernetes-preserve-unknown-fields), so a misspelled field is silently dropped; the
+strict form here refuses them instead, as `kubectl apply --validate=strict` does. For
+patches (server-side apply of a few fields), `partial` drops `required`: the other fields
+live in the object being patched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+def strict(schema: Any, *, partial: bool = False) -> Any:
+    """A copy of an openAPIV3Schema that refuses undeclared fields (and ignores `required` when `partial`)."""
+    if isinstance(schema, list):
+        return [strict(item, partial=partial) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        key: strict(value, partial=partial) if key not in ("enum", "default", "example") else value
+        for key, value in schema.items()
+        if not (partial and key == "required")
+    }
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+def crd_schema(path: Path, version: str, *, partial: bool = False) -> dict[str, Any]:
+    """The strict schema of `version` of the CRD in the YAML file `path`."""
+    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    schema: dict[str, Any] = strict(served["schema"]["openAPIV3Schema"], partial=partial)
+    # metadata is validated by the API server itself, not by the CRD's schema.
+    schema.get("properties", {}).pop("metadata", None)
+    return schema
+
+
+def validate(document: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when `document` (without its metadata) breaks `schema`."""
+    body = {key: value for key, value in document.items() if key != "metadata"}
+    jsonschema.validate(body, schema)
