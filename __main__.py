@@ -17,6 +17,9 @@ def build() -> None:
         "clusters",
         {name: {"site": c.site, "backend": c.backend, "version": c.version} for name, c in spec.clusters.items()},
     )
+    # Where each site's traffic to other sites comes from (NAT gateways, router gateway): what
+    # other parties put in their allow-lists, and what `site:<name>` resolves to here.
+    pulumi.export("egress_addresses", {name: site.egress_addresses for name, site in platform.sites.items()})
     # `pulumi stack output kubeconfigs --show-secrets`: admin kubeconfig per cluster (secret).
     pulumi.export("kubeconfigs", {name: cluster.kubeconfig for name, cluster in platform.clusters.items()})
     pulumi.export(

@@ -51,6 +51,7 @@ class Platform(pulumi.ComponentResource):
         self.clusters = {}
         if spec.clusters:
             from .clusters.cluster import KubernetesCluster
+            from .reachability import sources
 
             for cluster_name, cluster in spec.clusters.items():
                 self.clusters[cluster_name] = KubernetesCluster(
@@ -58,6 +59,8 @@ class Platform(pulumi.ComponentResource):
                     cluster,
                     site=self.sites[cluster.site],
                     project=spec.project,
+                    # Other sites in the allow-list are reached through their egress addresses.
+                    api_sources=sources(cluster.api_cidrs, self.sites),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.gpu_operators = {}

@@ -74,6 +74,7 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
                             "region": "RegionOne",
                             "external_network": "public",
                             "ssh_public_key": SSH_KEY,
+                            "magnum_management_cidrs": ["192.0.2.248/29"],
                         }
                     }
                 ),

@@ -293,11 +293,14 @@ def test_template_inputs(plans: Plans, which: str) -> None:
             "min_node_count": str(first["min_size"]),
             "max_node_count": str(first["max_size"]),
             "boot_volume_size": str(first.get("disk_gb", 100)),
-            # The site subnet plus the IPv4 admin and API networks (the VIP is IPv4).
+            # The site subnet plus the IPv4 admin and API networks (the VIP is IPv4), and Magnum's
+            # management cluster, which must reach the API to build the cluster (CAPO configuration.md:
+            # "at least the outgoing IP of your management Cluster"; the driver adds nothing itself).
             "api_master_lb_allowed_cidrs": ",".join(
                 sorted(
                     {
                         site["cidr"],
+                        *site["openstack"]["magnum_management_cidrs"],
                         *(
                             c
                             for c in (*site["admin_cidrs"], *spec.get("api_cidrs", []))
@@ -306,6 +309,8 @@ def test_template_inputs(plans: Plans, which: str) -> None:
                     }
                 )
             ),
+            # The site's Octavia provider, explicit (magnum-capi-helm driver.py _get_octavia_provider).
+            "octavia_provider": "amphora",
         },
     }
     if nameservers:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..reachability import Source
 from ..spec import ClusterSpec, NodePoolSpec, ProjectSpec
 from ..spec.clusters import POOL_LABEL
 
@@ -74,6 +75,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     """Labels for the cluster's cloud resources and Kubernetes objects: the site's plus `cluster`."""
     project: ProjectSpec
     """The project the cluster belongs to."""
+    api_sources: list[Source]
+    """Who may reach the Kubernetes API besides the site's admin CIDRs: the spec's `api_cidrs`,
+    other sites resolved to their egress addresses (components/reachability.py)."""
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         *,
         site: Site,
         project: ProjectSpec,
+        api_sources: list[Source] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Create the cluster `name` on `site`.
@@ -90,12 +95,14 @@ class KubernetesCluster(pulumi.ComponentResource):
         :param spec: the cluster's validated spec (its site and backend already checked to fit).
         :param site: the site component the cluster runs on (its provider, network and tags).
         :param project: the project spec, for names and tags.
+        :param api_sources: the resolved `api_cidrs` (reachability.sources); none when omitted.
         :param opts: options of the component itself.
         """
         super().__init__("meridian:clusters:KubernetesCluster", name, None, opts)
         self.name = name
         self.spec = spec
         self.project = project
+        self.api_sources = list(api_sources or [])
         self.labels = {**site.labels, "cluster": name}
         self.pools = {}
         backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
+from ..reachability import Source
 from ..spec import ClusterSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..yamlout import dump
@@ -81,13 +82,20 @@ def trust_policy(service: str) -> str:
     )
 
 
-def public_access_cidrs(admin_cidrs: list[str], api_cidrs: list[str]) -> list[str]:
-    """The networks allowed to the public API endpoint: IPv4 admin and API CIDRs, in order, without repeats.
+def public_access_cidrs(admin_cidrs: list[str], api_sources: list[Source]) -> pulumi.Output[list[str]] | None:
+    """The networks allowed to the public API endpoint: IPv4 admin CIDRs and API sources, in order, without repeats.
 
     EKS takes only IPv4 blocks in `publicAccessCidrs`; IPv6 admin networks cannot reach
-    the public endpoint at all, so they are left out rather than refused.
+    the public endpoint at all, so they are left out rather than refused. None when nothing
+    is left: the public endpoint then stays off (decided from the spec, not from an Output).
     """
-    return list(dict.fromkeys(c for c in [*admin_cidrs, *api_cidrs] if ipaddress.ip_network(c).version == 4))
+    chosen = [
+        *(c for c in admin_cidrs if ipaddress.ip_network(c).version == 4),
+        *(s.cidr for s in api_sources if s.version == 4),
+    ]
+    if not chosen:
+        return None
+    return pulumi.Output.all(*chosen).apply(lambda found: list(dict.fromkeys(found)))
 
 
 def role_name(arn: str) -> str:
@@ -193,7 +201,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     )
 
     # -- control plane -----------------------------------------------------------------------------
-    public_cidrs = public_access_cidrs(site.spec.admin_cidrs, spec.api_cidrs)
+    public_cidrs = public_access_cidrs(site.spec.admin_cidrs, cluster.api_sources)
     # EKS creates /aws/eks/<name>/cluster itself, unmanaged and kept forever; owning it first
     # gives the control-plane logs a retention period and a place in the plan.
     logs = aws.cloudwatch.LogGroup(
@@ -214,8 +222,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             endpoint_private_access=True,
             # With no IPv4 admin network the public endpoint stays off; EKS would otherwise
             # default its allow list to 0.0.0.0/0.
-            endpoint_public_access=bool(public_cidrs),
-            public_access_cidrs=public_cidrs if public_cidrs else None,
+            endpoint_public_access=public_cidrs is not None,
+            public_access_cidrs=public_cidrs,
         ),
         encryption_config=aws.eks.ClusterEncryptionConfigArgs(
             provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn),

@@ -47,7 +47,6 @@ Things Magnum decides that users must know:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -55,6 +54,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_openstack as openstack
 
+from .. import reachability
 from ..spec import ClusterSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
 
@@ -89,6 +89,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     :returns: the cluster's admin kubeconfig (secret).
     """
     assert spec.image is not None and spec.control_plane.flavor is not None  # ClusterSpec requires both for magnum
+    settings = site.spec.openstack
+    assert settings is not None  # magnum runs on OpenStack sites only (PlatformSpec)
     pools = list(spec.node_pools.items())
     first_key, first = pools[0]
     kube_tag = BACKEND_VERSIONS["magnum"][spec.version]
@@ -116,13 +118,14 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         public=False,
         labels=template_labels(
             spec,
-            sorted(
-                {
-                    site.spec.cidr,
-                    # Octavia VIPs here are IPv4; IPv6 sources cannot be listed on them.
-                    *(c for c in (*site.spec.admin_cidrs, *spec.api_cidrs) if ipaddress.ip_network(c).version == 4),
-                }
+            # Octavia VIPs here are IPv4; IPv6 sources cannot be listed on them. Magnum's
+            # management cluster must reach the API to build the cluster (CAPO configuration.md).
+            reachability.cidrs(
+                [*reachability.sources(site.spec.admin_cidrs, {}), *cluster.api_sources],
+                site.spec.cidr,
+                *settings.magnum_management_cidrs,
             ),
+            settings.load_balancer_provider,
         ),
         opts=on_site,
     )
@@ -202,7 +205,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     return kubeconfig
 
 
-def template_labels(spec: ClusterSpec, allowed_cidrs: list[str]) -> dict[str, str]:
+def template_labels(
+    spec: ClusterSpec, allowed_cidrs: pulumi.Input[list[str]], octavia_provider: str
+) -> dict[str, pulumi.Input[str]]:
     """Magnum driver labels of the cluster template (settings of the driver, not Kubernetes node labels).
 
     Every label here is read by magnum-capi-helm (openstack/magnum-capi-helm
@@ -229,7 +234,10 @@ def template_labels(spec: ClusterSpec, allowed_cidrs: list[str]) -> dict[str, st
         # API's OpenStack provider adds the node subnet and router itself). A cluster takes
         # its template's labels at creation; Magnum refuses to change a template in use, so a
         # changed list fails `pulumi up` loudly instead of replacing the cluster.
-        "api_master_lb_allowed_cidrs": ",".join(allowed_cidrs),
+        "api_master_lb_allowed_cidrs": pulumi.Output.from_input(allowed_cidrs).apply(",".join),
+        # The Octavia provider of the API and Service load balancers (driver.py _get_octavia_provider),
+        # the site's, explicit; the driver then picks the matching algorithm (ROUND_ROBIN for amphora).
+        "octavia_provider": octavia_provider,
     }
 
 

@@ -26,7 +26,6 @@ certificate is valid for a year and renewed by `pulumi up` in its last 30 days.
 from __future__ import annotations
 
 import base64
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -34,7 +33,7 @@ import pulumi_openstack as openstack
 import pulumi_random as random
 import pulumi_tls as tls
 
-from .. import ports
+from .. import ports, reachability
 from ..sites.openstack import security_group
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
@@ -153,6 +152,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         name=f"{site.prefix}-{name}-api",
         description=f"Kubernetes API and RKE2 supervisor of cluster {name}",
         vip_subnet_id=site.subnet_id,
+        # Explicit: the listeners below use amphora-only settings (allowed_cidrs, timeouts,
+        # LEAST_CONNECTIONS), so a cloud whose default provider is ovn fails here, clearly.
+        loadbalancer_provider=settings.load_balancer_provider,
         tags=tags,
         opts=on_site,
     )
@@ -169,10 +171,12 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     # Octavia refuses allowed_cidrs of another IP version than the VIP's (listener.py:
     # _validate_cidr_compatible_with_vip), and the VIP and floating IP are IPv4: IPv6 admin
     # networks reach SSH through the site's security group, not the API through this LB.
-    api_sources = [c for c in (*site.spec.admin_cidrs, *spec.api_cidrs) if ipaddress.ip_network(c).version == 4]
-    allowed = {
-        # Admins and the API CIDRs reach the API; nodes (site subnet) reach both ports.
-        ports.KUBE_API: sorted({site.spec.cidr, *api_sources}),
+    # Other sites named in api_cidrs arrive from their egress addresses (reachability.sources).
+    allowed: dict[int, pulumi.Input[list[str]]] = {
+        # Admins and the API sources reach the API; nodes (site subnet) reach both ports.
+        ports.KUBE_API: reachability.cidrs(
+            [*reachability.sources(site.spec.admin_cidrs, {}), *cluster.api_sources], site.spec.cidr
+        ),
         ports.RKE2_SUPERVISOR: [site.spec.cidr],
     }
     lb_pools: dict[int, openstack.loadbalancer.Pool] = {}

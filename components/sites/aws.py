@@ -41,6 +41,9 @@ class AwsSite(pulumi.ComponentResource):
     """Security group admitting SSH and the Kubernetes API from the admin CIDRs."""
     internal_security_group_id: pulumi.Output[str]
     """Security group admitting all traffic between its members."""
+    egress_addresses: list[pulumi.Output[str]]
+    """Where the site's traffic to other sites comes from: the NAT gateways' Elastic IPs, in zone
+    order (one, or one per zone). Allow-lists elsewhere name the site as `site:<name>`."""
     labels: dict[str, str]
     """Labels of the site's resources (Kubernetes-safe; cloud tags add the owner)."""
     tags: dict[str, str]
@@ -141,8 +144,10 @@ class AwsSite(pulumi.ComponentResource):
         zones = settings.availability_zones
         nat_zones = zones if settings.nat == "per-az" else zones[:1]
         nats: dict[str, aws.ec2.NatGateway] = {}
+        self.egress_addresses = []
         for zone in nat_zones:
             eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=tags(f"nat-{zone}"), opts=on_site)
+            self.egress_addresses.append(eip.public_ip)
             nats[zone] = aws.ec2.NatGateway(
                 f"{name}-nat-{zone}",
                 allocation_id=eip.allocation_id,
@@ -235,5 +240,6 @@ class AwsSite(pulumi.ComponentResource):
                 "public_subnet_ids": self.public_subnet_ids,
                 "admin_security_group_id": self.admin_security_group_id,
                 "internal_security_group_id": self.internal_security_group_id,
+                "egress_addresses": self.egress_addresses,
             }
         )

@@ -15,6 +15,8 @@ Children (all `parent=self`, all through the site's explicit provider):
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_openstack as openstack
@@ -46,6 +48,10 @@ class OpenStackSite(pulumi.ComponentResource):
     """Name of the admin group (Nova instances take security groups by name)."""
     keypair_name: pulumi.Output[str]
     """Name of the site's SSH keypair."""
+    egress_addresses: list[pulumi.Output[str]]
+    """Where the site's traffic to other sites comes from: the router's external gateway address
+    (IPv4; instances have no public addresses, the router SNATs them). Allow-lists elsewhere
+    name the site as `site:<name>` (components/reachability.py)."""
     labels: dict[str, str]
     """Labels of the site's resources (Kubernetes-safe; cloud tags add the owner)."""
     tags: list[str]
@@ -178,6 +184,7 @@ class OpenStackSite(pulumi.ComponentResource):
             f"{name}-keypair", name=prefix, public_key=settings.ssh_public_key, opts=on_site
         )
 
+        self.egress_addresses = [router.external_fixed_ips.apply(_gateway_ipv4)]
         self.network_id = network.id
         self.subnet_id = subnet.id
         self.router_id = router.id
@@ -194,6 +201,7 @@ class OpenStackSite(pulumi.ComponentResource):
                 "admin_security_group_id": self.admin_security_group_id,
                 "internal_security_group_id": self.internal_security_group_id,
                 "keypair_name": self.keypair_name,
+                "egress_addresses": self.egress_addresses,
             }
         )
 
@@ -225,6 +233,15 @@ def security_group(
             opts=opts,
         )
     return group
+
+
+def _gateway_ipv4(fixed_ips: Sequence[Any] | None) -> str:
+    """The router's IPv4 gateway address (Neutron reports one fixed IP per external subnet)."""
+    for fixed in fixed_ips or []:
+        address = fixed.get("ip_address") if isinstance(fixed, dict) else getattr(fixed, "ip_address", None)
+        if address and ipaddress.ip_address(address).version == 4:
+            return str(address)
+    raise ValueError("the router reports no IPv4 gateway address on its external network")
 
 
 def _ethertype(cidr: str) -> str:

@@ -52,6 +52,22 @@ def _any_cidr(value: str) -> str:
     return str(_network(value))
 
 
+#: How an allow-list names another site of the project: `site:<site name>` stands for that
+#: site's egress addresses (components/reachability.py).
+SITE_REF_PREFIX = "site:"
+
+
+def _source(value: str) -> str:
+    if value.startswith(SITE_REF_PREFIX):
+        if not re.match(NAME_PATTERN, value.removeprefix(SITE_REF_PREFIX)):
+            raise ValueError(f"not a site reference: use site:<site name> ({NAME_RULE})")
+        return value
+    try:
+        return _any_cidr(value)
+    except ValueError as error:
+        raise ValueError(f"{error}; or name a site of the project: site:<site name>") from None
+
+
 def _ipv4(value: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
@@ -75,6 +91,8 @@ def _ssh_public_key(value: str) -> str:
 Ipv4Cidr = Annotated[str, AfterValidator(_cidr)]
 #: An IPv4 or IPv6 network in CIDR notation (admin access lists may be either).
 Cidr = Annotated[str, AfterValidator(_any_cidr)]
+#: An allow-list entry: an IPv4 or IPv6 CIDR, or `site:<name>` for the egress addresses of a site.
+Source = Annotated[str, AfterValidator(_source)]
 Ipv4Address = Annotated[str, AfterValidator(_ipv4)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]

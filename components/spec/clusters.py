@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import KUBELET_LABEL_RULE, kubelet_refuses
 from ..secrets import SecretRef
-from .base import Cidr, LabelKey, LabelValue, Name, SpecModel
+from .base import SITE_REF_PREFIX, LabelKey, LabelValue, Name, Source, SpecModel
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
 from .errors import CrossFieldError, refuse_case_twins
 
@@ -336,10 +336,12 @@ class ClusterSpec(SpecModel):
     )
     version: str = Field(pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version, e.g. 1.33.")
     control_plane: ControlPlaneSpec = Field(default_factory=ControlPlaneSpec, description="Control-plane shape.")
-    api_cidrs: list[Cidr] = Field(
+    api_cidrs: list[Source] = Field(
         default_factory=list,
         max_length=32,
-        description="Extra networks allowed to reach the Kubernetes API, besides the site's admin_cidrs.",
+        description="Extra sources allowed to reach the Kubernetes API, besides the site's admin_cidrs: CIDRs, or "
+        "`site:<name>` for the egress addresses of another site of the project (its NAT gateways or router). "
+        "Another site's private range is refused unless an interconnect joins the two sites.",
     )
     node_pools: dict[Name, NodePoolSpec] = Field(
         default_factory=dict, max_length=32, description="Worker node pools, keyed by pool name."
@@ -449,7 +451,7 @@ class ClusterSpec(SpecModel):
                 )
             role_names.setdefault(role, index)
         for index, cidr in enumerate(self.api_cidrs):
-            if ipaddress.ip_network(cidr).prefixlen == 0:
+            if not cidr.startswith(SITE_REF_PREFIX) and ipaddress.ip_network(cidr).prefixlen == 0:
                 problems.add(("api_cidrs", index), f"{cidr} would open the Kubernetes API to the whole internet")
         # Settings the backend cannot honour are refused rather than silently ignored.
         ignored = {

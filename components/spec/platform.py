@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
 from ..labels import cloud_tags, site_labels
-from .base import Name, SpecModel
+from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
@@ -18,6 +18,20 @@ from .sites import SiteSpec
 
 #: Which site kinds each cluster backend can run on.
 BACKEND_SITE_KINDS = {"rke2": {"openstack"}, "magnum": {"openstack"}, "eks": {"aws"}, "attached": {"openstack", "aws"}}
+
+
+class InterconnectSpec(SpecModel):
+    """A private link between two sites that exists outside Meridian (VPN, peering, a research network).
+
+    Nothing connects sites privately unless the spec says so: only then may an allow-list of
+    one site name the other's private range. Meridian does not build the link; it trusts this
+    declaration, so declare only links that route both sites' CIDRs.
+    """
+
+    sites: list[Name] = Field(min_length=2, max_length=2, description="The two sites the link joins.")
+    description: str = Field(
+        default="", max_length=256, description="What the link is (e.g. 'GEANT L3VPN, Bologna <-> Frankfurt')."
+    )
 
 
 class PlatformSpec(SpecModel):
@@ -30,11 +44,21 @@ class PlatformSpec(SpecModel):
     clusters: dict[Name, ClusterSpec] = Field(
         default_factory=dict, max_length=128, description="Kubernetes clusters, keyed by cluster name."
     )
+    interconnects: dict[Name, InterconnectSpec] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Private links between sites, keyed by name. Without one, sites reach each other only "
+        "through their public egress addresses (allow-lists name them as site:<name>).",
+    )
+
+    def interconnected(self, a: str, b: str) -> bool:
+        """Whether a declared interconnect joins sites `a` and `b` (a site always reaches itself)."""
+        return a == b or any({a, b} == set(link.sites) for link in self.interconnects.values())
 
     @model_validator(mode="before")
     @classmethod
     def _no_case_twins(cls, data: object) -> object:
-        refuse_case_twins(data, {"sites": "name", "clusters": "name"})
+        refuse_case_twins(data, {"sites": "name", "clusters": "name", "interconnects": "name"})
         return data
 
     @model_validator(mode="after")
@@ -43,8 +67,33 @@ class PlatformSpec(SpecModel):
         for (name_a, a), (name_b, b) in combinations(self.sites.items(), 2):
             if ipaddress.ip_network(a.cidr).overlaps(ipaddress.ip_network(b.cidr)):
                 problems.add(("sites", name_b, "cidr"), f"{b.cidr} overlaps site '{name_a}' ({a.cidr})")
+        for name, link in self.interconnects.items():
+            for index, site_name in enumerate(link.sites):
+                if site_name not in self.sites:
+                    problems.add(
+                        ("interconnects", name, "sites", index),
+                        f"unknown site '{site_name}' (known: {', '.join(sorted(self.sites))})",
+                    )
+            if len(set(link.sites)) < len(link.sites):
+                problems.add(("interconnects", name, "sites"), "an interconnect joins two different sites")
         for name, cluster in self.clusters.items():
+            self._allow_list(problems, ("clusters", name, "api_cidrs"), cluster.site, cluster.api_cidrs)
             site = self.sites.get(cluster.site)
+            if (
+                site is not None
+                and site.openstack is not None
+                and cluster.backend == "magnum"
+                and not site.openstack.magnum_management_cidrs
+            ):
+                # CAPO docs (configuration.md, API server load balancer): "ensure, that at least the
+                # outgoing IP of your management Cluster is added to the list of allowed CIDRs.
+                # Otherwise CAPO can't reconcile the target Cluster"; neither magnum-capi-helm nor the
+                # openstack-cluster chart adds it (driver.py _get_allowed_cidrs).
+                problems.add(
+                    ("sites", cluster.site, "openstack", "magnum_management_cidrs"),
+                    f"magnum cluster '{name}' restricts its API load balancer, and Magnum's management cluster "
+                    "must reach it to build the cluster: list its egress addresses (ask the cloud's operators)",
+                )
             if site is None:
                 known = ", ".join(sorted(self.sites))
                 problems.add(("clusters", name, "site"), f"unknown site '{cluster.site}' (known: {known})")
@@ -82,6 +131,29 @@ class PlatformSpec(SpecModel):
                         )
         problems.raise_if_any()
         return self
+
+    def _allow_list(self, problems: CrossFieldError, where: tuple[str, ...], home: str, entries: list[str]) -> None:
+        """Check an allow-list of site `home`: site references exist; other sites' private ranges need a link.
+
+        Sites are separate clouds: traffic from another site arrives from its public egress
+        addresses (NAT gateways, router gateway), never from its private range, unless an
+        interconnect routes it. So a private range of another site can never match.
+        """
+        for index, entry in enumerate(entries):
+            if entry.startswith(SITE_REF_PREFIX):
+                target = entry.removeprefix(SITE_REF_PREFIX)
+                if target not in self.sites:
+                    problems.add((*where, index), f"unknown site '{target}' (known: {', '.join(sorted(self.sites))})")
+                continue
+            network = ipaddress.ip_network(entry)
+            for other, site in self.sites.items():
+                if network.overlaps(ipaddress.ip_network(site.cidr)) and not self.interconnected(home, other):
+                    problems.add(
+                        (*where, index),
+                        f"{entry} is inside site '{other}' ({site.cidr}), whose private network does not reach "
+                        f"site '{home}': name the site (site:{other}) to allow its egress addresses, or declare "
+                        "an interconnect between the two",
+                    )
 
     @model_validator(mode="after")
     def _cloud_tags(self) -> PlatformSpec:

@@ -80,6 +80,34 @@ class OpenStackSettings(SpecModel):
         description="Authenticate with this application credential; auth URL and the rest still come from "
         "the clouds.yaml entry.",
     )
+    load_balancer_provider: Literal["amphora", "ovn"] = Field(
+        default="amphora",
+        description="Octavia provider of the site's load balancers, sent explicitly so a cloud without it fails "
+        "at the load balancer, not later. Only amphora is supported: see the validator for why not ovn.",
+    )
+    magnum_management_cidrs: list[Ipv4Cidr] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Egress addresses of the cloud's Magnum management cluster (ask the cloud's operators). Its "
+        "Cluster API controllers must reach every magnum cluster's API load balancer, so they join its allow-list; "
+        "required on sites with magnum clusters.",
+    )
+
+    @model_validator(mode="after")
+    def _amphora_only(self) -> OpenStackSettings:
+        if self.load_balancer_provider == "ovn":
+            # ovn-octavia-provider (10.0.0): allowed_cidrs raises UnsupportedOptionError, listener
+            # timeouts are not applied, and released versions balance with SOURCE_IP_PORT only
+            # (driver.py, common/constants.py OVN_NATIVE_LB_ALGORITHMS); amphora has no
+            # SOURCE_IP_PORT (amphora_driver/v2/driver.py). No one configuration fits both.
+            problems = CrossFieldError()
+            problems.add(
+                ("load_balancer_provider",),
+                "the ovn Octavia provider refuses allowed_cidrs (the Kubernetes API allow-list) and "
+                "LEAST_CONNECTIONS and ignores listener timeouts; Meridian's load balancers need amphora",
+            )
+            problems.raise_if_any()
+        return self
 
 
 class AwsSettings(SpecModel):
@@ -142,7 +170,7 @@ class SiteSpec(SpecModel):
     aws: AwsSettings | None = Field(default=None, description="Set for an AWS account/region.")
     cidr: Ipv4Cidr = Field(
         description="The site's private network (OpenStack subnet, AWS VPC). Must not overlap any other "
-        "site of the project: sites are routed to each other for federation and observability."
+        "site of the project, so that interconnects and allow-lists naming it stay unambiguous."
     )
     admin_cidrs: list[Cidr] = Field(
         min_length=1,

@@ -1,0 +1,69 @@
+"""How sites reach each other: allow-list entries resolved to the addresses traffic really comes from.
+
+Sites are separate clouds and nothing connects them privately unless the spec declares an
+interconnect. Traffic from another site leaves through that site's egress addresses (the
+NAT gateways' Elastic IPs on AWS, the router's external gateway address on OpenStack), so
+an allow-list names the site (`site:aws-frankfurt`) and this module turns the name into
+those addresses. Every allow-list that admits another site (the Kubernetes API today;
+observability and GitOps endpoints as they land) resolves through `sources`, so there is
+one way sites reach each other.
+
+The number of addresses of a site is known from its spec (one per NAT gateway, one router
+gateway), so a consumer may create one resource per source (a security-group rule) without
+creating resources inside `apply`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pulumi
+
+from .labels import cidr_slug
+from .spec.base import SITE_REF_PREFIX
+
+
+class HasEgress(Protocol):
+    """What a site component offers to allow-lists elsewhere."""
+
+    egress_addresses: list[pulumi.Output[str]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One network an allow-list admits."""
+
+    #: Stable, position-free part of resource names derived from the source.
+    slug: str
+    #: The CIDR (an Output for a site's egress address, `x.y.z.w/32`).
+    cidr: pulumi.Input[str]
+    #: 4 or 6 (egress addresses are IPv4).
+    version: int
+    #: The site the source stands for, when it came from `site:<name>`.
+    site: str | None = None
+
+
+def sources(entries: Sequence[str], sites: Mapping[str, HasEgress]) -> list[Source]:
+    """Resolve allow-list entries (CIDRs and `site:<name>`) into sources, in spec order.
+
+    The spec has checked every site reference (PlatformSpec._allow_list); an unknown one here
+    is a programming error.
+    """
+    found: list[Source] = []
+    for entry in entries:
+        if entry.startswith(SITE_REF_PREFIX):
+            name = entry.removeprefix(SITE_REF_PREFIX)
+            for index, address in enumerate(sites[name].egress_addresses):
+                found.append(Source(f"{name}-egress-{index}", address.apply(lambda ip: f"{ip}/32"), 4, name))
+        else:
+            found.append(Source(cidr_slug(entry), entry, ipaddress.ip_network(entry).version))
+    return found
+
+
+def cidrs(found: Sequence[Source], *extra: str, version: int | None = 4) -> pulumi.Output[list[str]]:
+    """The sources' CIDRs (of one IP version, unless None) plus `extra`, sorted and without repeats."""
+    chosen = [source.cidr for source in found if version is None or source.version == version]
+    return pulumi.Output.all(*extra, *chosen).apply(lambda items: sorted(set(items)))
