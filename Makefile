@@ -7,7 +7,7 @@ STAMP := $(VENV)/.meridian-installed
 STACK ?= eo4eu
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: help plan plan-all test lint schema golden bench lock clean
+.PHONY: help plan plan-all test lint tools schema golden bench lock clean
 
 help:
 	@echo "make plan STACK=<stack>   offline plan of a bundled stack ($(STACKS))"
@@ -34,7 +34,11 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml --explicit-package-bases .
 
-test: lint
+# Debian tools the tests check generated files with (shellcheck, cloud-init, curl, openssl).
+tools:
+	bash scripts/debian-tools.sh
+
+test: lint tools
 	$(BIN)/meridian schema --check
 	$(BIN)/pytest -n 2 -q
 

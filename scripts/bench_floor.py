@@ -45,17 +45,27 @@ def register_bare() -> None:
             continue
         cls = sdk_class(resource["type"], resource["version"] or "")
         names = wire_to_python(cls)
-        secret_keys = {path_segments(path)[0] for path in resource["secret_paths"]}
         inputs = resource["inputs"]
         if resource["type"].startswith("pulumi:providers:"):
             # A string that reads as JSON goes back as that value: the wire form is the same.
             inputs = {key: provider_input(value) for key, value in inputs.items()}
-        kwargs = {
-            names.get(key, key): pulumi.Output.secret(value) if key in secret_keys else value
-            for key, value in inputs.items()
-            if key in names
-        }
+        for path in resource["secret_paths"]:
+            inputs = with_secret(inputs, path_segments(path))
+        kwargs = {names.get(key, key): value for key, value in inputs.items() if key in names}
         cls(resource["name"], **kwargs)
+
+
+def with_secret(value: Any, segments: list[str]) -> Any:
+    """`value` with the item at `segments` (a property path, split) wrapped as a secret, as the platform sent it."""
+    if not segments:
+        return pulumi.Output.secret(value)
+    head, rest = segments[0], segments[1:]
+    if isinstance(value, dict) and head in value:
+        return {**value, head: with_secret(value[head], rest)}
+    if isinstance(value, list) and head.isdigit() and int(head) < len(value):
+        index = int(head)
+        return [*value[:index], with_secret(value[index], rest), *value[index + 1 :]]
+    return value
 
 
 run(register_bare)

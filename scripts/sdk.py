@@ -10,7 +10,7 @@ from pulumi import _types
 from pulumi.runtime import rpc
 
 #: Packages whose type tokens Meridian registers; importing them fills the SDK's tables.
-PACKAGES = ("pulumi_aws", "pulumi_openstack", "pulumi_kubernetes", "pulumi_random", "pulumi_tls")
+PACKAGES = ("pulumi_aws", "pulumi_openstack", "pulumi_kubernetes", "pulumi_random", "pulumi_tls", "pulumi_command")
 
 
 def load_packages() -> None:

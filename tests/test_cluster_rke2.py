@@ -16,6 +16,8 @@ import copy
 import ipaddress
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +77,8 @@ SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
 CERT_REQUEST = "tls:index/certRequest:CertRequest"
 LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
 #: Types the cluster creates without a cloud provider: local secrets and its Kubernetes provider.
-LOCAL_TYPES = {PASSWORD, PRIVATE_KEY, SELF_SIGNED, CERT_REQUEST, LOCALLY_SIGNED, K8S_PROVIDER}
+#: ... and the readiness wait, which runs where Pulumi runs (components/clusters/readiness.py).
+LOCAL_TYPES = {PASSWORD, PRIVATE_KEY, SELF_SIGNED, CERT_REQUEST, LOCALLY_SIGNED, K8S_PROVIDER, "command:local:Command"}
 
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
 #: The custom-CA files RKE2's documentation requires, all of them (docs.rke2.io/security/certificates,
@@ -691,3 +694,42 @@ def test_an_initialized_cluster_has_every_server_join(
     for server in rk.servers():
         assert rk.rke2_config(server)["server"] == f"https://{rk.vip()}:{ports.RKE2_SUPERVISOR}"
         assert [f["path"] for f in rk.cloud_config(server)["write_files"]] == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]
+
+
+# --------------------------------------------------------------------------------------------
+# Checked by the real tools: cloud-init's own schema, shellcheck on the embedded install script
+
+
+def _cloud_init_schema(text: str, tmp_path: Any) -> subprocess.CompletedProcess[str]:
+    assert shutil.which("cloud-init"), "cloud-init is missing: run `make tools`"
+    path = tmp_path / "user-data"
+    path.write_text(text)
+    return subprocess.run(["cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True)
+
+
+def test_user_data_passes_cloud_inits_schema(rk: Rke2Plan, tmp_path: Any) -> None:
+    first, joining = rk.servers()[0], rk.servers()[1]
+    agent = rk.pool_instances("cpu")[0]
+    for instance in (first, joining, agent):
+        result = _cloud_init_schema(rk.revealed(instance)["userData"], tmp_path)
+        assert result.returncode == 0, (instance["name"], result.stdout, result.stderr)
+
+
+def test_cloud_inits_schema_catches_a_broken_document(rk: Rke2Plan, tmp_path: Any) -> None:
+    document = rk.cloud_config(rk.servers()[0])
+    document["write_files"][0]["permisions"] = document["write_files"][0].pop("permissions")
+    document["runcmd"] = rke2.INSTALL_SCRIPT  # a string, not a list of commands
+    result = _cloud_init_schema("#cloud-config\n" + yaml.safe_dump(document), tmp_path)
+    assert result.returncode != 0
+    assert "permisions" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("role", ["server", "agent"])
+def test_install_script_passes_shellcheck(role: str) -> None:
+    assert shutil.which("shellcheck"), "shellcheck is missing: run `make tools`"
+    script = rke2.install_script(role, "v1.33.13+rke2r2")
+    result = subprocess.run(["shellcheck", "--severity=style", "-"], input=script, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    broken = script.replace("set -euo pipefail", "cd $HOME")
+    result = subprocess.run(["shellcheck", "--severity=style", "-"], input=broken, capture_output=True, text=True)
+    assert result.returncode != 0 and "SC2086" in result.stdout

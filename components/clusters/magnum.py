@@ -6,6 +6,7 @@ unless noted):
 * `<cluster>-template`         containerinfra.ClusterTemplate: image, flavors, network, driver labels
 * `<cluster>-cluster`          containerinfra.Cluster: the control plane and Magnum's `default-worker`
                                node group, which *is* the first pool of `node_pools`
+* `<cluster>-api-ready`        command.local.Command: waits for the API's /readyz (readiness.py)
 * `<cluster>-bootstrap-k8s`    pulumi_kubernetes.Provider from the cluster's admin kubeconfig, for the
                                objects below (the cluster's public `<cluster>-k8s` provider is made by
                                KubernetesCluster from what `build` returns)
@@ -57,6 +58,7 @@ import pulumi_openstack as openstack
 from .. import reachability
 from ..spec import ClusterSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from . import readiness
 
 if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
@@ -147,9 +149,22 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(ignore_changes=["node_count"])),
     )
 
-    # The kubeconfig map is a secret output of the provider; raw_config is the whole file.
-    raw_config: pulumi.Output[str] = magnum.kubeconfig.apply(lambda config: config["raw_config"])
-    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(raw_config)
+    # The kubeconfig map is a secret output of the provider; raw_config is the whole file. It is
+    # handed out once the API answers from where Pulumi runs (readiness.py): the admin and
+    # runner networks are on the allow-list, and a wrong one fails here, not in an add-on.
+    def field(key: str) -> pulumi.Output[str]:
+        return pulumi.Output.secret(magnum.kubeconfig.apply(lambda config: str(config[key])))
+
+    ready = readiness.api_ready(
+        cluster.name,
+        server=field("host"),
+        ca_pem=field("cluster_ca_certificate"),
+        cert_pem=field("client_certificate"),
+        key_pem=field("client_key"),
+        after=[magnum],
+        parent=cluster,
+    )
+    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(readiness.after_ready(ready, field("raw_config")))
     # Pools open first: whether node-setup objects exist depends on the labels their nodes need.
     opened = {key: cluster.open_pool(key) for key, _ in pools}
     bootstrap: k8s.Provider | None = None

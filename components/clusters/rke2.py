@@ -13,6 +13,8 @@ Children of the KubernetesCluster (`parent=cluster`; cloud resources through the
 * `<c>-api-{6443,9345}`            Listener, Pool, Monitor per port; Member per server
 * `<c>-server-<i>`                 compute.Instance per control-plane node (RKE2 server)
 * `<c>-<pool>` NodePool with `<c>-<pool>-<i>` compute.Instance per node (RKE2 agent)
+* `<c>-api-ready`                  command.local.Command: waits for /readyz through the floating IP once
+                                   the servers and members exist; the kubeconfig depends on it (readiness.py)
 
 Trust model (decided here, see README "RKE2 kubeconfig"): the program generates the
 cluster's CAs (RKE2's whole custom-CA set) and an admin client certificate, so the kubeconfig is
@@ -38,6 +40,7 @@ from ..sites.openstack import security_group
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..yamlout import dump
+from . import readiness
 
 if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
@@ -225,6 +228,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     san = pulumi.Output.all(floating_ip.address, balancer.vip_address).apply(lambda ips: [*ips, api_name])
     server_taints = [SERVER_TAINT] if spec.node_pools else []
     server_groups = [site.admin_security_group_name, nodes.name]
+    control_plane: list[pulumi.Resource] = []
 
     ca_pems = pulumi.Output.all(
         *(pem for key, cert in cas.values() for pem in (cert.cert_pem, key.private_key_pem)),
@@ -265,8 +269,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             tags=tags,
             opts=on_site,
         )
+        control_plane.append(server)
         for port, lb_pool in lb_pools.items():
-            openstack.loadbalancer.Member(
+            member = openstack.loadbalancer.Member(
                 f"{name}-api-{port}-server-{index}",
                 pool_id=lb_pool.id,
                 address=server.access_ip_v4,
@@ -275,6 +280,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 tags=tags,
                 opts=on_site,
             )
+            control_plane.append(member)
 
     for pool_name, pool_spec in spec.node_pools.items():
         pool = cluster.open_pool(pool_name)
@@ -307,9 +313,21 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             )
         pool.finish({"size": pool_spec.initial_size})
 
-    return pulumi.Output.all(
-        floating_ip.address, server_ca[1].cert_pem, admin_cert.cert_pem, admin_key.private_key_pem
-    ).apply(lambda args: kubeconfig(name, f"https://{args[0]}:{ports.KUBE_API}", args[1], args[2], args[3]))
+    api_url = floating_ip.address.apply(lambda address: f"https://{address}:{ports.KUBE_API}")
+    config = pulumi.Output.all(api_url, server_ca[1].cert_pem, admin_cert.cert_pem, admin_key.private_key_pem).apply(
+        lambda args: kubeconfig(name, args[0], args[1], args[2], args[3])
+    )
+    # The kubeconfig is known before any server boots: hand it out only once the API answers.
+    ready = readiness.api_ready(
+        name,
+        server=api_url,
+        ca_pem=server_ca[1].cert_pem,
+        cert_pem=admin_cert.cert_pem,
+        key_pem=admin_key.private_key_pem,
+        after=control_plane,
+        parent=cluster,
+    )
+    return readiness.after_ready(ready, config)
 
 
 def _certificate_authority(

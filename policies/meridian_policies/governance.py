@@ -139,9 +139,10 @@ def _stateful_resources_protected(args: ResourceValidationArgs, report: ReportVi
 
 
 def _explicit_provider(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    # random and tls run locally: no credentials, no region, nothing ambient to pick up.
-    # Meridian's own components are not provider resources and take no provider.
-    if args.resource_type.startswith(("pulumi:providers:", "random:", "tls:", "meridian:")):
+    # random and tls run locally: no credentials, no region, nothing ambient to pick up; a
+    # command:local resource runs on the machine running Pulumi by definition (the readiness
+    # wait) and gets its inputs explicitly. Meridian's own components take no provider.
+    if args.resource_type.startswith(("pulumi:providers:", "random:", "tls:", "command:local:", "meridian:")):
         return
     provider = args.provider
     if provider is None or provider.name.startswith("default"):

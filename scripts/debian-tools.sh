@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Debian tools the test suite checks generated files with (README, "Checked against real tools"):
+# ShellCheck (embedded scripts), cloud-init (its schema for node user data), curl and openssl
+# (the readiness wait's script, run against a local TLS server). Installed only when missing.
+set -euo pipefail
+
+need=()
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ "${#need[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "installing Debian packages: ${need[*]}"
+if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"; then
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
