@@ -99,7 +99,7 @@ def api_ready(
         # A new address (a replaced floating IP) means a new API to wait for.
         triggers=[server],
         # Nothing it prints is needed; keep the log to what it says on failure.
-        logging="stderr",
+        logging=command.local.Logging.STDERR,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
     )
 
