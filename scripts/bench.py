@@ -166,6 +166,79 @@ def _measure(kind: str, clusters: int) -> dict[str, Any]:
     return {"resources": len(plan.resources), "seconds": cpu, "wall_seconds": wall, "peak_mb": peak_kb / 1024}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (helm runs as a child)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _measure_stacks() -> list[dict[str, Any]]:
+    """Plan, render and validate every bundled stack in this fresh process, with an empty render cache."""
+    from . import render as render_module
+    from .harness import bundled_stacks
+    from .validate import validate_objects
+
+    scratch = Path(tempfile.mkdtemp(prefix="meridian-bench-render-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    render_module.RENDER_CACHE = scratch
+    stacks = bundled_stacks()
+    evaluate(stacks[0])  # warm-up: the provider SDKs' lazy imports are nobody's per-stack cost
+    rows = []
+    for stack in stacks:
+        start = _cpu()
+        plan = evaluate(stack, reveal_secrets=True)
+        planned = _cpu()
+        renders = render_module.render_plan(plan, plan, stack)
+        rendered = _cpu()
+        objects = 0
+        for item in renders:
+            objects += len(item.objects)
+            validate_objects(item.objects, item.release.kube_version, stack)
+        for own in render_module.own_objects(plan):
+            objects += len(own.objects) + len(own.patches)
+            validate_objects(own.objects, own.kube_version, stack)
+            validate_objects(own.patches, own.kube_version, stack, partial=True)
+        validated = _cpu()
+        rows.append(
+            {
+                "stack": stack,
+                "releases": len(renders),
+                "objects": objects,
+                "plan_seconds": round(planned - start, 3),
+                "render_seconds": round(rendered - planned, 3),
+                "validate_seconds": round(validated - rendered, 3),
+            }
+        )
+    return rows
+
+
+def run_stacks() -> list[dict[str, Any]]:
+    """Per bundled stack: CPU seconds to plan, render (helm template) and validate, in a fresh process."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-c", WORKER, "--stacks"], check=False, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        last = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise BenchError(f"the render benchmark failed:\n{last}")
+    rows: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return rows
+
+
+def render_stacks(rows: list[dict[str, Any]]) -> str:
+    """The render benchmark as a Markdown table."""
+    lines = [
+        "| stack | releases | objects | plan s | render s | validate s | total s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        total = r["plan_seconds"] + r["render_seconds"] + r["validate_seconds"]
+        lines.append(
+            f"| {r['stack']} | {r['releases']} | {r['objects']} | {r['plan_seconds']:.2f} | "
+            f"{r['render_seconds']:.2f} | {r['validate_seconds']:.2f} | {total:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 class BenchError(Exception):
     """A measurement run failed; the message carries the worker's last words."""
 
@@ -246,6 +319,9 @@ def main(argv: list[str]) -> int:
     """Worker entry point (`python -c WORKER --worker KIND CLUSTERS`)."""
     if argv[:1] == ["--worker"]:
         print(json.dumps(_measure(argv[1], int(argv[2]))))
+        return 0
+    if argv[:1] == ["--stacks"]:
+        print(json.dumps(_measure_stacks()))
         return 0
     print("usage: meridian bench [--json] [--sizes 1,10,50,100]", file=sys.stderr)
     return 2

@@ -1,4 +1,4 @@
-"""`meridian`: the offline engine's command line (plan, diff, gate, bench, schema).
+"""`meridian`: the offline engine's command line (plan, diff, gate, render, bench, schema).
 
 Exit codes: 0 success, 1 a check failed, 2 bad input (stack file or spec), named with
 its file and key path and printed without a traceback.
@@ -105,12 +105,22 @@ def _gate(args: argparse.Namespace) -> int:
     from components.spec import SpecError
 
     from .gate import GateError, gate, render
-    from .harness import PlanFileError, evaluate, load_plan
+    from .harness import PlanFileError, display_path, evaluate, load_plan, resolve_stack
     from .stackfile import StackFileError
 
     try:
-        plan = load_plan(Path(args.plan)) if args.plan else evaluate(args.stack)
+        plan = load_plan(Path(args.plan)) if args.plan else evaluate(args.stack, reveal_secrets=args.render)
         config = json.loads(Path(args.policy_config).read_text(encoding="utf-8")) if args.policy_config else None
+        if args.render:
+            # What the charts deploy is policed like the program's own objects.
+            from .render import RenderError, as_resources, render_plan
+
+            where = args.plan or display_path(resolve_stack(args.stack))
+            try:
+                plan = as_resources(plan, render_plan(plan, plan if plan.revealed else None, where))
+            except RenderError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return BAD_INPUT
     except (StackFileError, SpecError, PlanFileError, OSError, json.JSONDecodeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -124,6 +134,56 @@ def _gate(args: argparse.Namespace) -> int:
     else:
         print(render(report, plan))
     return 1 if report.mandatory else 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from components.spec import SpecError
+
+    from .harness import display_path, evaluate, resolve_stack
+    from .render import RenderError, manifest_name, own_objects, render_plan
+    from .stackfile import StackFileError
+    from .validate import validate_objects
+
+    where = display_path(resolve_stack(args.stack))
+    try:
+        # Secrets are revealed only to give their placeholders the right type; none is written.
+        plan = evaluate(args.stack, reveal_secrets=True)
+        rendered = render_plan(plan, plan, where)
+    except (StackFileError, SpecError, RenderError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for item in rendered:
+        release = item.release
+        if out is not None:
+            (out / manifest_name(item)).write_text(item.manifest, encoding="utf-8")
+        problems = validate_objects(
+            item.objects, release.kube_version, f"cluster {release.cluster}, release {release.resource}"
+        )
+        failed += len(problems)
+        verdict = "valid" if not problems else f"{len(problems)} invalid"
+        print(
+            f"{release.cluster}/{release.resource}: {release.chart} {release.version} "
+            f"(Kubernetes {release.kube_version}): {len(item.objects)} objects, {verdict}"
+        )
+        for problem in problems:
+            print(f"  {problem}")
+    for own in own_objects(plan):
+        where = f"cluster {own.cluster}, Meridian's own objects"
+        problems = validate_objects(own.objects, own.kube_version, where)
+        problems += validate_objects(own.patches, own.kube_version, where, partial=True)
+        failed += len(problems)
+        verdict = "valid" if not problems else f"{len(problems)} invalid"
+        print(f"{own.cluster}/own objects (Kubernetes {own.kube_version}): {len(own.objects + own.patches)}, {verdict}")
+        for problem in problems:
+            print(f"  {problem}")
+    if out is not None:
+        print(f"manifests written to {out}")
+    print(f"{len(rendered)} releases rendered, {failed} invalid objects")
+    return 1 if failed else 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -149,6 +209,19 @@ def _bench(args: argparse.Namespace) -> int:
         suite = suite_seconds()
         print(f"test suite (pytest -n 2): {suite:.1f} s")
         verdicts.append(("whole test suite under 90 s on 2 cores", suite < 90))
+    if args.render:
+        from .bench import render_stacks, run_stacks
+
+        try:
+            stacks = run_stacks()
+        except BenchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(render_stacks(stacks))
+        total = sum(r["plan_seconds"] + r["render_seconds"] + r["validate_seconds"] for r in stacks)
+        verdicts.append(
+            (f"plan + render + validate of every bundled stack under 30 CPU s (is {total:.1f})", total < 30)
+        )
     if 100 in by_size:
         verdicts.append(("ratio to the floor at 100 clusters <= 1.3", by_size[100]["floor_ratio"] <= 1.3))
     if 10 in by_size and 100 in by_size:
@@ -226,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--plan", metavar="FILE", help="a plan written by `meridian plan --json`")
     gate.add_argument("--policy-config", metavar="FILE", help="policy config JSON, as --policy-pack-config")
     gate.add_argument("--json", action="store_true", help="print the report as JSON")
+    gate.add_argument(
+        "--render", action="store_true", help="also police the objects each Helm release renders (meridian render)"
+    )
     gate.set_defaults(func=_gate)
+
+    render = sub.add_parser("render", help="helm template every release of a stack and validate what it creates")
+    render.add_argument("stack", help="bundled stack name or stack file")
+    render.add_argument("--out", metavar="DIR", help="write one manifest per release into DIR")
+    render.set_defaults(func=_render)
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
@@ -236,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=_positive, default=3, help="runs per size; the fastest counts (default 3)")
     bench.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     bench.add_argument("--suite", action="store_true", help="also time the whole test suite (pytest -n 2)")
+    bench.add_argument(
+        "--render", action="store_true", help="also time plan, render and validation of every bundled stack"
+    )
     bench.set_defaults(func=_bench)
     return parser
 

@@ -13,6 +13,8 @@ the plan's "[secret]" placeholders), unknowns as the unknown sentinel.
 
 from __future__ import annotations
 
+import importlib
+import os
 import subprocess
 import sys
 import threading
@@ -112,28 +114,22 @@ def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
     )
 
 
+#: Set (to anything) to serve the pack's analyzer inside this process instead of starting
+#: its __main__.py. Only `make mutation` does: mutmut sees which tests reach a policy only
+#: in its own process. The analyzer is the same servicer the pack's PolicyPack runs
+#: (pulumi_policy's, pinned), spoken to over the same gRPC protocol on 127.0.0.1.
+IN_PROCESS = "MERIDIAN_GATE_IN_PROCESS"
+
+
 class Analyzer:
     """A running policy pack and a client for it."""
 
     def __init__(self, pack_dir: Path = PACK_DIR) -> None:
         """Start the pack in `pack_dir` (as the CLI does: its __main__.py, cwd the pack) and connect."""
         self.pack_dir = pack_dir
-        self.process = subprocess.Popen(  # noqa: S603 - our interpreter running our own pack
-            [sys.executable, "-u", str(pack_dir / "__main__.py")],
-            cwd=pack_dir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        port = self.process.stdout.readline().strip()
-        if not port.isdigit():
-            self.close()
-            errors = self.process.stderr.read() if self.process.stderr else ""
-            raise GateError(f"the policy pack in {pack_dir} did not start: {errors.strip()[-2000:]}")
-        # Keep draining stderr so a chatty pack never blocks on a full pipe.
-        self._drain = threading.Thread(target=_drain, args=(self.process.stderr,), daemon=True)
-        self._drain.start()
+        self.process: subprocess.Popen[str] | None = None
+        self.server: grpc.Server | None = None
+        port = self._serve_in_process(pack_dir) if os.environ.get(IN_PROCESS) else self._start_process(pack_dir)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
@@ -202,15 +198,61 @@ class Analyzer:
         report.violations += _diagnostics(self.stub.AnalyzeStack(stack))
         return report
 
+    def _start_process(self, pack_dir: Path) -> str:
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter running our own pack
+            [sys.executable, "-u", str(pack_dir / "__main__.py")],
+            cwd=pack_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        port = self.process.stdout.readline().strip()
+        if not port.isdigit():
+            self.close()
+            errors = self.process.stderr.read() if self.process.stderr else ""
+            raise GateError(f"the policy pack in {pack_dir} did not start: {errors.strip()[-2000:]}")
+        # Keep draining stderr so a chatty pack never blocks on a full pipe.
+        self._drain = threading.Thread(target=_drain, args=(self.process.stderr,), daemon=True)
+        self._drain.start()
+        return port
+
+    def _serve_in_process(self, pack_dir: Path) -> str:
+        from concurrent import futures
+
+        from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+        # The pack's own arguments (policies/__main__.py), imported by their path from the
+        # repository root (`policies.meridian_policies`, a namespace package), which is the module
+        # name mutmut gives the pack's mutants.
+        if str(pack_dir.parent) not in sys.path:
+            sys.path.insert(0, str(pack_dir.parent))
+        package = importlib.import_module(f"{pack_dir.name}.meridian_policies")
+        pack: dict[str, Any] = package.PACK
+
+        # What PolicyPack.__init__ does (pulumi_policy 1.21.0), without blocking this process.
+        servicer = _PolicyAnalyzerServicer(
+            pack["name"], "0.0.1", pack["policies"], pack["enforcement_level"], None, pack["description"],
+            None, None, None, None, None,
+        )  # fmt: skip
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        return str(port)
+
     def close(self) -> None:
-        """Stop the pack process."""
+        """Stop the pack process (or the in-process server)."""
         if getattr(self, "channel", None) is not None:
             self.channel.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.server is not None:
+            self.server.stop(0)
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 def pack_version(pack_dir: Path) -> str:

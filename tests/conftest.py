@@ -13,6 +13,26 @@ import yaml
 from scripts.harness import Plan, bundled_stacks, evaluate
 
 SPECS = Path(__file__).parent / "specs"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the resolver's one message, when a locked chart or CRD has no source.
+
+    Tests read upstream charts and CRDs only through scripts/upstream.py (a mirror named by
+    MERIDIAN_UPSTREAM or beside the repository, the cache, or the chart's repository).
+    """
+    from components.charts import chart_lock
+    from scripts.upstream import UpstreamUnavailableError, chart_dir, crd_file
+
+    try:
+        for name in chart_lock().charts:
+            chart_dir(name)
+        for path in chart_lock().crds:
+            crd_file(path)
+    except UpstreamUnavailableError as error:
+        pytest.exit(f"upstream files unavailable: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 BUNDLED = bundled_stacks()
 
 

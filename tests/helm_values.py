@@ -1,4 +1,4 @@
-"""Check generated Helm values against the chart's own values.yaml (shared/upstream/charts/<chart>/).
+"""Check generated Helm values against the chart's own values.yaml (a locked chart, via scripts/upstream.py).
 
 Helm silently ignores values keys a chart does not read unless the chart ships a values schema,
 so a misspelled key (`migManager.confg`) would deploy the chart's default without a word. Every
@@ -102,7 +102,7 @@ def unknown_keys(
 
 
 def chart_version(chart_dir: Path) -> str:
-    """The released version of the chart in `chart_dir` (a shared/upstream/charts/<chart> folder).
+    """The released version of the chart in `chart_dir` (a chart folder, or a mirror folder with a SOURCE).
 
     Chart.yaml's `version` unless it is a placeholder the release process replaces
     (`v1.0.0-devel`, `0.0.0`, ...); then the `release tag:` line of the folder's SOURCE file.

@@ -61,3 +61,26 @@ def test_bundled_stacks_pass_the_whole_pack(
     report = violations(analyzer, plan)
     assert report.resources == len(plan.resources) > 0
     assert [(v.policy, v.level, v.urn, v.message) for v in report.violations] == []
+
+
+def test_the_in_process_analyzer_answers_like_the_pack_process(
+    analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make mutation` serves the pack's analyzer in the test process (scripts/gate.py IN_PROCESS) so
+    # mutmut sees which tests reach each policy; it must answer exactly as the pack process does.
+    from scripts.gate import IN_PROCESS, gate
+    from scripts.harness import load_plan
+
+    fixtures = Path(__file__).parent / "fixtures" / "violations"
+    plan = load_plan(fixtures / "violations.plan.json")
+    config = json.loads((fixtures / "policy-config.json").read_text())
+    expected = gate(plan, config, analyzer=analyzer)
+    assert expected.violations
+    monkeypatch.setenv(IN_PROCESS, "1")
+    inside = Analyzer()
+    try:
+        assert inside.process is None and inside.server is not None
+        assert inside.policies() == analyzer.policies()
+        assert gate(plan, config, analyzer=inside) == expected
+    finally:
+        inside.close()

@@ -3,7 +3,7 @@
 Every plan comes from the one offline harness (`plan_of`, `bundled_plan`). The generated
 objects are parsed back (Helm values, the time-slicing and mig-parted ConfigMaps, the agents'
 cloud-init) and compared with what NVIDIA's components read, with the chart's own values.yaml
-(shared/upstream/charts/gpu-operator) and with the Kubernetes OpenAPI schema. Expected resource
+(resolved through scripts/upstream.py) and with the Kubernetes OpenAPI schema. Expected resource
 counts are worked out by hand in the tables below, never taken from the code under test.
 """
 
@@ -18,13 +18,15 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from crd_schema import crd_schema, validate
 from helm_values import chart_version, compare, subchart_names, unknown_keys
 
+from components.charts import locked
+from scripts.crdschema import crd_schema, validate
 from scripts.harness import STACKS, Plan, bundled_stacks
+from scripts.upstream import chart_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CHART_DIR = SHARED / "upstream" / "charts" / "gpu-operator"
+#: The released chart, through the resolver (verified against the chart lock's digest).
+CHART_DIR = chart_dir("gpu-operator")
 VALUES_YAML = CHART_DIR / "values.yaml"
 CHART = "gpu-operator"
 REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
@@ -497,8 +499,9 @@ def test_bundled_gpu_summary(stack: str, bundled_plan: Callable[[str], Plan]) ->
     assert bundled_plan(stack).outputs["gpus"] == BUNDLED_GPUS[stack]
 
 
-def test_pinned_version_is_the_vendored_release() -> None:
-    assert chart_version(CHART_DIR) == "v26.7.0"  # SOURCE: release tag v26.7.0, Chart.yaml v1.0.0-devel
+def test_pinned_version_is_the_locked_release() -> None:
+    # The chart the resolver verified against the lock's digest is the version the lock pins.
+    assert chart_version(CHART_DIR) == locked("gpu-operator").version == "v26.7.0"
 
 
 def test_misspelled_key_in_real_values_is_reported(bundled_plan: Callable[[str], Plan]) -> None:
@@ -772,7 +775,7 @@ def test_magnum_adopts_the_drivers_operator(gpu_plan: Plan, cluster: str) -> Non
 def test_cluster_policy_patch_fits_the_crd(gpu_plan: Plan, cluster: str) -> None:
     import jsonschema
 
-    schema = crd_schema(CHART_DIR / "chart" / "crds" / "nvidia.com_clusterpolicies.yaml", "v1", partial=True)
+    schema = crd_schema(CHART_DIR / "crds" / "nvidia.com_clusterpolicies.yaml", "v1", partial=True)
     inputs = _patch(gpu_plan, cluster)["inputs"]
     document = {"apiVersion": inputs["apiVersion"], "kind": inputs["kind"], "spec": inputs["spec"]}
     validate(document, schema)
@@ -830,3 +833,46 @@ def test_service_monitor_follows_the_observability_addon() -> None:
     on = gpu_operator_values(ClusterSpec.model_validate({**cluster, "addons": {"observability": {"enabled": True}}}))
     assert off["dcgmExporter"]["serviceMonitor"]["enabled"] is False
     assert on["dcgmExporter"]["serviceMonitor"]["enabled"] is True
+
+
+# -- what the chart really renders from these values (meridian render: the real helm template) -----
+
+
+_RENDERS: dict[str, Any] = {}
+
+
+def rendered_objects(plan: Plan, cluster: str) -> list[dict[str, Any]]:
+    from scripts.render import releases, render_release
+
+    if cluster not in _RENDERS:
+        (record,) = [r for r in releases(plan, plan) if r.cluster == cluster]
+        _RENDERS[cluster] = render_release(record, [], "gpu-operator tests").objects
+    objects: list[dict[str, Any]] = _RENDERS[cluster]
+    return objects
+
+
+@pytest.mark.parametrize("cluster", RELEASED)
+def test_rendered_cluster_policy_and_nfd_worker_carry_the_settings(gpu_plan: Plan, cluster: str) -> None:
+    expect = EXPECT[cluster]
+    objects = rendered_objects(gpu_plan, cluster)
+    (policy,) = [o for o in objects if o["kind"] == "ClusterPolicy"]
+    spec = policy["spec"]
+    # The operands (created by the operator from this ClusterPolicy) and NFD's worker (a DaemonSet the
+    # chart renders from its subchart) tolerate every taint of every GPU node.
+    (worker,) = [o for o in objects if o["kind"] == "DaemonSet" and o["metadata"]["name"].endswith("-worker")]
+    worker_tolerations = worker["spec"]["template"]["spec"]["tolerations"]
+    for taint in _gpu_node_taints(gpu_plan, cluster):
+        if taint["effect"] != "PreferNoSchedule":
+            assert tolerated(taint, spec["daemonsets"]["tolerations"]), taint
+            assert tolerated(taint, worker_tolerations), taint
+    assert spec["mig"]["strategy"] == (expect.mig_strategy or "single")
+    assert env_of(spec["migManager"]["env"])["WITH_REBOOT"] == ("false" if expect.backend == "eks" else "true")
+    toolkit = env_of(spec["toolkit"].get("env", []))
+    assert toolkit == (RKE2_TOOLKIT_ENV if expect.backend == "rke2" else {})
+    assert spec["driver"]["enabled"] is (expect.backend != "eks")
+    plugin = spec["devicePlugin"].get("config", {})
+    assert (plugin.get("name") == "meridian-time-slicing") is bool(expect.replicas)
+    manager = spec["migManager"].get("config", {})
+    assert (manager.get("name") == "meridian-mig-parted") is (expect.mig_configs is not None)
+    # Without the observability add-on no ServiceMonitor is rendered (its CRD would be missing).
+    assert not [o for o in objects if o["kind"] == "ServiceMonitor"]

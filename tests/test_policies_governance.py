@@ -41,6 +41,8 @@ STACK_FILE_VIOLATIONS = {"allowed-regions", "allowed-flavors", "required-tags", 
 PLAN_FILE_VIOLATIONS = {
     "no-admin-port-open-to-internet",
     "helm-release-pinned",
+    # cert-manager's repository is allowed once a cert-manager add-on locks its chart (charts.lock.yaml).
+    "helm-release-allowed-repository",
     "stateful-resources-protected",
     "gpu-nodes-tainted",
     "gpu-operator-on-gpu-clusters",

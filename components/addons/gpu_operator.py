@@ -27,15 +27,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..charts import locked
 from ..spec import ClusterSpec
 from ..spec.clusters import GPU_TAINT
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
 
 GPU_OPERATOR_CHART = "gpu-operator"
-#: Pinned to the release whose values.yaml is checked in tests (shared/upstream/charts/gpu-operator).
-GPU_OPERATOR_VERSION = "v26.7.0"
-GPU_OPERATOR_REPOSITORY = "https://helm.ngc.nvidia.com/nvidia"
+#: Version and repository from the chart lock (components/charts.lock.yaml), the one place they live.
+GPU_OPERATOR_VERSION = locked(GPU_OPERATOR_CHART).version
+GPU_OPERATOR_REPOSITORY = locked(GPU_OPERATOR_CHART).repository
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "meridian-time-slicing"
 MIG_PARTED_CONFIG = "meridian-mig-parted"

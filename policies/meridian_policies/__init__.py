@@ -1,6 +1,8 @@
 """Meridian's policies, grouped by concern; each module exposes POLICIES."""
 
-from pulumi_policy import Policy
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Policy
 
 from . import clouds, governance, gpu, kubernetes, security
 
@@ -12,3 +14,12 @@ POLICIES: list[Policy] = [
     *gpu.POLICIES,
     *governance.POLICIES,
 ]
+
+#: The PolicyPack's arguments, in one place: the pack's __main__.py and the gate's in-process
+#: mode for mutation testing (scripts/gate.py) build the same analyzer from them.
+PACK: dict[str, Any] = {
+    "name": PACK_NAME,
+    "policies": POLICIES,
+    "enforcement_level": EnforcementLevel.MANDATORY,
+    "description": "Meridian guardrails for research platforms",
+}

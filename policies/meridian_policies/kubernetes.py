@@ -16,6 +16,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Severity
 
+# mypy checks the pack from policies/, where the repository root is not on its search path.
+from components.charts import chart_lock  # type: ignore[import-not-found]
+
 from .common import containers, get, items, list_setting, namespace_of, pod_spec, resource_policy
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -29,21 +32,11 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 #: plugin run privileged with hostPath mounts) and kube-system (CNI, CSI node plugins).
 DEFAULT_ALLOWED_NAMESPACES = ["gpu-operator", "kube-system"]
 
-#: The official repository of each chart Meridian installs (per ../shared/upstream/charts/*/SOURCE):
-#: gpu-operator, cert-manager, jupyterhub, kube-prometheus-stack and blackbox exporter, loki and
-#: alloy, fleet and fleet-crd (Fleet's own repository; charts.rancher.io re-packages Fleet with
-#: Rancher-specific versions), projectsveltos, traefik, argo-workflows.
-DEFAULT_ALLOWED_REPOSITORIES = [
-    "https://helm.ngc.nvidia.com/nvidia",
-    "https://charts.jetstack.io",
-    "https://hub.jupyter.org/helm-chart/",
-    "https://prometheus-community.github.io/helm-charts",
-    "https://grafana.github.io/helm-charts",
-    "https://rancher.github.io/fleet-helm-charts/",
-    "https://projectsveltos.github.io/helm-charts",
-    "https://traefik.github.io/charts",
-    "https://argoproj.github.io/argo-helm",
-]
+#: The official repository of each chart Meridian installs, from the chart lock
+#: (components/charts.lock.yaml): a chart joins the lock, and so this list, when an add-on installs it.
+DEFAULT_ALLOWED_REPOSITORIES = sorted({chart.repository for chart in chart_lock().charts.values()})
+#: chart name -> (repository, version) Meridian pins it to.
+LOCKED_CHARTS = {name: (chart.repository, chart.version) for name, chart in chart_lock().charts.items()}
 
 #: An exact SemVer 2.0 version, Helm's optional leading "v" allowed; no ranges, wildcards or "latest".
 EXACT_VERSION = re.compile(
@@ -178,9 +171,24 @@ def _no_latest_images(args: ResourceValidationArgs, report: ReportViolation) -> 
             report(f"{name}: {problem}", None)
 
 
+#: Workloads a locked chart renders without any way to size them, as `<namespace>/<kind>/<name>`.
+#: gpu-operator v26.7.0: the pre-upgrade hook Jobs of templates/upgrade_crd.yaml and
+#: templates/cleanup_gpucluster.yaml set no resources and read none from values; they run
+#: kubectl for seconds during `helm upgrade`. (`meridian gate --render` shows them.)
+DEFAULT_UNSIZED_WORKLOADS = [
+    "gpu-operator/Job/gpu-operator-upgrade-crd",
+    "gpu-operator/Job/gpu-operator-cleanup-gpucluster",
+]
+
+
 def _container_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
     spec = _workload(args, exemptible=False)
     if spec is None:
+        return
+    kind = args.resource_type.rsplit(":", 1)[-1]
+    where = f"{_namespace(args)}/{kind}/{get(args.props, 'metadata', 'name', default='')}"
+    unsized = args.get_config().get("unsized_workloads", DEFAULT_UNSIZED_WORKLOADS)
+    if where in [str(entry) for entry in items(unsized)]:
         return
     # Ephemeral (debug) containers may not set resources.
     ephemeral = {id(c) for c in items(get(spec, "ephemeralContainers"))}
@@ -235,6 +243,13 @@ def _helm_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report(f"chart {get(args.props, 'chart', default='?')} has no version: Helm installs the newest", None)
     elif not EXACT_VERSION.match(str(version).strip()):
         report(f"version {version!r} is not an exact version (no ranges, wildcards or latest)", None)
+    else:
+        chart = str(get(args.props, "chart", default="")).rstrip("/").rsplit("/", 1)[-1]
+        repo = get(args.props, "repositoryOpts", "repo")
+        pinned = LOCKED_CHARTS.get(chart)
+        locked_source = pinned is not None and repo and normal_repository(str(repo)) == normal_repository(pinned[0])
+        if locked_source and pinned is not None and str(version).strip() != pinned[1]:
+            report(f"{chart} {version} is not the version the chart lock pins ({pinned[1]})", None)
 
 
 def normal_repository(url: str) -> str:
@@ -337,11 +352,11 @@ POLICIES = [
     ),
     resource_policy(
         "helm-release-pinned",
-        "Helm charts are pinned to an exact version.",
+        "Helm charts are pinned to an exact version, the chart lock's where the chart is locked.",
         _helm_pinned,
         severity=Severity.MEDIUM,
         remediation='Set version to the exact released chart version (e.g. "v26.7.0"); no ranges, '
-        'wildcards, empty values or "latest".',
+        'wildcards, empty values or "latest"; for a chart in components/charts.lock.yaml, the locked version.',
     ),
     resource_policy(
         "helm-release-allowed-repository",
@@ -372,6 +387,12 @@ POLICIES = [
         severity=Severity.LOW,
         remediation="Set resources.requests.cpu, resources.requests.memory and resources.limits.memory.",
         level=EnforcementLevel.ADVISORY,
+        config={
+            "unsized_workloads": list_setting(
+                DEFAULT_UNSIZED_WORKLOADS,
+                "Chart workloads that cannot be sized through values, as <namespace>/<kind>/<name>.",
+            )
+        },
     ),
     resource_policy(
         "namespaces-labelled",

@@ -34,12 +34,22 @@ def strict(schema: Any, *, partial: bool = False) -> Any:
 
 def crd_schema(path: Path, version: str, *, partial: bool = False) -> dict[str, Any]:
     """The strict schema of `version` of the CRD in the YAML file `path`."""
-    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return schema_of(yaml.safe_load(path.read_text(encoding="utf-8")), version, partial=partial)
+
+
+def schema_of(crd: dict[str, Any], version: str, *, partial: bool = False) -> dict[str, Any]:
+    """The strict schema of `version` of a CustomResourceDefinition document."""
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema: dict[str, Any] = strict(served["schema"]["openAPIV3Schema"], partial=partial)
     # metadata is validated by the API server itself, not by the CRD's schema.
     schema.get("properties", {}).pop("metadata", None)
     return schema
+
+
+def crd_key(crd: dict[str, Any]) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of every version a CRD serves: `("nvidia.com/v1", "ClusterPolicy")`."""
+    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+    return [(f"{group}/{v['name']}", kind) for v in crd["spec"]["versions"] if v.get("served", True)]
 
 
 def validate(document: dict[str, Any], schema: dict[str, Any]) -> None:

@@ -1,0 +1,336 @@
+"""`meridian render`: every Helm release of a stack's plan through the real `helm template`.
+
+For each `helm.v3.Release` the plan holds, the release's chart comes from the resolver
+(`scripts/upstream.py`, verified against the chart lock) and is rendered with exactly the
+release's values, name and namespace, `--kube-version` of its cluster and `--api-versions`
+for every custom resource the charts on that cluster install: what `helm install` would
+create, with the chart's values schema and templates enforced by Helm itself.
+
+Secret values never reach Helm or a file: the stack is evaluated with secrets revealed
+only to learn each secret value's type, and each is replaced by a marked placeholder of
+that type (`MERIDIAN-SECRET-<n>` for strings, 0 for numbers).
+
+Renders are cached (in memory and under `.cache/render/`), keyed by the chart's digest,
+the release's name, namespace, Kubernetes version, API versions and values, so a stack
+renders each distinct release once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.charts import chart_lock
+from components.spec.catalog import BACKEND_VERSIONS
+
+from .crdschema import crd_key
+from .harness import REPO, Plan, make_urn
+from .paths import path_segments
+from .upstream import UpstreamUnavailableError, chart_dir, helm_binary
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER = "meridian:clusters:KubernetesCluster"
+RENDER_CACHE = REPO / ".cache" / "render"
+#: How long one `helm template` may take.
+HELM_TIMEOUT_SECONDS = 120
+
+
+class RenderError(Exception):
+    """A release cannot be rendered; the message names the stack file, the cluster and the release."""
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """One Helm release of a plan, as `helm template` needs it."""
+
+    urn: str
+    resource: str
+    name: str
+    chart: str
+    version: str
+    repository: str
+    namespace: str
+    values: dict[str, Any]
+    cluster: str
+    kube_version: str
+    provider: str | None
+
+
+@dataclass
+class Rendered:
+    """What one release renders to."""
+
+    release: ReleaseRecord
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    manifest: str = ""
+
+
+def kube_version(backend: str, minor: str) -> str:
+    """`--kube-version` for a cluster: the backend's exact release where it has one, else `v<minor>.0`."""
+    exact = BACKEND_VERSIONS.get(backend, {}).get(minor, "")
+    if exact.startswith("v") and exact.count(".") == 2:
+        return exact.split("+", 1)[0]
+    return f"v{minor}.0"
+
+
+def _cluster_of(plan: Plan, resource: dict[str, Any]) -> str:
+    """The cluster a release deploys to: the owner of its Kubernetes provider (`<cluster>-k8s`)."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    provider = (resource.get("provider") or "").rsplit("::", 1)[0]
+    owner = by_urn.get(provider)
+    parent = by_urn.get(owner["parent"]) if owner and owner.get("parent") else None
+    if parent is None or parent["type"] != CLUSTER:
+        raise RenderError(f"release {resource['name']} is not installed through a cluster's Kubernetes provider")
+    return str(parent["name"])
+
+
+def _placeholders(value: Any, counter: list[int]) -> Any:
+    """A value of the same shape and types as `value`, with every leaf replaced by a marked placeholder."""
+    if isinstance(value, dict):
+        return {key: _placeholders(item, counter) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(item, counter) for item in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return type(value)(0)
+    counter[0] += 1
+    return f"MERIDIAN-SECRET-{counter[0]}"
+
+
+def _with_placeholders(values: Any, revealed: Any, paths: Iterable[list[str]]) -> Any:
+    """`values` (the plan's, secrets redacted) with each secret path filled by a typed placeholder."""
+    counter = [0]
+    result = json.loads(json.dumps(values))
+    for segments in paths:
+        source, target = revealed, result
+        for step in segments[:-1]:
+            source = source[int(step)] if isinstance(source, list) else source[step]
+            target = target[int(step)] if isinstance(target, list) else target[step]
+        last = segments[-1]
+        leaf = source[int(last)] if isinstance(source, list) else source[last]
+        if isinstance(target, list):
+            target[int(last)] = _placeholders(leaf, counter)
+        else:
+            target[last] = _placeholders(leaf, counter)
+    return result
+
+
+def releases(plan: Plan, revealed: Plan | None = None) -> list[ReleaseRecord]:
+    """Every Helm release of `plan`, with typed placeholders for secret values (from `revealed`)."""
+    clusters = plan.outputs.get("clusters") or {}
+    found = []
+    for resource in plan.by_type(RELEASE):
+        inputs = resource["inputs"]
+        cluster = _cluster_of(plan, resource)
+        spec = clusters.get(cluster) or {}
+        values = inputs.get("values") or {}
+        secret_values = [
+            path_segments(path)[1:] for path in resource["secret_paths"] if path_segments(path)[:1] == ["values"]
+        ]
+        if secret_values:
+            if revealed is None:
+                raise RenderError(f"release {resource['name']} has secret values: render needs the revealed plan")
+            values = _with_placeholders(values, revealed.revealed[resource["urn"]]["values"], secret_values)
+        found.append(
+            ReleaseRecord(
+                urn=resource["urn"],
+                resource=resource["name"],
+                name=str(inputs.get("name") or resource["name"]),
+                chart=str(inputs["chart"]),
+                version=str(inputs.get("version", "")),
+                repository=str((inputs.get("repositoryOpts") or {}).get("repo", "")),
+                namespace=str(inputs.get("namespace") or "default"),
+                values=values,
+                cluster=cluster,
+                kube_version=kube_version(str(spec.get("backend", "")), str(spec.get("version", ""))),
+                provider=resource.get("provider"),
+            )
+        )
+    return found
+
+
+def chart_api_versions(name: str) -> set[str]:
+    """`group/version` and `group/version/Kind` of every CRD the locked chart `name` ships (subcharts too)."""
+    found: set[str] = set()
+    for path in sorted(chart_dir(name).rglob("crds/**/*.y*ml")):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+                for api_version, kind in crd_key(document):
+                    found |= {api_version, f"{api_version}/{kind}"}
+    return found
+
+
+_MEMORY: dict[str, str] = {}
+
+
+def render_release(release: ReleaseRecord, api_versions: Iterable[str], where: str) -> Rendered:
+    """`helm template` of one release (cached); RenderError naming `where`, the cluster and the release."""
+    prefix = f"{where}: cluster {release.cluster}, release {release.resource}"
+    lock = chart_lock().charts.get(release.chart)
+    if lock is None:
+        raise RenderError(f"{prefix}: chart {release.chart} is not in the chart lock")
+    if release.version != lock.version or release.repository != lock.repository:
+        raise RenderError(
+            f"{prefix}: {release.chart} {release.version} from {release.repository} is not the locked "
+            f"{lock.version} from {lock.repository}"
+        )
+    try:
+        directory = chart_dir(release.chart)
+    except UpstreamUnavailableError as error:
+        raise RenderError(f"{prefix}: {error}") from None
+    apis = sorted(set(api_versions))
+    key = hashlib.sha256(
+        json.dumps(
+            [lock.digest, release.name, release.namespace, release.kube_version, apis, release.values],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    manifest = _MEMORY.get(key)
+    cached = RENDER_CACHE / f"{key}.yaml"
+    if manifest is None and cached.exists():
+        manifest = cached.read_text(encoding="utf-8")
+    if manifest is None:
+        manifest = _helm_template(release, directory, apis, prefix)
+        RENDER_CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_text(manifest, encoding="utf-8")
+    _MEMORY[key] = manifest
+    objects = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+    return Rendered(release, objects, manifest)
+
+
+def _helm_template(release: ReleaseRecord, directory: Path, apis: list[str], prefix: str) -> str:
+    helm = helm_binary()
+    if helm is None:
+        raise RenderError(f"{prefix}: no helm binary (run `make tools`)")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as values:
+        json.dump(release.values, values)
+        values.flush()
+        command = [
+            helm, "template", release.name, str(directory),
+            "--namespace", release.namespace,
+            "--kube-version", release.kube_version,
+            "--values", values.name,
+            "--include-crds", "--skip-tests",
+        ]  # fmt: skip
+        for api in apis:
+            command += ["--api-versions", api]
+        result = subprocess.run(  # noqa: S603 - the project's helm over a verified chart
+            command, capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS
+        )
+    if result.returncode != 0:
+        message = " ".join(line.strip() for line in result.stderr.strip().splitlines() if line.strip())
+        raise RenderError(f"{prefix}: helm template failed: {message}")
+    return result.stdout
+
+
+def render_plan(plan: Plan, revealed: Plan | None, where: str) -> list[Rendered]:
+    """Render every release of `plan`; each cluster's API versions are those its charts' CRDs serve."""
+    records = releases(plan, revealed)
+    apis: dict[str, set[str]] = {}
+    for record in records:
+        if record.chart in chart_lock().charts:
+            try:
+                apis.setdefault(record.cluster, set()).update(chart_api_versions(record.chart))
+            except UpstreamUnavailableError as error:
+                raise RenderError(f"{where}: cluster {record.cluster}, release {record.resource}: {error}") from None
+    return [render_release(record, apis.get(record.cluster, set()), where) for record in records]
+
+
+@dataclass
+class OwnObjects:
+    """The Kubernetes objects the program itself creates on one cluster (not through a chart)."""
+
+    cluster: str
+    kube_version: str
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    #: Server-side-apply patches (`<Kind>Patch`): a few fields of an object that exists.
+    patches: list[dict[str, Any]] = field(default_factory=list)
+
+
+def own_objects(plan: Plan) -> list[OwnObjects]:
+    """The program's own Kubernetes objects per cluster, as the engine serializes them (the API's own form)."""
+    clusters = plan.outputs.get("clusters") or {}
+    found: dict[str, OwnObjects] = {}
+    for resource in plan.resources:
+        kind = resource["type"]
+        if not kind.startswith("kubernetes:") or kind == RELEASE or kind.startswith("kubernetes:helm.sh/"):
+            continue
+        cluster = _cluster_of(plan, resource)
+        spec = clusters.get(cluster) or {}
+        group = found.setdefault(
+            cluster, OwnObjects(cluster, kube_version(str(spec.get("backend", "")), str(spec.get("version", ""))))
+        )
+        (group.patches if kind.endswith("Patch") else group.objects).append(resource["inputs"])
+    return list(found.values())
+
+
+def manifest_name(rendered: Rendered) -> str:
+    """`<cluster>.<release resource name>.yaml`: one file per release."""
+    return f"{rendered.release.cluster}.{rendered.release.resource}.yaml"
+
+
+#: Kinds that live outside namespaces (the ones charts render), so they get no release namespace.
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass",
+        "StorageClass", "RuntimeClass", "IngressClass", "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration", "APIService", "PersistentVolume", "CSIDriver", "ClusterPolicy",
+        "NodeFeatureRule", "NodeFeatureGroup", "ClusterIssuer", "GatewayClass",
+    }
+)  # fmt: skip
+
+
+def type_token(document: dict[str, Any]) -> str:
+    """The pulumi-kubernetes type token of an object: `kubernetes:apps/v1:DaemonSet`, `kubernetes:core/v1:Pod`."""
+    api_version = str(document.get("apiVersion", ""))
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{document.get('kind')}"
+
+
+def as_resources(plan: Plan, rendered: list[Rendered]) -> Plan:
+    """`plan` plus every rendered object as a resource under its release, the way the gate analyzes resources.
+
+    Objects without a namespace land in the release's (Helm installs them there), so the
+    pack's namespace allow-lists see where they really run.
+    """
+    resources = list(plan.resources)
+    for item in rendered:
+        release = item.release
+        for index, document in enumerate(item.objects):
+            document = json.loads(json.dumps(document))
+            metadata = document.setdefault("metadata", {})
+            if "namespace" not in metadata and document.get("kind") not in CLUSTER_SCOPED:
+                metadata["namespace"] = release.namespace
+            token = type_token(document)
+            name = f"{release.resource}/{metadata.get('namespace', '_')}/{metadata.get('name', index)}"
+            resources.append(
+                {
+                    "urn": make_urn(plan.stack, plan.project, release.urn, token, name),
+                    "type": token,
+                    "name": name,
+                    "parent": release.urn,
+                    "custom": True,
+                    "inputs": document,
+                    "secret_paths": [],
+                    "protect": False,
+                    "provider": release.provider,
+                    "depends_on": [],
+                    "aliases": [],
+                    "ignore_changes": [],
+                    "replace_on_changes": [],
+                    "additional_secret_outputs": [],
+                    "delete_before_replace": False,
+                    "retain_on_delete": False,
+                    "version": None,
+                }
+            )
+    return Plan(plan.project, plan.stack, resources, plan.outputs)

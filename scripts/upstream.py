@@ -1,0 +1,128 @@
+"""The one way to upstream files: a locked chart's directory, or a locked CRD, verified against the lock.
+
+A chart is looked for, in order:
+
+1. an offline mirror laid out like `../shared/upstream` (`charts/<chart>/chart/`), at
+   `$MERIDIAN_UPSTREAM`, else `shared/upstream` next to the repository;
+2. the cache, `.cache/charts/<chart>-<version>/`;
+3. the chart's official repository: `helm pull --repo URL --version V --untar`, into the
+   cache, when a network is reachable.
+
+Whatever the source, the files are checked against the lock's digest every time a chart
+is resolved; a mismatch is refused, never used. When no source
+has the chart, `UpstreamUnavailableError` says which chart, which version and the three places
+it looked. CRDs the lock names come from the mirror's `crds/` folder, verified the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from components.charts import LockedChart, chart_lock, file_digest, locked, tree_digest
+
+from .harness import REPO
+
+#: Environment variable naming the offline mirror.
+MIRROR_VARIABLE = "MERIDIAN_UPSTREAM"
+CACHE = REPO / ".cache" / "charts"
+#: `helm pull` gives up after this long (an unreachable network should not hang a run).
+PULL_TIMEOUT_SECONDS = 120
+
+
+class UpstreamUnavailableError(Exception):
+    """No source holds a locked chart or file (or every copy found failed its digest)."""
+
+
+def mirror_root() -> Path:
+    """Where the offline mirror is: $MERIDIAN_UPSTREAM, else shared/upstream beside the repository."""
+    configured = os.environ.get(MIRROR_VARIABLE)
+    return Path(configured) if configured else REPO.parent / "shared" / "upstream"
+
+
+def helm_binary() -> str | None:
+    """The project's helm (.venv/bin, installed by `make tools`), else one on PATH."""
+    local = REPO / ".venv" / "bin" / "helm"
+    return str(local) if local.exists() else shutil.which("helm")
+
+
+def chart_dir(name: str) -> Path:
+    """The verified directory of the locked chart `name` (Chart.yaml at its top)."""
+    chart = locked(name)
+    tried: list[str] = []
+    mirror = mirror_root() / "charts" / name / "chart"
+    for candidate, place in ((mirror, f"mirror {mirror}"), (_cached(chart), f"cache {_cached(chart)}")):
+        if not (candidate / "Chart.yaml").exists():
+            tried.append(f"{place}: absent")
+            continue
+        problem = _verify(candidate, chart.digest)
+        if problem is None:
+            return candidate
+        tried.append(f"{place}: {problem}")
+    pulled, problem = _pull(chart)
+    if pulled is not None:
+        return pulled
+    tried.append(f"{chart.repository}: {problem}")
+    raise UpstreamUnavailableError(
+        f"chart {name} {chart.version} is not available; looked in " + "; ".join(tried)
+        + f" (set {MIRROR_VARIABLE} to an offline mirror, see README 'Charts')"
+    )  # fmt: skip
+
+
+def crd_file(path: str) -> Path:
+    """The verified CRD file `path` (relative to the mirror's crds/) that the lock names."""
+    entry = chart_lock().crds.get(path)
+    if entry is None:
+        raise KeyError(f"CRD file {path!r} is not in the chart lock")
+    candidate = mirror_root() / "crds" / path
+    if not candidate.exists():
+        raise UpstreamUnavailableError(
+            f"CRD {path} is not available: absent from {candidate} (set {MIRROR_VARIABLE}; source: {entry.source})"
+        )
+    found = file_digest(candidate)
+    if found != entry.digest:
+        raise UpstreamUnavailableError(f"CRD {path} at {candidate} has digest {found}, the lock says {entry.digest}")
+    return candidate
+
+
+def _cached(chart: LockedChart) -> Path:
+    return CACHE / f"{chart.name}-{chart.version}"
+
+
+def _verify(root: Path, expected: str) -> str | None:
+    """None when the files under `root` have the expected digest, else what is wrong."""
+    found = tree_digest(root)
+    return None if found == expected else f"digest {found} is not the lock's {expected}"
+
+
+def _pull(chart: LockedChart) -> tuple[Path | None, str]:
+    """`helm pull` the chart into the cache; (directory, "") or (None, why not)."""
+    helm = helm_binary()
+    if helm is None:
+        return None, "no helm to pull with (run `make tools`)"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
+        command = [
+            helm, "pull", chart.name, "--repo", chart.repository, "--version", chart.version,
+            "--untar", "--untardir", scratch,
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(  # noqa: S603 - the project's helm, arguments from the lock
+                command, capture_output=True, text=True, timeout=PULL_TIMEOUT_SECONDS
+            )
+        except subprocess.TimeoutExpired:
+            return None, f"helm pull gave up after {PULL_TIMEOUT_SECONDS} s"
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            return None, f"helm pull failed: {lines[-1] if lines else 'no output'}"
+        unpacked = Path(scratch) / chart.name
+        problem = _verify(unpacked, chart.digest)
+        if problem is not None:
+            return None, f"pulled, but {problem}"
+        target = _cached(chart)
+        shutil.rmtree(target, ignore_errors=True)
+        unpacked.rename(target)
+    return target, ""

@@ -1,0 +1,283 @@
+"""Every Helm release proven by the real Helm: rendered from the locked chart, every object validated.
+
+`meridian render` runs `helm template` (the official binary, `make tools`) on each release of a
+plan with its exact values, name, namespace and cluster version, and validates what comes out:
+built-in kinds with kubernetes-validate at the cluster's version, custom resources against
+their CRD's schema. Helm's own checks are shown to bite (a values-schema violation, a template
+failure), and so are the validators (a broken object of each kind fails).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.charts import chart_lock, locked
+from scripts import render as render_module
+from scripts.harness import REPO, Plan, bundled_stacks, evaluate
+from scripts.render import (
+    ReleaseRecord,
+    Rendered,
+    RenderError,
+    as_resources,
+    kube_version,
+    own_objects,
+    releases,
+    render_plan,
+    render_release,
+    type_token,
+)
+from scripts.validate import validate_objects
+
+BUNDLED = bundled_stacks()
+_RENDERED: dict[str, tuple[Plan, list[Rendered]]] = {}
+
+
+def rendered(stack: str) -> tuple[Plan, list[Rendered]]:
+    """A bundled stack's plan (secrets revealed) and its renders, once per test process."""
+    if stack not in _RENDERED:
+        plan = evaluate(stack, reveal_secrets=True)
+        _RENDERED[stack] = (plan, render_plan(plan, plan, f"stacks/Pulumi.{stack}.yaml"))
+    return _RENDERED[stack]
+
+
+def _record(chart: str, values: dict[str, Any], *, namespace: str = "research", name: str = "x") -> ReleaseRecord:
+    lock = locked(chart)
+    return ReleaseRecord(
+        urn=f"urn:pulumi:test::meridian::kubernetes:helm.sh/v3:Release::{name}",
+        resource=name,
+        name=name,
+        chart=chart,
+        version=lock.version,
+        repository=lock.repository,
+        namespace=namespace,
+        values=values,
+        cluster="lab",
+        kube_version="v1.34.0",
+        provider=None,
+    )
+
+
+# -- every bundled stack -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_every_release_renders_and_every_object_validates(stack: str) -> None:
+    plan, renders = rendered(stack)
+    releases_in_plan = plan.by_type("kubernetes:helm.sh/v3:Release")
+    assert len(renders) == len(releases_in_plan)
+    for item in renders:
+        assert item.objects, item.release.resource
+        kinds = {o["kind"] for o in item.objects}
+        # The GPU Operator's ClusterPolicy carries the values; its CRD ships with the chart (--include-crds).
+        assert {"ClusterPolicy", "CustomResourceDefinition", "DaemonSet", "Deployment"} <= kinds
+        problems = validate_objects(item.objects, item.release.kube_version, item.release.resource)
+        assert problems == [], [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_meridians_own_objects_validate(stack: str) -> None:
+    plan, _ = rendered(stack)
+    for own in own_objects(plan):
+        assert validate_objects(own.objects, own.kube_version, own.cluster) == []
+        assert validate_objects(own.patches, own.kube_version, own.cluster, partial=True) == []
+
+
+def test_releases_know_their_cluster_and_its_exact_version() -> None:
+    _, renders = rendered("eo4eu")
+    by_cluster = {item.release.cluster: item.release for item in renders}
+    # core is rke2 1.33 (v1.33.13+rke2r2 in the catalog), burst is eks 1.34.
+    assert by_cluster["core"].kube_version == "v1.33.13"
+    assert by_cluster["burst"].kube_version == "v1.34.0"
+    assert {r.namespace for r in by_cluster.values()} == {"gpu-operator"}
+    assert {r.name for r in by_cluster.values()} == {"gpu-operator"}
+
+
+@pytest.mark.parametrize(("backend", "minor", "expected"), [("rke2", "1.34", "v1.34.5"), ("eks", "1.35", "v1.35.0")])
+def test_kube_version(backend: str, minor: str, expected: str) -> None:
+    assert kube_version(backend, minor) == expected
+
+
+def test_the_rendered_values_are_the_releases_values() -> None:
+    # The ClusterPolicy the chart renders is what the GPU Operator reads: the values reached it.
+    _, renders = rendered("eo4eu")
+    core = next(item for item in renders if item.release.cluster == "core")
+    (policy,) = [o for o in core.objects if o["kind"] == "ClusterPolicy"]
+    env = {e["name"]: e["value"] for e in policy["spec"]["toolkit"]["env"]}
+    assert env == {"CONTAINERD_SOCKET": "/run/k3s/containerd/containerd.sock"}  # RKE2's documented setting
+    assert policy["spec"]["mig"]["strategy"] == "single"
+
+
+# -- Helm's own checks bite ----------------------------------------------------------------------------
+
+
+def test_a_values_schema_violation_fails_with_helms_message() -> None:
+    # z2jh ships values.schema.json: Helm refuses the values before rendering anything.
+    bad = _record("jupyterhub", {"proxy": {"service": {"type": "Bogus"}}})
+    with pytest.raises(RenderError) as caught:
+        render_release(bad, [], "stacks/Pulumi.test.yaml")
+    message = str(caught.value)
+    assert message.startswith("stacks/Pulumi.test.yaml: cluster lab, release x: helm template failed: ")
+    assert "/proxy/service/type" in message and "value must be one of" in message
+
+
+def test_a_template_failure_fails_with_helms_message() -> None:
+    # gpu-operator has no values schema: a value of the wrong shape fails inside its templates.
+    with pytest.raises(RenderError, match=r"release x: helm template failed: .*can't evaluate field"):
+        render_release(_record("gpu-operator", {"driver": "oops"}), [], "w")
+
+
+def test_a_chart_outside_the_lock_or_at_another_version_is_refused() -> None:
+    record = _record("gpu-operator", {})
+    with pytest.raises(RenderError, match=r"is not the locked v26\.7\.0"):
+        render_release(ReleaseRecord(**{**record.__dict__, "version": "v26.3.1"}), [], "w")
+    with pytest.raises(RenderError, match="chart redis is not in the chart lock"):
+        render_release(ReleaseRecord(**{**record.__dict__, "chart": "redis"}), [], "w")
+
+
+def test_renders_are_cached_by_chart_digest_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _record("jupyterhub", {"cull": {"timeout": 1800}}, name="cached")
+    first = render_release(record, [], "w")
+    # A second render of the same release needs no helm at all.
+    monkeypatch.setattr(render_module, "helm_binary", lambda: None)
+    assert render_release(record, [], "w").manifest == first.manifest
+    with pytest.raises(RenderError, match="no helm binary"):
+        render_release(_record("jupyterhub", {"cull": {"timeout": 1801}}, name="cached"), [], "w")
+
+
+# -- the validators bite ----------------------------------------------------------------------------------
+
+
+def test_validation_catches_broken_objects() -> None:
+    _, renders = rendered("eo4eu")
+    objects = renders[0].objects
+    daemonset = copy.deepcopy(next(o for o in objects if o["kind"] == "DaemonSet"))
+    daemonset["spec"]["template"]["spec"]["tolerationz"] = []  # strict: no unknown fields
+    policy = copy.deepcopy(next(o for o in objects if o["kind"] == "ClusterPolicy"))
+    policy["spec"]["mig"]["strategy"] = ["single"]  # the CRD says string
+    unknown = {"apiVersion": "example.org/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    problems = validate_objects([daemonset, policy, unknown], "v1.34.0", "broken")
+    assert [(p.kind, p.name) for p in problems] == [
+        ("apps/v1/DaemonSet", daemonset["metadata"]["name"]),
+        ("nvidia.com/v1/ClusterPolicy", "cluster-policy"),
+        ("example.org/v1/Widget", "w"),
+    ]
+    assert "tolerationz" in problems[0].message
+    assert "no schema" in problems[2].message
+
+
+# -- secrets never reach Helm --------------------------------------------------------------------------
+
+
+def test_secret_values_become_typed_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"hub": {"cookieSecret": "[secret]", "port": "[secret]"}, "plain": 1}
+    revealed = {"hub": {"cookieSecret": "s3cr3t", "port": 8081}, "plain": 1}
+    release = {
+        "urn": "urn:r",
+        "type": "kubernetes:helm.sh/v3:Release",
+        "name": "hub",
+        "parent": None,
+        "provider": None,
+        "inputs": {"chart": "jupyterhub", "values": values},
+        "secret_paths": ["values.hub.cookieSecret", "values.hub.port"],
+    }
+    plan = Plan("meridian", "test", [release], {}, {"urn:r": {"values": revealed}})
+    monkeypatch.setattr(render_module, "_cluster_of", lambda _plan, _resource: "lab")
+    (record,) = releases(plan, plan)
+    # Same shape and types, marked; the real value never reaches Helm or a file.
+    assert record.values == {"hub": {"cookieSecret": "MERIDIAN-SECRET-1", "port": 0}, "plain": 1}
+    assert "s3cr3t" not in json.dumps(record.values)
+    with pytest.raises(RenderError, match="has secret values"):
+        releases(plan, None)
+
+
+# -- the gate over rendered objects ------------------------------------------------------------------
+
+
+def test_rendered_objects_become_resources_under_their_release() -> None:
+    plan, renders = rendered("eo4eu")
+    with_objects = as_resources(plan, renders)
+    added = with_objects.resources[len(plan.resources) :]
+    assert len(added) == sum(len(item.objects) for item in renders)
+    daemonset = next(r for r in added if r["type"] == "kubernetes:apps/v1:DaemonSet")
+    release = next(r for r in plan.resources if r["urn"] == daemonset["parent"])
+    assert release["type"] == "kubernetes:helm.sh/v3:Release"
+    assert daemonset["provider"] == release["provider"]
+    # Helm installs namespaced objects without a namespace into the release's.
+    assert daemonset["inputs"]["metadata"]["namespace"] == "gpu-operator"
+    crd = next(r for r in added if r["type"] == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+    assert "namespace" not in crd["inputs"]["metadata"]
+    assert type_token({"apiVersion": "v1", "kind": "Pod"}) == "kubernetes:core/v1:Pod"
+
+
+def test_the_gate_polices_what_a_chart_deploys(analyzer: Any) -> None:
+    from scripts.gate import gate
+
+    plan, renders = rendered("eo4eu")
+    assert gate(as_resources(plan, renders), analyzer=analyzer).violations == []
+    # The same chart installed into a namespace outside the allow-list: NFD's worker, which mounts the
+    # node's /sys and /proc through hostPath and runs as root, is caught.
+    moved = []
+    for item in renders:
+        objects = copy.deepcopy(item.objects)
+        for document in objects:
+            document.get("metadata", {}).pop("namespace", None)
+        moved.append(Rendered(ReleaseRecord(**{**item.release.__dict__, "namespace": "research"}), objects))
+    report = gate(as_resources(plan, moved), analyzer=analyzer)
+    caught = {(v.policy, v.urn.rsplit("::", 1)[-1]) for v in report.violations}
+    assert ("no-host-path-volumes", "core-gpu-operator/research/gpu-operator-node-feature-discovery-worker") in caught
+    assert any(policy == "run-as-non-root" for policy, _ in caught)
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "render", "eo4eu", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "burst.burst-gpu-operator.yaml",
+        "core.core-gpu-operator.yaml",
+    ]
+    assert "2 releases rendered, 0 invalid objects" in result.stdout
+
+
+def test_cli_render_of_bad_input_exits_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "render", str(tmp_path / "Pulumi.none.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_every_locked_chart_is_a_release_meridian_makes_or_will() -> None:
+    # The lock lists what the program installs (and the JupyterHub chart the pack polices today).
+    assert set(chart_lock().charts) == {"gpu-operator", "jupyterhub"}
+
+
+def test_custom_resources_validate_against_locked_crd_files() -> None:
+    # The ServiceMonitor CRD comes from the mirror's crds/ (locked by digest), not from a chart.
+    monitor: dict[str, Any] = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "dcgm", "namespace": "gpu-operator"},
+        "spec": {"selector": {"matchLabels": {"app": "nvidia-dcgm-exporter"}}, "endpoints": [{"port": "gpu-metrics"}]},
+    }
+    assert validate_objects([monitor], "v1.34.0", "own") == []
+    broken = copy.deepcopy(monitor)
+    broken["spec"]["endpoints"][0]["interval"] = 15  # the CRD says a duration string
+    (problem,) = validate_objects([broken], "v1.34.0", "own")
+    assert problem.kind == "monitoring.coreos.com/v1/ServiceMonitor" and "interval" in problem.message
