@@ -47,11 +47,11 @@ test: lint tools
 schema: $(STAMP)
 	$(BIN)/meridian schema
 
-# Regenerate the golden URN lists after a deliberate change of identity (review the diff:
-# a rename or re-parent needs an alias, see README "URNs are a contract").
+# Regenerate the golden URN lists and plans after a deliberate change (review the diff: a
+# rename or re-parent needs an alias, see README "URNs are a contract").
 golden: $(STAMP)
 	@mkdir -p tests/golden
-	@for s in $(STACKS); do $(BIN)/meridian plan $$s --urns tests/golden/$$s.urns > /dev/null || exit 1; done
+	@for s in $(STACKS); do $(BIN)/meridian plan $$s --urns tests/golden/$$s.urns --json tests/golden/$$s.plan.json > /dev/null || exit 1; done
 
 # The cost targets (README "Benchmark"); minutes, not part of `make test`: speed is measured
 # here, never by timed tests.

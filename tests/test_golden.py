@@ -1,8 +1,13 @@
-"""Bundled stacks are the integration tests: each plans and keeps exactly its golden URNs.
+"""Bundled stacks are the integration tests: each plans and keeps exactly its golden URNs and plan.
 
 A changed URN is a replaced resource under `pulumi up`. When identity changes on purpose,
 add an alias for every moved resource and regenerate with `make golden`; the diff of
 tests/golden/ in review shows exactly what moves.
+
+The golden plan (`<stack>.plan.json`, as `meridian plan --json` writes it, secrets redacted)
+pins every input of every resource: a port, a flag or a name changed by accident fails here
+with `meridian diff`'s account of what would change, and a deliberate change is reviewed as
+the diff of the golden file (`make golden`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,19 @@ def test_urns_match_the_golden_list(stack: str, bundled_plan: Callable[[str], Pl
 
 def test_every_bundled_stack_has_a_golden_list() -> None:
     assert sorted(p.stem for p in GOLDEN.glob("*.urns")) == BUNDLED
+    assert sorted(p.name.removesuffix(".plan.json") for p in GOLDEN.glob("*.plan.json")) == BUNDLED
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_plan_matches_the_golden_plan(stack: str, bundled_plan: Callable[[str], Plan]) -> None:
+    from scripts.diff import diff_plans, render
+    from scripts.harness import load_plan
+
+    golden = load_plan(GOLDEN / f"{stack}.plan.json")
+    plan = bundled_plan(stack)
+    if plan.to_json() != golden.to_json():
+        report = render(diff_plans(golden, plan))
+        pytest.fail(f"the plan of {stack} differs from its golden plan (run `make golden` if intended):\n{report}")
 
 
 @pytest.mark.parametrize("stack", BUNDLED)
