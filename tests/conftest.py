@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,15 @@ import yaml
 from scripts.harness import Plan, bundled_stacks, evaluate
 
 SPECS = Path(__file__).parent / "specs"
+#: Set by `make mutation`: generated tests draw fewer examples per mutant (the full counts run in
+#: `make test`; a mutant the property tests would catch is caught by their first examples or by
+#: the explicit cases beside them).
+MUTATION_RUN = bool(os.environ.get("MERIDIAN_MUTATION"))
+
+
+def examples(count: int) -> int:
+    """Hypothesis examples for a property test: `count`, or a tenth of it in mutation runs."""
+    return max(10, count // 10) if MUTATION_RUN else count
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

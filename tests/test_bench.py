@@ -24,6 +24,10 @@ from scripts.cli import BENCH_FIELDS
 from scripts.harness import STACK_TYPE, Plan, PlanRecorder, evaluate
 from scripts.mocks import MeridianMocks
 
+#: Runs the meridian command (or the benchmark) in subprocesses: end to end, and left out of
+#: mutation runs, whose per-test attribution sees only this process (pyproject [tool.mutmut]).
+pytestmark = pytest.mark.cli
+
 
 @pytest.mark.parametrize("clusters", [1, 10, 100])
 def test_synthetic_platform_is_a_valid_spec_of_that_size(clusters: int) -> None:

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+#: Runs the meridian command (or the benchmark) in subprocesses: end to end, and left out of
+#: mutation runs, whose per-test attribution sees only this process (pyproject [tool.mutmut]).
+pytestmark = pytest.mark.cli
+
 REPO = Path(__file__).resolve().parent.parent
 SPECS = Path(__file__).parent / "specs"
 BAD_INPUT = 2

@@ -138,6 +138,7 @@ def _edited_eo4eu(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.cli
 def test_diff_command_over_an_edited_stack(tmp_path: Path, bundled_plan: Any) -> None:
     base = tmp_path / "base.json"
     write_plan(bundled_plan("eo4eu"), base)
@@ -161,6 +162,7 @@ def test_diff_command_over_an_edited_stack(tmp_path: Path, bundled_plan: Any) ->
     assert document["summary"]["same"] == len(bundled_plan("eo4eu").resources) - 1 - 4
 
 
+@pytest.mark.cli
 def test_diff_command_exit_codes(tmp_path: Path, bundled_plan: Any) -> None:
     base = tmp_path / "base.json"
     write_plan(bundled_plan("eo4eu"), base)

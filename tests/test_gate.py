@@ -40,6 +40,7 @@ def test_report_version_comes_from_pulumipolicy_yaml(analyzer: Analyzer) -> None
     assert violations(analyzer, plan_of_resources()).version == pack_version(analyzer.pack_dir) == "0.1.0"
 
 
+@pytest.mark.cli
 def test_cli_gate_exit_codes_and_json(tmp_path: Path) -> None:
     meridian = [sys.executable, "-m", "scripts.cli"]
     result = subprocess.run([*meridian, "gate", "eo4eu", "--json"], capture_output=True, text=True, check=False)

@@ -291,6 +291,7 @@ def test_plan_fixture_fails_with_exactly_its_policies(analyzer: Analyzer) -> Non
     assert mandatory(report) == PLAN_FILE_VIOLATIONS
 
 
+@pytest.mark.cli
 def test_cli_gate_fails_on_both_fixtures() -> None:
     meridian = [sys.executable, "-m", "scripts.cli", "gate", "--json"]
     runs = {

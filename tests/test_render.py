@@ -238,6 +238,7 @@ def test_the_gate_polices_what_a_chart_deploys(analyzer: Any) -> None:
 # -- the command ------------------------------------------------------------------------------------
 
 
+@pytest.mark.cli
 def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scripts.cli", "render", "eo4eu", "--out", str(tmp_path)],
@@ -253,6 +254,7 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
     assert "2 releases rendered, 0 invalid objects" in result.stdout
 
 
+@pytest.mark.cli
 def test_cli_render_of_bad_input_exits_2(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scripts.cli", "render", str(tmp_path / "Pulumi.none.yaml")],

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -301,7 +302,7 @@ def _mutate(platform: Any, draw: Callable[..., Any]) -> Any:
     return platform
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.data())
 def test_any_mutation_parses_or_names_a_key_path(data: st.DataObject) -> None:
     platform: Any = copy.deepcopy(BASE_PLATFORM)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -253,13 +254,13 @@ def _reads_or_refuses(path: Path) -> None:
             assert str(error).startswith(f"{SOURCE}: ")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(document=hostile_documents())
 def test_generated_hostile_documents_end_cleanly(tmp_path: Path, document: str) -> None:
     _reads_or_refuses(_write(tmp_path, document))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     position=st.integers(min_value=0, max_value=len(MINIMAL.encode())),
     junk=st.binary(min_size=1, max_size=24)
