@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def mirror_root() -> Path:
 
 
 def helm_binary() -> str | None:
-    """The project's helm (.venv/bin, installed by `make tools`), else one on PATH."""
-    local = REPO / ".venv" / "bin" / "helm"
-    return str(local) if local.exists() else shutil.which("helm")
+    """The project's helm (beside this interpreter in .venv/bin, installed by `make tools`), else one on PATH."""
+    for local in (Path(sys.executable).parent / "helm", REPO / ".venv" / "bin" / "helm"):
+        if local.exists():
+            return str(local)
+    return shutil.which("helm")
 
 
 def chart_dir(name: str) -> Path:
