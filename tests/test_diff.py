@@ -318,3 +318,155 @@ def test_plan_lookups_refuse_an_ambiguous_type_and_name() -> None:
         plan(first, second).one(SUBNET, "net")
     assert plan(first, second).within(PLATFORM_URN).resources == [first]
     assert plan(first).one(SUBNET) is first
+
+
+# -- one scenario with every kind of change, its whole report pinned ----------------------------------
+
+
+def _every_kind_of_change() -> tuple[Plan, Plan]:
+    before = Plan(
+        "meridian",
+        "test",
+        [
+            server(),
+            server("core-server-1"),
+            resource(SUBNET, "net", {"cidr": "10.0.0.0/24", "description": "a\nb\n"}, replace_on_changes=["cidr"]),
+            resource(KEY, "secrets-key", {"enableKeyRotation": True}, protect=True),
+            resource(SUBNET, "old", {"cidr": "10.9.0.0/24"}),
+        ],
+        {"clusters": {"core": {"version": "1.33"}}, "kubeconfigs": SECRET},
+    )
+    after = Plan(
+        "meridian",
+        "test",
+        [
+            server(flavorName="eo1.xlarge", labels={"meridian.io/pool": "cpu"}),
+            server("core-cp-1") | {"aliases": [{"name": "core-server-1"}]},
+            resource(SUBNET, "net", {"cidr": "10.0.1.0/24", "description": "a\nB\n"}, replace_on_changes=["cidr"]),
+            resource(SUBNET, "new", {"cidr": "10.8.0.0/24", "password": SECRET}, secret_paths=["password"]),
+        ],
+        {"clusters": {"core": {"version": "1.34"}}, "kubeconfigs": SECRET},
+    )
+    return before, after
+
+
+#: What a reviewer reads for that scenario, line by line (rename, update, replace with its line diff,
+#: create, protected and plain deletes, a changed output, the summary; the unchanged secret output
+#: and the secret input of the new subnet never shown).
+EVERY_KIND_TEXT = """\
+Offline diff of stack test:
+
+ >  openstack:compute/instance:Instance  core-cp-1  rename
+        (was urn:pulumi:test::meridian::openstack:compute/instance:Instance::core-server-1 (matched by alias))
+ ~  openstack:compute/instance:Instance  core-server-0  update
+        ~ flavorName: "eo1.large" => "eo1.xlarge"
+        + labels: {"meridian.io/pool": "cpu"}
+ +- openstack:networking/subnet:Subnet  net  replace
+        ~ cidr: "10.0.0.0/24" => "10.0.1.0/24"
+        ~ description:
+            @@ -1,2 +1,2 @@
+             a
+            -b
+            +B
+        (replace_on_changes: cidr)
+ +  openstack:networking/subnet:Subnet  new  create
+ -  aws:kms/key:Key  secrets-key  delete
+        (protected: `pulumi up` refuses to delete it until it is unprotected)
+ -  openstack:networking/subnet:Subnet  old  delete
+
+Outputs:
+    ~ clusters.core.version: "1.33" => "1.34"
+
+Resources:
+    > 1 renamed by alias (same resource)
+    ~ 1 to update
+    +- 1 to replace
+    + 1 to create
+    - 2 to delete
+    0 unchanged"""
+
+
+def test_the_whole_report_of_every_kind_of_change() -> None:
+    assert render(diff_plans(*_every_kind_of_change())) == EVERY_KIND_TEXT
+
+
+def test_the_whole_json_of_every_kind_of_change() -> None:
+    urn = "urn:pulumi:test::meridian::"
+    assert diff_plans(*_every_kind_of_change()).to_json() == {
+        "changes": [
+            {
+                "changes": [],
+                "name": "core-cp-1",
+                "notes": [
+                    "was urn:pulumi:test::meridian::openstack:compute/instance:Instance::core-server-1 "
+                    "(matched by alias)"
+                ],
+                "old_urn": urn + "openstack:compute/instance:Instance::core-server-1",
+                "operation": "rename",
+                "type": "openstack:compute/instance:Instance",
+                "urn": urn + "openstack:compute/instance:Instance::core-cp-1",
+            },
+            {
+                "changes": [
+                    {"kind": "update", "new": "eo1.xlarge", "old": "eo1.large", "path": "flavorName"},
+                    {"kind": "add", "new": {"meridian.io/pool": "cpu"}, "old": None, "path": "labels"},
+                ],
+                "name": "core-server-0",
+                "notes": [],
+                "old_urn": None,
+                "operation": "update",
+                "type": "openstack:compute/instance:Instance",
+                "urn": urn + "openstack:compute/instance:Instance::core-server-0",
+            },
+            {
+                "changes": [
+                    {"kind": "update", "new": "10.0.1.0/24", "old": "10.0.0.0/24", "path": "cidr"},
+                    {"kind": "update", "new": "a\nB\n", "old": "a\nb\n", "path": "description"},
+                ],
+                "name": "net",
+                "notes": ["replace_on_changes: cidr"],
+                "old_urn": None,
+                "operation": "replace",
+                "type": "openstack:networking/subnet:Subnet",
+                "urn": urn + "openstack:networking/subnet:Subnet::net",
+            },
+            {
+                "changes": [],
+                "name": "new",
+                "notes": [],
+                "old_urn": None,
+                "operation": "create",
+                "type": "openstack:networking/subnet:Subnet",
+                "urn": urn + "openstack:networking/subnet:Subnet::new",
+            },
+            {
+                "changes": [],
+                "name": "secrets-key",
+                "notes": ["protected: `pulumi up` refuses to delete it until it is unprotected"],
+                "old_urn": None,
+                "operation": "delete",
+                "type": "aws:kms/key:Key",
+                "urn": urn + "aws:kms/key:Key::secrets-key",
+            },
+            {
+                "changes": [],
+                "name": "old",
+                "notes": [],
+                "old_urn": None,
+                "operation": "delete",
+                "type": "openstack:networking/subnet:Subnet",
+                "urn": urn + "openstack:networking/subnet:Subnet::old",
+            },
+        ],
+        "outputs": [{"kind": "update", "new": "1.34", "old": "1.33", "path": "clusters.core.version"}],
+        "stack": "test",
+        "summary": {
+            "create": 1,
+            "delete": 2,
+            "rename": 1,
+            "replace": 1,
+            "same": 0,
+            "same_with_secrets": 0,
+            "update": 1,
+        },
+    }
