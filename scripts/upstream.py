@@ -4,7 +4,7 @@ A chart is looked for, in order:
 
 1. an offline mirror laid out like `../shared/upstream` (`charts/<chart>/chart/`), at
    `$MERIDIAN_UPSTREAM`, else `shared/upstream` next to the repository;
-2. the cache, `.cache/charts/<chart>-<version>/`;
+2. the cache, `.cache/charts/<chart>-<version>/` (or under `$MERIDIAN_CHART_CACHE`);
 3. the chart's official repository: `helm pull --repo URL --version V --untar`, into the
    cache, when a network is reachable.
 
@@ -29,7 +29,8 @@ from .harness import REPO
 
 #: Environment variable naming the offline mirror.
 MIRROR_VARIABLE = "MERIDIAN_UPSTREAM"
-CACHE = REPO / ".cache" / "charts"
+#: Environment variable naming the chart cache (CI may keep it between runs).
+CACHE_VARIABLE = "MERIDIAN_CHART_CACHE"
 #: `helm pull` gives up after this long (an unreachable network should not hang a run).
 PULL_TIMEOUT_SECONDS = 120
 
@@ -42,6 +43,12 @@ def mirror_root() -> Path:
     """Where the offline mirror is: $MERIDIAN_UPSTREAM, else shared/upstream beside the repository."""
     configured = os.environ.get(MIRROR_VARIABLE)
     return Path(configured) if configured else REPO.parent / "shared" / "upstream"
+
+
+def cache_root() -> Path:
+    """Where pulled charts are kept: $MERIDIAN_CHART_CACHE, else .cache/charts in the repository."""
+    configured = os.environ.get(CACHE_VARIABLE)
+    return Path(configured) if configured else REPO / ".cache" / "charts"
 
 
 def helm_binary() -> str | None:
@@ -92,7 +99,7 @@ def crd_file(path: str) -> Path:
 
 
 def _cached(chart: LockedChart) -> Path:
-    return CACHE / f"{chart.name}-{chart.version}"
+    return cache_root() / f"{chart.name}-{chart.version}"
 
 
 def _verify(root: Path, expected: str) -> str | None:
@@ -106,8 +113,9 @@ def _pull(chart: LockedChart) -> tuple[Path | None, str]:
     helm = helm_binary()
     if helm is None:
         return None, "no helm to pull with (run `make tools`)"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
+    cache = cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
         command = [
             helm, "pull", chart.name, "--repo", chart.repository, "--version", chart.version,
             "--untar", "--untardir", scratch,
