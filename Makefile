@@ -63,9 +63,8 @@ bench: $(STAMP)
 # an hour on two cores, not part of `make test`. The analyzer runs in-process so mutmut sees which
 # tests reach each policy; generated tests draw fewer examples. README, "Mutation testing".
 mutation: tools
-	rm -rf mutants
-	MERIDIAN_GATE_IN_PROCESS=1 MERIDIAN_MUTATION=1 $(BIN)/mutmut run --max-children 2 > mutants.log 2>&1 || (tail -c 2000 mutants.log; exit 1)
-	$(BIN)/python -m scripts.mutation --check
+	$(BIN)/python -m scripts.mutation run
+	$(BIN)/python -m scripts.mutation report --check
 
 # Refresh the lock from pyproject.toml's pins (needs the registry).
 lock:

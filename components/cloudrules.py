@@ -146,7 +146,7 @@ def kubelet_refuses(key: str) -> bool:
     covers node-role.kubernetes.io/* and node-restriction.kubernetes.io/* (the latter
     forbidden to kubelets by plugin/pkg/admission/noderestriction as well).
     """
-    namespace, slash, _ = key.rpartition("/")
+    namespace, slash, _ = key.partition("/")
     if not slash:
         return False
     if not (_in_namespace(namespace, "kubernetes.io") or _in_namespace(namespace, "k8s.io")):

@@ -1,8 +1,12 @@
-"""`make mutation`: the kill rate of mutmut's last run, per area, against the project's 90 % target.
+"""`make mutation`: mutmut per area, and the kill rate of its results against the project's 90 % target.
 
-mutmut (pyproject `[tool.mutmut]`) mutates the code inside functions of the modules where a
-mistake is dangerous and runs, for each mutant, the tests that reach the mutated function.
-This reads its results (`mutmut results --all true`, run in the repository) and reports:
+mutmut (pyproject `[tool.mutmut]`) mutates the code inside functions and runs, for each
+mutant, the tests that reach the mutated function. Run over the whole tree at once, a
+function that every plan passes through (the stack-file reader, a backend's `build`) is
+reached by hundreds of tests, and every mutant of it that survives runs them all. So
+`run` goes area by area (`AREAS`): each area mutates its own modules in a copy of the
+tree under `.mutation/<area>/` and runs only the tests about it (which can only lower the
+kill rate: fewer tests to kill a mutant). `report` reads every area's results:
 
 * killed: a test failed (or timed out) with the mutant in place;
 * survived: every test passed with the mutant in place: a gap, unless the line is marked
@@ -15,67 +19,173 @@ The kill rate is killed / (killed + survived + no tests). `--check` exits 1 belo
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from .harness import REPO
+from .upstream import cache_root, mirror_root
 
 #: The target kill rate (issue #10: at least 90 % in the dangerous modules).
 TARGET = 0.90
-#: How modules group into the areas the README reports.
-AREAS = (
-    ("components.spec.", "spec rules"),
-    ("components.cloudrules", "spec rules"),
-    ("components.reachability", "cluster backends"),
-    ("components.clusters.", "cluster backends"),
-    ("components.addons.", "add-on values"),
-    ("components.secrets", "secrets"),
-    ("policies.meridian_policies.", "policies"),
-    ("scripts.gate", "gate"),
-    ("scripts.diff", "diff"),
-    ("scripts.stackfile", "stack-file reader"),
-)
+#: area -> (modules it mutates, the tests about them). Tests marked `cli` (subprocesses) are left
+#: out everywhere: mutmut attributes tests to functions only within its own process.
+AREAS: dict[str, tuple[list[str], list[str]]] = {
+    "spec rules": (
+        ["components/spec/*", "components/cloudrules.py", "scripts/stackfile.py"],
+        ["test_spec.py", "test_stackfile_limits.py", "test_cluster_spec.py", "test_gpu_spec.py",
+         "test_cloudrules.py", "test_reachability.py"],
+    ),
+    "cluster backends": (
+        ["components/clusters/*", "components/reachability.py"],
+        ["test_cluster_rke2.py", "test_cluster_magnum.py", "test_cluster_eks.py", "test_cluster_attached.py",
+         "test_readiness.py", "test_reachability.py", "test_sites.py", "test_golden.py", "test_provider_contract.py"],
+    ),
+    "add-on values": (
+        ["components/addons/*"],
+        ["test_gpu_operator.py", "test_golden.py", "test_render.py"],
+    ),
+    "secrets": (["components/secrets.py"], ["test_secrets.py", "test_vault.py"]),
+    "policies": (
+        ["policies/meridian_policies/*"],
+        ["test_policies_security.py", "test_policies_kubernetes.py", "test_policies_gpu.py",
+         "test_policies_governance.py", "test_cloudrules.py", "test_gate.py", "test_render.py"],
+    ),
+    "gate and diff": (
+        ["scripts/gate.py", "scripts/diff.py"],
+        ["test_gate.py", "test_diff.py", "test_policies_governance.py"],
+    ),
+}  # fmt: skip
+WORK = REPO / ".mutation"
 COUNTED = {"killed": "killed", "timeout": "killed", "survived": "survived", "no tests": "no tests"}
 
 
-def area_of(mutant: str) -> str:
-    """The README area a mutant's module belongs to."""
-    for prefix, area in AREAS:
-        if mutant.startswith(prefix):
-            return area
-    return "other"
+def _slug(area: str) -> str:
+    return area.replace(" ", "-")
 
 
-def results(root: Path = REPO) -> list[tuple[str, str]]:
-    """(mutant name, status) of every mutant of the last run, from `mutmut results --all true`."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _copy_tree(work: Path, *, keep: tuple[str, ...] = ()) -> None:
+    """Copy the working tree's files (tracked and new, not ignored) into `work`, except `keep`."""
+    git = shutil.which("git") or "/usr/bin/git"
+    listed = subprocess.run(  # noqa: S603 - git listing this repository's files
+        [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        source = REPO / name
+        if source.is_file() and name not in keep:
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def prepare(area: str) -> Path:
+    """A copy of the working tree under .mutation/<area>/ whose [tool.mutmut] mutates only `area`."""
+    modules, tests = AREAS[area]
+    work = WORK / _slug(area)
+    shutil.rmtree(work, ignore_errors=True)
+    _copy_tree(work)
+    pyproject = work / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    settings = dict(tomllib.loads(text)["tool"]["mutmut"])
+    settings["only_mutate"] = modules
+    settings["pytest_add_cli_args_test_selection"] = [f"tests/{test}" for test in tests]
+    head = text[: text.index("\n[tool.mutmut]\n") + 1]
+    body = "".join(f"{key} = {_toml(value)}\n" for key, value in settings.items())
+    pyproject.write_text(f"{head}[tool.mutmut]\n{body}", encoding="utf-8")
+    return work
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "MERIDIAN_GATE_IN_PROCESS": "1",
+        "MERIDIAN_MUTATION": "1",
+        # The copies find the mirror and the chart cache where this tree finds them.
+        "MERIDIAN_UPSTREAM": str(mirror_root().resolve()),
+        "MERIDIAN_CHART_CACHE": str(cache_root().resolve()),
+    }
+
+
+def _mutmut(area: str, work: Path, *names: str) -> None:
+    with (WORK / f"{_slug(area)}.log").open("a", encoding="utf-8") as log:
+        done = subprocess.run(  # noqa: S603 - this interpreter's mutmut
+            [sys.executable, "-m", "mutmut", "run", "--max-children", "2", *names], cwd=work, env=_env(),
+            stdout=log, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"mutmut failed for {area}: see {WORK / (_slug(area) + '.log')}")
+
+
+def run(areas: list[str]) -> None:
+    """Run mutmut over each area in its own copy of the tree (sequentially, two workers each)."""
+    for area in areas:
+        (WORK / f"{_slug(area)}.log").unlink(missing_ok=True)
+        work = prepare(area)
+        print(f"mutation: {area} ({', '.join(AREAS[area][0])})", flush=True)
+        _mutmut(area, work)
+
+
+def rerun(areas: list[str]) -> None:
+    """Bring each area's copy up to date with the tree and run again only the mutants not yet killed.
+
+    Tests only grow stronger between runs, so a killed mutant stays killed; mutmut regenerates
+    the mutants of any function whose source changed (a pragma added) and runs those too.
+    """
+    for area in areas:
+        work = WORK / _slug(area)
+        pending = [name for found_area, name, status in results([area]) if COUNTED.get(status, status) != "killed"]
+        if not pending:
+            continue
+        _copy_tree(work, keep=("pyproject.toml",))
+        print(f"mutation: {area}: {len(pending)} mutants again", flush=True)
+        _mutmut(area, work, *pending)
+
+
+def results(areas: list[str]) -> list[tuple[str, str, str]]:
+    """(area, mutant name, status) of every mutant of each area's last run."""
     found = []
-    for line in done.stdout.splitlines():
-        name, _, status = line.strip().partition(": ")
-        if "__mutmut_" in name:
-            found.append((name, status.strip()))
+    for area in areas:
+        work = WORK / _slug(area)
+        if not (work / "mutants").exists():
+            continue
+        done = subprocess.run(
+            [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in done.stdout.splitlines():
+            name, _, status = line.strip().partition(": ")
+            if "__mutmut_" in name:
+                found.append((area, name, status.strip()))
     return found
 
 
-def report(found: list[tuple[str, str]]) -> tuple[str, float]:
+def report(found: list[tuple[str, str, str]]) -> tuple[str, float]:
     """A Markdown table per area and the overall kill rate."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for name, status in found:
-        counts[area_of(name)][COUNTED.get(status, status)] += 1
+    for area, _, status in found:
+        counts[area][COUNTED.get(status, status)] += 1
     lines = [
         "| area | mutants | killed | survived | no tests | kill rate |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     total: Counter[str] = Counter()
-    for area in sorted(counts):
+    for area in [a for a in AREAS if a in counts]:
         row = counts[area]
         total.update(row)
         lines.append(_row(area, row))
@@ -91,12 +201,24 @@ def _row(area: str, row: Counter[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the report; with --check, exit 1 below the target."""
+    """`run [AREA...]` mutates; `report [--check] [--survivors]` prints the kill rates."""
     parser = argparse.ArgumentParser(prog="python -m scripts.mutation", description=__doc__)
-    parser.add_argument("--check", action="store_true", help=f"exit 1 below {TARGET:.0%}")
-    parser.add_argument("--survivors", action="store_true", help="also list every mutant that was not killed")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="run mutmut per area")
+    run_parser.add_argument("areas", nargs="*", metavar="AREA", help=f"default: all of {', '.join(AREAS)}")
+    rerun_parser = sub.add_parser("rerun", help="update each area's copy and run its mutants not yet killed")
+    rerun_parser.add_argument("areas", nargs="*", metavar="AREA", help="default: all")
+    report_parser = sub.add_parser("report", help="kill rates of the last runs")
+    report_parser.add_argument("--check", action="store_true", help=f"exit 1 below {TARGET:.0%}")
+    report_parser.add_argument("--survivors", action="store_true", help="list every mutant not killed")
     args = parser.parse_args(argv)
-    found = results()
+    if args.command in ("run", "rerun"):
+        unknown = [area for area in args.areas if area not in AREAS]
+        if unknown:
+            parser.error(f"unknown area(s) {unknown}; known: {', '.join(AREAS)}")
+        (run if args.command == "run" else rerun)(list(args.areas) or list(AREAS))
+        return 0
+    found = results(list(AREAS))
     if not found:
         print("no mutation results: run `make mutation`", file=sys.stderr)
         return 2
@@ -104,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"\nkill rate {rate:.1%} (target {TARGET:.0%})")
     if args.survivors:
-        for name, status in found:
+        for area, name, status in found:
             if COUNTED.get(status, status) != "killed":
-                print(f"{status}: {name}")
+                print(f"{area}: {status}: {name}")
     return 1 if args.check and rate < TARGET else 0
 
 

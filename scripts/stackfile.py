@@ -76,7 +76,7 @@ class _StrictLoader(yaml.SafeLoader):
             if target is not None and id(target) not in self._sizes:
                 # PyYAML registers an anchor before its children: this alias is inside its own anchor.
                 self._refuse(f"alias *{event.anchor} refers to a node that contains it", event.start_mark)
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # pragma: no mutate - parent/index feed path resolvers only
         if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
             self._refuse(f"a value longer than {MAX_SCALAR_CHARS} characters", event.start_mark)
         collection = isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent)
@@ -84,7 +84,7 @@ class _StrictLoader(yaml.SafeLoader):
         if self._depth > MAX_DEPTH:
             self._refuse(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
         try:
-            node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)  # pragma: no mutate - parent/index feed path resolvers only
         finally:
             self._depth -= collection
         nodes, chars = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
@@ -103,10 +103,22 @@ class _StrictLoader(yaml.SafeLoader):
         self._sizes[id(node)] = (nodes, chars)
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Construct one node; a value its tag cannot read (`!!int abc`, `!!bool maybe`) is a YAML error."""
+        try:
+            return super().construct_object(node, deep=deep)  # pragma: no mutate - never deep (safe constructors)
+        except (ValueError, TypeError, LookupError, AttributeError):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"the value is not a valid {node.tag.replace('tag:yaml.org,2002:', '!!')}",
+                node.start_mark,
+            ) from None
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer within 64 bits (the CLI reads integers as int64/uint64)."""
         digits = str(node.value).lstrip("+-").replace("_", "")
-        if len(digits) > 24:  # longer than any 64-bit literal, in any base: refused before int() parses it
+        if len(digits) > 66:  # longer than any 64-bit literal (0b and 64 digits): refused before int() parses it
             self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
         value: int = super().construct_yaml_int(node)
         if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
@@ -137,20 +149,23 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     for key_node, _ in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        key = loader.construct_object(key_node, deep=deep)
+        key = loader.construct_object(key_node, deep=deep)  # pragma: no mutate - deep is always False here
         if not isinstance(key, str | int | float | bool) and key is not None:
             raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, "found a complex mapping key", key_node.start_mark
+                "while constructing a mapping",  # pragma: no mutate - read_stack_file shows only problem and mark
+                node.start_mark,  # pragma: no mutate - read_stack_file shows only the problem and its mark
+                "found a complex mapping key",
+                key_node.start_mark,
             )
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
+                "while constructing a mapping",  # pragma: no mutate - read_stack_file shows only problem and mark
+                node.start_mark,  # pragma: no mutate - read_stack_file shows only the problem and its mark
                 f"found duplicate key {key!r} (first defined on line {seen[key].start_mark.line + 1})",
                 key_node.start_mark,
             )
         seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
+    return loader.construct_mapping(node, deep=deep)  # pragma: no mutate - deep is always False here
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
@@ -203,26 +218,27 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     if len(data) > MAX_STACK_FILE_BYTES:
         raise StackFileError(f"{shown}: larger than {MAX_STACK_FILE_BYTES} bytes, the limit for a stack file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8")  # pragma: no mutate - codec names are case-insensitive
     except UnicodeDecodeError as exc:
         raise StackFileError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
     try:
         document = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        # PyYAML marks every problem it raises while loading; the guard is for the type checker.
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""  # pragma: no mutate
         kind = "" if isinstance(exc, _LimitError) else "invalid YAML: "
         raise StackFileError(f"{shown}: {where}{kind}{exc.problem}") from None
     except yaml.reader.ReaderError as exc:
         # A character YAML does not allow (NUL, most control characters): say where, in one line.
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        line = text.count("\n", 0, exc.position) + 1  # pragma: no mutate - a start of None is 0
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1  # pragma: no mutate - None is 0
         raise StackFileError(
             f"{shown}: line {line}, column {column}: invalid YAML: character U+{exc.character:04X} is not allowed"
         ) from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StackFileError(f"{shown}: invalid YAML: {first}") from None
+    except yaml.YAMLError as exc:  # a safety net: loading text raises only the two kinds above
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # pragma: no mutate - unreachable
+        raise StackFileError(f"{shown}: invalid YAML: {first}") from None  # pragma: no mutate - unreachable
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -243,14 +259,23 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     for raw_key, value in raw_config.items():
         if not isinstance(raw_key, str) or not raw_key:
             raise StackFileError(f"{shown}: config: keys must be non-empty strings")
-        # The CLI parses stack-file keys as `<namespace>:<name>` and refuses anything else
-        # (`pulumi config set key` adds the project namespace itself; the file never omits it).
+        # The CLI parses stack-file keys as `<namespace>:<name>`, or the legacy
+        # `<namespace>:config:<name>`, which means the same key, and refuses anything else
+        # (pulumi/pulumi sdk/go/common/resource/config/key.go ParseKey). `pulumi config set key`
+        # adds the project namespace itself; the file never omits it.
         namespace, _, name = raw_key.partition(":")
         if not namespace or not name:
             raise StackFileError(
                 f"{shown}: config.{raw_key}: config keys must be <namespace>:<name>, e.g. {PROJECT}:{raw_key}"
             )
-        key = raw_key
+        module, legacy, rest = name.partition(":")
+        if legacy and module == "config" and rest and ":" not in rest:
+            name = rest
+        elif ":" in name:
+            raise StackFileError(
+                f"{shown}: config.{raw_key}: config keys are <namespace>:<name> (or <namespace>:config:<name>)"
+            )
+        key = f"{namespace}:{name}"
         if _has_secure(value):
             secret_keys.append(key)
             value = _placeholders(value, key)

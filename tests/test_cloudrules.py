@@ -54,6 +54,9 @@ def _os(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         ("kubernetes.io/role", True),
         ("example.k8s.io/team", True),
         ("k8s.io/anything", True),
+        # The namespace ends at the first '/' (getLabelNamespace: strings.SplitN(key, "/", 2)).
+        ("kubernetes.io/a/b", True),
+        ("example.org/kubernetes.io/x", False),
         # NodeRestriction forbids kubelets the node-restriction.kubernetes.io/ prefix outright.
         ("node-restriction.kubernetes.io/dedicated", True),
         # The allowed set and namespaces (kubeletLabels, kubeletLabelNamespaces).

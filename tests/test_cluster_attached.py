@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PlanCache
 
 from components.spec import SpecError
 from scripts.harness import SECRET, STACK_TYPE, Plan, PlanRecorder, evaluate, offline_vault_field
@@ -47,7 +48,7 @@ def _with_clusters(platform: dict[str, Any], clusters: dict[str, dict[str, Any]]
     return platform
 
 
-_PLANS: dict[str, Plan] = {}
+_PLANS: dict[str, Plan] = PlanCache()
 
 
 @pytest.fixture

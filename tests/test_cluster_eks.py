@@ -18,6 +18,7 @@ from typing import Any
 import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type tokens
 import pytest
 import yaml
+from conftest import PlanCache
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 from test_provider_contract import contract_violations
 
@@ -126,7 +127,7 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
     return platform
 
 
-_PLANS: dict[str, tuple[dict[str, Any], Plan]] = {}
+_PLANS: dict[str, tuple[dict[str, Any], Plan]] = PlanCache()
 Plans = Callable[[str], tuple[dict[str, Any], Plan]]
 
 

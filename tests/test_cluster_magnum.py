@@ -25,6 +25,7 @@ import pulumi_kubernetes  # noqa: F401 - importing a provider SDK registers its 
 import pulumi_openstack  # noqa: F401
 import pytest
 import yaml
+from conftest import PlanCache
 from google.protobuf import json_format
 from pulumi.runtime import MockResourceArgs, rpc
 from test_provider_contract import contract_violations
@@ -136,7 +137,7 @@ class OutputRecorder(PlanRecorder):
         return super().RegisterResourceOutputs(request)
 
 
-_PLANS: dict[str, tuple[dict[str, Any], Plan, dict[str, Any]]] = {}
+_PLANS: dict[str, tuple[dict[str, Any], Plan, dict[str, Any]]] = PlanCache()
 Plans = Callable[[str], tuple[dict[str, Any], Plan, dict[str, Any]]]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pulumi_openstack  # noqa: F401 - importing a provider SDK registers its type tokens
 import pytest
 import yaml
+from conftest import PlanCache
 from pulumi.runtime import MockResourceArgs
 from test_provider_contract import contract_violations
 
@@ -168,7 +169,7 @@ class Rke2Plan:
         return address
 
 
-_PLANS: dict[str, Rke2Plan] = {}
+_PLANS: dict[str, Rke2Plan] = PlanCache()
 
 
 @pytest.fixture

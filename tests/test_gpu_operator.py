@@ -18,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from conftest import PlanCache
 from helm_values import chart_version, compare, subchart_names, unknown_keys
 
 from components.charts import locked
@@ -261,7 +262,7 @@ ADOPTED = sorted(name for name, expect in EXPECT.items() if expect.backend == "m
 #: Product defects these tests demonstrate; each is a strict xfail, so the mark must go with the fix.
 DEFECTS: dict[str, str] = {}
 
-_PLANS: dict[str, Plan] = {}
+_PLANS: dict[str, Plan] = PlanCache()
 
 
 @pytest.fixture
@@ -838,7 +839,7 @@ def test_service_monitor_follows_the_observability_addon() -> None:
 # -- what the chart really renders from these values (meridian render: the real helm template) -----
 
 
-_RENDERS: dict[str, Any] = {}
+_RENDERS: dict[str, Any] = PlanCache()
 
 
 def rendered_objects(plan: Plan, cluster: str) -> list[dict[str, Any]]:

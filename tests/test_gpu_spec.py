@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from components.spec import ClusterSpec, GpuSpec, NodePoolSpec
 from components.spec.catalog import GPU_MODELS
-from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, MigSpec
+from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL, MigSpec
 from components.spec.errors import format_problems
+from components.spec.gpu import ClusterGpuSummary, PoolGpuOffer, gpu_summary
 
 #: mig-parted config-default.yaml, per model: configuration name -> MIG devices per GPU.
 MIG_PARTED_DEFAULTS: dict[str, dict[str, dict[str, int]]] = {
@@ -78,6 +79,9 @@ def test_catalog_covers_the_expected_models() -> None:
 def test_mig_configs_match_mig_parted_defaults(model: str) -> None:
     assert GPU_MODELS[model].supports_mig
     assert GPU_MODELS[model].mig_configs == MIG_PARTED_DEFAULTS[model]
+    # Counts are whole instances (4, never 4.0): they become resource quantities in the plan.
+    counts = [n for layout in GPU_MODELS[model].mig_configs.values() for n in layout.values()]
+    assert all(type(n) is int for n in counts)
 
 
 @pytest.mark.parametrize("model", NO_MIG)
@@ -312,6 +316,55 @@ def test_largest_valid_layouts_are_accepted() -> None:
     assert full.resources() == {"nvidia.com/mig-3g.40gb": 1, "nvidia.com/mig-4g.40gb": 1}
     small = GpuSpec.model_validate(mig("A100-80GB", 1, "mixed", custom={"2g.20gb": 3, "1g.10gb": 1}))
     assert small.mig_layout == {"2g.20gb": 3, "1g.10gb": 1}
+
+
+def test_a_gpu_blocks_problems_are_joined_in_pydantics_message() -> None:
+    # Outside the spec's own formatting (format_problems), pydantic's message lists every problem.
+    with pytest.raises(ValidationError) as caught:
+        GpuSpec.model_validate(mig("A30", 1, "mixed", custom={"4g.24gb": 1, "2g.12gb+me": 1, "1g.6gb+me": 1}))
+    assert [error["msg"] for error in caught.value.errors()] == [
+        "Value error, the layout needs 7 compute and 7 memory slices; each A30 has 4 and 4; "
+        "a GPU has one set of media engines: at most one '+me' instance per GPU"
+    ]
+
+
+def test_gpu_summary_describes_each_gpu_pool() -> None:
+    cluster = ClusterSpec.model_validate(
+        {
+            "site": "s",
+            "backend": "rke2",
+            "version": "1.34",
+            "control_plane": {"count": 1, "flavor": "m1.large"},
+            "node_pools": {
+                "system": {"flavor": "m1.large"},
+                "a100": {"flavor": "x", "max_size": 2, "gpu": mig("A100-80GB", 2, "mixed", profile="all-balanced")},
+                "t4": {"flavor": "y", "max_size": 3, "gpu": gpu(model="T4", count=1)},
+            },
+        }
+    )
+    assert gpu_summary("lab", cluster) == ClusterGpuSummary(
+        cluster="lab",
+        pools={
+            "a100": PoolGpuOffer(
+                pool="a100",
+                model="A100-80GB",
+                sharing="mig",
+                per_node={"nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-2g.20gb": 2, "nvidia.com/mig-3g.40gb": 2},
+                gpus_per_node=2,
+                max_nodes=2,
+                node_selector={POOL_LABEL: "a100"},
+            ),
+            "t4": PoolGpuOffer(
+                pool="t4",
+                model="T4",
+                sharing="exclusive",
+                per_node={"nvidia.com/gpu": 1},
+                gpus_per_node=1,
+                max_nodes=3,
+                node_selector={POOL_LABEL: "t4"},
+            ),
+        },
+    )
 
 
 def test_media_engine_profile_fits_once_per_gpu() -> None:

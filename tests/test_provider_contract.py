@@ -19,6 +19,7 @@ from typing import Any
 import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type tokens
 import pulumi_openstack
 import pytest
+from conftest import PlanCache
 
 from scripts.harness import Plan, bundled_stacks, evaluate
 from scripts.sdk import args_class, sdk_class, wire_to_python
@@ -64,7 +65,7 @@ def contract_violations(resources: Iterable[dict[str, Any]]) -> list[str]:
     return problems
 
 
-_MINIMAL: dict[str, Plan] = {}
+_MINIMAL: dict[str, Plan] = PlanCache()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import PlanCache
 
 from components.clusters import readiness
 from scripts.harness import SECRET, Plan
@@ -55,7 +56,7 @@ CLUSTERS: dict[str, Any] = {
         "node_pools": {"w": {"flavor": "m1.large"}, "g": {"flavor": "m1.large", "labels": {"tier": "x"}}},
     },
 }
-_PLANS: dict[str, Plan] = {}
+_PLANS: dict[str, Plan] = PlanCache()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PlanCache
 
 from components.charts import chart_lock, locked
 from scripts import render as render_module
@@ -36,7 +37,7 @@ from scripts.render import (
 from scripts.validate import validate_objects
 
 BUNDLED = bundled_stacks()
-_RENDERED: dict[str, tuple[Plan, list[Rendered]]] = {}
+_RENDERED: dict[str, tuple[Plan, list[Rendered]]] = PlanCache()
 
 
 def rendered(stack: str) -> tuple[Plan, list[Rendered]]:

@@ -17,6 +17,7 @@ import pulumi_aws  # noqa: F401 - importing a provider SDK registers its type to
 import pulumi_openstack  # noqa: F401
 import pytest
 import yaml
+from conftest import PlanCache
 from pulumi.runtime import MockResourceArgs
 
 from components import ports
@@ -70,7 +71,7 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
     return platform
 
 
-_PLANS: dict[str, tuple[dict[str, Any], Plan]] = {}
+_PLANS: dict[str, tuple[dict[str, Any], Plan]] = PlanCache()
 Plans = Callable[[str], tuple[dict[str, Any], Plan]]
 
 

@@ -13,7 +13,7 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any
 
 import pytest
@@ -22,10 +22,11 @@ from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.spec import QUALIFIED_KEY, PlatformSpec, SpecError, parse_platform
+from components.spec import QUALIFIED_KEY, PlatformSpec, SpecError, aws_subnet_layout, parse_platform
+from components.spec.limits import MAX_STACK_FILE_BYTES
 from scripts.harness import STACK_TYPE, PlanRecorder, display_path, evaluate
 from scripts.mocks import MeridianMocks
-from scripts.stackfile import OFFLINE_SECRET, StackFileError, read_stack_file
+from scripts.stackfile import OFFLINE_SECRET, StackFileError, read_stack_file, stack_name_of
 
 SPECS = Path(__file__).parent / "specs"
 ERROR_FIXTURES = sorted(SPECS.glob("*.error.*.yaml"))
@@ -110,6 +111,36 @@ def test_error_fixture_gets_one_clear_error(fixture: Path) -> None:
     assert {record["type"] for record in recorder.records} <= {STACK_TYPE}
     if isinstance(error, StackFileError):
         assert recorder.records == [], "a stack file that cannot be read never starts the program"
+
+
+#: Fixtures whose message is pinned in full (after the file name): the wording a user acts on.
+WHOLE_MESSAGES: dict[str, str] = {
+    "api-cidr-other-site": "meridian:platform.clusters.lab.api_cidrs[0]: 10.20.0.0/16 is inside site 'aws-b' "
+    "(10.20.0.0/16), whose private network does not reach site 'os-a': name the site (site:aws-b) to allow its "
+    "egress addresses, or declare an interconnect between the two",
+    "bad-cidr": "meridian:platform.sites.aws-b.cidr: not a valid CIDR (expected e.g. 10.40.0.0/16)",
+    "bad-ssh-key": "meridian:platform.sites.os-a.openstack.ssh_public_key: not an OpenSSH public key "
+    "(expected e.g. 'ssh-ed25519 AAAA... comment')",
+    "cost-centre-int": "meridian:platform.project.cost_centre: must be a string: quote the value in YAML",
+    "duplicate-key": "line 10, column 7: invalid YAML: found duplicate key 'cost_centre' (first defined on line 9)",
+    "empty-admin-cidrs": "meridian:platform.sites.aws-b.admin_cidrs: must not be empty",
+    "empty-cost-centre": "meridian:platform.project.cost_centre: must not be empty",
+    "host-bits": "meridian:platform.sites.aws-b.cidr: not a valid CIDR: it has host bits set (use the network address)",
+    "missing-platform": "meridian:platform: required key is missing from the stack's config",
+    "nameserver": "meridian:platform.sites.os-a.dns.nameservers[0]: not a valid IPv4 address",
+    "plain-string": "meridian:platform: must be a YAML mapping, not a plain string",
+    "secure-inside": "meridian:platform: must not hold secure values: put each secret in its own config key and "
+    "refer to it",
+    "yaml-syntax": "line 11, column 22: invalid YAML: expected ',' or '}', but got ':'",
+}
+
+
+@pytest.mark.parametrize(("name", "rest"), sorted(WHOLE_MESSAGES.items()), ids=sorted(WHOLE_MESSAGES))
+def test_error_fixture_message_in_full(name: str, rest: str) -> None:
+    (fixture,) = [f for f in ERROR_FIXTURES if short_name(f) == name]
+    with pytest.raises((SpecError, StackFileError)) as caught:
+        evaluate(fixture, recorder=PlanRecorder(MeridianMocks()))
+    assert str(caught.value) == f"{display_path(fixture)}: {rest}"
 
 
 @pytest.mark.parametrize("fixture", HAPPY_FIXTURES, ids=lambda f: f.name.removesuffix(".happy.yaml"))
@@ -211,6 +242,49 @@ def test_node_pool_size_rules() -> None:
             "desired_size (5) must lie between min_size (2) and max_size (4)",
         )
     ]
+
+
+def test_empty_values_are_called_empty() -> None:
+    # pydantic's string_too_short (min_length), too_short (lists) and pattern mismatches alike.
+    cluster = _cluster("os-a")
+    cluster["node_pools"]["w"]["flavor"] = ""
+    platform = _platform(clusters={"main": cluster})
+    platform["sites"]["aws-b"]["admin_cidrs"] = []
+    platform["project"]["owner"] = ""
+    assert _problems(platform).problems == [
+        ("meridian:platform.project.owner", "must not be empty"),
+        ("meridian:platform.sites.aws-b.admin_cidrs", "must not be empty"),
+        ("meridian:platform.clusters.main.node_pools.w.flavor", "must not be empty"),
+    ]
+
+
+def test_site_networks_are_ipv4() -> None:
+    platform = _platform()
+    platform["sites"]["aws-b"]["cidr"] = "2001:db8::/32"
+    assert _problems(platform).problems == [
+        ("meridian:platform.sites.aws-b.cidr", "only IPv4 CIDRs are supported for site networks")
+    ]
+
+
+def test_every_allow_list_entry_is_checked_after_a_site_reference() -> None:
+    cluster = {**_cluster("os-a"), "api_cidrs": ["site:aws-b", "10.20.8.0/24", "site:os-b"]}
+    assert _problems(_platform(clusters={"lab": cluster})).problems == [
+        (
+            "meridian:platform.clusters.lab.api_cidrs[1]",
+            "10.20.8.0/24 is inside site 'aws-b' (10.20.0.0/16), whose private network does not reach site 'os-a': "
+            "name the site (site:aws-b) to allow its egress addresses, or declare an interconnect between the two",
+        ),
+        ("meridian:platform.clusters.lab.api_cidrs[2]", "unknown site 'os-b' (known: aws-b, os-a)"),
+    ]
+
+
+def test_aws_subnet_layout_takes_fixed_blocks_per_zone() -> None:
+    # A /16 in 16 blocks of /20: private subnets in blocks 0, 1, 2; public ones in blocks 8, 9, 10.
+    assert aws_subnet_layout("10.20.0.0/16", ["eu-west-1a", "eu-west-1b", "eu-west-1c"]) == {
+        "eu-west-1a": {"private": "10.20.0.0/20", "public": "10.20.128.0/20"},
+        "eu-west-1b": {"private": "10.20.16.0/20", "public": "10.20.144.0/20"},
+        "eu-west-1c": {"private": "10.20.32.0/20", "public": "10.20.160.0/20"},
+    }
 
 
 SECRET = "sk-live/Sup3rS3cret+T0kenValue9=="
@@ -408,7 +482,201 @@ def test_config_keys_need_a_namespace_as_in_the_cli(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{path}: config.platform: ")
 
 
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        # `  meridian:platform: ` is 21 characters: a value starts in column 22, the first inside `{x: ` in 26.
+        pytest.param(
+            b"config:\n  meridian:platform:\n    a: 1\n    a: 2\n",
+            "line 4, column 5: invalid YAML: found duplicate key 'a' (first defined on line 3)",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            # A key after a merge is checked against the other keys written in the mapping.
+            b"config:\n  meridian:platform: {<<: {a: 1}, b: 1, b: 2}\n",
+            "line 2, column 41: invalid YAML: found duplicate key 'b' (first defined on line 2)",
+            id="duplicate-after-merge",
+        ),
+        pytest.param(
+            b"config:\n  meridian:platform:\n    ? [a, b]\n    : 1\n",
+            "line 3, column 7: invalid YAML: found a complex mapping key",
+            id="complex-key",
+        ),
+        pytest.param(
+            # PyYAML fills lists after the mappings around them: the duplicate key is met first.
+            b"config:\n  meridian:platform: {a: [.inf], b: {c: 1, c: 2}}\n",
+            "line 2, column 44: invalid YAML: found duplicate key 'c' (first defined on line 2)",
+            id="first-problem-met",
+        ),
+        # A value its tag cannot read is invalid YAML (go-yaml: "cannot decode ... as a !!int"), not a crash.
+        pytest.param(
+            b"config:\n  meridian:platform: {x: !!int abc}\n",
+            "line 2, column 26: invalid YAML: the value is not a valid !!int",
+            id="tagged-int",
+        ),
+        pytest.param(
+            b"config:\n  meridian:platform: {x: !!float abc}\n",
+            "line 2, column 26: invalid YAML: the value is not a valid !!float",
+            id="tagged-float",
+        ),
+        pytest.param(
+            b"config:\n  meridian:platform:\n    flag: !!bool maybe\n",
+            "line 3, column 11: invalid YAML: the value is not a valid !!bool",
+            id="tagged-bool",
+        ),
+        pytest.param(
+            b"config:\n  meridian:platform: [!!timestamp 2025-13-45]\n",
+            "line 2, column 23: invalid YAML: the value is not a valid !!timestamp",
+            id="tagged-timestamp",
+        ),
+        pytest.param(
+            b"config:\n  meridian:platform: !!map [a]\n",
+            "line 2, column 22: invalid YAML: the value is not a valid !!map",
+            id="tagged-map",
+        ),
+        pytest.param(
+            b"config:\n  1: x\n",
+            "config: keys must be non-empty strings",
+            id="number-key",
+        ),
+        pytest.param(
+            b"config:\n  '': x\n",
+            "config: keys must be non-empty strings",
+            id="empty-key",
+        ),
+        pytest.param(
+            # The CLI (sdk/go/common/resource/config/key.go ParseKey) refuses keys with more colons
+            # unless the middle part is the legacy `config` module.
+            b"config:\n  meridian:platform:extra: {}\n",
+            "config.meridian:platform:extra: config keys are <namespace>:<name> (or <namespace>:config:<name>)",
+            id="two-colons",
+        ),
+        pytest.param(
+            b"config:\n  meridian:config:a:b: x\n",
+            "config.meridian:config:a:b: config keys are <namespace>:<name> (or <namespace>:config:<name>)",
+            id="three-colons",
+        ),
+    ],
+)
+def test_stack_file_problems_are_named_in_full(tmp_path: Path, content: bytes, where: str) -> None:
+    path = tmp_path / "Pulumi.odd.yaml"
+    path.write_bytes(content)
+    with pytest.raises(StackFileError) as caught:
+        read_stack_file(path)
+    assert str(caught.value) == f"{path}: {where}"
+
+
+def test_the_legacy_config_module_form_names_the_same_key(tmp_path: Path) -> None:
+    # ParseKey reads `<namespace>:config:<name>` as `<namespace>:<name>`, as older stack files spell keys.
+    path = tmp_path / "Pulumi.legacy.yaml"
+    path.write_bytes(b"config:\n  meridian:config:token: {secure: v1:abc}\n  aws:config:region: eu-west-1\n")
+    stack = read_stack_file(path)
+    assert stack.config == {"meridian:token": OFFLINE_SECRET.format(key="meridian:token"), "aws:region": "eu-west-1"}
+    assert stack.secret_keys == ["meridian:token"]
+
+
+def test_a_missing_stack_file_is_named() -> None:
+    path = SPECS / "Pulumi.absent.yaml"
+    with pytest.raises(StackFileError) as caught:
+        read_stack_file(path)
+    assert str(caught.value) == f"{path}: cannot read the stack file (No such file or directory)"
+
+
+@pytest.mark.parametrize("content", [b"", b"# nothing set yet\n"], ids=["empty", "comment-only"])
+def test_an_empty_stack_file_has_no_config(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "Pulumi.new.yaml"
+    path.write_bytes(content)
+    stack = read_stack_file(path)
+    assert (stack.stack, stack.path, stack.config, stack.secret_keys) == ("new", path, {}, [])
+
+
+def test_the_clis_own_stack_settings_are_accepted(tmp_path: Path) -> None:
+    # The CLI's ProjectStack (sdk/go/common/workspace/project.go): secretsprovider, encryptedkey,
+    # encryptionsalt, config and environment.
+    path = tmp_path / "Pulumi.settings.yaml"
+    path.write_bytes(
+        b"secretsprovider: passphrase\nencryptionsalt: v1:c2FsdA==\nencryptedkey: a2V5\n"
+        b"environment: [shared/eu]\nconfig:\n  aws:region: eu-west-1\n"
+    )
+    assert read_stack_file(path).config == {"aws:region": "eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "stack"),
+    [
+        ("Pulumi.eo4eu.yaml", "eo4eu"),
+        ("Pulumi.eo4eu.yml", "eo4eu"),
+        ("Pulumi.dev.eu.yaml", "dev.eu"),
+        ("climres.yaml", "climres"),
+        ("Pulumi.plain", "plain"),
+        ("my.Pulumi.yaml", "my.Pulumi"),
+    ],
+)
+def test_stack_name_comes_from_the_file_name(tmp_path: Path, name: str, stack: str) -> None:
+    assert stack_name_of(Path("stacks") / name) == stack
+    path = tmp_path / name
+    path.write_bytes(b"config: {}\n")
+    assert read_stack_file(path).stack == stack
+
+
+def test_a_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.big.yaml"
+    path.write_bytes(_MINIMAL + b"#" * (MAX_STACK_FILE_BYTES - len(_MINIMAL) - 1) + b"\n")
+    assert path.stat().st_size == MAX_STACK_FILE_BYTES
+    assert json.loads(read_stack_file(path).config["meridian:platform"]) == BASE_PLATFORM
+
+
+class _EndlessStream:
+    """Bytes without end, counting how many were asked for."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def __enter__(self) -> _EndlessStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def read(self, size: int | None = -1) -> bytes:
+        assert size is not None and size >= 0, "an unbounded read never ends"
+        self.asked += size
+        return b"#" * size
+
+
+def test_an_endless_file_is_read_only_past_the_limit(tmp_path: Path) -> None:
+    # A device or a pipe may never end: the reader asks for one byte more than the limit, no more.
+    stream = _EndlessStream()
+
+    class EndlessPath(PosixPath):
+        def open(self, *_: Any, **__: Any) -> _EndlessStream:  # type: ignore[override]
+            return stream
+
+    path = EndlessPath(tmp_path / "Pulumi.endless.yaml")
+    with pytest.raises(StackFileError) as caught:
+        read_stack_file(path)
+    assert str(caught.value) == f"{path}: larger than {MAX_STACK_FILE_BYTES} bytes, the limit for a stack file"
+    assert stream.asked == MAX_STACK_FILE_BYTES + 1
+
+
 # -- secure config outside the spec -------------------------------------------------------------
+
+
+def test_secure_values_inside_lists_are_secret(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.lists.yaml"
+    path.write_bytes(
+        b"config:\n"
+        b"  meridian:tokens: [plain, {secure: v1:abc}]\n"
+        b"  meridian:nested: {hosts: [{name: a, key: {secure: v1:def}}]}\n"
+        b"  meridian:names: [a, b]\n"
+    )
+    stack = read_stack_file(path)
+    assert stack.secret_keys == ["meridian:tokens", "meridian:nested"]
+    assert json.loads(stack.config["meridian:tokens"]) == ["plain", OFFLINE_SECRET.format(key="meridian:tokens")]
+    assert json.loads(stack.config["meridian:nested"]) == {
+        "hosts": [{"name": "a", "key": OFFLINE_SECRET.format(key="meridian:nested")}]
+    }
+    assert json.loads(stack.config["meridian:names"]) == ["a", "b"]
 
 
 def test_secure_config_keys_plan_and_stay_secret(tmp_path: Path, write_stack: Callable[..., Path]) -> None:
@@ -429,6 +697,7 @@ def test_secure_config_keys_plan_and_stay_secret(tmp_path: Path, write_stack: Ca
     creds = json.loads(stack.config["meridian:creds"])
     assert creds["user"] == "svc"
     assert "offline placeholder" in creds["password"]
+    assert creds["password"] == OFFLINE_SECRET.format(key="meridian:creds")
     assert stack.config["aws:region"] == "eu-west-1"
     assert not any(cipher in json.dumps(stack.config) for cipher in ("v1:abc", "v1:def", "v1:ghi"))
 

@@ -132,6 +132,24 @@ def test_expanded_characters_are_bounded_like_the_config_text(tmp_path: Path) ->
     )
 
 
+def test_expanded_character_limit_is_exact(tmp_path: Path) -> None:
+    # Characters are those of every scalar, keys included, each alias counted in full: `config` (6),
+    # `meridian:platform` (17), `x`, `y` and `z` (3), 15 copies of `s` and the tail `z` holds.
+    longest = "s" * MAX_SCALAR_CHARS
+    tail = MAX_CONFIG_CHARS - 26 - 15 * MAX_SCALAR_CHARS
+
+    def document(tail_chars: int) -> str:
+        return _platform(f"{{x: &s {longest}, y: [{', '.join(['*s'] * 14)}], z: {'t' * tail_chars}}}")
+
+    assert read_stack_file(_write(tmp_path, document(tail), "at"))
+    past = _write(tmp_path, document(tail + 1), "past")
+    # The root mapping is where the total first passes the limit.
+    assert _refused(past, "once its aliases are expanded") == (
+        f"{past}: line 1, column 1: refused: more than {MAX_EXPANDED_NODES} values or "
+        f"{MAX_CONFIG_CHARS} characters once its aliases are expanded (an alias bomb?)"
+    )
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -142,6 +160,43 @@ def test_expanded_characters_are_bounded_like_the_config_text(tmp_path: Path) ->
 )
 def test_an_alias_inside_its_own_anchor_is_refused(tmp_path: Path, value: str) -> None:
     _refused(_write(tmp_path, _platform(value)), "refers to a node that contains it")
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        # `  meridian:platform: ` is 21 characters: a value starts in column 22, the first inside `{x: ` in 26.
+        pytest.param("&a [*a]", "line 2, column 26: refused: alias *a refers to a node that contains it", id="alias"),
+        pytest.param(
+            "x" * (MAX_SCALAR_CHARS + 1),
+            f"line 2, column 22: refused: a value longer than {MAX_SCALAR_CHARS} characters",
+            id="long-value",
+        ),
+        pytest.param(
+            "{x: .inf}",
+            "line 2, column 26: refused: a number that is infinite or not a number: quote it if it is meant as text",
+            id="infinite",
+        ),
+        pytest.param(
+            "{x: 18446744073709551616}",
+            "line 2, column 26: refused: an integer beyond 64 bits: quote it if it is meant as text",
+            id="uint64-plus-one",
+        ),
+        pytest.param(
+            "{x: 0b" + "0" * 64 + "1}",
+            "line 2, column 26: refused: an integer beyond 64 bits: quote it if it is meant as text",
+            id="too-long-to-parse",
+        ),
+        pytest.param(
+            "{x: !!int " + "X" * 67 + "}",
+            "line 2, column 26: refused: an integer beyond 64 bits: quote it if it is meant as text",
+            id="too-long-to-parse-tagged",
+        ),
+    ],
+)
+def test_refusals_name_the_line_and_column(tmp_path: Path, value: str, where: str) -> None:
+    path = _write(tmp_path, _platform(value))
+    assert _refused(path, "refused: ") == f"{path}: {where}"
 
 
 def test_long_scalars_are_refused_at_the_limit(tmp_path: Path) -> None:
@@ -179,9 +234,41 @@ def test_numbers_within_64_bits_are_read(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        # The longest 64-bit literal is binary: `0b` and 64 digits (go-yaml v3 resolve.go reads 0b too).
+        pytest.param("0b" + "1" * 64, (1 << 64) - 1, id="binary-64-digits"),
+        pytest.param("0b" + "0" * 63 + "1", 1, id="binary-66-characters"),
+        # A sign and underscores do not count towards the length.
+        pytest.param("-0b" + "0" * 63 + "1", -1, id="signed"),
+        pytest.param("+0b" + "0" * 63 + "1", 1, id="plus-signed"),
+        pytest.param("0b" + "_".join(["0000"] * 15 + ["0001"]), 1, id="underscores"),
+    ],
+)
+def test_integer_literals_are_measured_without_sign_and_underscores(tmp_path: Path, literal: str, value: int) -> None:
+    text = _platform(f"{{a: {literal}}}")
+    assert json.loads(read_stack_file(_write(tmp_path, text)).config["meridian:platform"]) == {"a": value}
+
+
 def test_characters_yaml_forbids_are_named_with_their_position(tmp_path: Path) -> None:
     message = _refused(_write(tmp_path, "config:\n  meridian:platform: {a: b\x01}\n"), "U+0001 is not allowed")
     assert ": line 2, column 27: invalid YAML: " in message
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param("\n\x00", "line 2, column 1", id="after-a-leading-newline"),
+        pytest.param("\x07config: {}\n\n", "line 1, column 1", id="first-character"),
+        pytest.param("a: 1\nb: 2\nc: \x1b\n\n\n\n", "line 3, column 4", id="third-line"),
+    ],
+)
+def test_forbidden_characters_are_placed_by_line_and_column(tmp_path: Path, text: str, where: str) -> None:
+    path = _write(tmp_path, text)
+    character = next(c for c in text if c != "\n" and not c.isprintable())
+    expected = f"{path}: {where}: invalid YAML: character U+{ord(character):04X} is not allowed"
+    assert _refused(path, "is not allowed") == expected
 
 
 # -- the real CLI's path: the JSON text handed to the program ---------------------------------------
@@ -190,6 +277,52 @@ def test_characters_yaml_forbids_are_named_with_their_position(tmp_path: Path) -
 def test_config_text_past_the_size_limit_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match=f"is larger than {MAX_CONFIG_CHARS} characters"):
         decode_platform(json.dumps({"x": "y" * MAX_CONFIG_CHARS}), SOURCE)
+
+
+def test_config_text_at_the_size_limit_is_decoded() -> None:
+    # JSON may end in whitespace: the minimal platform padded to exactly the limit.
+    platform = yaml.safe_load(MINIMAL)["config"]["meridian:platform"]
+    text = json.dumps(platform)
+    assert decode_platform(text + " " * (MAX_CONFIG_CHARS - len(text)), SOURCE).project.name == "testproj"
+    with pytest.raises(SpecError) as caught:
+        decode_platform(text + " " * (MAX_CONFIG_CHARS + 1 - len(text)), SOURCE)
+    assert str(caught.value) == f"{SOURCE}: meridian:platform: is larger than {MAX_CONFIG_CHARS} characters"
+    assert caught.value.source == SOURCE
+
+
+def test_config_text_nested_to_the_limit_reaches_validation() -> None:
+    with pytest.raises(SpecError) as caught:
+        decode_platform("[" * MAX_DEPTH + "]" * MAX_DEPTH, SOURCE)
+    assert caught.value.problems == [("meridian:platform", "must be a mapping of keys to values")]
+
+
+def test_config_text_that_is_not_json_is_a_plain_string() -> None:
+    # The CLI hands a plain YAML string over as it is, and it does not decode as JSON.
+    with pytest.raises(SpecError) as caught:
+        decode_platform("just words", SOURCE)
+    assert str(caught.value) == f"{SOURCE}: meridian:platform: must be a YAML mapping, not a plain string"
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [
+        pytest.param(7, 0, id="scalar"),
+        pytest.param([], 1, id="empty-list"),
+        pytest.param({"a": {}}, 2, id="mapping"),
+        # The scalar popped first must not end the walk.
+        pytest.param([[[]], 1], 3, id="scalar-last"),
+        pytest.param({"a": [1, {"b": [[]]}], "c": 2}, 5, id="mixed"),
+    ],
+)
+def test_depth_of_counts_levels(value: object, depth: int) -> None:
+    assert depth_of(value) == depth
+
+
+def test_depth_of_stops_counting_just_past_the_limit() -> None:
+    deep: list[object] = []
+    for _ in range(MAX_DEPTH * 3):
+        deep = [deep]
+    assert depth_of(deep) == MAX_DEPTH + 1
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 50_000], ids=["just-past", "past-recursion"])

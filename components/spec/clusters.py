@@ -205,7 +205,8 @@ class GpuSpec(SpecModel):
     def resources(self) -> dict[str, int]:
         """Extended resources one node advertises (what pods request and quotas count)."""
         layout = self.mig_layout
-        if self.mig is not None and layout is not None:
+        # A validated pool has a MIG layout exactly when it has a mig block (unknown profiles are refused).
+        if self.mig is not None and layout is not None:  # pragma: no mutate
             if self.mig.strategy == "single":
                 return {"nvidia.com/gpu": self.count * sum(layout.values())}
             return {f"nvidia.com/mig-{p.replace('+me', '.me')}": self.count * n for p, n in sorted(layout.items())}

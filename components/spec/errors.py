@@ -20,7 +20,7 @@ class CrossFieldError(ValueError):
     """
 
     def __init__(self) -> None:
-        super().__init__("")
+        super().__init__("")  # pragma: no mutate - raise_if_any sets the message before raising
         self.items: list[tuple[Path, str]] = []
 
     def add(self, path: Path, message: str) -> None:
@@ -96,7 +96,7 @@ def format_problems(error: ValidationError, prefix: str) -> list[tuple[str, str]
     """Turn a pydantic error into (key path, message) pairs. Input values are never echoed (they may be secret)."""
     problems: list[tuple[str, str]] = []
     # The input is looked at only to say "empty"; it is never put into a message.
-    for item in error.errors(include_url=False):
+    for item in error.errors(include_url=False):  # pragma: no mutate - the url entry is never read
         loc: Path = tuple(part for part in item["loc"] if part != "[key]")
         pattern = (item.get("ctx") or {}).get("pattern")
         if item.get("input") in ("", [], {}) and item["type"] in (

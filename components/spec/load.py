@@ -64,7 +64,7 @@ def load_platform_spec() -> PlatformSpec:
             source,
             [(QUALIFIED_KEY, "must not hold secure values: put each secret in its own config key and refer to it")],
         )
-    text = pulumi.Config(CONFIG_NAMESPACE).get(CONFIG_KEY)
+    text = pulumi.Config(CONFIG_NAMESPACE).get(CONFIG_KEY)  # pragma: no mutate - the project is named meridian
     if text is None:
         raise SpecError(source, [(QUALIFIED_KEY, "required key is missing from the stack's config")])
     spec = decode_platform(text, source)

