@@ -14,36 +14,65 @@ from dataclasses import dataclass
 
 # -- Neutron: attributes a project member may not send ------------------------------------------
 
+
+@dataclass(frozen=True)
+class AdminOnly:
+    """An attribute Neutron's default policy reserves for admins, and when sending it is refused."""
+
+    rule: str
+    #: The value Neutron would use anyway: sending it is allowed. `ANY` for a sub-attribute,
+    #: whose rule Neutron checks whenever the key is in the request body, whatever its value.
+    default: object
+
+
+#: Sub-attributes are checked by presence (neutron/policy.py `_build_subattr_match_rule`); a
+#: top-level attribute only when its value differs from the attribute's default
+#: (neutron/policy.py `_is_attribute_explicitly_set`).
+ANY = object()
+
 #: Inputs (paths of the engine's camelCase input names) that Neutron's default policy reserves
-#: for admins, by resource type, with the policy rule that reserves them. Neutron checks a
-#: sub-attribute rule whenever the key is in the request body, whatever its value
-#: (neutron/policy.py `_build_subattr_match_rule`), and the OpenStack provider sends these
-#: whenever they are set (terraform-provider-openstack
-#: resource_openstack_networking_router_v2.go: `getOkExists(d, "enable_snat")`). So
+#: for admins, by resource type (openstack/neutron neutron/conf/policies/{router,network,port}.py,
+#: 2026.2 2131d26f: each rule below is check_str=lib_rules.ADMIN, or SERVICE only). The OpenStack
+#: provider sends an input whenever it is set (terraform-provider-openstack
+#: resource_openstack_networking_router_v2.go: `getOkExists(d, "enable_snat")`), so
 #: `enable_snat=True`, though it is the default (neutron/conf/db/l3_gwmode_db.py
-#: `enable_snat_by_default=True`), is a 403 for an application credential of a project member.
-#: Sources: openstack/neutron neutron/conf/policies/{router,network,port}.py (2026.2, 2131d26f):
-#: each rule below has check_str=lib_rules.ADMIN (or SERVICE only).
-NEUTRON_ADMIN_ONLY: dict[str, dict[tuple[str, ...], str]] = {
+#: `enable_snat_by_default=True`), is a 403 for a project member's application credential.
+NEUTRON_ADMIN_ONLY: dict[str, dict[tuple[str, ...], AdminOnly]] = {
     "openstack:networking/router:Router": {
-        ("enableSnat",): "create_router:external_gateway_info:enable_snat",
-        ("externalFixedIps",): "create_router:external_gateway_info:external_fixed_ips",
-        ("distributed",): "create_router:distributed",
+        ("enableSnat",): AdminOnly("create_router:external_gateway_info:enable_snat", ANY),
+        ("externalFixedIps",): AdminOnly("create_router:external_gateway_info:external_fixed_ips", ANY),
+        # neutron-lib api/definitions/dvr.py: default ATTR_NOT_SPECIFIED, so any value is explicit.
+        ("distributed",): AdminOnly("create_router:distributed", ANY),
     },
     "openstack:networking/network:Network": {
-        ("shared",): "create_network:shared",
-        ("external",): "create_network:router:external",
-        ("segments",): "create_network:segments",
-        ("valueSpecs", "provider:network_type"): "create_network:provider:network_type",
-        ("valueSpecs", "provider:physical_network"): "create_network:provider:physical_network",
-        ("valueSpecs", "provider:segmentation_id"): "create_network:provider:segmentation_id",
-        ("valueSpecs", "is_default"): "create_network:is_default",
+        # neutron-lib api/definitions/network.py and external_net.py: both default to False.
+        ("shared",): AdminOnly("create_network:shared", False),
+        ("external",): AdminOnly("create_network:router:external", False),
+        ("segments",): AdminOnly("create_network:segments", ANY),
+        ("valueSpecs", "provider:network_type"): AdminOnly("create_network:provider:network_type", ANY),
+        ("valueSpecs", "provider:physical_network"): AdminOnly("create_network:provider:physical_network", ANY),
+        ("valueSpecs", "provider:segmentation_id"): AdminOnly("create_network:provider:segmentation_id", ANY),
+        # neutron-lib api/definitions/auto_allocated_topology.py: is_default defaults to False.
+        ("valueSpecs", "is_default"): AdminOnly("create_network:is_default", False),
     },
     "openstack:networking/port:Port": {
-        ("binding", "hostId"): "create_port:binding:host_id",
-        ("binding", "profile"): "create_port:binding:profile",
+        # neutron-lib api/definitions/portbindings.py: host_id and profile default to ATTR_NOT_SPECIFIED.
+        ("binding", "hostId"): AdminOnly("create_port:binding:host_id", ANY),
+        ("binding", "profile"): AdminOnly("create_port:binding:profile", ANY),
     },
 }
+
+
+def refused_by_neutron(attribute: AdminOnly, value: object) -> bool:
+    """Whether sending `value` for the attribute is refused to a project member."""
+    if value is None:
+        return False
+    if attribute.default is ANY:
+        return True
+    if isinstance(attribute.default, bool) and isinstance(value, str):
+        value = value.strip().lower() == "true"  # value_specs travel as strings
+    return value != attribute.default
+
 
 # -- tags ------------------------------------------------------------------------------------------
 

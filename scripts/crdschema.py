@@ -15,18 +15,30 @@ from typing import Any
 import jsonschema
 import yaml
 
+#: Keywords whose values are schemas, or lists or maps of schemas; every other keyword's value
+#: (`enum`, `default`, `example`, `required`, ...) is data and is copied as it is.
+_SCHEMA_KEYWORDS = frozenset({"items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"})
+
 
 def strict(schema: Any, *, partial: bool = False) -> Any:
     """A copy of an openAPIV3Schema that refuses undeclared fields (and ignores `required` when `partial`)."""
-    if isinstance(schema, list):
-        return [strict(item, partial=partial) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {
-        key: strict(value, partial=partial) if key not in ("enum", "default", "example") else value
-        for key, value in schema.items()
-        if not (partial and key == "required")
-    }
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if partial and key == "required":
+            continue
+        if key == "properties" and isinstance(value, dict):
+            # Field names, not keywords: a field may be called `required` or `default`.
+            out[key] = {name: strict(field, partial=partial) for name, field in value.items()}
+        elif key in _SCHEMA_KEYWORDS:
+            out[key] = (
+                [strict(item, partial=partial) for item in value]
+                if isinstance(value, list)
+                else strict(value, partial=partial)
+            )
+        else:
+            out[key] = value
     if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
         out.setdefault("additionalProperties", False)
     return out

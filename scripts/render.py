@@ -93,9 +93,17 @@ def _cluster_of(plan: Plan, resource: dict[str, Any]) -> str:
 
 
 def _placeholders(value: Any, counter: list[int]) -> Any:
-    """A value of the same shape and types as `value`, with every leaf replaced by a marked placeholder."""
+    """A value of the same shape and types as `value`, with every leaf and key replaced by a marked placeholder.
+
+    Booleans stay as they are: one bit carries no secret worth a placeholder, and a chart may
+    branch on it.
+    """
     if isinstance(value, dict):
-        return {key: _placeholders(item, counter) for key, item in value.items()}
+        result = {}
+        for item in value.values():
+            counter[0] += 1
+            result[f"MERIDIAN-SECRET-KEY-{counter[0]}"] = _placeholders(item, counter)
+        return result
     if isinstance(value, list):
         return [_placeholders(item, counter) for item in value]
     if isinstance(value, bool):
@@ -223,9 +231,14 @@ def _helm_template(release: ReleaseRecord, directory: Path, apis: list[str], pre
         ]  # fmt: skip
         for api in apis:
             command += ["--api-versions", api]
-        result = subprocess.run(  # noqa: S603 - the project's helm over a verified chart
-            command, capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS
-        )
+        try:
+            result = subprocess.run(  # noqa: S603 - the project's helm over a verified chart
+                command, capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS
+            )
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"{prefix}: helm template gave up after {HELM_TIMEOUT_SECONDS} s") from None
+        except OSError as error:
+            raise RenderError(f"{prefix}: helm could not run ({error.strerror})") from None
     if result.returncode != 0:
         message = " ".join(line.strip() for line in result.stderr.strip().splitlines() if line.strip())
         raise RenderError(f"{prefix}: helm template failed: {message}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,10 +137,23 @@ class _StrictLoader(yaml.SafeLoader):
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+# Plain scalars resolve as go-yaml v3 resolves them (resolve.go `resolveMapList`, `resolve`), not
+# as YAML 1.1 does: only true/false are booleans (`yes`, `on`, `n` stay strings), integers are
+# decimal or 0b/0o/0x (no base-60 `1:20`), floats need no dot (`1e3`), and timestamps stay
+# strings (the CLI decodes them into strings unless tagged !!timestamp).
+_StrictLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^[-+]?(?:0b[0-1_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("merge", r"^(?:<<)$", "<"),
+):
+    _StrictLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -276,6 +290,9 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
                 f"{shown}: config.{raw_key}: config keys are <namespace>:<name> (or <namespace>:config:<name>)"
             )
         key = f"{namespace}:{name}"
+        if key in config:
+            # The CLI keeps one of the two at random (config.Map is a Go map): refuse rather than guess.
+            raise StackFileError(f"{shown}: config.{raw_key}: names the same key as another entry ({key})")
         if _has_secure(value):
             secret_keys.append(key)
             value = _placeholders(value, key)

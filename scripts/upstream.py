@@ -52,11 +52,14 @@ def cache_root() -> Path:
 
 
 def helm_binary() -> str | None:
-    """The project's helm (beside this interpreter in .venv/bin, installed by `make tools`), else one on PATH."""
+    """The project's helm (beside this interpreter in .venv/bin, installed and checked by `make tools`).
+
+    Never another helm found on PATH: renders must come from the pinned release (scripts/kubetools.py).
+    """
     for local in (Path(sys.executable).parent / "helm", REPO / ".venv" / "bin" / "helm"):
         if local.exists():
             return str(local)
-    return shutil.which("helm")
+    return None
 
 
 def chart_dir(name: str) -> Path:

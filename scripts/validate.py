@@ -43,8 +43,8 @@ class Problem:
 
 #: (apiVersion, kind) -> CRD document, from the locked charts and CRD files; filled on first use.
 _KNOWN_CRDS: dict[tuple[str, str], dict[str, Any]] = {}
-#: Objects already found valid: (kube version, canonical JSON digest).
-_VALID: set[tuple[str, str]] = set()
+#: Objects already found valid: (kube version, partial, canonical JSON digest).
+_VALID: set[tuple[str, bool, str]] = set()
 
 
 def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
@@ -80,13 +80,13 @@ def validate_objects(
     problems = []
     for document in documents:
         digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
-        if (version, digest) in _VALID:
+        if (version, partial, digest) in _VALID:
             continue
         kind = f"{document.get('apiVersion')}/{document.get('kind')}"
         name = str((document.get("metadata") or {}).get("name", "?"))
         message = _check(document, version, crds, partial)
         if message is None:
-            _VALID.add((version, digest))
+            _VALID.add((version, partial, digest))
         else:
             problems.append(Problem(where, kind, name, message))
     return problems

@@ -164,6 +164,9 @@ def test_router_snat_is_refused_whatever_its_value(analyzer: Analyzer, value: bo
     [
         (ROUTER, {"externalFixedIps": [{"ipAddress": "203.0.113.9"}]}, "external_fixed_ips"),
         (ROUTER, {"distributed": True}, "create_router:distributed"),
+        # distributed has no default (ATTR_NOT_SPECIFIED): even false is explicit.
+        (ROUTER, {"distributed": False}, "create_router:distributed"),
+        (NETWORK, {"valueSpecs": {"is_default": "true"}}, "create_network:is_default"),
         (NETWORK, {"shared": True}, "create_network:shared"),
         (NETWORK, {"external": True}, "create_network:router:external"),
         (NETWORK, {"valueSpecs": {"provider:network_type": "vlan"}}, "provider:network_type"),
@@ -173,6 +176,19 @@ def test_router_snat_is_refused_whatever_its_value(analyzer: Analyzer, value: bo
 def test_admin_only_attributes_are_refused(analyzer: Analyzer, type_: str, inputs: dict[str, Any], rule: str) -> None:
     found = assert_violation(analyzer, "openstack-admin-only-attributes", _os(type_, "x", inputs))
     assert rule in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("type_", "inputs"),
+    [
+        # Top-level attributes at their default are not "explicitly set" (neutron/policy.py
+        # _is_attribute_explicitly_set): shared and router:external default to False.
+        (NETWORK, {"shared": False, "external": False}),
+        (NETWORK, {"valueSpecs": {"is_default": "false"}}),
+    ],
+)
+def test_top_level_attributes_at_their_default_pass(analyzer: Analyzer, type_: str, inputs: dict[str, Any]) -> None:
+    assert_clean(analyzer, "openstack-admin-only-attributes", _os(type_, "x", inputs))
 
 
 def test_member_attributes_pass(analyzer: Analyzer) -> None:

@@ -173,11 +173,17 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
     not_ready = 0
     never = False
+    #: An HTTP status to answer every request with (401, 403), or 0.
+    refuse = 0
     seen: list[str] = []
 
     def do_GET(self) -> None:
         type(self).seen.append(self.path)
         ready = not type(self).never and len(type(self).seen) > type(self).not_ready
+        if type(self).refuse:
+            self.send_response(type(self).refuse)
+            self.end_headers()
+            return
         self.send_response(200 if ready and self.path == "/readyz" else 503)
         self.end_headers()
         self.wfile.write(b"ok" if ready else b"[-]etcd failed")
@@ -188,7 +194,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:
-    handler = type("Api", (_Api,), {"seen": [], "not_ready": 0, "never": False})
+    handler = type("Api", (_Api,), {"seen": [], "not_ready": 0, "never": False, "refuse": 0})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
@@ -236,6 +242,18 @@ def test_the_script_gives_up_after_its_bound(pki: Path, api: tuple[str, type[_Ap
     assert result.returncode == 1
     assert f"the Kubernetes API at {server} did not become ready in 2 s" in result.stderr
     assert len(handler.seen) >= 2
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_the_script_stops_at_once_when_the_credentials_are_refused(
+    pki: Path, api: tuple[str, type[_Api]], status: int
+) -> None:
+    # Authentication or RBAC will not change by waiting: one answer is enough.
+    server, handler = api
+    handler.refuse = status
+    result = _run(pki, server, timeout=60)
+    assert result.returncode == 1 and handler.seen == ["/readyz"]
+    assert f"refused the admin credentials (HTTP {status})" in result.stderr
 
 
 def test_the_script_presents_its_client_certificate(pki: Path, api: tuple[str, type[_Api]]) -> None:

@@ -566,6 +566,47 @@ def test_stack_file_problems_are_named_in_full(tmp_path: Path, content: bytes, w
     assert str(caught.value) == f"{path}: {where}"
 
 
+def test_a_key_named_twice_through_the_legacy_form_is_refused(tmp_path: Path) -> None:
+    # Both entries become meridian:platform; which one the CLI keeps is not defined.
+    path = tmp_path / "Pulumi.twice.yaml"
+    path.write_bytes(b"config:\n  meridian:platform: {a: 1}\n  meridian:config:platform: {a: 2}\n")
+    with pytest.raises(StackFileError) as caught:
+        read_stack_file(path)
+    assert str(caught.value) == (
+        f"{path}: config.meridian:config:platform: names the same key as another entry (meridian:platform)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        # go-yaml v3 resolve.go: only true/false spellings are booleans; YAML 1.1's yes/no/on/off are strings.
+        ("yes", "yes"),
+        ("on", "on"),
+        ("n", "n"),
+        ("True", True),
+        ("FALSE", False),
+        # Integers: decimal, 0b, 0o, 0x and a leading 0 (ParseInt base 0), underscores dropped; no base 60.
+        ("1:20", "1:20"),
+        ("0o17", 15),
+        ("0755", 493),
+        ("0x1F", 31),
+        ("0b101", 5),
+        ("1_000", 1000),
+        # Floats need no dot (yamlStyleFloat).
+        ("1e3", 1000.0),
+        (".5", 0.5),
+        ("-1.5", -1.5),
+        ("~", None),
+        ("2025-06-30", "2025-06-30"),
+    ],
+)
+def test_plain_scalars_resolve_as_go_yaml_resolves_them(tmp_path: Path, literal: str, value: Any) -> None:
+    path = tmp_path / "Pulumi.scalar.yaml"
+    path.write_text(f"config:\n  meridian:platform: {{x: {literal}}}\n")
+    assert json.loads(read_stack_file(path).config["meridian:platform"]) == {"x": value}
+
+
 def test_the_legacy_config_module_form_names_the_same_key(tmp_path: Path) -> None:
     # ParseKey reads `<namespace>:config:<name>` as `<namespace>:<name>`, as older stack files spell keys.
     path = tmp_path / "Pulumi.legacy.yaml"

@@ -129,7 +129,17 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             ),
             settings.load_balancer_provider,
         ),
-        opts=on_site,
+        # Magnum reads the labels when it creates a cluster and refuses any change to a template in
+        # use (magnum/db/sqlalchemy/api.py `_do_update_cluster_template`). The API allow-list and
+        # the Octavia provider matter only at creation, and a changed allow-list (or a Meridian
+        # release that adds a management network or the provider label) would fail every `pulumi
+        # up` of the running cluster without changing it: they are ignored once the template
+        # exists and take effect on a new cluster (a new key). Other template changes (the first
+        # pool's flavor, sizes or disk) still fail loudly.
+        opts=pulumi.ResourceOptions.merge(
+            on_site,
+            pulumi.ResourceOptions(ignore_changes=["labels.api_master_lb_allowed_cidrs", "labels.octavia_provider"]),
+        ),
     )
 
     magnum = openstack.containerinfra.Cluster(
@@ -247,8 +257,8 @@ def template_labels(
         "boot_volume_size": str(first.disk_gb),
         # Who may reach the API load balancer (driver.py: api_master_lb_allowed_cidrs; Cluster
         # API's OpenStack provider adds the node subnet and router itself). A cluster takes
-        # its template's labels at creation; Magnum refuses to change a template in use, so a
-        # changed list fails `pulumi up` loudly instead of replacing the cluster.
+        # its template's labels at creation; the template ignores later changes of this list
+        # (see its ignore_changes).
         "api_master_lb_allowed_cidrs": pulumi.Output.from_input(allowed_cidrs).apply(",".join),
         # The Octavia provider of the API and Service load balancers (driver.py _get_octavia_provider),
         # the site's, explicit; the driver then picks the matching algorithm (ROUND_ROBIN for amphora).

@@ -14,7 +14,8 @@ API's public address until it answers 200 or the time runs out.
 * The credentials reach the script through its environment as secret Outputs (stored
   encrypted in the state) and are written to a private temporary directory removed on exit.
 * `/readyz` answers 200 only once every readiness check of the API server passes (Kubernetes
-  docs, "Kubernetes API health endpoints").
+  docs, "Kubernetes API health endpoints"); a refused connection, a TLS failure or a 5xx is
+  retried, a 401 or 403 (credentials the API will never accept) ends the wait at once.
 
 Backends that need it: rke2 (the kubeconfig predates the servers) and magnum (the Magnum
 cluster resource completes when Magnum says so; the wait makes the API's reachability from
@@ -49,10 +50,17 @@ printf '%s' "$MERIDIAN_API_CA" > "$work/ca.pem"
 printf '%s' "$MERIDIAN_API_CERT" > "$work/cert.pem"
 printf '%s' "$MERIDIAN_API_KEY" > "$work/key.pem"
 deadline=$((SECONDS + MERIDIAN_READY_TIMEOUT))
-until curl --silent --show-error --fail --output /dev/null \\
+while true; do
+  code="$(curl --silent --output /dev/null --write-out '%{http_code}' \\
     --max-time "$MERIDIAN_ATTEMPT_TIMEOUT" \\
     --cacert "$work/ca.pem" --cert "$work/cert.pem" --key "$work/key.pem" \\
-    "$MERIDIAN_API_SERVER/readyz"; do
+    "$MERIDIAN_API_SERVER/readyz" || true)"
+  case "$code" in
+    200) break ;;
+    401|403)
+      echo "the Kubernetes API at $MERIDIAN_API_SERVER refused the admin credentials (HTTP $code)" >&2
+      exit 1 ;;
+  esac
   if (( SECONDS >= deadline )); then
     echo "the Kubernetes API at $MERIDIAN_API_SERVER did not become ready in $MERIDIAN_READY_TIMEOUT s" >&2
     exit 1

@@ -159,7 +159,12 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         # LEAST_CONNECTIONS), so a cloud whose default provider is ovn fails here, clearly.
         loadbalancer_provider=settings.load_balancer_provider,
         tags=tags,
-        opts=on_site,
+        # The provider forces replacement (terraform-provider-openstack
+        # resource_openstack_lb_loadbalancer_v2.go), and Octavia may report an older load balancer's
+        # provider by its deprecated alias `octavia` (octavia/common/config.py): a replaced
+        # balancer gets a new VIP that the servers' tls-san and the agents' `server:` (user data,
+        # ignored) do not know. The provider is explicit for new balancers only.
+        opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(ignore_changes=["loadbalancerProvider"])),
     )
     floating_ip = openstack.networking.FloatingIp(
         f"{name}-api",

@@ -4,6 +4,9 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Policy
 
+# common first: it puts the repository root on sys.path for the modules that read facts from
+# components/ (clouds, gpu, kubernetes), whatever order the rest is imported in.
+from . import common  # noqa: F401  # isort: skip
 from . import clouds, governance, gpu, kubernetes, security
 
 PACK_NAME = "meridian"

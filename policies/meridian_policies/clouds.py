@@ -13,17 +13,18 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 from components.cloudrules import (  # type: ignore[import-not-found]
     NEUTRON_ADMIN_ONLY,
     TAG_RULES_BY_TYPE,
+    refused_by_neutron,
 )
 
 from .common import get, items, resource_policy
 
 
 def _admin_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    for path, rule in NEUTRON_ADMIN_ONLY.get(args.resource_type, {}).items():
-        if get(args.props, *path) is not None:
+    for path, attribute in NEUTRON_ADMIN_ONLY.get(args.resource_type, {}).items():
+        if refused_by_neutron(attribute, get(args.props, *path)):
             report(
-                f"{'.'.join(path)} is set, and Neutron's default policy '{rule}' allows it to admins only: "
-                "a project member's credential gets 403 Forbidden",
+                f"{'.'.join(path)} is set, and Neutron's default policy '{attribute.rule}' allows it to admins "
+                "only: a project member's credential gets 403 Forbidden",
                 None,
             )
 
