@@ -456,7 +456,12 @@ def test_bundled_releases_match_the_released_chart(stack: str, bundled_plan: Cal
     platform = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]["meridian:platform"]
     for cluster in sorted(expected):
         if platform["clusters"][cluster]["backend"] == "magnum":
-            assert plan.by_type(CLUSTER_POLICY_PATCH), cluster  # the driver's operator, adopted
+            # The driver's operator, adopted: a patch under this cluster's operator, no release.
+            children = plan.children(operator_of(plan, cluster)["urn"])
+            assert [r["name"] for r in children if r["type"] == CLUSTER_POLICY_PATCH] == [
+                f"{cluster}-gpu-operator-cluster-policy"
+            ], cluster
+            assert not [r for r in children if r["type"] == RELEASE], cluster
             continue
         inputs = release_of(plan, cluster)["inputs"]
         assert unknown_keys(inputs["values"], VALUES_YAML) == [], cluster

@@ -266,9 +266,23 @@ def test_cli_render_of_bad_input_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
-def test_every_locked_chart_is_a_release_meridian_makes_or_will() -> None:
-    # The lock lists what the program installs (and the JupyterHub chart the pack polices today).
-    assert set(chart_lock().charts) == {"gpu-operator", "jupyterhub"}
+#: Locked charts no bundled stack installs yet, and why they are locked anyway.
+LOCKED_AHEAD = {"jupyterhub": "the policy pack checks JupyterHub releases against this pin today"}
+
+
+def test_every_release_uses_a_locked_chart_and_every_locked_chart_is_used(bundled_plan: Any) -> None:
+    used: set[str] = set()
+    for stack in BUNDLED:
+        for release in bundled_plan(stack).by_type(render_module.RELEASE):
+            chart, inputs = release["inputs"]["chart"], release["inputs"]
+            lock = chart_lock().charts.get(chart)
+            assert lock is not None, f"{stack}: {release['urn']} installs {chart}, which is not in the lock"
+            assert inputs["version"] == lock.version, release["urn"]
+            assert inputs["repositoryOpts"] == {"repo": lock.repository}, release["urn"]
+            used.add(chart)
+    assert used, "the bundled stacks install charts"
+    assert set(chart_lock().charts) == used | set(LOCKED_AHEAD)
+    assert not used & set(LOCKED_AHEAD), "a chart in use is no longer 'ahead': drop it from LOCKED_AHEAD"
 
 
 def test_custom_resources_validate_against_locked_crd_files() -> None:
