@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol
 
 import pulumi
@@ -46,11 +47,15 @@ class Source:
     site: str | None = None
 
 
-def sources(entries: Sequence[str], sites: Mapping[str, HasEgress]) -> list[Source]:
+#: The sites of a list that takes CIDRs only.
+NO_SITES: Mapping[str, HasEgress] = MappingProxyType({})
+
+
+def sources(entries: Sequence[str], sites: Mapping[str, HasEgress] = NO_SITES) -> list[Source]:
     """Resolve allow-list entries (CIDRs and `site:<name>`) into sources, in spec order.
 
     The spec has checked every site reference (PlatformSpec._allow_list); an unknown one here
-    is a programming error.
+    is a programming error. Lists that take CIDRs only (a site's admin_cidrs) pass no sites.
     """
     found: list[Source] = []
     for entry in entries:

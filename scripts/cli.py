@@ -258,7 +258,15 @@ def stack_file_schema(platform: dict[str, Any]) -> dict[str, Any]:
             "config": {
                 "type": "object",
                 "description": "Stack config; Meridian reads the whole platform from meridian:platform.",
-                "properties": {"meridian:platform": {"$ref": "#/$defs/PlatformSpec"}},
+                "properties": {
+                    "meridian:platform": {"$ref": "#/$defs/PlatformSpec"},
+                    "pulumi:disable-default-providers": {
+                        "description": "Packages whose ambient default provider the engine refuses ('*': all). "
+                        "Meridian's stacks list aws, openstack and kubernetes.",
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                    },
+                },
                 "required": ["meridian:platform"],
             },
             "secretsprovider": {"type": "string"},

@@ -33,7 +33,7 @@ from components.spec.load import STACK_FILE
 
 from .mocks import MeridianMocks
 from .paths import property_path
-from .stackfile import PROJECT, StackConfig, read_stack_file
+from .stackfile import PROJECT, StackConfig, StackFileError, read_stack_file
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAM = REPO / "__main__.py"
@@ -54,6 +54,9 @@ class Plan:
     #: Inputs with secrets in clear, by URN: only when evaluated with reveal_secrets=True
     #: (tests that parse cloud-init or kubeconfigs); never part of the plan document.
     revealed: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: Data-source calls (token, args with secrets redacted, provider reference), in call
+    #: order; what the preview would ask the providers, not part of the plan document.
+    invokes: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The plan document written by `meridian plan --json`."""
@@ -161,6 +164,9 @@ class PlanRecorder(MockMonitor):
         #: closed after the run, or the GC finalizes them later and raises from __del__.
         self.worker_loops: set[asyncio.AbstractEventLoop] = set()
         self.records: list[dict[str, Any]] = []
+        self.invokes: list[dict[str, Any]] = []
+        #: Packages whose default provider the stack disables (`pulumi:disable-default-providers`).
+        self.disabled_default_providers: frozenset[str] = frozenset()
         self.stack_outputs: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -168,8 +174,21 @@ class PlanRecorder(MockMonitor):
         """Override of the mock monitor's URN maker, so the SDK is handed engine-form URNs (`make_urn`)."""
         return make_urn(self._stack, self._project, parent, type_, name)
 
+    def _refuse_default_provider(self, token: str, what: str) -> None:
+        # The engine's check (pkg/resource/deploy/providers: the DenyDefaultProvider reference
+        # for packages listed in `pulumi:disable-default-providers`, "*" for every package).
+        package = token.split(":", 1)[0]
+        if package != "pulumi" and (
+            package in self.disabled_default_providers or "*" in self.disabled_default_providers
+        ):
+            raise DefaultProviderError(
+                f"Default provider for '{package}' disabled. '{what}' must use an explicit provider."
+            )
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Record the registration, then let the mock monitor answer it."""
+        if request.custom and not request.provider and not request.type.startswith("pulumi:providers:"):
+            self._refuse_default_provider(request.type, self.make_urn(request.parent, request.type, request.name))
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self._keep_worker_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -203,7 +222,21 @@ class PlanRecorder(MockMonitor):
         return response
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        """Answer a data-source call through the mocks."""
+        """Record a data-source call and answer it through the mocks.
+
+        Default providers the stack disables are refused, as the engine refuses them: a lookup
+        without an explicit provider would ask whatever cloud the ambient credentials name.
+        """
+        if not request.provider:
+            self._refuse_default_provider(request.tok, request.tok)
+        with self._lock:
+            self.invokes.append(
+                {
+                    "token": request.tok,
+                    "args": redact(_struct(request.args), "", []),
+                    "provider": request.provider or None,
+                }
+            )
         response = super().Invoke(request)  # type: ignore[no-untyped-call]
         self._keep_worker_loop()
         return response
@@ -298,6 +331,7 @@ def evaluate(
     stack_config = config or read_stack_file(path, shown)
     recorder = recorder or PlanRecorder(mocks or MeridianMocks(), reveal_secrets=reveal_secrets)
     recorder._stack = stack_config.stack
+    recorder.disabled_default_providers = disabled_default_providers(stack_config, shown)
     context = contextvars.copy_context()
     # The program raises the collector's thresholds for the rest of its process
     # (components/program.py); here many programs share one process, so each gets its own.
@@ -310,6 +344,7 @@ def evaluate(
             resources=tree_order(recorder.records),
             outputs=recorder.stack_outputs,
             revealed=recorder.revealed,
+            invokes=recorder.invokes,
         )
     finally:
         gc.set_threshold(*thresholds)
@@ -393,3 +428,25 @@ def load_plan(path: Path) -> Plan:
         if missing:
             raise PlanFileError(f"{path}: resources[{index}] lacks {', '.join(sorted(missing))}")
     return Plan(project=data["project"], stack=data["stack"], resources=data["resources"], outputs=data["outputs"])
+
+
+class DefaultProviderError(RuntimeError):
+    """A resource or data source without an explicit provider (the engine refuses default ones)."""
+
+
+#: The stack config key that makes the engine refuse default providers (pulumi/pulumi#8829).
+DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+
+
+def disabled_default_providers(stack_config: StackConfig, shown: str) -> frozenset[str]:
+    """The packages `pulumi:disable-default-providers` names ("*": all), as the engine reads it."""
+    raw = stack_config.config.get(DISABLE_DEFAULT_PROVIDERS)
+    if raw is None:
+        return frozenset()
+    try:
+        packages = json.loads(raw)
+    except ValueError:
+        packages = None
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
+        raise StackFileError(f"{shown}: config.{DISABLE_DEFAULT_PROVIDERS}: must be a list of package names (or '*')")
+    return frozenset(packages)

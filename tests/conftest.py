@@ -99,7 +99,8 @@ def write_stack(tmp_path: Path) -> Callable[..., Path]:
 
     def write(platform: dict[str, Any], name: str = "test", **extra: Any) -> Path:
         path = tmp_path / f"Pulumi.{name}.yaml"
-        config = {"meridian:platform": platform, **extra}
+        config = {"pulumi:disable-default-providers": ["aws", "openstack", "kubernetes"], "meridian:platform": platform}
+        config.update(extra)
         path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
         return path
 

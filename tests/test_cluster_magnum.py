@@ -116,7 +116,11 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
                 "min_size": 2,
                 "max_size": 10,
                 "labels": {"workload": "batch"},
-                "taints": [{"key": "team", "value": "eo", "effect": "PreferNoSchedule"}],
+                # Same key and effect as a100's taint: one toleration (operator Exists) covers both.
+                "taints": [
+                    {"key": "team", "value": "eo", "effect": "PreferNoSchedule"},
+                    {"key": "dedicated", "value": "batch", "effect": "NoSchedule"},
+                ],
             },
             "etl": {"flavor": "m1.large", "min_size": 1, "max_size": 2},
         },
@@ -236,27 +240,6 @@ def test_resources_hang_under_the_cluster_and_use_the_right_provider(plans: Plan
             pool_children[f"{CLUSTER}-{key}-{suffix}"] = _pool(plan, key)["urn"]
     for resource in [*openstack, *kubernetes]:
         assert resource["parent"] == pool_children.get(resource["name"], cluster["urn"]), resource["name"]
-
-
-def test_no_node_setup_objects_without_labels_or_taints(
-    write_stack: Callable[..., Path], base_platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Whether the bootstrap provider and the jobs exist follows the labels the NodePools report."""
-    from components.clusters import cluster as cluster_module
-
-    original = cluster_module.NodePool.__init__
-
-    def unlabelled(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.node_labels = {}
-
-    monkeypatch.setattr(cluster_module.NodePool, "__init__", unlabelled)
-    platform = _main(base_platform)
-    del platform["clusters"][CLUSTER]["node_pools"]["gpu"]
-    plan = evaluate(write_stack(platform, name="plain"))
-    assert [r for r in plan.resources if r["type"] in K8S_OBJECTS] == []
-    assert [r["name"] for r in plan.by_type(K8S_PROVIDER)] == [f"{CLUSTER}-k8s"]
-    assert [r["name"] for r in plan.by_type(NODE_GROUP)] == [f"{CLUSTER}-io-nodegroup"]
 
 
 # -- template and cluster -----------------------------------------------------------------------
@@ -508,6 +491,7 @@ def test_node_setup_job_schedule_image_and_pod_security(plans: Plans, which: str
         tolerations = pod["tolerations"]
         assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in tolerations
         assert {(t["key"], t["effect"]) for t in tolerations if t["key"] != "CriticalAddonsOnly"} == own_taints
+        assert len(tolerations) == 1 + len(own_taints), "one toleration per taint key and effect"
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             assert container["image"] == f"registry.k8s.io/kubectl:{version}"
             assert container["securityContext"] == {

@@ -374,7 +374,14 @@ def test_instances_spread_over_zones_round_robin(rk: Rke2Plan) -> None:
 
 
 def test_instances_boot_the_site_image_on_the_site_network(rk: Rke2Plan) -> None:
-    image_id = stable_uuid("image", rk.site["openstack"].get("image", "Ubuntu-24.04"))
+    image_name = rk.site["openstack"].get("image", "Ubuntu-24.04")
+    image_id = stable_uuid("image", image_name)
+    # The newest image of that name (Glance keeps old ones under the same name), asked of the
+    # site's cloud: the lookup goes through the site's provider, never an ambient one.
+    (lookup,) = [call for call in rk.plan.invokes if call["token"] == "openstack:images/getImage:getImage"]
+    assert lookup["args"] == {"name": image_name, "mostRecent": True}
+    site_provider = rk.plan.one("pulumi:providers:openstack", "os-a-provider")
+    assert lookup["provider"] == f"{site_provider['urn']}::{rk.mock_id(site_provider)}"
     network_id = rk.mock_id(rk.plan.one(NETWORK, "os-a-network"))
     for instance in rk.all(INSTANCE):
         inputs = instance["inputs"]
@@ -428,8 +435,8 @@ def test_server_config(rk: Rke2Plan) -> None:
         assert config["token"] == token
         # "agent-token ... must be set to the same value on all servers" (docs.rke2.io server_config).
         assert config["agent-token"] == agent_token
-        assert rk.floating_ip() in config["tls-san"]
-        assert rk.vip() in config["tls-san"]
+        # The certificate names every way the API is reached: floating IP, VIP, and its DNS name.
+        assert config["tls-san"] == [rk.floating_ip(), rk.vip(), f"api.{CLUSTER}.{rk.site['dns']['domain']}"]
         assert config["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
         assert labels_of(config)["meridian.io/cluster"] == CLUSTER
         cloud = rk.cloud_config(server)

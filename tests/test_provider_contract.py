@@ -21,10 +21,13 @@ import pulumi_openstack
 import pytest
 from conftest import PlanCache
 
-from scripts.harness import Plan, bundled_stacks, evaluate
+from scripts.harness import DISABLE_DEFAULT_PROVIDERS, DefaultProviderError, Plan, bundled_stacks, evaluate
 from scripts.sdk import args_class, sdk_class, wire_to_python
+from scripts.stackfile import StackFileError
 
 BUNDLED = bundled_stacks()
+#: Stack config for programs here that register bare resources: default providers allowed.
+AMBIENT_PROVIDERS: dict[str, Any] = {DISABLE_DEFAULT_PROVIDERS: []}
 SEC_GROUP_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 
 
@@ -131,7 +134,7 @@ _RULE = (
 def test_sdk_rejects_an_unknown_keyword_under_the_offline_engine(
     write_stack: Callable[..., Path], base_platform: dict[str, Any], tmp_path: Path
 ) -> None:
-    stack = write_stack(base_platform)
+    stack = write_stack(base_platform, **AMBIENT_PROVIDERS)
     header = "import pulumi_openstack as openstack\n"
 
     good = evaluate(stack, program=_program(tmp_path, header + _RULE.format(keyword="port_range_min")))
@@ -155,7 +158,7 @@ def test_mocks_accept_what_the_contract_check_refuses(
         f'pulumi.CustomResource("{SEC_GROUP_RULE}", "raw", {{"direction": "ingress", "ethertype": "IPv4", '
         '"portRangeMinn": 22, "remoteIpPrefix": "192.0.2.0/24"})\n',
     )
-    plan = evaluate(write_stack(base_platform), program=program)
+    plan = evaluate(write_stack(base_platform, **AMBIENT_PROVIDERS), program=program)
     raw = [r for r in plan.resources if r["type"] == SEC_GROUP_RULE]
     assert raw and raw[0]["inputs"]["portRangeMinn"] == 22  # recorded as if it were fine
     assert contract_violations(raw) == [
@@ -163,3 +166,57 @@ def test_mocks_accept_what_the_contract_check_refuses(
         "pulumi_openstack.networking.sec_group_rule.SecGroupRule",
         f"{SEC_GROUP_RULE} raw: required input 'securityGroupId' is missing",
     ]
+
+
+# -- default providers ----------------------------------------------------------------------------
+
+_LOOKUP = 'openstack.images.get_image_output(name="ubuntu-24.04", most_recent=True{opts})\n'
+
+
+def test_engine_refuses_default_providers_the_stack_disables(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    header = "import pulumi\nimport pulumi_openstack as openstack\n"
+    explicit = 'openstack.Provider("os", cloud="os-a")\n'
+    lookup = _LOOKUP.format(opts="")
+    with_provider = _LOOKUP.format(opts=", opts=pulumi.InvokeOutputOptions(provider=os_)")
+    stack = write_stack(base_platform)  # the bundled stacks' setting: aws, openstack, kubernetes
+    with pytest.raises(DefaultProviderError, match="Default provider for 'openstack' disabled"):
+        evaluate(stack, program=_program(tmp_path, header + lookup))
+    with pytest.raises(DefaultProviderError, match=r"'urn:pulumi:test::meridian::openstack:.*::typo' must use"):
+        evaluate(stack, program=_program(tmp_path, header + _RULE.format(keyword="port_range_min")))
+    plan = evaluate(stack, program=_program(tmp_path, header + "os_ = " + explicit + with_provider))
+    (call,) = plan.invokes
+    assert call["token"] == "openstack:images/getImage:getImage" and call["args"]["mostRecent"] is True
+    assert call["provider"].startswith("urn:pulumi:test::meridian::pulumi:providers:openstack::os::")
+    # Local packages stay allowed, and "*" disables every package.
+    local = 'import pulumi_random as random\nrandom.RandomPassword("p", length=32)\n'
+    assert evaluate(stack, program=_program(tmp_path, local)).by_type("random:index/randomPassword:RandomPassword")
+    everything = write_stack(base_platform, name="all", **{DISABLE_DEFAULT_PROVIDERS: ["*"]})
+    with pytest.raises(DefaultProviderError, match="Default provider for 'random' disabled"):
+        evaluate(everything, program=_program(tmp_path, local))
+    # Without the setting the engine would use the ambient default provider.
+    assert evaluate(
+        write_stack(base_platform, name="ambient", **AMBIENT_PROVIDERS), program=_program(tmp_path, header + lookup)
+    ).invokes
+
+
+def test_disable_default_providers_must_be_a_list(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any]
+) -> None:
+    stack = write_stack(base_platform, **{DISABLE_DEFAULT_PROVIDERS: "aws"})
+    with pytest.raises(
+        StackFileError, match=r"Pulumi.test.yaml: config.pulumi:disable-default-providers: must be a list"
+    ):
+        evaluate(stack)
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_bundled_stacks_disable_cloud_default_providers(stack: str, bundled_plan: Callable[[str], Plan]) -> None:
+    from scripts.harness import disabled_default_providers, resolve_stack
+    from scripts.stackfile import read_stack_file
+
+    path = resolve_stack(stack)
+    assert disabled_default_providers(read_stack_file(path), str(path)) == {"aws", "openstack", "kubernetes"}
+    # ... and every lookup names its provider (a refused one would have failed the plan).
+    assert all(call["provider"] for call in bundled_plan(stack).invokes)

@@ -91,9 +91,11 @@ def test_rke2_provider_waits_for_the_api_and_the_api_for_the_control_plane(both:
     assert agents and not set(agents) & set(ready["depends_on"])
 
 
-def test_rke2_wait_uses_the_kubeconfigs_server_and_credentials(both: Plan) -> None:
-    env = _env(both, "lab")
-    kubeconfig = yaml.safe_load(both.revealed[both.one(K8S_PROVIDER, "lab-k8s")["urn"]]["kubeconfig"])
+@pytest.mark.parametrize("cluster", ["lab", "mag"])
+def test_wait_uses_the_kubeconfigs_server_and_credentials(both: Plan, cluster: str) -> None:
+    # The same admin credentials the add-ons' provider will use (Magnum: its kubeconfig's fields).
+    env = _env(both, cluster)
+    kubeconfig = yaml.safe_load(both.revealed[both.one(K8S_PROVIDER, f"{cluster}-k8s")["urn"]]["kubeconfig"])
     (entry,) = kubeconfig["clusters"]
     assert env["MERIDIAN_API_SERVER"] == entry["cluster"]["server"]
     assert env["MERIDIAN_API_SERVER"].endswith(":6443")

@@ -246,7 +246,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     # The principal running Pulumi must keep cluster-admin, or the Kubernetes provider is locked
     # out of the cluster it just created. Access entries take the IAM role, not the STS session
     # (arn:aws:sts::...:assumed-role/<role>/<session>), so resolve the session to its issuer.
-    invoke = pulumi.InvokeOutputOptions(parent=cluster, provider=site.provider)
+    invoke = pulumi.InvokeOutputOptions(provider=site.provider)
     caller = aws.get_caller_identity_output(opts=invoke)
     session = aws.iam.get_session_context_output(arn=caller.arn, opts=invoke)
     admin_policy_arn = f"arn:{arn_partition}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}"

@@ -18,9 +18,9 @@ Children of each NodePool `<cluster>-<pool>`:
 * `<cluster>-<pool>-nodegroup`   containerinfra.NodeGroup, for every pool but the first; each one
                                  waits for the previous one (Magnum node groups must be changed
                                  one at a time)
-* `<cluster>-<pool>-node-setup`  batch/v1 CronJob that puts the pool's Kubernetes labels and taints
-                                 on its nodes, for each pool whose nodes need any (the NodePool's
-                                 `node_labels`, the spec's taints; every GPU pool does)
+* `<cluster>-<pool>-node-setup`  batch/v1 CronJob that puts the pool's Kubernetes labels (the
+                                 NodePool's `node_labels`, which always hold the pool label) and
+                                 taints (the spec's; every GPU pool has one) on its nodes
 
 Things Magnum decides that users must know:
 
@@ -90,7 +90,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     :param site: the OpenStack site the cluster runs on (provider, network, keypair).
     :returns: the cluster's admin kubeconfig (secret).
     """
-    assert spec.image is not None and spec.control_plane.flavor is not None  # ClusterSpec requires both for magnum
+    assert spec.image is not None  # ClusterSpec requires it for magnum
+    assert spec.control_plane.flavor is not None  # ... and this
     settings = site.spec.openstack
     assert settings is not None  # magnum runs on OpenStack sites only (PlatformSpec)
     pools = list(spec.node_pools.items())
@@ -123,7 +124,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             # Octavia VIPs here are IPv4; IPv6 sources cannot be listed on them. Magnum's
             # management cluster must reach the API to build the cluster (CAPO configuration.md).
             reachability.cidrs(
-                [*reachability.sources(site.spec.admin_cidrs, {}), *cluster.api_sources],
+                [*reachability.sources(site.spec.admin_cidrs), *cluster.api_sources],
                 site.spec.cidr,
                 *settings.magnum_management_cidrs,
             ),
@@ -177,16 +178,15 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     kubeconfig: pulumi.Output[str] = pulumi.Output.secret(readiness.after_ready(ready, field("raw_config")))
     # Pools open first: whether node-setup objects exist depends on the labels their nodes need.
     opened = {key: cluster.open_pool(key) for key, _ in pools}
-    bootstrap: k8s.Provider | None = None
-    if any(pool.node_labels or pool.spec.node_taints for pool in opened.values()):
-        bootstrap = k8s.Provider(
-            f"{cluster.name}-bootstrap-k8s",
-            kubeconfig=kubeconfig,
-            # A cluster that is gone must not block `pulumi destroy` of the objects on it.
-            delete_unreachable=True,
-            opts=pulumi.ResourceOptions(parent=cluster),
-        )
-        _node_setup_rbac(cluster, pulumi.ResourceOptions(parent=cluster, provider=bootstrap))
+    # Every pool needs node setup: its nodes carry at least the pool label (NodePool.node_labels).
+    bootstrap = k8s.Provider(
+        f"{cluster.name}-bootstrap-k8s",
+        kubeconfig=kubeconfig,
+        # A cluster that is gone must not block `pulumi destroy` of the objects on it.
+        delete_unreachable=True,
+        opts=pulumi.ResourceOptions(parent=cluster),
+    )
+    _node_setup_rbac(cluster, pulumi.ResourceOptions(parent=cluster, provider=bootstrap))
     tolerations = _tolerations(spec)
     image = f"registry.k8s.io/kubectl:{kube_tag}"
 
@@ -223,8 +223,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             )
             previous = node_group
             outputs = {"node_group": group, "node_group_id": node_group.id}
-        if bootstrap is not None and (pool.node_labels or pool_spec.node_taints):
-            _node_setup_job(pool, pool_name, key, group, image, tolerations, cluster.labels, bootstrap)
+        _node_setup_job(pool, pool_name, key, group, image, tolerations, cluster.labels, bootstrap)
         pool.finish(outputs)
 
     return kubeconfig
@@ -340,11 +339,10 @@ def _node_setup_job(
     set, `capi.stackhpc.com/node-group`, and labelled and tainted from inside the cluster;
     a new node is untainted for up to one schedule period.
     """
-    steps: list[k8s.core.v1.ContainerArgsDict] = []
-    if pool.node_labels:
-        steps.append(_kubectl_container("label", image, label_args(pool.node_labels, group)))
-    if pool.spec.node_taints:
-        steps.append(_kubectl_container("taint", image, taint_args(pool.spec.node_taints, group)))
+    label = _kubectl_container("label", image, label_args(pool.node_labels, group))
+    taint = (
+        _kubectl_container("taint", image, taint_args(pool.spec.node_taints, group)) if pool.spec.node_taints else None
+    )
     pod: k8s.core.v1.PodSpecArgsDict = {
         "service_account_name": NODE_SETUP_NAME,
         "automount_service_account_token": True,
@@ -357,11 +355,11 @@ def _node_setup_job(
         },
         "tolerations": tolerations,
         # Labels first (an init container), then taints: the last step is the pod's container.
-        "containers": steps[-1:],
+        "containers": [label if taint is None else taint],
         "volumes": [{"name": "scratch", "empty_dir": {"size_limit": "16Mi"}}],
     }
-    if len(steps) > 1:
-        pod["init_containers"] = steps[:-1]
+    if taint is not None:
+        pod["init_containers"] = [label]
     k8s.batch.v1.CronJob(
         f"{pool_name}-node-setup",
         metadata={

@@ -183,7 +183,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     allowed: dict[int, pulumi.Input[list[str]]] = {
         # Admins and the API sources reach the API; nodes (site subnet) reach both ports.
         ports.KUBE_API: reachability.cidrs(
-            [*reachability.sources(site.spec.admin_cidrs, {}), *cluster.api_sources], site.spec.cidr
+            [*reachability.sources(site.spec.admin_cidrs), *cluster.api_sources], site.spec.cidr
         ),
         ports.RKE2_SUPERVISOR: [site.spec.cidr],
     }
@@ -225,13 +225,14 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     image = openstack.images.get_image_output(
         name=spec.image or settings.image,
         most_recent=True,
-        opts=pulumi.InvokeOutputOptions(parent=cluster, provider=site.provider),
+        opts=pulumi.InvokeOutputOptions(provider=site.provider),
     )
     zones = settings.availability_zones
     api_name = f"api.{name}.{site.spec.dns.domain}"
     join_url = balancer.vip_address.apply(lambda vip: f"https://{vip}:{ports.RKE2_SUPERVISOR}")
     san = pulumi.Output.all(floating_ip.address, balancer.vip_address).apply(lambda ips: [*ips, api_name])
-    server_taints = [SERVER_TAINT] if spec.node_pools else []
+    # Servers run the control plane only: the spec guarantees a pool without GPUs for everything else.
+    server_taints = [SERVER_TAINT]
     server_groups = [site.admin_security_group_name, nodes.name]
     control_plane: list[pulumi.Resource] = []
 

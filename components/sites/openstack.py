@@ -100,7 +100,7 @@ class OpenStackSite(pulumi.ComponentResource):
         external = openstack.networking.get_network_output(
             name=settings.external_network,
             external=True,
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.provider),
+            opts=pulumi.InvokeOutputOptions(provider=self.provider),
         )
         self.external_network_id = external.id
 
