@@ -174,21 +174,25 @@ class PlanRecorder(MockMonitor):
         """Override of the mock monitor's URN maker, so the SDK is handed engine-form URNs (`make_urn`)."""
         return make_urn(self._stack, self._project, parent, type_, name)
 
-    def _refuse_default_provider(self, token: str, what: str) -> None:
-        # The engine's check (pkg/resource/deploy/providers: the DenyDefaultProvider reference
-        # for packages listed in `pulumi:disable-default-providers`, "*" for every package).
+    def _refuse_default_provider(self, token: str, what: str, prefix: str = "") -> None:
+        # The engine's check (pkg/resource/deploy/default_providers.go shouldDenyRequest, the
+        # DenyDefaultProvider reference; message: sdk/go/common/diag/errors.go, code 2015).
         package = token.split(":", 1)[0]
         if package != "pulumi" and (
             package in self.disabled_default_providers or "*" in self.disabled_default_providers
         ):
             raise DefaultProviderError(
-                f"Default provider for '{package}' disabled. '{what}' must use an explicit provider."
+                f"{prefix}Default provider for '{package}' disabled. '{what}' must use an explicit provider."
             )
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         """Record the registration, then let the mock monitor answer it."""
-        if request.custom and not request.provider and not request.type.startswith("pulumi:providers:"):
+        # source_eval.go: custom resources other than providers, and remote (multi-language)
+        # components, which the engine names by their type.
+        if request.custom and not request.type.startswith("pulumi:providers:") and not request.provider:
             self._refuse_default_provider(request.type, self.make_urn(request.parent, request.type, request.name))
+        elif request.remote and not request.provider:
+            self._refuse_default_provider(request.type, request.type)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self._keep_worker_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -228,7 +232,7 @@ class PlanRecorder(MockMonitor):
         without an explicit provider would ask whatever cloud the ambient credentials name.
         """
         if not request.provider:
-            self._refuse_default_provider(request.tok, request.tok)
+            self._refuse_default_provider(request.tok, request.tok, "Invoke: ")
         with self._lock:
             self.invokes.append(
                 {
@@ -440,13 +444,15 @@ DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 
 def disabled_default_providers(stack_config: StackConfig, shown: str) -> frozenset[str]:
     """The packages `pulumi:disable-default-providers` names ("*": all), as the engine reads it."""
-    raw = stack_config.config.get(DISABLE_DEFAULT_PROVIDERS)
-    if raw is None:
-        return frozenset()
+    # pkg/resource/deploy/default_providers.go shouldDenyRequest: unset, empty or null denies
+    # nothing; otherwise a JSON list whose entries are compared trimmed.
+    raw = stack_config.config.get(DISABLE_DEFAULT_PROVIDERS, "")
     try:
-        packages = json.loads(raw)
+        packages = json.loads(raw) if raw else None
     except ValueError:
-        packages = None
-    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
+        packages = False
+    if packages is None:
+        return frozenset()
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise StackFileError(f"{shown}: config.{DISABLE_DEFAULT_PROVIDERS}: must be a list of package names (or '*')")
-    return frozenset(packages)
+    return frozenset(p.strip() for p in packages)

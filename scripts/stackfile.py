@@ -8,6 +8,7 @@ placeholder, still flagged secret, and the plan redacts it like any other secret
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -44,6 +45,80 @@ class StackConfig:
     secret_keys: list[str] = field(default_factory=list)
 
 
+# -- plain scalars, as go-yaml v3 resolves them ------------------------------------------------
+# gopkg.in/yaml.v3 v3.0.1 (the CLI's, pulumi sdk/go.mod) resolve.go `resolve`: the first
+# character picks the candidates; a table of spellings comes first (only true/false are
+# booleans: `yes`, `on`, `n` stay strings); then, for a digit or sign, a timestamp, an integer
+# (strconv.ParseInt base 0 once every `_` is removed: decimal, 0b/0o/0x in either case, a
+# leading 0 for octal), a float matching yamlStyleFloat; after a `.`, strconv.ParseFloat.
+# There is no base 60 (`1:20` is a string), and `<<` merges only as a key (`_mapping`).
+
+_GO_TABLE: dict[str, tuple[str, Any]] = {
+    **{word: ("bool", True) for word in ("true", "True", "TRUE")},
+    **{word: ("bool", False) for word in ("false", "False", "FALSE")},
+    **{word: ("null", None) for word in ("", "~", "null", "Null", "NULL")},
+    **{word: ("float", math.nan) for word in (".nan", ".NaN", ".NAN")},
+    **{
+        f"{sign}{word}": ("float", math.inf if sign != "-" else -math.inf)
+        for sign in ("", "+", "-")
+        for word in (".inf", ".Inf", ".INF")
+    },
+}
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_GO_STYLE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+#: strconv.ParseFloat of a scalar starting with `.`: Go float syntax, `_` only between digits.
+_GO_DOT_FLOAT = re.compile(r"\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?")
+#: allowedTimestampFormats: 2006-1-2, with T/t and a zone, or a space and no zone.
+_GO_TIMESTAMP = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})"
+    r"(?:[Tt](?P<t>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
+    r"| (?P<s>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:\.[0-9]+)?)?"
+)
+
+
+def _go_timestamp(text: str) -> bool:
+    match = _GO_TIMESTAMP.fullmatch(text)
+    if match is None:
+        return False
+    year, month, day = (int(part) for part in match["date"].split("-"))
+    hour, minute, second = (int(part) for part in (match["t"] or match["s"] or "0:0:0").split(":"))
+    try:
+        datetime.datetime(year, month, day, hour, minute, second)  # time.Parse's range checks
+    except ValueError:
+        return False
+    return True
+
+
+def _go_int(plain: str) -> int:
+    """strconv.ParseInt(plain, 0, 64)'s value for a `_GO_INT` match (the range is checked later)."""
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0":
+        base = {"x": 16, "b": 2, "o": 8}.get(digits[1].lower(), 8)
+        return sign * int(digits[2:] if base != 8 or digits[1] in "oO" else digits[1:], base)
+    return sign * int(digits)
+
+
+def go_resolve(text: str) -> tuple[str, Any]:
+    """The tag (`str`, `bool`, `null`, `int`, `float`, `timestamp`) and value of a plain scalar."""
+    hint = text[:1]
+    if text in _GO_TABLE:  # every spelling in the table starts with a character that consults it
+        return _GO_TABLE[text]
+    if hint == ".":
+        if _GO_DOT_FLOAT.fullmatch(text):
+            return "float", float(text.replace("_", ""))
+    elif hint and hint in "+-0123456789":
+        if _go_timestamp(text):
+            return "timestamp", text
+        plain = text.replace("_", "")
+        if _GO_INT.fullmatch(plain):
+            # Beyond any 64-bit literal (0b and 64 digits) the value is not computed: refused later.
+            return "int", _go_int(plain) if len(plain) <= 67 else None
+        if _GO_STYLE_FLOAT.fullmatch(plain):
+            return "float", float(plain)  # `08`, `09` too: not octal, so ParseFloat reads them
+    return "str", text
+
+
 class _LimitError(yaml.MarkedYAMLError):
     """Well-formed YAML that exceeds one of Meridian's limits (components/spec/limits.py)."""
 
@@ -51,8 +126,9 @@ class _LimitError(yaml.MarkedYAMLError):
 class _StrictLoader(yaml.SafeLoader):
     """A SafeLoader that reads YAML as the Pulumi CLI (go-yaml v3) does, within Meridian's limits.
 
-    Duplicate keys are errors (PyYAML would keep the last), and unquoted timestamps stay
-    strings (go-yaml does not turn them into dates). Hostile documents are refused while
+    Plain scalars resolve as go-yaml v3 resolves them (`go_resolve`); duplicate keys are
+    errors (PyYAML would keep the last); unquoted dates are refused (go-yaml v3 makes them Go
+    times, which the CLI renders as "2025-06-30 00:00:00 +0000 UTC"). Hostile documents are refused while
     they are composed, before any value is built (components/spec/limits.py): nesting
     deeper than MAX_DEPTH, scalars longer than MAX_SCALAR_CHARS, an alias to a node that
     contains it, more than MAX_EXPANDED_NODES nodes or MAX_CONFIG_CHARS characters once
@@ -116,44 +192,54 @@ class _StrictLoader(yaml.SafeLoader):
                 node.start_mark,
             ) from None
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """Tag a plain scalar as go-yaml v3 would (`go_resolve`); anything else as PyYAML does."""
+        if kind is yaml.ScalarNode and implicit[0]:
+            return f"tag:yaml.org,2002:{go_resolve(value)[0]}"
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def _scalar(self, node: yaml.ScalarNode, *tags: str) -> Any:
+        """The value of a scalar whose (possibly explicit) tag is one of `tags`; ValueError otherwise."""
+        text = str(node.value)
+        if len(text.lstrip("+-").replace("_", "")) > 66 and go_resolve(text)[0] == "int":
+            # Longer than any 64-bit literal (0b and 64 digits): refused before int() parses it.
+            self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
+        tag, value = go_resolve(text)
+        if tag not in tags:
+            raise ValueError(f"{text!r} resolves to !!{tag}")
+        return value
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer within 64 bits (the CLI reads integers as int64/uint64)."""
-        digits = str(node.value).lstrip("+-").replace("_", "")
-        if len(digits) > 66:  # longer than any 64-bit literal (0b and 64 digits): refused before int() parses it
-            self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
-        value: int = super().construct_yaml_int(node)
+        value: int = self._scalar(node, "int")
         if not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
             self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
         return value
 
     def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        """A finite number (`.inf` and overflowing literals have no place in a spec)."""
-        value: float = super().construct_yaml_float(node)
+        """A finite number (`.inf` and overflowing literals have no place in a spec); `!!float 1` is 1.0."""
+        value = float(self._scalar(node, "float", "int"))
         if not math.isfinite(value):
             self._refuse("a number that is infinite or not a number: quote it if it is meant as text", node.start_mark)
         return value
 
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
+        """true/false in go-yaml's spellings only (`!!bool yes` is an error there too)."""
+        value: bool = self._scalar(node, "bool")
+        return value
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """Refused: go-yaml v3 reads it as a Go time, which reaches the program as Go's rendering of it."""
+        self._scalar(node, "timestamp")
+        self._refuse("a date or time: quote it (the Pulumi CLI would not pass it on as written)", node.start_mark)
+
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
-
-# Plain scalars resolve as go-yaml v3 resolves them (resolve.go `resolveMapList`, `resolve`), not
-# as YAML 1.1 does: only true/false are booleans (`yes`, `on`, `n` stay strings), integers are
-# decimal or 0b/0o/0x (no base-60 `1:20`), floats need no dot (`1e3`), and timestamps stay
-# strings (the CLI decodes them into strings unless tagged !!timestamp).
+_StrictLoader.add_constructor("tag:yaml.org,2002:bool", _StrictLoader.construct_yaml_bool)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+# Plain scalars are resolved by `go_resolve` (_StrictLoader.resolve), not by PyYAML's table.
 _StrictLoader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("int", r"^[-+]?(?:0b[0-1_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$", "-+0123456789"),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-    ("merge", r"^(?:<<)$", "<"),
-):
-    _StrictLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -161,6 +247,9 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     # overrides one brought in by a `<<` merge is legal YAML (and go-yaml accepts it).
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:str" and key_node.value == "<<" and key_node.style is None:
+            # A plain `<<` merges as a key (go-yaml v3 decode.go isMerge); as a value it is a string.
+            key_node.tag = "tag:yaml.org,2002:merge"
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
         key = loader.construct_object(key_node, deep=deep)  # pragma: no mutate - deep is always False here
@@ -214,11 +303,30 @@ def _placeholders(value: Any, key: str) -> Any:
     return value
 
 
+def _as_decoded_twice(value: Any) -> Any:
+    """`value` as the program receives it after the CLI's round trip through YAML.
+
+    The CLI decodes the stack file, re-encodes it (Go floats written shortest, `1.0` as `1`)
+    and decodes it again (pulumi sdk/go/common/workspace/loaders.go LoadProjectStackBytes),
+    so a float with an integral value below 1e21 arrives as an integer; keys that are not
+    strings are rendered with Go's %v (config/object.go), where null is `<nil>`.
+    """
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, list):
+        return [_as_decoded_twice(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            ("<nil>" if key is None else _as_decoded_twice(key)): _as_decoded_twice(item) for key, item in value.items()
+        }
+    return value
+
+
 def _as_config_string(value: Any) -> str:
     # The CLI passes strings as they are and everything else JSON-encoded (`true`, `3`, `{...}`).
     if isinstance(value, str):
         return value
-    return json.dumps(value)
+    return json.dumps(_as_decoded_twice(value))
 
 
 def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
@@ -273,15 +381,15 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
     for raw_key, value in raw_config.items():
         if not isinstance(raw_key, str) or not raw_key:
             raise StackFileError(f"{shown}: config: keys must be non-empty strings")
-        # The CLI parses stack-file keys as `<namespace>:<name>`, or the legacy
-        # `<namespace>:config:<name>`, which means the same key, and refuses anything else
-        # (pulumi/pulumi sdk/go/common/resource/config/key.go ParseKey). `pulumi config set key`
-        # adds the project namespace itself; the file never omits it.
-        namespace, _, name = raw_key.partition(":")
+        # A key without a namespace is the project's (sdk/go/common/workspace/loaders.go
+        # stackConfigNamespacedWithProject). The CLI then parses keys as `<namespace>:<name>`, or
+        # the legacy `<namespace>:config:<name>`, which means the same key, and refuses anything
+        # else (sdk/go/common/resource/config/key.go ParseKey).
+        namespace, colon, name = raw_key.partition(":")
+        if not colon:
+            namespace, name = PROJECT, raw_key
         if not namespace or not name:
-            raise StackFileError(
-                f"{shown}: config.{raw_key}: config keys must be <namespace>:<name>, e.g. {PROJECT}:{raw_key}"
-            )
+            raise StackFileError(f"{shown}: config.{raw_key}: config keys are <namespace>:<name>, e.g. {PROJECT}:name")
         module, legacy, rest = name.partition(":")
         if legacy and module == "config" and rest and ":" not in rest:
             name = rest

@@ -181,8 +181,12 @@ def test_engine_refuses_default_providers_the_stack_disables(
     lookup = _LOOKUP.format(opts="")
     with_provider = _LOOKUP.format(opts=", opts=pulumi.InvokeOutputOptions(provider=os_)")
     stack = write_stack(base_platform)  # the bundled stacks' setting: aws, openstack, kubernetes
-    with pytest.raises(DefaultProviderError, match="Default provider for 'openstack' disabled"):
+    with pytest.raises(DefaultProviderError) as caught:
         evaluate(stack, program=_program(tmp_path, header + lookup))
+    assert str(caught.value) == (
+        "Invoke: Default provider for 'openstack' disabled. "
+        "'openstack:images/getImage:getImage' must use an explicit provider."
+    )
     with pytest.raises(DefaultProviderError, match=r"'urn:pulumi:test::meridian::openstack:.*::typo' must use"):
         evaluate(stack, program=_program(tmp_path, header + _RULE.format(keyword="port_range_min")))
     plan = evaluate(stack, program=_program(tmp_path, header + "os_ = " + explicit + with_provider))
@@ -199,6 +203,33 @@ def test_engine_refuses_default_providers_the_stack_disables(
     assert evaluate(
         write_stack(base_platform, name="ambient", **AMBIENT_PROVIDERS), program=_program(tmp_path, header + lookup)
     ).invokes
+
+
+@pytest.mark.parametrize(
+    ("value", "denied"),
+    [("", set()), (None, set()), ([], set()), ([" aws ", "*"], {"aws", "*"}), (["openstack"], {"openstack"})],
+)
+def test_disable_default_providers_is_read_as_the_engine_reads_it(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any], value: Any, denied: set[str]
+) -> None:
+    # default_providers.go shouldDenyRequest: empty or null denies nothing; entries are trimmed.
+    from scripts.harness import disabled_default_providers
+    from scripts.stackfile import read_stack_file
+
+    path = write_stack(base_platform, **{DISABLE_DEFAULT_PROVIDERS: value})
+    assert disabled_default_providers(read_stack_file(path), "x") == denied
+
+
+def test_remote_components_need_a_provider_too(
+    write_stack: Callable[..., Path], base_platform: dict[str, Any], tmp_path: Path
+) -> None:
+    # source_eval.go: a multi-language component is served by its package's provider.
+    program = 'import pulumi\npulumi.ComponentResource("kubernetes:helm.sh/v4:Chart", "c", {}, remote=True)\n'
+    with pytest.raises(DefaultProviderError) as caught:
+        evaluate(write_stack(base_platform), program=_program(tmp_path, program))
+    assert str(caught.value) == (
+        "Default provider for 'kubernetes' disabled. 'kubernetes:helm.sh/v4:Chart' must use an explicit provider."
+    )
 
 
 def test_disable_default_providers_must_be_a_list(

@@ -417,7 +417,8 @@ _AWS_DNS = b"        dns: {domain: b.example.org}"
         pytest.param(b"config:\n  meridian:platform:\n", False, id="null-platform"),
         pytest.param(b"- config\n", False, id="document-list"),
         pytest.param(b"", False, id="empty-file"),
-        pytest.param(_MINIMAL.replace(_LABELS, _LABELS[:-1] + b", review-date: 2025-06-30}"), True, id="date"),
+        pytest.param(_MINIMAL.replace(_LABELS, _LABELS[:-1] + b", review-date: 2025-06-30}"), False, id="date"),
+        pytest.param(_MINIMAL.replace(_LABELS, _LABELS[:-1] + b", review-date: '2025-06-30'}"), True, id="quoted-date"),
         pytest.param(
             _MINIMAL.replace(b"admin_cidrs: [192.0.2.0/24", b"admin_cidrs: &admins [192.0.2.0/24").replace(
                 b"admin_cidrs: [198.51.100.0/24]", b"admin_cidrs: *admins"
@@ -450,9 +451,19 @@ def _aws_dns(content: bytes, tmp_path: Path) -> Any:
     return json.loads(read_stack_file(path).config["meridian:platform"])["sites"]["aws-b"]["dns"]
 
 
-def test_dates_stay_strings_like_the_cli(tmp_path: Path) -> None:
-    platform = _aws_dns(_MINIMAL.replace(_AWS_DNS, _AWS_DNS[:-1] + b", expires: 2025-06-30}"), tmp_path)
-    assert platform["expires"] == "2025-06-30"
+@pytest.mark.parametrize("literal", ["2025-06-30", "2025-6-3", "2025-06-30T10:00:00Z", "2025-06-30 10:00:00.5"])
+def test_unquoted_dates_are_refused(tmp_path: Path, literal: str) -> None:
+    # go-yaml v3 decodes them into Go times (decode_test.go "implicit timestamp tag into
+    # interface"), which reach the program rendered by Go, not as written: quoting says which.
+    path = tmp_path / "Pulumi.date.yaml"
+    path.write_text(f"config:\n  meridian:platform: {{expires: {literal}}}\n")
+    with pytest.raises(StackFileError) as caught:
+        read_stack_file(path)
+    assert str(caught.value) == (
+        f"{path}: line 2, column 32: refused: a date or time: quote it (the Pulumi CLI would not pass it on as written)"
+    )
+    path.write_text(f"config:\n  meridian:platform: {{expires: '{literal}', also: !!str {literal}}}\n")
+    assert json.loads(read_stack_file(path).config["meridian:platform"]) == {"expires": literal, "also": literal}
 
 
 def test_merge_keys_are_resolved(tmp_path: Path) -> None:
@@ -474,12 +485,22 @@ def test_explicit_keys_override_merged_ones(tmp_path: Path) -> None:
     }
 
 
-def test_config_keys_need_a_namespace_as_in_the_cli(tmp_path: Path) -> None:
+def test_config_keys_without_a_namespace_are_the_projects(tmp_path: Path) -> None:
+    # loaders.go stackConfigNamespacedWithProject: `platform` is `meridian:platform`.
     path = tmp_path / "Pulumi.bare.yaml"
+    path.write_bytes(b"config:\n  platform: {a: 1}\n  aws:region: eu-west-1\n")
+    assert read_stack_file(path).config == {"meridian:platform": '{"a": 1}', "aws:region": "eu-west-1"}
     path.write_bytes(_MINIMAL + b"  platform: {}\n")
-    with pytest.raises(StackFileError, match=r"<namespace>:<name>, e.g. meridian:platform") as caught:
+    with pytest.raises(StackFileError) as caught:
         read_stack_file(path)
-    assert str(caught.value).startswith(f"{path}: config.platform: ")
+    assert str(caught.value) == f"{path}: config.platform: names the same key as another entry (meridian:platform)"
+    for bad in (b":x", b"aws:"):
+        path.write_bytes(b"config:\n  '" + bad + b"': 1\n")
+        with pytest.raises(StackFileError) as caught:
+            read_stack_file(path)
+        assert str(caught.value) == (
+            f"{path}: config.{bad.decode()}: config keys are <namespace>:<name>, e.g. meridian:name"
+        )
 
 
 @pytest.mark.parametrize(
@@ -593,18 +614,48 @@ def test_a_key_named_twice_through_the_legacy_form_is_refused(tmp_path: Path) ->
         ("0x1F", 31),
         ("0b101", 5),
         ("1_000", 1000),
-        # Floats need no dot (yamlStyleFloat).
-        ("1e3", 1000.0),
+        # Prefixes in either case; every `_` removed before parsing; `08` is no octal but a float.
+        ("0X1F", 31),
+        ("0B11", 3),
+        ("0O17", 15),
+        ("-0o17", -15),
+        ("+12", 12),
+        ("0_x1F", 31),
+        ("+_1", 1),
+        ("0b_", "0b_"),
+        ("08", 8),
+        ("00", 0),
+        # Floats need no dot (yamlStyleFloat); after the CLI's YAML round trip an integral float
+        # is an integer (Go writes 1.0 as 1), below 1e21.
+        ("1e3", 1000),
+        ("1.0", 1),
+        ("1.", 1),
+        ("1e21", 1e21),
+        ("1_000.5", 1000.5),
         (".5", 0.5),
+        (".5_5", 0.55),
+        ("._5", "._5"),
         ("-1.5", -1.5),
         ("~", None),
-        ("2025-06-30", "2025-06-30"),
+        ("", None),
+        ("NULL", None),
+        ("2025-13-45", "2025-13-45"),
+        ("<<", "<<"),
     ],
 )
 def test_plain_scalars_resolve_as_go_yaml_resolves_them(tmp_path: Path, literal: str, value: Any) -> None:
     path = tmp_path / "Pulumi.scalar.yaml"
     path.write_text(f"config:\n  meridian:platform: {{x: {literal}}}\n")
-    assert json.loads(read_stack_file(path).config["meridian:platform"]) == {"x": value}
+    decoded = json.loads(read_stack_file(path).config["meridian:platform"])
+    assert decoded == {"x": value} and type(decoded["x"]) is type(value)
+
+
+def test_keys_that_are_not_strings_are_rendered_as_go_renders_them(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.keys.yaml"
+    path.write_text("config:\n  meridian:platform: {1.0: a, ~: b, false: c, 2: d, 1.5: e}\n  meridian:n: 2.0\n")
+    config = read_stack_file(path).config
+    assert json.loads(config["meridian:platform"]) == {"1": "a", "<nil>": "b", "false": "c", "2": "d", "1.5": "e"}
+    assert config["meridian:n"] == "2"
 
 
 def test_the_legacy_config_module_form_names_the_same_key(tmp_path: Path) -> None:
