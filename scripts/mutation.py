@@ -141,17 +141,22 @@ def run(areas: list[str]) -> None:
 def rerun(areas: list[str]) -> None:
     """Bring each area's copy up to date with the tree and run again only the mutants not yet killed.
 
-    Tests only grow stronger between runs, so a killed mutant stays killed; mutmut regenerates
-    the mutants of any function whose source changed (a pragma added) and runs those too.
+    Tests only grow stronger between runs, so a killed mutant stays killed. A plain `mutmut
+    run` regenerates the mutants of every function whose source changed (a pragma added, a
+    rule rewritten), clears their results and runs just those; the survivors of unchanged
+    functions are then named, since mutmut skips mutants that already have a result.
     """
     for area in areas:
         work = WORK / _slug(area)
-        pending = [name for found_area, name, status in results([area]) if COUNTED.get(status, status) != "killed"]
-        if not pending:
-            continue
+        before = {name for _, name, status in results([area]) if COUNTED.get(status, status) != "killed"}
         _copy_tree(work, keep=("pyproject.toml",))
-        print(f"mutation: {area}: {len(pending)} mutants again", flush=True)
-        _mutmut(area, work, *pending)
+        print(f"mutation: {area}: changed functions, then {len(before)} mutants not killed before", flush=True)
+        _mutmut(area, work)
+        pending = [
+            name for _, name, status in results([area]) if name in before and COUNTED.get(status, status) != "killed"
+        ]
+        if pending:
+            _mutmut(area, work, *pending)
 
 
 def results(areas: list[str]) -> list[tuple[str, str, str]]:
