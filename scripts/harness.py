@@ -57,6 +57,8 @@ class Plan:
     #: Data-source calls (token, args with secrets redacted, provider reference), in call
     #: order; what the preview would ask the providers, not part of the plan document.
     invokes: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: Outputs each component registered (`pulumi stack` shows them), by URN, secrets redacted.
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The plan document written by `meridian plan --json`."""
@@ -165,6 +167,7 @@ class PlanRecorder(MockMonitor):
         self.worker_loops: set[asyncio.AbstractEventLoop] = set()
         self.records: list[dict[str, Any]] = []
         self.invokes: list[dict[str, Any]] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
         #: Packages whose default provider the stack disables (`pulumi:disable-default-providers`).
         self.disabled_default_providers: frozenset[str] = frozenset()
         self.stack_outputs: dict[str, Any] = {}
@@ -252,9 +255,13 @@ class PlanRecorder(MockMonitor):
                 self.worker_loops.add(loop)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        """Keep the root stack's outputs (secrets redacted)."""
+        """Keep the root stack's and every component's outputs (secrets redacted)."""
+        outputs = redact(_struct(request.outputs), "", [])
         if request.urn.split("::")[2] == STACK_TYPE:
-            self.stack_outputs = redact(_struct(request.outputs), "", [])
+            self.stack_outputs = outputs
+        else:
+            with self._lock:
+                self.component_outputs[request.urn] = outputs
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
@@ -349,6 +356,7 @@ def evaluate(
             outputs=recorder.stack_outputs,
             revealed=recorder.revealed,
             invokes=recorder.invokes,
+            component_outputs=recorder.component_outputs,
         )
     finally:
         gc.set_threshold(*thresholds)

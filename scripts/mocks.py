@@ -18,6 +18,8 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from components.spec.sites import aws_partition
+
 _NAMESPACE = uuid.UUID("6f1b6b0e-8f59-4f7e-9f5e-6d6572696469")  # fixed: "meridian" plans are reproducible
 
 #: EC2 ID prefixes per resource type (as the EC2 API hands them out).
@@ -143,7 +145,7 @@ class MeridianMocks(Mocks):
                 kind = self._aws_arns[token]
                 # "service:kind" for non-EC2 services (e.g. "kms:key"); plain kinds are EC2's.
                 service, _, kind = kind.rpartition(":") if ":" in kind else ("ec2", "", kind)
-                state["arn"] = f"arn:aws:{service}:{region}:{account}:{kind}/{resource_id}"
+                state["arn"] = f"arn:{aws_partition(region)}:{service}:{region}:{account}:{kind}/{resource_id}"
             if "tags" in state:
                 state["tagsAll"] = dict(state["tags"] or {})
         else:

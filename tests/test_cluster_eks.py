@@ -25,6 +25,7 @@ from test_provider_contract import contract_violations
 from components.clusters.eks import render_kubeconfig
 from components.spec import SpecError
 from components.spec.clusters import MIG_CONFIG_LABEL, POOL_LABEL
+from components.spec.sites import aws_partition as partition
 from scripts.harness import SECRET, Plan
 from scripts.mock_outputs import eks as eks_mocks
 from scripts.mocks import MeridianMocks
@@ -91,6 +92,20 @@ def _main(platform: dict[str, Any]) -> dict[str, Any]:
     return platform
 
 
+#: A region of the China partition for the `cn-north-1` plan; its zones, and no admin roles: the spec's
+#: RoleArn pattern accepts `arn:aws:` role ARNs only, which no China account has.
+CHINA_REGION = "cn-north-1"
+
+
+def _china(platform: dict[str, Any]) -> dict[str, Any]:
+    """The main cluster on a site in AWS China (Beijing), whose ARNs live in the `aws-cn` partition."""
+    platform = _main(platform)
+    platform["sites"]["aws-b"]["aws"]["region"] = CHINA_REGION
+    platform["sites"]["aws-b"]["aws"]["availability_zones"] = [f"{CHINA_REGION}a", f"{CHINA_REGION}b"]
+    platform["clusters"][CLUSTER]["admin_role_arns"] = []
+    return platform
+
+
 def _variant(platform: dict[str, Any]) -> dict[str, Any]:
     """IPv6-only admin and API networks, a named AWS profile, two admin roles (one with a path), custom taints, MIG."""
     platform = _main(platform)
@@ -133,11 +148,12 @@ Plans = Callable[[str], tuple[dict[str, Any], Plan]]
 
 @pytest.fixture
 def plans(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> Plans:
-    """`(platform mapping, plan)` for "main" or "variant"; each evaluated once per test process."""
+    """`(platform mapping, plan)` for "main", "variant" or CHINA_REGION; each evaluated once per test process."""
 
     def get(which: str) -> tuple[dict[str, Any], Plan]:
         if which not in _PLANS:
-            platform = _main(base_platform) if which == "main" else _variant(base_platform)
+            build = {"main": _main, "variant": _variant, CHINA_REGION: _china}[which]
+            platform = build(base_platform)
             _PLANS[which] = (platform, plan_of(platform))
         return _PLANS[which]
 
@@ -292,6 +308,48 @@ def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) ->
     alias = cluster.one(KMS_ALIAS, f"{CLUSTER}-secrets-key")
     assert alias["inputs"] == {"name": f"alias/testproj-{CLUSTER}-eks", "targetKeyId": key_state["keyId"]}
     assert alias["protect"] is False  # only the key holds state
+
+
+# --------------------------------------------------------------------------------------------
+# Partitions: ARNs of AWS-managed policies name the partition of the site's region
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        # "In the Beijing and Ningxia Regions, the Amazon Resource Name (ARN) syntax includes a cn:
+        # arn:aws-cn" (docs.amazonaws.cn, general/latest/gr/ARNs.html).
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        # "aws-us-gov - AWS GovCloud (US) Regions" (IAM User Guide, "Identify AWS resources with ARNs").
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-gov-east-1", "aws-us-gov"),
+        # Every other region is in the commercial partition.
+        ("eu-west-1", "aws"),
+        ("us-east-1", "aws"),
+        ("ap-east-1", "aws"),
+    ],
+)
+def test_partition_of_a_region(region: str, expected: str) -> None:
+    assert partition(region) == expected
+
+
+def test_a_china_site_names_its_managed_policies_in_the_aws_cn_partition(plans: Plans) -> None:
+    # AWS-managed policies of a China account are named arn:aws-cn:...; arn:aws:... names nothing there.
+    _, plan = plans(CHINA_REGION)
+    cluster = Cluster(plan)
+    attached = {a["inputs"]["policyArn"] for a in cluster.all(ATTACHMENT)}
+    policies = {
+        "AmazonEKSClusterPolicy",
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryReadOnly",
+    }
+    assert attached == {f"arn:aws-cn:iam::aws:policy/{policy}" for policy in policies}
+    [association] = cluster.all(ACCESS_POLICY)  # the deployer's only: no admin roles here
+    assert association["inputs"]["policyArn"] == (
+        "arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    )
 
 
 # --------------------------------------------------------------------------------------------

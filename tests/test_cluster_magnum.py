@@ -26,7 +26,6 @@ import pulumi_openstack  # noqa: F401
 import pytest
 import yaml
 from conftest import PlanCache
-from google.protobuf import json_format
 from pulumi.runtime import MockResourceArgs, rpc
 from test_provider_contract import contract_violations
 
@@ -34,7 +33,7 @@ from components.clusters import magnum
 from components.spec import SpecError
 from components.spec.catalog import BACKEND_VERSIONS
 from components.spec.clusters import GPU_TAINT, POOL_LABEL
-from scripts.harness import SECRET, Plan, PlanRecorder, evaluate, redact
+from scripts.harness import SECRET, Plan, evaluate
 from scripts.mock_outputs import magnum as magnum_mocks
 from scripts.mocks import MeridianMocks, stable_uuid
 
@@ -128,19 +127,6 @@ def _variant(platform: dict[str, Any]) -> dict[str, Any]:
     return platform
 
 
-class OutputRecorder(PlanRecorder):
-    """The harness's recorder, also keeping every component's registered outputs (secrets redacted)."""
-
-    def __init__(self) -> None:
-        super().__init__(MeridianMocks())
-        self.component_outputs: dict[str, Any] = {}
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        outputs = json_format.MessageToDict(request.outputs, preserving_proto_field_name=True)
-        self.component_outputs[request.urn] = redact(outputs, "", [])
-        return super().RegisterResourceOutputs(request)
-
-
 _PLANS: dict[str, tuple[dict[str, Any], Plan, dict[str, Any]]] = PlanCache()
 Plans = Callable[[str], tuple[dict[str, Any], Plan, dict[str, Any]]]
 
@@ -152,9 +138,8 @@ def plans(write_stack: Callable[..., Path], base_platform: dict[str, Any]) -> Pl
     def get(which: str) -> tuple[dict[str, Any], Plan, dict[str, Any]]:
         if which not in _PLANS:
             platform = _main(base_platform) if which == "main" else _variant(base_platform)
-            recorder = OutputRecorder()
-            plan = evaluate(write_stack(platform, name=which), recorder=recorder)
-            _PLANS[which] = (platform, plan, recorder.component_outputs)
+            plan = evaluate(write_stack(platform, name=which))
+            _PLANS[which] = (platform, plan, plan.component_outputs)
         return _PLANS[which]
 
     return get

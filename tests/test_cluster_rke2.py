@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi_openstack  # noqa: F401 - importing a provider SDK registers its type tokens
@@ -32,7 +33,8 @@ from components import ports
 from components.clusters import rke2
 from components.spec import TaintSpec
 from components.spec.catalog import BACKEND_VERSIONS
-from scripts.harness import SECRET, Plan
+from components.spec.clusters import POOL_LABEL
+from scripts.harness import SECRET, Plan, evaluate
 from scripts.mocks import MeridianMocks, stable_uuid
 
 CLUSTER = "lab"
@@ -112,6 +114,7 @@ class Rke2Plan:
     def __init__(self, platform: dict[str, Any], plan: Plan) -> None:
         self.platform = platform
         self.plan = plan
+        self.outputs = plan.component_outputs
         self.site = platform["sites"]["os-a"]
         self.cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
         scope = plan.within(self.cluster["urn"])
@@ -173,13 +176,14 @@ _PLANS: dict[str, Rke2Plan] = PlanCache()
 
 
 @pytest.fixture
-def rk(plan_of: Callable[..., Plan], base_platform: dict[str, Any]) -> Rke2Plan:
+def rk(write_stack: Callable[..., Path], base_platform: dict[str, Any]) -> Rke2Plan:
     """The RKE2 platform's plan with secrets revealed, evaluated once per test process."""
     if "main" not in _PLANS:
         platform = copy.deepcopy(base_platform)
         platform["sites"]["os-a"]["openstack"]["availability_zones"] = list(ZONES)
         platform["clusters"] = {CLUSTER: rke2_cluster_spec()}
-        _PLANS["main"] = Rke2Plan(platform, plan_of(platform, reveal_secrets=True))
+        plan = evaluate(write_stack(platform), reveal_secrets=True)
+        _PLANS["main"] = Rke2Plan(platform, plan)
     return _PLANS["main"]
 
 
@@ -364,6 +368,17 @@ def test_pool_sizes_and_server_count(rk: Rke2Plan) -> None:
     assert {r["inputs"]["flavorName"] for r in rk.servers()} == {"m1.large"}
 
 
+def test_pools_register_their_size_and_node_labels(rk: Rke2Plan) -> None:
+    # The NodePool's outputs are what `pulumi stack` shows per pool: the instances created
+    # (desired_size, else min_size: an empty pool stays empty) and the labels nodes register with.
+    for pool, size in POOL_SIZES.items():
+        component = rk.one(NODE_POOL, f"{CLUSTER}-{pool}")
+        assert rk.outputs[component["urn"]] == {
+            "node_labels": {POOL_LABEL: pool, **POOLS[pool].get("labels", {})},
+            "size": size,
+        }, pool
+
+
 def test_instances_spread_over_zones_round_robin(rk: Rke2Plan) -> None:
     def zones(instances: list[dict[str, Any]]) -> list[str]:
         return [r["inputs"]["availabilityZone"] for r in instances]
@@ -531,6 +546,10 @@ def test_kubeconfig_is_secret_and_reaches_the_api_through_the_floating_ip(rk: Rk
     (context,) = kubeconfig["contexts"]
     assert kubeconfig["current-context"] == context["name"]
     assert context["context"] == {"cluster": cluster["name"], "user": user["name"]}
+    # Named after the cluster, so that the kubeconfigs of several clusters merge (KUBECONFIG=a:b)
+    # without shadowing each other: "the first file to set a particular value or map key wins"
+    # (kubernetes.io, "Organizing Cluster Access Using kubeconfig Files", merging rules).
+    assert (cluster["name"], context["name"], user["name"]) == (CLUSTER, CLUSTER, f"{CLUSTER}-admin")
     assert cluster["cluster"]["server"] == f"https://{rk.floating_ip()}:{ports.KUBE_API}"
 
     def decoded(field: str, section: dict[str, Any]) -> str:
@@ -603,15 +622,38 @@ def test_every_input_is_an_sdk_input(rk: Rke2Plan) -> None:
 # The pure renderers, with plain values
 
 
+#: What every server's config.yaml holds besides its tokens, SANs and join URL, each option a real
+#: `rke2 server` flag (docs.rke2.io/reference/server_config):
+SERVER_SETTINGS: dict[str, Any] = {
+    # RKE2's default CNI, named so that the Canal ports opened in NODE_RULES are the ones in use.
+    "cni": "canal",
+    # "profile: Validate system configuration against the selected benchmark (valid items: cis,
+    # cis-1.23 (deprecated))"; rancher/rke2 pkg/rke2/rke2.go refuses cis-1.23 with a fatal error
+    # ("cis-1.23 profile is deprecated. Please use 'cis' instead."), so "cis" exactly.
+    "profile": "cis",
+    # "write-kubeconfig-mode: Write kubeconfig with this mode": the cluster-admin kubeconfig RKE2
+    # writes on each server (/etc/rancher/rke2/rke2.yaml) stays readable by root only.
+    "write-kubeconfig-mode": "0600",
+    # Every node carries its cluster and role (servers here; agents in agent_config).
+    "node-label": ["meridian.io/cluster=c1", "meridian.io/role=server"],
+    # etcd snapshots every 6 hours, 20 kept (five days); RKE2's defaults are "0 */12 * * *" and 5
+    # (server_config "etcd-snapshot-schedule-cron", "etcd-snapshot-retention").
+    "etcd-snapshot-schedule-cron": "0 */6 * * *",
+    "etcd-snapshot-retention": 20,
+    # Secrets encrypted at rest in etcd (docs.rke2.io/security/secrets_encryption), stated where an
+    # auditor reads the node's settings. Current RKE2 turns it on whatever the file says (rancher/rke2
+    # pkg/rke2/rke2.go, Server: clx.Set("secrets-encryption", "true")), so a `false` here would mislead
+    # the reader rather than the cluster.
+    "secrets-encryption": True,
+}
+
+
 def test_server_config_of_the_first_and_a_joining_server() -> None:
     first = rke2.server_config(
         token="t0k", agent_token="a9t", join_url=None, tls_san=["198.51.100.7"], taints=[], cluster="c1"
     )
-    assert "server" not in first
-    assert "node-taint" not in first
-    assert first["token"] == "t0k" and first["agent-token"] == "a9t"
-    assert first["tls-san"] == ["198.51.100.7"]
-    assert "meridian.io/cluster=c1" in first["node-label"]
+    # The first server founds the cluster: no `server`; untainted when asked for no taints.
+    assert first == {"token": "t0k", "agent-token": "a9t", "tls-san": ["198.51.100.7"], **SERVER_SETTINGS}
     joining = rke2.server_config(
         token="t0k",
         agent_token="a9t",
@@ -620,8 +662,14 @@ def test_server_config_of_the_first_and_a_joining_server() -> None:
         taints=[rke2.SERVER_TAINT],
         cluster="c1",
     )
-    assert joining["server"] == "https://10.0.0.5:9345"
-    assert joining["node-taint"] == ["CriticalAddonsOnly=true:NoExecute"]
+    assert joining == {
+        "token": "t0k",
+        "agent-token": "a9t",
+        "tls-san": ["198.51.100.7"],
+        **SERVER_SETTINGS,
+        "node-taint": ["CriticalAddonsOnly=true:NoExecute"],
+        "server": "https://10.0.0.5:9345",
+    }
 
 
 def test_agent_config_renders_labels_and_taints() -> None:
@@ -632,12 +680,22 @@ def test_agent_config_renders_labels_and_taints() -> None:
     config = rke2.agent_config(
         token="t0k", join_url="https://10.0.0.5:9345", labels={"tier": "batch"}, taints=taints, cluster="c1"
     )
-    assert config["token"] == "t0k"
-    assert config["server"] == "https://10.0.0.5:9345"
-    assert labels_of(config) == {"meridian.io/cluster": "c1", "meridian.io/role": "agent", "tier": "batch"}
-    assert config["node-taint"] == ["dedicated=batch:NoSchedule", "example.org/flaky:PreferNoSchedule"]
+    # `profile` on agents too (docs.rke2.io/reference/linux_agent_config, "Security"): the kernel
+    # parameter checks of the CIS profile are per node (docs.rke2.io/security/hardening_guide).
+    assert config == {
+        "token": "t0k",
+        "server": "https://10.0.0.5:9345",
+        "profile": "cis",
+        "node-label": ["meridian.io/cluster=c1", "meridian.io/role=agent", "tier=batch"],
+        "node-taint": ["dedicated=batch:NoSchedule", "example.org/flaky:PreferNoSchedule"],
+    }
     bare = rke2.agent_config(token="t", join_url="https://10.0.0.5:9345", labels={}, taints=[], cluster="c1")
-    assert "node-taint" not in bare
+    assert bare == {
+        "token": "t",
+        "server": "https://10.0.0.5:9345",
+        "profile": "cis",
+        "node-label": ["meridian.io/cluster=c1", "meridian.io/role=agent"],
+    }
 
 
 @pytest.mark.parametrize("role", ["server", "agent"])
@@ -672,6 +730,50 @@ def test_cloud_init_installs_the_pinned_release_as_the_role(role: str) -> None:
     else:
         assert useradd == []
         assert list(written) == [rke2.CONFIG_PATH, rke2.INSTALL_SCRIPT]
+
+
+@pytest.mark.parametrize("role", ["server", "agent"])
+def test_install_script_runs_the_cis_host_setup_before_rke2_starts(role: str) -> None:
+    text = rke2.install_script(role, "v1.33.13+rke2r2")
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    assert lines[1].startswith("# ")  # Meridian's note: a comment, never a command
+    # docs.rke2.io/security/hardening_guide, "Setting up hosts": with the `cis` profile RKE2 exits
+    # unless the kernel parameters are set and, where etcd runs, an etcd user and group exist; it
+    # ships the sysctl file but does not apply it. For a tarball install: "sudo cp -f
+    # /usr/local/share/rke2/rke2-cis-sysctl.conf /etc/sysctl.d/60-rke2-cis.conf" and "sudo systemctl
+    # restart systemd-sysctl"; "Create the etcd user": "sudo useradd -r -c "etcd user" -s /sbin/nologin
+    # -M etcd -U" (-U: a group of the same name, which some distributions' useradd does not create).
+    etcd_user = ['id -u etcd >/dev/null 2>&1 || useradd -r -c "etcd user" -s /sbin/nologin -M etcd -U']
+    assert [lines[0], *lines[2:]] == [
+        "#!/bin/bash",
+        "set -euo pipefail",
+        "curl -sfL --retry 10 --retry-delay 6 --retry-all-errors -o /root/rke2-install.sh https://get.rke2.io",
+        f"INSTALL_RKE2_VERSION=v1.33.13+rke2r2 INSTALL_RKE2_TYPE={role} INSTALL_RKE2_METHOD=tar"
+        " sh /root/rke2-install.sh",
+        "cp -f /usr/local/share/rke2/rke2-cis-sysctl.conf /etc/sysctl.d/60-rke2-cis.conf",
+        "systemctl restart systemd-sysctl",
+        *(etcd_user if role == "server" else []),
+        f"systemctl enable --now rke2-{role}.service",
+    ]
+
+
+def test_cloud_init_keeps_every_script_line_whole() -> None:
+    # Whoever debugs a boot reads the user data as written (Nova's metadata, cloud-init's
+    # /var/lib/cloud/instance/user-data.txt): each script line must appear there whole, not folded
+    # at PyYAML's default width of 80 columns (a fold parses back the same but splits the command).
+    version = "v1.33.13+rke2r2"
+    script = rke2.install_script("server", version)
+    long_lines = [line for line in script.splitlines() if len(line) > 80]
+    assert long_lines  # the case at hand: the download and install commands
+    text = rke2.cloud_init("server", version, {"token": "t0k"}, [])
+    rows = text.splitlines()
+    for line in long_lines:
+        assert any(line in row for row in rows), line
+    first, _, rest = text.partition("\n")
+    assert first == "#cloud-config"
+    [written] = [f for f in yaml.safe_load(rest)["write_files"] if f["path"] == rke2.INSTALL_SCRIPT]
+    assert written["content"] == script
 
 
 def test_kubeconfig_renderer() -> None:

@@ -34,6 +34,7 @@ import pulumi_aws as aws
 from ..reachability import Source
 from ..spec import ClusterSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from ..spec.sites import aws_partition
 from ..yamlout import dump
 
 if TYPE_CHECKING:
@@ -61,15 +62,6 @@ AMI_STANDARD = "AL2023_x86_64_STANDARD"
 AMI_NVIDIA = "AL2023_x86_64_NVIDIA"
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
-
-
-def partition(region: str) -> str:
-    """The AWS partition of `region` (managed policy ARNs differ between partitions)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def trust_policy(service: str) -> str:
@@ -139,7 +131,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     name = cluster.name
     settings = site.spec.aws
     assert settings is not None  # an eks cluster runs on an AWS site (PlatformSpec checks it)
-    arn_partition = partition(settings.region)
+    arn_partition = aws_partition(settings.region)
     eks_name = f"{site.prefix}-{name}"
     base_tags = {**site.tags, "cluster": name}
     on_cluster = pulumi.ResourceOptions(parent=cluster, provider=site.provider)

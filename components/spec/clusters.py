@@ -324,7 +324,7 @@ class ControlPlaneSpec(SpecModel):
 
 
 #: An IAM role ARN (paths allowed).
-RoleArn = Annotated[str, Field(pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")]
+RoleArn = Annotated[str, Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")]
 
 
 class ClusterSpec(SpecModel):

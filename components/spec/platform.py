@@ -14,7 +14,7 @@ from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
 from .project import ProjectSpec
-from .sites import SiteSpec
+from .sites import SiteSpec, aws_partition
 
 #: Which site kinds each cluster backend can run on.
 BACKEND_SITE_KINDS = {"rke2": {"openstack"}, "magnum": {"openstack"}, "eks": {"aws"}, "attached": {"openstack", "aws"}}
@@ -103,6 +103,19 @@ class PlatformSpec(SpecModel):
                     f"backend '{cluster.backend}' cannot run on {site.kind} site '{cluster.site}'",
                 )
             else:
+                if site.aws is not None:
+                    # IAM is per partition: a role of another partition cannot be granted access.
+                    home = aws_partition(site.aws.region)
+                    roles: list[tuple[tuple[str | int, ...], str | None]] = [
+                        (("deployer_role_arn",), cluster.deployer_role_arn),
+                        *((("admin_role_arns", index), arn) for index, arn in enumerate(cluster.admin_role_arns)),
+                    ]
+                    for path, arn in roles:
+                        if arn is not None and arn.split(":")[1] != home:
+                            problems.add(
+                                ("clusters", name, *path),
+                                f"is in partition {arn.split(':')[1]}, but site '{cluster.site}' is in {home}",
+                            )
                 for pool_name, pool in cluster.node_pools.items():
                     where = ("clusters", name, "node_pools", pool_name)
                     flavor = site.gpu_flavor(pool.flavor)

@@ -110,6 +110,15 @@ class OpenStackSettings(SpecModel):
         return self
 
 
+def aws_partition(region: str) -> str:
+    """The AWS partition of `region`: ARNs name it (`arn:aws-cn:...` in the Beijing and Ningxia regions)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 class AwsSettings(SpecModel):
     """How to reach an AWS account and where the site lives in it."""
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
+from components.spec.sites import aws_partition
+
 from ..mocks import ID_KEY, CallBuilder, ResourceBuilder, account_and_region, digest, stable_uuid
 
 #: The timestamp every mocked resource was "created" at (plans must be reproducible).
@@ -37,14 +39,14 @@ def _tagged(args: MockResourceArgs) -> dict[str, Any]:
 
 
 def _role(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
-    account, _ = account_and_region(provider)
+    account, region = account_and_region(provider)
     name = _autoname(args)
     path = str(args.inputs.get("path") or "/")
     return {
         ID_KEY: name,  # an IAM role's ID is its name
         "name": name,
         # A role's path sits between `role/` and its name: /team/ -> role/team/<name>.
-        "arn": f"arn:aws:iam::{account}:role/{path.lstrip('/')}{name}",
+        "arn": f"arn:{aws_partition(region)}:iam::{account}:role/{path.lstrip('/')}{name}",
         "uniqueId": _iam_unique_id("AROA", args.typ, args.name),
         "createDate": CREATED,
         "path": path,
@@ -64,7 +66,7 @@ def _kms_key(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]
     return {
         ID_KEY: key_id,
         "keyId": key_id,
-        "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}",
+        "arn": f"arn:{aws_partition(region)}:kms:{region}:{account}:key/{key_id}",
         "keyUsage": args.inputs.get("keyUsage", "ENCRYPT_DECRYPT"),
         "customerMasterKeySpec": args.inputs.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT"),
         "isEnabled": args.inputs.get("isEnabled", True),
@@ -80,8 +82,15 @@ def _kms_alias(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, An
     name = _autoname(args)
     target = str(args.inputs.get("targetKeyId", ""))
     # targetKeyId may be a key ID or a key ARN; the service reports the ARN either way.
-    target_arn = target if target.startswith("arn:") else f"arn:aws:kms:{region}:{account}:key/{target}"
-    return {"name": name, "arn": f"arn:aws:kms:{region}:{account}:{name}", "targetKeyArn": target_arn, "region": region}
+    target_arn = (
+        target if target.startswith("arn:") else f"arn:{aws_partition(region)}:kms:{region}:{account}:key/{target}"
+    )
+    return {
+        "name": name,
+        "arn": f"arn:{aws_partition(region)}:kms:{region}:{account}:{name}",
+        "targetKeyArn": target_arn,
+        "region": region,
+    }
 
 
 def cluster_id(name: str) -> str:
@@ -108,7 +117,7 @@ def _eks_cluster(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, 
     return {
         ID_KEY: name,  # an EKS cluster's ID is its name
         "name": name,
-        "arn": f"arn:aws:eks:{region}:{account}:cluster/{name}",
+        "arn": f"arn:{aws_partition(region)}:eks:{region}:{account}:cluster/{name}",
         "endpoint": f"https://{host_id}.gr7.{region}.eks.amazonaws.com",
         "certificateAuthority": {"data": _certificate(name)},
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{host_id}"}]}],
@@ -135,7 +144,7 @@ def _eks_node_group(args: MockResourceArgs, provider: dict[str, Any]) -> dict[st
     return {
         ID_KEY: f"{cluster}:{group}",
         "nodeGroupName": group,
-        "arn": f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}/{group}/{group_uuid}",
+        "arn": f"arn:{aws_partition(region)}:eks:{region}:{account}:nodegroup/{cluster}/{group}/{group_uuid}",
         "status": "ACTIVE",
         "version": args.inputs.get("version", "1.34"),
         "releaseVersion": f"{args.inputs.get('version', '1.34')}.0-20260110",
@@ -164,10 +173,12 @@ def _eks_access_entry(args: MockResourceArgs, provider: dict[str, Any]) -> dict[
     entry_uuid = stable_uuid("aws:eks/accessEntry:AccessEntry", cluster, principal)
     # EKS maps an IAM role to a per-session Kubernetes user name, a user to its ARN.
     user_name = (
-        f"arn:aws:sts::{account}:assumed-role/{principal_name}/{{{{SessionName}}}}" if kind == "role" else principal
+        f"arn:{aws_partition(region)}:sts::{account}:assumed-role/{principal_name}/{{{{SessionName}}}}"
+        if kind == "role"
+        else principal
     )
     return {
-        "accessEntryArn": f"arn:aws:eks:{region}:{account}:access-entry/{cluster}/{kind}/{account}/"
+        "accessEntryArn": f"arn:{aws_partition(region)}:eks:{region}:{account}:access-entry/{cluster}/{kind}/{account}/"
         f"{principal_name}/{entry_uuid}",
         "type": args.inputs.get("type", "STANDARD"),
         "userName": args.inputs.get("userName") or user_name,
@@ -184,16 +195,16 @@ def _eks_access_policy_association(args: MockResourceArgs, provider: dict[str, A
     return {"associatedAt": CREATED, "modifiedAt": CREATED, "region": region}
 
 
-def oidc_provider_arn(account: str, issuer: str) -> str:
+def oidc_provider_arn(account: str, issuer: str, region: str = "eu-west-1") -> str:
     """The ARN IAM gives the OIDC provider of `issuer`: the issuer's host and path, without the scheme."""
-    return f"arn:aws:iam::{account}:oidc-provider/{issuer.removeprefix('https://')}"
+    return f"arn:{aws_partition(region)}:iam::{account}:oidc-provider/{issuer.removeprefix('https://')}"
 
 
 def _oidc_provider(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
-    account, _ = account_and_region(provider)
+    account, region = account_and_region(provider)
     issuer = str(args.inputs.get("url", ""))
     return {
-        "arn": oidc_provider_arn(account, issuer),
+        "arn": oidc_provider_arn(account, issuer, region),
         # The thumbprint of the root CA IAM keeps for EKS issuers (IAM OIDC provider docs).
         "thumbprintLists": list(args.inputs.get("thumbprintLists") or ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]),
         **_tagged(args),
@@ -201,11 +212,11 @@ def _oidc_provider(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str
 
 
 def _caller_identity(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
-    account, _ = account_and_region(provider)
+    account, region = account_and_region(provider)
     role_id = _iam_unique_id("AROA", "aws:iam/role:Role", DEPLOYER_ROLE)
     return {
         "accountId": account,
-        "arn": f"arn:aws:sts::{account}:assumed-role/{DEPLOYER_ROLE}/{DEPLOYER_SESSION}",
+        "arn": f"arn:{aws_partition(region)}:sts::{account}:assumed-role/{DEPLOYER_ROLE}/{DEPLOYER_SESSION}",
         "id": account,
         "userId": f"{role_id}:{DEPLOYER_SESSION}",
     }
