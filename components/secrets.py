@@ -20,7 +20,6 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import pulumi
@@ -58,12 +57,15 @@ def read_vault_field(mount: str, path: str, field: str) -> str:
     address = os.environ.get("VAULT_ADDR")
     if not address:
         raise SecretUnavailableError("VAULT_ADDR is not set")
-    token = os.environ.get("VAULT_TOKEN")
-    token_file = Path.home() / ".vault-token"
-    if not token and token_file.exists():
-        token = token_file.read_text(encoding="utf-8").strip()
-    client = hvac.Client(url=address, token=token, namespace=os.environ.get("VAULT_NAMESPACE"))
+    # hvac.Client reads the URL from VAULT_ADDR and the token from VAULT_TOKEN, else from the
+    # token file ~/.vault-token as the Vault CLI writes it (hvac/v1/__init__.py, hvac/utils.py
+    # get_token_from_env): the same sources, so they are left to it. It does not read
+    # VAULT_NAMESPACE, which is passed on.
+    client = hvac.Client(namespace=os.environ.get("VAULT_NAMESPACE"))
     try:
+        # Explicit True: the default (None) means True today with a DeprecationWarning in the
+        # user's output, and False from hvac 3 (a deleted latest version would then be read as
+        # metadata without data instead of an error).
         response = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, raise_on_deleted_version=True)
     except hvac.exceptions.Forbidden:
         raise SecretUnavailableError(f"Vault denied reading {mount}/{path} (check the token's policy)") from None
@@ -71,7 +73,7 @@ def read_vault_field(mount: str, path: str, field: str) -> str:
         raise SecretUnavailableError(f"no secret at {mount}/{path} in Vault") from None
     except (hvac.exceptions.VaultError, OSError) as exc:
         raise SecretUnavailableError(f"Vault at {address} could not be read ({type(exc).__name__})") from None
-    data = response.get("data", {}).get("data", {})
+    data = response["data"]["data"]  # KV v2 read: {"data": {"data": {...}, "metadata": {...}}}
     if field not in data:
         raise SecretUnavailableError(f"secret {mount}/{path} in Vault has no field '{field}'")
     return str(data[field])
@@ -121,10 +123,10 @@ def _walk(value: Any, path: tuple[str | int, ...], is_ref: bool) -> Iterator[tup
         yield from references(value, path)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _walk(item, (*path, key), False)
+            yield from _walk(item, (*path, key), is_ref)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _walk(item, (*path, index), False)
+            yield from _walk(item, (*path, index), is_ref)
     elif is_ref and isinstance(value, str):
         yield path, value
 

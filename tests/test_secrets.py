@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.runtime.config import set_all_config
+from pydantic import BaseModel
 
-from components.secrets import SecretUnavailableError, read_vault_field
+from components.secrets import VAULT_READER, SecretRef, references, resolve_references, secret
 from components.spec import SpecError
 from scripts.harness import Plan, PlanRecorder, evaluate, write_plan
 from scripts.mocks import MeridianMocks
@@ -71,65 +73,117 @@ def test_malformed_references_are_spec_errors(
         plan_of(_with_credential(base_platform, ref))
 
 
-# -- the real Vault reader, against a loopback stand-in speaking Vault's KV v2 HTTP API ------------
+# -- finding and resolving references (the real Vault reader is tested against OpenBao: test_vault.py) ----
 
 
-class _FakeVault(BaseHTTPRequestHandler):
-    secrets = {"kv/data/testproj/openstack": {"app_secret": "s3cr3t-value"}}
-    token = "hvs.test-token"
-
-    def do_GET(self) -> None:
-        if self.headers.get("X-Vault-Token") != self.token:
-            self._reply(403, {"errors": ["permission denied"]})
-            return
-        data = self.secrets.get(self.path.removeprefix("/v1/"))
-        if data is None:
-            self._reply(404, {"errors": []})
-            return
-        self._reply(200, {"data": {"data": data, "metadata": {"version": 3, "deletion_time": ""}}})
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *_: Any) -> None:
-        pass
+class _Leaf(BaseModel):
+    token: SecretRef
+    maybe: SecretRef | None = None
+    plain: str = "config:notAReference"
 
 
-@pytest.fixture
-def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _FakeVault)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    address = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("VAULT_ADDR", address)
-    monkeypatch.setenv("VAULT_TOKEN", _FakeVault.token)
-    monkeypatch.delenv("VAULT_NAMESPACE", raising=False)
-    yield address
-    server.shutdown()
-    server.server_close()
+class _Tree(BaseModel):
+    leaf: _Leaf
+    many: list[SecretRef] = []
+    named: dict[str, SecretRef] = {}
+    leaves: list[_Leaf] = []
 
 
-def test_reads_a_kv2_field_with_hvac(vault: str) -> None:
-    assert read_vault_field("kv", "testproj/openstack", "app_secret") == "s3cr3t-value"
+def _in_context(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run on an event loop (Outputs need one) with fresh config and resolution state (context variables)."""
+    return contextvars.copy_context().run(asyncio.run, fn())
 
 
-def test_vault_errors_name_the_place_not_the_value(vault: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(SecretUnavailableError, match=r"has no field 'other'"):
-        read_vault_field("kv", "testproj/openstack", "other")
-    with pytest.raises(SecretUnavailableError, match=r"no secret at kv/elsewhere"):
-        read_vault_field("kv", "elsewhere", "x")
-    monkeypatch.setenv("VAULT_TOKEN", "hvs.wrong")
-    with pytest.raises(SecretUnavailableError, match=r"denied") as error:
-        read_vault_field("kv", "testproj/openstack", "app_secret")
-    assert "s3cr3t" not in str(error.value)
+async def _value(output: pulumi.Output[str]) -> tuple[str, bool]:
+    return await output.future(), await output.is_secret()
 
 
-def test_no_vault_address_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VAULT_ADDR", raising=False)
-    with pytest.raises(SecretUnavailableError, match="VAULT_ADDR is not set"):
-        read_vault_field("kv", "a", "b")
+def test_references_are_found_in_every_shape_of_field() -> None:
+    tree = _Tree(
+        leaf=_Leaf(token="config:a", maybe="config:b"),
+        many=["config:c", "vault:kv/p/q#f"],
+        named={"x": "config:d"},
+        leaves=[_Leaf(token="config:e")],
+    )
+    assert list(references(tree)) == [
+        (("leaf", "token"), "config:a"),
+        (("leaf", "maybe"), "config:b"),
+        (("many", 0), "config:c"),
+        (("many", 1), "vault:kv/p/q#f"),
+        (("named", "x"), "config:d"),
+        (("leaves", 0, "token"), "config:e"),
+    ]
+
+
+def test_config_references_resolve_to_secret_outputs_of_their_own_namespace() -> None:
+    async def run() -> Any:
+        set_all_config(
+            {"meridian:hubCookie": "c00kie", "aws:secretKey": "k3y"}, ["meridian:hubCookie", "aws:secretKey"]
+        )
+        tree = _Tree(leaf=_Leaf(token="config:hubCookie", maybe="config:aws:secretKey"))
+        assert resolve_references(tree) == []
+        return await _value(secret("config:hubCookie")), await _value(secret("config:aws:secretKey"))
+
+    assert _in_context(run) == (("c00kie", True), ("k3y", True))
+
+
+def test_a_reference_with_a_namespace_is_looked_up_there() -> None:
+    tree = _Tree(leaf=_Leaf(token="config:aws:nothing"))
+
+    async def run() -> Any:
+        return resolve_references(tree)
+
+    problems = _in_context(run)
+    assert problems == [
+        (("leaf", "token"), "config key aws:nothing is not set (pulumi config set --secret aws:nothing ...)")
+    ]
+
+
+def test_vault_references_are_read_once_each_and_secret() -> None:
+    calls: list[tuple[str, str, str]] = []
+
+    def reader(mount: str, path: str, field: str) -> str:
+        calls.append((mount, path, field))
+        return f"value-of-{field}"
+
+    async def run() -> Any:
+        VAULT_READER.set(reader)
+        tree = _Tree(
+            leaf=_Leaf(token="vault:kv/eo4eu/os#app", maybe="vault:kv/eo4eu/os#app"),
+            many=["vault:secret/a/b/c#pw"],
+        )
+        assert resolve_references(tree) == []
+        return await _value(secret("vault:kv/eo4eu/os#app")), await _value(secret("vault:secret/a/b/c#pw"))
+
+    assert _in_context(run) == (("value-of-app", True), ("value-of-pw", True))
+    # A reference used twice is read once; the one after the duplicate is read too.
+    assert calls == [("kv", "eo4eu/os", "app"), ("secret", "a/b/c", "pw")]
+
+
+def test_a_value_that_is_no_reference_is_refused_by_the_resolver_too() -> None:
+    # The spec's pattern refuses it first; the resolver does not rely on that.
+    tree = _Tree.model_construct(leaf=_Leaf.model_construct(token="env:HOME"), many=[], named={}, leaves=[])
+
+    async def run() -> Any:
+        return resolve_references(tree)
+
+    assert _in_context(run) == [(("leaf", "token"), "not a secret reference")]
+
+
+def test_an_unresolved_reference_is_a_programming_error() -> None:
+    expected = "secret reference was not resolved with the spec (load the spec with load_platform_spec)"
+
+    async def before_loading() -> None:
+        with pytest.raises(KeyError) as caught:
+            secret("config:a")
+        assert caught.value.args == (expected,)
+
+    async def another_reference() -> None:
+        set_all_config({"meridian:a": "x"}, ["meridian:a"])
+        assert resolve_references(_Tree(leaf=_Leaf(token="config:a"))) == []
+        with pytest.raises(KeyError) as caught:
+            secret("config:b")
+        assert caught.value.args == (expected,)
+
+    _in_context(before_loading)
+    _in_context(another_reference)

@@ -103,6 +103,7 @@ def _fails(mount: str, path: str, field: str, words: str) -> str:
     return message
 
 
+@pytest.mark.filterwarnings("error")  # nothing of hvac's (e.g. its raise_on_deleted_version notice) reaches the user
 def test_reads_a_kv2_field(env: pytest.MonkeyPatch) -> None:
     assert read_vault_field("secret", "eo4eu/openstack", "app_secret") == VALUE
 
