@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +89,12 @@ class _Tree(BaseModel):
     leaves: list[_Leaf] = []
 
 
-def _in_context(fn: Callable[[], Awaitable[Any]]) -> Any:
+def _in_context(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run on an event loop (Outputs need one) with fresh config and resolution state (context variables)."""
     return contextvars.copy_context().run(asyncio.run, fn())
 
 
-async def _value(output: pulumi.Output[str]) -> tuple[str, bool]:
+async def _value(output: pulumi.Output[str]) -> tuple[str | None, bool]:
     return await output.future(), await output.is_secret()
 
 
