@@ -165,6 +165,8 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         "magnum",
         {"ts": _pool(A30, 2, _sliced("A30", 2), taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])},
     ),
+    # ... and a custom MIG layout there (the patch names Meridian's mig-parted ConfigMap).
+    "mag-mig": _openstack("magnum", {"custom": _pool(A100, 1, _mig("A100-80GB", 1, "mixed", custom=CUSTOM))}),
     # eks: driver and toolkit preinstalled (AL2023 NVIDIA AMI).
     "ek": _eks({"cpu": _pool("m6i.large", 3), "shared": _pool("g5.xlarge", 2, _sliced("A10G", 4), min_size=0)}),
     "ek-mig": _eks(
@@ -242,6 +244,14 @@ EXPECT: dict[str, Expect] = {
     # 2 replicas x 1 GPU x 2 nodes.
     "mag-ts": Expect(
         "magnum", {"nvidia.com/gpu": 4}, replicas=frozenset({2}), partition={"ts": {PLUGIN_LABEL: "time-sliced-2"}}
+    ),
+    # custom: (2, 1, 1) x 1 GPU x 1 node.
+    "mag-mig": Expect(
+        "magnum",
+        {"nvidia.com/mig-1g.10gb": 2, "nvidia.com/mig-2g.20gb": 1, "nvidia.com/mig-3g.40gb": 1},
+        mig_strategy="mixed",
+        mig_configs={"all-disabled": [], CUSTOM_NAME: [CUSTOM]},
+        partition={"custom": {MIG_LABEL: CUSTOM_NAME}},
     ),
     # 4 replicas x 1 GPU x 2 nodes.
     "ek": Expect(
@@ -661,6 +671,18 @@ def test_gpu_summary_output(gpu_plan: Plan) -> None:
     assert gpu_plan.outputs["gpus"] == {name: expect.gpus for name, expect in EXPECT.items()}
 
 
+@pytest.mark.parametrize("cluster", sorted(EXPECT))
+def test_operator_outputs_say_what_runs_where(gpu_plan: Plan, cluster: str) -> None:
+    # Magnum's operator is the driver's release (cluster-addons: nvidiaGPUOperator); Meridian does not pick its version.
+    version = "adopted: nvidia-gpu-operator" if cluster in ADOPTED else "v26.7.0"
+    assert gpu_plan.component_outputs[operator_of(gpu_plan, cluster)["urn"]] == {
+        "cluster": cluster,
+        "namespace": "gpu-operator",
+        "version": version,
+        "resources": EXPECT[cluster].gpus,
+    }
+
+
 # -- node labels and taints reach the nodes -----------------------------------------------------
 
 
@@ -749,7 +771,8 @@ def test_magnum_adopts_the_drivers_operator(gpu_plan: Plan, cluster: str) -> Non
     children = gpu_plan.children(operator_of(gpu_plan, cluster)["urn"])
     # No second operator (its cluster-scoped objects would collide with release nvidia-gpu-operator's),
     # no Namespace (the driver's release made gpu-operator).
-    assert {r["type"] for r in children} == {CLUSTER_POLICY_PATCH} | ({CONFIG_MAP} if expect.replicas else set())
+    config_maps = {CONFIG_MAP} if expect.replicas or expect.mig_configs else set()
+    assert {r["type"] for r in children} == {CLUSTER_POLICY_PATCH} | config_maps
     patch = _patch(gpu_plan, cluster)
     inputs = patch["inputs"]
     assert (inputs["apiVersion"], inputs["kind"], inputs["metadata"]["name"]) == (
@@ -775,6 +798,16 @@ def test_magnum_adopts_the_drivers_operator(gpu_plan: Plan, cluster: str) -> Non
         assert config["urn"] in patch["depends_on"]
     else:
         assert config is None and "devicePlugin" not in spec
+    mig_parted = config_map(gpu_plan, cluster, "mig-parted")
+    if expect.mig_configs:
+        assert mig_parted is not None
+        assert spec["migManager"]["config"] == {
+            "name": mig_parted["inputs"]["metadata"]["name"],
+            "default": "all-disabled",
+        }
+        assert mig_parted["urn"] in patch["depends_on"]
+    else:
+        assert mig_parted is None and "config" not in spec["migManager"]
 
 
 @pytest.mark.parametrize("cluster", ADOPTED)

@@ -278,9 +278,8 @@ class GpuOperator(pulumi.ComponentResource):
                     opts=on_cluster,
                 )
             )
-        self.release: k8s.helm.v3.Release | None = None
         if adopted is None:
-            self.release = k8s.helm.v3.Release(
+            k8s.helm.v3.Release(
                 name,
                 name=GPU_OPERATOR_CHART,
                 chart=GPU_OPERATOR_CHART,
@@ -311,6 +310,7 @@ class GpuOperator(pulumi.ComponentResource):
             )
         self.register_outputs(
             {
+                "cluster": self.summary.cluster,
                 "namespace": NAMESPACE,
                 "version": GPU_OPERATOR_VERSION if adopted is None else f"adopted: {adopted}",
                 "resources": self.summary.resources,
