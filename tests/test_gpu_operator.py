@@ -147,14 +147,15 @@ CLUSTERS: dict[str, dict[str, Any]] = {
     "shared": _openstack(
         "rke2",
         {
-            "ts4": _pool(A30, 2, _sliced("A30", 4)),
-            "ts8": _pool(A30, 1, _sliced("A30", 8)),
+            # First: pools without time-slicing do not end the search for those with it.
             "whole": _pool(
                 A30,
                 1,
                 {"model": "A30", "count": 1},
                 taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
             ),
+            "ts4": _pool(A30, 2, _sliced("A30", 4)),
+            "ts8": _pool(A30, 1, _sliced("A30", 8)),
         },
     ),
     # MIG, single strategy.
@@ -166,7 +167,14 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         {"ts": _pool(A30, 2, _sliced("A30", 2), taints=[{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])},
     ),
     # ... and a custom MIG layout there (the patch names Meridian's mig-parted ConfigMap).
-    "mag-mig": _openstack("magnum", {"custom": _pool(A100, 1, _mig("A100-80GB", 1, "mixed", custom=CUSTOM))}),
+    # (a whole-GPU pool first: pools without MIG do not end the search for layouts).
+    "mag-mig": _openstack(
+        "magnum",
+        {
+            "whole": _pool(A30, 1, {"model": "A30", "count": 1}),
+            "custom": _pool(A100, 1, _mig("A100-80GB", 1, "mixed", custom=CUSTOM)),
+        },
+    ),
     # eks: driver and toolkit preinstalled (AL2023 NVIDIA AMI).
     "ek": _eks({"cpu": _pool("m6i.large", 3), "shared": _pool("g5.xlarge", 2, _sliced("A10G", 4), min_size=0)}),
     "ek-mig": _eks(
@@ -245,10 +253,10 @@ EXPECT: dict[str, Expect] = {
     "mag-ts": Expect(
         "magnum", {"nvidia.com/gpu": 4}, replicas=frozenset({2}), partition={"ts": {PLUGIN_LABEL: "time-sliced-2"}}
     ),
-    # custom: (2, 1, 1) x 1 GPU x 1 node.
+    # custom: (2, 1, 1) x 1 GPU x 1 node; whole: 1.
     "mag-mig": Expect(
         "magnum",
-        {"nvidia.com/mig-1g.10gb": 2, "nvidia.com/mig-2g.20gb": 1, "nvidia.com/mig-3g.40gb": 1},
+        {"nvidia.com/gpu": 1, "nvidia.com/mig-1g.10gb": 2, "nvidia.com/mig-2g.20gb": 1, "nvidia.com/mig-3g.40gb": 1},
         mig_strategy="mixed",
         mig_configs={"all-disabled": [], CUSTOM_NAME: [CUSTOM]},
         partition={"custom": {MIG_LABEL: CUSTOM_NAME}},
@@ -638,7 +646,7 @@ def test_mig_parted_config_map(gpu_plan: Plan, cluster: str) -> None:
     assert config["inputs"]["metadata"]["namespace"] == NAMESPACE_NAME
 
 
-@pytest.mark.parametrize("cluster", ["custom", "models"])
+@pytest.mark.parametrize("cluster", ["custom", "models", "mag-mig"])
 def test_mig_parted_offers_every_pools_layout(gpu_plan: Plan, cluster: str) -> None:
     config = config_map(gpu_plan, cluster, "mig-parted")
     assert config is not None
@@ -665,6 +673,17 @@ def test_objects_use_the_clusters_provider_and_release_waits_for_config(gpu_plan
     assert config_maps <= set(release["depends_on"])
     namespace = gpu_plan.one(NAMESPACE, f"{cluster}-gpu-operator")["urn"]
     assert namespace in release["depends_on"]
+
+
+def test_values_need_a_gpu_pool(base_platform: dict[str, Any]) -> None:
+    from components.addons.gpu_operator import gpu_operator_values
+    from components.spec import parse_platform
+
+    platform = {**base_platform, "clusters": {"cpu": _openstack("rke2", {"cpu": _pool("m1.large", 2)})}}
+    cluster = parse_platform(platform, "stacks/Pulumi.unit.yaml").clusters["cpu"]
+    with pytest.raises(ValueError) as caught:
+        gpu_operator_values(cluster)
+    assert caught.value.args == ("the GPU Operator is only installed on clusters with GPU pools",)
 
 
 def test_gpu_summary_output(gpu_plan: Plan) -> None:

@@ -105,16 +105,15 @@ def mig_parted_config(cluster: ClusterSpec) -> str | None:
     A custom ConfigMap replaces the MIG manager's generated one, so it lists the built-in
     configurations the other pools use as well, plus `all-disabled`.
     """
-    layouts: dict[str, dict[str, int]] = {}
-    custom = False
-    for pool in cluster.gpu_pools.values():
-        assert pool.gpu is not None
-        if pool.gpu.mig is None or pool.gpu.mig_layout is None:
-            continue
-        custom = custom or pool.gpu.mig.custom is not None
-        layouts[pool.gpu.mig.config_name] = pool.gpu.mig_layout
-    if not custom:
+    gpus = [pool.gpu for pool in cluster.gpu_pools.values() if pool.gpu is not None]
+    if not any(gpu.mig is not None and gpu.mig.custom is not None for gpu in gpus):
         return None
+    layouts: dict[str, dict[str, int]] = {}
+    for gpu in gpus:
+        # A validated pool has a layout exactly when it has a mig block (unknown profiles are refused).
+        if gpu.mig is None or gpu.mig_layout is None:  # pragma: no mutate
+            continue
+        layouts[gpu.mig.config_name] = gpu.mig_layout
     configs: dict[str, Any] = {"all-disabled": [{"devices": "all", "mig-enabled": False}]}
     for name, layout in sorted(layouts.items()):
         configs[name] = [{"devices": "all", "mig-enabled": True, "mig-devices": dict(sorted(layout.items()))}]
