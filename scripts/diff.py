@@ -2,10 +2,11 @@
 
 The base is usually the plan of the target branch (`meridian plan STACK --json base.json` on
 a checkout of it), the head the stack as the change leaves it. Resources are matched as
-the engine matches them: by URN, then by the aliases the head declares and the ones a
-child inherits when its parent was matched by alias (same type and name under the
-parent's old URN, a leading parent name swapped for the old one). Two resources claiming
-one old resource are refused, as the engine refuses them. Paired resources are compared
+the engine matches them (pkg/resource/deploy/step_generator.go): by URN, then by the
+aliases the head declares, then by the ones a child inherits when its parent was matched
+by alias (its type and name, and each alias's, under the parent's old URN, a leading
+parent name swapped for the old one). Two resources claiming one old resource are
+refused, as the engine refuses them. Paired resources are compared
 input by input, minus the paths their `ignore_changes` names (`scripts/paths.py`), and
 option by option; stack outputs are compared too.
 
@@ -132,50 +133,86 @@ def compare(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
     return [] if old == new else [PropertyChange(path, old, new, "update")]
 
 
-def _renamed_name(name: str, parent: str, old_parent: str) -> str:
-    """A child's name under its parent's old name: the engine swaps a leading parent name."""
-    parent_name, old_name = parent.rsplit("::", 1)[-1], old_parent.rsplit("::", 1)[-1]
-    return old_name + name.removeprefix(parent_name) if name.startswith(parent_name) else name
+def _urn_name(urn: str) -> str:
+    """A URN's name: all after its third `::`, which a name may hold itself (sdk/go/common/resource/urn/urn.go)."""
+    return urn.split("::", 3)[-1]
+
+
+def _urn_type(urn: str) -> str:
+    """A URN's own type, without its parents' (urn.go Type: the qualified type after its last `$`)."""
+    return urn.split("::")[2].rpartition("$")[2]
+
+
+def _collapsed(
+    alias: str | dict[str, Any], resource: dict[str, Any], stack: str, project: str, moved: dict[str, str]
+) -> str:
+    """One alias as a URN, as the engine makes it (pkg/resource/deploy/step_generator.go collapseAliasToUrn).
+
+    A spec's missing parts are the resource's own; a parent it names that was itself matched
+    by alias stands for that parent's old URN; the root stack as parent is no parent.
+    """
+    if isinstance(alias, str):
+        return alias
+    name = alias.get("name") or resource["name"]
+    type_ = alias.get("type") or resource["type"]
+    parent = moved.get(alias["parent"], alias["parent"]) if alias.get("parent") else resource["parent"]
+    if alias.get("no_parent") or not parent or parent.split("::")[2] == STACK_TYPE:
+        return f"urn:pulumi:{alias.get('stack') or stack}::{alias.get('project') or project}::{type_}::{name}"
+    # resource.CreateURN (sdk/go/common/resource/alias.go): the parent's URN up to its name, so
+    # under a parent the alias's stack and project count for nothing.
+    return f"{parent[: parent.rindex('::')]}${type_}::{name}"
+
+
+def _inherited(type_: str, name: str, parent: str, old_parent: str, stack: str, project: str) -> str:
+    """An alias a child inherits from its parent's (step_generator.go inheritedChildAlias).
+
+    The type and name under the parent's old URN; a name that starts with the parent's name
+    starts with the parent's old name instead.
+    """
+    parent_name = _urn_name(parent)
+    if name.startswith(parent_name):
+        name = _urn_name(old_parent) + name.removeprefix(parent_name)
+    return make_urn(stack, project, old_parent, type_, name)
 
 
 def _alias_urns(resource: dict[str, Any], stack: str, project: str, moved: dict[str, str]) -> list[str]:
-    """The URNs a head resource may have had, in the engine's order of trying them.
+    """The URNs a head resource may have had, in the engine's order of trying them (step_generator.go generateAliases).
 
-    Its own aliases (a URN, or a spec whose parent defaults to the resource's parent), and
-    the aliases it inherits when its parent was itself matched by alias (`moved`: head
-    URN -> old URN): the same type and name under the parent's old URN, the name's leading
-    parent name swapped for the parent's old one.
+    Its own aliases first; then, when its parent was itself matched by alias (`moved`: head
+    URN -> old URN), the ones it inherits: its own type and name, then each of its aliases'
+    type and name, under the parent's old URN.
     """
+    urns = [_collapsed(alias, resource, stack, project, moved) for alias in resource["aliases"]]
     parent = resource["parent"]
-    parents = [parent] + ([moved[parent]] if parent in moved else [])
-    urns = []
-    for old_parent in parents[1:]:
-        name = _renamed_name(resource["name"], parent, old_parent)
-        urns.append(make_urn(stack, project, old_parent, resource["type"], name))
-    for alias in resource["aliases"]:
-        if isinstance(alias, str):
-            urns.append(alias)
-            continue
-        if alias.get("no_parent"):
-            alias_parents: list[str | None] = [None]
-        elif "parent" in alias:
-            alias_parents = [alias["parent"]] + ([moved[alias["parent"]]] if alias["parent"] in moved else [])
-        else:
-            alias_parents = list(parents)
-        for alias_parent in alias_parents:
-            name = alias.get("name", resource["name"])
-            if alias_parent and parent and alias_parent == moved.get(parent) and "name" not in alias:
-                name = _renamed_name(name, parent, alias_parent)
-            urns.append(
-                make_urn(
-                    alias.get("stack", stack),
-                    alias.get("project", project),
-                    alias_parent,
-                    alias.get("type", resource["type"]),
-                    name,
-                )
-            )
-    return list(dict.fromkeys(urns))
+    if parent in moved:
+        named = [(resource["type"], resource["name"])] + [(_urn_type(urn), _urn_name(urn)) for urn in urns]
+        urns += [_inherited(type_, name, parent, moved[parent], stack, project) for type_, name in named]
+    return urns
+
+
+def _registration_order(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The head's resources (in tree order), each moved after its parent and the parents its aliases name.
+
+    The SDK awaits those URNs before it registers a resource, so the engine has matched them
+    first, whatever their types and names sort like.
+    """
+    by_urn = {r["urn"]: r for r in resources}
+    seen: set[str] = set()
+    ordered: list[dict[str, Any]] = []
+
+    def visit(resource: dict[str, Any]) -> None:
+        if resource["urn"] in seen:
+            return
+        seen.add(resource["urn"])
+        alias_parents = [alias.get("parent") for alias in resource["aliases"] if isinstance(alias, dict)]
+        for urn in [resource["parent"], *alias_parents]:
+            if urn in by_urn:
+                visit(by_urn[urn])
+        ordered.append(resource)
+
+    for resource in resources:
+        visit(resource)
+    return ordered
 
 
 def _masked(change: PropertyChange, old: dict[str, Any], new: dict[str, Any]) -> PropertyChange:
@@ -194,11 +231,21 @@ def _masked(change: PropertyChange, old: dict[str, Any], new: dict[str, Any]) ->
     return change
 
 
-def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved_back: dict[str, str]) -> ResourceChange | None:
+def _same_provider(before: str | None, after: str | None, moved: dict[str, str]) -> bool:
+    """Whether two provider references (`URN::ID`) name one provider matched by alias, whatever their IDs.
+
+    The engine sees no provider change then (step_generator.go providerChanged).
+    """
+    if not (before and after):
+        return False
+    return moved.get(after.rpartition("::")[0]) == before.rpartition("::")[0]
+
+
+def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved: dict[str, str]) -> ResourceChange | None:
     """How `new` differs from the `old` resource it was matched with; None when it does not.
 
-    `moved_back` maps head URNs matched by alias to their old URNs, so a provider that was
-    itself renamed with an alias is still the same provider.
+    `moved` maps head URNs matched by alias to their old URNs, so a provider that was itself
+    renamed with an alias is still the same provider.
     """
     inputs = [
         _masked(change, old, new)
@@ -208,21 +255,17 @@ def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved_back: dic
     options = []
     for option in OPTIONS:
         before, after = old.get(option), new.get(option)
-        if option == "provider" and isinstance(after, str):
-            urn, _, reference = after.rpartition("::")
-            after = f"{moved_back.get(urn, urn)}::{reference}" if urn in moved_back else after
-        if before != after:
-            options.append(PropertyChange(f"({option})", old.get(option), new.get(option), "update"))
+        if before != after and not (option == "provider" and _same_provider(before, after, moved)):
+            options.append(PropertyChange(f"({option})", before, after, "update"))
     renamed = old["urn"] != new["urn"]
     if not inputs and not options and not renamed:
         return None
     notes = []
+    # A path secret on both sides holds "[secret]" on both, so it is never among the changes.
     unseen = sorted(
         path
         for path in new["secret_paths"]
-        if path in old["secret_paths"]
-        and not any(c.path == path for c in inputs)
-        and not any(covers(ignored, path) for ignored in new["ignore_changes"])
+        if path in old["secret_paths"] and not any(covers(ignored, path) for ignored in new["ignore_changes"])
     )
     if unseen:
         notes.append(f"secret, not compared: {', '.join(unseen)}")
@@ -257,29 +300,28 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
     old_by_urn = {r["urn"]: r for r in base.resources if r["type"] != STACK_TYPE}
     resources = [r for r in tree_order(head.resources) if r["type"] != STACK_TYPE]
     # Own URNs first: a resource that kept its URN is that resource, whatever aliases say.
-    claimed = {r["urn"]: r["urn"] for r in resources if r["urn"] in old_by_urn}
+    claimed = {r["urn"]: r["urn"] for r in resources if r["urn"] in old_by_urn}  # old URN -> head URN
     moved: dict[str, str] = {}  # head URN -> old URN, for resources matched by alias
-    changes: list[ResourceChange] = []
-    unchanged = unchanged_with_secrets = 0
-    for resource in resources:
-        old_urn = resource["urn"] if resource["urn"] in old_by_urn else None
-        if old_urn is None:
-            for candidate in _alias_urns(resource, head.stack, head.project, moved):
-                if candidate not in old_by_urn:
-                    continue
+    for resource in _registration_order(resources):
+        if resource["urn"] in old_by_urn:
+            continue
+        for candidate in _alias_urns(resource, head.stack, head.project, moved):
+            if candidate in old_by_urn:
                 if candidate in claimed:
                     raise DiffError(
                         f"{resource['urn']} and {claimed[candidate]} both claim {candidate} "
                         "(by URN or alias): `pulumi preview` fails on such a program"
                     )
-                old_urn = candidate
+                claimed[candidate] = resource["urn"]
+                moved[resource["urn"]] = candidate
                 break
-        if old_urn is None:
+    changes: list[ResourceChange] = []
+    unchanged = unchanged_with_secrets = 0
+    for resource in resources:
+        old_urn = moved.get(resource["urn"], resource["urn"])
+        if old_urn not in old_by_urn:
             changes.append(ResourceChange("create", resource["urn"], resource["type"], resource["name"]))
             continue
-        claimed[old_urn] = resource["urn"]
-        if old_urn != resource["urn"]:
-            moved[resource["urn"]] = old_urn
         change = _compare_resources(old_by_urn[old_urn], resource, moved)
         if change is None:
             unchanged += 1
@@ -313,12 +355,13 @@ def _shown(value: Any) -> str:
 
 def _render_property(change: PropertyChange) -> list[str]:
     sign = {"add": "+", "delete": "-", "update": "~"}[change.kind]
-    strings = change.kind == "update" and isinstance(change.old, str) and isinstance(change.new, str)
+    # Only an update has a value on both sides.
+    strings = isinstance(change.old, str) and isinstance(change.new, str)
     if strings and ("\n" in change.old or "\n" in change.new):
         lines = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1)
-        return [f"        ~ {change.path}:"] + [f"            {line}" for line in list(lines)[2:]]
+        return [f"        {sign} {change.path}:"] + [f"            {line}" for line in list(lines)[2:]]
     if change.kind == "update":
-        return [f"        ~ {change.path}: {_shown(change.old)} => {_shown(change.new)}"]
+        return [f"        {sign} {change.path}: {_shown(change.old)} => {_shown(change.new)}"]
     return [f"        {sign} {change.path}: {_shown(change.old if change.kind == 'delete' else change.new)}"]
 
 

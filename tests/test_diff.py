@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from policy_support import resource
+from policy_support import PROVIDER_URN, provider_resource, resource
 from pulumi.runtime import rpc
 from test_cli import BAD_INPUT, meridian
 
@@ -470,3 +470,361 @@ def test_the_whole_json_of_every_kind_of_change() -> None:
             "update": 1,
         },
     }
+
+
+# -- lists, as the engine diffs them ----------------------------------------------------------------------
+
+
+def test_a_shorter_list_deletes_its_tail_element_by_element() -> None:
+    # sdk/go/common/resource/properties_diff.go (PropertyValue.diff): an index past the new
+    # array's end is a delete of that element; a value that is no longer (or not yet) an array
+    # is one update of the whole value.
+    assert compare({"ports": [1, 2, 3]}, {"ports": [1]}) == [
+        PropertyChange("ports[1]", 2, None, "delete"),
+        PropertyChange("ports[2]", 3, None, "delete"),
+    ]
+    assert compare({"ports": [1]}, {"ports": None}) == [PropertyChange("ports", [1], None, "update")]
+    assert compare({"ports": "1"}, {"ports": [1]}) == [PropertyChange("ports", "1", [1], "update")]
+
+
+# -- aliases: every URN pulumi/pkg/resource/deploy/step_generator.go generateAliases tries ---------------
+
+STACK_URN = "urn:pulumi:test::meridian::pulumi:pulumi:Stack::meridian-test"
+PLATFORM = "meridian:index:Platform"
+POOL = "meridian:clusters:NodePool"
+OLD_BALANCER = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+BALANCER = "openstack:loadbalancer/v2:LoadBalancer"
+CHAIN = "urn:pulumi:test::meridian::meridian:index:Platform$meridian:clusters:KubernetesCluster"
+NEW_CLUSTER = "meridian:clusters:Cluster"
+ADDONS = "meridian:clusters:Addons"
+NEW_CHAIN = "urn:pulumi:test::meridian::meridian:index:Platform$meridian:clusters:Cluster"
+
+
+def _moves(base: Plan, head: Plan) -> list[tuple[str, str, str | None]]:
+    return [(c.operation, c.name, c.old_urn) for c in diff_plans(base, head).changes]
+
+
+def test_urn_aliases_are_tried_in_order_until_one_matches() -> None:
+    """An alias may be a whole URN (pulumi docs, resource option `aliases`); the engine tries each in turn."""
+    before = resource(SUBNET, "old-net", {"cidr": "10.0.0.0/24"})
+    after = resource(
+        SUBNET,
+        "net",
+        {"cidr": "10.0.0.0/24"},
+        aliases=[
+            "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::never-existed",
+            "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::old-net",
+        ],
+    )
+    assert _moves(plan(before), plan(after)) == [
+        ("rename", "net", "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::old-net")
+    ]
+
+
+def test_a_spec_alias_of_a_top_level_resource_ignores_the_root_stack_parent() -> None:
+    """Top-level resources have the root stack as parent; collapseAliasToUrn drops it (parentIsRootStack)."""
+    stack = resource("pulumi:pulumi:Stack", "meridian-test", {}, custom=False, provider=None)
+    before = [
+        stack,
+        resource(SUBNET, "old-net", {}, parent=STACK_URN),
+        resource(SUBNET, "old-dmz", {}, parent=STACK_URN),
+    ]
+    after = [
+        stack,
+        resource(SUBNET, "net", {}, parent=STACK_URN, aliases=[{"name": "old-net"}]),
+        resource(SUBNET, "dmz", {}, parent=STACK_URN, aliases=[{"name": "old-dmz", "parent": STACK_URN}]),
+    ]
+    subnet = "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::"
+    assert _moves(plan(*before), plan(*after)) == [
+        ("rename", "dmz", subnet + "old-dmz"),
+        ("rename", "net", subnet + "old-net"),
+    ]
+
+
+def test_an_alias_stack_or_project_counts_only_for_a_resource_without_a_parent() -> None:
+    """collapseAliasToUrn: without a parent the URN takes the alias's stack and project; under one,
+    resource.CreateURN (sdk/go/common/resource/alias.go) keeps the parent's, whatever the alias says.
+    (A base holding another project's URN is synthetic: it pins the URN the engine looks up.)"""
+    top = resource(SUBNET, "a", {}) | {"urn": "urn:pulumi:old::legacy::openstack:networking/subnet:Subnet::a"}
+    child = _under(PLATFORM_URN, SUBNET, "old-b", {})
+    moved_top = resource(SUBNET, "a", {}, aliases=[{"stack": "old", "project": "legacy"}])
+    moved_child = _under(
+        PLATFORM_URN, SUBNET, "b", {}, aliases=[{"name": "old-b", "stack": "old", "project": "legacy"}]
+    )
+    assert _moves(plan(top, child), plan(moved_top, moved_child)) == [
+        ("rename", "a", "urn:pulumi:old::legacy::openstack:networking/subnet:Subnet::a"),
+        ("rename", "b", "urn:pulumi:test::meridian::meridian:index:Platform$openstack:networking/subnet:Subnet::old-b"),
+    ]
+
+
+def test_an_alias_naming_the_old_parent_follows_a_resource_into_another_component() -> None:
+    """The pulumi docs' example of aliases: a resource moved under a new parent names the old one."""
+    core = _under(PLATFORM_URN, CLUSTER, "core", {}, custom=False)
+    burst = _under(PLATFORM_URN, POOL, "burst", {}, custom=False)
+    before = _under(core["urn"], SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    after = _under(burst["urn"], SUBNET, "net", {"cidr": "10.0.0.0/24"}, aliases=[{"parent": core["urn"]}])
+    assert _moves(plan(core, burst, before), plan(core, burst, after)) == [
+        ("rename", "net", f"{CHAIN}$openstack:networking/subnet:Subnet::net")
+    ]
+
+
+def test_an_alias_naming_a_parent_that_moved_itself_means_that_parents_old_urn() -> None:
+    """collapseAliasToUrn: "If the parent used an alias then use it's old URN here". The SDK awaits
+    the URNs of a parent and of an alias's parent before registering a resource, so the engine has
+    matched both before it, even where they sort after it (Addons < Cluster here). The component
+    changes type, or its children's URNs would not change (a URN holds the parents' types only)."""
+    platform = resource(PLATFORM, "eo4eu", {}, custom=False, provider=None)
+    main = _under(PLATFORM_URN, ADDONS, "main", {}, custom=False)
+    core = _under(PLATFORM_URN, CLUSTER, "core", {}, custom=False)
+    core_pool = _under(core["urn"], POOL, "core-pool", {}, custom=False)
+    before = _under(core_pool["urn"], SUBNET, "x", {"cidr": "10.0.0.0/24"})
+    zeta = _under(PLATFORM_URN, NEW_CLUSTER, "zeta", {}, custom=False, aliases=[{"name": "core", "type": CLUSTER}])
+    zeta_pool = _under(zeta["urn"], POOL, "zeta-pool", {}, custom=False)
+    after = _under(main["urn"], SUBNET, "x", {"cidr": "10.0.0.0/24"}, aliases=[{"parent": zeta_pool["urn"]}])
+    base, head = plan(platform, main, core, core_pool, before), plan(platform, main, after, zeta, zeta_pool)
+    assert _moves(base, head) == [
+        ("rename", "x", f"{CHAIN}$meridian:clusters:NodePool$openstack:networking/subnet:Subnet::x"),
+        ("rename", "zeta", f"{CHAIN}::core"),
+        ("rename", "zeta-pool", f"{CHAIN}$meridian:clusters:NodePool::core-pool"),
+    ]
+
+
+def test_children_of_a_renamed_component_try_each_of_their_aliases_under_its_old_urn() -> None:
+    """generateAliases multiplies a child's own aliases (URNs too) by its parent's old URN, and
+    inheritedChildAlias swaps a leading parent name in each name, an alias's explicit one included;
+    a name without that prefix is kept. (The component's type changes too, so every child's URN does.)"""
+    core = _under(PLATFORM_URN, CLUSTER, "core", {}, custom=False)
+    main = _under(PLATFORM_URN, NEW_CLUSTER, "main", {}, custom=False, aliases=[{"name": "core", "type": CLUSTER}])
+    old = [
+        _under(core["urn"], SERVER, "core-database", {}),
+        _under(core["urn"], SERVER, "bastion", {}),
+        _under(core["urn"], OLD_BALANCER, "core-api", {}),
+    ]
+    new = [
+        _under(main["urn"], SERVER, "main-db", {}, aliases=[{"name": "main-database"}]),
+        _under(main["urn"], SERVER, "bastion", {}),
+        _under(main["urn"], BALANCER, "main-api", {}, aliases=[f"{NEW_CHAIN}${OLD_BALANCER}::main-api"]),
+    ]
+    platform = resource(PLATFORM, "eo4eu", {}, custom=False, provider=None)
+    assert _moves(plan(platform, core, *old), plan(platform, main, *new)) == [
+        ("rename", "main", f"{CHAIN}::core"),
+        ("rename", "bastion", f"{CHAIN}${SERVER}::bastion"),
+        ("rename", "main-db", f"{CHAIN}${SERVER}::core-database"),
+        ("rename", "main-api", f"{CHAIN}${OLD_BALANCER}::core-api"),
+    ]
+
+
+def test_a_childs_own_aliases_are_tried_before_the_ones_it_inherits() -> None:
+    """generateAliases lists the resource's own aliases first; the engine takes the first that exists."""
+    core = _under(PLATFORM_URN, CLUSTER, "core", {}, custom=False)
+    inherited = _under(core["urn"], SERVER, "core-a", {})
+    top_level = resource(SERVER, "main-a", {})
+    main = _under(PLATFORM_URN, CLUSTER, "main", {}, custom=False, aliases=[{"name": "core"}])
+    child = _under(main["urn"], SERVER, "main-a", {}, aliases=[{"no_parent": True}])
+    assert _moves(plan(core, inherited, top_level), plan(main, child)) == [
+        ("rename", "main", f"{CHAIN}::core"),
+        ("rename", "main-a", "urn:pulumi:test::meridian::openstack:compute/instance:Instance::main-a"),
+        ("delete", "core-a", None),
+    ]
+
+
+def test_a_parent_name_holding_the_name_separator_is_swapped_whole() -> None:
+    """A name may contain `::` (sdk/go/common/resource/urn/urn.go Name: all after the third `::`)."""
+    core = _under(PLATFORM_URN, CLUSTER, "core::eu", {}, custom=False)
+    old_server = _under(core["urn"], SERVER, "core::eu-server", {})
+    main = _under(PLATFORM_URN, CLUSTER, "main::eu", {}, custom=False, aliases=[{"name": "core::eu"}])
+    new_server = _under(main["urn"], SERVER, "main::eu-server", {})
+    assert _moves(plan(core, old_server), plan(main, new_server)) == [
+        ("rename", "main::eu", f"{CHAIN}::core::eu"),
+        ("rename", "main::eu-server", f"{CHAIN}${SERVER}::core::eu-server"),
+    ]
+
+
+def test_the_refusal_names_both_claimants() -> None:
+    """step_generator.go getOldResource: an old resource claimed twice, by URN or alias, is an error."""
+    before = resource(SUBNET, "net", {})
+    thief = resource(SUBNET, "a-net", {}, aliases=[{"name": "net"}])  # sorts before the owner
+    other = resource(SUBNET, "b-net", {}, aliases=[{"name": "net"}])
+    subnet = "urn:pulumi:test::meridian::openstack:networking/subnet:Subnet::"
+    with pytest.raises(DiffError) as owned:
+        diff_plans(plan(before), plan(resource(SUBNET, "net", {}), thief))
+    assert str(owned.value) == (
+        f"{subnet}a-net and {subnet}net both claim {subnet}net (by URN or alias): "
+        "`pulumi preview` fails on such a program"
+    )
+    with pytest.raises(DiffError) as aliased:
+        diff_plans(plan(before), plan(thief, other))
+    assert str(aliased.value).startswith(f"{subnet}b-net and {subnet}a-net both claim {subnet}net ")
+
+
+# -- providers --------------------------------------------------------------------------------------------
+
+OTHER_PROVIDER_URN = "urn:pulumi:test::meridian::pulumi:providers:aws::other"
+
+
+def test_a_provider_renamed_by_alias_is_the_same_provider_for_its_resources() -> None:
+    """step_generator.go providerChanged: a provider whose old URN the new one claimed by alias is
+    not a change, whatever its ID (the mocks derive a provider's ID from its name). The provider
+    sorts after the subnet here, but the engine registers it before the resources using it."""
+    old_provider = provider_resource()
+    new_provider = provider_resource(name="site") | {"aliases": [{"name": "site-provider"}]}
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    after = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"}) | {
+        "provider": "urn:pulumi:test::meridian::pulumi:providers:aws::site::9f8e7d6c"
+    }
+    result = diff_plans(plan(old_provider, before), plan(new_provider, after))
+    assert [(c.operation, c.name, c.old_urn) for c in result.changes] == [("rename", "site", PROVIDER_URN)]
+    assert result.unchanged == 1
+
+
+def test_a_provider_set_or_swapped_is_a_provider_change() -> None:
+    before = [resource(SUBNET, "a", {}, provider=None), resource(SUBNET, "b", {})]
+    after = [resource(SUBNET, "a", {}), resource(SUBNET, "b", {}, provider=OTHER_PROVIDER_URN)]
+    assert [c.changes for c in diff_plans(plan(*before), plan(*after)).changes] == [
+        [PropertyChange("(provider)", None, f"{PROVIDER_URN}::0a1b2c3d", "update")],
+        [PropertyChange("(provider)", f"{PROVIDER_URN}::0a1b2c3d", f"{OTHER_PROVIDER_URN}::0a1b2c3d", "update")],
+    ]
+
+
+# -- secrets, notes and counts ----------------------------------------------------------------------------
+
+
+def test_secrets_on_both_sides_are_noted_as_not_compared() -> None:
+    before = resource(
+        SUBNET,
+        "net",
+        {"cidr": "a", "key": "k", "password": SECRET, "token": SECRET},
+        secret_paths=["password", "token"],
+    )
+    after = resource(
+        SUBNET,
+        "net",
+        {"cidr": "b", "key": SECRET, "password": SECRET, "token": SECRET},
+        secret_paths=["key", "password", "token"],
+    )
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert change.changes == [
+        PropertyChange("cidr", "a", "b", "update"),
+        PropertyChange("key", SECRET, SECRET, "update"),
+    ]
+    # `key` became secret: its change shows (masked); the other two may hide one.
+    assert change.notes == ["secret, not compared: password, token"]
+
+
+def test_a_secret_added_or_removed_keeps_its_missing_side() -> None:
+    before = resource(SUBNET, "net", {"password": SECRET, "description": "x"}, secret_paths=["password"])
+    after = resource(SUBNET, "net", {"token": SECRET, "description": SECRET}, secret_paths=["description", "token"])
+    result = diff_plans(plan(before), plan(after))
+    assert result.changes[0].changes == [
+        PropertyChange("description", SECRET, SECRET, "update"),
+        PropertyChange("password", SECRET, None, "delete"),
+        PropertyChange("token", None, SECRET, "add"),
+    ]
+    assert render(result).splitlines()[3:6] == [
+        "        ~ description: [secret] => [secret]",
+        "        - password: [secret]",
+        "        + token: [secret]",
+    ]
+
+
+def test_every_replace_on_changes_path_is_named() -> None:
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24", "name": "a"}, replace_on_changes=["cidr", "name"])
+    after = resource(SUBNET, "net", {"cidr": "10.0.1.0/24", "name": "b"}, replace_on_changes=["cidr", "name"])
+    [change] = diff_plans(plan(before), plan(after)).changes
+    assert change.notes == ["replace_on_changes: cidr, name"]
+
+
+def test_a_create_does_not_stop_the_resources_after_it() -> None:
+    before = resource(SUBNET, "net", {"cidr": "10.0.0.0/24"})
+    after = resource(SUBNET, "net", {"cidr": "10.0.1.0/24"})
+    result = diff_plans(plan(before), plan(resource(SUBNET, "a-new", {}), after))
+    assert [(c.operation, c.name) for c in result.changes] == [("create", "a-new"), ("update", "net")]
+
+
+def test_unchanged_resources_are_counted_with_those_holding_secrets() -> None:
+    same = [server(), server("core-server-1"), resource(SUBNET, "net", {})]
+    result = diff_plans(plan(*same), plan(*same))
+    assert (result.unchanged, result.unchanged_with_secrets) == (3, 2)
+    assert render(result) == (
+        "Offline diff of stack test:\n\n no changes\n\nResources:\n    3 unchanged\n"
+        "    (2 of them hold secrets; plans redact secret values, so a changed secret does not show here)"
+    )
+
+
+def test_deleting_a_retained_resource_says_it_stays_in_the_cloud() -> None:
+    # pulumi docs, resource option `retainOnDelete`: the delete drops it from the state only.
+    key = resource(KEY, "secrets-key", {}, protect=True, retain_on_delete=True)
+    [change] = diff_plans(plan(key), plan()).changes
+    assert change.notes == [
+        "protected: `pulumi up` refuses to delete it until it is unprotected",
+        "retain_on_delete: removed from the stack, left in the cloud",
+    ]
+
+
+def test_secret_stack_outputs_hide_both_values() -> None:
+    base = Plan("meridian", "test", [], outputs={"kubeconfig": SECRET, "password": "plain"})
+    head = Plan("meridian", "test", [], outputs={"password": SECRET, "token": SECRET})
+    result = diff_plans(base, head)
+    assert result.outputs == [
+        PropertyChange("kubeconfig", SECRET, None, "delete"),
+        PropertyChange("password", SECRET, SECRET, "update"),
+        PropertyChange("token", None, SECRET, "add"),
+    ]
+    assert render(result).splitlines()[2:8] == [
+        " no changes",
+        "",
+        "Outputs:",
+        "    - kubeconfig: [secret]",
+        "    ~ password: [secret] => [secret]",
+        "    + token: [secret]",
+    ]
+
+
+# -- rendering --------------------------------------------------------------------------------------------
+
+
+def test_each_kind_of_property_change_renders_as_pinned() -> None:
+    before = resource(
+        SUBNET,
+        "net",
+        {
+            "count": 1,
+            "description": "a\nb\nc\nd\ne",
+            "labels": {"z": "1", "a": "2"},
+            "notes": "x\ny",
+            "userData": "#cloud-config",
+        },
+    )
+    after = resource(
+        SUBNET,
+        "net",
+        {
+            "count": "one\ntwo",
+            "description": "a\nb\nC\nd\ne",
+            "notes": "x",
+            "tags": {"b": 1, "a": "two\nlines"},
+            "userData": "#cloud-config\nruncmd: []",
+            "zone": "nova",
+        },
+    )
+    assert render(diff_plans(plan(before), plan(after))).splitlines()[2:-4] == [
+        " ~  openstack:networking/subnet:Subnet  net  update",
+        '        ~ count: 1 => "one\\ntwo"',
+        "        ~ description:",
+        "            @@ -2,3 +2,3 @@",
+        "             b",
+        "            -c",
+        "            +C",
+        "             d",
+        '        - labels: {"a": "2", "z": "1"}',
+        "        ~ notes:",
+        "            @@ -1,2 +1 @@",
+        "             x",
+        "            -y",
+        '        + tags: {"a": "two\\nlines", "b": 1}',
+        "        ~ userData:",
+        "            @@ -1 +1,2 @@",
+        "             #cloud-config",
+        "            +runcmd: []",
+        '        + zone: "nova"',
+    ]
