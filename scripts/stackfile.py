@@ -67,6 +67,7 @@ _GO_TABLE: dict[str, tuple[str, Any]] = {
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
 _GO_STYLE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 #: strconv.ParseFloat of a scalar starting with `.`: Go float syntax, `_` only between digits.
+#: Python's float() reads the same syntax (underscores included), so the match is passed as it is.
 _GO_DOT_FLOAT = re.compile(r"\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?")
 #: allowedTimestampFormats: 2006-1-2, with T/t and a zone, or a space and no zone.
 _GO_TIMESTAMP = re.compile(
@@ -74,6 +75,11 @@ _GO_TIMESTAMP = re.compile(
     r"(?:[Tt](?P<t>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:\.[0-9]+)?(?:Z|[-+][0-9]{2}:[0-9]{2})"
     r"| (?P<s>[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2})(?:\.[0-9]+)?)?"
 )
+#: resolve.go's hint: only a scalar starting with a sign or a digit may be a timestamp, an int or
+#: a float (after a `.` only ParseFloat is tried; `_1` is a string although `1` is an int).
+_GO_NUMBER_HINT = re.compile(r"[-+0-9]")
+#: A leading 0 and more digits: octal to strconv.ParseInt base 0, refused by Python's int(..., 0).
+_GO_LEADING_ZERO_OCTAL = re.compile(r"[-+]?0[0-7]+")
 
 
 def _go_timestamp(text: str) -> bool:
@@ -90,24 +96,22 @@ def _go_timestamp(text: str) -> bool:
 
 
 def _go_int(plain: str) -> int:
-    """strconv.ParseInt(plain, 0, 64)'s value for a `_GO_INT` match (the range is checked later)."""
-    sign = -1 if plain.startswith("-") else 1
-    digits = plain.lstrip("+-")
-    if len(digits) > 1 and digits[0] == "0":
-        base = {"x": 16, "b": 2, "o": 8}.get(digits[1].lower(), 8)
-        return sign * int(digits[2:] if base != 8 or digits[1] in "oO" else digits[1:], base)
-    return sign * int(digits)
+    """strconv.ParseInt(plain, 0, 64)'s value for a `_GO_INT` match (the range is checked later).
+
+    Python's base 0 reads a sign, decimals and 0b/0o/0x in either case as ParseInt does; only
+    a leading 0 followed by digits, which ParseInt reads as octal, needs base 8.
+    """
+    return int(plain, 8 if _GO_LEADING_ZERO_OCTAL.fullmatch(plain) else 0)
 
 
 def go_resolve(text: str) -> tuple[str, Any]:
     """The tag (`str`, `bool`, `null`, `int`, `float`, `timestamp`) and value of a plain scalar."""
-    hint = text[:1]
     if text in _GO_TABLE:  # every spelling in the table starts with a character that consults it
         return _GO_TABLE[text]
-    if hint == ".":
+    if text.startswith("."):
         if _GO_DOT_FLOAT.fullmatch(text):
-            return "float", float(text.replace("_", ""))
-    elif hint and hint in "+-0123456789":
+            return "float", float(text)
+    elif _GO_NUMBER_HINT.match(text):
         if _go_timestamp(text):
             return "timestamp", text
         plain = text.replace("_", "")
@@ -196,7 +200,11 @@ class _StrictLoader(yaml.SafeLoader):
         """Tag a plain scalar as go-yaml v3 would (`go_resolve`); anything else as PyYAML does."""
         if kind is yaml.ScalarNode and implicit[0]:
             return f"tag:yaml.org,2002:{go_resolve(value)[0]}"
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return super().resolve(  # type: ignore[no-untyped-call]
+            kind,
+            value,  # pragma: no mutate - PyYAML reads value only for implicit plain scalars, tagged above
+            implicit,
+        )
 
     def _scalar(self, node: yaml.ScalarNode, *tags: str) -> Any:
         """The value of a scalar whose (possibly explicit) tag is one of `tags`; ValueError otherwise."""
@@ -206,7 +214,7 @@ class _StrictLoader(yaml.SafeLoader):
             self._refuse("an integer beyond 64 bits: quote it if it is meant as text", node.start_mark)
         tag, value = go_resolve(text)
         if tag not in tags:
-            raise ValueError(f"{text!r} resolves to !!{tag}")
+            raise ValueError  # construct_object reports it as "the value is not a valid !!<tag>"
         return value
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
@@ -311,7 +319,7 @@ def _as_decoded_twice(value: Any) -> Any:
     so a float with an integral value below 1e21 arrives as an integer; keys that are not
     strings are rendered with Go's %v (config/object.go), where null is `<nil>`.
     """
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 10**21:
         return int(value)
     if isinstance(value, list):
         return [_as_decoded_twice(item) for item in value]
@@ -390,9 +398,8 @@ def read_stack_file(path: Path, display: str | None = None) -> StackConfig:
             namespace, name = PROJECT, raw_key
         if not namespace or not name:
             raise StackFileError(f"{shown}: config.{raw_key}: config keys are <namespace>:<name>, e.g. {PROJECT}:name")
-        module, legacy, rest = name.partition(":")
-        if legacy and module == "config" and rest and ":" not in rest:
-            name = rest
+        if re.fullmatch(r"config:[^:]+", name):
+            name = name.removeprefix("config:")
         elif ":" in name:
             raise StackFileError(
                 f"{shown}: config.{raw_key}: config keys are <namespace>:<name> (or <namespace>:config:<name>)"

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from components.spec import QUALIFIED_KEY, PlatformSpec, SpecError, aws_subnet_layout, parse_platform
 from components.spec.limits import MAX_STACK_FILE_BYTES
+from components.spec.sites import aws_partition
 from scripts.harness import STACK_TYPE, PlanRecorder, display_path, evaluate
 from scripts.mocks import MeridianMocks
 from scripts.stackfile import OFFLINE_SECRET, StackFileError, read_stack_file, stack_name_of
@@ -287,6 +288,22 @@ def test_aws_subnet_layout_takes_fixed_blocks_per_zone() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-gov-east-1", "aws-us-gov"),
+        ("us-east-1", "aws"),
+        ("eu-central-1", "aws"),
+    ],
+)
+def test_aws_partition_follows_the_region(region: str, partition: str) -> None:
+    # ARNs in the Beijing/Ningxia and GovCloud regions name their own partitions.
+    assert aws_partition(region) == partition
+
+
 SECRET = "sk-live/Sup3rS3cret+T0kenValue9=="
 
 
@@ -451,7 +468,18 @@ def _aws_dns(content: bytes, tmp_path: Path) -> Any:
     return json.loads(read_stack_file(path).config["meridian:platform"])["sites"]["aws-b"]["dns"]
 
 
-@pytest.mark.parametrize("literal", ["2025-06-30", "2025-6-3", "2025-06-30T10:00:00Z", "2025-06-30 10:00:00.5"])
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "2025-06-30",
+        "2025-6-3",
+        "2025-06-30T10:00:00Z",
+        "2025-06-30 10:00:00.5",
+        "2025-06-30T23:59:59Z",
+        "2025-06-30t23:59:59+02:00",
+        "2025-06-30 23:59:59",
+    ],
+)
 def test_unquoted_dates_are_refused(tmp_path: Path, literal: str) -> None:
     # go-yaml v3 decodes them into Go times (decode_test.go "implicit timestamp tag into
     # interface"), which reach the program rendered by Go, not as written: quoting says which.
@@ -625,6 +653,13 @@ def test_a_key_named_twice_through_the_legacy_form_is_refused(tmp_path: Path) ->
         ("0b_", "0b_"),
         ("08", 8),
         ("00", 0),
+        ("0", 0),
+        ("-0", 0),
+        ("07", 7),
+        ("-0755", -493),
+        # Only a sign or a digit first makes a scalar a number candidate (resolve.go's hint):
+        # `_1` stays a string although it is `1` once its underscores are dropped.
+        ("_1", "_1"),
         # Floats need no dot (yamlStyleFloat); after the CLI's YAML round trip an integral float
         # is an integer (Go writes 1.0 as 1), below 1e21.
         ("1e3", 1000),
@@ -640,6 +675,10 @@ def test_a_key_named_twice_through_the_legacy_form_is_refused(tmp_path: Path) ->
         ("", None),
         ("NULL", None),
         ("2025-13-45", "2025-13-45"),
+        # time.Parse refuses hour 24, minute 60 and second 60: not a timestamp, so a string.
+        ("2025-06-30T24:00:00Z", "2025-06-30T24:00:00Z"),
+        ("2025-06-30 10:60:00", "2025-06-30 10:60:00"),
+        ("2025-06-30t10:00:60Z", "2025-06-30t10:00:60Z"),
         ("<<", "<<"),
     ],
 )
@@ -648,6 +687,14 @@ def test_plain_scalars_resolve_as_go_yaml_resolves_them(tmp_path: Path, literal:
     path.write_text(f"config:\n  meridian:platform: {{x: {literal}}}\n")
     decoded = json.loads(read_stack_file(path).config["meridian:platform"])
     assert decoded == {"x": value} and type(decoded["x"]) is type(value)
+
+
+def test_an_explicit_float_tag_reads_integers_as_floats(tmp_path: Path) -> None:
+    # go-yaml v3 resolve.go: `!!float` on an integer literal gives float64(value), which the CLI's
+    # round trip then writes as an integer again (`1.0` as `1`).
+    path = tmp_path / "Pulumi.float.yaml"
+    path.write_text("config:\n  meridian:platform: {a: !!float 1, b: !!float 0x10, c: !!float -0o17, d: !!float 1.5}\n")
+    assert read_stack_file(path).config["meridian:platform"] == '{"a": 1, "b": 16, "c": -15, "d": 1.5}'
 
 
 def test_keys_that_are_not_strings_are_rendered_as_go_renders_them(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from components.spec.limits import (
 from components.spec.load import decode_platform
 from scripts.harness import STACK_TYPE, PlanRecorder, evaluate
 from scripts.mocks import MeridianMocks
-from scripts.stackfile import StackFileError, read_stack_file
+from scripts.stackfile import StackFileError, go_resolve, read_stack_file
 
 SPECS = Path(__file__).parent / "specs"
 MINIMAL = (SPECS / "minimal.happy.yaml").read_text()
@@ -249,6 +249,21 @@ def test_numbers_within_64_bits_are_read(tmp_path: Path) -> None:
 def test_integer_literals_are_measured_without_sign_and_underscores(tmp_path: Path, literal: str, value: int) -> None:
     text = _platform(f"{{a: {literal}}}")
     assert json.loads(read_stack_file(_write(tmp_path, text)).config["meridian:platform"]) == {"a": value}
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        # Up to 67 characters (a sign, 0b and 64 digits) the value is computed, range-checked later ...
+        pytest.param("-0b" + "1" * 64, -((1 << 64) - 1), id="signed-binary-67"),
+        pytest.param("1" * 67, int("1" * 67), id="decimal-67"),
+        # ... beyond that it is not computed at all (int() would refuse 5,000 digits): refused later.
+        pytest.param("1" * 68, None, id="decimal-68"),
+        pytest.param("9" * 5000, None, id="decimal-5000"),
+    ],
+)
+def test_only_integers_as_long_as_a_64_bit_literal_are_computed(literal: str, value: int | None) -> None:
+    assert go_resolve(literal) == ("int", value)
 
 
 def test_characters_yaml_forbids_are_named_with_their_position(tmp_path: Path) -> None:

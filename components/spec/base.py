@@ -35,7 +35,10 @@ def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     except ValueError:
         pass
     try:
-        ipaddress.ip_network(value, strict=False)
+        ipaddress.ip_network(
+            value,
+            strict=False,  # pragma: no mutate - ip_network treats strict=None as False (only `if strict:` reads it)
+        )
     except ValueError:
         raise ValueError("not a valid CIDR (expected e.g. 10.40.0.0/16)") from None
     raise ValueError("not a valid CIDR: it has host bits set (use the network address)") from None
