@@ -85,15 +85,14 @@ class GateReport:
 
 def _wire(value: Any, path: str, secrets: set[str]) -> Any:
     """Plan input values back to the engine's wire form (secret paths wrapped, unknowns as the sentinel)."""
-    if path in secrets:
-        return {rpc._special_sig_key: rpc._special_secret_sig, "value": _wire(value, path, set())}
+    wired: Any
     if isinstance(value, dict):
-        return {k: _wire(v, property_path(path, k), secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_wire(v, property_path(path, i), secrets) for i, v in enumerate(value)]
-    if value == UNKNOWN:
-        return rpc.UNKNOWN
-    return value
+        wired = {k: _wire(v, property_path(path, k), secrets) for k, v in value.items()}
+    elif isinstance(value, list):
+        wired = [_wire(v, property_path(path, i), secrets) for i, v in enumerate(value)]
+    else:
+        wired = rpc.UNKNOWN if value == UNKNOWN else value
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": wired} if path in secrets else wired
 
 
 def _struct(resource: dict[str, Any]) -> struct_pb2.Struct:
@@ -103,13 +102,19 @@ def _struct(resource: dict[str, Any]) -> struct_pb2.Struct:
 
 
 def _options(resource: dict[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    """The options the engine sends (pkg/resource/deploy/step_generator.go, marshalResourceOptions).
+
+    No aliases: the engine sends only the alias through which it found the resource's old state
+    (`new.GetAliases()`), and the gate has no old state, as in a stack's first preview. Custom
+    timeouts are always present; a plan records none (no component sets any), so all are 0.
+    """
     return analyzer_pb2.AnalyzerResourceOptions(
         protect=bool(resource.get("protect")),
         ignoreChanges=list(resource.get("ignore_changes") or []),
         deleteBeforeReplace=bool(resource.get("delete_before_replace")),
         deleteBeforeReplaceDefined=bool(resource.get("delete_before_replace")),
         additionalSecretOutputs=list(resource.get("additional_secret_outputs") or []),
-        aliases=[a for a in resource.get("aliases") or [] if isinstance(a, str)],
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
         parent=resource.get("parent") or "",
     )
 
@@ -138,22 +143,24 @@ class Analyzer:
         """Every policy the pack declares: name -> {description, level, severity, remediation, config schema}."""
         out = {}
         for policy in self.info.policies:
-            schema = (
-                json_format.MessageToDict(policy.configSchema.properties) if policy.HasField("configSchema") else {}
-            )
             out[policy.name] = {
                 "description": policy.description,
-                "level": LEVELS.get(policy.enforcementLevel, "advisory"),
+                "level": LEVELS[policy.enforcementLevel],
                 "severity": analyzer_pb2.PolicySeverity.Name(policy.severity) if policy.severity else "",
                 "remediation": policy.remediation_steps,
-                "schema": schema,
+                "schema": json_format.MessageToDict(policy.configSchema.properties),
             }
         return out
 
     def configure(self, config: dict[str, Any] | None = None) -> None:
         """Send each policy's config: schema defaults, then the pack's initial config, then `config` (CLI order)."""
         config = config or {}
-        initial = {k: json_format.MessageToDict(v) for k, v in self.info.initialConfig.items()}
+        # The engine reads an initial config entry as a level (advisory when the pack gave none)
+        # and properties (plugin/analyzer_plugin.go GetAnalyzerInfo).
+        initial = {
+            name: {"enforcementLevel": LEVELS[value.enforcementLevel], **json_format.MessageToDict(value.properties)}
+            for name, value in self.info.initialConfig.items()
+        }
         everything = config.get("all")
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, meta in self.policies().items():
@@ -178,16 +185,16 @@ class Analyzer:
         """Analyze every resource (not the root stack), then the whole stack; collect the diagnostics."""
         report = GateReport(pack=self.info.name, version=pack_version(self.pack_dir), resources=len(plan.resources))
         wire = _wire_resources(plan)
-        for resource, fields in zip(plan.resources, wire, strict=True):
+        for resource, fields in wire:
             # The engine hands every registered resource to analyzers, components included,
             # but not the root stack.
             if resource["type"] == "pulumi:pulumi:Stack":
                 continue
             request = analyzer_pb2.AnalyzeRequest(**fields)
-            # The engine attributes a resource policy's diagnostics to the resource analyzed.
-            report.violations += _diagnostics(self.stub.Analyze(request), default_urn=resource["urn"])
+            # The engine credits the resource analyzed with every diagnostic, whatever URN it names.
+            report.violations += _diagnostics(self.stub.Analyze(request), urn=resource["urn"])
         stack = analyzer_pb2.AnalyzeStackRequest()
-        for resource, fields in zip(plan.resources, wire, strict=True):
+        for resource, fields in wire:
             stack.resources.append(
                 analyzer_pb2.AnalyzerResource(
                     **fields,
@@ -206,21 +213,23 @@ class Analyzer:
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert self.process.stdout is not None
-        port = self.process.stdout.readline().strip()
+        stdout, stderr = self.process.stdout, self.process.stderr
+        assert stdout is not None
+        assert stderr is not None
+        port = stdout.readline().strip()
         if not port.isdigit():
             self.close()
-            errors = self.process.stderr.read() if self.process.stderr else ""
+            errors = stderr.read()
             raise GateError(f"the policy pack in {pack_dir} did not start: {errors.strip()[-2000:]}")
         # Keep draining stderr so a chatty pack never blocks on a full pipe.
-        self._drain = threading.Thread(target=_drain, args=(self.process.stderr,), daemon=True)
+        self._drain = threading.Thread(target=_drain, args=(stderr,), daemon=True)
         self._drain.start()
         return port
 
     def _serve_in_process(self, pack_dir: Path) -> str:
         from concurrent import futures
 
-        from pulumi_policy.policy import _PolicyAnalyzerServicer
+        from pulumi_policy.policy import _GRPC_CHANNEL_OPTIONS, _PolicyAnalyzerServicer
 
         # The pack's own arguments (policies/__main__.py), imported by their path from the
         # repository root (`policies.meridian_policies`, a namespace package), which is the module
@@ -232,10 +241,10 @@ class Analyzer:
 
         # What PolicyPack.__init__ does (pulumi_policy 1.21.0), without blocking this process.
         servicer = _PolicyAnalyzerServicer(
-            pack["name"], "0.0.1", pack["policies"], pack["enforcement_level"], None, pack["description"],
-            None, None, None, None, None,
-        )  # fmt: skip
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            pack["name"], "0.0.1", pack["policies"], pack["enforcement_level"], description=pack["description"]
+        )
+        workers = futures.ThreadPoolExecutor(max_workers=4)  # pragma: no mutate - the gate sends one RPC at a time
+        self.server = grpc.server(workers, options=_GRPC_CHANNEL_OPTIONS)
         analyzer_pb2_grpc.add_AnalyzerServicer_to_server(servicer, self.server)
         port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
@@ -246,11 +255,11 @@ class Analyzer:
         if getattr(self, "channel", None) is not None:
             self.channel.close()
         if self.server is not None:
-            self.server.stop(0)
+            self.server.stop(0)  # pragma: no mutate - no RPC is in flight when the gate closes: no grace to wait
         if self.process is not None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=10)  # pragma: no mutate - the pack exits on SIGTERM at once
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
@@ -259,7 +268,7 @@ def pack_version(pack_dir: Path) -> str:
     """The pack's version as the CLI takes it: from PulumiPolicy.yaml (a Python pack always answers 0.0.1)."""
     import yaml
 
-    document = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_bytes())
     return str(document.get("version", "0.0.1"))
 
 
@@ -269,8 +278,8 @@ def _drain(stream: IO[str] | None) -> None:
             pass
 
 
-def _wire_resources(plan: Plan) -> list[dict[str, Any]]:
-    """Per resource, the fields Analyze and AnalyzeStack share, each serialized once."""
+def _wire_resources(plan: Plan) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each resource with the fields Analyze and AnalyzeStack share, each serialized once."""
     structs = {r["urn"]: _struct(r) for r in plan.resources}
     by_urn = {r["urn"]: r for r in plan.resources}
     out = []
@@ -283,23 +292,24 @@ def _wire_resources(plan: Plan) -> list[dict[str, Any]]:
             "options": _options(resource),
         }
         # A provider reference is "<provider URN>::<provider ID>".
-        urn = (resource.get("provider") or "").rsplit("::", 1)[0]
-        if urn in by_urn:
-            provider = by_urn[urn]
+        reference = resource.get("provider")
+        provider = by_urn.get(reference.rsplit("::", 1)[0]) if reference else None
+        if provider is not None:
             fields["provider"] = analyzer_pb2.AnalyzerProviderResource(
-                type=provider["type"], properties=structs[urn], urn=urn, name=provider["name"]
+                type=provider["type"], properties=structs[provider["urn"]], urn=provider["urn"], name=provider["name"]
             )
-        out.append(fields)
+        out.append((resource, fields))
     return out
 
 
-def _diagnostics(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -> list[Violation]:
+def _diagnostics(response: analyzer_pb2.AnalyzeResponse, urn: str | None = None) -> list[Violation]:
+    """The diagnostics as violations, each credited to `urn` when given, else to the URN it names."""
     return [
         Violation(
             policy=d.policyName,
-            level=LEVELS.get(d.enforcementLevel, "advisory"),
+            level=LEVELS[d.enforcementLevel],
             message=d.message,
-            urn=d.urn or default_urn,
+            urn=d.urn if urn is None else urn,
             description=d.description,
             severity=analyzer_pb2.PolicySeverity.Name(d.severity) if d.severity else "",
         )
@@ -329,14 +339,12 @@ def gate(plan: Plan, config: dict[str, Any] | None = None, analyzer: Analyzer | 
 
 def render(report: GateReport, plan: Plan) -> str:
     """Violations grouped the way `pulumi preview` prints policy results."""
-    names = {r["urn"]: (r["type"], r["name"]) for r in plan.resources}
+    where = {r["urn"]: f"  ({r['type']}: {r['name']})" for r in plan.resources}
     lines = ["Policies:"]
     mark = "❌" if report.mandatory else ("⚠️ " if report.violations else "✅")
     lines.append(f"    {mark} {report.pack}@v{report.version} (local: policies)")
     for violation in sorted(report.violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn)):
-        kind, name = names.get(violation.urn, ("", ""))
-        where = f"  ({kind}: {name})" if name else ""
-        lines.append(f"        - [{violation.level}]  {violation.policy}{where}")
+        lines.append(f"        - [{violation.level}]  {violation.policy}{where.get(violation.urn, '')}")
         for text in violation.message.strip().splitlines():
             lines.append(f"          {text}")
     mandatory, advisory = len(report.mandatory), len(report.violations) - len(report.mandatory)
