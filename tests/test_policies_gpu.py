@@ -129,6 +129,11 @@ def real_auth(**values: Any) -> dict[str, Any]:
     return {"hub": {"config": {"JupyterHub": {"authenticator_class": "generic-oauth"}}}, **values}
 
 
+def message(analyzer: Analyzer, policy: str, text: str) -> str:
+    """What the analyzer reports for a violation of `policy` the pack reported with `text`."""
+    return f"{analyzer.policies()[policy]['description']}\n{text}"
+
+
 def hits(report: GateReport, policy: str) -> list[tuple[str, str]]:
     """(URN, level) of each violation of `policy`."""
     return [(v.urn, v.level) for v in report.violations if v.policy == policy]
@@ -178,12 +183,34 @@ def test_gpu_node_group_with_the_taint_passes(analyzer: Analyzer) -> None:
         pytest.param("p5.48xlarge", {"taints": [{**GPU_TAINT, "effect": "NO_EXECUTE"}]}, id="wrong-effect"),
         pytest.param("g6e.12xlarge", {"taints": [{**GPU_TAINT, "key": "gpu"}]}, id="wrong-key"),
         pytest.param("x9.unknown", {"amiType": "AL2023_x86_64_NVIDIA", "taints": []}, id="nvidia-ami-uncatalogued"),
+        pytest.param("x9.unknown", {"amiType": "AL2_x86_64_GPU", "taints": []}, id="older-gpu-ami-uncatalogued"),
     ],
 )
 def test_gpu_node_group_without_the_taint_is_refused(analyzer: Analyzer, instance_type: str, extra: Any) -> None:
     bad = node_group("untainted", instance_type, **extra)
     report = run(analyzer, bad)
     assert hits(report, "gpu-nodes-tainted") == [(bad["urn"], "mandatory")]
+    assert [v.message for v in report.violations if v.policy == "gpu-nodes-tainted"] == [
+        message(
+            analyzer,
+            "gpu-nodes-tainted",
+            f"GPU node group ({instance_type}) has no nvidia.com/gpu taint with effect NO_SCHEDULE: "
+            "any pod could be scheduled onto (and keep busy) its expensive nodes",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("instance_types", "gpu"),
+    [
+        pytest.param("p5.48xlarge", True, id="a-string-is-one-type"),
+        pytest.param({"p5.48xlarge": 1}, False, id="a-map-holds-no-types"),
+        pytest.param(8, False, id="a-number-holds-no-types"),
+    ],
+)
+def test_instance_types_are_read_as_a_list(analyzer: Analyzer, instance_types: Any, gpu: bool) -> None:
+    group = node_group("odd", "m6i.large", instanceTypes=instance_types)
+    assert hits(run(analyzer, group), "gpu-nodes-tainted") == ([(group["urn"], "mandatory")] if gpu else [])
 
 
 def test_cpu_node_group_needs_no_taint(analyzer: Analyzer) -> None:
@@ -223,6 +250,16 @@ def test_operator_must_sit_under_and_deploy_to_its_own_cluster(analyzer: Analyze
     release["provider"] = f"{wrong['urn']}::0a1b2c3d"
     report = run(analyzer, *gpu, other, wrong, addon, release)
     assert hits(report, "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+
+
+def test_operator_through_the_default_or_an_unlisted_provider_covers_its_cluster(analyzer: Analyzer) -> None:
+    """A release under the cluster deploys to it unless its provider belongs to another cluster."""
+    items = eks_gpu_cluster()
+    _, addon, release = gpu_operator(items[0])
+    default = {**release, "provider": None}
+    assert hits(run(analyzer, *items, addon, default), "gpu-operator-on-gpu-clusters") == []
+    unlisted = {**release, "provider": f"urn:pulumi:test::meridian::{K8S_PROVIDER}::elsewhere::0a1b2c3d"}
+    assert hits(run(analyzer, *items, addon, unlisted), "gpu-operator-on-gpu-clusters") == []
 
 
 def test_cluster_without_gpu_nodes_and_attached_clusters_need_no_operator(analyzer: Analyzer) -> None:
@@ -340,6 +377,24 @@ def test_jupyterhub_dummy_or_missing_authenticator_is_refused(analyzer: Analyzer
     assert hits(report, "jupyterhub-real-authenticator") == [(hub["urn"], "mandatory")]
 
 
+@pytest.mark.parametrize(
+    ("chart", "hub"),
+    [
+        pytest.param("jupyterhub", True, id="name"),
+        pytest.param("jupyterhub/jupyterhub", True, id="repo-and-name"),
+        pytest.param("oci://registry.example.org/charts/jupyterhub", True, id="oci-reference"),
+        pytest.param("./charts/jupyterhub/", True, id="local-path"),
+        pytest.param("jupyterhub/binderhub", False, id="another-chart-of-the-repo"),
+        pytest.param("charts/jupyterhubX", False, id="the-name-must-match"),
+    ],
+)
+def test_chart_references_are_reduced_to_the_chart_name(analyzer: Analyzer, chart: str, hub: bool) -> None:
+    release = jupyterhub(None, chart=chart)
+    assert hits(run(analyzer, release), "jupyterhub-real-authenticator") == (
+        [(release["urn"], "mandatory")] if hub else []
+    )
+
+
 def test_other_charts_are_not_jupyterhub(analyzer: Analyzer) -> None:
     other = jupyterhub({"cull": {"enabled": False}}, chart="binderhub", name="binder")
     assert {v.policy for v in run(analyzer, other).violations} & GPU_POLICIES == set()
@@ -423,6 +478,176 @@ def test_jupyterhub_gpu_profiles_tolerate(analyzer: Analyzer, profiles: list[dic
     assert hits(report, "jupyterhub-gpu-profiles-tolerate") == ([(hub["urn"], "mandatory")] if bad else [])
 
 
+PROFILE_PROBLEM = (
+    "profiles request GPUs but do not tolerate the nvidia.com/gpu taint, so their pods never schedule on GPU nodes: "
+)
+
+
+def profile_problems(analyzer: Analyzer, profiles: list[dict[str, Any]], **values: Any) -> list[tuple[str, str]]:
+    """(level, message) of each jupyterhub-gpu-profiles-tolerate violation of a hub offering `profiles`."""
+    singleuser = {**values.pop("singleuser", {}), "profileList": profiles}
+    hub = jupyterhub(checked(real_auth(singleuser=singleuser, **values)))
+    report = run(analyzer, hub)
+    found = [v for v in report.violations if v.policy == "jupyterhub-gpu-profiles-tolerate"]
+    assert {v.urn for v in found} <= {hub["urn"]}
+    return [(v.level, v.message.removeprefix(message(analyzer, v.policy, ""))) for v in found]
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "tolerated"),
+    [
+        # Kubernetes' matching (k8s.io/api core/v1 toleration.go ToleratesTaint) against Meridian's GPU
+        # taint nvidia.com/gpu=present:NoSchedule (components/spec/clusters.py GPU_TAINT).
+        pytest.param([{"key": "nvidia.com/gpu", "operator": "Exists"}], True, id="no-effect-matches-all-effects"),
+        pytest.param([{"operator": "Exists"}], True, id="empty-key-exists-tolerates-everything"),
+        pytest.param([{"operator": "Exists", "effect": "NoSchedule"}], True, id="every-key-with-noschedule"),
+        pytest.param(
+            [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}],
+            True,
+            id="equal-the-taint-value",
+        ),
+        pytest.param([{"key": "nvidia.com/gpu", "value": "present"}], True, id="empty-operator-means-equal"),
+        pytest.param(
+            [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            False,
+            id="equal-another-value",
+        ),
+        pytest.param([{"key": "nvidia.com/gpu", "effect": "NoSchedule"}], False, id="equal-without-value"),
+        pytest.param(
+            [{"key": "nvidia.com/gpu", "operator": "Exists", "value": "present"}], False, id="exists-with-a-value"
+        ),
+        pytest.param([{"operator": "Equal", "value": "present"}], False, id="empty-key-without-exists"),
+        pytest.param([{"key": "example.org/other", "operator": "Exists"}], False, id="another-key"),
+        pytest.param(
+            [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "PreferNoSchedule"}], False, id="another-effect"
+        ),
+        pytest.param([{"key": "nvidia.com/gpu", "operator": "exists"}], False, id="operators-are-case-sensitive"),
+        pytest.param([{"key": "nvidia.com/gpu", "operator": "Gt", "value": "0"}], False, id="gt-needs-an-integer"),
+        pytest.param(
+            [{"key": "example.org/other", "operator": "Exists"}, GPU_TOLERATION], True, id="any-toleration-matches"
+        ),
+        pytest.param({"gpu": GPU_TOLERATION}, True, id="kubespawner-dict"),
+        pytest.param("nvidia.com/gpu", False, id="a-string-is-no-toleration"),
+        pytest.param(["nvidia.com/gpu"], False, id="a-string-item-is-no-toleration"),
+    ],
+)
+def test_profile_tolerations_match_the_gpu_taint_as_kubernetes_does(
+    analyzer: Analyzer, tolerations: Any, tolerated: bool
+) -> None:
+    problems = profile_problems(analyzer, [gpu_profile("a100", {**GPU_LIMIT, "tolerations": tolerations})])
+    assert problems == ([] if tolerated else [("mandatory", PROFILE_PROBLEM + "a100")])
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        pytest.param({"extra_resource_limits": {"example.org/fpga": "1"}}, id="other-extended-resource"),
+        pytest.param({"extra_resource_limits": {"nvidia.com/gpu": 0}}, id="zero-gpus"),
+        pytest.param({"extra_resource_guarantees": {"nvidia.com/mig-1g.10gb": "0"}}, id="zero-mig-slices"),
+        pytest.param({"extra_resource_limits": ["nvidia.com/gpu"]}, id="resources-not-a-map"),
+    ],
+)
+def test_profiles_without_gpus_need_no_toleration(analyzer: Analyzer, override: dict[str, Any]) -> None:
+    assert profile_problems(analyzer, [gpu_profile("cpu", override)]) == []
+
+
+def test_profile_problems_name_each_profile_and_choice(analyzer: Analyzer) -> None:
+    """Profiles by display_name (else #index), choices as option=choice, an enabled unlisted choice as <unlisted>."""
+    unlisted_gpu = {"enabled": True, "display_name": "GPUs", "kubespawner_override": {**GPU_LIMIT}}
+    profiles = [
+        gpu_profile("a100", GPU_LIMIT),
+        {"kubespawner_override": MIG_GUARANTEE},
+        gpu_profile("tolerated", {**GPU_LIMIT, "tolerations": [GPU_TOLERATION]}),
+        gpu_profile(
+            "choose",
+            {"cpu_limit": 2},
+            profile_options={
+                "gpus": {
+                    "display_name": "GPUs",
+                    "choices": {"none": {"kubespawner_override": {}}, "one": {"kubespawner_override": GPU_LIMIT}},
+                    "unlisted_choice": unlisted_gpu,
+                },
+                # KubeSpawner refuses unlisted values of an option that does not enable them.
+                "image": {"display_name": "Image", "unlisted_choice": {**unlisted_gpu, "enabled": False}},
+                "size": {"display_name": "Size", "unlisted_choice": {"kubespawner_override": GPU_LIMIT}},
+            },
+        ),
+    ]
+    assert profile_problems(analyzer, profiles) == [
+        ("mandatory", PROFILE_PROBLEM + "a100; #1; choose (gpus=one); choose (gpus=<unlisted>)")
+    ]
+
+
+def test_profile_list_of_the_wrong_shape_holds_no_profiles(analyzer: Analyzer) -> None:
+    for profiles in ({"a100": gpu_profile("a100", GPU_LIMIT)}, "a100", 3):
+        hub = jupyterhub(real_auth(singleuser={"profileList": profiles}))
+        assert hits(run(analyzer, hub), "jupyterhub-gpu-profiles-tolerate") == []
+
+
+@pytest.mark.parametrize(
+    ("base", "choice", "problem"),
+    [
+        # KubeSpawner merges a dict override into a dict setting (spawner.py _apply_overrides,
+        # utils.py recursive_update: None deletes a key) and replaces anything else.
+        pytest.param(GPU_LIMIT, {"extra_resource_limits": {"example.org/fpga": 1}}, True, id="resources-merge"),
+        pytest.param(GPU_LIMIT, {"extra_resource_limits": {"nvidia.com/gpu": None}}, False, id="none-deletes-a-key"),
+        pytest.param(
+            {**GPU_LIMIT, "tolerations": [GPU_TOLERATION]}, {"tolerations": []}, True, id="own-tolerations-replace"
+        ),
+        pytest.param(
+            {**GPU_LIMIT, "tolerations": {"gpu": GPU_TOLERATION}},
+            {"tolerations": {"gpu": {"effect": "NoExecute"}}},
+            True,
+            id="toleration-dicts-merge",
+        ),
+        pytest.param(
+            {**GPU_LIMIT, "tolerations": {"gpu": GPU_TOLERATION}},
+            {"tolerations": {"spot": {"key": "example.org/spot", "operator": "Exists"}}},
+            False,
+            id="toleration-dicts-keep-the-profiles",
+        ),
+        pytest.param(
+            {
+                **GPU_LIMIT,
+                "tolerations": {"gpu": {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}},
+            },
+            {"tolerations": {"gpu": {"effect": "NoSchedule"}}},
+            False,
+            id="toleration-dicts-merge-field-by-field",
+        ),
+        pytest.param(
+            {**GPU_LIMIT, "tolerations": {"gpu": "nvidia.com/gpu"}},
+            {"tolerations": {"gpu": GPU_TOLERATION}},
+            False,
+            id="a-dict-over-a-non-dict",
+        ),
+        pytest.param({}, {"tolerations": [GPU_TOLERATION], **MIG_GUARANTEE}, False, id="choice-tolerates-itself"),
+    ],
+)
+def test_choices_apply_over_their_profile_as_kubespawner_does(
+    analyzer: Analyzer, base: dict[str, Any], choice: dict[str, Any], problem: bool
+) -> None:
+    options = {"kind": {"display_name": "Kind", "choices": {"it": {"kubespawner_override": choice}}}}
+    problems = profile_problems(analyzer, [gpu_profile("merge", base, profile_options=options)])
+    assert problems == ([("mandatory", PROFILE_PROBLEM + "merge (kind=it)")] if problem else [])
+
+
+def test_profiles_inherit_the_hubs_user_pod_tolerations(analyzer: Analyzer) -> None:
+    """z2jh gives user pods scheduling.userPods.tolerations + singleuser.extraTolerations (jupyterhub_config.py)."""
+    profiles = [gpu_profile("a100", GPU_LIMIT)]
+    assert profile_problems(analyzer, profiles, singleuser={"extraTolerations": [GPU_TOLERATION]}) == []
+    assert profile_problems(analyzer, profiles, scheduling={"userPods": {"tolerations": [GPU_TOLERATION]}}) == []
+    other = [{"key": "example.org/spot", "operator": "Exists"}]
+    assert profile_problems(
+        analyzer, profiles, singleuser={"extraTolerations": other}, scheduling={"userPods": {"tolerations": other}}
+    ) == [("mandatory", PROFILE_PROBLEM + "a100")]
+    # A profile's own tolerations replace the hub's.
+    own = [gpu_profile("a100", {**GPU_LIMIT, "tolerations": other})]
+    assert profile_problems(analyzer, own, singleuser={"extraTolerations": [GPU_TOLERATION]}) == [
+        ("mandatory", PROFILE_PROBLEM + "a100")
+    ]
+
+
 # -- GPU caps -----------------------------------------------------------------------------------------------------
 
 
@@ -485,6 +710,38 @@ def test_gpu_flavors_config_counts_gpus_of_site_flavors(analyzer: Analyzer) -> N
     assert hits(run(analyzer, *plan, config=known), "gpu-cap-per-pool") == [(p["urn"], "mandatory")]
 
 
+def test_flavor_names_in_gpu_flavors_count_one_gpu_unless_catalogued(analyzer: Analyzer) -> None:
+    c = cluster("site")
+    p = pool(c, "gpu")
+    plan = [
+        c,
+        p,
+        instance("site-gpu-0", "site.gpu.large", parent=p["urn"]),
+        instance("site-gpu-1", "vm.a100.2gpu", parent=p["urn"]),
+        *gpu_operator(c),
+    ]
+    flavors = ["site.gpu.large", "vm.a100.2gpu", ""]
+    report = run(analyzer, *plan, config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0, "gpu_flavors": flavors}})
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 3 GPUs, over the cap of 0 (largest: site-gpu-1: 2, site-gpu-0: 1)")
+    ]
+    # gpu_flavors is a list: a map of names is not one.
+    mapped = {"gpu-cap-per-stack": {"max_gpus_per_stack": 0, "gpu_flavors": {"site.gpu.large": 4}}}
+    assert gpu_messages(analyzer, run(analyzer, *plan, config=mapped), "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 2 GPUs, over the cap of 0 (largest: site-gpu-1: 2)")
+    ]
+
+
+@pytest.mark.parametrize("setting", [True, "1", None])
+def test_caps_that_are_not_numbers_keep_the_default(analyzer: Analyzer, setting: Any) -> None:
+    c = cluster("eks")
+    small = eks_pool(c, "a10g", "g5.xlarge", 2)  # 2 GPUs
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": setting}, "gpu-cap-per-stack": {"max_gpus_per_stack": setting}}
+    report = run(analyzer, c, *small, *gpu_operator(c), config=config)
+    assert hits(report, "gpu-cap-per-pool") == []
+    assert hits(report, "gpu-cap-per-stack") == []
+
+
 def test_stack_cap_sums_every_pool(analyzer: Analyzer) -> None:
     c = cluster("eks")
     pools = [item for i in range(5) for item in eks_pool(c, f"h100-{i}", "p5.48xlarge", 8)]  # 5 x 64 = 320
@@ -494,6 +751,86 @@ def test_stack_cap_sums_every_pool(analyzer: Analyzer) -> None:
     assert "320 GPUs" in next(v.message for v in report.violations if v.policy == "gpu-cap-per-stack")
     lenient = run(analyzer, c, *pools, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 320}})
     assert hits(lenient, "gpu-cap-per-stack") == []
+
+
+def gpu_messages(analyzer: Analyzer, report: GateReport, policy: str) -> list[tuple[str, str, str]]:
+    """(URN, level, message) of each violation of `policy` (the message after the policy's description)."""
+    found = [v for v in report.violations if v.policy == policy]
+    assert all(v.message.startswith(message(analyzer, policy, "")) for v in found), found
+    return [(v.urn, v.level, v.message.removeprefix(message(analyzer, policy, ""))) for v in found]
+
+
+def test_cap_messages_count_nodes_per_flavor(analyzer: Analyzer) -> None:
+    c = cluster("rke")
+    a = pool(c, "a")
+    nodes = [
+        instance("rke-a-0", "vm.a100.2gpu", parent=a["urn"]),
+        instance("rke-a-1", "vm.a100.1gpu", parent=a["urn"]),
+        instance("rke-a-2", "vm.a100.2gpu", parent=a["urn"]),
+    ]
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": 4}, "gpu-cap-per-stack": {"max_gpus_per_stack": 4}}
+    report = run(analyzer, c, a, *nodes, *gpu_operator(c), config=config)
+    per_flavor = "2 nodes x vm.a100.2gpu (2 GPUs each), 1 nodes x vm.a100.1gpu (1 GPUs each)"
+    assert gpu_messages(analyzer, report, "gpu-cap-per-pool") == [
+        (a["urn"], "mandatory", f"pool rke-a can grow to 5 GPUs, over the cap of 4 per pool ({per_flavor})")
+    ]
+    largest = "rke-a-0: 2, rke-a-2: 2, rke-a-1: 1"
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", f"the stack can grow to 5 GPUs, over the cap of 4 (largest: {largest})")
+    ]
+
+
+def test_nodes_without_counts_count_once(analyzer: Analyzer) -> None:
+    """A group without sizes creates one node; an uncatalogued type on a GPU AMI has one GPU."""
+    c = cluster("eks")
+    bare = node_group("eks-bare", "p5.48xlarge", parent=c["urn"], scalingConfig={})
+    ami = node_group("eks-ami", "x9.unknown", parent=c["urn"], amiType="AL2023_x86_64_NVIDIA", max_size=3)
+    report = run(analyzer, c, bare, ami, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}})
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 11 GPUs, over the cap of 0 (largest: eks-bare: 8, eks-ami: 3)")
+    ]
+
+
+def magnum_template(cluster_: dict[str, Any], name: str, flavor: str) -> dict[str, Any]:
+    return resource(
+        MAGNUM_TEMPLATE,
+        f"{cluster_['name']}-{name}",
+        {"flavor": flavor, "masterFlavor": "eo1.large", "labels": {"max_node_count": "3"}},
+        parent=cluster_["urn"],
+        provider=OS_PROVIDER_URN,
+    )
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "siblings", "gpus"),
+    [
+        pytest.param(["net", "gpu"], ["gpu", "cpu"], 3, id="the-template-it-depends-on"),
+        pytest.param(["cpu"], ["gpu", "cpu"], 0, id="its-dependency-over-a-sibling"),
+        pytest.param([], ["gpu"], 3, id="its-only-sibling-template"),
+        pytest.param([], ["gpu", "cpu"], 0, id="no-guess-between-siblings"),
+    ],
+)
+def test_magnum_default_worker_flavor_comes_from_its_template(
+    analyzer: Analyzer, depends_on: list[str], siblings: list[str], gpus: int
+) -> None:
+    c = cluster("mag")
+    templates = {
+        "gpu": magnum_template(c, "gpu-template", "vm.a30.1gpu"),
+        "cpu": magnum_template(c, "cpu-template", "eo1.xlarge"),
+        "net": resource("openstack:networking/network:Network", "mag-net", {}, provider=OS_PROVIDER_URN),
+    }
+    magnum = resource(
+        MAGNUM_CLUSTER,
+        "mag-cluster",
+        {"clusterTemplateId": "3f2a", "nodeCount": 1, "masterCount": 3},
+        parent=c["urn"],
+        provider=OS_PROVIDER_URN,
+        depends_on=[templates[name]["urn"] for name in depends_on],
+    )
+    plan = [c, templates["net"], *(templates[name] for name in siblings), magnum, *gpu_operator(c)]
+    report = run(analyzer, *plan, config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}})
+    expected = f"the stack can grow to {gpus} GPUs, over the cap of 0 (largest: mag-cluster: {gpus})"
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == ([("", "mandatory", expected)] if gpus else [])
 
 
 # -- unknowns and real plans --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ SDK adds its advisory "can't run during preview" notice without hiding real viol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from components.spec.catalog import (  # type: ignore[import-not-found]
     OPENSTACK_GPU_FLAVORS,
 )
 
-from .common import get, resource_policy, stack_policy
+from .common import get, items, resource_policy, stack_policy
 
 #: GPUs per node: EC2 instance type -> count, and the OpenStack flavors our clouds share -> count.
 AWS_GPUS: dict[str, int] = {name: int(flavor.count) for name, flavor in AWS_GPU_INSTANCES.items()}
@@ -52,14 +52,18 @@ GPU_OPERATOR_CHART = "gpu-operator"
 #: The GPU Operator's ClusterPolicy, patched where Meridian adopts an operator another installer brought.
 CLUSTER_POLICY_PATCH = "kubernetes:nvidia.com/v1:ClusterPolicyPatch"
 JUPYTERHUB_CHART = "jupyterhub"
-#: The taint that keeps ordinary pods off GPU nodes (components/spec/clusters.py GPU_TAINT), and
-#: its effect as the EKS API spells it (eks:NodeGroupTaint.effect).
+#: The taint that keeps ordinary pods off GPU nodes (components/spec/clusters.py GPU_TAINT:
+#: nvidia.com/gpu=present:NoSchedule), and its effect as the EKS API spells it (eks:NodeGroupTaint.effect).
 GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "present"
+GPU_TAINT_EFFECT = "NoSchedule"
 EKS_NO_SCHEDULE = "NO_SCHEDULE"
 #: Extended resources a pod requests GPUs by: whole GPUs, or MIG slices under the mixed strategy
 #: (nvidia.com/mig-<profile>).
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+#: The KubeSpawner settings a GPU profile turns on: the extended resources it asks for, and its tolerations.
+RESOURCE_SETTINGS = ("extra_resource_limits", "extra_resource_guarantees")
 
 #: Authenticators that let anyone in (any name and password) or nobody need to be known:
 #: JupyterHub's entry-point names and class paths of the dummy and null authenticators.
@@ -158,8 +162,8 @@ def _strings(value: Any) -> list[str]:
 
 def chart_name(props: Mapping[str, Any]) -> str:
     """The chart a Helm release installs: `repo/name`, `oci://.../name` and paths reduced to the name."""
-    chart = get(props, "chart", default="")
-    return str(chart).rstrip("/").rsplit("/", 1)[-1]
+    chart = get(props, "chart", default="")  # pragma: no mutate - a missing chart read "None" is no chart either
+    return str(chart).rstrip("/").rpartition("/")[2]
 
 
 class _Deferred:
@@ -191,7 +195,7 @@ def _eks_gpus_per_node(props: Mapping[str, Any]) -> int:
     counts = [AWS_GPUS[t] for t in _strings(get(props, "instanceTypes")) if t in AWS_GPUS]
     if counts:
         return max(counts)
-    ami = str(get(props, "amiType", default="")).upper()
+    ami = str(get(props, "amiType", default="")).upper()  # pragma: no mutate - "NONE" is no GPU AMI either
     # AL2023_x86_64_NVIDIA, BOTTLEROCKET_*_NVIDIA and the older AL2_x86_64_GPU are the GPU AMIs.
     return 1 if "NVIDIA" in ami or ami.endswith("_GPU") else 0
 
@@ -225,13 +229,15 @@ class Graph:
         self.by_urn = {r.urn: r for r in resources}
 
     def ancestor(self, resource: PolicyResource, token: str) -> PolicyResource | None:
-        """The nearest ancestor of type `token` (parents, then their parents)."""
+        """The nearest ancestor of type `token` (parents, then their parents).
+
+        A chain holds each of the stack's resources at most once, so it ends within that many steps;
+        so does a malformed plan's cyclic one.
+        """
         parent = resource.parent
-        seen: set[str] = set()
-        while parent is not None and parent.urn not in seen:
-            if parent.resource_type == token:
+        for _ in self.resources:
+            if parent is None or parent.resource_type == token:
                 return parent
-            seen.add(parent.urn)
             parent = parent.parent
         return None
 
@@ -354,7 +360,9 @@ def _on_cluster(release: PolicyResource, cluster: PolicyResource, graph: Graph) 
     if release.provider is None:
         return True
     provider = graph.by_urn.get(release.provider.urn)
-    owner = graph.ancestor(provider, CLUSTER) if provider is not None else None
+    if provider is None:
+        return True  # pragma: no mutate - unreachable: the stack's resources hold every provider a release names
+    owner = graph.ancestor(provider, CLUSTER)
     return owner is None or owner.urn == cluster.urn
 
 
@@ -401,65 +409,109 @@ def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolati
         report(f"cull.timeout is {raw!r} seconds; idle servers must be culled within {limit} seconds", None)
 
 
-def requests_gpus(override: Any) -> bool:
-    """Whether a kubespawner_override asks for GPUs (whole or MIG slices) in its extra resources."""
-    for key in ("extra_resource_limits", "extra_resource_guarantees"):
-        resources = get(override, key, default={})
-        if not isinstance(resources, Mapping):
-            continue
-        for name, amount in resources.items():
+def requests_gpus(settings: Any) -> bool:
+    """Whether KubeSpawner settings ask for GPUs (whole or MIG slices) in their extra resources."""
+    for key in RESOURCE_SETTINGS:
+        for name, amount in _mapping(get(settings, key)).items():
             wanted = str(name) == GPU_RESOURCE or str(name).startswith(MIG_RESOURCE_PREFIX)
             if wanted and _number(amount) != 0:
                 return True
     return False
 
 
-def tolerates_gpu_taint(tolerations: Any) -> bool:
-    """Whether a toleration list lets a pod onto nodes tainted nvidia.com/gpu:NoSchedule."""
-    if isinstance(tolerations, str | Mapping) or not isinstance(tolerations, Iterable):
+def _tolerates_gpu_taint(toleration: Any) -> bool:
+    """Whether one toleration tolerates the GPU taint nvidia.com/gpu=present:NoSchedule.
+
+    Kubernetes' matching (k8s.io/api core/v1 toleration.go ToleratesTaint): a set effect must be
+    the taint's (empty matches every effect), a set key must be the taint's (empty matches every
+    key); operator Exists matches any value, Equal or empty (empty means Equal) only the taint's
+    value, anything else (Lt and Gt compare integers, and "present" is none) nothing. The API
+    server refuses an empty key without Exists and a value with Exists (pkg/apis/core/validation
+    ValidateTolerations), so a pod carrying either is never created.
+    """
+    key = get(toleration, "key", default="")
+    operator = get(toleration, "operator", default="")
+    value = get(toleration, "value", default="")
+    if get(toleration, "effect", default="") not in ("", GPU_TAINT_EFFECT) or key not in ("", GPU_TAINT_KEY):
         return False
-    for toleration in tolerations:
-        key = get(toleration, "key", default="")
-        everything = key == "" and get(toleration, "operator") == "Exists"
-        if (key == GPU_TAINT_KEY or everything) and get(toleration, "effect", default="") in ("", "NoSchedule"):
-            return True
-    return False
+    if operator == "Exists":
+        return bool(value == "")
+    return key != "" and operator in ("", "Equal") and value == GPU_TAINT_VALUE
+
+
+def tolerates_gpu_taint(tolerations: Any) -> bool:
+    """Whether a pod with these tolerations (a list, or KubeSpawner's dict of them) may run on GPU nodes."""
+    listed = tolerations.values() if isinstance(tolerations, Mapping) else items(tolerations)
+    return any(_tolerates_gpu_taint(toleration) for toleration in listed)
+
+
+def _plain(value: Any) -> Any:
+    """`value` with its mappings, nested ones too, as dicts (policy inputs are read-only Mapping proxies)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _recursive_update(target: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """KubeSpawner's merge of a dict override (kubespawner/utils.py recursive_update): None deletes a key."""
+    for key, value in new.items():
+        if isinstance(value, Mapping):
+            nested = target.get(key)
+            if not isinstance(nested, dict):  # KubeSpawner would fail on a non-dict here; start afresh
+                nested = target[key] = {}
+            _recursive_update(nested, value)
+        elif value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+
+
+def _spawner_settings(values: Mapping[str, Any], *overrides: Any) -> dict[str, Any]:
+    """A user pod's GPU settings after KubeSpawner applies `overrides` in turn (spawner.py _apply_overrides).
+
+    z2jh starts KubeSpawner's tolerations as scheduling.userPods.tolerations plus
+    singleuser.extraTolerations (jupyterhub_config.py), its extra resources empty. A dict override
+    is merged into a dict setting; anything else replaces the setting.
+    """
+    settings: dict[str, Any] = {key: {} for key in RESOURCE_SETTINGS}
+    settings["tolerations"] = [
+        *items(get(values, "scheduling", "userPods", "tolerations")),
+        *items(get(values, "singleuser", "extraTolerations")),
+    ]
+    for override in overrides:
+        for key, current in settings.items():
+            value = _plain(get(override, key))
+            if isinstance(value, dict) and isinstance(current, dict):
+                _recursive_update(current, value)
+            elif value is not None:
+                settings[key] = value
+    return settings
 
 
 def _untolerated_gpu_profiles(values: Mapping[str, Any]) -> list[str]:
     """Profiles (and profile option choices) that request GPUs without tolerating the GPU taint.
 
     KubeSpawner applies a profile's kubespawner_override, then the chosen option's: a choice
-    inherits the profile's tolerations and GPU requests unless it sets its own.
+    inherits the profile's tolerations unless it sets its own, and its extra resources are merged
+    into the profile's. Each choice is judged with the profile alone (not with other options' choices).
     """
     problems = []
-    profiles = get(values, "singleuser", "profileList", default=[])
-    listed = isinstance(profiles, Sequence) and not isinstance(profiles, str)
-    for index, profile in enumerate(profiles if listed else []):
+    for index, profile in enumerate(items(get(values, "singleuser", "profileList"))):
         label = str(get(profile, "display_name", default=f"#{index}"))
-        base = get(profile, "kubespawner_override", default={})
+        base = get(profile, "kubespawner_override")
         choices: list[tuple[str, Any]] = []
         for option_name, option in _mapping(get(profile, "profile_options")).items():
             for choice_name, choice in _mapping(get(option, "choices")).items():
-                choices.append((f"{option_name}={choice_name}", get(choice, "kubespawner_override", default={})))
-            if get(option, "unlisted_choice") is not None:
-                unlisted = get(option, "unlisted_choice", "kubespawner_override", default={})
-                choices.append((f"{option_name}=<unlisted>", unlisted))
-        if not choices:
-            if requests_gpus(base) and not tolerates_gpu_taint(get(base, "tolerations")):
-                problems.append(label)
-            continue
-        for where, override in choices:
-            gpus = requests_gpus(override) or (requests_gpus(base) and not _sets_resources(override))
-            own = get(override, "tolerations")
-            tolerations = own if own is not None else get(base, "tolerations")
-            if gpus and not tolerates_gpu_taint(tolerations):
-                problems.append(f"{label} ({where})")
+                choices.append((f"{label} ({option_name}={choice_name})", get(choice, "kubespawner_override")))
+            # KubeSpawner refuses an unlisted value unless the option enables it (_validate_user_options).
+            if get(option, "unlisted_choice", "enabled"):
+                unlisted = get(option, "unlisted_choice", "kubespawner_override")
+                choices.append((f"{label} ({option_name}=<unlisted>)", unlisted))
+        for where, override in choices or [(label, None)]:
+            settings = _spawner_settings(values, base, override)
+            if requests_gpus(settings) and not tolerates_gpu_taint(settings["tolerations"]):
+                problems.append(where)
     return problems
-
-
-def _sets_resources(override: Any) -> bool:
-    return any(get(override, key) is not None for key in ("extra_resource_limits", "extra_resource_guarantees"))
 
 
 def _jupyterhub_gpu_profiles_tolerate(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -484,11 +536,11 @@ def _gpu_cap_per_pool(args: StackValidationArgs, report: ReportViolation) -> Non
         # RKE2 pools are instances under a NodePool component; other node groups are a pool on their own.
         pool = graph.ancestor(item.resource, NODE_POOL) or item.resource
         pools.setdefault(pool.urn, []).append(item)
-    for urn, items in pools.items():
-        total = sum(item.gpus for item in items)
+    for urn, nodes in pools.items():
+        total = sum(item.gpus for item in nodes)
         if total > limit:
             shown = graph.by_urn[urn].name
-            report(f"pool {shown} can grow to {total} GPUs, over the cap of {limit} per pool ({_describe(items)})", urn)
+            report(f"pool {shown} can grow to {total} GPUs, over the cap of {limit} per pool ({_describe(nodes)})", urn)
     deferred.raise_if_any()
 
 
