@@ -23,6 +23,7 @@ import pulumi_openstack  # noqa: F401
 import pytest
 from policy_support import PROVIDER_URN, plan_of_resources, provider_resource, resource, violations
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import analyzer_pb2
 
 from scripts.gate import Analyzer, GateReport, gate
 from scripts.harness import REPO, UNKNOWN, Plan, bundled_stacks, evaluate, load_plan
@@ -69,6 +70,11 @@ STATEFUL_TYPES = [
 ]
 
 
+def said(violation: Any) -> str:
+    """What a violation reported (the message after the policy's description)."""
+    return str(violation.message.rsplit("\n", 1)[-1])
+
+
 def hits(report: GateReport, policy: str) -> list[tuple[str, str]]:
     """(URN, level) of each violation of `policy`."""
     return [(v.urn, v.level) for v in report.violations if v.policy == policy]
@@ -106,15 +112,48 @@ def test_governance_policies_and_levels(analyzer: Analyzer) -> None:
         GOVERNANCE_POLICIES, "mandatory"
     )
     assert policies["explicit-provider"]["level"] == "advisory"
-    assert policies["required-tags"]["schema"]["required_tags"]["default"] == [
-        "project",
-        "site",
-        "managed-by",
-        "cost-centre",
-        "owner",
+    names = {"type": "string", "minLength": 1}
+    assert {name: policies[name]["schema"] for name in (*GOVERNANCE_POLICIES, "explicit-provider")} == {
+        "required-tags": {
+            "required_tags": {
+                "type": "array",
+                "items": names,
+                "default": ["project", "site", "managed-by", "cost-centre", "owner"],
+                "description": "Tag keys every taggable cloud resource must carry with a non-empty value.",
+            }
+        },
+        "allowed-regions": {
+            "allowed_regions": {
+                "type": "array",
+                "items": names,
+                "default": [],
+                "description": "Regions AWS and OpenStack providers may use; empty allows any.",
+            }
+        },
+        "allowed-flavors": {
+            "allowed_flavors": {
+                "type": "array",
+                "items": names,
+                "default": [],
+                "description": "EC2 instance types and OpenStack flavors nodes may use; empty allows any.",
+            }
+        },
+        "stateful-resources-protected": {},
+        "explicit-provider": {},
+    }
+
+
+def test_a_pack_the_engine_did_not_configure_uses_the_schema_defaults(analyzer: Analyzer) -> None:
+    """Without Configure every policy reads no config: the code's fallbacks are the schema's defaults."""
+    vpc = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": {**TAGS, "owner": ""}})
+    vm = os_resource("openstack:compute/instance:Instance", "vm", {"flavorName": "eo1.large", "tags": []})
+    os_provider = provider_resource(OS_PROVIDER, "os-provider", region="RegionOne", cloud="c")
+    analyzer.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest())
+    report = analyzer.analyze(plan_of_resources(os_provider, vpc, vm))
+    assert sorted((v.policy, v.urn, said(v)) for v in report.violations if v.policy in GOVERNANCE_POLICIES) == [
+        ("required-tags", vpc["urn"], "missing required tags: owner"),
+        ("required-tags", vm["urn"], "missing required tags: project, site, managed-by, cost-centre, owner"),
     ]
-    assert policies["allowed-regions"]["schema"]["allowed_regions"]["default"] == []
-    assert policies["allowed-flavors"]["schema"]["allowed_flavors"]["default"] == []
 
 
 # -- required-tags ------------------------------------------------------------------------------------------------
@@ -156,6 +195,35 @@ def test_the_sdk_decides_which_types_are_taggable(analyzer: Analyzer) -> None:
     assert takes_tags("aws:eks/nodeGroup:NodeGroup")
 
 
+def test_types_no_sdk_knows_are_held_to_tags_only_when_they_send_some(analyzer: Analyzer) -> None:
+    """A type of a newer SDK (unknown module or class) cannot be looked up: its own `tags` input decides."""
+    everything = "missing required tags: project, site, managed-by, cost-centre, owner"
+    unknown = [
+        resource("aws:newservice/thing:Thing", "new-module", {"tags": {}}),
+        resource("aws:ec2/newThing:NewThing", "new-class", {"tags": {"project": "p"}}),
+        resource("aws:newservice/thing:Thing", "new-untagged", {"name": "x"}),
+        resource("aws:ec2/newThing:NewThing", "new-class-untagged", {"name": "x"}),
+    ]
+    report = run(analyzer, *unknown)
+    assert sorted((v.urn, said(v)) for v in report.violations if v.policy == "required-tags") == sorted(
+        [
+            (unknown[0]["urn"], everything),
+            (unknown[1]["urn"], "missing required tags: site, managed-by, cost-centre, owner"),
+        ]
+    )
+    # Packages other than the clouds' are never asked, whatever their inputs are called.
+    gcp = resource("gcp:compute/instance:Instance", "vm", {"tags": ["web"]})
+    assert hits(run(analyzer, gcp), "required-tags") == []
+
+
+def test_every_resource_of_a_taggable_type_is_checked(analyzer: Analyzer) -> None:
+    """The SDK's verdict is kept per type: the second resource of a type gets the same one."""
+    groups = [resource("aws:eks/nodeGroup:NodeGroup", f"nodes-{i}", {"instanceTypes": ["m6i.large"]}) for i in (1, 2)]
+    assert sorted(hits(run(analyzer, *groups), "required-tags")) == sorted(
+        [(groups[0]["urn"], "mandatory"), (groups[1]["urn"], "mandatory")]
+    )
+
+
 def test_required_tags_come_from_config(analyzer: Analyzer) -> None:
     vpc = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": TAGS})
     config = {"required-tags": {"required_tags": ["project", "data-steward"]}}
@@ -169,6 +237,54 @@ def test_aws_provider_default_tags_count(analyzer: Analyzer) -> None:
     provider = provider_resource(region="eu-west-1", defaultTags=json.dumps({"tags": TAGS}))
     vpc = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": {"Name": "vpc"}})
     assert hits(violations(analyzer, plan_of_resources(provider, vpc)), "required-tags") == []
+    # An empty default tag is no tag; the resource's own value wins over the provider's.
+    provider = provider_resource(region="eu-west-1", defaultTags=json.dumps({"tags": {**TAGS, "owner": ""}}))
+    report = violations(analyzer, plan_of_resources(provider, vpc))
+    assert [(v.urn, said(v)) for v in report.violations if v.policy == "required-tags"] == [
+        (vpc["urn"], "missing required tags: owner")
+    ]
+    owned = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": {"owner": "o@example.org"}})
+    assert hits(violations(analyzer, plan_of_resources(provider, owned)), "required-tags") == []
+
+
+@pytest.mark.parametrize(
+    "default_tags",
+    [None, json.dumps({"region": "x"}), json.dumps({"tags": ["project"]}), "{not json", json.dumps(["tags"])],
+    ids=["none", "no-tags", "tags-not-a-map", "not-json", "not-an-object"],
+)
+def test_provider_default_tags_that_are_no_tag_map_add_nothing(analyzer: Analyzer, default_tags: str | None) -> None:
+    provider = provider_resource(region="eu-west-1", **({} if default_tags is None else {"defaultTags": default_tags}))
+    vpc = resource("aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": {**TAGS, "owner": ""}})
+    report = violations(analyzer, plan_of_resources(provider, vpc))
+    assert [(v.urn, v.level, said(v)) for v in report.violations if v.policy == "required-tags"] == [
+        (vpc["urn"], "mandatory", "missing required tags: owner")
+    ]
+
+
+def test_default_tags_of_other_providers_and_resources_without_provider(analyzer: Analyzer) -> None:
+    """Only the AWS provider has defaultTags; a resource on the default provider has only its own tags."""
+    defaulted = resource(
+        "aws:ec2/vpc:Vpc", "vpc", {"cidrBlock": "10.0.0.0/16", "tags": {"project": "p"}}, provider=None
+    )
+    report = violations(analyzer, plan_of_resources(defaulted, with_provider=False))
+    assert [(v.urn, said(v)) for v in report.violations if v.policy == "required-tags"] == [
+        (defaulted["urn"], "missing required tags: site, managed-by, cost-centre, owner")
+    ]
+    tagged_os = provider_resource(
+        OS_PROVIDER, "os-provider", region="RegionOne", defaultTags=json.dumps({"tags": TAGS})
+    )
+    network = os_resource("openstack:networking/network:Network", "net", {"tags": ["project=p"]})
+    report = violations(analyzer, plan_of_resources(tagged_os, network))
+    assert [(v.urn, said(v)) for v in report.violations if v.policy == "required-tags"] == [
+        (network["urn"], "missing required tags: site, managed-by, cost-centre, owner")
+    ]
+
+
+def test_openstack_tag_values_may_hold_equals_signs(analyzer: Analyzer) -> None:
+    # An OpenStack tag is "key=value" split at the first '=' (components/labels.py cloud_tags).
+    tags = [f"{k}={v}" for k, v in {**TAGS, "owner": "team=ml", "cost-centre": "Y2M="}.items()]
+    network = os_resource("openstack:networking/network:Network", "net", {"tags": tags})
+    assert hits(run(analyzer, network), "required-tags") == []
 
 
 # -- allowed-regions ----------------------------------------------------------------------------------------------
@@ -180,9 +296,14 @@ def test_allowed_regions(analyzer: Analyzer) -> None:
     plan = plan_of_resources(aws, openstack)
     assert hits(violations(analyzer, plan), "allowed-regions") == []  # default: any region
     config = {"allowed-regions": {"allowed_regions": ["eu-central-1", "RegionOne"]}}
-    assert sorted(hits(violations(analyzer, plan, config), "allowed-regions")) == sorted(
+    report = violations(analyzer, plan, config)
+    assert sorted(hits(report, "allowed-regions")) == sorted(
         [(PROVIDER_URN, "mandatory"), (OS_PROVIDER_URN, "mandatory")]
     )
+    assert sorted(said(v) for v in report.violations if v.policy == "allowed-regions") == [
+        "region RegionTwo is not allowed (allowed: eu-central-1, RegionOne)",
+        "region eu-west-1 is not allowed (allowed: eu-central-1, RegionOne)",
+    ]
     config = {"allowed-regions": {"allowed_regions": ["eu-west-1", "RegionTwo"]}}
     assert hits(violations(analyzer, plan, config), "allowed-regions") == []
 
@@ -192,7 +313,9 @@ def test_a_provider_without_region_is_refused_when_regions_are_restricted(analyz
     config = {"allowed-regions": {"allowed_regions": ["eu-west-1"]}}
     report = violations(analyzer, plan_of_resources(ambient), config)
     assert hits(report, "allowed-regions") == [(PROVIDER_URN, "mandatory")]
-    assert "environment" in report.violations[0].message
+    assert [said(v) for v in report.violations if v.policy == "allowed-regions"] == [
+        "the provider sets no region, so it would come from the environment; allowed: eu-west-1"
+    ]
 
 
 # -- allowed-flavors ----------------------------------------------------------------------------------------------
@@ -209,17 +332,33 @@ def test_allowed_flavors(analyzer: Analyzer) -> None:
     assert hits(run(analyzer, *items), "allowed-flavors") == []  # default: any flavor
     config = {"allowed-flavors": {"allowed_flavors": ["m6i.large", "eo1.large", "eo1.xlarge"]}}
     report = run(analyzer, *items, config=config)
-    found = sorted(
-        (v.urn, v.message.splitlines()[-1].split(" is ")[0]) for v in report.violations if v.policy == "allowed-flavors"
-    )
+    found = sorted((v.urn, said(v)) for v in report.violations if v.policy == "allowed-flavors")
+    allowed = "(allowed: m6i.large, eo1.large, eo1.xlarge)"
     assert found == sorted(
         [
-            (group["urn"], "instanceTypes g5.xlarge"),
-            (magnum_group["urn"], "flavorId vm.a30.1gpu"),
-            (template["urn"], "masterFlavor x"),
+            (group["urn"], f"instanceTypes g5.xlarge is not an allowed flavor {allowed}"),
+            (magnum_group["urn"], f"flavorId vm.a30.1gpu is not an allowed flavor {allowed}"),
+            (template["urn"], f"masterFlavor x is not an allowed flavor {allowed}"),
         ]
     )
     assert {level for _, level in hits(report, "allowed-flavors")} == {"mandatory"}
+
+
+def test_an_openstack_instance_names_its_flavor_by_name_or_by_id(analyzer: Analyzer) -> None:
+    config = {"allowed-flavors": {"allowed_flavors": ["eo1.large", "f-123"]}}
+    instance = "openstack:compute/instance:Instance"
+    by_name = os_resource(instance, "by-name", {"flavorName": "eo1.xlarge", "flavorId": "f-123"})
+    by_id = os_resource(instance, "by-id", {"flavorId": "f-456"})
+    allowed_id = os_resource(instance, "allowed-id", {"flavorId": "f-123"})
+    # flavorName wins when both are set; only an instance falls back to flavorId.
+    magnum = os_resource("openstack:containerinfra/cluster:Cluster", "c", {"flavorId": "f-456", "flavor": "eo1.large"})
+    report = run(analyzer, by_name, by_id, allowed_id, magnum, config=config)
+    assert sorted((v.urn, said(v)) for v in report.violations if v.policy == "allowed-flavors") == sorted(
+        [
+            (by_name["urn"], "flavorName eo1.xlarge is not an allowed flavor (allowed: eo1.large, f-123)"),
+            (by_id["urn"], "flavorId f-456 is not an allowed flavor (allowed: eo1.large, f-123)"),
+        ]
+    )
 
 
 # -- stateful-resources-protected ---------------------------------------------------------------------------------
@@ -230,7 +369,11 @@ def test_stateful_resources_must_be_protected(analyzer: Analyzer, token: str) ->
     assert sdk_class(token).__name__  # the token is a real type of the installed SDK
     provider = OS_PROVIDER_URN if token.startswith("openstack:") else PROVIDER_URN
     unprotected = resource(token, "data", {"tags": TAGS} if token.startswith("aws:") else {}, provider=provider)
-    assert hits(run(analyzer, unprotected), "stateful-resources-protected") == [(unprotected["urn"], "mandatory")]
+    report = run(analyzer, unprotected)
+    assert hits(report, "stateful-resources-protected") == [(unprotected["urn"], "mandatory")]
+    assert [said(v) for v in report.violations if v.policy == "stateful-resources-protected"] == [
+        f"{token} data holds data or keys but is not protected"
+    ]
     protected = {**unprotected, "protect": True}
     assert hits(run(analyzer, protected), "stateful-resources-protected") == []
 
@@ -238,6 +381,29 @@ def test_stateful_resources_must_be_protected(analyzer: Analyzer, token: str) ->
 def test_stateless_resources_need_no_protection(analyzer: Analyzer) -> None:
     vpc = resource("aws:ec2/vpc:Vpc", "vpc", {"tags": TAGS})
     assert hits(run(analyzer, vpc), "stateful-resources-protected") == []
+    assert hits(run(analyzer, {**vpc, "protect": True}), "stateful-resources-protected") == []
+
+
+# -- explicit-provider --------------------------------------------------------------------------------------------
+
+
+def test_resources_go_through_an_explicit_provider(analyzer: Analyzer) -> None:
+    message = "uses the default provider: credentials and region would come from the ambient environment"
+    default = provider_resource(name="default_7_5_0", region="eu-west-1")
+    ambient = resource("aws:ec2/vpc:Vpc", "ambient", {"tags": TAGS}, provider=None)
+    defaulted = resource("aws:ec2/vpc:Vpc", "defaulted", {"tags": TAGS}, provider=default["urn"])
+    explicit = resource("aws:ec2/vpc:Vpc", "explicit", {"tags": TAGS})
+    # Local-only packages, providers and Meridian's own components need none.
+    local = [
+        resource("random:index/randomPassword:RandomPassword", "pw", {"length": 16}, provider=None),
+        resource("tls:index/privateKey:PrivateKey", "key", {"algorithm": "ED25519"}, provider=None),
+        resource("command:local:Command", "wait", {"create": "true"}, provider=None),
+        resource("meridian:index:Site", "site", {}, provider=None, custom=False),
+    ]
+    report = violations(analyzer, plan_of_resources(default, ambient, defaulted, explicit, *local))
+    assert sorted((v.urn, v.level, said(v)) for v in report.violations if v.policy == "explicit-provider") == sorted(
+        [(ambient["urn"], "advisory", message), (defaulted["urn"], "advisory", message)]
+    )
 
 
 # -- unknown values -----------------------------------------------------------------------------------------------

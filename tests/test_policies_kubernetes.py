@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from policy_support import PolicyModule, plan_of_resources, provider_resource, resource, violations
+from pulumi.runtime.proto import analyzer_pb2
 
 from components.charts import chart_lock
 from scripts.gate import Analyzer
@@ -56,13 +57,23 @@ assert_violation = _MODULE.assert_violation
 assert_clean = _MODULE.assert_clean
 
 
+def said(found: list[Any]) -> list[str]:
+    """What each violation reported (the message after the policy's description)."""
+    return [v.message.rsplit("\n", 1)[-1] for v in found]
+
+
 # -- workloads -----------------------------------------------------------------------------------
 
 GOOD_CONTAINER: dict[str, Any] = {
     "name": "app",
     "image": "ghcr.io/ecmwf/eo-processor:2.3.1",
     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
-    "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "runAsUser": 1000},
+    "securityContext": {
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+    },
 }
 
 
@@ -102,12 +113,54 @@ def test_kubernetes_policies_are_declared_with_levels_and_config(analyzer: Analy
     for name, level in LEVELS.items():
         assert declared[name]["level"] == level, name
         assert declared[name]["severity"] and declared[name]["remediation"] and declared[name]["description"]
-    for name in NAMESPACED:
-        assert declared[name]["schema"]["allowed_namespaces"]["default"] == ["gpu-operator", "kube-system"]
-    repositories = declared["helm-release-allowed-repository"]["schema"]["allowed_repositories"]["default"]
-    # Read from the chart lock, the one place repositories and versions live.
-    assert repositories == sorted({chart.repository for chart in chart_lock().charts.values()})
+    # Repositories are read from the chart lock, the one place repositories and versions live.
+    repositories = sorted({chart.repository for chart in chart_lock().charts.values()})
     assert "https://helm.ngc.nvidia.com/nvidia" in repositories
+    namespaces = {
+        "allowed_namespaces": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["gpu-operator", "kube-system"],
+            "description": "Namespaces exempted (system workloads that need host access).",
+        }
+    }
+    assert {name: declared[name]["schema"] for name in LEVELS if declared[name]["schema"]} == {
+        **dict.fromkeys(NAMESPACED, namespaces),
+        "helm-release-allowed-repository": {
+            "allowed_repositories": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": repositories,
+                "description": "Chart repositories (and oci:// registry paths) charts may come from.",
+            }
+        },
+        "container-resources": {
+            "unsized_workloads": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "default": [
+                    "gpu-operator/Job/gpu-operator-upgrade-crd",
+                    "gpu-operator/Job/gpu-operator-cleanup-gpucluster",
+                ],
+                "description": "Chart workloads that cannot be sized through values, as <namespace>/<kind>/<name>.",
+            }
+        },
+    }
+
+
+def test_a_pack_the_engine_did_not_configure_uses_the_schema_defaults(analyzer: Analyzer) -> None:
+    """Without Configure every policy reads no config: the code's fallbacks are the schema's defaults."""
+    privileged = pod_spec(container={"securityContext": {"privileged": True}}, securityContext={"runAsNonRoot": True})
+    driver = workload(DAEMON_SET, privileged, namespace="gpu-operator", name="driver")
+    tool = workload(DAEMON_SET, privileged, namespace="research", name="tool")
+    unsized = pod_spec(container={"resources": None})
+    hook = workload(JOB, unsized, namespace="gpu-operator", name="gpu-operator-upgrade-crd")
+    nvidia = release()
+    analyzer.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest())
+    report = analyzer.analyze(plan_of_resources(driver, tool, hook, nvidia))
+    assert sorted((v.policy, v.urn, v.level) for v in report.violations if v.policy in LEVELS) == [
+        ("no-privileged-containers", tool["urn"], "mandatory")
+    ]
 
 
 @pytest.mark.parametrize("type_", WORKLOADS)
@@ -127,20 +180,58 @@ def test_compliant_workloads_pass(analyzer: Analyzer, type_: str) -> None:
 @pytest.mark.parametrize("type_", WORKLOADS)
 @pytest.mark.parametrize(
     ("context", "words"),
-    [({"privileged": True}, "privileged"), ({"allowPrivilegeEscalation": True}, "allowPrivilegeEscalation")],
+    [
+        ({"privileged": True}, ["container app is privileged in namespace research"]),
+        (
+            {"allowPrivilegeEscalation": True},
+            ["container app sets allowPrivilegeEscalation: true in namespace research"],
+        ),
+        (
+            {"privileged": True, "allowPrivilegeEscalation": True},
+            [
+                "container app is privileged in namespace research",
+                "container app sets allowPrivilegeEscalation: true in namespace research",
+            ],
+        ),
+    ],
 )
 def test_privileged_containers_are_reported(
-    analyzer: Analyzer, type_: str, context: dict[str, Any], words: str
+    analyzer: Analyzer, type_: str, context: dict[str, Any], words: list[str]
 ) -> None:
     bad = workload(type_, pod_spec(container={"securityContext": context}))
     found = assert_violation(analyzer, "no-privileged-containers", bad)
-    assert words in found[0].message
+    assert said(found) == words
+
+
+def test_a_pod_spec_that_is_no_object_is_no_workload(analyzer: Analyzer) -> None:
+    for spec in ([pod_spec(hostNetwork=True)], "hostNetwork: true"):
+        assert_clean(analyzer, "no-host-namespaces", workload(DEPLOYMENT, spec))  # type: ignore[arg-type]
 
 
 def test_privileged_init_container_is_reported(analyzer: Analyzer) -> None:
     spec = pod_spec(initContainers=[{**GOOD_CONTAINER, "name": "setup", "securityContext": {"privileged": True}}])
     found = assert_violation(analyzer, "no-privileged-containers", workload(DAEMON_SET, spec))
-    assert "setup" in found[0].message
+    assert said(found) == ["container setup is privileged in namespace research"]
+
+
+def test_ephemeral_containers_are_checked_but_need_no_resources(analyzer: Analyzer) -> None:
+    # Ephemeral (debug) containers take no resources (core/v1 EphemeralContainerCommon), but run in the pod.
+    debug = {"name": "debug", "image": "busybox:1.36", "securityContext": {"privileged": True}}
+    pod = workload(POD, pod_spec(ephemeralContainers=[debug], securityContext={"runAsNonRoot": True}))
+    found = assert_violation(analyzer, "no-privileged-containers", pod)
+    assert said(found) == ["container debug is privileged in namespace research"]
+    assert_clean(analyzer, "container-resources", pod)
+
+
+def test_a_container_without_a_name_is_named_by_a_question_mark(analyzer: Analyzer) -> None:
+    nameless = {key: value for key, value in GOOD_CONTAINER.items() if key != "name"}
+    context = {"privileged": True, "runAsNonRoot": True}
+    # No name, or an explicit null (a null input reads as an absent one).
+    spec = {
+        "containers": [{**nameless, "securityContext": context}, {**nameless, "name": None, "securityContext": context}]
+    }
+    found = assert_violation(analyzer, "no-privileged-containers", workload(POD, spec))
+    assert said(found) == ["container ? is privileged in namespace research"] * 2
 
 
 def test_allowed_namespaces_exempt_system_workloads_and_are_configurable(analyzer: Analyzer) -> None:
@@ -155,12 +246,20 @@ def test_allowed_namespaces_exempt_system_workloads_and_are_configurable(analyze
 
 
 def test_namespace_comes_from_the_kubernetes_provider_when_unset(analyzer: Analyzer) -> None:
+    policy = "no-host-namespaces"
     system = provider_resource("pulumi:providers:kubernetes", "system-k8s", namespace="kube-system")
-    provider_urn = system["urn"]
-    unset = workload(POD, pod_spec(hostNetwork=True), namespace=None, name="cni", provider=provider_urn)
-    assert_clean(analyzer, "no-host-namespaces", system, unset)
+    unset = workload(POD, pod_spec(hostNetwork=True), namespace=None, name="cni", provider=system["urn"])
+    assert_clean(analyzer, policy, system, unset)
+    # The object's own namespace wins over the provider's.
+    own = workload(POD, pod_spec(hostNetwork=True), namespace="research", name="cni", provider=system["urn"])
+    assert said(assert_violation(analyzer, policy, own, system)) == ["hostNetwork is true in namespace research"]
+    # No namespace anywhere: Kubernetes's "default" (a non-Kubernetes provider has no say).
     default = workload(POD, pod_spec(hostNetwork=True), namespace=None, name="cni")
-    assert_violation(analyzer, "no-host-namespaces", default)
+    assert said(assert_violation(analyzer, policy, default)) == ["hostNetwork is true in namespace default"]
+    cluster = provider_resource("pulumi:providers:kubernetes", "cluster-k8s", kubeconfig="{}")
+    bare = workload(POD, pod_spec(hostNetwork=True), namespace=None, name="cni", provider=cluster["urn"])
+    assert said(assert_violation(analyzer, policy, bare, cluster)) == ["hostNetwork is true in namespace default"]
+    assert_clean(analyzer, policy, bare, cluster, config={policy: {"allowed_namespaces": ["default"]}})
 
 
 @pytest.mark.parametrize("type_", [POD, DAEMON_SET, JOB])
@@ -168,7 +267,10 @@ def test_host_path_volumes_are_reported(analyzer: Analyzer, type_: str) -> None:
     policy = "no-host-path-volumes"
     host = pod_spec(volumes=[{"name": "scratch", "emptyDir": {}}, {"name": "root", "hostPath": {"path": "/"}}])
     found = assert_violation(analyzer, policy, workload(type_, host))
-    assert [("root" in v.message, "/" in v.message) for v in found] == [(True, True)]
+    assert said(found) == ["volume root mounts host path /"]
+    # hostPath.path and the volume name are required by the API; the message copes without them.
+    bare = pod_spec(volumes=[{"hostPath": {}}])
+    assert said(assert_violation(analyzer, policy, workload(type_, bare))) == ["volume ? mounts host path ?"]
     assert_clean(analyzer, policy, workload(type_, host, namespace="kube-system"))
     assert_clean(analyzer, policy, workload(type_, pod_spec(volumes=[{"name": "scratch", "emptyDir": {}}])))
     assert_clean(analyzer, policy, workload(type_, host), config={policy: {"allowed_namespaces": ["research"]}})
@@ -179,43 +281,79 @@ def test_host_namespaces_are_reported(analyzer: Analyzer, type_: str, flag: str)
     policy = "no-host-namespaces"
     shared, separate = {**pod_spec(), flag: True}, {**pod_spec(), flag: False}
     found = assert_violation(analyzer, policy, workload(type_, shared))
-    assert flag in found[0].message
+    assert said(found) == [f"{flag} is true in namespace research"]
     assert_clean(analyzer, policy, workload(type_, separate))
     assert_clean(analyzer, policy, workload(type_, shared, namespace="gpu-operator"))
     assert_clean(analyzer, policy, workload(type_, shared), config={policy: {"allowed_namespaces": ["research"]}})
 
 
+def test_a_container_without_an_image_is_reported(analyzer: Analyzer) -> None:
+    imageless = {key: value for key, value in GOOD_CONTAINER.items() if key != "image"}
+    found = assert_violation(analyzer, "no-latest-images", workload(POD, {"containers": [imageless]}))
+    assert said(found) == ["container app: container app has no image"]
+
+
+NO_TAG, LATEST = "has no tag (Kubernetes pulls :latest)", "uses the :latest tag"
+
+
 @pytest.mark.parametrize(
-    ("image", "pinned"),
+    ("image", "problem"),
     [
-        ("ghcr.io/ecmwf/eo-processor:2.3.1", True),
-        ("registry.example.org:5000/tools/kubectl:v1.34.7", True),
-        ("busybox@sha256:" + "a" * 64, True),
-        ("busybox:latest@sha256:" + "a" * 64, True),
-        ("busybox", False),
-        ("busybox:latest", False),
-        ("registry.example.org:5000/tools/kubectl", False),
-        ("quay.io/jupyter/scipy-notebook:LATEST", False),
+        ("ghcr.io/ecmwf/eo-processor:2.3.1", None),
+        ("busybox:1.36", None),
+        ("registry.example.org:5000/tools/kubectl:v1.34.7", None),
+        ("busybox@sha256:" + "a" * 64, None),
+        ("busybox:latest@sha256:" + "a" * 64, None),
+        ("registry.example.org:5000/busybox@sha256:" + "a" * 64, None),
+        ("busybox", NO_TAG),
+        ("busybox:", NO_TAG),
+        ("busybox:latest", LATEST),
+        ("registry.example.org:5000/tools/kubectl", NO_TAG),
+        ("quay.io/jupyter/scipy-notebook:LATEST", LATEST),
     ],
 )
-def test_images_are_pinned(analyzer: Analyzer, image: str, pinned: bool) -> None:
+def test_images_are_pinned(analyzer: Analyzer, image: str, problem: str | None) -> None:
     policy = "no-latest-images"
     # Pinning applies everywhere, system namespaces included.
     item = workload(DEPLOYMENT, pod_spec(container={"image": image}), namespace="kube-system")
-    if pinned:
+    if problem is None:
         assert_clean(analyzer, policy, item)
     else:
         found = assert_violation(analyzer, policy, item)
-        assert image in found[0].message
+        assert said(found) == [f"container app: image {image} {problem}"]
 
 
 def test_container_resources_are_advised(analyzer: Analyzer) -> None:
     policy = "container-resources"
     partial = pod_spec(container={"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}})
     found = assert_violation(analyzer, policy, workload(STATEFUL_SET, partial))
-    assert "requests.memory" in found[0].message and "limits.memory" in found[0].message
-    assert "requests.cpu" not in found[0].message
-    assert_violation(analyzer, policy, workload(JOB, pod_spec(container={"resources": None})))
+    assert said(found) == ["container app does not set resources requests.memory, limits.memory"]
+    found = assert_violation(analyzer, policy, workload(JOB, pod_spec(container={"resources": None})))
+    assert said(found) == ["container app does not set resources requests.cpu, requests.memory, limits.memory"]
+    empty = {"requests": {"cpu": "", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+    found = assert_violation(analyzer, policy, workload(DEPLOYMENT, pod_spec(container={"resources": empty})))
+    assert said(found) == ["container app does not set resources requests.cpu"]
+    # Init containers are sized like the others.
+    init = pod_spec(initContainers=[{"name": "setup", "image": "busybox:1.36"}], securityContext={"runAsNonRoot": True})
+    found = assert_violation(analyzer, policy, workload(DAEMON_SET, init))
+    assert said(found) == ["container setup does not set resources requests.cpu, requests.memory, limits.memory"]
+
+
+def test_chart_workloads_that_cannot_be_sized_are_listed_by_namespace_kind_and_name(analyzer: Analyzer) -> None:
+    policy = "container-resources"
+    unsized = pod_spec(container={"resources": None})
+    hook = workload(JOB, unsized, namespace="gpu-operator", name="gpu-operator-upgrade-crd")
+    assert_clean(analyzer, policy, hook)
+    # Another kind, namespace or name is another workload.
+    for other in (
+        workload(DEPLOYMENT, unsized, namespace="gpu-operator", name="gpu-operator-upgrade-crd"),
+        workload(JOB, unsized, namespace="research", name="gpu-operator-upgrade-crd"),
+        workload(JOB, unsized, namespace="gpu-operator", name="gpu-operator-upgrade"),
+    ):
+        assert_violation(analyzer, policy, other)
+    config = {policy: {"unsized_workloads": ["research/Job/import"]}}
+    assert_violation(analyzer, policy, hook, config=config)
+    assert_clean(analyzer, policy, workload(JOB, unsized, name="import"), config=config)
 
 
 @pytest.mark.parametrize(
@@ -223,6 +361,7 @@ def test_container_resources_are_advised(analyzer: Analyzer) -> None:
     [
         ({"runAsNonRoot": True}, {}, False),
         ({}, {"runAsUser": 1000}, False),
+        ({}, {"runAsUser": 1}, False),
         ({"runAsUser": 1000}, {}, False),
         ({}, {}, True),
         ({"runAsNonRoot": False}, {}, True),
@@ -238,10 +377,18 @@ def test_run_as_non_root_is_advised(
     spec = {"securityContext": pod_context, "containers": [{**GOOD_CONTAINER, "securityContext": container_context}]}
     item = workload(DEPLOYMENT, spec)
     if root:
-        assert_violation(analyzer, policy, item)
+        found = assert_violation(analyzer, policy, item)
+        assert said(found) == ["container app may run as root (set runAsNonRoot: true or a non-zero runAsUser)"]
         assert_clean(analyzer, policy, workload(DEPLOYMENT, spec, namespace="gpu-operator"))
     else:
         assert_clean(analyzer, policy, item)
+
+
+def test_every_container_is_held_to_run_as_non_root(analyzer: Analyzer) -> None:
+    root = {**GOOD_CONTAINER, "name": "sidecar", "securityContext": {"runAsUser": 0}}
+    spec = {"containers": [GOOD_CONTAINER, root]}
+    found = assert_violation(analyzer, "run-as-non-root", workload(DEPLOYMENT, spec))
+    assert said(found) == ["container sidecar may run as root (set runAsNonRoot: true or a non-zero runAsUser)"]
 
 
 # -- ingress ----------------------------------------------------------------------------------------
@@ -272,15 +419,22 @@ def test_ingress_requires_tls_for_every_host(analyzer: Analyzer, type_: str) -> 
         "rules": rules("hub.eo4eu.example.org", "dask.apps.eo4eu.example.org"),
     }
     assert_clean(analyzer, policy, ingress(covered, type_))
-    assert_violation(analyzer, policy, ingress({"rules": rules("hub.eo4eu.example.org")}, type_))
+    # Host names compare case-insensitively; a rule without a host is the default backend.
+    mixed = {
+        "tls": [{"hosts": ["Hub.EO4EU.example.org"], "secretName": "hub-tls"}],
+        "rules": [*rules("hub.eo4eu.example.ORG"), {"http": {"paths": []}}],
+    }
+    assert_clean(analyzer, policy, ingress(mixed, type_))
+    found = assert_violation(analyzer, policy, ingress({"rules": rules("hub.eo4eu.example.org")}, type_))
+    assert said(found) == ["spec.tls is empty: the ingress serves plain HTTP"]
     partial = {
         "tls": [{"hosts": ["hub.eo4eu.example.org"], "secretName": "hub-tls"}],
         "rules": rules("hub.eo4eu.example.org", "grafana.eo4eu.example.org", "a.b.apps.eo4eu.example.org"),
     }
     found = assert_violation(analyzer, policy, ingress(partial, type_))
-    assert sorted(v.message.rsplit("\n", 1)[-1].split()[1] for v in found) == [
-        "a.b.apps.eo4eu.example.org",
-        "grafana.eo4eu.example.org",
+    assert said(found) == [
+        "host grafana.eo4eu.example.org is not listed in any spec.tls[].hosts",
+        "host a.b.apps.eo4eu.example.org is not listed in any spec.tls[].hosts",
     ]
 
 
@@ -319,15 +473,33 @@ def test_locked_charts_are_pinned_to_the_locks_version(analyzer: Analyzer) -> No
     # components/charts.lock.yaml pins gpu-operator to v26.7.0 from NVIDIA's repository.
     assert_clean(analyzer, "helm-release-pinned", release(version="v26.7.0"))
     found = assert_violation(analyzer, "helm-release-pinned", release(version="v26.3.1"))
-    assert "not the version the chart lock pins (v26.7.0)" in found[0].message
-    # The same chart name from another repository is another chart (and another policy's business).
+    assert said(found) == ["gpu-operator v26.3.1 is not the version the chart lock pins (v26.7.0)"]
+    # The lock's repository however spelled (scheme and host case, one trailing '/').
+    spelled = release(version="v26.3.1", repositoryOpts={"repo": "HTTPS://Helm.NGC.nvidia.com/nvidia/"})
+    assert_violation(analyzer, "helm-release-pinned", spelled)
+    # The same chart name from another repository, or from none (a local chart, an alias), is
+    # another chart (and another policy's business).
     other = release(version="v26.3.1", repositoryOpts={"repo": "https://charts.example.org"})
     assert_clean(analyzer, "helm-release-pinned", other)
+    assert_clean(analyzer, "helm-release-pinned", release(version="v26.3.1", repositoryOpts=None))
 
 
-@pytest.mark.parametrize("version", [None, "", "latest", "^1.2.0", "~1.2", "1.x", "*", ">=1.0.0", "1.2", "v1"])
-def test_floating_chart_versions_are_reported(analyzer: Analyzer, version: str | None) -> None:
-    assert_violation(analyzer, "helm-release-pinned", release(version=version))
+@pytest.mark.parametrize("version", ["latest", "^1.2.0", "~1.2", "1.x", "*", ">=1.0.0", "1.2", "v1", "", " "])
+def test_floating_chart_versions_are_reported(analyzer: Analyzer, version: str) -> None:
+    found = assert_violation(analyzer, "helm-release-pinned", release(version=version))
+    expected = (
+        "chart gpu-operator has no version: Helm installs the newest"
+        if version == ""
+        else f"version {version!r} is not an exact version (no ranges, wildcards or latest)"
+    )
+    assert said(found) == [expected]
+
+
+def test_a_chart_without_a_version_is_reported(analyzer: Analyzer) -> None:
+    found = assert_violation(analyzer, "helm-release-pinned", release(version=None))
+    assert said(found) == ["chart gpu-operator has no version: Helm installs the newest"]
+    found = assert_violation(analyzer, "helm-release-pinned", release(version=None, chart=None))
+    assert said(found) == ["chart ? has no version: Helm installs the newest"]
 
 
 def test_helm_v4_chart_is_held_to_the_same_rules(analyzer: Analyzer) -> None:
@@ -346,6 +518,8 @@ def test_helm_v4_chart_is_held_to_the_same_rules(analyzer: Analyzer) -> None:
     [
         ("gpu-operator", "https://helm.ngc.nvidia.com/nvidia"),
         ("gpu-operator", "https://helm.ngc.nvidia.com/nvidia/"),
+        # Schemes and hosts are case-insensitive.
+        ("gpu-operator", "HTTPS://Helm.NGC.nvidia.com/nvidia"),
         ("jupyterhub", "https://hub.jupyter.org/helm-chart"),
     ],
 )
@@ -361,6 +535,11 @@ def test_charts_from_official_repositories_pass(analyzer: Analyzer, chart: str, 
         ("cert-manager", "https://charts.jetstack.io"),
         # Rancher's catalogue re-packages Fleet with Rancher-specific versions; Fleet's own repository is listed.
         ("fleet", "https://charts.rancher.io"),
+        # The same path on another host, another path on the same host (paths are case-sensitive),
+        # and a second trailing '/' (Helm trims only one before joining index.yaml) are other repositories.
+        ("gpu-operator", "https://mirror.example.org/nvidia"),
+        ("gpu-operator", "https://helm.ngc.nvidia.com/NVIDIA"),
+        ("gpu-operator", "https://helm.ngc.nvidia.com/nvidia//"),
         ("./charts/gpu-operator", None),
         ("nvidia/gpu-operator", None),
         ("oci://registry-1.docker.io/bitnamicharts/redis", None),
@@ -371,6 +550,32 @@ def test_charts_from_elsewhere_are_reported(analyzer: Analyzer, chart: str, repo
     bad = release(chart=chart, repositoryOpts={"repo": repo} if repo else None)
     found = assert_violation(analyzer, "helm-release-allowed-repository", bad)
     assert (repo or chart) in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("chart", "repo", "message"),
+    [
+        (
+            "redis",
+            "https://charts.bitnami.com/bitnami",
+            "repository https://charts.bitnami.com/bitnami is not an allowed repository",
+        ),
+        (
+            "oci://registry-1.docker.io/bitnamicharts/redis",
+            None,
+            "chart oci://registry-1.docker.io/bitnamicharts/redis is not from an allowed repository or registry",
+        ),
+        (
+            "./charts/gpu-operator",
+            None,
+            "chart './charts/gpu-operator' names no repository (repositoryOpts.repo): a local path or an alias from "
+            "the machine's Helm configuration is not reproducible",
+        ),
+    ],
+)
+def test_chart_source_problems_are_named(analyzer: Analyzer, chart: str, repo: str | None, message: str) -> None:
+    bad = release(chart=chart, repositoryOpts={"repo": repo} if repo else None)
+    assert said(assert_violation(analyzer, "helm-release-allowed-repository", bad)) == [message]
 
 
 def test_allowed_repositories_config_replaces_the_list(analyzer: Analyzer) -> None:
@@ -386,8 +591,12 @@ def test_helm_release_atomic_is_advised(analyzer: Analyzer) -> None:
     policy = "helm-release-atomic"
     assert_clean(analyzer, policy, release())
     assert_clean(analyzer, policy, release(atomic=None))
-    assert_violation(analyzer, policy, release(atomic=None, cleanupOnFail=None))
-    assert_violation(analyzer, policy, release(atomic=False, cleanupOnFail=False))
+    assert_clean(analyzer, policy, release(cleanupOnFail=None))
+    message = "neither atomic nor cleanupOnFail is true: a failed upgrade leaves a half-applied release"
+    assert said(assert_violation(analyzer, policy, release(atomic=None, cleanupOnFail=None))) == [message]
+    assert said(assert_violation(analyzer, policy, release(atomic=False, cleanupOnFail=False))) == [message]
+    # The v4 Chart has neither: it is not asked.
+    assert_clean(analyzer, policy, release(CHART_V4))
 
 
 # -- namespaces --------------------------------------------------------------------------------------
@@ -413,10 +622,17 @@ def test_namespaces_labelled(analyzer: Analyzer) -> None:
     assert_clean(analyzer, policy, namespace(NAMESPACE_LABELS))
     missing = {k: v for k, v in NAMESPACE_LABELS.items() if k != "pod-security.kubernetes.io/enforce"}
     found = assert_violation(analyzer, policy, namespace(missing))
-    assert "pod-security.kubernetes.io/enforce" in found[0].message
-    assert_violation(analyzer, policy, namespace({**NAMESPACE_LABELS, "managed-by": "helm"}))
-    assert_violation(analyzer, policy, namespace({**NAMESPACE_LABELS, "pod-security.kubernetes.io/enforce": "strict"}))
-    assert_violation(analyzer, policy, resource(NAMESPACE, "bare", {"apiVersion": "v1", "kind": "Namespace"}))
+    assert said(found) == ["missing labels: pod-security.kubernetes.io/enforce"]
+    found = assert_violation(analyzer, policy, namespace({**NAMESPACE_LABELS, "managed-by": "helm"}))
+    assert said(found) == ["managed-by is 'helm', not 'meridian'"]
+    strict = namespace({**NAMESPACE_LABELS, "pod-security.kubernetes.io/enforce": "strict"})
+    assert said(assert_violation(analyzer, policy, strict)) == [
+        "pod-security.kubernetes.io/enforce 'strict' is not one of ['baseline', 'privileged', 'restricted']"
+    ]
+    bare = resource(NAMESPACE, "bare", {"apiVersion": "v1", "kind": "Namespace"})
+    assert said(assert_violation(analyzer, policy, bare)) == [
+        "missing labels: managed-by, project, pod-security.kubernetes.io/enforce"
+    ]
 
 
 # -- unknowns and bundled stacks ----------------------------------------------------------------

@@ -6,7 +6,7 @@ import ipaddress
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -41,10 +41,23 @@ Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
 ValidateStack = Callable[[StackValidationArgs, ReportViolation], None]
 
 
-def _metadata(
-    severity: Severity, remediation: str, level: EnforcementLevel, config: dict[str, dict[str, Any]] | None
-) -> dict[str, Any]:
+class PolicyMetadata(TypedDict, total=False):
     """The metadata every Meridian policy carries (config: JSON-schema properties with defaults)."""
+
+    severity: Required[Severity]
+    remediation: Required[str]
+    level: EnforcementLevel
+    config: dict[str, dict[str, Any]] | None
+
+
+def _metadata(
+    *,
+    severity: Severity,
+    remediation: str,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """PolicyMetadata as the pulumi_policy constructors take it (mandatory unless `level` says otherwise)."""
     return {
         "enforcement_level": level,
         "severity": severity,
@@ -54,84 +67,75 @@ def _metadata(
 
 
 def resource_policy(
-    name: str,
-    description: str,
-    validate: Validate,
-    *,
-    severity: Severity,
-    remediation: str,
-    level: EnforcementLevel = EnforcementLevel.MANDATORY,
-    config: dict[str, dict[str, Any]] | None = None,
+    name: str, description: str, validate: Validate, **metadata: Unpack[PolicyMetadata]
 ) -> ResourceValidationPolicy:
     """A resource policy with every piece of metadata Meridian requires."""
-    return ResourceValidationPolicy(
-        name=name, description=description, validate=validate, **_metadata(severity, remediation, level, config)
-    )
+    return ResourceValidationPolicy(name=name, description=description, validate=validate, **_metadata(**metadata))
 
 
 def stack_policy(
-    name: str,
-    description: str,
-    validate: ValidateStack,
-    *,
-    severity: Severity,
-    remediation: str,
-    level: EnforcementLevel = EnforcementLevel.MANDATORY,
-    config: dict[str, dict[str, Any]] | None = None,
+    name: str, description: str, validate: ValidateStack, **metadata: Unpack[PolicyMetadata]
 ) -> StackValidationPolicy:
     """A stack policy with every piece of metadata Meridian requires."""
-    return StackValidationPolicy(
-        name=name, description=description, validate=validate, **_metadata(severity, remediation, level, config)
-    )
+    return StackValidationPolicy(name=name, description=description, validate=validate, **_metadata(**metadata))
 
 
-def get(props: Any, *path: str | int, default: Any = None) -> Any:
+def get(props: Any, *path: str, default: Any = None) -> Any:
     """props[path...] or `default` where any step is missing (unknowns still raise, as pulumi_policy intends)."""
     value = props
     for step in path:
-        if isinstance(step, int):
-            # Lists reach policies as pulumi_policy's proxies: Sequences, not lists.
-            if not isinstance(value, Sequence) or isinstance(value, str) or step >= len(value):
-                return default
-            value = value[step]
-        else:
-            if not isinstance(value, Mapping) or step not in value:
-                return default
-            value = value[step]
+        if not isinstance(value, Mapping) or step not in value:
+            return default
+        value = value[step]
     return default if value is None else value
 
 
-def is_everywhere(cidr: str | None) -> bool:
-    """Whether a CIDR is the whole IPv4 or IPv6 internet (a missing source counts as everywhere)."""
-    if cidr is None:
-        return True
+def is_everywhere(cidr: str) -> bool:
+    """Whether a source CIDR is the whole IPv4 or IPv6 internet: prefix length 0, whatever the address.
+
+    The prefix is read as Neutron reads a remote_ip_prefix (neutron-lib convert_ip_prefix_to_cidr:
+    netaddr.IPNetwork, whose parse_ip_network keeps host bits and takes the prefix as Python's
+    int() does, so "0 ", "00" and "+0" are 0 too, else as a netmask, all zeros ("0.0.0.0", "::")
+    for length 0). EC2 takes canonical CIDRs only, which read the same.
+    """
+    prefix = cidr.partition("/")[2]
     try:
-        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+        return int(prefix) == 0
+    except ValueError:
+        pass
+    try:
+        return int(ipaddress.ip_address(prefix)) == 0
     except ValueError:
         return False
 
 
-def port_range_covers(first: Any, last: Any, port: int) -> bool:
-    """Whether [first, last] includes `port`; an absent range means every port."""
-    if first in (None, "", 0, -1) and last in (None, "", 0, -1):
-        return True
-    low = int(first if first not in (None, "") else 0)
-    high = int(last if last not in (None, "") else 65535)
-    return low <= port <= high
+#: The lowest and highest port a TCP/UDP rule can name (0 is reserved).
+LOWEST_PORT, HIGHEST_PORT = 1, 65535
+#: Port bounds that leave their side of a range open. Neutron takes port_range_min/max both null
+#: as every port (neutron/db/securitygroups_db.py _validate_port_range), and pulumi-openstack sends
+#: its 0 default as unset (gophercloud's `port_range_min,omitempty`); EC2 writes "all" as -1 (every
+#: ICMP type, the ports of protocol -1). Read as open, a stray 0 or -1 fails closed.
+OPEN_BOUNDS = (None, 0, -1)
 
 
-def tag_map(resource_type: str, props: Any) -> dict[str, str] | None:
-    """Tags as a map: AWS `tags` maps as they are, OpenStack `key=value` strings split; None when absent."""
-    tags = get(props, "tags")
-    if tags is None:
+def port_bounds(first: Any, last: Any) -> tuple[int, int] | None:
+    """The ports [low, high] a rule's bounds admit, an open bound reaching LOWEST/HIGHEST_PORT.
+
+    None when a bound is not a whole number (a range the provider cannot parse either).
+    """
+    try:
+        low, high = (None if bound is None else int(bound) for bound in (first, last))
+    except (TypeError, ValueError):
         return None
+    return (LOWEST_PORT if low in OPEN_BOUNDS else low, HIGHEST_PORT if high in OPEN_BOUNDS else high)
+
+
+def tag_map(props: Any) -> dict[str, str]:
+    """Tags as a map: AWS `tags` maps as they are, OpenStack `key=value` strings split at the first '='."""
+    tags = get(props, "tags")
     if isinstance(tags, Mapping):
         return {str(k): str(v) for k, v in tags.items()}
-    pairs: dict[str, str] = {}
-    for tag in tags:
-        key, _, value = str(tag).partition("=")
-        pairs[key] = value
-    return pairs
+    return {key: value for key, _, value in (str(tag).partition("=") for tag in items(tags))}
 
 
 #: Kubernetes kinds that carry a pod template, and where it sits.
@@ -155,9 +159,13 @@ def pod_spec(resource_type: str, props: Any) -> Mapping[str, Any] | None:
     return spec if isinstance(spec, Mapping) else None
 
 
-def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """Every container of a pod spec, init containers included."""
-    for key in ("initContainers", "containers", "ephemeralContainers"):
+#: Where a pod spec lists its containers.
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def containers(spec: Mapping[str, Any], lists: Sequence[str] = CONTAINER_LISTS) -> Iterator[Mapping[str, Any]]:
+    """Every container of a pod spec in `lists` (all of them, init and ephemeral containers included)."""
+    for key in lists:
         for container in spec.get(key) or []:
             if isinstance(container, Mapping):
                 yield container
@@ -175,19 +183,15 @@ def items(value: Any) -> list[Any]:
     return list(value)
 
 
-def list_setting(default: list[Any], description: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON schema of a list-valued policy setting (strings unless `item` says otherwise)."""
-    return {
-        "type": "array",
-        "items": item or {"type": "string", "minLength": 1},
-        "default": default,
-        "description": description,
-    }
+#: The items of a list-valued setting of names (tags, regions, flavors, workloads).
+NAMES: dict[str, Any] = {"type": "string", "minLength": 1}
 
 
-def config_strings(config: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
-    """A list-of-strings setting (`default` when absent or of the wrong shape)."""
-    value = config.get(key)
-    if value is None or isinstance(value, str) or not isinstance(value, Sequence):
-        return list(default)
-    return [str(entry) for entry in value]
+def list_setting(default: list[Any], description: str, item: Mapping[str, Any] = NAMES) -> dict[str, Any]:
+    """The JSON schema of a list-valued policy setting (of names unless `item` says otherwise)."""
+    return {"type": "array", "items": dict(item), "default": default, "description": description}
+
+
+def config_strings(config: Mapping[str, Any], key: str, default: Sequence[str] = ()) -> list[str]:
+    """A list-of-strings setting; `default` when the engine sent no config (it sends schema defaults)."""
+    return [str(entry) for entry in items(config.get(key, default))]

@@ -68,9 +68,9 @@ def takes_tags(token: str) -> bool | None:
         class_name = (info.get("classes") or {}).get(token)
         verdict = None
         if class_name is not None:
-            cls = getattr(importlib.import_module(info["fqn"]), class_name, None)
-            init = getattr(cls, "_internal_init", None)  # generated SDK classes take their arguments here
-            verdict = None if init is None else "tags" in inspect.signature(init).parameters
+            cls = getattr(importlib.import_module(info["fqn"]), class_name)
+            # Generated SDK classes take their arguments in _internal_init.
+            verdict = "tags" in inspect.signature(cls._internal_init).parameters
     _TAKES_TAGS[token] = verdict
     return verdict
 
@@ -85,7 +85,7 @@ def _provider_default_tags(args: ResourceValidationArgs) -> dict[str, str]:
             default_tags = json.loads(default_tags)
         except ValueError:
             return {}
-    tags = get(default_tags, "tags", default={})
+    tags = get(default_tags, "tags")
     return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {}
 
 
@@ -94,7 +94,7 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if taggable is False or (taggable is None and "tags" not in args.props):
         return
     required = config_strings(args.get_config(), "required_tags", DEFAULT_REQUIRED_TAGS)
-    tags = {**_provider_default_tags(args), **(tag_map(args.resource_type, args.props) or {})}
+    tags = {**_provider_default_tags(args), **tag_map(args.props)}
     missing = [key for key in required if not tags.get(key)]
     if missing:
         report(f"missing required tags: {', '.join(missing)}", None)
@@ -103,7 +103,7 @@ def _required_tags(args: ResourceValidationArgs, report: ReportViolation) -> Non
 def _allowed_regions(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type not in REGION_PROVIDERS:
         return
-    allowed = config_strings(args.get_config(), "allowed_regions", [])
+    allowed = config_strings(args.get_config(), "allowed_regions")
     if not allowed:
         return
     region = get(args.props, "region")
@@ -120,7 +120,7 @@ def _allowed_flavors(args: ResourceValidationArgs, report: ReportViolation) -> N
     inputs = FLAVOR_INPUTS.get(args.resource_type)
     if inputs is None:
         return
-    allowed = config_strings(args.get_config(), "allowed_flavors", [])
+    allowed = config_strings(args.get_config(), "allowed_flavors")
     if not allowed:
         return
     if args.resource_type == "openstack:compute/instance:Instance" and get(args.props, "flavorName") is None:

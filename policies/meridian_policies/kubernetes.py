@@ -11,15 +11,16 @@ registrations to analyzers too, while the offline gate analyzes custom resources
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, Severity
 
 # mypy checks the pack from policies/, where the repository root is not on its search path.
 from components.charts import chart_lock  # type: ignore[import-not-found]
 
-from .common import containers, get, items, list_setting, namespace_of, pod_spec, resource_policy
+from .common import CONTAINER_LISTS, containers, get, items, list_setting, namespace_of, pod_spec, resource_policy
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
@@ -82,8 +83,8 @@ def _workload(args: ResourceValidationArgs, *, exemptible: bool) -> Mapping[str,
     return spec
 
 
-def _named(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for container in containers(spec):
+def _named(spec: Mapping[str, Any], lists: Sequence[str] = CONTAINER_LISTS) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for container in containers(spec, lists):
         yield f"container {get(container, 'name', default='?')}", container
 
 
@@ -102,7 +103,7 @@ def _no_privileged(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if spec is None:
         return
     for name, container in _named(spec):
-        context = get(container, "securityContext", default={})
+        context = get(container, "securityContext")
         if get(context, "privileged") is True:
             report(f"{name} is privileged in namespace {_namespace(args)}", None)
         if get(context, "allowPrivilegeEscalation") is True:
@@ -132,9 +133,9 @@ def _run_as_non_root(args: ResourceValidationArgs, report: ReportViolation) -> N
     spec = _workload(args, exemptible=True)
     if spec is None:
         return
-    pod = get(spec, "securityContext", default={})
+    pod = get(spec, "securityContext")
     for name, container in _named(spec):
-        own = get(container, "securityContext", default={})
+        own = get(container, "securityContext")
         # A container's setting overrides the pod's.
         user = get(own, "runAsUser", default=get(pod, "runAsUser"))
         non_root = get(own, "runAsNonRoot", default=get(pod, "runAsNonRoot"))
@@ -147,13 +148,15 @@ def _run_as_non_root(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 
 def image_problem(image: str) -> str | None:
-    """Why an image reference is not pinned (no tag, or "latest", and no digest); None when it is."""
-    name, _, digest = image.partition("@")
-    if digest:
-        return None
-    last = name.rsplit("/", 1)[-1]  # a registry's ":port" sits before the last "/"
-    _, colon, tag = last.partition(":")
-    if not colon or not tag:
+    """Why an image reference is not pinned (no tag, or "latest", and no digest); None when it is.
+
+    A reference is [registry[:port]/]path[:tag][@sha256:<hex>], and the tag what follows the first
+    ':' of its last path component (a registry's ":port" sits before the last '/'). A digest pins
+    the image and needs no case of its own: with one, that text is the digest's hex
+    ("name@sha256:<hex>") or holds the '@' ("name:tag@sha256:<hex>"), never empty nor "latest".
+    """
+    tag = image.rpartition("/")[2].partition(":")[2]
+    if not tag:
         return f"image {image} has no tag (Kubernetes pulls :latest)"
     if tag.lower() == "latest":
         return f"image {image} uses the :latest tag"
@@ -185,20 +188,18 @@ def _container_resources(args: ResourceValidationArgs, report: ReportViolation) 
     spec = _workload(args, exemptible=False)
     if spec is None:
         return
-    kind = args.resource_type.rsplit(":", 1)[-1]
-    where = f"{_namespace(args)}/{kind}/{get(args.props, 'metadata', 'name', default='')}"
+    kind = args.resource_type.rpartition(":")[2]
+    # An unnamed object (Pulumi names it) is no chart workload: "<namespace>/<kind>/None" matches no entry.
+    where = f"{_namespace(args)}/{kind}/{get(args.props, 'metadata', 'name')}"
     unsized = args.get_config().get("unsized_workloads", DEFAULT_UNSIZED_WORKLOADS)
     if where in [str(entry) for entry in items(unsized)]:
         return
-    # Ephemeral (debug) containers may not set resources.
-    ephemeral = {id(c) for c in items(get(spec, "ephemeralContainers"))}
-    for name, container in _named(spec):
-        if id(container) in ephemeral:
-            continue
+    # Ephemeral (debug) containers may not set resources (core/v1 EphemeralContainerCommon).
+    for name, container in _named(spec, ("initContainers", "containers")):
         missing = [
-            f"{section}.{kind}"
-            for section, kind in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
-            if get(container, "resources", section, kind) in (None, "")
+            f"{section}.{quantity}"
+            for section, quantity in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
+            if get(container, "resources", section, quantity) in (None, "")
         ]
         if missing:
             report(f"{name} does not set resources {', '.join(missing)}", None)
@@ -244,21 +245,26 @@ def _helm_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
     elif not EXACT_VERSION.match(str(version).strip()):
         report(f"version {version!r} is not an exact version (no ranges, wildcards or latest)", None)
     else:
-        chart = str(get(args.props, "chart", default="")).rstrip("/").rsplit("/", 1)[-1]
+        chart = str(get(args.props, "chart"))
         repo = get(args.props, "repositoryOpts", "repo")
         pinned = LOCKED_CHARTS.get(chart)
-        locked_source = pinned is not None and repo and normal_repository(str(repo)) == normal_repository(pinned[0])
-        if locked_source and pinned is not None and str(version).strip() != pinned[1]:
+        # The same chart name from another repository (or none) is another chart.
+        if pinned is None or not repo or normal_repository(str(repo)) != normal_repository(pinned[0]):
+            return
+        if str(version).strip() != pinned[1]:
             report(f"{chart} {version} is not the version the chart lock pins ({pinned[1]})", None)
 
 
 def normal_repository(url: str) -> str:
-    """A repository URL compared the way it resolves: scheme and host lowercased, no trailing slash."""
-    scheme, separator, rest = url.strip().partition("://")
-    if not separator:
-        return url.strip().rstrip("/")
-    host, _, path = rest.partition("/")
-    return f"{scheme.lower()}://{host.lower()}/{path}".rstrip("/")
+    """A repository URL compared the way Helm resolves it: scheme and host in one case, one trailing '/' dropped.
+
+    Helm joins index.yaml and chart paths to the repository URL with one trailing '/' trimmed
+    (pkg/repo ResolveReferenceURL: strings.TrimSuffix(path, "/")); schemes and hosts are
+    case-insensitive (urlsplit lowercases the scheme). Only comparisons use this form.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.netloc.lower()  # pragma: no mutate - both sides of every comparison pass here: upper() is as canonical
+    return parts._replace(netloc=host).geturl().removesuffix("/")
 
 
 def chart_source_problem(chart: str, repo: str | None, allowed: list[str]) -> str | None:
@@ -302,7 +308,7 @@ def _helm_atomic(args: ResourceValidationArgs, report: ReportViolation) -> None:
 def _namespaces_labelled(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != NAMESPACE:
         return
-    labels = get(args.props, "metadata", "labels", default={})
+    labels = get(args.props, "metadata", "labels")
     missing = [label for label in REQUIRED_NAMESPACE_LABELS if not get(labels, label)]
     if missing:
         report(f"missing labels: {', '.join(missing)}", None)

@@ -31,11 +31,13 @@ from pulumi_policy.proxy import UnknownValueError
 from .common import (
     ADMIN_PORTS,
     EVERYWHERE,
+    HIGHEST_PORT,
+    LOWEST_PORT,
     get,
     is_everywhere,
     items,
     list_setting,
-    port_range_covers,
+    port_bounds,
     resource_policy,
     stack_policy,
 )
@@ -111,10 +113,9 @@ class Ingress:
             return True
         if self.protocol != "tcp":
             return False
-        try:
-            return port_range_covers(self.first, self.last, port)
-        except (TypeError, ValueError):
-            return True  # a range the provider cannot parse either: fail closed
+        bounds = port_bounds(self.first, self.last)
+        # A range the provider cannot parse either: fail closed.
+        return bounds is None or bounds[0] <= port <= bounds[1]
 
     def every_port(self) -> bool:
         """Whether the rule admits every protocol, or every port of a port-carrying one."""
@@ -122,10 +123,8 @@ class Ingress:
             return True
         if self.protocol not in PORTED:
             return False
-        try:
-            return port_range_covers(self.first, self.last, 1) and port_range_covers(self.first, self.last, 65535)
-        except (TypeError, ValueError):
-            return True
+        bounds = port_bounds(self.first, self.last)
+        return bounds is None or (bounds[0] <= LOWEST_PORT and bounds[1] >= HIGHEST_PORT)
 
 
 def _open_sources(*cidrs: Any) -> tuple[str, ...]:
@@ -148,20 +147,21 @@ def _cidr_rule(what: str, rule: Any, protocol_key: str) -> Ingress:
 def ingress_rules(resource_type: str, props: Any) -> Iterator[Ingress]:
     """Every ingress rule a security-group resource declares, normalized."""
     if resource_type == OS_SEC_GROUP_RULE:
-        if str(get(props, "direction", default="")).lower() != "ingress":
+        if str(get(props, "direction")).lower() != "ingress":
             return
         prefix = get(props, "remoteIpPrefix")
         if prefix:
-            sources = _open_sources(prefix)
+            cidrs = [prefix]
         elif get(props, "remoteGroupId") or get(props, "remoteAddressGroupId"):
-            sources = ()
+            cidrs = []
         else:
-            # Neutron: no remote prefix and no remote group admits every address of the ethertype.
-            ipv6 = str(get(props, "ethertype", default="IPv4")).lower() == "ipv6"
-            sources = (EVERYWHERE[1] if ipv6 else EVERYWHERE[0],)
+            # Neutron: no remote prefix and no remote group admits every address of the ethertype
+            # (IPv4 unless set).
+            ipv6 = str(get(props, "ethertype")).lower() == "ipv6"
+            cidrs = [EVERYWHERE[1] if ipv6 else EVERYWHERE[0]]
         yield Ingress(
             what="rule",
-            sources=sources,
+            sources=_open_sources(*cidrs),
             protocol=_protocol(get(props, "protocol"), OPENSTACK_ANY_PROTOCOL),
             first=get(props, "portRangeMin"),
             last=get(props, "portRangeMax"),
@@ -175,7 +175,7 @@ def ingress_rules(resource_type: str, props: Any) -> Iterator[Ingress]:
             last=get(props, "toPort"),
         )
     elif resource_type == AWS_SG_RULE:
-        if str(get(props, "type", default="")).lower() == "ingress":
+        if str(get(props, "type")).lower() == "ingress":
             yield _cidr_rule("rule", props, "protocol")
     elif resource_type in AWS_INLINE_GROUPS:
         for index, rule in enumerate(items(get(props, "ingress"))):
@@ -192,7 +192,7 @@ def _port(value: Any) -> int | None:
 
 def _admin_ports(config: Mapping[str, Any]) -> dict[int, str]:
     ports = dict(ADMIN_PORTS)
-    for value in items(config.get("extra_ports", DEFAULT_EXTRA_PORTS)):
+    for value in items(config.get("extra_ports")):
         port = _port(value)
         if port is not None:
             ports.setdefault(port, f"port {port}")
@@ -210,11 +210,7 @@ def _no_admin_port_open(args: ResourceValidationArgs, report: ReportViolation) -
     ports = _admin_ports(args.get_config())
     if args.resource_type == OS_LISTENER:
         port = _port(get(args.props, "protocolPort"))
-        if (
-            port is None
-            or port not in ports
-            or str(get(args.props, "protocol", default="")).lower() in NON_TCP_LISTENERS
-        ):
+        if port is None or port not in ports or str(get(args.props, "protocol")).lower() in NON_TCP_LISTENERS:
             return
         cidrs = [str(c) for c in items(get(args.props, "allowedCidrs"))]
         if not cidrs:
@@ -243,10 +239,9 @@ def _no_all_traffic(args: ResourceValidationArgs, report: ReportViolation) -> No
 def _eks_endpoint_restricted(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != AWS_EKS_CLUSTER:
         return
-    vpc = get(args.props, "vpcConfig", default={})
+    vpc = get(args.props, "vpcConfig")
     # AWS's default for endpointPublicAccess is true: an unset flag is a public endpoint.
-    public = get(vpc, "endpointPublicAccess", default=True) is not False
-    if public:
+    if get(vpc, "endpointPublicAccess") is not False:
         cidrs = [str(c) for c in items(get(vpc, "publicAccessCidrs"))]
         if not cidrs:
             report("the public API endpoint has no publicAccessCidrs (AWS then allows 0.0.0.0/0)", None)
@@ -322,15 +317,21 @@ def _s3_not_public(args: ResourceValidationArgs, report: ReportViolation) -> Non
         return
     if args.resource_type not in (*AWS_BUCKET_ACLS, *AWS_BUCKETS):
         return
-    acl = str(get(args.props, "acl", default=""))
+    acl = str(get(args.props, "acl"))
     if acl in PUBLIC_CANNED_ACLS:
         report(f"canned ACL {acl} makes the bucket public", None)
     # BucketAcl: accessControlPolicy.grants[].grantee.uri; the deprecated inline Bucket ACL: grants[].uri.
     grants = [get(g, "grantee") for g in items(get(args.props, "accessControlPolicy", "grants"))]
     for grant in [*grants, *items(get(args.props, "grants"))]:
-        uri = str(get(grant, "uri", default=""))
+        uri = str(get(grant, "uri"))
         if uri in PUBLIC_GRANTEES:
             report(f"the ACL grants access to {uri}", None)
+
+
+def _named_by_a_block(bucket: Any, targets: set[str]) -> bool:
+    """Whether a block's `bucket` input names the bucket (raises UnknownValueError for an unknown name)."""
+    name = get(bucket.props, "bucket")
+    return name is not None and str(name) in targets
 
 
 def _bucket_has_public_access_block(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -339,44 +340,40 @@ def _bucket_has_public_access_block(args: StackValidationArgs, report: ReportVio
         return
     # A block points at a bucket by its name (the `bucket` input) or by an output of the bucket
     # (bucket.id / bucket.bucket), which makes the bucket one of the block's dependencies.
+    blocks = [r for r in args.resources if r.resource_type == AWS_PUBLIC_ACCESS_BLOCK]
+    dependents = {d.urn for block in blocks for d in block.dependencies}
+    dependents |= {d.urn for block in blocks for deps in block.property_dependencies.values() for d in deps}
     targets: set[str] = set()
-    dependents: set[str] = set()
-    unresolved: UnknownValueError | None = None
-    for block in args.resources:
-        if block.resource_type != AWS_PUBLIC_ACCESS_BLOCK:
-            continue
-        dependents.update(d.urn for d in block.dependencies)
-        dependents.update(d.urn for deps in block.property_dependencies.values() for d in deps)
+    unknown_targets: list[UnknownValueError] = []
+    for block in blocks:
         try:
             target = get(block.props, "bucket")
         except UnknownValueError as error:
-            unresolved = error
-            continue
-        if target:
-            targets.add(str(target))
+            unknown_targets.append(error)
+        else:
+            if target:
+                targets.add(str(target))
+    undecided: list[UnknownValueError] = []
     for bucket in buckets:
         if bucket.urn in dependents:
             continue
         try:
-            name = get(bucket.props, "bucket")
+            # With no block naming any bucket, the bucket's own name (known or not) does not matter.
+            named = bool(targets) and _named_by_a_block(bucket, targets)
         except UnknownValueError as error:
-            if targets:
-                unresolved = error  # a block may name it; that cannot be known yet
-                continue
-            name = None
-        if name and str(name) in targets:
-            continue
-        if unresolved is not None:
-            continue  # an unknown block target may be this bucket: decided at update time
-        report(f"bucket {bucket.name} has no aws:s3/bucketPublicAccessBlock pointing at it", bucket.urn)
-    if unresolved is not None:
-        raise unresolved
+            undecided.append(error)  # a block may name it; that cannot be known yet
+        else:
+            # An unknown block target may be this bucket: decided at update time.
+            if not named and not unknown_targets:
+                report(f"bucket {bucket.name} has no aws:s3/bucketPublicAccessBlock pointing at it", bucket.urn)
+    if unknown_targets or undecided:
+        raise [*unknown_targets, *undecided][0]
 
 
 def _object_container_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != OS_CONTAINER:
         return
-    acl = str(get(args.props, "containerRead", default=""))
+    acl = str(get(args.props, "containerRead"))
     # Swift referrer ACLs: ".r:*" (or ".r:<host>", spoofable) grants anonymous read; ".r:-<host>" only denies.
     public = [e.strip() for e in acl.split(",") if e.strip().startswith(".r:") and not e.strip().startswith(".r:-")]
     if public:
@@ -422,22 +419,26 @@ def is_credential_key(key: str) -> bool:
     return words[-1] in CREDENTIAL_WORDS or words[-2:] == ["private", "key"]
 
 
+def _env_literal(entry: Mapping[str, Any]) -> bool:
+    """Whether an environment entry ({name: DB_PASSWORD, value: ...}) holds a credential literally."""
+    try:
+        name, literal = entry.get("name"), entry.get("value")
+    except UnknownValueError:
+        return False  # an unknown name or value is no literal
+    return isinstance(name, str) and isinstance(literal, str) and bool(literal.strip()) and is_credential_key(name)
+
+
 def _credential_literals(value: Any, path: str, unknown: list[UnknownValueError]) -> Iterator[str]:
-    """The path of every credential-named key (or env entry) holding a non-empty string, at any depth.
+    """The path (below `path`) of every credential-named key or env entry holding a non-empty string.
 
     Unknown values are skipped (they cannot be literals); one under a credential-named key is
     remembered so the caller can say the check could not finish.
     """
     if isinstance(value, Mapping):
-        # An environment entry ({name: DB_PASSWORD, value: ...}) names its credential in `name`.
-        try:
-            name, literal = value.get("name"), value.get("value")
-        except UnknownValueError:
-            name = literal = None
-        if isinstance(name, str) and isinstance(literal, str) and literal.strip() and is_credential_key(name):
-            yield f"{path}.value" if path else "value"
+        if _env_literal(value):
+            yield f"{path}.value"
         for key in list(value):
-            child = f"{path}.{key}" if path else str(key)
+            child = f"{path}.{key}"
             try:
                 item = value[key]
             except UnknownValueError as error:
@@ -468,13 +469,14 @@ def _credentials_not_in_plain_config(args: ResourceValidationArgs, report: Repor
         where, remedy = "Helm values", "a Secret the chart reads (existingSecret)"
     else:
         return
-    allowed = [str(p) for p in items(args.get_config().get("allowed_keys", DEFAULT_ALLOWED_KEYS))]
+    allowed = [str(p) for p in items(args.get_config().get("allowed_keys"))]
     unknown: list[UnknownValueError] = []
     for section, content in sections.items():
-        for path in _credential_literals(content, "", unknown):
-            if any(fnmatch.fnmatchcase(p, a) for a in allowed for p in (path, f"{section}.{path}")):
+        for path in _credential_literals(content, section, unknown):
+            # A pattern names the path inside the section or, prefixed, in the whole resource.
+            if any(fnmatch.fnmatchcase(p, a) for a in allowed for p in (path.removeprefix(f"{section}."), path)):
                 continue
-            report(f"{where} key {section}.{path} holds a credential in plain text; move it to {remedy}", None)
+            report(f"{where} key {path} holds a credential in plain text; move it to {remedy}", None)
     if unknown:
         raise unknown[0]
 
