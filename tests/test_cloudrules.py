@@ -178,6 +178,22 @@ def test_admin_only_attributes_are_refused(analyzer: Analyzer, type_: str, input
     assert rule in found[0].message
 
 
+def _said(found: list[Any]) -> list[str]:
+    return [v.message.rsplit("\n", 1)[-1] for v in found]
+
+
+def test_admin_only_messages_name_the_key_path_and_the_rule(analyzer: Analyzer) -> None:
+    inputs = {"valueSpecs": {"provider:network_type": "vlan"}, "shared": True}
+    found = assert_violation(analyzer, "openstack-admin-only-attributes", _os(NETWORK, "x", inputs))
+    assert sorted(_said(found)) == [
+        "shared is set, and Neutron's default policy 'create_network:shared' allows it to admins only: "
+        "a project member's credential gets 403 Forbidden",
+        "valueSpecs.provider:network_type is set, and Neutron's default policy "
+        "'create_network:provider:network_type' allows it to admins only: a project member's credential gets "
+        "403 Forbidden",
+    ]
+
+
 @pytest.mark.parametrize(
     ("type_", "inputs"),
     [
@@ -213,6 +229,19 @@ def test_tags_follow_their_service(analyzer: Analyzer, type_: str, tags: list[st
         assert_clean(analyzer, "openstack-tags-accepted", plan)
     else:
         assert_violation(analyzer, "openstack-tags-accepted", plan)
+
+
+def test_tag_problems_are_reported_as_the_service_words_them(analyzer: Analyzer) -> None:
+    plan = _os(INSTANCE, "x", {"tags": ["project=a", "example.org/team=ml", "cost-centre=" + "c" * 50]})
+    found = assert_violation(analyzer, "openstack-tags-accepted", plan)
+    assert _said(found) == NOVA_TAGS.problems(["project=a", "example.org/team=ml", "cost-centre=" + "c" * 50])
+    assert _said(found) == [
+        "Nova tags may not contain ',' or '/', which the tag for 'example.org/team' does",
+        "Nova tags have at most 60 characters; the tag for 'cost-centre' (key=value) has 62",
+    ]
+    # Resources of types without tag rules, and resources without tags, are not asked.
+    volume = _os("openstack:blockstorage/volume:Volume", "v", {"tags": ["x" * 300]})
+    assert_clean(analyzer, "openstack-tags-accepted", volume, _os(INSTANCE, "n", {"name": "n"}))
 
 
 @pytest.mark.parametrize("stack", bundled_stacks())

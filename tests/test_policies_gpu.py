@@ -592,6 +592,9 @@ def test_profile_list_of_the_wrong_shape_holds_no_profiles(analyzer: Analyzer) -
         pytest.param(GPU_LIMIT, {"extra_resource_limits": {"example.org/fpga": 1}}, True, id="resources-merge"),
         pytest.param(GPU_LIMIT, {"extra_resource_limits": {"nvidia.com/gpu": None}}, False, id="none-deletes-a-key"),
         pytest.param(
+            GPU_LIMIT, {"extra_resource_guarantees": {"nvidia.com/gpu": None}}, True, id="none-for-an-absent-key"
+        ),
+        pytest.param(
             {**GPU_LIMIT, "tolerations": [GPU_TOLERATION]}, {"tolerations": []}, True, id="own-tolerations-replace"
         ),
         pytest.param(
@@ -932,3 +935,24 @@ def test_an_adopted_operator_covers_a_magnum_cluster(analyzer: Analyzer) -> None
     other = cluster("other")
     report = run(analyzer, *items, other, *adopted_operator(c, k8s_provider(other)))
     assert hits(report, "gpu-operator-on-gpu-clusters") == [(c["urn"], "mandatory")]
+
+
+def test_eks_cap_messages_name_instance_types_else_the_ami(analyzer: Analyzer) -> None:
+    c = cluster("eks")
+    typed = node_group("eks-typed", "p5.48xlarge", parent=c["urn"], max_size=1)
+    ami = node_group("eks-ami", "x9.unknown", parent=c["urn"], amiType="AL2023_x86_64_NVIDIA", max_size=2)
+    ami["inputs"].pop("instanceTypes")
+    report = run(analyzer, c, typed, ami, *gpu_operator(c), config={"gpu-cap-per-pool": {"max_gpus_per_pool": 0}})
+    assert gpu_messages(analyzer, report, "gpu-cap-per-pool") == [
+        (
+            typed["urn"],
+            "mandatory",
+            "pool eks-typed can grow to 8 GPUs, over the cap of 0 per pool (1 nodes x p5.48xlarge (8 GPUs each))",
+        ),
+        (
+            ami["urn"],
+            "mandatory",
+            "pool eks-ami can grow to 2 GPUs, over the cap of 0 per pool"
+            " (2 nodes x AL2023_x86_64_NVIDIA (1 GPUs each))",
+        ),
+    ]

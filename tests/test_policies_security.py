@@ -188,6 +188,12 @@ OPEN_ADMIN = [
     ),
     (EC2_RULE, ec2_rule("tcp", 6443, 6443, ["10.0.0.0/8", "0.0.0.0/0"]), opens("rule", "0.0.0.0/0", API)),
     (EC2_RULE, ec2_rule("tcp", 0, 80), opens("rule", "0.0.0.0/0", SSH)),
+    # An absent bound is open too (not an unparsable range): ports up to 80, SSH alone.
+    (
+        INGRESS_RULE,
+        {"securityGroupId": "sg-1", "ipProtocol": "tcp", "toPort": 80, "cidrIpv4": "0.0.0.0/0"},
+        opens("rule", "0.0.0.0/0", SSH),
+    ),
     (
         INGRESS_RULE,
         {"securityGroupId": "sg-1", "ipProtocol": "6", "fromPort": 6000, "toPort": 7000, "cidrIpv4": "0.0.0.0/0"},
