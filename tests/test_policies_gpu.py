@@ -728,6 +728,18 @@ def test_flavor_names_in_gpu_flavors_count_one_gpu_unless_catalogued(analyzer: A
     assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
         ("", "mandatory", "the stack can grow to 3 GPUs, over the cap of 0 (largest: site-gpu-1: 2, site-gpu-0: 1)")
     ]
+    # The config's schema asks for an integer >= 1; a value that is not one counts one GPU per node.
+    odd = [{"name": "site.gpu.large", "gpus": value} for value in (0, "x", None, 0.5)]
+    for entry in odd:
+        config = {"gpu-cap-per-stack": {"max_gpus_per_stack": 0, "gpu_flavors": [entry]}}
+        assert gpu_messages(analyzer, run(analyzer, *plan, config=config), "gpu-cap-per-stack") == [
+            ("", "mandatory", "the stack can grow to 3 GPUs, over the cap of 0 (largest: site-gpu-1: 2, site-gpu-0: 1)")
+        ], entry
+    counted = [{"name": "site.gpu.large", "gpus": 1}, {"name": "vm.a100.2gpu", "gpus": 3.0}]
+    config = {"gpu-cap-per-stack": {"max_gpus_per_stack": 0, "gpu_flavors": counted}}
+    assert gpu_messages(analyzer, run(analyzer, *plan, config=config), "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 4 GPUs, over the cap of 0 (largest: site-gpu-1: 3, site-gpu-0: 1)")
+    ]
     # gpu_flavors is a list: a map of names is not one.
     mapped = {"gpu-cap-per-stack": {"max_gpus_per_stack": 0, "gpu_flavors": {"site.gpu.large": 4}}}
     assert gpu_messages(analyzer, run(analyzer, *plan, config=mapped), "gpu-cap-per-stack") == [
@@ -863,6 +875,9 @@ def test_unknown_inputs_give_only_the_preview_notice(analyzer: Analyzer) -> None
     mine = [v for v in report.violations if v.policy in GPU_POLICIES]
     assert mine, "the preview notice is expected"
     assert all(v.level == "advisory" and "during preview" in v.message for v in mine), mine
+    # Every GPU policy meets an unknown here, the whole-stack ones too (they carry it past the
+    # resources they can still read, then hand the first one to the SDK).
+    assert {v.policy for v in mine} == GPU_POLICIES
 
 
 def test_bundled_plans_count_gpus_from_real_resources(analyzer: Analyzer, bundled_plan: Callable[[str], Plan]) -> None:
@@ -940,6 +955,7 @@ def test_an_adopted_operator_covers_a_magnum_cluster(analyzer: Analyzer) -> None
 def test_eks_cap_messages_name_instance_types_else_the_ami(analyzer: Analyzer) -> None:
     c = cluster("eks")
     typed = node_group("eks-typed", "p5.48xlarge", parent=c["urn"], max_size=1)
+    typed["inputs"]["instanceTypes"] = ["p5.48xlarge", "p4d.24xlarge"]
     ami = node_group("eks-ami", "x9.unknown", parent=c["urn"], amiType="AL2023_x86_64_NVIDIA", max_size=2)
     ami["inputs"].pop("instanceTypes")
     report = run(analyzer, c, typed, ami, *gpu_operator(c), config={"gpu-cap-per-pool": {"max_gpus_per_pool": 0}})
@@ -947,7 +963,8 @@ def test_eks_cap_messages_name_instance_types_else_the_ami(analyzer: Analyzer) -
         (
             typed["urn"],
             "mandatory",
-            "pool eks-typed can grow to 8 GPUs, over the cap of 0 per pool (1 nodes x p5.48xlarge (8 GPUs each))",
+            "pool eks-typed can grow to 8 GPUs, over the cap of 0 per pool"
+            " (1 nodes x p5.48xlarge,p4d.24xlarge (8 GPUs each))",
         ),
         (
             ami["urn"],

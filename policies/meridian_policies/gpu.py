@@ -127,8 +127,8 @@ def _gpu_flavors(config: Mapping[str, Any]) -> dict[str, int]:
         if isinstance(entry, str) and entry:
             flavors.setdefault(entry, 1)  # a GPU flavor of unknown count: at least one GPU per node
         elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-            gpus = entry.get("gpus")
-            flavors[entry["name"]] = int(gpus) if isinstance(gpus, int | float) and gpus >= 1 else 1
+            # The engine checks config against GPU_FLAVORS_SCHEMA (an integer >= 1); anything else counts 1.
+            flavors[entry["name"]] = max(1, int(_number(entry.get("gpus")) or 1))
     return flavors
 
 
@@ -265,7 +265,8 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
     props, kind = resource.props, resource.resource_type
     if kind == EKS_NODE_GROUP:
         per_node = _eks_gpus_per_node(props)
-        flavor = ",".join(_strings(get(props, "instanceTypes"))) or str(get(props, "amiType", default="?"))
+        # A GPU group has a catalogued instance type or, without one, an NVIDIA/GPU AMI to name it by.
+        flavor = ",".join(_strings(get(props, "instanceTypes"))) or str(get(props, "amiType"))
         scaling = get(props, "scalingConfig", default={})
         nodes = _most(get(scaling, "maxSize"), get(scaling, "desiredSize"), get(scaling, "minSize"))
     elif kind == EC2_INSTANCE:
