@@ -2,12 +2,14 @@
 
 Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite` or
 `meridian:sites:AwsSite`, named by the site's key) and one `meridian:clusters:KubernetesCluster`
-per entry of `clusters`, handed its site component. Add-ons and central observability
-attach here as they land, each given its cluster's Kubernetes provider.
+per entry of `clusters`, handed its site component; then, on each cluster, every add-on of
+the ordered list `components.addons.ADDONS` that applies to it, each given the cluster's
+Kubernetes provider and parented to the cluster's component.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -22,8 +24,13 @@ class Platform(pulumi.ComponentResource):
     """Site components by site key (OpenStackSite or AwsSite)."""
     clusters: dict[str, Any]
     """KubernetesCluster components by cluster key; each carries its Kubernetes provider."""
-    gpu_operators: dict[str, Any]
-    """GpuOperator components by cluster key (clusters with GPU pools); each has a typed `summary`."""
+    addons: dict[str, dict[str, Any]]
+    """Add-on components by cluster key, then add-on key (components/addons ADDONS order)."""
+
+    @property
+    def gpu_operators(self) -> dict[str, Any]:
+        """GpuOperator components by cluster key (clusters with GPU pools); each has a typed `summary`."""
+        return {name: addons["gpu_operator"] for name, addons in self.addons.items() if "gpu_operator" in addons}
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Build the platform `name` (the project name) from its validated spec.
@@ -63,19 +70,26 @@ class Platform(pulumi.ComponentResource):
                     api_sources=sources(cluster.api_cidrs, self.sites),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
-        self.gpu_operators = {}
-        for cluster_name, cluster in spec.clusters.items():
-            # Attached clusters are someone else's: their owner runs the operator if they have GPUs.
-            if cluster.gpu_pools and cluster.backend != "attached":
-                from .addons.gpu_operator import GpuOperator
+        self.addons = {}
+        if spec.clusters:
+            from .addons import ADDONS
+            from .addons.base import AddonContext
+            from .reachability import sources
 
+            for cluster_name, cluster in spec.clusters.items():
                 component = self.clusters[cluster_name]
-                self.gpu_operators[cluster_name] = GpuOperator(
-                    f"{cluster_name}-gpu-operator",
-                    cluster,
-                    cluster_name=cluster_name,
-                    provider=component.provider,
-                    labels=component.labels,
-                    opts=pulumi.ResourceOptions(parent=component),
-                )
+                installed: dict[str, pulumi.ComponentResource] = {}
+                for addon in ADDONS:
+                    if addon.applies(cluster):
+                        context = AddonContext(
+                            cluster_name=cluster_name,
+                            cluster=cluster,
+                            provider=component.provider,
+                            labels=component.labels,
+                            parent=component,
+                            sources=partial(sources, sites=self.sites),
+                            installed=dict(installed),
+                        )
+                        installed[addon.key] = addon.build(context)
+                self.addons[cluster_name] = installed
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

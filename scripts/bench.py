@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from components.spec.clusters import AddonsSpec
+from components.spec.addons import AddonsSpec
+from components.spec.clusters import HUB_MISSING
 
 from .harness import PROGRAM, Plan, evaluate, load_plan, write_plan
 from .stackfile import PROJECT, StackConfig
@@ -92,11 +93,12 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
             {"sharing": "time-sliced", "time_slicing": {"replicas": 4}},
             {},
         )[index % 3]
+        gpu: dict[str, Any] = {"model": "A100-80GB", "count": 8 if aws_site else 1} | sharing
         gpu_pool = {
             "flavor": "p4de.24xlarge" if aws_site else "vm.a100.1gpu",
             "min_size": 0 if aws_site else 1,
             "max_size": 2,
-            "gpu": {"model": "A100-80GB", "count": 8 if aws_site else 1} | sharing,
+            "gpu": gpu,
         }
         cpu_flavor = "m6i.2xlarge" if aws_site else "m1.xlarge"
         cluster: dict[str, Any] = {
@@ -109,13 +111,48 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
             cluster["control_plane"] = {"count": 3, "flavor": "m1.large"}
         if backend == "magnum":
             cluster["image"] = "ubuntu-2404-kube-v1.34.7"
-        cluster["addons"] = {addon: {"enabled": True} for addon in ADDONS}
+        cluster["addons"] = addon_settings(backend, sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
         specs[f"c{index:03d}"] = cluster
     return {
         "project": {"name": "bench", "owner": "bench@example.org", "cost_centre": "BENCH-1"},
         "sites": sites,
         "clusters": specs,
     }
+
+
+def addon_settings(backend: str, domain: str, cluster: str, gpu: dict[str, Any]) -> dict[str, Any]:
+    """Every add-on on; the hub (and the ingress it publishes through) where the backend can run it.
+
+    Add-ons with settings of their own get a complete, valid set; new add-ons join as
+    `{enabled: true}` until they need more.
+    """
+    settings: dict[str, Any] = {addon: {"enabled": True} for addon in ADDONS}
+    if backend in HUB_MISSING:
+        settings.pop("jupyterhub")
+        return settings
+    # A mixed-strategy MIG pool offers several slice sizes: the profile names one.
+    slice_ = {"slice": "1g.10gb"} if (gpu.get("mig") or {}).get("strategy") == "mixed" else {}
+    settings["ingress"] = {
+        "enabled": True,
+        "allowed_sources": ["0.0.0.0/0"],
+        "acme": {"email": "bench@example.org", "environment": "staging"},
+    }
+    settings["jupyterhub"] = {
+        "enabled": True,
+        "hostname": f"hub-{cluster}.{domain}",
+        "authenticator": {
+            "kind": "github",
+            "client_id": "bench",
+            "client_secret": "vault:kv/bench/jupyterhub#client_secret",
+            "allowed_organizations": ["bench-org"],
+            "admin_users": ["bench-admin"],
+        },
+        "profiles": {
+            "cpu": {"display_name": "CPU", "cpu": 2, "memory_gb": 8, "default": True},
+            "gpu": {"display_name": "GPU", "cpu": 4, "memory_gb": 16, "gpu": {"pool": "gpu", "count": 1} | slice_},
+        },
+    }
+    return settings
 
 
 def _platform_config(clusters: int) -> StackConfig:
@@ -176,7 +213,6 @@ def _measure_stacks() -> list[dict[str, Any]]:
     """Plan, render and validate every bundled stack in this fresh process, with an empty render cache."""
     from . import render as render_module
     from .harness import bundled_stacks
-    from .validate import validate_objects
 
     scratch = Path(tempfile.mkdtemp(prefix="meridian-bench-render-"))
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
@@ -191,13 +227,8 @@ def _measure_stacks() -> list[dict[str, Any]]:
         renders = render_module.render_plan(plan, plan, stack)
         rendered = _cpu()
         objects = 0
-        for item in renders:
-            objects += len(item.objects)
-            validate_objects(item.objects, item.release.kube_version, stack)
-        for own in render_module.own_objects(plan):
-            objects += len(own.objects) + len(own.patches)
-            validate_objects(own.objects, own.kube_version, stack)
-            validate_objects(own.patches, own.kube_version, stack, partial=True)
+        for item, _ in render_module.validate_all(plan, renders):
+            objects += len(item.objects) + len(item.patches if isinstance(item, render_module.OwnObjects) else [])
         validated = _cpu()
         rows.append(
             {

@@ -140,9 +140,8 @@ def _render(args: argparse.Namespace) -> int:
     from components.spec import SpecError
 
     from .harness import display_path, evaluate, resolve_stack
-    from .render import RenderError, manifest_name, own_objects, render_plan
+    from .render import OwnObjects, RenderError, manifest_name, render_plan, validate_all
     from .stackfile import StackFileError
-    from .validate import validate_objects
 
     where = display_path(resolve_stack(args.stack))
     try:
@@ -156,28 +155,20 @@ def _render(args: argparse.Namespace) -> int:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for item in rendered:
-        release = item.release
-        if out is not None:
-            (out / manifest_name(item)).write_text(item.manifest, encoding="utf-8")
-        problems = validate_objects(
-            item.objects, release.kube_version, f"cluster {release.cluster}, release {release.resource}"
-        )
+    for item, problems in validate_all(plan, rendered):
         failed += len(problems)
         verdict = "valid" if not problems else f"{len(problems)} invalid"
-        print(
-            f"{release.cluster}/{release.resource}: {release.chart} {release.version} "
-            f"(Kubernetes {release.kube_version}): {len(item.objects)} objects, {verdict}"
-        )
-        for problem in problems:
-            print(f"  {problem}")
-    for own in own_objects(plan):
-        where = f"cluster {own.cluster}, Meridian's own objects"
-        problems = validate_objects(own.objects, own.kube_version, where)
-        problems += validate_objects(own.patches, own.kube_version, where, partial=True)
-        failed += len(problems)
-        verdict = "valid" if not problems else f"{len(problems)} invalid"
-        print(f"{own.cluster}/own objects (Kubernetes {own.kube_version}): {len(own.objects + own.patches)}, {verdict}")
+        if isinstance(item, OwnObjects):
+            count = len(item.objects + item.patches)
+            print(f"{item.cluster}/own objects (Kubernetes {item.kube_version}): {count}, {verdict}")
+        else:
+            release = item.release
+            if out is not None:
+                (out / manifest_name(item)).write_text(item.manifest, encoding="utf-8")
+            print(
+                f"{release.cluster}/{release.resource}: {release.chart} {release.version} "
+                f"(Kubernetes {release.kube_version}): {len(item.objects)} objects, {verdict}"
+            )
         for problem in problems:
             print(f"  {problem}")
     if out is not None:

@@ -21,7 +21,7 @@ import hashlib
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from .crdschema import crd_key
 from .harness import REPO, Plan, make_urn
 from .paths import path_segments
 from .upstream import UpstreamUnavailableError, chart_dir, helm_binary
+from .validate import Problem, builtin_api_versions, validate_objects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "meridian:clusters:KubernetesCluster"
@@ -62,6 +63,8 @@ class ReleaseRecord:
     cluster: str
     kube_version: str
     provider: str | None
+    #: The release installs its chart's `crds/` (Helm's --skip-crds unset).
+    include_crds: bool = True
 
 
 @dataclass
@@ -161,6 +164,7 @@ def releases(plan: Plan, revealed: Plan | None = None) -> list[ReleaseRecord]:
                 cluster=cluster,
                 kube_version=kube_version(str(spec.get("backend", "")), str(spec.get("version", ""))),
                 provider=resource.get("provider"),
+                include_crds=not inputs.get("skipCrds", False),
             )
         )
     return found
@@ -227,8 +231,10 @@ def _helm_template(release: ReleaseRecord, directory: Path, apis: list[str], pre
             "--namespace", release.namespace,
             "--kube-version", release.kube_version,
             "--values", values.name,
-            "--include-crds", "--skip-tests",
+            "--skip-tests",
         ]  # fmt: skip
+        if release.include_crds:
+            command.append("--include-crds")
         for api in apis:
             command += ["--api-versions", api]
         try:
@@ -250,12 +256,29 @@ def render_plan(plan: Plan, revealed: Plan | None, where: str) -> list[Rendered]
     records = releases(plan, revealed)
     apis: dict[str, set[str]] = {}
     for record in records:
-        if record.chart in chart_lock().charts:
+        # CRDs a release skips are not installed, so they serve no API on the cluster.
+        if record.chart in chart_lock().charts and record.include_crds:
             try:
                 apis.setdefault(record.cluster, set()).update(chart_api_versions(record.chart))
             except UpstreamUnavailableError as error:
                 raise RenderError(f"{where}: cluster {record.cluster}, release {record.resource}: {error}") from None
-    return [render_release(record, apis.get(record.cluster, set()), where) for record in records]
+    return [
+        render_release(record, apis.get(record.cluster, set()) | builtin_api_versions(record.kube_version), where)
+        for record in records
+    ]
+
+
+def rendered_crds(rendered: Iterable[Rendered]) -> dict[str, list[dict[str, Any]]]:
+    """The CRDs each cluster's releases render (charts that template them, like cert-manager), by cluster.
+
+    They are installed with their release, so the program's own custom resources on that cluster
+    are validated against them.
+    """
+    found: dict[str, list[dict[str, Any]]] = {}
+    for item in rendered:
+        crds = [o for o in item.objects if o.get("kind") == "CustomResourceDefinition"]
+        found.setdefault(item.release.cluster, []).extend(crds)
+    return found
 
 
 @dataclass
@@ -270,7 +293,10 @@ class OwnObjects:
 
 
 def own_objects(plan: Plan) -> list[OwnObjects]:
-    """The program's own Kubernetes objects per cluster, as the engine serializes them (the API's own form)."""
+    """The program's own Kubernetes objects per cluster, as the engine serializes them (the API's own form).
+
+    Secret fields become typed placeholders when `plan` was evaluated with secrets revealed.
+    """
     clusters = plan.outputs.get("clusters") or {}
     found: dict[str, OwnObjects] = {}
     for resource in plan.resources:
@@ -282,8 +308,37 @@ def own_objects(plan: Plan) -> list[OwnObjects]:
         group = found.setdefault(
             cluster, OwnObjects(cluster, kube_version(str(spec.get("backend", "")), str(spec.get("version", ""))))
         )
-        (group.patches if kind.endswith("Patch") else group.objects).append(resource["inputs"])
+        inputs = resource["inputs"]
+        secret_paths = [path_segments(path) for path in resource["secret_paths"]]
+        if secret_paths and resource["urn"] in plan.revealed:
+            # Secret fields (a Secret's stringData is secret as a whole) are validated as typed placeholders.
+            inputs = _with_placeholders(inputs, plan.revealed[resource["urn"]], secret_paths)
+        (group.patches if kind.endswith("Patch") else group.objects).append(inputs)
     return list(found.values())
+
+
+def validate_all(plan: Plan, rendered: list[Rendered]) -> Iterator[tuple[Rendered | OwnObjects, list[Problem]]]:
+    """Each release's rendered objects, then each cluster's own objects, with their problems.
+
+    Own custom resources are checked against the CRDs the cluster's releases install
+    (`rendered_crds`) before the locked ones; own patches partially (only the fields they set).
+    """
+    for item in rendered:
+        yield (
+            item,
+            validate_objects(
+                item.objects,
+                item.release.kube_version,
+                f"cluster {item.release.cluster}, release {item.release.resource}",
+            ),
+        )
+    crds = rendered_crds(rendered)
+    for own in own_objects(plan):
+        at = f"cluster {own.cluster}, Meridian's own objects"
+        served = crds.get(own.cluster, [])
+        problems = validate_objects(own.objects, own.kube_version, at, crds=served)
+        problems += validate_objects(own.patches, own.kube_version, at, partial=True, crds=served)
+        yield own, problems
 
 
 def manifest_name(rendered: Rendered) -> str:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -41,10 +44,12 @@ class Problem:
         return f"{self.where}: {self.kind} {self.name}: {self.message}"
 
 
+#: Kinds the API schemas list under every group that are not resources discovery serves.
+NOT_RESOURCES = frozenset({"DeleteOptions", "WatchEvent", "Status", "APIGroup", "APIVersions", "APIResourceList"})
 #: (apiVersion, kind) -> CRD document, from the locked charts and CRD files; filled on first use.
 _KNOWN_CRDS: dict[tuple[str, str], dict[str, Any]] = {}
-#: Objects already found valid: (kube version, partial, canonical JSON digest).
-_VALID: set[tuple[str, bool, str]] = set()
+#: Objects already found valid: (kube version, partial, canonical JSON digest, id of the serving CRD).
+_VALID: set[tuple[str, bool, str, int]] = set()
 
 
 def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
@@ -60,6 +65,26 @@ def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
     return _KNOWN_CRDS
 
 
+@cache
+def builtin_api_versions(kube_version: str) -> frozenset[str]:
+    """`group/version/Kind` of every GA built-in kind of `kube_version`, from kubernetes-validate's schemas.
+
+    A real `helm install` learns these from the cluster's discovery; `helm template` knows only
+    group/version strings (Helm pkg/chartutil/capabilities.go `allKnownVersions`), so a chart
+    testing `.Capabilities.APIVersions.Has "policy/v1/PodDisruptionBudget"` would render its
+    fallback. Only GA versions (v1, v2) count: beta APIs are off by default on a real cluster.
+    """
+    root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{_minor(kube_version)}-local"
+    definitions = json.loads((root / "_definitions.json").read_text(encoding="utf-8"))["$defs"]
+    found = set()
+    for definition in definitions.values():
+        for gvk in definition.get("x-kubernetes-group-version-kind", []) if isinstance(definition, dict) else []:
+            kind, version = str(gvk["kind"]), str(gvk["version"])
+            if re.fullmatch(r"v[0-9]+", version) and not kind.endswith("List") and kind not in NOT_RESOURCES:
+                found.add(f"{gvk['group']}/{version}/{kind}".lstrip("/"))
+    return frozenset(found)
+
+
 def _minor(kube_version: str) -> str:
     """`v1.33.13` -> `1.33.0`: kubernetes-validate's schemas are per minor release."""
     major, minor = kube_version.lstrip("v").split(".")[:2]
@@ -67,26 +92,37 @@ def _minor(kube_version: str) -> str:
 
 
 def validate_objects(
-    objects: Iterable[dict[str, Any]], kube_version: str, where: str, *, partial: bool = False
+    objects: Iterable[dict[str, Any]],
+    kube_version: str,
+    where: str,
+    *,
+    partial: bool = False,
+    crds: Iterable[dict[str, Any]] = (),
 ) -> list[Problem]:
-    """Problems of every object (empty when all validate); CRDs among `objects` serve the others."""
+    """Problems of every object (empty when all validate).
+
+    CRDs among `objects`, and the CRDs given (those the cluster's releases install), serve the
+    others before the locked ones.
+    """
     documents = list(objects)
-    crds = dict(locked_crds())
-    for document in documents:
+    served = dict(locked_crds())
+    for document in [*crds, *documents]:
         if document.get("kind") == "CustomResourceDefinition":
             for key in crd_key(document):
-                crds[key] = document
+                served[key] = document
     version = _minor(kube_version)
     problems = []
     for document in documents:
         digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
-        if (version, partial, digest) in _VALID:
+        # Valid against which schema: the CRD serving it (by identity) or the built-in one.
+        schema = id(served.get((str(document.get("apiVersion")), str(document.get("kind")))))
+        if (version, partial, digest, schema) in _VALID:
             continue
         kind = f"{document.get('apiVersion')}/{document.get('kind')}"
         name = str((document.get("metadata") or {}).get("name", "?"))
-        message = _check(document, version, crds, partial)
+        message = _check(document, version, served, partial)
         if message is None:
-            _VALID.add((version, partial, digest))
+            _VALID.add((version, partial, digest, schema))
         else:
             problems.append(Problem(where, kind, name, message))
     return problems

@@ -42,7 +42,7 @@ STACK_FILE_VIOLATIONS = {"allowed-regions", "allowed-flavors", "required-tags", 
 PLAN_FILE_VIOLATIONS = {
     "no-admin-port-open-to-internet",
     "helm-release-pinned",
-    # cert-manager's repository is allowed once a cert-manager add-on locks its chart (charts.lock.yaml).
+    # external-secrets' repository is allowed once an add-on locks its chart (charts.lock.yaml).
     "helm-release-allowed-repository",
     "stateful-resources-protected",
     "gpu-nodes-tainted",
@@ -376,6 +376,41 @@ def test_stateful_resources_must_be_protected(analyzer: Analyzer, token: str) ->
     ]
     protected = {**unprotected, "protect": True}
     assert hits(run(analyzer, protected), "stateful-resources-protected") == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "protected"),
+    [
+        # Helm leaves an object with this annotation on uninstall (Helm docs, "Tell Helm not to
+        # uninstall a resource"; pkg/kube/resource_policy.go): how a chart's volume is kept.
+        ({"helm.sh/resource-policy": "keep"}, True),
+        ({"helm.sh/resource-policy": "delete"}, False),
+        ({"helm.sh/resource-policy": "Keep"}, False),
+        ({"meridian.io/resource-policy": "keep"}, False),
+        ({}, False),
+        ("keep", False),
+    ],
+)
+def test_a_chart_volume_is_protected_by_helms_keep_annotation(
+    analyzer: Analyzer, annotations: Any, protected: bool
+) -> None:
+    claim = resource(
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "hub-db-dir",
+        {"metadata": {"name": "hub-db-dir", "annotations": annotations}},
+        provider=PROVIDER_URN,
+    )
+    assert hits(run(analyzer, claim), "stateful-resources-protected") == (
+        [] if protected else [(claim["urn"], "mandatory")]
+    )
+    # A cloud volume is protected by Pulumi only: a Kubernetes annotation means nothing to Cinder.
+    volume = resource(
+        "openstack:blockstorage/volume:Volume",
+        "data",
+        {"metadata": {"annotations": {"helm.sh/resource-policy": "keep"}}},
+        provider=OS_PROVIDER_URN,
+    )
+    assert hits(run(analyzer, volume), "stateful-resources-protected") == [(volume["urn"], "mandatory")]
 
 
 def test_stateless_resources_need_no_protection(analyzer: Analyzer) -> None:

@@ -684,6 +684,37 @@ def test_rke2_pool_cap_counts_instances_per_nodepool(analyzer: Analyzer) -> None
     assert "8 GPUs" in next(v.message for v in by_stack.violations if v.policy == "gpu-cap-per-stack")
 
 
+def test_ec2_instances_count_the_gpus_of_their_instance_type(analyzer: Analyzer) -> None:
+    """An aws.ec2.Instance is one node with its instance type's GPUs; a type without GPUs adds none."""
+    c = cluster("ec2")
+    p = pool(c, "a10g")
+
+    def ec2(name: str, instance_type: str) -> dict[str, Any]:
+        inputs = {"ami": "ami-0abc", "instanceType": instance_type, "tags": TAGS}
+        return resource("aws:ec2/instance:Instance", name, inputs, parent=p["urn"])
+
+    nodes = [ec2("ec2-a10g-0", "g5.12xlarge"), ec2("ec2-a10g-1", "g5.12xlarge"), ec2("ec2-cpu-0", "m6i.large")]
+    config = {"gpu-cap-per-pool": {"max_gpus_per_pool": 7}}
+    report = run(analyzer, c, p, *nodes, *gpu_operator(c), config=config)
+    assert gpu_messages(analyzer, report, "gpu-cap-per-pool") == [
+        (
+            p["urn"],
+            "mandatory",
+            "pool ec2-a10g can grow to 8 GPUs, over the cap of 7 per pool (2 nodes x g5.12xlarge (4 GPUs each))",
+        )
+    ]
+    # GPU instances need the operator on their cluster like any other GPU node.
+    without_operator = run(analyzer, c, p, *nodes)
+    assert gpu_messages(analyzer, without_operator, "gpu-operator-on-gpu-clusters") == [
+        (
+            c["urn"],
+            "mandatory",
+            "cluster ec2 has GPU nodes (ec2-a10g-0 (g5.12xlarge), ec2-a10g-1 (g5.12xlarge)) but no gpu-operator "
+            "Helm release: without the driver, device plugin and DCGM exporter no pod can request a GPU",
+        )
+    ]
+
+
 def test_magnum_pools_count_max_node_count(analyzer: Analyzer) -> None:
     c = cluster("mag")
     p = pool(c, "a100")

@@ -532,7 +532,7 @@ def test_charts_from_official_repositories_pass(analyzer: Analyzer, chart: str, 
     [
         ("redis", "https://charts.bitnami.com/bitnami"),
         # Official, but no chart of that repository is in the lock yet: it joins with its add-on.
-        ("cert-manager", "https://charts.jetstack.io"),
+        ("external-secrets", "https://charts.external-secrets.io"),
         # Rancher's catalogue re-packages Fleet with Rancher-specific versions; Fleet's own repository is listed.
         ("fleet", "https://charts.rancher.io"),
         # The same path on another host, another path on the same host (paths are case-sensitive),

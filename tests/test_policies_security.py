@@ -82,7 +82,8 @@ def test_security_policies_are_declared_with_levels_and_config(analyzer: Analyze
         "allowed_keys": {
             "type": "array",
             "items": {"type": "string"},
-            "default": [],
+            # zero-to-jupyterhub's hub ConfigMap names its pull Secret under this key (no credential).
+            "default": ["data.image-pull-secret"],
             "description": "Key paths exempted, as glob patterns over dotted paths inside `values` or `data` "
             "(e.g. `hub.config.*.client_secret`, `data.password`).",
         }
@@ -792,6 +793,19 @@ def test_credentials_in_config_maps_and_helm_values_are_reported(
 )
 def test_secret_references_pass(analyzer: Analyzer, good: dict[str, Any]) -> None:
     assert_clean(analyzer, "credentials-not-in-plain-config", good)
+
+
+def test_the_hub_configmap_naming_its_pull_secret_passes_by_default(analyzer: Analyzer) -> None:
+    # zero-to-jupyterhub 4.4.0 templates/hub/configmap.yaml: component -> object name, so the key
+    # `image-pull-secret` holds the pull Secret's name. The default exempts exactly that path.
+    policy = "credentials-not-in-plain-config"
+    names = config_map({"image-pull-secret": "image-pull-secret", "hub": "hub"}, name="hub")
+    assert_clean(analyzer, policy, names)
+    # Only in a ConfigMap's data: the same key in Helm values, or another config, is still reported.
+    assert len(hits(analyzer, policy, release({"image-pull-secret": "registry-password"}))) == 1
+    assert (
+        len(hits(analyzer, policy, config_map({"image-pull-secret": "x"}), config={policy: {"allowed_keys": []}})) == 1
+    )
 
 
 def test_allowed_keys_config_exempts_reviewed_paths(analyzer: Analyzer) -> None:

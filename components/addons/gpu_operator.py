@@ -32,11 +32,11 @@ from ..spec import ClusterSpec
 from ..spec.clusters import GPU_TAINT
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
+from .base import ChartRelease, chart_release, deliver
 
 GPU_OPERATOR_CHART = "gpu-operator"
 #: Version and repository from the chart lock (components/charts.lock.yaml), the one place they live.
 GPU_OPERATOR_VERSION = locked(GPU_OPERATOR_CHART).version
-GPU_OPERATOR_REPOSITORY = locked(GPU_OPERATOR_CHART).repository
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "meridian-time-slicing"
 MIG_PARTED_CONFIG = "meridian-mig-parted"
@@ -182,6 +182,13 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
     return values
 
 
+def gpu_operator_release(cluster_name: str, cluster: ClusterSpec) -> ChartRelease:
+    """The release record of the operator on `cluster_name` (installed unless adopted, ADOPTED_RELEASE)."""
+    return chart_release(
+        f"{cluster_name}-gpu-operator", GPU_OPERATOR_CHART, namespace=NAMESPACE, values=gpu_operator_values(cluster)
+    )
+
+
 def cluster_policy_spec(cluster: ClusterSpec) -> dict[str, Any]:
     """The ClusterPolicy fields Meridian owns on an adopted operator, taken from `gpu_operator_values`.
 
@@ -209,6 +216,8 @@ class GpuOperator(pulumi.ComponentResource):
 
     summary: ClusterGpuSummary
     """What the cluster's GPU pools offer, in the resource names pods request."""
+    release: ChartRelease
+    """The release record (delivered unless the cluster's provisioner installed the operator)."""
     values: dict[str, Any]
     """The chart values the release was given."""
 
@@ -218,7 +227,7 @@ class GpuOperator(pulumi.ComponentResource):
         cluster: ClusterSpec,
         *,
         cluster_name: str,
-        provider: k8s.Provider,
+        provider: pulumi.ProviderResource,
         labels: dict[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -234,7 +243,8 @@ class GpuOperator(pulumi.ComponentResource):
         super().__init__("meridian:addons:GpuOperator", name, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         self.summary = gpu_summary(cluster_name, cluster)
-        self.values = gpu_operator_values(cluster)
+        self.release = gpu_operator_release(cluster_name, cluster)
+        self.values = dict(self.release.values)
         adopted = ADOPTED_RELEASE.get(cluster.backend)
         namespace_name: pulumi.Input[str] = NAMESPACE
         depends: list[pulumi.Resource] = []
@@ -278,20 +288,7 @@ class GpuOperator(pulumi.ComponentResource):
                 )
             )
         if adopted is None:
-            k8s.helm.v3.Release(
-                name,
-                name=GPU_OPERATOR_CHART,
-                chart=GPU_OPERATOR_CHART,
-                version=GPU_OPERATOR_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GPU_OPERATOR_REPOSITORY),
-                namespace=namespace_name,
-                values=self.values,
-                atomic=True,
-                cleanup_on_fail=True,
-                timeout=900,
-                max_history=10,
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends),
-            )
+            deliver(self.release, provider=provider, parent=self, depends_on=depends, namespace=namespace_name)
         else:
             # Server-side apply of Meridian's fields only; patchForce takes them over from the
             # field manager of the driver's Helm release (Pulumi Kubernetes docs, "Server-side

@@ -1,7 +1,8 @@
 """The typed platform spec: one pydantic model tree for everything a stack file may say."""
 
+from .addons import AddonsSpec, JupyterHubSpec
 from .base import SpecModel
-from .clusters import AddonsSpec, ClusterSpec, GpuSpec, NodePoolSpec, TaintSpec
+from .clusters import ClusterSpec, GpuSpec, NodePoolSpec, TaintSpec
 from .errors import SpecError
 from .load import QUALIFIED_KEY, STACK_FILE, load_platform_spec, parse_platform, stack_file_name
 from .platform import PlatformSpec
@@ -17,6 +18,7 @@ __all__ = [
     "ClusterSpec",
     "DnsSpec",
     "GpuSpec",
+    "JupyterHubSpec",
     "NodePoolSpec",
     "OpenStackSettings",
     "PlatformSpec",

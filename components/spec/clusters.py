@@ -13,9 +13,21 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import KUBELET_LABEL_RULE, kubelet_refuses
 from ..secrets import SecretRef
+from .addons import AddonsSpec
 from .base import SITE_REF_PREFIX, LabelKey, LabelValue, Name, Source, SpecModel
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
 from .errors import CrossFieldError, refuse_case_twins
+
+#: What a backend's clusters lack for the hub (a LoadBalancer Service for the ingress controller,
+#: a default StorageClass for its volumes). Magnum clusters have both: the openstack-cluster
+#: chart turns on cloud-provider-openstack and Cinder CSI with a default class (capi-helm-charts
+#: openstack-cluster values.yaml `addons.openstack.enabled: true`; cluster-addons values.yaml
+#: `openstack.ccm`, `csiCinder.defaultStorageClass`). Attached clusters are their owner's to equip.
+HUB_MISSING = {
+    "rke2": "Meridian does not yet install cloud-provider-openstack (load balancers) or Cinder CSI (volumes) "
+    "on rke2; run the hub on a magnum cluster",
+    "eks": "Meridian does not yet install the EBS CSI driver (volumes) on eks; run the hub on a magnum cluster",
+}
 
 
 class TaintSpec(SpecModel):
@@ -272,30 +284,6 @@ class NodePoolSpec(SpecModel):
         return self
 
 
-class AddonToggle(SpecModel):
-    """An add-on that is either on or off for a cluster."""
-
-    enabled: bool = Field(default=True, description="Install the add-on on this cluster.")
-
-
-class AddonsSpec(SpecModel):
-    """Add-ons installed on a cluster through its Kubernetes provider."""
-
-    ingress: AddonToggle = Field(default_factory=AddonToggle, description="Ingress controller and cert-manager.")
-    jupyterhub: AddonToggle = Field(
-        default_factory=lambda: AddonToggle(enabled=False), description="JupyterHub for scientists."
-    )
-    # Off by default until the observability add-on (which brings the Prometheus Operator
-    # CRDs) lands: add-ons only create ServiceMonitors when it is on.
-    observability: AddonToggle = Field(
-        default_factory=lambda: AddonToggle(enabled=False),
-        description="Metrics and logs shipped to the project's central observability.",
-    )
-    gitops: AddonToggle = Field(
-        default_factory=lambda: AddonToggle(enabled=False), description="GitOps agent (Fleet or Sveltos)."
-    )
-
-
 class ControlPlaneSpec(SpecModel):
     """The Kubernetes control plane of a cluster the project runs itself (rke2, magnum)."""
 
@@ -516,5 +504,12 @@ class ClusterSpec(SpecModel):
                 f"the GPU Operator's driver is on or off per cluster: pool '{drivers['operator']}' asks the "
                 "operator to install it; use the same driver setting on every GPU pool",
             )
+        hub = self.addons.hub
+        if hub is not None:
+            missing = HUB_MISSING.get(self.backend)
+            if missing is not None:
+                problems.add(("addons", "jupyterhub"), f"{self.backend} clusters cannot run the hub yet: {missing}")
+            for path, message in hub.pool_problems(self.node_pools, ("addons", "jupyterhub")):
+                problems.add(path, message)
         problems.raise_if_any()
         return self

@@ -78,6 +78,12 @@ class PlatformSpec(SpecModel):
                 problems.add(("interconnects", name, "sites"), "an interconnect joins two different sites")
         for name, cluster in self.clusters.items():
             self._allow_list(problems, ("clusters", name, "api_cidrs"), cluster.site, cluster.api_cidrs)
+            self._allow_list(
+                problems,
+                ("clusters", name, "addons", "ingress", "allowed_sources"),
+                cluster.site,
+                cluster.addons.ingress.allowed_sources,
+            )
             site = self.sites.get(cluster.site)
             if (
                 site is not None
@@ -93,6 +99,14 @@ class PlatformSpec(SpecModel):
                     ("sites", cluster.site, "openstack", "magnum_management_cidrs"),
                     f"magnum cluster '{name}' restricts its API load balancer, and Magnum's management cluster "
                     "must reach it to build the cluster: list its egress addresses (ask the cloud's operators)",
+                )
+            hub = cluster.addons.hub
+            if site is not None and hub is not None and not hub.hostname.endswith(f".{site.dns.domain}"):
+                # The hub's record is made in the site's zone (Designate or Route53): a name
+                # outside it cannot be published there.
+                problems.add(
+                    ("clusters", name, "addons", "jupyterhub", "hostname"),
+                    f"{hub.hostname} is outside site '{cluster.site}''s DNS domain {site.dns.domain}",
                 )
             if site is None:
                 known = ", ".join(sorted(self.sites))
@@ -160,7 +174,11 @@ class PlatformSpec(SpecModel):
                 continue
             network = ipaddress.ip_network(entry)
             for other, site in self.sites.items():
-                if network.overlaps(ipaddress.ip_network(site.cidr)) and not self.interconnected(home, other):
+                private = ipaddress.ip_network(site.cidr)
+                # A range inside another site's network, or a private range reaching into it, can
+                # only mean that network; a public range around it (0.0.0.0/0) means the internet.
+                inside = network.version == private.version and (network.subnet_of(private) or network.is_private)  # type: ignore[arg-type]
+                if inside and network.overlaps(private) and not self.interconnected(home, other):
                     problems.add(
                         (*where, index),
                         f"{entry} is inside site '{other}' ({site.cidr}), whose private network does not reach "

@@ -133,9 +133,20 @@ def _allowed_flavors(args: ResourceValidationArgs, report: ReportViolation) -> N
                 report(f"{key} {size} is not an allowed flavor (allowed: {', '.join(allowed)})", None)
 
 
+#: Helm leaves an object carrying this annotation in place when its release is uninstalled (Helm
+#: docs, "Tell Helm not to uninstall a resource"; helm pkg/kube/resource_policy.go). It is how an
+#: object a chart renders is protected: Pulumi's `protect` reaches only the release.
+HELM_KEEP = ("helm.sh/resource-policy", "keep")
+
+
 def _stateful_resources_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type in STATEFUL_TYPES and not args.opts.protect:
-        report(f"{args.resource_type} {args.name} holds data or keys but is not protected", None)
+    if args.resource_type not in STATEFUL_TYPES or args.opts.protect:
+        return
+    if args.resource_type.startswith("kubernetes:"):
+        annotations = get(args.props, "metadata", "annotations", default={})
+        if isinstance(annotations, Mapping) and annotations.get(HELM_KEEP[0]) == HELM_KEEP[1]:
+            return
+    report(f"{args.resource_type} {args.name} holds data or keys but is not protected", None)
 
 
 def _explicit_provider(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -190,7 +201,8 @@ POLICIES = [
         _stateful_resources_protected,
         severity=Severity.HIGH,
         remediation="Create the resource with ResourceOptions(protect=True) (and retain_on_delete=True where the "
-        "data must outlive the stack).",
+        "data must outlive the stack); an object a Helm chart renders carries the annotation "
+        "helm.sh/resource-policy: keep.",
     ),
     resource_policy(
         "explicit-provider",

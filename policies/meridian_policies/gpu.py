@@ -267,10 +267,11 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
         per_node = _eks_gpus_per_node(props)
         # A GPU group has a catalogued instance type or, without one, an NVIDIA/GPU AMI to name it by.
         flavor = ",".join(_strings(get(props, "instanceTypes"))) or str(get(props, "amiType"))
-        scaling = get(props, "scalingConfig", default={})
-        nodes = _most(get(scaling, "maxSize"), get(scaling, "desiredSize"), get(scaling, "minSize"))
+        # The provider requires minSize, desiredSize and maxSize, and EKS refuses a group unless
+        # minSize <= desiredSize <= maxSize (CreateNodegroup, UpdateNodegroupConfig): maxSize is the most.
+        nodes = _most(get(props, "scalingConfig", "maxSize"))
     elif kind == EC2_INSTANCE:
-        flavor = str(get(props, "instanceType", default=""))
+        flavor = str(get(props, "instanceType"))
         per_node, nodes = AWS_GPUS.get(flavor, 0), 1
     elif kind == OS_INSTANCE:
         flavor = str(get(props, "flavorName", default=get(props, "flavorId", default="")))

@@ -402,7 +402,9 @@ def _no_public_ip_on_launch(args: ResourceValidationArgs, report: ReportViolatio
 CREDENTIAL_WORDS = frozenset({"password", "passwd", "token", "secret", "kubeconfig"})
 #: Words that make a key a reference to a credential kept elsewhere ("existingSecret").
 REFERENCE_WORDS = frozenset({"existing", "ref", "from"})
-DEFAULT_ALLOWED_KEYS: list[str] = []
+#: zero-to-jupyterhub 4.4.0's hub ConfigMap maps each component to its object's name
+#: (templates/hub/configmap.yaml, `get_name`): `image-pull-secret` holds the pull Secret's name.
+DEFAULT_ALLOWED_KEYS: list[str] = ["data.image-pull-secret"]
 
 
 def _words(key: str) -> list[str]:

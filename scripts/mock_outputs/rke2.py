@@ -24,6 +24,12 @@ def _random_password(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any
     return {"result": "".join(alphabet[int(seed[i : i + 2], 16) % len(alphabet)] for i in range(0, 2 * length, 2))}
 
 
+def _random_bytes(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
+    # Outputs as pulumi-random documents them: hex is twice the length, base64 the standard encoding.
+    raw = bytes.fromhex((digest("bytes", args.name) * 8)[: 2 * int(args.inputs.get("length", 32))])
+    return {"hex": raw.hex(), "base64": base64.b64encode(raw).decode()}
+
+
 def _private_key(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
     kind = "EC PRIVATE KEY" if args.inputs.get("algorithm") == "ECDSA" else "RSA PRIVATE KEY"
     return {
@@ -100,6 +106,7 @@ def _image(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
 
 RESOURCES: dict[str, ResourceBuilder] = {
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomBytes:RandomBytes": _random_bytes,
     "tls:index/privateKey:PrivateKey": _private_key,
     "tls:index/selfSignedCert:SelfSignedCert": _certificate,
     "tls:index/locallySignedCert:LocallySignedCert": _certificate,

@@ -1,0 +1,154 @@
+"""The add-on layer: what an add-on installs (a chart release record) apart from how it is delivered.
+
+An add-on is two steps that stay apart (README, "Add-ons"):
+
+1. **What** — a pure function of the add-on's slice of the spec returns a `ChartRelease`:
+   the chart pinned in the chart lock, the Helm release name, namespace, values, and the
+   add-ons on the same cluster it must wait for. No Pulumi resource is made there, so the
+   record can be tested, rendered and compared on its own.
+2. **How** — `deliver` turns the record into resources. Today that is a
+   `kubernetes:helm.sh/v3:Release` through the cluster's explicit provider; GitOps delivery
+   (Fleet HelmOp, Sveltos ClusterProfile) will read the same record.
+
+The Platform walks `components.addons.ADDONS` in order, once per cluster, and builds each
+add-on that `applies` to the cluster; an add-on's component gets an `AddonContext` with the
+cluster's provider, labels and the components of the add-ons installed before it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from ..charts import LockedChart, locked
+from ..reachability import Source
+from ..spec import ClusterSpec
+
+#: Helm settings every direct delivery uses. `atomic` rolls a failed upgrade back (and implies
+#: waiting for the release's resources), `cleanup_on_fail` removes what a failed install created,
+#: and `max_history` bounds the release Secrets Helm keeps (pulumi-kubernetes helm.v3.Release args).
+HELM_SETTINGS: dict[str, Any] = {"atomic": True, "cleanup_on_fail": True, "max_history": 10}
+
+
+@dataclass(frozen=True)
+class ChartRelease:
+    """One chart release an add-on asks for: everything delivery needs, nothing about how."""
+
+    #: The add-on's resource name on the cluster (`<cluster>-<add-on>`); the release's Pulumi name.
+    resource: str
+    #: The Helm release name (what `helm list` shows, and what the chart's objects are named after).
+    release_name: str
+    #: The chart, repository and version, from the chart lock (components/charts.lock.yaml).
+    chart: LockedChart
+    namespace: str
+    #: The chart values; may hold Outputs (secret ones stay secret through delivery).
+    values: Mapping[str, Any]
+    #: Keys of the add-ons on the same cluster whose objects this release needs first (CRDs,
+    #: an issuer, an ingress controller). The Kubernetes API being ready is not listed: every
+    #: release goes through the cluster's provider, which waits for it (clusters/readiness.py).
+    waits_for: tuple[str, ...] = ()
+    #: Seconds Helm waits for the release's resources to become ready.
+    timeout: int = 900
+    #: Leave the chart's `crds/` folder uninstalled (Helm --skip-crds): CRDs of features not used.
+    skip_crds: bool = False
+
+
+def chart_release(
+    resource: str,
+    chart: str,
+    *,
+    namespace: str,
+    values: Mapping[str, Any],
+    release_name: str | None = None,
+    waits_for: tuple[str, ...] = (),
+    timeout: int = 900,
+    skip_crds: bool = False,
+) -> ChartRelease:
+    """A release record for the locked chart `chart` (KeyError naming the lock file if it is not locked)."""
+    return ChartRelease(
+        resource=resource,
+        release_name=release_name or chart,
+        chart=locked(chart),
+        namespace=namespace,
+        values=values,
+        waits_for=waits_for,
+        timeout=timeout,
+        skip_crds=skip_crds,
+    )
+
+
+def deliver(
+    release: ChartRelease,
+    *,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: list[pulumi.Resource] | None = None,
+    namespace: pulumi.Input[str] | None = None,
+) -> pulumi.CustomResource:
+    """Install `release` directly: a helm.v3.Release through the cluster's explicit provider.
+
+    :param provider: the cluster's Kubernetes provider (never the ambient one).
+    :param parent: the add-on's component.
+    :param depends_on: objects the release needs first (its ConfigMaps, the add-ons it waits for).
+    :param namespace: the namespace as an Output of the Namespace resource the add-on made, so the
+        release also depends on it; the record's namespace otherwise.
+    """
+    import pulumi_kubernetes as k8s
+
+    return k8s.helm.v3.Release(
+        release.resource,
+        name=release.release_name,
+        chart=release.chart.name,
+        version=release.chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.chart.repository),
+        namespace=release.namespace if namespace is None else namespace,
+        values=dict(release.values),
+        timeout=release.timeout,
+        # None is not sent: releases that install their CRDs show no new input in a diff.
+        skip_crds=True if release.skip_crds else None,
+        **HELM_SETTINGS,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on or []),
+    )
+
+
+@dataclass(frozen=True)
+class AddonContext:
+    """What an add-on's component gets from the Platform for one cluster."""
+
+    cluster_name: str
+    cluster: ClusterSpec
+    #: The cluster's Kubernetes provider; it waits for the API to be ready.
+    provider: pulumi.ProviderResource
+    #: Labels for the Kubernetes objects the add-on creates (the project's labels).
+    labels: dict[str, str]
+    #: The cluster's component: the parent of its add-ons.
+    parent: pulumi.Resource
+    #: Resolves an allow-list (CIDRs, `site:<name>`) into sources (components/reachability.py).
+    sources: Callable[[Sequence[str]], list[Source]]
+    #: Components of the add-ons already installed on this cluster, by add-on key.
+    installed: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+
+    def waits(self, release: ChartRelease) -> list[pulumi.Resource]:
+        """The components `release` waits for; an add-on it names that is not on the cluster is a program error."""
+        missing = [key for key in release.waits_for if key not in self.installed]
+        if missing:
+            raise ValueError(
+                f"cluster {self.cluster_name}: release {release.release_name} waits for add-ons not installed "
+                f"before it: {', '.join(missing)} (components/addons/__init__.py ADDONS order)"
+            )
+        return [self.installed[key] for key in release.waits_for]
+
+
+@dataclass(frozen=True)
+class Addon:
+    """One entry of the Platform's ordered add-on list."""
+
+    #: The add-on's key (the spec's `addons.<key>` where it has one).
+    key: str
+    #: Whether the add-on goes on a cluster.
+    applies: Callable[[ClusterSpec], bool]
+    #: Builds the add-on's component (imports its module only when a cluster needs it).
+    build: Callable[[AddonContext], pulumi.ComponentResource]

@@ -1,0 +1,181 @@
+"""Ingress: Traefik as the cluster's ingress controller, cert-manager and an ACME ClusterIssuer.
+
+Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; through its provider):
+
+* `<c>-traefik`, `<c>-cert-manager`   core/v1 Namespaces (Pod Security restricted)
+* `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
+* `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
+* `<c>-letsencrypt-<environment>`     cert-manager.io/v1 ClusterIssuer (only with an ACME account in the spec)
+
+Why Traefik: ingress-nginx ended maintenance in March 2026; Traefik is maintained, serves the
+`networking.k8s.io/v1` Ingress that the zero-to-jupyterhub chart renders natively, and is
+what the offline mirror carries. The Gateway API (whose CRDs the mirror also has) would need
+the hub's HTTPRoute and cert-manager's Gateway support switched on; Ingress is the path both
+charts support by default, so the hub uses it.
+
+The controller's LoadBalancer Service admits only the spec's `allowed_sources`
+(`loadBalancerSourceRanges`; CIDRs and `site:<name>` resolved to that site's egress addresses,
+components/reachability.py). On OpenStack, cloud-provider-openstack turns the ranges into the
+Octavia listener's allowed_cidrs (amphora provider: the spec refuses ovn); on EKS the cloud
+provider writes them into the load balancer's security group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+from ..spec.addons import AcmeSpec
+from .base import AddonContext, ChartRelease, chart_release, deliver
+
+#: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
+INGRESS_CLASS = "traefik"
+TRAEFIK_NAMESPACE = "traefik"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+#: Let's Encrypt's ACME v2 directories (letsencrypt.org/docs/staging-environment, /docs/acme-protocol-updates).
+ACME_SERVERS = {
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+
+REDIRECT_TO_HTTPS = {"to": "websecure", "scheme": "https", "permanent": True}
+
+
+def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+
+
+def traefik_values(source_ranges: pulumi.Input[Sequence[str]]) -> dict[str, Any]:
+    """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB."""
+    return {
+        "deployment": {"replicas": 2},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        # Not the default class: only Ingresses that name it are served.
+        "ingressClass": {"enabled": True, "isDefaultClass": False, "name": INGRESS_CLASS},
+        "providers": {
+            # Meridian writes Ingresses only; IngressRoute CRDs stay unused.
+            "kubernetesCRD": {"enabled": False},
+            # Ingress status gets the load balancer's address (what DNS records point at).
+            "kubernetesIngress": {"enabled": True, "publishedService": {"enabled": True}},
+        },
+        "ports": {
+            # Plain HTTP answers with a permanent redirect to HTTPS. ACME HTTP-01 challenges
+            # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
+            # certificate (letsencrypt.org/docs/challenge-types, HTTP-01).
+            "web": {
+                "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}}
+            },
+            "websecure": {"http": {"tls": {"enabled": True}}},
+        },
+        "service": {
+            # externalTrafficPolicy stays Cluster: with Local, cloud-provider-openstack sends
+            # traffic to nodes without a Traefik pod unless its LB health monitor is on, which
+            # Magnum's cloud config does not set (capi-helm-charts cluster-addons
+            # templates/openstack/cloud-config.yaml; OCCM `create-monitor` defaults to false).
+            # The amphora proxies TCP anyway, so the client's address would not survive it.
+            "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges}
+        },
+        "ingressRoute": {"dashboard": {"enabled": False}, "healthcheck": {"enabled": False}},
+        "resources": _resources("100m", "128Mi", "1", "512Mi"),
+    }
+
+
+def cert_manager_values() -> dict[str, Any]:
+    """cert-manager chart values: CRDs installed and kept, every component sized."""
+    small = _resources("10m", "64Mi", "200m", "256Mi")
+    return {
+        # The CRDs come with the release and stay when it is uninstalled: removing them would
+        # delete every Certificate and Issuer with them (chart values.yaml, crds.keep).
+        "crds": {"enabled": True, "keep": True},
+        "replicaCount": 1,
+        "resources": _resources("50m", "128Mi", "500m", "512Mi"),
+        "webhook": {"replicaCount": 1, "resources": small},
+        "cainjector": {"replicaCount": 1, "resources": small},
+        "startupapicheck": {"resources": small},
+        # ServiceMonitors come with the observability add-on.
+        "prometheus": {"enabled": False},
+    }
+
+
+def ingress_releases(cluster_name: str, source_ranges: pulumi.Input[Sequence[str]]) -> list[ChartRelease]:
+    """The two release records: Traefik, then cert-manager."""
+    return [
+        chart_release(
+            f"{cluster_name}-traefik",
+            "traefik",
+            namespace=TRAEFIK_NAMESPACE,
+            values=traefik_values(source_ranges),
+            # Its crds/ hold the IngressRoute and Traefik Hub CRDs; Meridian serves Ingresses only
+            # (providers.kubernetesCRD off), so they are not installed.
+            skip_crds=True,
+        ),
+        chart_release(
+            f"{cluster_name}-cert-manager",
+            "cert-manager",
+            namespace=CERT_MANAGER_NAMESPACE,
+            values=cert_manager_values(),
+        ),
+    ]
+
+
+def cluster_issuer_spec(acme: AcmeSpec) -> dict[str, Any]:
+    """The ClusterIssuer's spec: the ACME account, HTTP-01 through Traefik's IngressClass."""
+    return {
+        "acme": {
+            "server": ACME_SERVERS[acme.environment],
+            "email": acme.email,
+            # cert-manager creates the account key in this Secret (cluster resource namespace).
+            "privateKeySecretRef": {"name": f"{acme.issuer}-account-key"},
+            "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
+        }
+    }
+
+
+class Ingress(pulumi.ComponentResource):
+    """Traefik, cert-manager and the ACME ClusterIssuer on one cluster."""
+
+    releases: list[ChartRelease]
+    """The release records, Traefik first."""
+
+    def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Install the ingress add-on on `context.cluster`.
+
+        :param name: `<cluster>-ingress`.
+        :param context: the cluster, its provider and the allow-list resolver.
+        :param opts: options of the component itself.
+        """
+        super().__init__("meridian:addons:Ingress", name, None, opts)
+        import pulumi_kubernetes as k8s
+
+        from ..reachability import cidrs
+
+        cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
+        allowed = context.sources(spec.allowed_sources)
+        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=None))
+        delivered = []
+        for release in self.releases:
+            namespace = k8s.core.v1.Namespace(
+                f"{cluster_name}-{release.namespace}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=release.namespace,
+                    labels={**context.labels, "pod-security.kubernetes.io/enforce": "restricted"},
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=context.provider),
+            )
+            delivered.append(
+                deliver(release, provider=context.provider, parent=self, namespace=namespace.metadata.name)
+            )
+        if spec.acme is not None:
+            k8s.apiextensions.CustomResource(
+                f"{cluster_name}-{spec.acme.issuer}",
+                api_version="cert-manager.io/v1",
+                kind="ClusterIssuer",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.acme.issuer, labels=context.labels),
+                spec=cluster_issuer_spec(spec.acme),
+                # The CRD and the webhook that admits it come with the cert-manager release.
+                opts=pulumi.ResourceOptions(parent=self, provider=context.provider, depends_on=[delivered[1]]),
+            )
+        self.register_outputs({"ingress_class": INGRESS_CLASS, "issuer": spec.acme.issuer if spec.acme else None})

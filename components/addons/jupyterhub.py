@@ -1,0 +1,355 @@
+"""JupyterHub: the zero-to-jupyterhub chart for the project's scientists, derived from the spec.
+
+Children of `<c>-jupyterhub` (`meridian:addons:JupyterHub`, parented to the cluster):
+
+* `<c>-jupyterhub`                   core/v1 Namespace `jupyterhub` (Pod Security baseline), kept when the
+                                     hub is removed from the stack (retain_on_delete): the users' volumes live in it
+* `<c>-jupyterhub-gpu-quota`         core/v1 ResourceQuota capping each GPU resource the profiles request
+                                     (only when a profile asks for GPUs)
+* `<c>-jupyterhub-cookie-secret`, `<c>-jupyterhub-crypt-key`
+                                     random.RandomBytes (32 bytes, secret): what the hub needs and nobody chooses
+* `<c>-jupyterhub-secrets`           core/v1 Secret `meridian-hub-secrets` the chart reads (hub.existingSecret):
+                                     the cookie secret, the auth-state key and the OAuth client secret
+* `<c>-jupyterhub`                   helm.v3.Release of jupyterhub/jupyterhub at the locked version
+
+No credential is in the chart values (policy credentials-not-in-plain-config): Helm keeps values
+in its release Secret and Pulumi in the stack state. The chart merges `values.yaml` of the
+existing Secret into its configuration and reads `hub.config.JupyterHub.cookie_secret` and
+`hub.config.CryptKeeper.keys` from it first (z2jh 4.4.0 files/hub/z2jh.py `get_secret_value`,
+jupyterhub_config.py). The proxy's token is the one secret it cannot take from there: the
+proxy and hub read it from the chart's own Secret only (templates/hub/deployment.yaml, note on
+CONFIGPROXY_AUTH_TOKEN), so the chart generates it and keeps it across upgrades by reading its
+own Secret back (templates/hub/_helpers-passwords.tpl, `lookup`).
+
+What the hub image runs (z2jh 4.4.0 images/hub/requirements.txt): jupyterhub 5.5.0, kubespawner
+7.0.0, oauthenticator 17.4.0, jupyterhub-idle-culler 1.4.0. Settings below are named for those.
+
+Persistence: user homes are PVCs KubeSpawner creates (`claim-<user>`); Helm does not own them,
+so an uninstall leaves them, and the namespace holding them is retained when the hub leaves the
+stack. The hub database PVC is the chart's: `helm.sh/resource-policy: keep` makes Helm leave it
+on uninstall (Helm docs, "Tell Helm not to uninstall a resource"). Renaming the cluster's hub
+keeps both: the namespace and release names do not derive from the resource name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from ..spec import ClusterSpec, JupyterHubSpec
+from ..spec.addons import profile_resource
+from ..spec.clusters import POOL_LABEL
+from ..yamlout import dump
+from .base import AddonContext, ChartRelease, chart_release, deliver
+from .ingress import INGRESS_CLASS
+
+JUPYTERHUB_CHART = "jupyterhub"
+NAMESPACE = "jupyterhub"
+#: The Secret cert-manager writes the hub's certificate to (ingress-shim, from the Ingress's tls block).
+TLS_SECRET = "jupyterhub-tls"
+#: OAuthenticator classes by the spec's kind: the chart's hub.config section and the
+#: authenticator_class entry point (oauthenticator 17.4.0 pyproject.toml entry points).
+AUTHENTICATOR_CLASSES = {"generic-oauth": "GenericOAuthenticator", "github": "GitHubOAuthenticator"}
+#: Helm leaves an object with this annotation in place on uninstall.
+KEEP = {"helm.sh/resource-policy": "keep"}
+#: The Secret Meridian writes and the chart reads (hub.existingSecret).
+HUB_SECRET = "meridian-hub-secrets"
+#: Generated secrets, by the key of HUB_SECRET they fill.
+GENERATED = {"cookie-secret": "hub.config.JupyterHub.cookie_secret", "crypt-key": "hub.config.CryptKeeper.keys"}
+
+
+def gpu_resources(cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, str]:
+    """Each profile's GPU resource name, by profile slug (only profiles with GPUs)."""
+    found = {}
+    for slug, profile in hub.profiles.items():
+        if profile.gpu is not None:
+            resource = profile_resource(profile.gpu, cluster.gpu_pools)
+            # The spec refuses a profile no pool can serve (JupyterHubSpec.pool_problems).
+            assert isinstance(resource, str), resource
+            found[slug] = resource
+    return found
+
+
+def gpu_quota(cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, int]:
+    """The most of each GPU resource the hub's servers may request together.
+
+    Every resource a profile requests is capped: at the spec's `gpu_quota`, else at what the
+    cluster's pools offer at their max size (from the one GPU summary).
+    """
+    from ..spec.gpu import gpu_summary
+
+    offered = gpu_summary(cluster_name, cluster).resources
+    return {
+        resource: hub.gpu_quota.get(resource, offered[resource])
+        for resource in sorted(set(gpu_resources(cluster, hub).values()) | set(hub.gpu_quota))
+    }
+
+
+def _tolerations(cluster: ClusterSpec, pool: str) -> list[dict[str, str]]:
+    """Tolerations for every taint of `pool` (the GPU taint and the pool's own)."""
+    tolerations = []
+    for taint in cluster.node_pools[pool].node_taints:
+        if taint.value:
+            tolerations.append({"key": taint.key, "operator": "Equal", "value": taint.value, "effect": taint.effect})
+        else:
+            tolerations.append({"key": taint.key, "operator": "Exists", "effect": taint.effect})
+    return tolerations
+
+
+def profile_list(cluster: ClusterSpec, hub: JupyterHubSpec) -> list[dict[str, Any]]:
+    """KubeSpawner's profile_list, one entry per spec profile (kubespawner 7.0.0 `profile_list`).
+
+    `kubespawner_override` sets KubeSpawner traits by their Python names: `node_selector`, not
+    `nodeSelector`, which KubeSpawner would set as a plain attribute and ignore. A list override
+    (tolerations) replaces the spawner's list; a dict one (node_selector) merges into it.
+    Memory is in JupyterHub's ByteSpecification (`8G`: GiB; `8Gi` is refused); CPUs are floats.
+    """
+    resources = gpu_resources(cluster, hub)
+    default = next((slug for slug, profile in hub.profiles.items() if profile.default), next(iter(hub.profiles)))
+    entries = []
+    for slug, profile in hub.profiles.items():
+        override: dict[str, Any] = {
+            "cpu_guarantee": profile.cpu,
+            "cpu_limit": profile.cpu if profile.cpu_limit is None else profile.cpu_limit,
+            "mem_guarantee": f"{profile.memory_gb}G",
+            "mem_limit": f"{profile.memory_gb if profile.memory_limit_gb is None else profile.memory_limit_gb}G",
+        }
+        if profile.gpu is not None:
+            # Extended resources are requested through limits; Kubernetes sets the request equal.
+            override["extra_resource_limits"] = {resources[slug]: str(profile.gpu.count)}
+            override["node_selector"] = {POOL_LABEL: profile.gpu.pool}
+            override["tolerations"] = _tolerations(cluster, profile.gpu.pool)
+        if profile.image is not None:
+            override["image"] = f"{profile.image.name}:{profile.image.reference}"
+        entry: dict[str, Any] = {
+            "display_name": profile.display_name,
+            "slug": slug,
+            "description": profile.description,
+            "kubespawner_override": override,
+        }
+        if slug == default:
+            entry["default"] = True
+        entries.append(entry)
+    return entries
+
+
+def _authenticator(hub: JupyterHubSpec) -> tuple[str, dict[str, Any]]:
+    """The hub.config section name and its settings (oauthenticator 17.4.0 traits), without the client secret."""
+    auth = hub.authenticator
+    scheme = "https" if hub.tls else "http"
+    settings: dict[str, Any] = {
+        "client_id": auth.client_id,
+        "oauth_callback_url": f"{scheme}://{hub.hostname}/hub/oauth_callback",
+        "scope": auth.scopes,
+        "allow_all": auth.allow_all,
+        "allowed_users": list(auth.allowed_users),
+        "admin_users": list(auth.admin_users),
+        # Tokens kept encrypted in the hub database (CryptKeeper keys below).
+        "enable_auth_state": True,
+    }
+    if auth.kind == "generic-oauth":
+        settings.update(
+            authorize_url=auth.authorize_url,
+            token_url=auth.token_url,
+            userdata_url=auth.userdata_url,
+            username_claim=auth.username_claim,
+        )
+        if auth.groups_claim is not None:
+            # OAuthenticator 17: groups come from auth_state and count only with manage_groups.
+            settings.update(
+                manage_groups=True,
+                auth_state_groups_key=f"oauth_user.{auth.groups_claim}",
+                allowed_groups=list(auth.allowed_groups),
+                admin_groups=list(auth.admin_groups),
+            )
+    else:
+        settings["allowed_organizations"] = list(auth.allowed_organizations)
+    return AUTHENTICATOR_CLASSES[auth.kind], settings
+
+
+def hub_secret_data(hub: JupyterHubSpec, secrets: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Output[str]]:
+    """The data of HUB_SECRET: the generated secrets and the client secret inside a values.yaml.
+
+    :param secrets: `cookie-secret` and `crypt-key` (64 hex characters each) and `client-secret`.
+    """
+    section = AUTHENTICATOR_CLASSES[hub.authenticator.kind]
+    values = pulumi.Output.from_input(secrets["client-secret"]).apply(
+        lambda client_secret: dump({"hub": {"config": {section: {"client_secret": client_secret}}}})
+    )
+    data = {key: pulumi.Output.secret(secrets[name]) for name, key in GENERATED.items()}
+    return {**data, "values.yaml": pulumi.Output.secret(values)}
+
+
+def jupyterhub_values(cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None) -> dict[str, Any]:
+    """The chart values of the hub: the one place its configuration comes from (no credential in them).
+
+    :param issuer: the ClusterIssuer that signs the hub's certificate (None without TLS).
+    """
+    section, authenticator = _authenticator(hub)
+    culling = hub.culling
+    ingress: dict[str, Any] = {
+        "enabled": True,
+        "ingressClassName": INGRESS_CLASS,
+        "hosts": [hub.hostname],
+        "pathType": "Prefix",
+    }
+    if hub.tls:
+        ingress["annotations"] = {"cert-manager.io/cluster-issuer": issuer}
+        ingress["tls"] = [{"hosts": [hub.hostname], "secretName": TLS_SECRET}]
+    database_pvc: dict[str, Any] = {"storage": f"{hub.database.size_gb}Gi", "annotations": dict(KEEP)}
+    if hub.database.storage_class is not None:
+        database_pvc["storageClassName"] = hub.database.storage_class
+    user_storage: dict[str, Any] = {"type": "dynamic", "capacity": f"{hub.user_storage.size_gb}Gi"}
+    if hub.user_storage.storage_class is not None:
+        user_storage["dynamic"] = {"storageClass": hub.user_storage.storage_class}
+    return {
+        "hub": {
+            "config": {"JupyterHub": {"authenticator_class": hub.authenticator.kind}, section: authenticator},
+            # Cookie secret, auth-state key and client secret (module docstring).
+            "existingSecret": HUB_SECRET,
+            # sqlite on a volume Helm leaves behind on uninstall.
+            "db": {"type": "sqlite-pvc", "pvc": database_pvc},
+            "networkPolicy": {"enabled": True},
+            "resources": _resources("200m", "512Mi", "1Gi"),
+        },
+        "proxy": {
+            # Reached through the ingress controller only.
+            "service": {"type": "ClusterIP"},
+            "https": {"enabled": False},
+            "chp": {"networkPolicy": {"enabled": True}, "resources": _resources("100m", "256Mi", "512Mi")},
+        },
+        "scheduling": {
+            "userScheduler": {"resources": _resources("50m", "256Mi", "512Mi")},
+            # Placeholder pods hold room for users on autoscaled node groups; Meridian's pools are
+            # sized by the spec, so they would only keep nodes busy.
+            "userPlaceholder": {"enabled": False},
+        },
+        # The image pullers only pull: their containers run `echo` (templates/image-puller).
+        "prePuller": {
+            "resources": _resources("10m", "16Mi", "64Mi"),
+            "hook": {"resources": _resources("10m", "32Mi", "128Mi")},
+        },
+        "singleuser": {
+            "image": {"name": hub.image.name, "tag": hub.image.reference},
+            "storage": user_storage,
+            "networkPolicy": {"enabled": True},
+            "profileList": profile_list(cluster, hub),
+        },
+        "cull": {
+            "enabled": culling.enabled,
+            "timeout": culling.timeout_minutes * 60,
+            "every": culling.every_minutes * 60,
+            "maxAge": culling.max_age_hours * 3600,
+            # Culling users would delete their home volumes with them (kubespawner delete_forever).
+            "users": False,
+        },
+        "ingress": ingress,
+    }
+
+
+def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    # No CPU limit: a throttled hub or proxy answers slowly for everyone; memory is bounded.
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
+def jupyterhub_release(
+    cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None
+) -> ChartRelease:
+    """The hub's release record: after the ingress add-on (its controller and issuer serve the hub)."""
+    return chart_release(
+        f"{cluster_name}-jupyterhub",
+        JUPYTERHUB_CHART,
+        namespace=NAMESPACE,
+        values=jupyterhub_values(cluster, hub, issuer=issuer),
+        waits_for=("ingress",),
+        # The chart's pre-install hook pulls every profile image to the nodes first.
+        timeout=1800,
+    )
+
+
+class JupyterHub(pulumi.ComponentResource):
+    """JupyterHub on one cluster, with profiles from its pools and a quota on their GPUs."""
+
+    release: ChartRelease
+    """The release record (values hold the generated secrets as secret Outputs)."""
+    quota: dict[str, int]
+    """The GPU quota of the users' namespace, by resource name."""
+
+    def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Install the hub the spec of `context.cluster` asks for.
+
+        :param name: `<cluster>-jupyterhub`; prefixes the children's names.
+        :param context: the cluster, its provider and the add-ons installed before (ingress).
+        :param opts: options of the component itself.
+        """
+        super().__init__("meridian:addons:JupyterHub", name, None, opts)
+        import pulumi_kubernetes as k8s
+        import pulumi_random as random
+
+        from ..secrets import secret
+
+        cluster = context.cluster
+        hub = cluster.addons.hub
+        assert hub is not None, "the add-on list applies the hub only where the spec enables it"
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=context.provider)
+        namespace = k8s.core.v1.Namespace(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                labels={
+                    **context.labels,
+                    # Hub, proxy and user pods need no privileges; the user scheduler runs as
+                    # non-root too (z2jh 4.4.0 containerSecurityContext defaults).
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            ),
+            # The users' home volumes live in this namespace: removing the hub from the stack
+            # must not delete them (Pulumi resource option retainOnDelete).
+            opts=pulumi.ResourceOptions(parent=self, provider=context.provider, retain_on_delete=True),
+        )
+        secrets: dict[str, pulumi.Input[str]] = {
+            key: random.RandomBytes(f"{name}-{key}", length=32, opts=pulumi.ResourceOptions(parent=self)).hex
+            for key in GENERATED
+        }
+        secrets["client-secret"] = secret(hub.authenticator.client_secret)
+        hub_secret = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=HUB_SECRET, namespace=namespace.metadata.name, labels=context.labels
+            ),
+            type="Opaque",
+            string_data=hub_secret_data(hub, secrets),
+            opts=on_cluster,
+        )
+        acme = cluster.addons.ingress.acme
+        self.release = jupyterhub_release(
+            context.cluster_name, cluster, hub, issuer=acme.issuer if acme and hub.tls else None
+        )
+        self.quota = gpu_quota(context.cluster_name, cluster, hub)
+        depends: list[pulumi.Resource] = [*context.waits(self.release), hub_secret]
+        if self.quota:
+            depends.append(
+                k8s.core.v1.ResourceQuota(
+                    f"{name}-gpu-quota",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name="gpu-quota", namespace=namespace.metadata.name, labels=context.labels
+                    ),
+                    # Extended resources take only the requests. prefix in a quota (Kubernetes
+                    # docs, "Resource Quotas": resource quota for extended resources).
+                    spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                        hard={f"requests.{resource}": str(count) for resource, count in self.quota.items()}
+                    ),
+                    opts=on_cluster,
+                )
+            )
+        deliver(
+            self.release,
+            provider=context.provider,
+            parent=self,
+            depends_on=depends,
+            namespace=namespace.metadata.name,
+        )
+        self.register_outputs({"hostname": hub.hostname, "namespace": NAMESPACE, "gpu_quota": self.quota})

@@ -1,0 +1,689 @@
+"""The ingress add-on: Traefik, cert-manager and the ACME ClusterIssuer, checked against their upstreams.
+
+Every plan comes from the one offline harness (`bundled_plan`, `plan_of`). Chart values are parsed
+back from the Helm releases and compared with facts written out by hand from the sources named
+beside them: the charts' own values.yaml and templates (resolved through scripts/upstream.py,
+never read from the mirror directly), the released charts rendered by the real `helm template`
+(scripts/render.py), the ClusterIssuer CRD the cert-manager chart installs (scripts/crdschema.py),
+Let's Encrypt's documentation and the Kubernetes documentation. Expected values come from the
+stack files and those sources, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import jsonschema
+import pulumi
+import pytest
+import yaml
+from conftest import PlanCache, load_platform
+from helm_values import unknown_keys
+
+from components.addons import ADDONS
+from components.addons.base import AddonContext, ChartRelease, chart_release
+from components.addons.gpu_operator import gpu_operator_release
+from components.addons.ingress import ingress_releases
+from components.addons.jupyterhub import jupyterhub_release
+from components.charts import LOCK_FILE
+from components.spec import SpecError, parse_platform
+from scripts.crdschema import schema_of, validate
+from scripts.harness import STACKS, Plan, bundled_stacks
+from scripts.mocks import documentation_ip
+from scripts.render import Rendered, chart_api_versions, releases, render_release
+from scripts.upstream import chart_dir
+from scripts.validate import builtin_api_versions, validate_objects
+
+BUNDLED = bundled_stacks()
+STACK_FILE = STACKS / "Pulumi.buildspace.yaml"
+CLUSTER = "processing"
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+INGRESS = "meridian:addons:Ingress"
+CLUSTER_TYPE = "meridian:clusters:KubernetesCluster"
+
+#: The charts' official repositories: Traefik's chart README (`helm repo add traefik
+#: https://traefik.github.io/charts`) and cert-manager's Helm install docs
+#: (cert-manager.io/docs/installation/helm: `helm repo add jetstack https://charts.jetstack.io`).
+REPOSITORIES = {"traefik": "https://traefik.github.io/charts", "cert-manager": "https://charts.jetstack.io"}
+#: Let's Encrypt's ACME v2 directories: letsencrypt.org/docs/acme-protocol-updates (production,
+#: "https://acme-v02.api.letsencrypt.org/directory") and letsencrypt.org/docs/staging-environment
+#: ("https://acme-staging-v02.api.letsencrypt.org/directory").
+LE_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+#: cert-manager's ingress-shim reads this annotation on an Ingress to issue its certificate from a
+#: ClusterIssuer of that name (cert-manager.io/docs/usage/ingress, "Supported annotations").
+ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+#: The label the Pod Security admission controller enforces a namespace's level by
+#: (kubernetes.io/docs/concepts/security/pod-security-admission, "Pod Security Admission labels").
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+_PLANS: dict[str, Plan] = PlanCache()
+_RENDERS: dict[str, Rendered] = PlanCache()
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def stack_platform(stack: str = "buildspace") -> dict[str, Any]:
+    """A fresh copy of a bundled stack file's `meridian:platform` (the expected values' source)."""
+    return copy.deepcopy(load_platform(STACKS / f"Pulumi.{stack}.yaml"))
+
+
+def lock_file() -> dict[str, Any]:
+    """The chart lock, parsed from the file itself (not through components.charts)."""
+    lock: dict[str, Any] = yaml.safe_load(LOCK_FILE.read_text(encoding="utf-8"))["charts"]
+    return lock
+
+
+def release(plan: Plan, chart: str, cluster: str = CLUSTER) -> dict[str, Any]:
+    return plan.one(RELEASE, f"{cluster}-{chart}")
+
+
+def values(plan: Plan, chart: str, cluster: str = CLUSTER) -> dict[str, Any]:
+    found: dict[str, Any] = release(plan, chart, cluster)["inputs"]["values"]
+    return found
+
+
+def provider_urn(resource: Mapping[str, Any]) -> str:
+    """The provider URN of a provider reference (`<urn>::<id>`)."""
+    return str(resource["provider"]).rsplit("::", 1)[0]
+
+
+def variant(name: str, plan_of: Callable[..., Plan], change: Callable[[dict[str, Any]], None]) -> Plan:
+    """The plan of buildspace's platform changed by `change` (evaluated once per process)."""
+    if name not in _PLANS:
+        platform = stack_platform()
+        change(platform)
+        _PLANS[name] = plan_of(platform)
+    return _PLANS[name]
+
+
+def ingress_spec(platform: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = platform["clusters"][CLUSTER]["addons"]["ingress"]
+    return spec
+
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity in bytes (binary suffixes, the only ones used here)."""
+    number, suffix = re.fullmatch(r"([0-9]+)(Ki|Mi|Gi)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * _BINARY[suffix]
+
+
+def cpu_millis(quantity: str) -> int:
+    """A Kubernetes CPU quantity in millicores (`100m`, `1`)."""
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def assert_sized(resources: Mapping[str, Any], where: str) -> None:
+    """Requests for CPU and memory and a memory limit no lower than the request."""
+    requests, limits = resources["requests"], resources["limits"]
+    assert cpu_millis(requests["cpu"]) > 0, where
+    assert memory_bytes(requests["memory"]) > 0, where
+    assert memory_bytes(limits["memory"]) >= memory_bytes(requests["memory"]), where
+
+
+def rendered(plan: Plan, chart: str) -> Rendered:
+    """`helm template` of the buildspace release of `chart`, through the program's render path."""
+    if chart not in _RENDERS:
+        # Only the two ingress releases: the hub's holds secret values, which render needs revealed.
+        wanted = {f"{CLUSTER}-{chart}"}
+        resources = [r for r in plan.resources if r["type"] != RELEASE or r["name"] in wanted]
+        (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
+        apis = chart_api_versions(record.chart) | builtin_api_versions(record.kube_version)
+        _RENDERS[chart] = render_release(record, apis, str(STACK_FILE))
+    return _RENDERS[chart]
+
+
+def objects_of(item: Rendered, kind: str) -> list[dict[str, Any]]:
+    return [o for o in item.objects if o.get("kind") == kind]
+
+
+def cluster_issuer_crd(plan: Plan) -> dict[str, Any]:
+    """The ClusterIssuer CRD the cert-manager release installs (crds.enabled templates it)."""
+    crds = [
+        o
+        for o in objects_of(rendered(plan, "cert-manager"), "CustomResourceDefinition")
+        if o["spec"]["names"]["kind"] == "ClusterIssuer"
+    ]
+    (crd,) = crds
+    assert crd["spec"]["group"] == "cert-manager.io"
+    return crd
+
+
+# -- Pod Security Standards, restricted ---------------------------------------------------------------
+
+#: kubernetes.io/docs/concepts/security/pod-security-standards, "Restricted", "Volume Types".
+RESTRICTED_VOLUMES = frozenset(
+    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+)
+WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet", "Job", "ReplicaSet"}
+
+
+def restricted_problems(pod: Mapping[str, Any]) -> list[str]:
+    """Where a pod spec breaks the Pod Security Standards' restricted profile (and baseline under it).
+
+    From kubernetes.io/docs/concepts/security/pod-security-standards: host namespaces, privileged
+    containers, host ports; volume types; privilege escalation false; runAsNonRoot true and
+    runAsUser not 0; seccomp RuntimeDefault or Localhost; capabilities drop ALL, add only
+    NET_BIND_SERVICE.
+    """
+    problems = [f"spec.{key}" for key in ("hostNetwork", "hostPID", "hostIPC") if pod.get(key)]
+    for volume in pod.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']}: {sorted(kinds)}")
+    pod_context = pod.get("securityContext") or {}
+    for container in [*(pod.get("initContainers") or []), *pod["containers"]]:
+        name = container["name"]
+        context = container.get("securityContext") or {}
+        merged = {**pod_context, **context}
+        if context.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation must be false")
+        if merged.get("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot must be true")
+        if merged.get("runAsUser") == 0:
+            problems.append(f"{name}: runAsUser 0")
+        if (merged.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile must be RuntimeDefault or Localhost")
+        capabilities = context.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{name}: capabilities must drop ALL")
+        if not set(capabilities.get("add") or []) <= {"NET_BIND_SERVICE"}:
+            problems.append(f"{name}: adds capabilities {capabilities['add']}")
+        if any(port.get("hostPort") for port in container.get("ports") or []):
+            problems.append(f"{name}: hostPort")
+    return problems
+
+
+def pod_specs(item: Rendered) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind/name, namespace, pod spec) of every workload a render holds."""
+    found = []
+    for o in item.objects:
+        if o.get("kind") in WORKLOADS:
+            pod: dict[str, Any] = o["spec"]["template"]["spec"]
+            found.append((f"{o['kind']}/{o['metadata']['name']}", o["metadata"].get("namespace", ""), pod))
+    return found
+
+
+# -- 1. the add-on layer ------------------------------------------------------------------------------
+
+
+def _processing_spec() -> Any:
+    return parse_platform(stack_platform(), str(STACK_FILE)).clusters[CLUSTER]
+
+
+def _records_by_addon() -> dict[str, list[ChartRelease]]:
+    """Every release record each add-on makes for buildspace's processing cluster (it has all three)."""
+    cluster = _processing_spec()
+    hub = cluster.addons.hub
+    assert hub is not None
+    return {
+        "gpu_operator": [gpu_operator_release(CLUSTER, cluster)],
+        "ingress": ingress_releases(CLUSTER, ["0.0.0.0/0"]),
+        "jupyterhub": [jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production")],
+    }
+
+
+def order_problems(order: list[str], waits: Mapping[str, list[ChartRelease]]) -> list[tuple[str, str]]:
+    """(add-on, add-on it waits for) wherever a release waits for one not earlier in `order`."""
+    return [
+        (key, needed)
+        for index, key in enumerate(order)
+        for record in waits[key]
+        for needed in record.waits_for
+        if needed not in order[:index]
+    ]
+
+
+def test_addons_come_after_what_their_releases_wait_for() -> None:
+    order = [addon.key for addon in ADDONS]
+    records = _records_by_addon()
+    # Every add-on is covered: a new one must be added above, with its records.
+    assert sorted(order) == sorted(records)
+    assert order_problems(order, records) == []
+    # The hub's Ingress names Traefik's IngressClass and the issuer's annotation: it needs both.
+    assert records["jupyterhub"][0].waits_for == ("ingress",)
+    # The check bites: with the hub first, it waits for an add-on not yet built.
+    assert order_problems(list(reversed(order)), records) == [("jupyterhub", "ingress")]
+
+
+def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:
+    hub_release = _records_by_addon()["jupyterhub"][0]
+    component = cast(pulumi.Resource, object())
+
+    def context(installed: dict[str, pulumi.Resource]) -> AddonContext:
+        return AddonContext(
+            cluster_name="lab",
+            cluster=_processing_spec(),
+            provider=cast(pulumi.ProviderResource, None),
+            labels={},
+            parent=cast(pulumi.Resource, None),
+            sources=lambda entries: [],
+            installed=installed,
+        )
+
+    with pytest.raises(ValueError, match=r"cluster lab: release jupyterhub waits for .*: ingress\b"):
+        context({"gpu_operator": component}).waits(hub_release)
+    assert context({"ingress": component}).waits(hub_release) == [component]
+    # Nothing to wait for: nothing needed.
+    assert context({}).waits(ingress_releases("lab", [])[0]) == []
+
+
+def test_chart_release_takes_the_chart_from_the_lock() -> None:
+    lock = lock_file()
+    record = chart_release("lab-traefik", "traefik", namespace="traefik", values={"a": 1})
+    assert (record.chart.name, record.chart.version, record.chart.repository) == (
+        "traefik",
+        lock["traefik"]["version"],
+        lock["traefik"]["repository"],
+    )
+    assert record.release_name == "traefik"  # the chart's name unless told otherwise
+    named = chart_release("lab-cm", "cert-manager", namespace="x", values={}, release_name="cm")
+    assert named.release_name == "cm" and named.chart.version == lock["cert-manager"]["version"]
+    assert "ingress-nginx" not in lock
+    with pytest.raises(KeyError, match=r"'ingress-nginx' is not in charts\.lock\.yaml"):
+        chart_release("lab-nginx", "ingress-nginx", namespace="ingress-nginx", values={})
+
+
+# -- 2. buildspace: the releases, their namespaces and provider ---------------------------------------
+
+
+@pytest.mark.parametrize(("chart", "namespace"), [("traefik", "traefik"), ("cert-manager", "cert-manager")])
+def test_releases_on_the_processing_cluster(bundled_plan: Callable[[str], Plan], chart: str, namespace: str) -> None:
+    plan = bundled_plan("buildspace")
+    found = release(plan, chart)
+    inputs = found["inputs"]
+    lock = lock_file()[chart]
+    assert inputs["chart"] == chart and inputs["name"] == chart
+    assert inputs["version"] == lock["version"]
+    assert inputs["repositoryOpts"] == {"repo": lock["repository"]} == {"repo": REPOSITORIES[chart]}
+    assert inputs["namespace"] == namespace
+    # Through the cluster's own provider (the one that waits for the API), not the bootstrap one.
+    assert provider_urn(found) == plan.one(K8S_PROVIDER, f"{CLUSTER}-k8s")["urn"]
+    # Under the cluster's ingress component.
+    component = plan.one(INGRESS, f"{CLUSTER}-ingress")
+    assert found["parent"] == component["urn"]
+    cluster = next(r for r in plan.resources if r["urn"] == component["parent"])
+    assert (cluster["type"], cluster["name"]) == (CLUSTER_TYPE, CLUSTER)
+    # Its namespace exists as a resource, on the same provider, at Pod Security level restricted,
+    # and the release waits for it.
+    ns = plan.one(NAMESPACE, f"{CLUSTER}-{namespace}")
+    assert ns["inputs"]["metadata"]["name"] == namespace
+    assert ns["inputs"]["metadata"]["labels"][PSA_ENFORCE] == "restricted"
+    assert provider_urn(ns) == provider_urn(found)
+    assert ns["urn"] in found["depends_on"]
+
+
+def test_traefik_values(bundled_plan: Callable[[str], Plan]) -> None:
+    traefik = values(bundled_plan("buildspace"), "traefik")
+    # values.yaml `ingressClass.isDefaultClass: true` upstream: a default IngressClass takes every
+    # Ingress without a class (kubernetes.io/docs/concepts/services-networking/ingress, "Default
+    # IngressClass"); Meridian's is named and not the default.
+    assert traefik["ingressClass"] == {"enabled": True, "isDefaultClass": False, "name": "traefik"}
+    providers = traefik["providers"]
+    assert providers["kubernetesIngress"]["enabled"] is True
+    # publishedService copies the Service's load balancer address into each Ingress's status.
+    assert providers["kubernetesIngress"]["publishedService"]["enabled"] is True
+    assert providers["kubernetesCRD"]["enabled"] is False  # values.yaml default: true
+    # values.yaml ports.web.http.redirections.entryPoint (Traefik: entryPoints.<name>.http.redirections).
+    assert traefik["ports"]["web"]["http"]["redirections"]["entryPoint"] == {
+        "to": "websecure",
+        "scheme": "https",
+        "permanent": True,
+    }
+    service = traefik["service"]["spec"]
+    assert service["type"] == "LoadBalancer"
+    assert service["loadBalancerSourceRanges"] == ingress_spec(stack_platform())["allowed_sources"] == ["0.0.0.0/0"]
+    # Cluster (the default): with Local, cloud-provider-openstack sends traffic to nodes without a
+    # Traefik pod unless its load-balancer health monitor is on (OCCM `create-monitor`, off by
+    # default; Magnum's cloud config does not set it: capi-helm-charts cluster-addons
+    # templates/openstack/cloud-config.yaml).
+    assert "externalTrafficPolicy" not in service
+    assert_sized(traefik["resources"], "traefik")
+    # values.yaml ingressRoute.dashboard: an IngressRoute would publish the dashboard (and needs the CRD provider).
+    assert traefik["ingressRoute"]["dashboard"]["enabled"] is False
+
+
+def test_cert_manager_values(bundled_plan: Callable[[str], Plan]) -> None:
+    cert_manager = values(bundled_plan("buildspace"), "cert-manager")
+    # values.yaml crds.enabled (default false: no CRDs, so no ClusterIssuer could be created) and
+    # crds.keep ("helm.sh/resource-policy: keep": uninstalling must not delete every Certificate).
+    assert cert_manager["crds"] == {"enabled": True, "keep": True}
+    # ServiceMonitors need the Prometheus Operator's CRD, which no add-on installs yet.
+    assert cert_manager["prometheus"]["enabled"] is False
+    components = {
+        "controller": cert_manager["resources"],  # the controller's values sit at the top level
+        "webhook": cert_manager["webhook"]["resources"],
+        "cainjector": cert_manager["cainjector"]["resources"],
+        "startupapicheck": cert_manager["startupapicheck"]["resources"],
+    }
+    for component, resources in components.items():
+        assert_sized(resources, component)
+
+
+def test_every_cert_manager_key_is_in_the_charts_values_yaml(bundled_plan: Callable[[str], Plan]) -> None:
+    chart_values = chart_dir("cert-manager") / "values.yaml"
+    cert_manager = values(bundled_plan("buildspace"), "cert-manager")
+    assert unknown_keys(cert_manager, chart_values) == []
+    # The check bites on a misspelling of the one key that makes the CRDs exist.
+    broken = copy.deepcopy(cert_manager)
+    broken["crds"]["enable"] = broken["crds"].pop("enabled")
+    assert unknown_keys(broken, chart_values) == ["crds.enable"]
+
+
+def test_every_traefik_key_is_in_the_charts_values_yaml(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    chart_values = chart_dir("traefik") / "values.yaml"
+    traefik = values(plan, "traefik")
+    # `service.spec` is copied verbatim into the Service's spec (traefik templates/_service.tpl,
+    # "traefik.service-spec": `toYaml .service.spec`; values.yaml: "Additional entries here will be
+    # added to the Service spec"), but values.yaml lists only `type` under it, so the key checker
+    # reports the two ServiceSpec fields. Exactly those two, and nothing else.
+    assert sorted(unknown_keys(traefik, chart_values)) == ["service.spec.loadBalancerSourceRanges"]
+    # ...and they are real ServiceSpec fields: they reach the rendered Service, which validates.
+    traefik_render = rendered(plan, "traefik")
+    (service,) = objects_of(traefik_render, "Service")
+    assert service["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
+    assert "externalTrafficPolicy" not in service["spec"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert validate_objects([service], traefik_render.release.kube_version, "traefik") == []
+    misspelt = copy.deepcopy(service)
+    misspelt["spec"]["loadBalancerSourceRange"] = misspelt["spec"].pop("loadBalancerSourceRanges")
+    assert validate_objects([misspelt], traefik_render.release.kube_version, "traefik") != []
+    # Everywhere else a misspelling is caught.
+    broken = copy.deepcopy(traefik)
+    broken["ingressClass"]["isDefault"] = broken["ingressClass"].pop("isDefaultClass")
+    assert "ingressClass.isDefault" in unknown_keys(broken, chart_values)
+
+
+def test_traefik_renders_what_the_values_ask(bundled_plan: Callable[[str], Plan]) -> None:
+    traefik_render = rendered(bundled_plan("buildspace"), "traefik")
+    (ingress_class,) = objects_of(traefik_render, "IngressClass")
+    assert ingress_class["metadata"]["name"] == "traefik"
+    # Traefik's controller name (doc.traefik.io, Kubernetes Ingress provider, "ingressClass").
+    assert ingress_class["spec"]["controller"] == "traefik.io/ingress-controller"
+    # Kubernetes reads this annotation for the default class (docs: Ingress, "Default IngressClass").
+    assert ingress_class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"] == "false"
+    (deployment,) = objects_of(traefik_render, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    # Traefik static configuration (entryPoints.web.http.redirections.entryPoint.*): the chart
+    # resolves `websecure` to its exposed port.
+    assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in args
+    assert "--entryPoints.web.http.redirections.entryPoint.scheme=https" in args
+    assert "--entryPoints.web.http.redirections.entryPoint.permanent=true" in args
+    assert "--providers.kubernetesingress.ingressendpoint.publishedservice=traefik/traefik" in args
+    assert not [arg for arg in args if arg.startswith("--providers.kubernetescrd")]
+
+
+@pytest.mark.parametrize(("chart", "namespace"), [("traefik", "traefik"), ("cert-manager", "cert-manager")])
+def test_rendered_pods_are_admitted_at_restricted(
+    bundled_plan: Callable[[str], Plan], chart: str, namespace: str
+) -> None:
+    # The namespaces enforce `restricted`: a pod that breaks it is refused and the atomic release
+    # rolls back. Every workload the chart renders must pass.
+    pods = pod_specs(rendered(bundled_plan("buildspace"), chart))
+    assert pods, chart
+    assert {ns for _, ns, _ in pods} == {namespace}
+    assert [(name, restricted_problems(pod)) for name, _, pod in pods if restricted_problems(pod)] == []
+
+
+def test_restricted_check_bites(bundled_plan: Callable[[str], Plan]) -> None:
+    ((_, _, pod),) = pod_specs(rendered(bundled_plan("buildspace"), "traefik"))
+    broken = copy.deepcopy(pod)
+    broken["hostNetwork"] = True
+    broken["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    broken["securityContext"].pop("seccompProfile")
+    container = broken["containers"][0]
+    container["securityContext"].pop("allowPrivilegeEscalation")
+    container["securityContext"]["capabilities"] = {"drop": ["NET_RAW"], "add": ["SYS_ADMIN"]}
+    assert restricted_problems(broken) == [
+        "spec.hostNetwork",
+        "volume host: ['hostPath']",
+        "traefik: allowPrivilegeEscalation must be false",
+        "traefik: seccompProfile must be RuntimeDefault or Localhost",
+        "traefik: capabilities must drop ALL",
+        "traefik: adds capabilities ['SYS_ADMIN']",
+    ]
+
+
+# -- 3. the ClusterIssuer -----------------------------------------------------------------------------
+
+
+def test_cluster_issuer(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    acme_spec = ingress_spec(stack_platform())["acme"]
+    assert acme_spec["environment"] == "production"
+    issuer = plan.one(ISSUER, f"{CLUSTER}-letsencrypt-production")
+    inputs = issuer["inputs"]
+    assert (inputs["apiVersion"], inputs["kind"]) == ("cert-manager.io/v1", "ClusterIssuer")
+    assert inputs["metadata"]["name"] == "letsencrypt-production"
+    acme = inputs["spec"]["acme"]
+    assert acme["server"] == LE_PRODUCTION
+    assert acme["email"] == acme_spec["email"] == "platform@buildspace.eu"
+    assert acme["privateKeySecretRef"] == {"name": "letsencrypt-production-account-key"}
+    # HTTP-01 through Traefik: cert-manager creates its solver Ingress with this class
+    # (cert-manager.io/docs/configuration/acme/http01, `ingressClassName`).
+    assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": "traefik"}}}]
+    # The CRD and the webhook that admits the issuer come with the cert-manager release.
+    assert release(plan, "cert-manager")["urn"] in issuer["depends_on"]
+    assert provider_urn(issuer) == plan.one(K8S_PROVIDER, f"{CLUSTER}-k8s")["urn"]
+    # The hub's Ingress names this issuer, and the hub's release waits for it and the controller.
+    hub = release(plan, "jupyterhub")
+    assert hub["inputs"]["values"]["ingress"]["annotations"] == {ISSUER_ANNOTATION: "letsencrypt-production"}
+    assert hub["inputs"]["values"]["ingress"]["ingressClassName"] == "traefik"
+    assert {issuer["urn"], release(plan, "traefik")["urn"], release(plan, "cert-manager")["urn"]} <= set(
+        hub["depends_on"]
+    )
+
+
+def test_cluster_issuer_validates_against_the_charts_crd(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    schema = schema_of(cluster_issuer_crd(plan), "v1")
+    issuer = plan.one(ISSUER, f"{CLUSTER}-letsencrypt-production")["inputs"]
+    validate(issuer, schema)
+
+
+@pytest.mark.parametrize(
+    ("breaker", "words"),
+    [
+        pytest.param(lambda acme: acme.pop("server"), "'server' is a required property", id="no-server"),
+        pytest.param(
+            lambda acme: acme["solvers"][0]["http01"]["ingress"].update(ingressClassNam="traefik"),
+            "Additional properties are not allowed",
+            id="unknown-solver-field",
+        ),
+        pytest.param(
+            lambda acme: acme.update(privateKeySecretRef="letsencrypt-production-account-key"),
+            "is not of type 'object'",
+            id="secret-ref-not-an-object",
+        ),
+    ],
+)
+def test_the_crd_check_fails_on_a_broken_issuer(
+    bundled_plan: Callable[[str], Plan], breaker: Callable[[dict[str, Any]], Any], words: str
+) -> None:
+    plan = bundled_plan("buildspace")
+    schema = schema_of(cluster_issuer_crd(plan), "v1")
+    issuer = copy.deepcopy(plan.one(ISSUER, f"{CLUSTER}-letsencrypt-production")["inputs"])
+    breaker(issuer["spec"]["acme"])
+    with pytest.raises(jsonschema.ValidationError, match=re.escape(words)):
+        validate(issuer, schema)
+
+
+# -- 4. allow-lists through site references ------------------------------------------------------------
+
+
+def _aws_only(platform: dict[str, Any]) -> None:
+    ingress_spec(platform)["allowed_sources"] = ["site:aws-stockholm"]
+    # A restricted ingress cannot pass ACME HTTP-01 (test below): no issuer, and a hub without TLS.
+    _without_acme(platform)
+
+
+def test_a_site_reference_becomes_that_sites_egress_addresses(plan_of: Callable[..., Plan]) -> None:
+    plan = variant("aws-only", plan_of, _aws_only)
+    aws = stack_platform()["sites"]["aws-stockholm"]
+    assert aws["aws"]["nat"] == "per-az"  # one NAT gateway (one Elastic IP) per zone
+    zones = aws["aws"]["availability_zones"]
+    # The mocks give each NAT gateway's EIP a TEST-NET-3 address derived from its name (scripts/mocks.py).
+    expected = sorted(f"{documentation_ip(f'aws-stockholm-nat-{zone}')}/32" for zone in zones)
+    assert len(set(expected)) == 3
+    assert expected == sorted(f"{address}/32" for address in plan.outputs["egress_addresses"]["aws-stockholm"])
+    ranges = values(plan, "traefik")["service"]["spec"]["loadBalancerSourceRanges"]
+    assert ranges == expected
+    # Never the site's private network, nor any private range: traffic from AWS arrives from its NAT gateways.
+    private = ipaddress.ip_network(aws["cidr"])
+    rfc1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+    for entry in ranges:
+        network = ipaddress.ip_network(entry)
+        assert network.prefixlen == 32
+        assert not network.overlaps(private)
+        assert not any(network.overlaps(block) for block in rfc1918)
+
+
+def _without_acme(platform: dict[str, Any]) -> dict[str, Any]:
+    """The platform with a plain-HTTP hub and no ACME issuer: what an allow-list without the internet allows."""
+    ingress_spec(platform).pop("acme")
+    platform["clusters"][CLUSTER]["addons"]["jupyterhub"]["tls"] = False
+    return platform
+
+
+def _spec_problems(platform: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(SpecError) as caught:
+        parse_platform(platform, "x")
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("entry", ["10.71.0.0/16", "10.71.8.0/24"])
+def test_another_sites_private_range_is_a_spec_error(entry: str) -> None:
+    platform = _without_acme(stack_platform())
+    assert platform["sites"]["aws-stockholm"]["cidr"] == "10.71.0.0/16"
+    ingress_spec(platform)["allowed_sources"] = ["198.51.100.0/24", entry]
+    ((path, message),) = _spec_problems(platform)
+    assert path == f"meridian:platform.clusters.{CLUSTER}.addons.ingress.allowed_sources[1]"
+    assert "site:aws-stockholm" in message and "interconnect" in message
+    # Naming the site instead, or declaring an interconnect between the two sites, is accepted.
+    ingress_spec(platform)["allowed_sources"] = ["198.51.100.0/24", "site:aws-stockholm"]
+    assert parse_platform(platform, "x")
+    ingress_spec(platform)["allowed_sources"] = ["198.51.100.0/24", entry]
+    platform["interconnects"] = {"geant": {"sites": ["ewc-bologna", "aws-stockholm"]}}
+    assert parse_platform(platform, "x")
+
+
+def test_an_unknown_site_reference_is_a_spec_error() -> None:
+    platform = _without_acme(stack_platform())
+    ingress_spec(platform)["allowed_sources"] = ["site:aws-paris"]
+    ((path, message),) = _spec_problems(platform)
+    assert path == f"meridian:platform.clusters.{CLUSTER}.addons.ingress.allowed_sources[0]"
+    assert message == "unknown site 'aws-paris' (known: aws-stockholm, ewc-bologna)"
+
+
+def test_http01_behind_a_restricted_allow_list_is_a_spec_error() -> None:
+    # Let's Encrypt validates HTTP-01 from addresses it does not publish and that change
+    # (letsencrypt.org/docs/faq, "What IP addresses does Let's Encrypt use to validate my web
+    # server?"); cert-manager's self-check (pkg/issuer/acme/http/http.go testReachability) comes
+    # from the cluster's egress. An allow-list without the internet never gets a certificate.
+    platform = stack_platform()
+    ingress_spec(platform)["allowed_sources"] = ["site:aws-stockholm"]
+    assert ingress_spec(platform)["acme"] is not None
+    ((path, message),) = _spec_problems(platform)
+    assert path == f"meridian:platform.clusters.{CLUSTER}.addons.ingress.acme"
+    assert "HTTP-01" in message and "0.0.0.0/0" in message
+
+
+# -- 5. the staging switch -----------------------------------------------------------------------------
+
+
+def _staging(platform: dict[str, Any]) -> None:
+    ingress_spec(platform)["acme"]["environment"] = "staging"
+
+
+def test_staging_issuer_and_the_hub_names_it(plan_of: Callable[..., Plan]) -> None:
+    plan = variant("staging", plan_of, _staging)
+    (issuer,) = plan.by_type(ISSUER)
+    assert issuer["name"] == f"{CLUSTER}-letsencrypt-staging"
+    assert issuer["inputs"]["metadata"]["name"] == "letsencrypt-staging"
+    acme = issuer["inputs"]["spec"]["acme"]
+    assert acme["server"] == LE_STAGING
+    # Staging and production are separate ACME services with separate accounts: not the production key.
+    assert acme["privateKeySecretRef"] == {"name": "letsencrypt-staging-account-key"}
+    hub_ingress = values(plan, "jupyterhub")["ingress"]
+    assert hub_ingress["annotations"][ISSUER_ANNOTATION] == issuer["inputs"]["metadata"]["name"]
+    assert issuer["urn"] in release(plan, "jupyterhub")["depends_on"]
+
+
+# -- 6. clusters that publish nothing ------------------------------------------------------------------
+
+
+def _hub_clusters(stack: str) -> set[str]:
+    """Clusters of a stack file with an enabled hub (read from the file, not the program)."""
+    clusters = stack_platform(stack).get("clusters") or {}
+    found = set()
+    for name, cluster in clusters.items():
+        hub = (cluster.get("addons") or {}).get("jupyterhub")
+        if hub is not None and hub.get("enabled", True):
+            found.add(name)
+    return found
+
+
+def test_eo4eu_publishes_nothing(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("eo4eu")
+    clusters = set(stack_platform("eo4eu")["clusters"])
+    assert clusters == {"core", "burst"}
+    assert _hub_clusters("eo4eu") == set()
+    assert plan.by_type(INGRESS) == []
+    assert plan.by_type(ISSUER) == []
+    charts = {r["inputs"]["chart"] for r in plan.by_type(RELEASE)}
+    assert charts.isdisjoint({"traefik", "cert-manager", "jupyterhub"})
+    assert not [r for r in plan.by_type(NAMESPACE) if r["inputs"]["metadata"]["name"] in ("traefik", "cert-manager")]
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_ingress_goes_exactly_where_a_hub_is_published(bundled_plan: Callable[[str], Plan], stack: str) -> None:
+    plan = bundled_plan(stack)
+    expected = _hub_clusters(stack)
+    assert {r["name"].removesuffix("-ingress") for r in plan.by_type(INGRESS)} == expected
+    for chart in ("traefik", "cert-manager"):
+        found = {r["name"].removesuffix(f"-{chart}") for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == chart}
+        assert found == expected, chart
+
+
+def test_bundled_stacks_include_a_hub_and_a_cluster_without() -> None:
+    assert "processing" in _hub_clusters("buildspace")
+    assert "city-services" not in _hub_clusters("buildspace")
+
+
+def _no_hub(platform: dict[str, Any]) -> None:
+    del platform["clusters"][CLUSTER]["addons"]["jupyterhub"]
+
+
+def test_without_the_hub_the_ingress_section_installs_nothing(plan_of: Callable[..., Plan]) -> None:
+    # The ingress section (allow-list, ACME account) stays in the spec; nothing is published, so
+    # nothing is installed.
+    plan = variant("no-hub", plan_of, _no_hub)
+    assert plan.by_type(INGRESS) == [] and plan.by_type(ISSUER) == []
+    assert {r["inputs"]["chart"] for r in plan.by_type(RELEASE)}.isdisjoint({"traefik", "cert-manager"})
+    assert CLUSTER in {r["name"] for r in plan.by_type(CLUSTER_TYPE)}  # the cluster itself stays
+    assert not [r for r in plan.by_type(RELEASE) if r["name"] == f"{CLUSTER}-jupyterhub"]
+
+
+def test_helpers_parse_quantities() -> None:
+    assert memory_bytes("128Mi") == 128 * 2**20 and memory_bytes("1Gi") == 2**30
+    assert cpu_millis("100m") == 100 and cpu_millis("1") == 1000
+    with pytest.raises(AssertionError):
+        assert_sized({"requests": {"cpu": "10m", "memory": "512Mi"}, "limits": {"memory": "256Mi"}}, "x")
+    with pytest.raises(KeyError):
+        assert_sized({"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "1"}}, "x")

@@ -1,0 +1,328 @@
+"""The JupyterHub add-on: profiles from the pools, authenticator, culler, TLS, quota, secrets.
+
+Plans come from the one offline harness (`bundled_plan`, `plan_of`); values are parsed back
+and compared with what zero-to-jupyterhub 4.4.0 and the programs in its hub image read
+(jupyterhub 5.5.0, kubespawner 7.0.0, oauthenticator 17.4.0, jupyterhub-idle-culler 1.4.0;
+z2jh images/hub/requirements.txt). Expected values are worked out from the stack files and
+those upstream facts, never taken from the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helm_values import unknown_keys
+
+from components.spec import parse_platform
+from scripts.harness import Plan, offline_vault_field
+from scripts.upstream import chart_dir
+
+SPECS = Path(__file__).parent / "specs"
+HUB_STACK: dict[str, Any] = yaml.safe_load((SPECS / "hub.happy.yaml").read_text())["config"]["meridian:platform"]
+VALUES_YAML = chart_dir("jupyterhub") / "values.yaml"
+
+HUB = "meridian:addons:JupyterHub"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "kubernetes:core/v1:Secret"
+QUOTA = "kubernetes:core/v1:ResourceQuota"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
+#: The GPU taint every GPU pool carries (components/spec/clusters.py GPU_TAINT), tolerated exactly.
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+
+
+def hub_values(plan: Plan, name: str) -> dict[str, Any]:
+    values: dict[str, Any] = plan.one(RELEASE, name)["inputs"]["values"]
+    return values
+
+
+def profiles_by_slug(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["slug"]: entry for entry in values["singleuser"]["profileList"]}
+
+
+def walk_keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for key, item in value.items() for k in (str(key), *walk_keys(item))]
+    if isinstance(value, list):
+        return [k for item in value for k in walk_keys(item)]
+    return []
+
+
+# -- buildspace: the bundled hub ----------------------------------------------------------------------
+
+
+def test_buildspace_profiles_map_to_its_time_sliced_a30_pool(bundled_plan: Callable[[str], Plan]) -> None:
+    values = hub_values(bundled_plan("buildspace"), "processing-jupyterhub")
+    profiles = profiles_by_slug(values)
+    assert list(profiles) == ["small", "a30-share"]
+    small, share = profiles["small"], profiles["a30-share"]
+    assert small["default"] is True and "default" not in share
+    # CPUs are floats and memory a ByteSpecification with a K/M/G/T suffix (jupyterhub 5.5.0
+    # traitlets.py: "8G" is 8 GiB; "8Gi" is refused). Limits default to the guarantees.
+    assert small["kubespawner_override"] == {
+        "cpu_guarantee": 2.0,
+        "cpu_limit": 2.0,
+        "mem_guarantee": "8G",
+        "mem_limit": "8G",
+    }
+    override = share["kubespawner_override"]
+    # Time-slicing keeps the resource name nvidia.com/gpu: one share is one nvidia.com/gpu
+    # (GPU Operator time-slicing, renameByDefault false).
+    assert override["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
+    assert override["node_selector"] == {"meridian.io/pool": "a30"}
+    assert override["tolerations"] == [GPU_TOLERATION]
+    assert override["image"] == "quay.io/jupyter/pytorch-notebook:cuda12-2025-11-03"
+    assert (override["cpu_guarantee"], override["mem_limit"]) == (4.0, "16G")
+    # KubeSpawner sets overrides by trait name (kubespawner 7.0.0 spawner.py _apply_overrides):
+    # a camelCase key would be a silently ignored attribute.
+    assert not [k for k in walk_keys(values["singleuser"]["profileList"]) if k in ("nodeSelector", "extraResource")]
+
+
+def test_buildspace_authenticator_is_the_projects_keycloak(bundled_plan: Callable[[str], Plan]) -> None:
+    config = hub_values(bundled_plan("buildspace"), "processing-jupyterhub")["hub"]["config"]
+    assert config["JupyterHub"] == {"authenticator_class": "generic-oauth"}
+    realm = "https://login.buildspace.eu/realms/buildspace/protocol/openid-connect"
+    assert config["GenericOAuthenticator"] == {
+        "client_id": "jupyterhub",
+        "oauth_callback_url": "https://hub.bologna.buildspace.eu/hub/oauth_callback",
+        "scope": ["openid", "profile", "email"],
+        "allow_all": False,
+        "allowed_users": [],
+        "admin_users": [],
+        "enable_auth_state": True,
+        "authorize_url": f"{realm}/auth",
+        "token_url": f"{realm}/token",
+        "userdata_url": f"{realm}/userinfo",
+        "username_claim": "preferred_username",
+        # oauthenticator 17: groups come from auth_state and count only with manage_groups
+        # (oauth2.py: allowed_groups/admin_groups without manage_groups raise).
+        "manage_groups": True,
+        "auth_state_groups_key": "oauth_user.groups",
+        "allowed_groups": ["scientists"],
+        "admin_groups": ["platform-admins"],
+    }
+
+
+def test_buildspace_hub_serves_tls_on_its_hostname_through_traefik(bundled_plan: Callable[[str], Plan]) -> None:
+    values = hub_values(bundled_plan("buildspace"), "processing-jupyterhub")
+    assert values["ingress"] == {
+        "enabled": True,
+        "ingressClassName": "traefik",
+        "hosts": ["hub.bologna.buildspace.eu"],
+        "pathType": "Prefix",
+        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt-production"},
+        "tls": [{"hosts": ["hub.bologna.buildspace.eu"], "secretName": "jupyterhub-tls"}],
+    }
+    # Only the ingress controller reaches the proxy; the chart's own HTTPS (autohttps) stays off.
+    assert values["proxy"]["service"] == {"type": "ClusterIP"}
+    assert values["proxy"]["https"] == {"enabled": False}
+
+
+def test_buildspace_culler_networkpolicies_and_storage(bundled_plan: Callable[[str], Plan]) -> None:
+    values = hub_values(bundled_plan("buildspace"), "processing-jupyterhub")
+    # Spec defaults: 60 minutes idle, looked at every 10 minutes, no maximum age; in seconds
+    # for jupyterhub-idle-culler (--timeout, --cull-every, --max-age). Users are never culled:
+    # deleting a user deletes their home volume (kubespawner delete_forever).
+    assert values["cull"] == {"enabled": True, "timeout": 3600, "every": 600, "maxAge": 0, "users": False}
+    assert values["hub"]["networkPolicy"] == {"enabled": True}
+    assert values["proxy"]["chp"]["networkPolicy"] == {"enabled": True}
+    assert values["singleuser"]["networkPolicy"] == {"enabled": True}
+    assert values["singleuser"]["storage"] == {"type": "dynamic", "capacity": "20Gi"}
+    # The database volume survives `helm uninstall` (Helm: helm.sh/resource-policy keep).
+    assert values["hub"]["db"] == {
+        "type": "sqlite-pvc",
+        "pvc": {"storage": "1Gi", "annotations": {"helm.sh/resource-policy": "keep"}},
+    }
+    assert values["singleuser"]["image"] == {"name": "quay.io/jupyter/scipy-notebook", "tag": "2025-11-03"}
+
+
+def test_buildspace_values_are_keys_of_the_released_chart(bundled_plan: Callable[[str], Plan]) -> None:
+    values = copy.deepcopy(hub_values(bundled_plan("buildspace"), "processing-jupyterhub"))
+    # hub.config is pass-through traitlets configuration (values.schema.json patternProperties),
+    # checked by its own tests above; everything else is a key of the chart's values.yaml.
+    assert set(values["hub"].pop("config")) == {"JupyterHub", "GenericOAuthenticator"}
+    assert unknown_keys(values, VALUES_YAML) == []
+
+
+def test_no_credential_is_in_the_values_and_the_secret_the_chart_reads_is_secret(
+    bundled_plan: Callable[[str], Plan], plan_of: Callable[..., Plan]
+) -> None:
+    plan = bundled_plan("buildspace")
+    values = hub_values(plan, "processing-jupyterhub")
+    assert values["hub"]["existingSecret"] == "meridian-hub-secrets"
+    keys = walk_keys(values)
+    assert not {"client_secret", "cookieSecret", "secretToken", "CryptKeeper", "cookie_secret"} & set(keys)
+    release = plan.one(RELEASE, "processing-jupyterhub")
+    assert release["secret_paths"] == []
+    secret = plan.one(SECRET, "processing-jupyterhub-secrets")
+    assert secret["inputs"]["metadata"]["name"] == "meridian-hub-secrets"
+    assert secret["inputs"]["metadata"]["namespace"] == "jupyterhub"
+    assert secret["inputs"]["stringData"] == "[secret]"
+    assert secret["urn"] in release["depends_on"]
+    # The generated secrets are RandomBytes, whose hex output the SDK marks secret.
+    generated = {r["name"]: r for r in plan.by_type(RANDOM_BYTES)}
+    assert set(generated) == {"processing-jupyterhub-cookie-secret", "processing-jupyterhub-crypt-key"}
+    for item in generated.values():
+        assert item["inputs"] == {"length": 32}
+        assert {"hex", "base64"} <= set(item["additional_secret_outputs"])
+
+
+def test_the_hub_secret_holds_what_the_chart_reads(plan_of: Callable[..., Plan]) -> None:
+    plan = plan_of(copy.deepcopy(HUB_STACK), reveal_secrets=True)
+    data = plan.revealed[plan.one(SECRET, "hub-jupyterhub-secrets")["urn"]]["stringData"]
+    # z2jh files/hub/z2jh.py get_secret_value reads these keys from the existing Secret first;
+    # jupyterhub 5.5.0 wants an even-length hex cookie secret (32 bytes), CryptKeeper 32-byte keys.
+    cookie, crypt = data["hub.config.JupyterHub.cookie_secret"], data["hub.config.CryptKeeper.keys"]
+    for value in (cookie, crypt):
+        assert len(value) == 64 and int(value, 16) >= 0
+    assert cookie != crypt
+    merged = yaml.safe_load(data["values.yaml"])
+    client_secret = offline_vault_field("kv", "testproj/jupyterhub", "client_secret")
+    assert merged == {"hub": {"config": {"GenericOAuthenticator": {"client_secret": client_secret}}}}
+
+
+def test_gpu_quota_caps_each_resource_in_the_users_namespace(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    quota = plan.one(QUOTA, "processing-jupyterhub-gpu-quota")["inputs"]
+    assert quota["metadata"]["namespace"] == "jupyterhub"
+    # Extended resources take only the requests. prefix in a quota (Kubernetes docs, Resource Quotas).
+    assert quota["spec"] == {"hard": {"requests.nvidia.com/gpu": "4"}}
+    assert quota["metadata"]["name"] == "gpu-quota"
+
+
+def test_the_users_namespace_outlives_the_hub(bundled_plan: Callable[[str], Plan]) -> None:
+    namespace = bundled_plan("buildspace").one(NAMESPACE, "processing-jupyterhub")
+    assert namespace["inputs"]["metadata"]["name"] == "jupyterhub"
+    # User volumes (claim-<user>) live there and Helm does not own them.
+    assert namespace["retain_on_delete"] is True
+    labels = namespace["inputs"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_the_hub_release_waits_for_ingress(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    release = plan.one(RELEASE, "processing-jupyterhub")
+    # A component dependency stands for its resources: the hub waits for Traefik, cert-manager
+    # and the issuer (the SDK expands depends_on on a component to its children).
+    for kind, name in ((RELEASE, "processing-traefik"), (RELEASE, "processing-cert-manager")):
+        assert plan.one(kind, name)["urn"] in release["depends_on"], name
+    issuer = plan.one("kubernetes:cert-manager.io/v1:ClusterIssuer", "processing-letsencrypt-production")
+    assert issuer["urn"] in release["depends_on"]
+    assert release["inputs"]["namespace"] == "jupyterhub"
+    assert release["inputs"]["timeout"] == 1800
+    assert release["provider"].split("::")[-2] == "processing-k8s"
+    assert plan.one(HUB, "processing-jupyterhub")["urn"] == release["parent"]
+
+
+def test_clusters_without_a_hub_get_none(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("eo4eu")
+    assert plan.by_type(HUB) == []
+    assert [r for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == "jupyterhub"] == []
+
+
+# -- profiles from what the pools offer --------------------------------------------------------------------
+
+
+def hub_cluster(platform: dict[str, Any]) -> dict[str, Any]:
+    cluster: dict[str, Any] = platform["clusters"]["hub"]
+    return cluster
+
+
+@pytest.mark.parametrize(
+    ("mig", "slice_", "resource"),
+    [
+        # single: every slice is nvidia.com/gpu; mixed: each size is nvidia.com/mig-<size>
+        # (GPU Operator docs, "GPU Operator with MIG", strategies).
+        ({"strategy": "single", "profile": "all-1g.10gb"}, "1g.10gb", "nvidia.com/gpu"),
+        ({"strategy": "mixed", "profile": "all-balanced"}, "2g.20gb", "nvidia.com/mig-2g.20gb"),
+        ({"strategy": "mixed", "profile": "all-balanced"}, "1g.10gb", "nvidia.com/mig-1g.10gb"),
+    ],
+)
+def test_a_mig_profile_requests_the_resource_its_pool_advertises(
+    plan_of: Callable[..., Plan], mig: dict[str, str], slice_: str, resource: str
+) -> None:
+    platform = copy.deepcopy(HUB_STACK)
+    cluster = hub_cluster(platform)
+    cluster["node_pools"]["a100"]["gpu"]["mig"] = mig
+    cluster["addons"]["jupyterhub"]["profiles"]["slice"]["gpu"] = {"pool": "a100", "slice": slice_}
+    values = hub_values(plan_of(platform), "hub-jupyterhub")
+    override = profiles_by_slug(values)["slice"]["kubespawner_override"]
+    assert override["extra_resource_limits"] == {resource: "1"}
+    quota = plan_of(platform).one(QUOTA, "hub-jupyterhub-gpu-quota")["inputs"]["spec"]["hard"]
+    # all-balanced on an A100-80GB: two 1g.10gb, one 2g.20gb, one 3g.40gb per GPU (the GPU
+    # Operator's default mig-parted config); all-1g.10gb: seven. Two nodes at max size, and no
+    # quota in the spec: what the pool offers.
+    expected = {"nvidia.com/gpu": 14, "nvidia.com/mig-2g.20gb": 2, "nvidia.com/mig-1g.10gb": 4}[resource]
+    assert quota == {f"requests.{resource}": str(expected)}
+
+
+def test_a_pools_own_taints_are_tolerated_too(plan_of: Callable[..., Plan]) -> None:
+    platform = copy.deepcopy(HUB_STACK)
+    pool = hub_cluster(platform)["node_pools"]["a100"]
+    pool["taints"] = [{"key": "example.org/reserved", "effect": "NoSchedule"}]
+    override = profiles_by_slug(hub_values(plan_of(platform), "hub-jupyterhub"))["slice"]["kubespawner_override"]
+    # An empty taint value is matched with Exists (Kubernetes ToleratesTaint).
+    assert override["tolerations"] == [
+        GPU_TOLERATION,
+        {"key": "example.org/reserved", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+    cpu = profiles_by_slug(hub_values(plan_of(platform), "hub-jupyterhub"))["small"]["kubespawner_override"]
+    assert "tolerations" not in cpu and "node_selector" not in cpu
+
+
+def test_github_and_culler_settings_from_the_spec(plan_of: Callable[..., Plan]) -> None:
+    platform = copy.deepcopy(HUB_STACK)
+    hub = hub_cluster(platform)["addons"]["jupyterhub"]
+    hub["authenticator"] = {
+        "kind": "github",
+        "client_id": "gh",
+        "client_secret": "vault:kv/testproj/jupyterhub#client_secret",
+        "allowed_organizations": ["destination-earth:scientists"],
+        "admin_users": ["octocat"],
+    }
+    hub["culling"] = {"timeout_minutes": 30, "every_minutes": 5, "max_age_hours": 24}
+    hub["tls"] = False
+    values = hub_values(plan_of(platform), "hub-jupyterhub")
+    assert values["hub"]["config"]["JupyterHub"] == {"authenticator_class": "github"}
+    assert values["hub"]["config"]["GitHubOAuthenticator"] == {
+        "client_id": "gh",
+        "oauth_callback_url": "http://hub.a.example.org/hub/oauth_callback",
+        # Organization and team membership needs read:org (oauthenticator github.py).
+        "scope": ["read:org"],
+        "allow_all": False,
+        "allowed_users": [],
+        "admin_users": ["octocat"],
+        "enable_auth_state": True,
+        "allowed_organizations": ["destination-earth:scientists"],
+    }
+    assert values["cull"] == {"enabled": True, "timeout": 1800, "every": 300, "maxAge": 86400, "users": False}
+    assert "tls" not in values["ingress"] and "annotations" not in values["ingress"]
+
+
+def test_culling_off_needs_a_reason_and_then_is_off(plan_of: Callable[..., Plan]) -> None:
+    platform = copy.deepcopy(HUB_STACK)
+    hub_cluster(platform)["addons"]["jupyterhub"]["culling"] = {
+        "enabled": False,
+        "disabled_because": "week-long interactive training runs on the A100 slices",
+    }
+    assert hub_values(plan_of(platform), "hub-jupyterhub")["cull"]["enabled"] is False
+
+
+def test_the_spec_hub_is_what_the_fixture_says() -> None:
+    spec = parse_platform(copy.deepcopy(HUB_STACK), "hub")
+    hub = spec.clusters["hub"].addons.hub
+    assert hub is not None and hub.hostname == "hub.a.example.org"
+    # Unset, the cluster's hub is off: add-ons are opt-in per cluster.
+    bare = copy.deepcopy(HUB_STACK)
+    hub_cluster(bare)["addons"].pop("jupyterhub")
+    assert parse_platform(bare, "hub").clusters["hub"].addons.hub is None
+    hub_cluster(bare)["addons"]["jupyterhub"] = {
+        **HUB_STACK["clusters"]["hub"]["addons"]["jupyterhub"],
+        "enabled": False,
+    }
+    assert parse_platform(bare, "hub").clusters["hub"].addons.hub is None
