@@ -64,7 +64,8 @@ def traefik_values(source_ranges: pulumi.Input[Sequence[str]]) -> dict[str, Any]
         "ports": {
             # Plain HTTP answers with a permanent redirect to HTTPS. ACME HTTP-01 challenges
             # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
-            # certificate (letsencrypt.org/docs/challenge-types, HTTP-01).
+            # certificate (letsencrypt.org/docs/challenge-types, HTTP-01), and so does cert-manager's
+            # self-check (pkg/issuer/acme/http/http.go testReachability: InsecureSkipVerify).
             "web": {
                 "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}}
             },
