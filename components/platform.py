@@ -87,6 +87,7 @@ class Platform(pulumi.ComponentResource):
                             provider=component.provider,
                             labels=component.labels,
                             parent=component,
+                            site=self.sites[cluster.site],
                             sources=partial(sources, sites=self.sites),
                             installed=dict(installed),
                         )

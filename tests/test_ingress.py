@@ -271,6 +271,7 @@ def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:
             provider=cast(pulumi.ProviderResource, None),
             labels={},
             parent=cast(pulumi.Resource, None),
+            site=None,
             sources=lambda entries: [],
             installed=installed,
         )
@@ -391,12 +392,16 @@ def test_every_traefik_key_is_in_the_charts_values_yaml(bundled_plan: Callable[[
     # `service.spec` is copied verbatim into the Service's spec (traefik templates/_service.tpl,
     # "traefik.service-spec": `toYaml .service.spec`; values.yaml: "Additional entries here will be
     # added to the Service spec"), but values.yaml lists only `type` under it, so the key checker
-    # reports the two ServiceSpec fields. Exactly those two, and nothing else.
-    assert sorted(unknown_keys(traefik, chart_values)) == ["service.spec.loadBalancerSourceRanges"]
+    # reports the ServiceSpec fields Meridian sets. Exactly those, and nothing else.
+    assert sorted(unknown_keys(traefik, chart_values)) == [
+        "service.spec.loadBalancerIP",
+        "service.spec.loadBalancerSourceRanges",
+    ]
     # ...and they are real ServiceSpec fields: they reach the rendered Service, which validates.
     traefik_render = rendered(plan, "traefik")
     (service,) = objects_of(traefik_render, "Service")
     assert service["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
+    assert service["spec"]["loadBalancerIP"] == traefik["service"]["spec"]["loadBalancerIP"]
     assert "externalTrafficPolicy" not in service["spec"]
     assert service["spec"]["type"] == "LoadBalancer"
     assert validate_objects([service], traefik_render.release.kube_version, "traefik") == []
@@ -687,3 +692,19 @@ def test_helpers_parse_quantities() -> None:
         assert_sized({"requests": {"cpu": "10m", "memory": "512Mi"}, "limits": {"memory": "256Mi"}}, "x")
     with pytest.raises(KeyError):
         assert_sized({"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "1"}}, "x")
+
+
+def test_the_load_balancer_gets_a_floating_ip_meridian_owns(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    fip = plan.one("openstack:networking/floatingIp:FloatingIp", f"{CLUSTER}-ingress")
+    site = stack_platform()["sites"]["ewc-bologna"]
+    # From the site's external network, through the site's provider, tagged like its other resources.
+    assert fip["inputs"]["pool"] == site["openstack"]["external_network"] == "external"
+    assert fip["provider"].split("::")[-2] == "ewc-bologna-provider"
+    assert f"cluster={CLUSTER}" in fip["inputs"]["tags"] and "managed-by=meridian" in fip["inputs"]["tags"]
+    service = values(plan, "traefik")["service"]
+    # cloud-provider-openstack attaches an existing floating IP named in spec.loadBalancerIP and,
+    # with keep-floatingip, leaves it when the Service is deleted (OCCM load balancer docs).
+    assert ipaddress.ip_address(service["spec"]["loadBalancerIP"])
+    assert fip["urn"] in plan.one(RELEASE, f"{CLUSTER}-traefik")["depends_on"]
+    assert service["annotations"] == {"loadbalancer.openstack.org/keep-floatingip": "true"}

@@ -326,3 +326,20 @@ def test_the_spec_hub_is_what_the_fixture_says() -> None:
         "enabled": False,
     }
     assert parse_platform(bare, "hub").clusters["hub"].addons.hub is None
+
+
+def test_the_hostname_gets_an_a_record_at_the_ingress_address(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    record = plan.one("openstack:dns/recordSet:RecordSet", "processing-jupyterhub-dns")
+    traefik = plan.one(RELEASE, "processing-traefik")["inputs"]["values"]["service"]["spec"]
+    address = plan.one("openstack:networking/floatingIp:FloatingIp", "processing-ingress")
+    # Designate names are fully qualified (trailing dot); the record points at the floating IP the
+    # ingress load balancer is given (spec.loadBalancerIP), known before the Service exists.
+    assert record["inputs"]["name"] == "hub.bologna.buildspace.eu."
+    assert record["inputs"]["type"] == "A"
+    assert record["inputs"]["ttl"] == 300
+    assert record["inputs"]["records"] == [traefik["loadBalancerIP"]]
+    assert address["urn"] in record["depends_on"]
+    # Through the site's OpenStack provider, in the zone looked up by the site's domain.
+    assert record["provider"].split("::")[-2] == "ewc-bologna-provider"
+    assert record["parent"] == plan.one(HUB, "processing-jupyterhub")["urn"]

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from helm_values import unknown_keys
 from policy_support import plan_of_resources, provider_resource, resource, violations
+from pulumi.runtime.proto import analyzer_pb2
 
 from components.spec.catalog import AWS_GPU_INSTANCES, OPENSTACK_GPU_FLAVORS
 from scripts.gate import Analyzer, GateReport
@@ -227,6 +228,23 @@ def eks_gpu_cluster(name: str = "gpu") -> list[dict[str, Any]]:
     return [c, p, node_group(f"{name}-a10g-nodes", parent=p["urn"])]
 
 
+def test_taint_messages_name_every_instance_type_else_the_gpu_ami(analyzer: Analyzer) -> None:
+    several = node_group("several", "g5.xlarge", taints=[])
+    several["inputs"]["instanceTypes"] = ["g5.xlarge", "g6.xlarge"]
+    # instanceTypes is optional: the GPU AMI alone makes the group a GPU group.
+    ami_only = node_group("ami-only", "x9.unknown", amiType="AL2023_x86_64_NVIDIA", taints=[])
+    ami_only["inputs"].pop("instanceTypes")
+    report = run(analyzer, several, ami_only)
+    untainted = (
+        "has no nvidia.com/gpu taint with effect NO_SCHEDULE: any pod could be scheduled onto (and keep busy) its "
+        "expensive nodes"
+    )
+    assert gpu_messages(analyzer, report, "gpu-nodes-tainted") == [
+        (several["urn"], "mandatory", f"GPU node group (g5.xlarge, g6.xlarge) {untainted}"),
+        (ami_only["urn"], "mandatory", f"GPU node group (GPU AMI) {untainted}"),
+    ]
+
+
 def test_gpu_cluster_with_the_operator_passes(analyzer: Analyzer) -> None:
     items = eks_gpu_cluster()
     report = run(analyzer, *items, *gpu_operator(items[0], chart="nvidia/gpu-operator"))
@@ -260,6 +278,25 @@ def test_operator_through_the_default_or_an_unlisted_provider_covers_its_cluster
     assert hits(run(analyzer, *items, addon, default), "gpu-operator-on-gpu-clusters") == []
     unlisted = {**release, "provider": f"urn:pulumi:test::meridian::{K8S_PROVIDER}::elsewhere::0a1b2c3d"}
     assert hits(run(analyzer, *items, addon, unlisted), "gpu-operator-on-gpu-clusters") == []
+
+
+def test_every_release_and_patch_is_looked_at_whatever_comes_first(analyzer: Analyzer) -> None:
+    """A patch, or a release outside any cluster, listed first does not end the search for operators."""
+    magnum = cluster("mag")
+    adopted = [magnum, *magnum_default_worker(magnum, "vm.a30.1gpu", max_nodes=3), *adopted_operator(magnum)]
+    eks = eks_gpu_cluster("eks")
+    outside = jupyterhub(checked(real_auth()), name="outside")  # under no cluster
+    report = run(analyzer, *adopted, outside, *eks, *gpu_operator(eks[0]))
+    assert hits(report, "gpu-operator-on-gpu-clusters") == []
+
+
+def test_a_release_whose_chart_is_not_known_yet_may_be_the_operator(analyzer: Analyzer) -> None:
+    items = eks_gpu_cluster()
+    provider, addon, release = gpu_operator(items[0])
+    release["inputs"]["chart"] = UNKNOWN
+    report = run(analyzer, *items, provider, addon, release)
+    found = [v for v in report.violations if v.policy == "gpu-operator-on-gpu-clusters"]
+    assert [(v.level, "during preview" in v.message) for v in found] == [("advisory", True)]
 
 
 def test_cluster_without_gpu_nodes_and_attached_clusters_need_no_operator(analyzer: Analyzer) -> None:
@@ -401,6 +438,28 @@ def test_other_charts_are_not_jupyterhub(analyzer: Analyzer) -> None:
     # A chart reference with its repository is still the jupyterhub chart.
     hub = jupyterhub(None, chart="jupyterhub/jupyterhub")
     assert hits(run(analyzer, hub), "jupyterhub-real-authenticator") == [(hub["urn"], "mandatory")]
+
+
+def test_jupyterhub_messages_say_what_is_wrong(analyzer: Analyzer) -> None:
+    # A release without values gets the chart's: the dummy authenticator, culling after 3600 s.
+    bare = jupyterhub(None)
+    report = run(analyzer, bare)
+    assert gpu_messages(analyzer, report, "jupyterhub-real-authenticator") == [
+        (
+            bare["urn"],
+            "mandatory",
+            "hub.config.JupyterHub.authenticator_class is 'dummy': anyone can log in with any password (or nobody "
+            "can); set a real authenticator (e.g. generic-oauth with the site's identity provider)",
+        )
+    ]
+    assert gpu_messages(analyzer, report, "jupyterhub-idle-culling") == []
+    # Values secret as a whole reach the gate as a placeholder string: nothing in them can be checked.
+    secret = jupyterhub(None, name="secret-hub")
+    secret["inputs"]["values"] = "[secret]"
+    report = run(analyzer, secret)
+    unreadable = "the release's values are secret as a whole and cannot be checked; make only the secret keys secret"
+    for policy in ("jupyterhub-real-authenticator", "jupyterhub-idle-culling", "jupyterhub-gpu-profiles-tolerate"):
+        assert gpu_messages(analyzer, report, policy) == [(secret["urn"], "mandatory", unreadable)], policy
 
 
 def test_jupyterhub_idle_culling(analyzer: Analyzer) -> None:
@@ -732,6 +791,63 @@ def test_magnum_pools_count_max_node_count(analyzer: Analyzer) -> None:
     # The node group: 4 x 2 = 8 GPUs; the default-worker group (the cluster itself): 5 x 1.
     assert sorted(hits(report, "gpu-cap-per-pool")) == sorted([(p["urn"], "mandatory"), (magnum["urn"], "mandatory")])
     assert hits(report, "gpu-cap-per-stack") == [("", "mandatory")]  # 13 > 12
+
+
+def test_openstack_sizes_and_flavors_as_nova_and_magnum_take_them(analyzer: Analyzer) -> None:
+    """Nova takes a flavor by name or ID; a Magnum group without max_node_count has node_count nodes."""
+    c = cluster("os")
+    p = pool(c, "a100")
+    by_id = resource(OS_INSTANCE, "os-a100-0", {"flavorId": "vm.a100.2gpu"}, parent=p["urn"], provider=OS_PROVIDER_URN)
+    group = resource(
+        MAGNUM_NODE_GROUP,
+        "os-a100-nodegroup",
+        {"flavorId": "vm.a100.1gpu", "nodeCount": 3, "minNodeCount": 1},
+        parent=p["urn"],
+        provider=OS_PROVIDER_URN,
+    )
+    report = run(
+        analyzer, c, p, by_id, group, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}}
+    )
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        (
+            "",
+            "mandatory",
+            "the stack can grow to 5 GPUs, over the cap of 0 (largest: os-a100-nodegroup: 3, os-a100-0: 2)",
+        )
+    ]
+
+
+def test_a_magnum_clusters_own_flavor_and_sizes_come_before_its_templates(analyzer: Analyzer) -> None:
+    c = cluster("mag")
+    template = magnum_template(c, "template", "vm.a30.1gpu")  # max_node_count "3"
+    own = {"flavor": "vm.a100.2gpu", "nodeCount": 2, "labels": {"max_node_count": "4"}}
+    magnum = resource(
+        MAGNUM_CLUSTER, "mag-cluster", own, parent=c["urn"], provider=OS_PROVIDER_URN, depends_on=[template["urn"]]
+    )
+    config = {"gpu-cap-per-stack": {"max_gpus_per_stack": 0}}
+    report = run(analyzer, c, template, magnum, *gpu_operator(c), config=config)
+    expected = "the stack can grow to 8 GPUs, over the cap of 0 (largest: mag-cluster: 8)"  # 4 x 2
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [("", "mandatory", expected)]
+    # Without an autoscaler maximum, the cluster has its node_count nodes.
+    fixed = {**magnum, "inputs": {"flavor": "vm.a100.2gpu", "nodeCount": 5, "labels": {}}}
+    bare_template = {**template, "inputs": {"flavor": "vm.a30.1gpu"}}
+    report = run(analyzer, c, bare_template, fixed, *gpu_operator(c), config=config)
+    expected = "the stack can grow to 10 GPUs, over the cap of 0 (largest: mag-cluster: 10)"
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [("", "mandatory", expected)]
+
+
+def test_an_unconfigured_pack_uses_the_schema_defaults(analyzer: Analyzer) -> None:
+    """Without Configure the policies read no config: the code's fallbacks are the schema's defaults."""
+    c = cluster("eks")
+    big = eks_pool(c, "big", "p5.48xlarge", 9)  # 72 GPUs: over 64 per pool, within 256 per stack
+    slow = jupyterhub(checked(real_auth(cull={"enabled": True, "timeout": 28801})), name="slow")
+    quick = jupyterhub(checked(real_auth(cull={"enabled": True, "timeout": 28800})), name="quick")
+    analyzer.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest())
+    report = analyzer.analyze(plan_of_resources(os_provider(), c, *big, *gpu_operator(c), slow, quick))
+    assert sorted((v.policy, v.urn) for v in report.violations if v.policy in GPU_POLICIES) == [
+        ("gpu-cap-per-pool", big[0]["urn"]),
+        ("jupyterhub-idle-culling", slow["urn"]),
+    ]
 
 
 def test_gpu_flavors_config_counts_gpus_of_site_flavors(analyzer: Analyzer) -> None:

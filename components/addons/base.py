@@ -126,6 +126,8 @@ class AddonContext:
     labels: dict[str, str]
     #: The cluster's component: the parent of its add-ons.
     parent: pulumi.Resource
+    #: The site component the cluster runs on (its provider, network, DNS domain).
+    site: Any
     #: Resolves an allow-list (CIDRs, `site:<name>`) into sources (components/reachability.py).
     sources: Callable[[Sequence[str]], list[Source]]
     #: Components of the add-ons already installed on this cluster, by add-on key.

@@ -2,6 +2,7 @@
 
 Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; through its provider):
 
+* `<c>-ingress`                       networking.FloatingIp (OpenStack sites): the load balancer's address
 * `<c>-traefik`, `<c>-cert-manager`   core/v1 Namespaces (Pod Security restricted)
 * `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
 * `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
@@ -48,8 +49,22 @@ def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
-def traefik_values(source_ranges: pulumi.Input[Sequence[str]]) -> dict[str, Any]:
-    """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB."""
+def traefik_values(
+    source_ranges: pulumi.Input[Sequence[str]], address: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
+    """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
+
+    :param address: a floating IP Meridian owns, for the load balancer (OpenStack sites).
+    """
+    service: dict[str, Any] = {"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges}}
+    if address is not None:
+        # cloud-provider-openstack attaches an existing floating IP named in spec.loadBalancerIP to
+        # the load balancer it creates (OCCM docs, "Exposing applications using services of
+        # LoadBalancer type"; the field is deprecated in Kubernetes but kept, kubernetes#107235), and
+        # keeps it when the Service goes (annotation keep-floatingip). Its address is then known
+        # before the Service exists: DNS records point at it from the first `pulumi up`.
+        service["spec"]["loadBalancerIP"] = address
+        service["annotations"] = {"loadbalancer.openstack.org/keep-floatingip": "true"}
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
@@ -66,19 +81,15 @@ def traefik_values(source_ranges: pulumi.Input[Sequence[str]]) -> dict[str, Any]
             # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
             # certificate (letsencrypt.org/docs/challenge-types, HTTP-01), and so does cert-manager's
             # self-check (pkg/issuer/acme/http/http.go testReachability: InsecureSkipVerify).
-            "web": {
-                "http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}}}
-            },
+            "web": {"http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
             "websecure": {"http": {"tls": {"enabled": True}}},
         },
-        "service": {
-            # externalTrafficPolicy stays Cluster: with Local, cloud-provider-openstack sends
-            # traffic to nodes without a Traefik pod unless its LB health monitor is on, which
-            # Magnum's cloud config does not set (capi-helm-charts cluster-addons
-            # templates/openstack/cloud-config.yaml; OCCM `create-monitor` defaults to false).
-            # The amphora proxies TCP anyway, so the client's address would not survive it.
-            "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges}
-        },
+        # externalTrafficPolicy stays Cluster: with Local, cloud-provider-openstack sends traffic
+        # to nodes without a Traefik pod unless its LB health monitor is on, which Magnum's cloud
+        # config does not set (capi-helm-charts cluster-addons templates/openstack/cloud-config.yaml;
+        # OCCM `create-monitor` defaults to false). The amphora proxies TCP anyway, so the client's
+        # address would not survive it.
+        "service": service,
         "ingressRoute": {"dashboard": {"enabled": False}, "healthcheck": {"enabled": False}},
         "resources": _resources("100m", "128Mi", "1", "512Mi"),
     }
@@ -101,14 +112,16 @@ def cert_manager_values() -> dict[str, Any]:
     }
 
 
-def ingress_releases(cluster_name: str, source_ranges: pulumi.Input[Sequence[str]]) -> list[ChartRelease]:
+def ingress_releases(
+    cluster_name: str, source_ranges: pulumi.Input[Sequence[str]], address: pulumi.Input[str] | None = None
+) -> list[ChartRelease]:
     """The two release records: Traefik, then cert-manager."""
     return [
         chart_release(
             f"{cluster_name}-traefik",
             "traefik",
             namespace=TRAEFIK_NAMESPACE,
-            values=traefik_values(source_ranges),
+            values=traefik_values(source_ranges, address),
             # Its crds/ hold the IngressRoute and Traefik Hub CRDs; Meridian serves Ingresses only
             # (providers.kubernetesCRD off), so they are not installed.
             skip_crds=True,
@@ -140,6 +153,8 @@ class Ingress(pulumi.ComponentResource):
 
     releases: list[ChartRelease]
     """The release records, Traefik first."""
+    address: pulumi.Output[str] | None
+    """The load balancer's public address when Meridian owns it (a floating IP on OpenStack sites)."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Install the ingress add-on on `context.cluster`.
@@ -155,7 +170,19 @@ class Ingress(pulumi.ComponentResource):
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
         allowed = context.sources(spec.allowed_sources)
-        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=None))
+        self.address = None
+        if context.site.spec.openstack is not None:
+            import pulumi_openstack as openstack
+
+            self.address = openstack.networking.FloatingIp(
+                f"{cluster_name}-ingress",
+                pool=context.site.spec.openstack.external_network,
+                description=f"Ingress (Traefik) of cluster {cluster_name}",
+                tags=[*context.site.tags, f"cluster={cluster_name}"],
+                # The hostnames' DNS records point here; the address must outlive a replaced Service.
+                opts=pulumi.ResourceOptions(parent=self, provider=context.site.provider),
+            ).address
+        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=None), self.address)
         delivered = []
         for release in self.releases:
             namespace = k8s.core.v1.Namespace(

@@ -5,6 +5,6 @@ from types import ModuleType
 
 def modules() -> list[ModuleType]:
     """The area modules, imported on first use (they import scripts.mocks for its types)."""
-    from . import command, eks, kubernetes, magnum, rke2
+    from . import command, dns, eks, kubernetes, magnum, rke2
 
-    return [rke2, eks, magnum, kubernetes, command]
+    return [rke2, eks, magnum, kubernetes, command, dns]
