@@ -50,7 +50,7 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "add-on values": (
         ["components/addons/*"],
-        ["test_gpu_operator.py", "test_golden.py", "test_render.py"],
+        ["test_gpu_operator.py", "test_ingress.py", "test_jupyterhub.py", "test_golden.py", "test_render.py"],
     ),
     "secrets": (["components/secrets.py"], ["test_secrets.py", "test_vault.py"]),
     "policies": (
