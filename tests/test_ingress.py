@@ -233,7 +233,9 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
     return {
         "gpu_operator": [gpu_operator_release(CLUSTER, cluster)],
         "ingress": ingress_releases(CLUSTER, ["0.0.0.0/0"]),
-        "jupyterhub": [jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production")],
+        "jupyterhub": [
+            jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64)
+        ],
     }
 
 
@@ -708,3 +710,18 @@ def test_the_load_balancer_gets_a_floating_ip_meridian_owns(bundled_plan: Callab
     assert ipaddress.ip_address(service["spec"]["loadBalancerIP"])
     assert fip["urn"] in plan.one(RELEASE, f"{CLUSTER}-traefik")["depends_on"]
     assert service["annotations"] == {"loadbalancer.openstack.org/keep-floatingip": "true"}
+
+
+def test_traefik_replicas_spread_over_nodes(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    spread = values(plan, "traefik")["topologySpreadConstraints"]
+    assert [(c["topologyKey"], c["maxSkew"], c["whenUnsatisfiable"]) for c in spread] == [
+        ("kubernetes.io/hostname", 1, "ScheduleAnyway")
+    ]
+    # The selector must match the pods the chart renders, or the constraint counts nothing.
+    (deployment,) = objects_of(rendered(plan, "traefik"), "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = spread[0]["labelSelector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"] == spread
+    assert deployment["spec"]["replicas"] == 2

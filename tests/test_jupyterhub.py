@@ -103,8 +103,8 @@ def test_buildspace_authenticator_is_the_projects_keycloak(bundled_plan: Callabl
         # (oauth2.py: allowed_groups/admin_groups without manage_groups raise).
         "manage_groups": True,
         "auth_state_groups_key": "oauth_user.groups",
-        "allowed_groups": ["scientists"],
-        "admin_groups": ["platform-admins"],
+        "allowed_groups": ["/scientists"],
+        "admin_groups": ["/platform-admins"],
     }
 
 
@@ -139,6 +139,30 @@ def test_buildspace_culler_networkpolicies_and_storage(bundled_plan: Callable[[s
         "pvc": {"storage": "1Gi", "annotations": {"helm.sh/resource-policy": "keep"}},
     }
     assert values["singleuser"]["image"] == {"name": "quay.io/jupyter/scipy-notebook", "tag": "2025-11-03"}
+    assert values["singleuser"]["startTimeout"] == 900
+    # No privileged iptables init container in user pods (Pod Security baseline refuses it); the
+    # singleuser NetworkPolicy, on, keeps them off the metadata server (chart values.yaml:
+    # singleuser.networkPolicy.egressAllowRules.cloudMetadataServer false).
+    assert values["singleuser"]["cloudMetadata"] == {"blockWithIptables": False}
+
+
+def test_image_pullers_reach_the_gpu_nodes(bundled_plan: Callable[[str], Plan]) -> None:
+    from scripts.render import render_plan
+
+    plan = bundled_plan("buildspace")
+    values = hub_values(plan, "processing-jupyterhub")
+    # The a30 pool carries only the GPU taint: the pullers tolerate exactly it.
+    assert values["prePuller"]["extraTolerations"] == [GPU_TOLERATION]
+    # In the chart's own DaemonSets (templates/image-puller/_helpers-daemonset.tpl), beside the
+    # userPods tolerations, so the GPU profile's image is pulled where it will run.
+    (release,) = [r for r in render_plan(plan, plan, "buildspace") if r.release.chart == "jupyterhub"]
+    pullers = [o for o in release.objects if o["kind"] == "DaemonSet"]
+    assert {o["metadata"]["name"] for o in pullers} == {"hook-image-puller", "continuous-image-puller"}
+    for puller in pullers:
+        pod = puller["spec"]["template"]["spec"]
+        assert GPU_TOLERATION in pod["tolerations"], puller["metadata"]["name"]
+        images = {c["image"] for c in pod["initContainers"]}
+        assert "quay.io/jupyter/pytorch-notebook:cuda12-2025-11-03" in images
 
 
 def test_buildspace_values_are_keys_of_the_released_chart(bundled_plan: Callable[[str], Plan]) -> None:
@@ -147,6 +171,21 @@ def test_buildspace_values_are_keys_of_the_released_chart(bundled_plan: Callable
     # checked by its own tests above; everything else is a key of the chart's values.yaml.
     assert set(values["hub"].pop("config")) == {"JupyterHub", "GenericOAuthenticator"}
     assert unknown_keys(values, VALUES_YAML) == []
+
+
+def test_a_rotated_secret_rolls_the_hub(plan_of: Callable[..., Plan]) -> None:
+    # The hub reads the existing Secret once at start; only its pod template's annotations make
+    # the Deployment roll (z2jh templates/hub/deployment.yaml: hub.annotations beside checksum/secret).
+    platform = copy.deepcopy(HUB_STACK)
+    first = hub_values(plan_of(platform), "hub-jupyterhub")["hub"]["annotations"]
+    checksum = first["meridian.io/secrets-checksum"]
+    assert len(checksum) == 64 and int(checksum, 16) >= 0
+    auth = hub_cluster(platform)["addons"]["jupyterhub"]["authenticator"]
+    auth["client_secret"] = "vault:kv/testproj/jupyterhub-rotated#client_secret"
+    rotated = hub_values(plan_of(platform), "hub-jupyterhub")["hub"]["annotations"]
+    assert rotated["meridian.io/secrets-checksum"] != checksum
+    # A checksum, not a secret: the release has no secret values to hide.
+    assert plan_of(platform).one(RELEASE, "hub-jupyterhub")["secret_paths"] == []
 
 
 def test_no_credential_is_in_the_values_and_the_secret_the_chart_reads_is_secret(

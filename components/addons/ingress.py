@@ -34,6 +34,8 @@ from .base import AddonContext, ChartRelease, chart_release, deliver
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
 INGRESS_CLASS = "traefik"
 TRAEFIK_NAMESPACE = "traefik"
+#: Labels of the chart's Traefik pods for release `traefik` in TRAEFIK_NAMESPACE.
+TRAEFIK_POD_LABELS = {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": f"traefik-{TRAEFIK_NAMESPACE}"}
 CERT_MANAGER_NAMESPACE = "cert-manager"
 #: Let's Encrypt's ACME v2 directories (letsencrypt.org/docs/staging-environment, /docs/acme-protocol-updates).
 ACME_SERVERS = {
@@ -68,8 +70,25 @@ def traefik_values(
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
-        # Not the default class: only Ingresses that name it are served.
+        # Not the cluster's default class, so other controllers' Ingresses stay theirs. (Traefik
+        # also serves Ingresses that name no class at all; Meridian's always name this one.)
         "ingressClass": {"enabled": True, "isDefaultClass": False, "name": INGRESS_CLASS},
+        # The two replicas on different nodes where there are two (a node drain keeps one).
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                # The chart's pod labels for release `traefik` in namespace `traefik`
+                # (templates/_helpers.tpl: instance is <release>-<namespace>).
+                "labelSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "traefik",
+                        "app.kubernetes.io/instance": "traefik-traefik",
+                    }
+                },
+            }
+        ],
         "providers": {
             # Meridian writes Ingresses only; IngressRoute CRDs stay unused.
             "kubernetesCRD": {"enabled": False},
@@ -84,11 +103,10 @@ def traefik_values(
             "web": {"http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
             "websecure": {"http": {"tls": {"enabled": True}}},
         },
-        # externalTrafficPolicy stays Cluster: with Local, cloud-provider-openstack sends traffic
-        # to nodes without a Traefik pod unless its LB health monitor is on, which Magnum's cloud
-        # config does not set (capi-helm-charts cluster-addons templates/openstack/cloud-config.yaml;
-        # OCCM `create-monitor` defaults to false). The amphora proxies TCP anyway, so the client's
-        # address would not survive it.
+        # externalTrafficPolicy stays Cluster: Local keeps traffic off nodes without a Traefik pod
+        # only through the load balancer's health monitor (OCCM `create-monitor`, which Magnum sets
+        # from the label octavia_lb_healthcheck: magnum-capi-helm driver.py), and the amphora proxies
+        # TCP, so Local would not keep the client's address either.
         "service": service,
         "ingressRoute": {"dashboard": {"enabled": False}, "healthcheck": {"enabled": False}},
         "resources": _resources("100m", "128Mi", "1", "512Mi"),

@@ -35,6 +35,8 @@ keeps both: the namespace and release names do not derive from the resource name
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +56,10 @@ TLS_SECRET = "jupyterhub-tls"
 #: OAuthenticator classes by the spec's kind: the chart's hub.config section and the
 #: authenticator_class entry point (oauthenticator 17.4.0 pyproject.toml entry points).
 AUTHENTICATOR_CLASSES = {"generic-oauth": "GenericOAuthenticator", "github": "GitHubOAuthenticator"}
+#: Hub pod annotation carrying `secrets_checksum` of HUB_SECRET.
+SECRETS_CHECKSUM = "meridian.io/secrets-checksum"
+#: Seconds KubeSpawner waits for a server to start (pulling a large image included).
+START_TIMEOUT = 900
 #: Helm leaves an object with this annotation in place on uninstall.
 KEEP = {"helm.sh/resource-policy": "keep"}
 #: The Secret Meridian writes and the chart reads (hub.existingSecret).
@@ -87,6 +93,14 @@ def gpu_quota(cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec) -> d
         resource: hub.gpu_quota.get(resource, offered[resource])
         for resource in sorted(set(gpu_resources(cluster, hub).values()) | set(hub.gpu_quota))
     }
+
+
+def gpu_node_tolerations(cluster: ClusterSpec) -> list[dict[str, str]]:
+    """Tolerations for every taint of every GPU pool, each once."""
+    found: list[dict[str, str]] = []
+    for pool in cluster.gpu_pools:
+        found.extend(toleration for toleration in _tolerations(cluster, pool) if toleration not in found)
+    return found
 
 
 def _tolerations(cluster: ClusterSpec, pool: str) -> list[dict[str, str]]:
@@ -184,10 +198,13 @@ def hub_secret_data(hub: JupyterHubSpec, secrets: Mapping[str, pulumi.Input[str]
     return {**data, "values.yaml": pulumi.Output.secret(values)}
 
 
-def jupyterhub_values(cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None) -> dict[str, Any]:
+def jupyterhub_values(
+    cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None, secrets_checksum: pulumi.Input[str]
+) -> dict[str, Any]:
     """The chart values of the hub: the one place its configuration comes from (no credential in them).
 
     :param issuer: the ClusterIssuer that signs the hub's certificate (None without TLS).
+    :param secrets_checksum: `secrets_checksum` of the hub's Secret data.
     """
     section, authenticator = _authenticator(hub)
     culling = hub.culling
@@ -211,6 +228,10 @@ def jupyterhub_values(cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str 
             "config": {"JupyterHub": {"authenticator_class": hub.authenticator.kind}, section: authenticator},
             # Cookie secret, auth-state key and client secret (module docstring).
             "existingSecret": HUB_SECRET,
+            # The hub reads that Secret once, at start, and restarts only when the chart's own
+            # Secret changes (templates/hub/deployment.yaml checksum/secret): a checksum of ours
+            # in the pod's annotations rolls it when a secret rotates.
+            "annotations": {SECRETS_CHECKSUM: secrets_checksum},
             # sqlite on a volume Helm leaves behind on uninstall.
             "db": {"type": "sqlite-pvc", "pvc": database_pvc},
             "networkPolicy": {"enabled": True},
@@ -232,10 +253,22 @@ def jupyterhub_values(cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str 
         "prePuller": {
             "resources": _resources("10m", "16Mi", "64Mi"),
             "hook": {"resources": _resources("10m", "32Mi", "128Mi")},
+            # The pullers run where user pods may run: GPU nodes too, so a GPU profile's image
+            # is on the node before its first server starts (templates/image-puller: the
+            # DaemonSets take scheduling.userPods, singleuser.extraTolerations and these).
+            "extraTolerations": gpu_node_tolerations(cluster),
         },
         "singleuser": {
             "image": {"name": hub.image.name, "tag": hub.image.reference},
+            # CUDA notebook images are several GB: pulling one on a node the pullers have not
+            # reached yet outlasts KubeSpawner's default 300 s (chart values.yaml startTimeout).
+            "startTimeout": START_TIMEOUT,
             "storage": user_storage,
+            # The singleuser NetworkPolicy keeps user pods off the cloud metadata server (its
+            # egressAllowRules.cloudMetadataServer is false by default). The chart's other way, an
+            # iptables init container, runs privileged as root with NET_ADMIN in every user pod
+            # (files/hub/jupyterhub_config.py), which Pod Security baseline refuses.
+            "cloudMetadata": {"blockWithIptables": False},
             "networkPolicy": {"enabled": True},
             "profileList": profile_list(cluster, hub),
         },
@@ -256,15 +289,29 @@ def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
 
 
+def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """SHA-256 over the Secret's data, not secret itself: it changes when a secret does, and reveals none."""
+    keys = sorted(data)
+    digest = pulumi.Output.all(*(data[key] for key in keys)).apply(
+        lambda values: hashlib.sha256(json.dumps(dict(zip(keys, values, strict=True))).encode()).hexdigest()
+    )
+    return pulumi.Output.unsecret(digest)
+
+
 def jupyterhub_release(
-    cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None
+    cluster_name: str,
+    cluster: ClusterSpec,
+    hub: JupyterHubSpec,
+    *,
+    issuer: str | None,
+    secrets_checksum: pulumi.Input[str],
 ) -> ChartRelease:
     """The hub's release record: after the ingress add-on (its controller and issuer serve the hub)."""
     return chart_release(
         f"{cluster_name}-jupyterhub",
         JUPYTERHUB_CHART,
         namespace=NAMESPACE,
-        values=jupyterhub_values(cluster, hub, issuer=issuer),
+        values=jupyterhub_values(cluster, hub, issuer=issuer, secrets_checksum=secrets_checksum),
         waits_for=("ingress",),
         # The chart's pre-install hook pulls every profile image to the nodes first.
         timeout=1800,
@@ -342,18 +389,23 @@ class JupyterHub(pulumi.ComponentResource):
             for key in GENERATED
         }
         secrets["client-secret"] = secret(hub.authenticator.client_secret)
+        secret_data = hub_secret_data(hub, secrets)
         hub_secret = k8s.core.v1.Secret(
             f"{name}-secrets",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=HUB_SECRET, namespace=namespace.metadata.name, labels=context.labels
             ),
             type="Opaque",
-            string_data=hub_secret_data(hub, secrets),
+            string_data=secret_data,
             opts=on_cluster,
         )
         acme = cluster.addons.ingress.acme
         self.release = jupyterhub_release(
-            context.cluster_name, cluster, hub, issuer=acme.issuer if acme and hub.tls else None
+            context.cluster_name,
+            cluster,
+            hub,
+            issuer=acme.issuer if acme and hub.tls else None,
+            secrets_checksum=secrets_checksum(secret_data),
         )
         self.quota = gpu_quota(context.cluster_name, cluster, hub)
         depends: list[pulumi.Resource] = [*context.waits(self.release), hub_secret]

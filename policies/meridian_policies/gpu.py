@@ -274,17 +274,20 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
         flavor = str(get(props, "instanceType"))
         per_node, nodes = AWS_GPUS.get(flavor, 0), 1
     elif kind == OS_INSTANCE:
-        flavor = str(get(props, "flavorName", default=get(props, "flavorId", default="")))
+        # Nova takes a flavor by name or ID (None when neither is set: no flavor is named so).
+        flavor = get(props, "flavorName", default=get(props, "flavorId"))
         per_node, nodes = flavors.get(flavor, 0), 1
     elif kind == MAGNUM_NODE_GROUP:
-        flavor = str(get(props, "flavorId", default=""))
+        flavor = get(props, "flavorId")
         per_node = flavors.get(flavor, 0)
-        nodes = _most(get(props, "maxNodeCount"), get(props, "nodeCount"), get(props, "minNodeCount"))
+        # Magnum refuses minNodeCount above nodeCount or maxNodeCount (nodegroup.py _validate_node_count),
+        # and maxNodeCount is optional: the most nodes is maxNodeCount, else nodeCount.
+        nodes = _most(get(props, "maxNodeCount"), get(props, "nodeCount"))
     elif kind == MAGNUM_CLUSTER:
         # The default-worker node group: flavor and autoscaler bounds from the cluster, else its template.
         template = graph.template_of(resource)
         template_props: Mapping[str, Any] = template.props if template is not None else {}
-        flavor = str(get(props, "flavor", default=get(template_props, "flavor", default="")))
+        flavor = get(props, "flavor", default=get(template_props, "flavor"))
         per_node = flavors.get(flavor, 0)
         nodes = _most(
             get(props, "nodeCount"),
@@ -312,7 +315,7 @@ def _gpu_nodes_tainted(args: ResourceValidationArgs, report: ReportViolation) ->
         if get(taint, "key") == GPU_TAINT_KEY and get(taint, "effect") == EKS_NO_SCHEDULE:
             return
     types = ", ".join(_strings(get(args.props, "instanceTypes"))) or "GPU AMI"
-    report(
+    report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
         f"GPU node group ({types}) has no {GPU_TAINT_KEY} taint with effect {EKS_NO_SCHEDULE}: "
         "any pod could be scheduled onto (and keep busy) its expensive nodes",
         None,
@@ -375,7 +378,7 @@ def _jupyterhub_values(args: ResourceValidationArgs, report: ReportViolation) ->
     values = get(args.props, "values", default={})
     if not isinstance(values, Mapping):
         # Offline, values that are secret as a whole are a "[secret]" placeholder: keep secrets at the leaves.
-        report(
+        report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
             "the release's values are secret as a whole and cannot be checked; make only the secret keys secret",
             None,
         )
@@ -389,7 +392,7 @@ def _jupyterhub_real_authenticator(args: ResourceValidationArgs, report: ReportV
         return
     chosen = get(values, "hub", "config", "JupyterHub", "authenticator_class", default=CHART_AUTHENTICATOR)
     if str(chosen).strip().lower() in OPEN_AUTHENTICATORS:
-        report(
+        report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
             f"hub.config.JupyterHub.authenticator_class is {chosen!r}: anyone can log in with any password (or "
             "nobody can); set a real authenticator (e.g. generic-oauth with the site's identity provider)",
             None,
