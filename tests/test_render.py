@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import PlanCache
+from helm_values import chart_version
 
 from components.charts import chart_lock, locked
 from scripts import render as render_module
@@ -35,6 +36,7 @@ from scripts.render import (
     type_token,
     validate_all,
 )
+from scripts.upstream import chart_dir
 from scripts.validate import validate_objects
 
 BUNDLED = bundled_stacks()
@@ -321,3 +323,10 @@ def test_custom_resources_validate_against_locked_crd_files() -> None:
     broken["spec"]["endpoints"][0]["interval"] = 15  # the CRD says a duration string
     (problem,) = validate_objects([broken], "v1.34.0", "own")
     assert problem.kind == "monitoring.coreos.com/v1/ServiceMonitor" and "interval" in problem.message
+
+
+@pytest.mark.parametrize("chart", sorted(chart_lock().charts))
+def test_every_pinned_version_is_the_released_chart(chart: str) -> None:
+    # The chart the resolver verified (digest) says it is the locked version: Chart.yaml's
+    # version, or the release tag its SOURCE names when Chart.yaml carries a placeholder.
+    assert chart_version(chart_dir(chart)) == locked(chart).version
