@@ -225,7 +225,13 @@ def jupyterhub_values(
         user_storage["dynamic"] = {"storageClass": hub.user_storage.storage_class}
     return {
         "hub": {
-            "config": {"JupyterHub": {"authenticator_class": hub.authenticator.kind}, section: authenticator},
+            "config": {
+                "JupyterHub": {"authenticator_class": hub.authenticator.kind},
+                section: authenticator,
+                # Deleting a user in the admin page keeps their home volume (kubespawner 7.0.0
+                # delete_pvc defaults to true): data goes only by an operator's decision.
+                "KubeSpawner": {"delete_pvc": False},
+            },
             # Cookie secret, auth-state key and client secret (module docstring).
             "existingSecret": HUB_SECRET,
             # The hub reads that Secret once, at start, and restarts only when the chart's own
@@ -244,7 +250,10 @@ def jupyterhub_values(
             "chp": {"networkPolicy": {"enabled": True}, "resources": _resources("100m", "256Mi", "512Mi")},
         },
         "scheduling": {
-            "userScheduler": {"resources": _resources("50m", "256Mi", "512Mi")},
+            # The chart's user scheduler runs its own kube-scheduler image (v1.30 in chart 4.4.0),
+            # more than three minor versions behind the clusters' 1.33-1.35 API servers, outside
+            # Kubernetes' version skew policy. User pods go to the cluster's own scheduler.
+            "userScheduler": {"enabled": False},
             # Placeholder pods hold room for users on autoscaled node groups; Meridian's pools are
             # sized by the spec, so they would only keep nodes busy.
             "userPlaceholder": {"enabled": False},
