@@ -1120,3 +1120,48 @@ def test_eks_cap_messages_name_instance_types_else_the_ami(analyzer: Analyzer) -
             " (2 nodes x AL2023_x86_64_NVIDIA (1 GPUs each))",
         ),
     ]
+
+
+def test_a_magnum_node_group_without_a_flavor_counts_its_clusters(analyzer: Analyzer) -> None:
+    # Magnum gives a new node group without flavor_id its cluster's flavor (magnum
+    # api/controllers/v1/nodegroup.py post()); the cluster's own comes from its template here.
+    c = cluster("mag")
+    p = pool(c, "extra")
+    template, magnum = magnum_default_worker(c, "vm.a30.1gpu", max_nodes=2)
+    group = resource(
+        MAGNUM_NODE_GROUP,
+        "mag-extra-nodegroup",
+        {"nodeCount": 1, "maxNodeCount": 3},
+        parent=p["urn"],
+        provider=OS_PROVIDER_URN,
+        depends_on=[magnum["urn"]],
+    )
+    plan = [c, p, template, magnum, group, *gpu_operator(c)]
+    report = run(analyzer, *plan, config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}})
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        (
+            "",
+            "mandatory",
+            "the stack can grow to 5 GPUs, over the cap of 0 (largest: mag-extra-nodegroup: 3, mag-cluster: 2)",
+        )
+    ]
+    # Its own flavor wins; a group that depends on no cluster has none to inherit.
+    group["inputs"]["flavorId"] = "eo1.large"
+    report = run(analyzer, *plan, config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}})
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 2 GPUs, over the cap of 0 (largest: mag-cluster: 2)")
+    ]
+    orphan = {**group, "inputs": {"nodeCount": 1, "maxNodeCount": 3}, "depends_on": []}
+    report = run(
+        analyzer,
+        c,
+        p,
+        template,
+        magnum,
+        orphan,
+        *gpu_operator(c),
+        config={"gpu-cap-per-stack": {"max_gpus_per_stack": 0}},
+    )
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", "the stack can grow to 2 GPUs, over the cap of 0 (largest: mag-cluster: 2)")
+    ]

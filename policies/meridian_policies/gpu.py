@@ -241,11 +241,15 @@ class Graph:
             parent = parent.parent
         return None
 
+    def dependency(self, resource: PolicyResource, token: str) -> PolicyResource | None:
+        """The first resource of type `token` that `resource` depends on."""
+        return next((d for d in resource.dependencies if d.resource_type == token), None)
+
     def template_of(self, cluster: PolicyResource) -> PolicyResource | None:
         """The ClusterTemplate a Magnum cluster is made from: its dependency, else its only sibling template."""
-        for dependency in cluster.dependencies:
-            if dependency.resource_type == MAGNUM_TEMPLATE:
-                return dependency
+        template = self.dependency(cluster, MAGNUM_TEMPLATE)
+        if template is not None:
+            return template
         siblings = [
             r
             for r in self.resources
@@ -263,6 +267,7 @@ def _most(*values: Any) -> int:
 def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]) -> GpuNodes | None:
     """The GPU nodes `resource` creates at max size, or None when it creates no GPU node."""
     props, kind = resource.props, resource.resource_type
+    flavor: Any  # a name, or None where the plan names none
     if kind == EKS_NODE_GROUP:
         per_node = _eks_gpus_per_node(props)
         # A GPU group has a catalogued instance type or, without one, an NVIDIA/GPU AMI to name it by.
@@ -279,6 +284,11 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
         per_node, nodes = flavors.get(flavor, 0), 1
     elif kind == MAGNUM_NODE_GROUP:
         flavor = get(props, "flavorId")
+        if flavor is None:
+            # Without a flavor a new node group takes its cluster's (magnum api/controllers/v1/
+            # nodegroup.py post(): flavor_id defaults to cluster.flavor_id).
+            cluster = graph.dependency(resource, MAGNUM_CLUSTER)
+            flavor = _magnum_cluster_flavor(cluster, graph) if cluster is not None else None
         per_node = flavors.get(flavor, 0)
         # Magnum refuses minNodeCount above nodeCount or maxNodeCount (nodegroup.py _validate_node_count),
         # and maxNodeCount is optional: the most nodes is maxNodeCount, else nodeCount.
@@ -287,7 +297,7 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
         # The default-worker node group: flavor and autoscaler bounds from the cluster, else its template.
         template = graph.template_of(resource)
         template_props: Mapping[str, Any] = template.props if template is not None else {}
-        flavor = get(props, "flavor", default=get(template_props, "flavor"))
+        flavor = _magnum_cluster_flavor(resource, graph)
         per_node = flavors.get(flavor, 0)
         nodes = _most(
             get(props, "nodeCount"),
@@ -296,6 +306,12 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
     else:
         return None
     return GpuNodes(resource, flavor, nodes, per_node) if per_node > 0 else None
+
+
+def _magnum_cluster_flavor(cluster: PolicyResource, graph: Graph) -> Any:
+    """The flavor of a Magnum cluster's workers: its own, else its template's (None when neither says)."""
+    template = graph.template_of(cluster)
+    return get(cluster.props, "flavor", default=get(template.props, "flavor") if template is not None else None)
 
 
 def _inventory(args: StackValidationArgs, deferred: _Deferred) -> tuple[Graph, list[GpuNodes]]:
