@@ -725,3 +725,9 @@ def test_traefik_replicas_spread_over_nodes(bundled_plan: Callable[[str], Plan])
     assert selector.items() <= pod_labels.items()
     assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"] == spread
     assert deployment["spec"]["replicas"] == 2
+
+
+def test_the_ingress_component_names_its_class_and_issuer(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    component = plan.one("meridian:addons:Ingress", f"{CLUSTER}-ingress")
+    assert plan.component_outputs[component["urn"]] == {"ingress_class": "traefik", "issuer": "letsencrypt-production"}

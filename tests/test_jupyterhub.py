@@ -388,3 +388,14 @@ def test_the_hostname_gets_an_a_record_at_the_ingress_address(bundled_plan: Call
     # Through the site's OpenStack provider, in the zone looked up by the site's domain.
     assert record["provider"].split("::")[-2] == "ewc-bologna-provider"
     assert record["parent"] == plan.one(HUB, "processing-jupyterhub")["urn"]
+
+
+def test_the_hub_component_says_where_it_serves(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("buildspace")
+    outputs = plan.component_outputs[plan.one(HUB, "processing-jupyterhub")["urn"]]
+    assert outputs == {
+        "cluster": "processing",
+        "hostname": "hub.bologna.buildspace.eu",
+        "namespace": "jupyterhub",
+        "gpu_quota": {"nvidia.com/gpu": 4},
+    }

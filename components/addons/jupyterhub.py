@@ -45,6 +45,7 @@ import pulumi
 from ..spec import ClusterSpec, JupyterHubSpec
 from ..spec.addons import profile_resource
 from ..spec.clusters import POOL_LABEL
+from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
 from .base import AddonContext, ChartRelease, chart_release, deliver
 from .ingress import INGRESS_CLASS
@@ -82,15 +83,13 @@ def gpu_resources(cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, str]:
     return found
 
 
-def gpu_quota(cluster_name: str, cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, int]:
+def gpu_quota(summary: ClusterGpuSummary, cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, int]:
     """The most of each GPU resource the hub's servers may request together.
 
     Every resource a profile requests is capped: at the spec's `gpu_quota`, else at what the
-    cluster's pools offer at their max size (from the one GPU summary).
+    cluster's pools offer at their max size (`summary`, the one GPU summary of the cluster).
     """
-    from ..spec.gpu import gpu_summary
-
-    offered = gpu_summary(cluster_name, cluster).resources  # pragma: no mutate - the name only labels the summary
+    offered = summary.resources
     return {
         resource: hub.gpu_quota.get(resource, offered[resource])
         for resource in sorted(set(gpu_resources(cluster, hub).values()) | set(hub.gpu_quota))
@@ -415,10 +414,12 @@ class JupyterHub(pulumi.ComponentResource):
             context.cluster_name,
             cluster,
             hub,
-            issuer=acme.issuer if acme and hub.tls else None,
+            # The spec gives a TLS hub an ACME account; without TLS the values name no issuer.
+            issuer=acme.issuer if acme is not None else None,
             secrets_checksum=secrets_checksum(secret_data),
         )
-        self.quota = gpu_quota(context.cluster_name, cluster, hub)
+        summary = gpu_summary(context.cluster_name, cluster)
+        self.quota = gpu_quota(summary, cluster, hub)
         depends: list[pulumi.Resource] = [*context.waits(self.release), hub_secret]
         if self.quota:
             depends.append(
@@ -446,4 +447,6 @@ class JupyterHub(pulumi.ComponentResource):
         address = getattr(ingress, "address", None)
         if address is not None:
             hub_record(name, hub.hostname, address, context.site, self)
-        self.register_outputs({"hostname": hub.hostname, "namespace": NAMESPACE, "gpu_quota": self.quota})
+        self.register_outputs(
+            {"cluster": summary.cluster, "hostname": hub.hostname, "namespace": NAMESPACE, "gpu_quota": self.quota}
+        )
