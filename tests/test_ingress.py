@@ -731,3 +731,13 @@ def test_the_ingress_component_names_its_class_and_issuer(bundled_plan: Callable
     plan = bundled_plan("buildspace")
     component = plan.one("meridian:addons:Ingress", f"{CLUSTER}-ingress")
     assert plan.component_outputs[component["urn"]] == {"ingress_class": "traefik", "issuer": "letsencrypt-production"}
+
+
+def test_ipv6_sources_do_not_reach_an_ipv4_load_balancer(plan_of: Callable[..., Plan]) -> None:
+    # Octavia refuses allowed_cidrs of another IP version than the VIP's (listener.py
+    # _validate_cidr_compatible_with_vip), and cloud-provider-openstack passes
+    # loadBalancerSourceRanges on as allowed_cidrs: an IPv6 entry would fail the load balancer.
+    platform = stack_platform()
+    ingress_spec(platform)["allowed_sources"] = ["0.0.0.0/0", "2001:db8::/32"]
+    plan = plan_of(platform)
+    assert values(plan, "traefik")["service"]["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]

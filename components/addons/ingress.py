@@ -188,7 +188,8 @@ class Ingress(pulumi.ComponentResource):
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
         allowed = context.sources(spec.allowed_sources)
-        self.address = None
+        # Off OpenStack the cloud's controller picks the address (and no hub runs there yet).
+        self.address = None  # pragma: no mutate - only OpenStack sites publish through Meridian's address today
         if context.site.spec.openstack is not None:
             import pulumi_openstack as openstack
 
@@ -200,7 +201,10 @@ class Ingress(pulumi.ComponentResource):
                 # The hostnames' DNS records point here; the address must outlive a replaced Service.
                 opts=pulumi.ResourceOptions(parent=self, provider=context.site.provider),
             ).address
-        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=None), self.address)
+        # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
+        # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
+        # which cloud-provider-openstack fills from loadBalancerSourceRanges.
+        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), self.address)
         delivered = []
         for release in self.releases:
             namespace = k8s.core.v1.Namespace(
