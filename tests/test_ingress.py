@@ -12,6 +12,7 @@ stack files and those sources, never from the code under test.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -281,6 +282,13 @@ def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:
     with pytest.raises(ValueError, match=r"cluster lab: release jupyterhub waits for .*: ingress\b"):
         context({"gpu_operator": component}).waits(hub_release)
     assert context({"ingress": component}).waits(hub_release) == [component]
+    # Every missing add-on is named, in the release's order.
+    both = dataclasses.replace(hub_release, waits_for=("ingress", "gpu_operator"))
+    with pytest.raises(ValueError) as caught:
+        context({}).waits(both)
+    assert str(caught.value).endswith(
+        "waits for add-ons not installed before it: ingress, gpu_operator (components/addons/__init__.py ADDONS order)"
+    )
     # Nothing to wait for: nothing needed.
     assert context({}).waits(ingress_releases("lab", [])[0]) == []
 
