@@ -114,6 +114,35 @@ def deliver(
     )
 
 
+def namespace(
+    resource: str,
+    name: str,
+    *,
+    labels: Mapping[str, str],
+    enforce: str,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    warn: str | None = None,
+    retain_on_delete: bool = False,
+) -> Any:
+    """An add-on's Namespace with its Pod Security level (Kubernetes Pod Security Admission labels).
+
+    :param enforce: the level pods must meet (`privileged`, `baseline`, `restricted`).
+    :param warn: a stricter level to warn about, if any.
+    :param retain_on_delete: keep the namespace (and what lives in it) when the add-on leaves the stack.
+    """
+    import pulumi_kubernetes as k8s
+
+    levels = {"pod-security.kubernetes.io/enforce": enforce}
+    if warn is not None:
+        levels["pod-security.kubernetes.io/warn"] = warn
+    return k8s.core.v1.Namespace(
+        resource,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, **levels}),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, retain_on_delete=retain_on_delete or None),
+    )
+
+
 @dataclass(frozen=True)
 class AddonContext:
     """What an add-on's component gets from the Platform for one cluster."""

@@ -33,6 +33,7 @@ from ..spec.clusters import GPU_TAINT
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
 from .base import ChartRelease, chart_release, deliver
+from .base import namespace as addon_namespace
 
 GPU_OPERATOR_CHART = "gpu-operator"
 #: Version and repository from the chart lock (components/charts.lock.yaml), the one place they live.
@@ -249,17 +250,9 @@ class GpuOperator(pulumi.ComponentResource):
         namespace_name: pulumi.Input[str] = NAMESPACE
         depends: list[pulumi.Resource] = []
         if adopted is None:
-            namespace = k8s.core.v1.Namespace(
-                name,
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=NAMESPACE,
-                    labels={
-                        **labels,
-                        "pod-security.kubernetes.io/enforce": "privileged",
-                        "pod-security.kubernetes.io/warn": "privileged",
-                    },
-                ),
-                opts=on_cluster,
+            # The driver, toolkit and MIG manager need host access.
+            namespace = addon_namespace(
+                name, NAMESPACE, labels=labels, enforce="privileged", warn="privileged", provider=provider, parent=self
             )
             namespace_name = namespace.metadata.name
         time_slicing = time_slicing_configs(cluster)

@@ -30,6 +30,7 @@ import pulumi
 
 from ..spec.addons import AcmeSpec
 from .base import AddonContext, ChartRelease, chart_release, deliver
+from .base import namespace as addon_namespace
 
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
 INGRESS_CLASS = "traefik"
@@ -207,13 +208,13 @@ class Ingress(pulumi.ComponentResource):
         self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), self.address)
         delivered = []
         for release in self.releases:
-            namespace = k8s.core.v1.Namespace(
+            namespace = addon_namespace(
                 f"{cluster_name}-{release.namespace}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=release.namespace,
-                    labels={**context.labels, "pod-security.kubernetes.io/enforce": "restricted"},
-                ),
-                opts=pulumi.ResourceOptions(parent=self, provider=context.provider),
+                release.namespace,
+                labels=context.labels,
+                enforce="restricted",
+                provider=context.provider,
+                parent=self,
             )
             delivered.append(
                 deliver(release, provider=context.provider, parent=self, namespace=namespace.metadata.name)

@@ -48,6 +48,7 @@ from ..spec.clusters import POOL_LABEL
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
 from .base import AddonContext, ChartRelease, chart_release, deliver
+from .base import namespace as addon_namespace
 from .ingress import INGRESS_CLASS
 
 JUPYTERHUB_CHART = "jupyterhub"
@@ -378,21 +379,18 @@ class JupyterHub(pulumi.ComponentResource):
         hub = cluster.addons.hub
         assert hub is not None, APPLIES_WHERE_ENABLED
         on_cluster = pulumi.ResourceOptions(parent=self, provider=context.provider)
-        namespace = k8s.core.v1.Namespace(
+        # Hub, proxy and user pods need no privileges (z2jh 4.4.0 securityContext defaults; the
+        # iptables init container is off, jupyterhub_values). The users' home volumes live here:
+        # removing the hub from the stack must not delete them (Pulumi option retainOnDelete).
+        namespace = addon_namespace(
             name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=NAMESPACE,
-                labels={
-                    **context.labels,
-                    # Hub, proxy and user pods need no privileges; the user scheduler runs as
-                    # non-root too (z2jh 4.4.0 containerSecurityContext defaults).
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                },
-            ),
-            # The users' home volumes live in this namespace: removing the hub from the stack
-            # must not delete them (Pulumi resource option retainOnDelete).
-            opts=pulumi.ResourceOptions(parent=self, provider=context.provider, retain_on_delete=True),
+            NAMESPACE,
+            labels=context.labels,
+            enforce="baseline",
+            warn="restricted",
+            provider=context.provider,
+            parent=self,
+            retain_on_delete=True,
         )
         secrets: dict[str, pulumi.Input[str]] = {
             key: random.RandomBytes(f"{name}-{key}", length=32, opts=pulumi.ResourceOptions(parent=self)).hex

@@ -7,13 +7,12 @@ site (a hostname inside the site's DNS zone) by `PlatformSpec`.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .base import Name, Source, SpecModel
+from .base import MIG_SLICE_PATTERN, Name, Source, SpecModel
 from .errors import CrossFieldError, Path
 
 if TYPE_CHECKING:
@@ -250,7 +249,7 @@ class ProfileGpuSpec(SpecModel):
     count: int = Field(default=1, ge=1, le=64, description="GPUs (or MIG slices, or time-sliced shares) per server.")
     slice: str | None = Field(
         default=None,
-        pattern=r"^[1-8]g\.[0-9]+gb(\+me)?$",
+        pattern=MIG_SLICE_PATTERN,
         description="A MIG slice size the pool offers, e.g. 1g.10gb (MIG pools; required with the mixed strategy).",
     )
 
@@ -277,10 +276,6 @@ class ProfileSpec(SpecModel):
             problems.add(("memory_limit_gb",), f"is below the guaranteed memory_gb ({self.memory_gb})")
         problems.raise_if_any()
         return self
-
-
-#: A MIG slice size as the GPU spec writes it inside a layout (`1g.10gb`, `1g.10gb+me`).
-_SLICE = re.compile(r"^[1-8]g\.[0-9]+gb(\+me)?$")
 
 
 class JupyterHubSpec(SpecModel):

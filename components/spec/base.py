@@ -55,6 +55,9 @@ def _any_cidr(value: str) -> str:
     return str(_network(value))
 
 
+#: A MIG slice size (`1g.10gb`, `1g.10gb+me`): 1 to 7 compute slices, as mig-parted names them.
+MIG_SLICE_PATTERN = r"^[1-7]g\.[0-9]+gb(\+me)?$"
+
 #: How an allow-list names another site of the project: `site:<site name>` stands for that
 #: site's egress addresses (components/reachability.py).
 SITE_REF_PREFIX = "site:"

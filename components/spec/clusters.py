@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from ..cloudrules import KUBELET_LABEL_RULE, kubelet_refuses
 from ..secrets import SecretRef
 from .addons import AddonsSpec
-from .base import SITE_REF_PREFIX, LabelKey, LabelValue, Name, Source, SpecModel
+from .base import MIG_SLICE_PATTERN, SITE_REF_PREFIX, LabelKey, LabelValue, Name, Source, SpecModel
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
 from .errors import CrossFieldError, refuse_case_twins
 
@@ -73,9 +73,7 @@ class MigSpec(SpecModel):
         max_length=40,
         description="A mig-parted configuration of the model, e.g. all-1g.10gb, all-3g.40gb, all-balanced.",
     )
-    custom: (
-        dict[Annotated[str, Field(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")], Annotated[int, Field(ge=1, le=7)]] | None
-    ) = Field(
+    custom: dict[Annotated[str, Field(pattern=MIG_SLICE_PATTERN)], Annotated[int, Field(ge=1, le=7)]] | None = Field(
         default=None,
         max_length=7,
         description="A custom layout per GPU, e.g. {2g.20gb: 2, 3g.40gb: 1}; Meridian ships it to the "
