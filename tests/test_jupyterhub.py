@@ -399,3 +399,38 @@ def test_the_hub_component_says_where_it_serves(bundled_plan: Callable[[str], Pl
         "namespace": "jupyterhub",
         "gpu_quota": {"nvidia.com/gpu": 4},
     }
+
+
+def test_limits_storage_classes_and_the_default_profile_from_the_spec(plan_of: Callable[..., Plan]) -> None:
+    platform = copy.deepcopy(HUB_STACK)
+    hub = hub_cluster(platform)["addons"]["jupyterhub"]
+    small = hub["profiles"]["small"]
+    small.pop("default")
+    small.update(cpu_limit=3, memory_limit_gb=6)
+    hub["database"] = {"size_gb": 2, "storage_class": "csi-cinder-retain"}
+    hub["user_storage"] = {"size_gb": 50, "storage_class": "csi-cinder-ssd"}
+    values = hub_values(plan_of(platform), "hub-jupyterhub")
+    profiles = profiles_by_slug(values)
+    # No profile says default: the first one is (KubeSpawner would take the first, z2jh lists it first).
+    assert [slug for slug, entry in profiles.items() if entry.get("default")] == ["small"]
+    assert profiles["small"]["kubespawner_override"] == {
+        "cpu_guarantee": 1.0,
+        "cpu_limit": 3.0,
+        "mem_guarantee": "4G",
+        "mem_limit": "6G",
+    }
+    # z2jh: hub.db.pvc.storageClassName and singleuser.storage.dynamic.storageClass.
+    assert values["hub"]["db"]["pvc"] == {
+        "storage": "2Gi",
+        "annotations": {"helm.sh/resource-policy": "keep"},
+        "storageClassName": "csi-cinder-retain",
+    }
+    assert values["singleuser"]["storage"] == {
+        "type": "dynamic",
+        "capacity": "50Gi",
+        "dynamic": {"storageClass": "csi-cinder-ssd"},
+    }
+    # The second profile becomes the default when it says so.
+    hub["profiles"]["slice"]["default"] = True
+    again = profiles_by_slug(hub_values(plan_of(platform), "hub-jupyterhub"))
+    assert [slug for slug, entry in again.items() if entry.get("default")] == ["slice"]
