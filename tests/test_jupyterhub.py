@@ -434,3 +434,19 @@ def test_limits_storage_classes_and_the_default_profile_from_the_spec(plan_of: C
     hub["profiles"]["slice"]["default"] = True
     again = profiles_by_slug(hub_values(plan_of(platform), "hub-jupyterhub"))
     assert [slug for slug, entry in again.items() if entry.get("default")] == ["slice"]
+
+
+def test_the_release_record_is_whole_for_any_delivery() -> None:
+    # GitOps delivery will read the record, not the Pulumi resource: its namespace and chart must
+    # be right on their own (the direct delivery passes the Namespace's Output instead).
+    from components.addons.jupyterhub import jupyterhub_release
+    from components.charts import locked
+
+    spec = parse_platform(copy.deepcopy(HUB_STACK), "hub")
+    cluster = spec.clusters["hub"]
+    assert cluster.addons.hub is not None
+    record = jupyterhub_release("hub", cluster, cluster.addons.hub, issuer="letsencrypt-staging", secrets_checksum="0")
+    assert (record.resource, record.release_name, record.namespace) == ("hub-jupyterhub", "jupyterhub", "jupyterhub")
+    assert record.chart == locked("jupyterhub")
+    assert record.waits_for == ("ingress",)
+    assert record.values["ingress"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}
