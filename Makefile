@@ -60,7 +60,7 @@ bench: $(STAMP)
 	$(BIN)/meridian bench --suite --render --check
 
 # Mutation testing over the modules where a mistake is dangerous (pyproject [tool.mutmut]); about
-# three and a half hours on two cores, not part of `make test`. The analyzer runs in-process so
+# five hours on two cores (measured per area: README), not part of `make test`. The analyzer runs in-process so
 # mutmut sees which tests reach each policy; generated tests draw fewer examples. After a change,
 # `python -m scripts.mutation rerun AREA` runs only what changed. README, "Mutation testing".
 mutation: tools
