@@ -21,6 +21,7 @@ after an interrupted run) are not counted.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -82,15 +83,18 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
-def _copy_tree(work: Path, *, keep: tuple[str, ...] = ()) -> None:
-    """Copy the working tree's files (tracked and new, not ignored) into `work`, except `keep`."""
+def _copy_tree(work: Path, *, keep: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> None:
+    """Copy the working tree's files (tracked and new, not ignored) into `work`, except `keep`.
+
+    :param skip: glob patterns (fnmatch, as `only_mutate` writes them) of files not to copy.
+    """
     git = shutil.which("git") or "/usr/bin/git"
     listed = subprocess.run(  # noqa: S603 - git listing this repository's files
         [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.splitlines()
     for name in listed:
         source = REPO / name
-        if source.is_file() and name not in keep:
+        if source.is_file() and name not in keep and not any(fnmatch.fnmatch(name, p) for p in skip):
             target = work / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -155,6 +159,11 @@ def rerun(areas: list[str]) -> None:
         work = WORK / _slug(area)
         before = {name for _, name, status in results([area]) if COUNTED.get(status, status) != "killed"}
         _copy_tree(work, keep=("pyproject.toml",))
+        if (work / "mutants").is_dir():
+            # mutmut runs the tests inside mutants/, a copy it makes once: refresh every file it
+            # does not mutate there too (a changed chart lock or component would otherwise be
+            # stale); the mutated modules it regenerates itself from the changed sources.
+            _copy_tree(work / "mutants", keep=("pyproject.toml",), skip=tuple(AREAS[area][0]))
         print(f"mutation: {area}: changed functions, then {len(before)} mutants not killed before", flush=True)
         _mutmut(area, work)
         pending = [
