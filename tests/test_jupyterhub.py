@@ -10,6 +10,7 @@ those upstream facts, never taken from the code under test.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,7 @@ def test_a_rotated_secret_rolls_the_hub(plan_of: Callable[..., Plan]) -> None:
     platform = copy.deepcopy(HUB_STACK)
     first = hub_values(plan_of(platform), "hub-jupyterhub")["hub"]["annotations"]
     checksum = first["meridian.io/secrets-checksum"]
-    assert len(checksum) == 64 and int(checksum, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", checksum), "a SHA-256 in hex"
     auth = hub_cluster(platform)["addons"]["jupyterhub"]["authenticator"]
     auth["client_secret"] = "vault:kv/testproj/jupyterhub-rotated#client_secret"
     rotated = hub_values(plan_of(platform), "hub-jupyterhub")["hub"]["annotations"]
@@ -224,7 +225,7 @@ def test_the_hub_secret_holds_what_the_chart_reads(plan_of: Callable[..., Plan])
     # jupyterhub 5.5.0 wants an even-length hex cookie secret (32 bytes), CryptKeeper 32-byte keys.
     cookie, crypt = data["hub.config.JupyterHub.cookie_secret"], data["hub.config.CryptKeeper.keys"]
     for value in (cookie, crypt):
-        assert len(value) == 64 and int(value, 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{64}", value), "32 bytes as lowercase hex"
     assert cookie != crypt
     merged = yaml.safe_load(data["values.yaml"])
     client_secret = offline_vault_field("kv", "testproj/jupyterhub", "client_secret")

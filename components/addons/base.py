@@ -114,6 +114,16 @@ def deliver(
     )
 
 
+def container_resources(cpu: str, memory: str, memory_limit: str, cpu_limit: str | None = None) -> dict[str, Any]:
+    """A container's requests and limits, as charts take them (what policy container-resources asks for).
+
+    Memory is always bounded; a CPU limit only where throttling is harmless (a throttled hub or
+    proxy answers slowly for everyone).
+    """
+    limits = {"memory": memory_limit} if cpu_limit is None else {"cpu": cpu_limit, "memory": memory_limit}
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": limits}
+
+
 def namespace(
     resource: str,
     name: str,

@@ -29,7 +29,7 @@ from typing import Any
 import pulumi
 
 from ..spec.addons import AcmeSpec
-from .base import AddonContext, ChartRelease, chart_release, deliver
+from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
 
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
@@ -46,10 +46,6 @@ ACME_SERVERS = {
 
 
 REDIRECT_TO_HTTPS = {"to": "websecure", "scheme": "https", "permanent": True}
-
-
-def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
 
 
 def traefik_values(
@@ -110,19 +106,19 @@ def traefik_values(
         # TCP, so Local would not keep the client's address either.
         "service": service,
         "ingressRoute": {"dashboard": {"enabled": False}, "healthcheck": {"enabled": False}},
-        "resources": _resources("100m", "128Mi", "1", "512Mi"),
+        "resources": container_resources("100m", "128Mi", "512Mi", cpu_limit="1"),
     }
 
 
 def cert_manager_values() -> dict[str, Any]:
     """cert-manager chart values: CRDs installed and kept, every component sized."""
-    small = _resources("10m", "64Mi", "200m", "256Mi")
+    small = container_resources("10m", "64Mi", "256Mi", cpu_limit="200m")
     return {
         # The CRDs come with the release and stay when it is uninstalled: removing them would
         # delete every Certificate and Issuer with them (chart values.yaml, crds.keep).
         "crds": {"enabled": True, "keep": True},
         "replicaCount": 1,
-        "resources": _resources("50m", "128Mi", "500m", "512Mi"),
+        "resources": container_resources("50m", "128Mi", "512Mi", cpu_limit="500m"),
         "webhook": {"replicaCount": 1, "resources": small},
         "cainjector": {"replicaCount": 1, "resources": small},
         "startupapicheck": {"resources": small},
@@ -206,7 +202,7 @@ class Ingress(pulumi.ComponentResource):
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
         self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), self.address)
-        delivered = []
+        delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(
                 f"{cluster_name}-{release.namespace}",
@@ -216,8 +212,8 @@ class Ingress(pulumi.ComponentResource):
                 provider=context.provider,
                 parent=self,
             )
-            delivered.append(
-                deliver(release, provider=context.provider, parent=self, namespace=namespace.metadata.name)
+            delivered[release.chart.name] = deliver(
+                release, provider=context.provider, parent=self, namespace=namespace.metadata.name
             )
         if spec.acme is not None:
             k8s.apiextensions.CustomResource(
@@ -227,6 +223,8 @@ class Ingress(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.acme.issuer, labels=context.labels),
                 spec=cluster_issuer_spec(spec.acme),
                 # The CRD and the webhook that admits it come with the cert-manager release.
-                opts=pulumi.ResourceOptions(parent=self, provider=context.provider, depends_on=[delivered[1]]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=context.provider, depends_on=[delivered["cert-manager"]]
+                ),
             )
         self.register_outputs({"ingress_class": INGRESS_CLASS, "issuer": spec.acme.issuer if spec.acme else None})

@@ -47,7 +47,7 @@ from ..spec.addons import profile_resource
 from ..spec.clusters import POOL_LABEL
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
-from .base import AddonContext, ChartRelease, chart_release, deliver
+from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
 from .ingress import INGRESS_CLASS
 
@@ -243,13 +243,13 @@ def jupyterhub_values(
             # sqlite on a volume Helm leaves behind on uninstall.
             "db": {"type": "sqlite-pvc", "pvc": database_pvc},
             "networkPolicy": {"enabled": True},
-            "resources": _resources("200m", "512Mi", "1Gi"),
+            "resources": container_resources("200m", "512Mi", "1Gi"),
         },
         "proxy": {
             # Reached through the ingress controller only.
             "service": {"type": "ClusterIP"},
             "https": {"enabled": False},
-            "chp": {"networkPolicy": {"enabled": True}, "resources": _resources("100m", "256Mi", "512Mi")},
+            "chp": {"networkPolicy": {"enabled": True}, "resources": container_resources("100m", "256Mi", "512Mi")},
         },
         "scheduling": {
             # The chart's user scheduler runs its own kube-scheduler image (v1.30 in chart 4.4.0),
@@ -262,8 +262,8 @@ def jupyterhub_values(
         },
         # The image pullers only pull: their containers run `echo` (templates/image-puller).
         "prePuller": {
-            "resources": _resources("10m", "16Mi", "64Mi"),
-            "hook": {"resources": _resources("10m", "32Mi", "128Mi")},
+            "resources": container_resources("10m", "16Mi", "64Mi"),
+            "hook": {"resources": container_resources("10m", "32Mi", "128Mi")},
             # The pullers run where user pods may run: GPU nodes too, so a GPU profile's image
             # is on the node before its first server starts (templates/image-puller: the
             # DaemonSets take scheduling.userPods, singleuser.extraTolerations and these).
@@ -293,11 +293,6 @@ def jupyterhub_values(
         },
         "ingress": ingress,
     }
-
-
-def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
-    # No CPU limit: a throttled hub or proxy answers slowly for everyone; memory is bounded.
-    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
 
 
 def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
