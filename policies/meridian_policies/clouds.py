@@ -22,7 +22,7 @@ from .common import get, items, resource_policy
 def _admin_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for path, attribute in NEUTRON_ADMIN_ONLY.get(args.resource_type, {}).items():
         if refused_by_neutron(attribute, get(args.props, *path)):
-            report(
+            report(  # pragma: no mutate - urn None is report_violation's default
                 f"{'.'.join(path)} is set, and Neutron's default policy '{attribute.rule}' allows it to admins "
                 "only: a project member's credential gets 403 Forbidden",
                 None,
@@ -34,7 +34,10 @@ def _tags_accepted(args: ResourceValidationArgs, report: ReportViolation) -> Non
     if rules is None:
         return
     for problem in rules.problems([str(tag) for tag in items(get(args.props, "tags"))]):
-        report(problem, None)
+        report(  # pragma: no mutate - urn None is report_violation's default
+            problem,
+            None,
+        )
 
 
 POLICIES = [

@@ -331,7 +331,7 @@ def _gpu_nodes_tainted(args: ResourceValidationArgs, report: ReportViolation) ->
         if get(taint, "key") == GPU_TAINT_KEY and get(taint, "effect") == EKS_NO_SCHEDULE:
             return
     types = ", ".join(_strings(get(args.props, "instanceTypes"))) or "GPU AMI"
-    report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
+    report(  # pragma: no mutate - urn None is report_violation's default
         f"GPU node group ({types}) has no {GPU_TAINT_KEY} taint with effect {EKS_NO_SCHEDULE}: "
         "any pod could be scheduled onto (and keep busy) its expensive nodes",
         None,
@@ -394,7 +394,7 @@ def _jupyterhub_values(args: ResourceValidationArgs, report: ReportViolation) ->
     values = get(args.props, "values", default={})
     if not isinstance(values, Mapping):
         # Offline, values that are secret as a whole are a "[secret]" placeholder: keep secrets at the leaves.
-        report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
+        report(  # pragma: no mutate - urn None is report_violation's default
             "the release's values are secret as a whole and cannot be checked; make only the secret keys secret",
             None,
         )
@@ -408,7 +408,7 @@ def _jupyterhub_real_authenticator(args: ResourceValidationArgs, report: ReportV
         return
     chosen = get(values, "hub", "config", "JupyterHub", "authenticator_class", default=CHART_AUTHENTICATOR)
     if str(chosen).strip().lower() in OPEN_AUTHENTICATORS:
-        report(  # pragma: no mutate - dropping the None urn changes nothing: report_violation's urn defaults to None
+        report(  # pragma: no mutate - urn None is report_violation's default
             f"hub.config.JupyterHub.authenticator_class is {chosen!r}: anyone can log in with any password (or "
             "nobody can); set a real authenticator (e.g. generic-oauth with the site's identity provider)",
             None,
@@ -422,12 +422,18 @@ def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolati
     limit = _config_int(args.get_config(), "max_idle_seconds", DEFAULT_MAX_IDLE_SECONDS)
     enabled = get(values, "cull", "enabled", default=CHART_CULL_ENABLED)
     if enabled is False or str(enabled).strip().lower() == "false":
-        report("cull.enabled is false: idle notebook servers keep their nodes (and GPUs) forever", None)
+        report(  # pragma: no mutate - urn None is report_violation's default
+            "cull.enabled is false: idle notebook servers keep their nodes (and GPUs) forever",
+            None,
+        )
         return
     raw = get(values, "cull", "timeout", default=CHART_CULL_TIMEOUT)
     timeout = _number(raw)
     if timeout is None or timeout > limit:
-        report(f"cull.timeout is {raw!r} seconds; idle servers must be culled within {limit} seconds", None)
+        report(  # pragma: no mutate - urn None is report_violation's default
+            f"cull.timeout is {raw!r} seconds; idle servers must be culled within {limit} seconds",
+            None,
+        )
 
 
 def requests_gpus(settings: Any) -> bool:
@@ -541,7 +547,7 @@ def _jupyterhub_gpu_profiles_tolerate(args: ResourceValidationArgs, report: Repo
         return
     problems = _untolerated_gpu_profiles(values)
     if problems:
-        report(
+        report(  # pragma: no mutate - urn None is report_violation's default
             f"profiles request GPUs but do not tolerate the {GPU_TAINT_KEY} taint, so their pods never schedule "
             f"on GPU nodes: {'; '.join(problems)}",
             None,
@@ -581,7 +587,10 @@ def _gpu_cap_per_stack(args: StackValidationArgs, report: ReportViolation) -> No
     if total > limit:
         largest = sorted(inventory, key=lambda i: -i.gpus)[:5]
         parts = ", ".join(f"{i.resource.name}: {i.gpus}" for i in largest)
-        report(f"the stack can grow to {total} GPUs, over the cap of {limit} (largest: {parts})", None)
+        report(  # pragma: no mutate - urn None is report_violation's default
+            f"the stack can grow to {total} GPUs, over the cap of {limit} (largest: {parts})",
+            None,
+        )
     deferred.raise_if_any()
 
 
