@@ -150,7 +150,8 @@ def run(areas: list[str]) -> None:
 def rerun(areas: list[str]) -> None:
     """Bring each area's copy up to date with the tree and run again only the mutants not yet killed.
 
-    Tests only grow stronger between runs, so a killed mutant stays killed. A plain `mutmut
+    Tests only grow stronger between runs, so a killed mutant stays killed. The map of which
+    tests reach which function is collected afresh (tests change too). A plain `mutmut
     run` regenerates the mutants of every function whose source changed (a pragma added, a
     rule rewritten), clears their results and runs just those; the survivors of unchanged
     functions are then named, since mutmut skips mutants that already have a result.
@@ -164,6 +165,10 @@ def rerun(areas: list[str]) -> None:
             # does not mutate there too (a changed chart lock or component would otherwise be
             # stale); the mutated modules it regenerates itself from the changed sources.
             _copy_tree(work / "mutants", keep=("pyproject.toml",), skip=tuple(AREAS[area][0]))
+            # mutmut maps tests to the functions they reach once and afterwards only adds tests it
+            # has not seen: a test that changed since would still be credited with what it reached
+            # before, and survivors would never meet it. Forget the map so it is collected again.
+            (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
         print(f"mutation: {area}: changed functions, then {len(before)} mutants not killed before", flush=True)
         _mutmut(area, work)
         pending = [

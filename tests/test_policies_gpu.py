@@ -467,8 +467,19 @@ def test_jupyterhub_idle_culling(analyzer: Analyzer) -> None:
     disabled = jupyterhub(checked(real_auth(cull={"enabled": False})), name="disabled")
     slow = jupyterhub(checked(real_auth(cull={"enabled": True, "timeout": 86400})), name="slow")
     report = run(analyzer, default, disabled, slow)
-    assert sorted(hits(report, "jupyterhub-idle-culling")) == sorted(
-        [(disabled["urn"], "mandatory"), (slow["urn"], "mandatory")]
+    assert sorted(gpu_messages(analyzer, report, "jupyterhub-idle-culling")) == sorted(
+        [
+            (
+                disabled["urn"],
+                "mandatory",
+                "cull.enabled is false: idle notebook servers keep their nodes (and GPUs) forever",
+            ),
+            (
+                slow["urn"],
+                "mandatory",
+                "cull.timeout is 86400 seconds; idle servers must be culled within 28800 seconds",
+            ),
+        ]
     )
     # Config moves the limit both ways.
     lenient = run(analyzer, slow, config={"jupyterhub-idle-culling": {"max_idle_seconds": 86400}})
@@ -913,6 +924,17 @@ def test_stack_cap_sums_every_pool(analyzer: Analyzer) -> None:
     assert "320 GPUs" in next(v.message for v in report.violations if v.policy == "gpu-cap-per-stack")
     lenient = run(analyzer, c, *pools, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 320}})
     assert hits(lenient, "gpu-cap-per-stack") == []
+
+
+def test_stack_cap_message_names_the_five_largest(analyzer: Analyzer) -> None:
+    c = cluster("eks")
+    sizes = {"a": 1, "b": 6, "c": 2, "d": 5, "e": 3, "f": 4}  # max_size nodes of one GPU each
+    pools = [item for key, size in sizes.items() for item in eks_pool(c, key, "g5.xlarge", size)]
+    report = run(analyzer, c, *pools, *gpu_operator(c), config={"gpu-cap-per-stack": {"max_gpus_per_stack": 20}})
+    largest = "eks-b-nodes: 6, eks-d-nodes: 5, eks-f-nodes: 4, eks-e-nodes: 3, eks-c-nodes: 2"
+    assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
+        ("", "mandatory", f"the stack can grow to 21 GPUs, over the cap of 20 (largest: {largest})")
+    ]
 
 
 def gpu_messages(analyzer: Analyzer, report: GateReport, policy: str) -> list[tuple[str, str, str]]:

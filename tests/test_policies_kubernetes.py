@@ -571,9 +571,15 @@ def test_charts_from_elsewhere_are_reported(analyzer: Analyzer, chart: str, repo
             "chart './charts/gpu-operator' names no repository (repositoryOpts.repo): a local path or an alias from "
             "the machine's Helm configuration is not reproducible",
         ),
+        (
+            None,  # no chart at all (the engine would refuse the release): named as the empty name
+            None,
+            "chart '' names no repository (repositoryOpts.repo): a local path or an alias from "
+            "the machine's Helm configuration is not reproducible",
+        ),
     ],
 )
-def test_chart_source_problems_are_named(analyzer: Analyzer, chart: str, repo: str | None, message: str) -> None:
+def test_chart_source_problems_are_named(analyzer: Analyzer, chart: str | None, repo: str | None, message: str) -> None:
     bad = release(chart=chart, repositoryOpts={"repo": repo} if repo else None)
     assert said(assert_violation(analyzer, "helm-release-allowed-repository", bad)) == [message]
 

@@ -249,6 +249,9 @@ CLOSED_ADMIN = [
     (SG_RULE, os_rule(protocol="tcp", ports=(22, 22), prefix="192.0.2.10")),
     (SG_RULE, os_rule(protocol="tcp", ports=(22, 22), prefix="0.0.0.0")),
     (SG_RULE, os_rule(protocol="tcp", ports=(22, 22), prefix="192.0.2.0/255.255.255.0")),
+    # Neutron reads the prefix after the first slash (netaddr refuses this one): it opens nothing.
+    (SG_RULE, os_rule(protocol="tcp", ports=(22, 22), prefix="192.0.2.0/24/0")),
+    (SG_RULE, os_rule(protocol="tcp", ports=(22, 22), prefix="192.0.2.0/any")),
     (SG_RULE, os_rule(group="sg")),
     (SG_RULE, {**os_rule(protocol="tcp", ports=(22, 22)), "remoteAddressGroupId": "admins"}),
     (SG_RULE, os_rule(prefix="0.0.0.0/0", direction="egress")),
@@ -456,6 +459,7 @@ def test_open_eks_endpoint_is_reported(analyzer: Analyzer, vpc: dict[str, Any] |
         None,
         {"resources": ["configmaps"], "provider": {"keyArn": "arn:aws:kms:eu-west-1:111122223333:key/1"}},
         {"resources": ["secrets"], "provider": {}},
+        {"resources": ["secrets"], "provider": {"keyArn": ""}},
         [{"resources": ["secrets"]}, {"resources": ["configmaps"], "provider": {"keyArn": "arn:aws:kms:x:1:key/1"}}],
     ],
 )

@@ -59,7 +59,9 @@ def takes_tags(token: str) -> bool | None:
     """Whether the SDK class of `token` takes `tags`; False outside cloud packages, None if no SDK knows it."""
     if token in _TAKES_TAGS:
         return _TAKES_TAGS[token]
-    package, module_name, _ = [*token.split(":"), "", ""][:3]
+    # A type token is <package>:<module>:<Type> (pulumi.runtime.rpc resource modules are keyed by the first two).
+    package, _, rest = token.partition(":")
+    module_name = rest.partition(":")[0]
     verdict: bool | None = False
     if package in CLOUD_SDKS:
         importlib.import_module(CLOUD_SDKS[package])  # registers the package's type tokens with rpc
@@ -152,7 +154,7 @@ def _stateful_resources_protected(args: ResourceValidationArgs, report: ReportVi
     if args.resource_type not in STATEFUL_TYPES or args.opts.protect:
         return
     if args.resource_type.startswith("kubernetes:"):
-        annotations = get(args.props, "metadata", "annotations", default={})
+        annotations = get(args.props, "metadata", "annotations")
         if isinstance(annotations, Mapping) and annotations.get(HELM_KEEP[0]) == HELM_KEEP[1]:
             return
     report(  # pragma: no mutate - urn None is report_violation's default

@@ -80,7 +80,6 @@ OPEN_AUTHENTICATORS = frozenset(
 #: z2jh chart defaults (jupyterhub chart 4.4.0 values.yaml): hub.config.JupyterHub.authenticator_class
 #: is `dummy`; cull.enabled is true and cull.timeout 3600 seconds. Values a release leaves out get these.
 CHART_AUTHENTICATOR = "dummy"
-CHART_CULL_ENABLED = True
 CHART_CULL_TIMEOUT = 3600
 
 DEFAULT_MAX_IDLE_SECONDS = 8 * 3600
@@ -420,8 +419,9 @@ def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolati
     if values is None:
         return
     limit = _config_int(args.get_config(), "max_idle_seconds", DEFAULT_MAX_IDLE_SECONDS)
-    enabled = get(values, "cull", "enabled", default=CHART_CULL_ENABLED)
-    if enabled is False or str(enabled).strip().lower() == "false":
+    # The chart's values schema types cull.enabled boolean (jupyterhub 4.4.0 values.schema.json), so
+    # Helm refuses any other value; absent, it is the chart's default (on).
+    if get(values, "cull", "enabled") is False:
         report(  # pragma: no mutate - urn None is report_violation's default
             "cull.enabled is false: idle notebook servers keep their nodes (and GPUs) forever",
             None,
@@ -430,8 +430,10 @@ def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolati
     raw = get(values, "cull", "timeout", default=CHART_CULL_TIMEOUT)
     timeout = _number(raw)
     if timeout is None or timeout > limit:
+        # Numbers arrive through the analyzer's protobuf Struct as floats: 86400, not 86400.0.
+        shown = repr(raw) if timeout is None else format(timeout, ".15g")
         report(  # pragma: no mutate - urn None is report_violation's default
-            f"cull.timeout is {raw!r} seconds; idle servers must be culled within {limit} seconds",
+            f"cull.timeout is {shown} seconds; idle servers must be culled within {limit} seconds",
             None,
         )
 

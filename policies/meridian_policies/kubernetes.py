@@ -75,7 +75,7 @@ def _exempt(args: ResourceValidationArgs) -> bool:
     return _namespace(args) in [str(n) for n in items(allowed)]
 
 
-def _workload(args: ResourceValidationArgs, *, exemptible: bool) -> Mapping[str, Any] | None:
+def _workload(args: ResourceValidationArgs, *, exemptible: bool = False) -> Mapping[str, Any] | None:
     """The pod spec of a workload to check (None for other kinds and, if exemptible, allowed namespaces)."""
     spec = pod_spec(args.resource_type, args.props)
     if spec is None or (exemptible and _exempt(args)):
@@ -179,7 +179,7 @@ def image_problem(image: str) -> str | None:
 
 
 def _no_latest_images(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    spec = _workload(args, exemptible=False)
+    spec = _workload(args)
     if spec is None:
         return
     for name, container in _named(spec):
@@ -203,7 +203,7 @@ DEFAULT_UNSIZED_WORKLOADS = [
 
 
 def _container_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    spec = _workload(args, exemptible=False)
+    spec = _workload(args)
     if spec is None:
         return
     kind = args.resource_type.rpartition(":")[2]
