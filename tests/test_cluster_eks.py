@@ -62,6 +62,7 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ACCESS_ENTRY = "aws:eks/accessEntry:AccessEntry"
 ACCESS_POLICY = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
 OIDC = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+EKS_ADDON = "aws:eks/addon:Addon"
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 
@@ -231,6 +232,7 @@ def test_every_input_is_an_aws_sdk_input(plans: Plans, which: str) -> None:
         ACCESS_ENTRY,
         ACCESS_POLICY,
         OIDC,
+        EKS_ADDON,
         K8S_PROVIDER,
     }
     assert contract_violations(custom) == []
@@ -277,7 +279,8 @@ def test_iam_roles_trust_their_service_and_carry_the_managed_policies(plans: Pla
             {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"},
         ),
     }
-    assert {r["name"] for r in cluster.all(ROLE)} == set(expected)
+    # The EBS CSI driver's role is assumed by a service account, not a service (below).
+    assert {r["name"] for r in cluster.all(ROLE)} == {*expected, f"{CLUSTER}-ebs-csi-role"}
     for role_name, (service, policies) in expected.items():
         role = cluster.one(ROLE, role_name)
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
@@ -287,6 +290,60 @@ def test_iam_roles_trust_their_service_and_carry_the_managed_policies(plans: Pla
         physical_name = cluster.mock(role)[1]["name"]
         attached = {a["inputs"]["policyArn"] for a in cluster.all(ATTACHMENT) if a["inputs"]["role"] == physical_name}
         assert attached == {f"arn:aws:iam::aws:policy/{policy}" for policy in policies}
+
+
+def test_ebs_csi_driver_runs_as_its_own_service_account_role(plans: Plans) -> None:
+    """The EBS CSI add-on, pinned, with an IRSA role only its controller's service account can assume.
+
+    EKS user guide, "Amazon EBS CSI driver": add-on `aws-ebs-csi-driver`, the AWS managed policy
+    service-role/AmazonEBSCSIDriverPolicy, service account kube-system/ebs-csi-controller-sa; IAM
+    roles for service accounts: Federated principal = the cluster's OIDC provider, conditions on
+    `<issuer without https://>:sub` and `:aud` = sts.amazonaws.com.
+    """
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    issuer = cluster.mock(cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks"))[1]["identities"][0]["oidcs"][0]["issuer"]
+    host = issuer.removeprefix("https://")
+    oidc_arn = cluster.mock(cluster.one(OIDC, f"{CLUSTER}-oidc"))[1]["arn"]
+    role = cluster.one(ROLE, f"{CLUSTER}-ebs-csi-role")
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    assert trust == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+                        f"{host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
+    }
+    role_state = cluster.mock(role)[1]
+    attachment = cluster.one(ATTACHMENT, f"{CLUSTER}-ebs-csi-policy")
+    assert attachment["inputs"] == {
+        "role": role_state["name"],
+        "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+    }
+    addon = cluster.one(EKS_ADDON, f"{CLUSTER}-ebs-csi")
+    assert addon["inputs"] == {
+        "clusterName": EKS_NAME,
+        "addonName": "aws-ebs-csi-driver",
+        "addonVersion": "v1.66.0-eksbuild.1",
+        "serviceAccountRoleArn": role_state["arn"],
+        "resolveConflictsOnCreate": "OVERWRITE",
+        "resolveConflictsOnUpdate": "OVERWRITE",
+        "tags": addon["inputs"]["tags"],
+    }
+    assert addon["inputs"]["tags"]["Name"] == f"{EKS_NAME}-ebs-csi"
+    # Its pods need nodes to become ACTIVE, and its controller the policy from its first call.
+    groups = {g["urn"] for g in cluster.all(NODE_GROUP)}
+    assert groups and groups | {attachment["urn"]} <= set(addon["depends_on"])
+    assert cluster.mock(addon)[0] == f"{EKS_NAME}:aws-ebs-csi-driver"
 
 
 def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) -> None:
@@ -344,6 +401,7 @@ def test_a_china_site_names_its_managed_policies_in_the_aws_cn_partition(plans: 
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
         "AmazonEC2ContainerRegistryReadOnly",
+        "service-role/AmazonEBSCSIDriverPolicy",
     }
     assert attached == {f"arn:aws-cn:iam::aws:policy/{policy}" for policy in policies}
     [association] = cluster.all(ACCESS_POLICY)  # the deployer's only: no admin roles here

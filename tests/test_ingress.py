@@ -231,11 +231,16 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
     cluster = _processing_spec()
     hub = cluster.addons.hub
     assert hub is not None
+    # The same hub on an eks cluster, where Meridian makes the default StorageClass.
+    on_eks = cluster.model_copy(update={"backend": "eks"})
     return {
+        # The default StorageClass is an object of Meridian's own, not a chart release.
+        "block_storage": [],
         "gpu_operator": [gpu_operator_release(CLUSTER, cluster)],
         "ingress": ingress_releases(CLUSTER, ["0.0.0.0/0"]),
         "jupyterhub": [
-            jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64)
+            jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
+            jupyterhub_release(CLUSTER, on_eks, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
         ],
     }
 
@@ -259,8 +264,14 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     assert order_problems(order, records) == []
     # The hub's Ingress names Traefik's IngressClass and the issuer's annotation: it needs both.
     assert records["jupyterhub"][0].waits_for == ("ingress",)
-    # The check bites: with the hub first, it waits for an add-on not yet built.
-    assert order_problems(list(reversed(order)), records) == [("jupyterhub", "ingress")]
+    # On eks its database claim is bound through the StorageClass of the block storage add-on too.
+    assert records["jupyterhub"][1].waits_for == ("block_storage", "ingress")
+    # The check bites: with the hub first, it waits for add-ons not yet built.
+    assert order_problems(list(reversed(order)), records) == [
+        ("jupyterhub", "ingress"),
+        ("jupyterhub", "block_storage"),
+        ("jupyterhub", "ingress"),
+    ]
 
 
 def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:

@@ -14,6 +14,20 @@ from ..spec import ClusterSpec
 from .base import Addon, AddonContext
 
 
+def _storage_applies(cluster: ClusterSpec) -> bool:
+    from .storage import applies
+
+    return applies(cluster)
+
+
+def _storage(context: AddonContext) -> pulumi.ComponentResource:
+    from .storage import BlockStorage
+
+    return BlockStorage(
+        f"{context.cluster_name}-block-storage", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
 def _gpu_operator_applies(cluster: ClusterSpec) -> bool:
     # Attached clusters are someone else's: their owner runs the operator if they have GPUs.
     return bool(cluster.gpu_pools) and cluster.backend != "attached"
@@ -54,8 +68,9 @@ def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
 
 
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
-#: the ones its releases wait for (the hub after ingress).
+#: the ones its releases wait for (the hub after block storage and ingress).
 ADDONS: tuple[Addon, ...] = (
+    Addon("block_storage", _storage_applies, _storage),
     Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("ingress", _ingress_applies, _ingress),
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),

@@ -50,6 +50,7 @@ from ..yamlout import dump
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
 from .ingress import INGRESS_CLASS
+from .storage import applies as storage_applies
 
 JUPYTERHUB_CHART = "jupyterhub"
 NAMESPACE = "jupyterhub"
@@ -312,13 +313,17 @@ def jupyterhub_release(
     issuer: str | None,
     secrets_checksum: pulumi.Input[str],
 ) -> ChartRelease:
-    """The hub's release record: after the ingress add-on (its controller and issuer serve the hub)."""
+    """The hub's release record, after the add-ons it needs.
+
+    After ingress (its controller and issuer serve the hub) and, where Meridian makes the default
+    StorageClass, after block storage (the hub's database claim is bound through it).
+    """
     return chart_release(
         f"{cluster_name}-jupyterhub",
         JUPYTERHUB_CHART,
         namespace=NAMESPACE,
         values=jupyterhub_values(cluster, hub, issuer=issuer, secrets_checksum=secrets_checksum),
-        waits_for=("ingress",),
+        waits_for=("block_storage", "ingress") if storage_applies(cluster) else ("ingress",),
         # The chart's pre-install hook pulls every profile image to the nodes first.
         timeout=1800,
     )

@@ -15,6 +15,10 @@ Children of the KubernetesCluster (`parent=cluster`, all through the site's expl
                                 that runs Pulumi, so it keeps reaching the cluster it created
 * `<cluster>-admin-<role name>` eks.AccessEntry + AccessPolicyAssociation per `admin_role_arns` entry
 * `<cluster>-oidc`              iam.OpenIdConnectProvider for the cluster's issuer (IAM roles for service accounts)
+* `<cluster>-ebs-csi-role`      iam.Role the EBS CSI controller's service account assumes (IRSA), with
+                                `<cluster>-ebs-csi-policy` RolePolicyAttachment (AmazonEBSCSIDriverPolicy)
+* `<cluster>-ebs-csi`           eks.Addon `aws-ebs-csi-driver`, pinned: volumes for PersistentVolumeClaims
+                                (the StorageClass is the `block_storage` add-on's, components/addons/storage.py)
 
 Children of each NodePool `<cluster>-<pool>` (`parent=<the NodePool>`):
 
@@ -63,6 +67,18 @@ AMI_NVIDIA = "AL2023_x86_64_NVIDIA"
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
+#: The Amazon EBS CSI driver as an EKS add-on (EKS user guide, "Amazon EBS CSI driver"): the
+#: add-on name, its pinned version, and the service account its controller runs as, which the
+#: IRSA role trusts. v1.66.0-eksbuild.1 is the version EKS marked default for Kubernetes 1.36 in
+#: September 2026 (mitodl/ol-infrastructure#5959); the driver's add-on versions serve every EKS
+#: version in standard support. Check with `aws eks describe-addon-versions --addon-name
+#: aws-ebs-csi-driver --kubernetes-version <version>` before moving it.
+EBS_CSI_ADDON = "aws-ebs-csi-driver"
+EBS_CSI_VERSION = "v1.66.0-eksbuild.1"
+EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+#: The AWS managed policy the driver's controller needs (it sits under the service-role/ path).
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+
 
 def trust_policy(service: str) -> str:
     """An IAM trust policy letting the AWS service `service` assume the role."""
@@ -88,6 +104,34 @@ def public_access_cidrs(admin_cidrs: list[str], api_sources: list[Source]) -> pu
     if not chosen:
         return None
     return pulumi.Output.all(*chosen).apply(lambda found: list(dict.fromkeys(found)))
+
+
+def irsa_trust_policy(provider_arn: str, issuer: str, namespace: str, service_account: str) -> str:
+    """An IAM trust policy letting one Kubernetes service account assume the role through the cluster's OIDC issuer.
+
+    The conditions pin the token's subject to exactly that service account and its audience to
+    STS (EKS user guide, "Assign IAM roles to Kubernetes service accounts"); the condition keys
+    name the issuer without its scheme.
+    """
+    host = issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{host}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    )
 
 
 def role_name(arn: str) -> str:
@@ -269,15 +313,17 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
 
     # IRSA: pods assume IAM roles through the cluster's OIDC issuer. No thumbprint: IAM trusts the
     # EKS issuers' certificate authorities itself (IAM OIDC provider docs, 2023 onwards).
-    aws.iam.OpenIdConnectProvider(
+    issuer = control_plane.identities.apply(_issuer)
+    oidc = aws.iam.OpenIdConnectProvider(
         f"{name}-oidc",
-        url=control_plane.identities.apply(_issuer),
+        url=issuer,
         client_id_lists=["sts.amazonaws.com"],
         tags=tags("oidc"),
         opts=on_cluster,
     )
 
     # -- node pools ------------------------------------------------------------------------------
+    groups: list[aws.eks.NodeGroup] = []
     for pool_key, pool_spec in spec.node_pools.items():
         pool = cluster.open_pool(pool_key)
         # A launch template, because the node group's own disk_size leaves the root volume
@@ -349,7 +395,39 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
+        groups.append(group)
         pool.finish({"node_group_name": group.node_group_name, "node_group_arn": group.arn})
+
+    # -- block storage ---------------------------------------------------------------------------
+    # EKS installs no volume driver (EKS user guide: the EBS CSI driver "isn't installed when you
+    # first create a cluster"), so without this no PersistentVolumeClaim is ever bound.
+    namespace, service_account = EBS_CSI_SERVICE_ACCOUNT
+    ebs_role = aws.iam.Role(
+        f"{name}-ebs-csi-role",
+        assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+            lambda found: irsa_trust_policy(found[0], found[1], namespace, service_account)
+        ),
+        description=f"EBS CSI driver controller of {eks_name}",
+        tags=tags("ebs-csi-role"),
+        opts=on_cluster,
+    )
+    ebs_policy = aws.iam.RolePolicyAttachment(
+        f"{name}-ebs-csi-policy", role=ebs_role.name, policy_arn=managed_policy(EBS_CSI_POLICY), opts=on_cluster
+    )
+    aws.eks.Addon(
+        f"{name}-ebs-csi",
+        cluster_name=control_plane.name,
+        addon_name=EBS_CSI_ADDON,
+        addon_version=EBS_CSI_VERSION,
+        service_account_role_arn=ebs_role.arn,
+        # EKS owns the driver's objects: a hand edit is overwritten rather than failing the apply.
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=tags("ebs-csi"),
+        # The add-on becomes ACTIVE only once its pods run, so the nodes come first; the role's
+        # policy must be attached before the controller first calls EC2.
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=[ebs_policy, *groups]),
+    )
 
     # Including the deployer's admin association makes the kubeconfig (and so the Kubernetes
     # provider built from it) wait until the deployer may use the cluster.

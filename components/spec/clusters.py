@@ -26,7 +26,8 @@ from .errors import CrossFieldError, refuse_case_twins
 HUB_MISSING = {
     "rke2": "Meridian does not yet install cloud-provider-openstack (load balancers) or Cinder CSI (volumes) "
     "on rke2; run the hub on a magnum cluster",
-    "eks": "Meridian does not yet install the EBS CSI driver (volumes) on eks; run the hub on a magnum cluster",
+    "eks": "Meridian does not yet build the ingress load balancer and Route53 records on eks; "
+    "run the hub on a magnum cluster",
 }
 
 

@@ -195,6 +195,23 @@ def _eks_access_policy_association(args: MockResourceArgs, provider: dict[str, A
     return {"associatedAt": CREATED, "modifiedAt": CREATED, "region": region}
 
 
+def _eks_addon(args: MockResourceArgs, provider: dict[str, Any]) -> dict[str, Any]:
+    account, region = account_and_region(provider)
+    cluster = str(args.inputs.get("clusterName", ""))
+    addon = str(args.inputs.get("addonName", ""))
+    addon_uuid = stable_uuid("aws:eks/addon:Addon", cluster, addon)
+    return {
+        # The provider's ID is `<cluster>:<add-on>`; EKS reports the version it installed.
+        ID_KEY: f"{cluster}:{addon}",
+        "arn": f"arn:{aws_partition(region)}:eks:{region}:{account}:addon/{cluster}/{addon}/{addon_uuid}",
+        "addonVersion": args.inputs.get("addonVersion") or "v1.66.0-eksbuild.1",
+        "createdAt": CREATED,
+        "modifiedAt": CREATED,
+        "region": region,
+        **_tagged(args),
+    }
+
+
 def oidc_provider_arn(account: str, issuer: str, region: str = "eu-west-1") -> str:
     """The ARN IAM gives the OIDC provider of `issuer`: the issuer's host and path, without the scheme."""
     return f"arn:{aws_partition(region)}:iam::{account}:oidc-provider/{issuer.removeprefix('https://')}"
@@ -261,6 +278,7 @@ RESOURCES: dict[str, ResourceBuilder] = {
     "aws:eks/accessEntry:AccessEntry": _eks_access_entry,
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _eks_access_policy_association,
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:eks/addon:Addon": _eks_addon,
 }
 CALLS: dict[str, CallBuilder] = {
     "aws:index/getCallerIdentity:getCallerIdentity": _caller_identity,
