@@ -134,7 +134,8 @@ def _edited_eo4eu(tmp_path: Path) -> Path:
     platform["clusters"]["core"]["node_pools"]["services"]["flavor"] = "eo1.2xlarge"
     platform["clusters"]["burst"]["node_pools"]["l40s"]["max_size"] = 8
     path = tmp_path / "Pulumi.eo4eu.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    # In the file's order: the hub's profiles are listed in the order the stack file gives them.
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -665,11 +665,9 @@ def _hub_clusters(stack: str) -> set[str]:
     return found
 
 
-def test_eo4eu_publishes_nothing(bundled_plan: Callable[[str], Plan]) -> None:
-    plan = bundled_plan("eo4eu")
-    clusters = set(stack_platform("eo4eu")["clusters"])
-    assert clusters == {"core", "burst"}
-    assert _hub_clusters("eo4eu") == set()
+def test_a_stack_without_hubs_publishes_nothing(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("climres")
+    assert _hub_clusters("climres") == set()
     assert plan.by_type(INGRESS) == []
     assert plan.by_type(ISSUER) == []
     charts = {r["inputs"]["chart"] for r in plan.by_type(RELEASE)}
@@ -690,6 +688,9 @@ def test_ingress_goes_exactly_where_a_hub_is_published(bundled_plan: Callable[[s
 def test_bundled_stacks_include_a_hub_and_a_cluster_without() -> None:
     assert "processing" in _hub_clusters("buildspace")
     assert "city-services" not in _hub_clusters("buildspace")
+    # Hubs on eks clusters too: eo4eu's burst (whole L40S GPUs), destine-extremes' postproc (H100 slices).
+    assert _hub_clusters("eo4eu") == {"burst"}
+    assert _hub_clusters("destine-extremes") == {"postproc"}
 
 
 def _no_hub(platform: dict[str, Any]) -> None:
@@ -760,3 +761,75 @@ def test_ipv6_sources_do_not_reach_an_ipv4_load_balancer(plan_of: Callable[..., 
     ingress_spec(platform)["allowed_sources"] = ["0.0.0.0/0", "2001:db8::/32"]
     plan = plan_of(platform)
     assert values(plan, "traefik")["service"]["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
+
+
+# -- eks: a Network Load Balancer on Elastic IPs Meridian owns ---------------------------------------------
+
+
+def mocked(plan: Plan, resource: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The ID and outputs the offline engine's mocks gave `resource` (through its provider's inputs)."""
+    from pulumi.runtime import MockResourceArgs
+
+    from scripts.mocks import MeridianMocks
+
+    mocks = MeridianMocks()
+    for found in plan.resources:
+        if found["type"].startswith("pulumi:providers:"):
+            mocks.providers[found["urn"]] = found["inputs"]
+    args = MockResourceArgs(
+        resource["type"], resource["name"], dict(resource["inputs"]), resource["provider"], None, True
+    )
+    resource_id, state = mocks.new_resource(args)
+    assert resource_id
+    return resource_id, state
+
+
+def test_the_nlb_gets_an_elastic_ip_per_zone_meridian_owns(bundled_plan: Callable[[str], Plan]) -> None:
+    """cloud-provider-aws (pkg/providers/v1/aws.go): `aws-load-balancer-type: nlb`, the subnets and the
+    EIP allocations as comma-separated lists, one allocation per subnet ("Must have same number of EIP
+    AllocationIDs and SubnetIDs")."""
+    plan = bundled_plan("eo4eu")
+    zones = stack_platform("eo4eu")["sites"]["aws-frankfurt"]["aws"]["availability_zones"]
+    component = plan.one(INGRESS, "burst-ingress")
+    site_provider = plan.one("pulumi:providers:aws", "aws-frankfurt-provider")["urn"]
+    eips = [plan.one("aws:ec2/eip:Eip", f"burst-ingress-{zone}") for zone in zones]
+    for zone, eip in zip(zones, eips, strict=True):
+        assert eip["inputs"]["domain"] == "vpc"
+        assert eip["inputs"]["tags"]["Name"] == f"eo4eu-aws-frankfurt-burst-ingress-{zone}"
+        assert eip["inputs"]["tags"]["cluster"] == "burst"
+        assert eip["parent"] == component["urn"]
+        assert provider_urn(eip) == site_provider
+    subnets = [plan.one("aws:ec2/subnet:Subnet", f"aws-frankfurt-public-{zone}") for zone in zones]
+    service = values(plan, "traefik", "burst")["service"]
+    assert service == {
+        "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["0.0.0.0/0"]},
+        "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            "service.beta.kubernetes.io/aws-load-balancer-subnets": ",".join(mocked(plan, s)[0] for s in subnets),
+            "service.beta.kubernetes.io/aws-load-balancer-eip-allocations": ",".join(
+                mocked(plan, e)[1]["allocationId"] for e in eips
+            ),
+        },
+    }
+    # The public subnets are the ones its subnet discovery would pick too (role tag, one per zone).
+    assert all(s["inputs"]["tags"]["kubernetes.io/role/elb"] == "1" for s in subnets)
+
+
+def test_unequal_eips_and_subnets_are_a_program_error() -> None:
+    from components.addons.ingress import aws_load_balancer
+
+    with pytest.raises(ValueError, match="2 Elastic IPs for 3 public subnets"):
+        aws_load_balancer(["eipalloc-1", "eipalloc-2"], ["subnet-1", "subnet-2", "subnet-3"])
+
+
+def test_the_nlb_settings_render_into_the_controller_service(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("eo4eu")
+    [item] = [r for r in releases(plan) if r.cluster == "burst" and r.name == "traefik"]
+    apis = chart_api_versions(item.chart) | builtin_api_versions(item.kube_version)
+    rendered = render_release(item, apis, "eo4eu")
+    [service] = [o for o in rendered.objects if o["kind"] == "Service" and o["spec"].get("type") == "LoadBalancer"]
+    annotations = service["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-eip-allocations"].count("eipalloc-") == 3
+    assert service["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
+    assert "loadBalancerIP" not in service["spec"]

@@ -266,7 +266,7 @@ def test_the_hub_release_waits_for_ingress(bundled_plan: Callable[[str], Plan]) 
 
 
 def test_clusters_without_a_hub_get_none(bundled_plan: Callable[[str], Plan]) -> None:
-    plan = bundled_plan("eo4eu")
+    plan = bundled_plan("climres")
     assert plan.by_type(HUB) == []
     assert [r for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == "jupyterhub"] == []
 
@@ -389,6 +389,32 @@ def test_the_hostname_gets_an_a_record_at_the_ingress_address(bundled_plan: Call
     # Through the site's OpenStack provider, in the zone looked up by the site's domain.
     assert record["provider"].split("::")[-2] == "ewc-bologna-provider"
     assert record["parent"] == plan.one(HUB, "processing-jupyterhub")["urn"]
+
+
+def test_on_aws_the_hostname_is_a_route53_record_at_the_elastic_ips(bundled_plan: Callable[[str], Plan]) -> None:
+    """aws provider route53.Record (zone by `getZone` of the site's domain, public zone only); the
+    addresses are the Elastic IPs the NLB is given (cloud-provider-aws eip-allocations)."""
+    from scripts.mock_outputs.dns import route53_zone_id
+
+    plan = bundled_plan("eo4eu")
+    record = plan.one("aws:route53/record:Record", "burst-jupyterhub-dns")
+    zones = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+    eips = [plan.one("aws:ec2/eip:Eip", f"burst-ingress-{zone}") for zone in zones]
+    # The mocks' addresses for the three EIPs, in zone order (the same order as the allocations).
+    from test_ingress import mocked
+
+    addresses = [mocked(plan, eip)[1]["publicIp"] for eip in eips]
+    assert len(set(addresses)) == 3
+    assert record["inputs"] == {
+        "zoneId": route53_zone_id("frankfurt.eo4eu.eu"),
+        "name": "hub.frankfurt.eo4eu.eu",
+        "type": "A",
+        "ttl": 300,
+        "records": addresses,
+    }
+    assert {eip["urn"] for eip in eips} <= set(record["depends_on"])
+    assert record["provider"].split("::")[-2] == "aws-frankfurt-provider"
+    assert record["parent"] == plan.one(HUB, "burst-jupyterhub")["urn"]
 
 
 def test_the_hub_component_says_where_it_serves(bundled_plan: Callable[[str], Plan]) -> None:

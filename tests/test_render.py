@@ -117,12 +117,21 @@ def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
 
 def test_releases_know_their_cluster_and_its_exact_version() -> None:
     _, renders = rendered("eo4eu")
-    by_cluster = {item.release.cluster: item.release for item in renders}
-    # core is rke2 1.33 (v1.33.13+rke2r2 in the catalog), burst is eks 1.34.
-    assert by_cluster["core"].kube_version == "v1.33.13"
-    assert by_cluster["burst"].kube_version == "v1.34.0"
-    assert {r.namespace for r in by_cluster.values()} == {"gpu-operator"}
-    assert {r.name for r in by_cluster.values()} == {"gpu-operator"}
+    versions = {(item.release.cluster, item.release.name): item.release.kube_version for item in renders}
+    # core is rke2 1.33 (v1.33.13+rke2r2 in the catalog), burst is eks 1.34 with the hub and its ingress.
+    assert versions == {
+        ("core", "gpu-operator"): "v1.33.13",
+        ("burst", "gpu-operator"): "v1.34.0",
+        ("burst", "traefik"): "v1.34.0",
+        ("burst", "cert-manager"): "v1.34.0",
+        ("burst", "jupyterhub"): "v1.34.0",
+    }
+    assert {(item.release.name, item.release.namespace) for item in renders} == {
+        ("gpu-operator", "gpu-operator"),
+        ("traefik", "traefik"),
+        ("cert-manager", "cert-manager"),
+        ("jupyterhub", "jupyterhub"),
+    }
 
 
 @pytest.mark.parametrize(("backend", "minor", "expected"), [("rke2", "1.34", "v1.34.5"), ("eks", "1.35", "v1.35.0")])
@@ -274,10 +283,13 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "burst.burst-cert-manager.yaml",
         "burst.burst-gpu-operator.yaml",
+        "burst.burst-jupyterhub.yaml",
+        "burst.burst-traefik.yaml",
         "core.core-gpu-operator.yaml",
     ]
-    assert "2 releases rendered, 0 invalid objects" in result.stdout
+    assert "5 releases rendered, 0 invalid objects" in result.stdout
 
 
 @pytest.mark.cli

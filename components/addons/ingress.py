@@ -3,6 +3,7 @@
 Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; through its provider):
 
 * `<c>-ingress`                       networking.FloatingIp (OpenStack sites): the load balancer's address
+* `<c>-ingress-<zone>`                ec2.Eip per availability zone (AWS sites): the NLB's addresses
 * `<c>-traefik`, `<c>-cert-manager`   core/v1 Namespaces (Pod Security restricted)
 * `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
 * `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
@@ -18,7 +19,12 @@ The controller's LoadBalancer Service admits only the spec's `allowed_sources`
 (`loadBalancerSourceRanges`; CIDRs and `site:<name>` resolved to that site's egress addresses,
 components/reachability.py). On OpenStack, cloud-provider-openstack turns the ranges into the
 Octavia listener's allowed_cidrs (amphora provider: the spec refuses ovn); on EKS the cloud
-provider writes them into the load balancer's security group.
+provider (cloud-provider-aws, which EKS runs) admits them to the nodes' security group, since a
+Network Load Balancer keeps the client's address.
+
+Meridian owns the load balancer's public addresses on both clouds, so DNS records point at them
+from the first `pulumi up` and survive a replaced Service: a floating IP on OpenStack, one
+Elastic IP per availability zone on AWS (a Network Load Balancer has one address per zone).
 """
 
 from __future__ import annotations
@@ -47,23 +53,58 @@ ACME_SERVERS = {
 
 REDIRECT_TO_HTTPS = {"to": "websecure", "scheme": "https", "permanent": True}
 
+#: cloud-provider-aws Service annotations (pkg/providers/v1/aws.go): a Network Load Balancer, in
+#: the given subnets, with the given Elastic IP allocations (one per subnet, so one per zone: "Must
+#: have same number of EIP AllocationIDs and SubnetIDs"; NLB only).
+AWS_LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
+AWS_LB_SUBNETS = "service.beta.kubernetes.io/aws-load-balancer-subnets"
+AWS_LB_EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
+OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
+
+
+def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
+    """The controller Service's settings that give Octavia's load balancer Meridian's floating IP.
+
+    cloud-provider-openstack attaches an existing floating IP named in spec.loadBalancerIP to the
+    load balancer it creates (OCCM docs, "Exposing applications using services of LoadBalancer
+    type"; the field is deprecated in Kubernetes but kept, kubernetes#107235), and keeps it when
+    the Service goes (annotation keep-floatingip).
+    """
+    return {"spec": {"loadBalancerIP": address}, "annotations": {OPENSTACK_KEEP_FLOATING_IP: "true"}}
+
+
+def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    """The controller Service's annotations for an internet-facing NLB on Meridian's Elastic IPs.
+
+    One allocation per public subnet, in the same order (cloud-provider-aws pairs them by index
+    and refuses unequal counts); the subnets are the site's public ones, one per zone, which also
+    carry the `kubernetes.io/role/elb` tag its discovery would pick them by.
+    """
+    if len(allocations) != len(subnets):
+        raise ValueError(f"{len(allocations)} Elastic IPs for {len(subnets)} public subnets: one per zone")
+    return {
+        "annotations": {
+            AWS_LB_TYPE: "nlb",
+            AWS_LB_SUBNETS: pulumi.Output.all(*subnets).apply(",".join),
+            AWS_LB_EIPS: pulumi.Output.all(*allocations).apply(",".join),
+        }
+    }
+
 
 def traefik_values(
-    source_ranges: pulumi.Input[Sequence[str]], address: pulumi.Input[str] | None = None
+    source_ranges: pulumi.Input[Sequence[str]], load_balancer: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
 
-    :param address: a floating IP Meridian owns, for the load balancer (OpenStack sites).
+    :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`) that put the
+        load balancer on addresses Meridian owns (`openstack_load_balancer`, `aws_load_balancer`).
     """
-    service: dict[str, Any] = {"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges}}
-    if address is not None:
-        # cloud-provider-openstack attaches an existing floating IP named in spec.loadBalancerIP to
-        # the load balancer it creates (OCCM docs, "Exposing applications using services of
-        # LoadBalancer type"; the field is deprecated in Kubernetes but kept, kubernetes#107235), and
-        # keeps it when the Service goes (annotation keep-floatingip). Its address is then known
-        # before the Service exists: DNS records point at it from the first `pulumi up`.
-        service["spec"]["loadBalancerIP"] = address
-        service["annotations"] = {"loadbalancer.openstack.org/keep-floatingip": "true"}
+    cloud = load_balancer or {}
+    service: dict[str, Any] = {
+        "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges, **cloud.get("spec", {})}
+    }
+    if "annotations" in cloud:
+        service["annotations"] = cloud["annotations"]
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
@@ -128,7 +169,7 @@ def cert_manager_values() -> dict[str, Any]:
 
 
 def ingress_releases(
-    cluster_name: str, source_ranges: pulumi.Input[Sequence[str]], address: pulumi.Input[str] | None = None
+    cluster_name: str, source_ranges: pulumi.Input[Sequence[str]], load_balancer: dict[str, Any] | None = None
 ) -> list[ChartRelease]:
     """The two release records: Traefik, then cert-manager."""
     return [
@@ -136,7 +177,7 @@ def ingress_releases(
             f"{cluster_name}-traefik",
             "traefik",
             namespace=TRAEFIK_NAMESPACE,
-            values=traefik_values(source_ranges, address),
+            values=traefik_values(source_ranges, load_balancer),
             # Its crds/ hold the IngressRoute and Traefik Hub CRDs; Meridian serves Ingresses only
             # (providers.kubernetesCRD off), so they are not installed.
             skip_crds=True,
@@ -163,13 +204,46 @@ def cluster_issuer_spec(acme: AcmeSpec) -> dict[str, Any]:
     }
 
 
+def _public_addresses(
+    cluster_name: str, context: AddonContext, parent: pulumi.Resource
+) -> tuple[dict[str, Any], list[pulumi.Output[str]]]:
+    """The addresses Meridian owns for the cluster's ingress load balancer, and the Service settings using them."""
+    site = context.site
+    on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
+    if site.spec.openstack is not None:
+        import pulumi_openstack as openstack
+
+        address = openstack.networking.FloatingIp(
+            f"{cluster_name}-ingress",
+            pool=site.spec.openstack.external_network,
+            description=f"Ingress (Traefik) of cluster {cluster_name}",
+            tags=[*site.tags, f"cluster={cluster_name}"],
+            opts=on_site,
+        ).address
+        return openstack_load_balancer(address), [address]
+    import pulumi_aws as aws
+
+    assert site.spec.aws is not None  # a site is OpenStack or AWS (SiteSpec)
+    eips = [
+        aws.ec2.Eip(
+            f"{cluster_name}-ingress-{zone}",
+            domain="vpc",
+            tags={**site.tags, "cluster": cluster_name, "Name": f"{site.prefix}-{cluster_name}-ingress-{zone}"},
+            opts=on_site,
+        )
+        for zone in site.spec.aws.availability_zones
+    ]
+    settings = aws_load_balancer([eip.allocation_id for eip in eips], site.public_subnet_ids)
+    return settings, [eip.public_ip for eip in eips]
+
+
 class Ingress(pulumi.ComponentResource):
     """Traefik, cert-manager and the ACME ClusterIssuer on one cluster."""
 
     releases: list[ChartRelease]
     """The release records, Traefik first."""
-    address: pulumi.Output[str] | None
-    """The load balancer's public address when Meridian owns it (a floating IP on OpenStack sites)."""
+    addresses: list[pulumi.Output[str]]
+    """The load balancer's public addresses: a floating IP (OpenStack), an Elastic IP per zone (AWS)."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Install the ingress add-on on `context.cluster`.
@@ -185,23 +259,11 @@ class Ingress(pulumi.ComponentResource):
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
         allowed = context.sources(spec.allowed_sources)
-        # Off OpenStack the cloud's controller picks the address (and no hub runs there yet).
-        self.address = None  # pragma: no mutate - only OpenStack sites publish through Meridian's address today
-        if context.site.spec.openstack is not None:
-            import pulumi_openstack as openstack
-
-            self.address = openstack.networking.FloatingIp(
-                f"{cluster_name}-ingress",
-                pool=context.site.spec.openstack.external_network,
-                description=f"Ingress (Traefik) of cluster {cluster_name}",
-                tags=[*context.site.tags, f"cluster={cluster_name}"],
-                # The hostnames' DNS records point here; the address must outlive a replaced Service.
-                opts=pulumi.ResourceOptions(parent=self, provider=context.site.provider),
-            ).address
+        load_balancer, self.addresses = _public_addresses(cluster_name, context, self)
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
-        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), self.address)
+        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), load_balancer)
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(

@@ -11,8 +11,8 @@ Children of `<c>-jupyterhub` (`meridian:addons:JupyterHub`, parented to the clus
 * `<c>-jupyterhub-secrets`           core/v1 Secret `meridian-hub-secrets` the chart reads (hub.existingSecret):
                                      the cookie secret, the auth-state key and the OAuth client secret
 * `<c>-jupyterhub`                   helm.v3.Release of jupyterhub/jupyterhub at the locked version
-* `<c>-jupyterhub-dns`               dns.RecordSet: the hostname's A record in the site's Designate zone,
-                                     pointing at the ingress floating IP (OpenStack sites)
+* `<c>-jupyterhub-dns`               the hostname's A record at the ingress load balancer's addresses:
+                                     a Designate RecordSet (OpenStack) or a Route53 Record (AWS), dns.py
 
 No credential is in the chart values (policy credentials-not-in-plain-config): Helm keeps values
 in its release Secret and Pulumi in the stack state. The chart merges `values.yaml` of the
@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
@@ -49,7 +49,8 @@ from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
-from .ingress import INGRESS_CLASS
+from .dns import public_record
+from .ingress import INGRESS_CLASS, Ingress
 from .storage import applies as storage_applies
 
 JUPYTERHUB_CHART = "jupyterhub"
@@ -329,31 +330,6 @@ def jupyterhub_release(
     )
 
 
-def hub_record(
-    name: str, hostname: str, address: pulumi.Input[str], site: Any, parent: pulumi.Resource
-) -> pulumi.CustomResource:
-    """The hostname's A record in the site's Designate zone, pointing at the ingress address.
-
-    The zone is the site's `dns.domain` (the spec refuses a hostname outside it); it must exist in
-    the project (Designate zones are created by the cloud's operators or the project once).
-    """
-    import pulumi_openstack as openstack
-
-    zone = openstack.dns.get_dns_zone_output(
-        name=f"{site.spec.dns.domain}.", opts=pulumi.InvokeOutputOptions(provider=site.provider)
-    )
-    return openstack.dns.RecordSet(
-        f"{name}-dns",
-        zone_id=zone.id,
-        name=f"{hostname}.",
-        type="A",
-        records=[address],
-        ttl=300,
-        description=f"JupyterHub {hostname}",
-        opts=pulumi.ResourceOptions(parent=parent, provider=site.provider),
-    )
-
-
 class JupyterHub(pulumi.ComponentResource):
     """JupyterHub on one cluster, with profiles from its pools and a quota on their GPUs."""
 
@@ -441,10 +417,9 @@ class JupyterHub(pulumi.ComponentResource):
             depends_on=depends,
             namespace=namespace.metadata.name,
         )
-        ingress = context.installed.get("ingress")
-        address = getattr(ingress, "address", None)
-        if address is not None:
-            hub_record(name, hub.hostname, address, context.site, self)
+        # The hostname's record, at the ingress load balancer's addresses (the hub waits for ingress).
+        ingress = cast(Ingress, context.installed["ingress"])
+        public_record(name, hub.hostname, ingress.addresses, context.site, self, "JupyterHub")
         self.register_outputs(
             {"cluster": summary.cluster, "hostname": hub.hostname, "namespace": NAMESPACE, "gpu_quota": self.quota}
         )

@@ -22,12 +22,12 @@ from .errors import CrossFieldError, refuse_case_twins
 #: a default StorageClass for its volumes). Magnum clusters have both: the openstack-cluster
 #: chart turns on cloud-provider-openstack and Cinder CSI with a default class (capi-helm-charts
 #: openstack-cluster values.yaml `addons.openstack.enabled: true`; cluster-addons values.yaml
-#: `openstack.ccm`, `csiCinder.defaultStorageClass`). Attached clusters are their owner's to equip.
+#: `openstack.ccm`, `csiCinder.defaultStorageClass`). EKS runs cloud-provider-aws for load
+#: balancers, and Meridian adds the EBS CSI driver and its default class. Attached clusters are
+#: their owner's to equip.
 HUB_MISSING = {
     "rke2": "Meridian does not yet install cloud-provider-openstack (load balancers) or Cinder CSI (volumes) "
-    "on rke2; run the hub on a magnum cluster",
-    "eks": "Meridian does not yet build the ingress load balancer and Route53 records on eks; "
-    "run the hub on a magnum cluster",
+    "on rke2; run the hub on a magnum or eks cluster",
 }
 
 

@@ -1,4 +1,4 @@
-"""Mock outputs for DNS: Designate zones and record sets (see scripts.mocks for the table formats)."""
+"""Mock outputs for DNS: Designate zones and record sets, Route53 hosted zones and records (see scripts.mocks)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from ..mocks import CallBuilder, ResourceBuilder, stable_uuid
+from ..mocks import ID_KEY, CallBuilder, ResourceBuilder, digest, stable_uuid
 
 
 def _zone(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +39,50 @@ def _record_set(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
     return {"ttl": args.inputs.get("ttl", 3600), "disableStatusCheck": False}
 
 
-RESOURCES: dict[str, ResourceBuilder] = {"openstack:dns/recordSet:RecordSet": _record_set}
-CALLS: dict[str, CallBuilder] = {"openstack:dns/getDnsZone:getDnsZone": _zone}
+def route53_zone_id(name: str) -> str:
+    """A hosted zone ID as Route53 gives them: `Z` and 20 upper-case letters and digits."""
+    return "Z" + digest("route53-zone", name.rstrip("."))[:20].upper()
+
+
+def _hosted_zone(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
+    # What the aws provider's getZone returns for a public hosted zone (name without the final dot).
+    name = str(args.args.get("name", "")).rstrip(".")
+    zone_id = route53_zone_id(name)
+    servers = [f"ns-{n}.awsdns-{n % 64:02d}.{tld}" for n, tld in ((101, "com"), (602, "net"), (1203, "org"))]
+    return {
+        "id": zone_id,
+        "zoneId": zone_id,
+        "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+        "name": name,
+        "callerReference": stable_uuid("route53-caller", name),
+        "comment": "",
+        "nameServers": servers,
+        "primaryNameServer": servers[0],
+        "privateZone": bool(args.args.get("privateZone", False)),
+        "resourceRecordSetCount": 2,  # the zone's own SOA and NS
+        "linkedServiceDescription": "",
+        "linkedServicePrincipal": "",
+        "tags": {},
+        "vpcId": "",
+    }
+
+
+def _route53_record(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
+    # The provider's ID is <zone>_<name>_<type>; fqdn is the name as Route53 stores it.
+    name = str(args.inputs.get("name", "")).rstrip(".")
+    return {
+        ID_KEY: f"{args.inputs.get('zoneId')}_{name}_{args.inputs.get('type')}",
+        "fqdn": name,
+    }
+
+
+RESOURCES: dict[str, ResourceBuilder] = {
+    "openstack:dns/recordSet:RecordSet": _record_set,
+    "aws:route53/record:Record": _route53_record,
+}
+CALLS: dict[str, CallBuilder] = {
+    "openstack:dns/getDnsZone:getDnsZone": _zone,
+    "aws:route53/getZone:getZone": _hosted_zone,
+}
 #: type token -> (EC2-style ID prefix, ARN kind or "" when the type has no ARN; "service:kind" outside EC2)
 AWS_IDS: dict[str, tuple[str, str]] = {}
