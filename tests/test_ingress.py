@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -404,6 +405,16 @@ def test_every_cert_manager_key_is_in_the_charts_values_yaml(bundled_plan: Calla
     broken = copy.deepcopy(cert_manager)
     broken["crds"]["enable"] = broken["crds"].pop("enabled")
     assert unknown_keys(broken, chart_values) == ["crds.enable"]
+    # The DNS-01 role's two keys are not in values.yaml (commented out there, or inside a free-form
+    # map): `serviceAccount.annotations` is in the chart's values.schema.json, whose serviceAccount
+    # admits no other key (Helm refuses a misspelling); fsGroup is a PodSecurityContext field, checked
+    # on the rendered Deployment against the Kubernetes schema (gate --render).
+    dns01 = values(bundled_plan("destine-extremes"), "cert-manager", "postproc")
+    assert unknown_keys(dns01, chart_values) == ["serviceAccount.annotations", "securityContext.fsGroup"]
+    schema = json.loads((chart_dir("cert-manager") / "values.schema.json").read_text(encoding="utf-8"))
+    account = schema["$defs"]["helm-values.serviceAccount"]
+    assert account["additionalProperties"] is False and "annotations" in account["properties"]
+    assert schema["$defs"]["helm-values.securityContext"]["type"] == "object"
 
 
 def test_every_traefik_key_is_in_the_charts_values_yaml(bundled_plan: Callable[[str], Plan]) -> None:
@@ -809,6 +820,9 @@ def test_the_nlb_gets_an_elastic_ip_per_zone_meridian_owns(bundled_plan: Callabl
             "service.beta.kubernetes.io/aws-load-balancer-eip-allocations": ",".join(
                 mocked(plan, e)[1]["allocationId"] for e in eips
             ),
+            # cloud-provider-aws turns cross-zone off unless told (aws_loadbalancer.go
+            # reconcileLBAttributes): every listed address must reach a node, whatever its zone.
+            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
         },
     }
     # The public subnets are the ones its subnet discovery would pick too (role tag, one per zone).
@@ -824,12 +838,116 @@ def test_unequal_eips_and_subnets_are_a_program_error() -> None:
 
 def test_the_nlb_settings_render_into_the_controller_service(bundled_plan: Callable[[str], Plan]) -> None:
     plan = bundled_plan("eo4eu")
-    [item] = [r for r in releases(plan) if r.cluster == "burst" and r.name == "traefik"]
-    apis = chart_api_versions(item.chart) | builtin_api_versions(item.kube_version)
-    rendered = render_release(item, apis, "eo4eu")
+    rendered = render_of(plan, "burst", "traefik")
     [service] = [o for o in rendered.objects if o["kind"] == "Service" and o["spec"].get("type") == "LoadBalancer"]
     annotations = service["metadata"]["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-eip-allocations"].count("eipalloc-") == 3
     assert service["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
     assert "loadBalancerIP" not in service["spec"]
+
+
+# -- DNS-01 on Route53 (AWS sites) ----------------------------------------------------------------------
+
+
+def render_of(plan: Plan, cluster: str, chart: str) -> Rendered:
+    """`helm template` of the release of `chart` on `cluster` in `plan` (cached by the renderer)."""
+    [item] = [r for r in releases(plan) if r.cluster == cluster and r.name == chart]
+    apis = chart_api_versions(item.chart) | builtin_api_versions(item.kube_version)
+    return render_release(item, apis, plan.stack)
+
+
+def cluster_issuer_crd_of(plan: Plan, cluster: str) -> dict[str, Any]:
+    [crd] = [
+        o
+        for o in objects_of(render_of(plan, cluster, "cert-manager"), "CustomResourceDefinition")
+        if o["spec"]["names"]["kind"] == "ClusterIssuer"
+    ]
+    return crd
+
+
+def test_dns01_issuer_writes_txt_records_in_the_sites_route53_zone(bundled_plan: Callable[[str], Plan]) -> None:
+    """cert-manager docs, configuration/acme/dns01/route53: the solver's `route53.region` and optional
+    `hostedZoneID`, a `selector.dnsZones`; ClusterIssuers use ambient credentials by default."""
+    from scripts.mock_outputs.dns import route53_zone_id
+
+    plan = bundled_plan("destine-extremes")
+    issuer = plan.one(ISSUER, "postproc-letsencrypt-production")["inputs"]
+    assert issuer["spec"]["acme"]["solvers"] == [
+        {
+            "selector": {"dnsZones": ["frankfurt.destine-x.eu"]},
+            "dns01": {"route53": {"region": "eu-central-1", "hostedZoneID": route53_zone_id("frankfurt.destine-x.eu")}},
+        }
+    ]
+    # Behind an allow-list without 0.0.0.0/0 (the spec allows it with dns-01): the sites' egress and two networks.
+    ranges = values(plan, "traefik", "postproc")["service"]["spec"]["loadBalancerSourceRanges"]
+    assert "0.0.0.0/0" not in ranges and {"192.0.2.0/24", "198.51.100.0/24"} <= set(ranges)
+    schema = schema_of(cluster_issuer_crd_of(plan, "postproc"), "v1")
+    validate(issuer, schema)
+    broken = copy.deepcopy(issuer)
+    broken["spec"]["acme"]["solvers"][0]["dns01"]["route53"]["hostedZoneId"] = "Z1"  # misspelt: refused
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties are not allowed"):
+        validate(broken, schema)
+
+
+def test_cert_manager_assumes_a_role_limited_to_txt_records_of_the_zone(bundled_plan: Callable[[str], Plan]) -> None:
+    """cert-manager Route53 docs: IRSA trust on its service account, `serviceAccount.annotations`
+    eks.amazonaws.com/role-arn and `securityContext.fsGroup: 1001`; the permissions GetChange on
+    change/*, Change/ListResourceRecordSets on the zone, TXT only."""
+    from scripts.mock_outputs.dns import route53_zone_id
+
+    plan = bundled_plan("destine-extremes")
+    role = plan.one("aws:iam/role:Role", "postproc-cert-manager-role")
+    trust = yaml.safe_load(role["inputs"]["assumeRolePolicy"])
+    [statement] = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].startswith("arn:aws:iam::662607015034:oidc-provider/oidc.eks.")
+    conditions = statement["Condition"]["StringEquals"]
+    assert sorted(conditions.values()) == ["sts.amazonaws.com", "system:serviceaccount:cert-manager:cert-manager"]
+    zone = route53_zone_id("frankfurt.destine-x.eu")
+    policy = plan.one("aws:iam/rolePolicy:RolePolicy", "postproc-cert-manager-dns01")
+    assert yaml.safe_load(policy["inputs"]["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "route53:GetChange", "Resource": "arn:aws:route53:::change/*"},
+            {
+                "Effect": "Allow",
+                "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                "Resource": f"arn:aws:route53:::hostedzone/{zone}",
+                "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]}},
+            },
+        ],
+    }
+    role_arn = mocked(plan, role)[1]["arn"]
+    assert policy["inputs"]["role"] == mocked(plan, role)[0]
+    cert_manager = release(plan, "cert-manager", "postproc")
+    assert cert_manager["inputs"]["values"]["serviceAccount"] == {
+        "annotations": {"eks.amazonaws.com/role-arn": role_arn}
+    }
+    assert cert_manager["inputs"]["values"]["securityContext"] == {"fsGroup": 1001}
+    assert policy["urn"] in cert_manager["depends_on"]  # its permissions exist before its first order
+    # HTTP-01 clusters get neither.
+    http01 = release(bundled_plan("buildspace"), "cert-manager")["inputs"]["values"]
+    assert "serviceAccount" not in http01 and "securityContext" not in http01
+
+
+def test_the_role_reaches_the_rendered_controller(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("destine-extremes")
+    rendered = render_of(plan, "postproc", "cert-manager")
+    [account] = [
+        o for o in rendered.objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "cert-manager"
+    ]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith(
+        "arn:aws:iam::662607015034:role/"
+    )
+    [controller] = [
+        o for o in rendered.objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "cert-manager"
+    ]
+    pod = controller["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "cert-manager"
+    # fsGroup merged into the chart's own pod security context, which stays restricted.
+    assert pod["securityContext"] == {
+        "fsGroup": 1001,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

@@ -36,6 +36,8 @@ def test_eks_clusters_get_an_encrypted_retained_gp3_default_class(bundled_plan: 
     }
     # Through burst's own provider, under its block storage component, under the cluster.
     assert found["provider"].rpartition("::")[0] == plan.one(K8S_PROVIDER, "burst-k8s")["urn"]
+    # After the EBS CSI add-on, so claims made through the class are bound from the start.
+    assert plan.one("aws:eks/addon:Addon", "burst-ebs-csi")["urn"] in found["depends_on"]
     component = plan.one(COMPONENT, "burst-block-storage")
     assert found["parent"] == component["urn"]
     assert component["parent"] == plan.one(CLUSTER_COMPONENT, "burst")["urn"]

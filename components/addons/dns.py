@@ -19,6 +19,17 @@ import pulumi
 TTL = 300
 
 
+def route53_zone(site: Any) -> Any:
+    """The public Route53 hosted zone of the site's `dns.domain`, through the site's provider.
+
+    Public only: a private zone of the same name would answer only inside its VPCs.
+    """
+    import pulumi_aws as aws
+
+    invoke = pulumi.InvokeOutputOptions(provider=site.provider)
+    return aws.route53.get_zone_output(name=site.spec.dns.domain, private_zone=False, opts=invoke)
+
+
 def public_record(
     name: str, hostname: str, addresses: Sequence[pulumi.Input[str]], site: Any, parent: pulumi.Resource, what: str
 ) -> pulumi.CustomResource:
@@ -45,9 +56,7 @@ def public_record(
         )
     import pulumi_aws as aws
 
-    # The public hosted zone of the domain (a private zone of the same name would answer only
-    # inside its VPCs).
-    hosted_zone = aws.route53.get_zone_output(name=domain, private_zone=False, opts=invoke)
+    hosted_zone = route53_zone(site)
     return aws.route53.Record(
         f"{name}-dns",
         zone_id=hosted_zone.zone_id,

@@ -8,6 +8,8 @@ Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; t
 * `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
 * `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
 * `<c>-letsencrypt-<environment>`     cert-manager.io/v1 ClusterIssuer (only with an ACME account in the spec)
+* `<c>-cert-manager-role`             iam.Role cert-manager's service account assumes (IRSA; DNS-01 on AWS), with
+                                      `<c>-cert-manager-dns01` iam.RolePolicy: TXT records in the site's zone only
 
 Why Traefik: ingress-nginx ended maintenance in March 2026; Traefik is maintained, serves the
 `networking.k8s.io/v1` Ingress that the zero-to-jupyterhub chart renders natively, and is
@@ -29,6 +31,7 @@ Elastic IP per availability zone on AWS (a Network Load Balancer has one address
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +62,11 @@ REDIRECT_TO_HTTPS = {"to": "websecure", "scheme": "https", "permanent": True}
 AWS_LB_TYPE = "service.beta.kubernetes.io/aws-load-balancer-type"
 AWS_LB_SUBNETS = "service.beta.kubernetes.io/aws-load-balancer-subnets"
 AWS_LB_EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
+#: cloud-provider-aws turns cross-zone load balancing off on the NLBs it makes unless this says
+#: otherwise (aws_loadbalancer.go reconcileLBAttributes). Off, a zone's address reaches only targets
+#: in that zone, and a zone with no node (small pools spread over three zones) would answer nothing
+#: on the address the DNS record still lists: on, every address reaches every node.
+AWS_LB_CROSS_ZONE = "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled"
 OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
 
 
@@ -76,9 +84,12 @@ def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
 def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
     """The controller Service's annotations for an internet-facing NLB on Meridian's Elastic IPs.
 
-    One allocation per public subnet, in the same order (cloud-provider-aws pairs them by index
-    and refuses unequal counts); the subnets are the site's public ones, one per zone, which also
-    carry the `kubernetes.io/role/elb` tag its discovery would pick them by.
+    One allocation per public subnet (cloud-provider-aws refuses unequal counts, and pairs them in
+    the order EC2 describes the subnets: any Elastic IP of the region fits any of them); the subnets
+    are the site's public ones, one per zone, which also carry the `kubernetes.io/role/elb` tag its
+    discovery would pick them by. cloud-provider-aws reads both only when it creates the NLB: a zone
+    added to the site later gets its Elastic IP (and DNS answer) only once the Service is recreated
+    (README, "Ingress and certificates").
     """
     if len(allocations) != len(subnets):
         raise ValueError(f"{len(allocations)} Elastic IPs for {len(subnets)} public subnets: one per zone")
@@ -87,6 +98,7 @@ def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequenc
             AWS_LB_TYPE: "nlb",
             AWS_LB_SUBNETS: pulumi.Output.all(*subnets).apply(",".join),
             AWS_LB_EIPS: pulumi.Output.all(*allocations).apply(",".join),
+            AWS_LB_CROSS_ZONE: "true",
         }
     }
 
@@ -151,10 +163,29 @@ def traefik_values(
     }
 
 
-def cert_manager_values() -> dict[str, Any]:
-    """cert-manager chart values: CRDs installed and kept, every component sized."""
+#: The service account of the cert-manager controller for release `cert-manager` in its namespace
+#: (chart templates/_helpers.tpl: serviceAccountName defaults to the fullname, which is the release
+#: name when it contains the chart's name).
+CERT_MANAGER_SERVICE_ACCOUNT = (CERT_MANAGER_NAMESPACE, "cert-manager")
+
+
+def cert_manager_values(role_arn: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """cert-manager chart values: CRDs installed and kept, every component sized.
+
+    :param role_arn: the IAM role the controller assumes for DNS-01 on Route53 (IRSA). cert-manager's
+        Route53 docs ("EKS IAM Role for Service Accounts"): annotate its service account with the
+        role, and give the pod `fsGroup: 1001` so the projected token is readable by its user.
+    """
     small = container_resources("10m", "64Mi", "256Mi", cpu_limit="200m")
+    irsa: dict[str, Any] = {}
+    if role_arn is not None:
+        irsa = {
+            "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": role_arn}},
+            # Merged by Helm into the chart's securityContext (runAsNonRoot, seccomp RuntimeDefault).
+            "securityContext": {"fsGroup": 1001},
+        }
     return {
+        **irsa,
         # The CRDs come with the release and stay when it is uninstalled: removing them would
         # delete every Certificate and Issuer with them (chart values.yaml, crds.keep).
         "crds": {"enabled": True, "keep": True},
@@ -169,9 +200,12 @@ def cert_manager_values() -> dict[str, Any]:
 
 
 def ingress_releases(
-    cluster_name: str, source_ranges: pulumi.Input[Sequence[str]], load_balancer: dict[str, Any] | None = None
+    cluster_name: str,
+    source_ranges: pulumi.Input[Sequence[str]],
+    load_balancer: dict[str, Any] | None = None,
+    cert_manager_role: pulumi.Input[str] | None = None,
 ) -> list[ChartRelease]:
-    """The two release records: Traefik, then cert-manager."""
+    """The two release records: Traefik, then cert-manager (with its DNS-01 role, when it has one)."""
     return [
         chart_release(
             f"{cluster_name}-traefik",
@@ -186,21 +220,57 @@ def ingress_releases(
             f"{cluster_name}-cert-manager",
             "cert-manager",
             namespace=CERT_MANAGER_NAMESPACE,
-            values=cert_manager_values(),
+            values=cert_manager_values(cert_manager_role),
         ),
     ]
 
 
-def cluster_issuer_spec(acme: AcmeSpec) -> dict[str, Any]:
-    """The ClusterIssuer's spec: the ACME account, HTTP-01 through Traefik's IngressClass."""
+def cluster_issuer_spec(acme: AcmeSpec, route53: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ClusterIssuer's spec: the ACME account and its solver.
+
+    HTTP-01 goes through Traefik's IngressClass. DNS-01 writes the challenge's TXT record in the
+    site's Route53 zone (`route53`: the zone's domain, ID and region), with the controller's ambient
+    credentials, i.e. its IRSA role (ClusterIssuers may use them by default:
+    --cluster-issuer-ambient-credentials); the zone ID spares it ListHostedZonesByName.
+    """
+    if acme.challenge == "dns-01":
+        if route53 is None:
+            raise ValueError("a dns-01 issuer needs the site's Route53 zone")
+        solver: dict[str, Any] = {
+            "selector": {"dnsZones": [route53["domain"]]},
+            "dns01": {"route53": {"region": route53["region"], "hostedZoneID": route53["zone_id"]}},
+        }
+    else:
+        solver = {"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}
     return {
         "acme": {
             "server": ACME_SERVERS[acme.environment],
             "email": acme.email,
             # cert-manager creates the account key in this Secret (cluster resource namespace).
             "privateKeySecretRef": {"name": f"{acme.issuer}-account-key"},
-            "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
+            "solvers": [solver],
         }
+    }
+
+
+def dns01_policy(zone_id: str, partition: str) -> dict[str, Any]:
+    """cert-manager's Route53 permissions (its Route53 docs, "Set up an IAM Policy"), narrowed to one zone.
+
+    It reads the change it made (GetChange), and lists and changes record sets of the site's zone
+    only, TXT records only (condition key route53:ChangeResourceRecordSetsRecordTypes); with the
+    zone ID in the issuer it needs no ListHostedZonesByName.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "route53:GetChange", "Resource": f"arn:{partition}:route53:::change/*"},
+            {
+                "Effect": "Allow",
+                "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+                "Resource": f"arn:{partition}:route53:::hostedzone/{zone_id}",
+                "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]}},
+            },
+        ],
     }
 
 
@@ -237,6 +307,44 @@ def _public_addresses(
     return settings, [eip.public_ip for eip in eips]
 
 
+def _dns01_role(
+    cluster_name: str, context: AddonContext, parent: pulumi.Resource
+) -> tuple[pulumi.Output[str], pulumi.Resource, dict[str, Any]]:
+    """cert-manager's IRSA role for DNS-01 on the site's Route53 zone: its ARN, its policy, the issuer's zone."""
+    import pulumi_aws as aws
+
+    from ..clusters.eks import irsa_trust_policy
+    from ..spec.sites import aws_partition
+    from .dns import route53_zone
+
+    site = context.site
+    identity = getattr(context.parent, "service_account_issuer", None)
+    if identity is None:
+        raise ValueError(f"cluster {cluster_name}: DNS-01 needs IAM roles for service accounts (an eks cluster)")
+    provider_arn, issuer = identity
+    namespace, account = CERT_MANAGER_SERVICE_ACCOUNT
+    on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
+    role = aws.iam.Role(
+        f"{cluster_name}-cert-manager-role",
+        assume_role_policy=pulumi.Output.all(provider_arn, issuer).apply(
+            lambda found: irsa_trust_policy(found[0], found[1], namespace, account)
+        ),
+        description=f"cert-manager of cluster {cluster_name}: ACME DNS-01 in {site.spec.dns.domain}",
+        tags={**site.tags, "cluster": cluster_name},
+        opts=on_site,
+    )
+    zone = route53_zone(site)
+    partition = aws_partition(site.spec.aws.region)
+    policy = aws.iam.RolePolicy(
+        f"{cluster_name}-cert-manager-dns01",
+        role=role.id,
+        policy=zone.zone_id.apply(lambda zone_id: json.dumps(dns01_policy(zone_id, partition))),
+        opts=on_site,
+    )
+    solver = {"domain": site.spec.dns.domain, "zone_id": zone.zone_id, "region": site.spec.aws.region}
+    return role.arn, policy, solver
+
+
 class Ingress(pulumi.ComponentResource):
     """Traefik, cert-manager and the ACME ClusterIssuer on one cluster."""
 
@@ -263,7 +371,13 @@ class Ingress(pulumi.ComponentResource):
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
-        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), load_balancer)
+        role_arn: pulumi.Output[str] | None = None
+        waits: dict[str, list[pulumi.Resource]] = {}
+        route53: dict[str, Any] | None = None
+        if spec.acme is not None and spec.acme.challenge == "dns-01":
+            role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
+            waits["cert-manager"] = [policy]  # its permissions before its first ACME order
+        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), load_balancer, role_arn)
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(
@@ -275,7 +389,11 @@ class Ingress(pulumi.ComponentResource):
                 parent=self,
             )
             delivered[release.chart.name] = deliver(
-                release, provider=context.provider, parent=self, namespace=namespace.metadata.name
+                release,
+                provider=context.provider,
+                parent=self,
+                depends_on=waits.get(release.chart.name),
+                namespace=namespace.metadata.name,
             )
         if spec.acme is not None:
             k8s.apiextensions.CustomResource(
@@ -283,7 +401,7 @@ class Ingress(pulumi.ComponentResource):
                 api_version="cert-manager.io/v1",
                 kind="ClusterIssuer",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.acme.issuer, labels=context.labels),
-                spec=cluster_issuer_spec(spec.acme),
+                spec=cluster_issuer_spec(spec.acme, route53),
                 # The CRD and the webhook that admits it come with the cert-manager release.
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=context.provider, depends_on=[delivered["cert-manager"]]

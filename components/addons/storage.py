@@ -71,7 +71,12 @@ class BlockStorage(pulumi.ComponentResource):
             f"{context.cluster_name}-storage-class",
             metadata=k8s.meta.v1.ObjectMetaArgs(**metadata),
             **spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=context.provider),
+            # After the driver: claims made through the class (the hub's database) are bound from then on.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=context.provider,
+                depends_on=[driver] if (driver := getattr(context.parent, "volume_driver", None)) else [],
+            ),
         )
         self.storage_class = CLASS_NAME
         self.register_outputs({"storage_class": CLASS_NAME})

@@ -78,6 +78,13 @@ class KubernetesCluster(pulumi.ComponentResource):
     api_sources: list[Source]
     """Who may reach the Kubernetes API besides the site's admin CIDRs: the spec's `api_cidrs`,
     other sites resolved to their egress addresses (components/reachability.py)."""
+    volume_driver: pulumi.Resource | None = None
+    """The volume driver Meridian installs with the cluster (eks: the EBS CSI add-on), which the
+    default StorageClass waits for; None where the cloud's driver comes with the cluster or none does."""
+    service_account_issuer: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
+    """eks: the IAM OIDC provider's ARN and the issuer URL of the cluster's service-account tokens,
+    which IAM roles for service accounts trust (add-ons make such roles: the EBS CSI driver's,
+    cert-manager's for DNS-01); None on other backends."""
 
     def __init__(
         self,

@@ -70,9 +70,10 @@ CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 #: The Amazon EBS CSI driver as an EKS add-on (EKS user guide, "Amazon EBS CSI driver"): the
 #: add-on name, its pinned version, and the service account its controller runs as, which the
 #: IRSA role trusts. v1.66.0-eksbuild.1 is the version EKS marked default for Kubernetes 1.36 in
-#: September 2026 (mitodl/ol-infrastructure#5959); the driver's add-on versions serve every EKS
-#: version in standard support. Check with `aws eks describe-addon-versions --addon-name
-#: aws-ebs-csi-driver --kubernetes-version <version>` before moving it.
+#: September 2026 (mitodl/ol-infrastructure#5959) and is pinned on 1.35 clusters elsewhere; no
+#: source here confirms it for 1.33 and 1.34 (README, "EKS and Magnum specifics"). Check with `aws
+#: eks describe-addon-versions --addon-name aws-ebs-csi-driver --kubernetes-version <version>`
+#: before moving it or adding a Kubernetes version to the catalog.
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 EBS_CSI_VERSION = "v1.66.0-eksbuild.1"
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
@@ -321,6 +322,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         tags=tags("oidc"),
         opts=on_cluster,
     )
+    cluster.service_account_issuer = (oidc.arn, issuer)
 
     # -- node pools ------------------------------------------------------------------------------
     groups: list[aws.eks.NodeGroup] = []
@@ -414,7 +416,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     ebs_policy = aws.iam.RolePolicyAttachment(
         f"{name}-ebs-csi-policy", role=ebs_role.name, policy_arn=managed_policy(EBS_CSI_POLICY), opts=on_cluster
     )
-    aws.eks.Addon(
+    cluster.volume_driver = aws.eks.Addon(
         f"{name}-ebs-csi",
         cluster_name=control_plane.name,
         addon_name=EBS_CSI_ADDON,

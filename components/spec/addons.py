@@ -60,6 +60,12 @@ class AcmeSpec(SpecModel):
         description="Let's Encrypt production (trusted certificates, strict rate limits) or staging (untrusted, "
         "for trying a new stack).",
     )
+    challenge: Literal["http-01", "dns-01"] = Field(
+        default="http-01",
+        description="How Let's Encrypt checks the hostname is ours: http-01 (through the ingress, which must then "
+        "admit the internet) or dns-01 (a TXT record in the site's Route53 zone; AWS sites only, and the "
+        "ingress may admit only some sources).",
+    )
 
     @property
     def issuer(self) -> str:
@@ -403,6 +409,7 @@ class AddonsSpec(SpecModel):
             )
         if (
             self.ingress.acme is not None
+            and self.ingress.acme.challenge == "http-01"
             and self.ingress.allowed_sources
             and INTERNET not in self.ingress.allowed_sources
         ):
@@ -413,7 +420,8 @@ class AddonsSpec(SpecModel):
             problems.add(
                 ("ingress", "acme"),
                 "ACME HTTP-01 validation comes from Let's Encrypt's unpublished addresses: an ingress that "
-                f"admits only some sources never gets a certificate; allow {INTERNET} or drop acme",
+                f"admits only some sources never gets a certificate; allow {INTERNET}, or use challenge: dns-01 "
+                "(AWS sites)",
             )
         if hub is not None and hub.tls and self.ingress.acme is None:
             problems.add(

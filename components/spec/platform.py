@@ -108,6 +108,15 @@ class PlatformSpec(SpecModel):
                     ("clusters", name, "addons", "jupyterhub", "hostname"),
                     f"{hub.hostname} is outside site '{cluster.site}''s DNS domain {site.dns.domain}",
                 )
+            acme = cluster.addons.ingress.acme
+            if site is not None and acme is not None and acme.challenge == "dns-01" and site.aws is None:
+                # cert-manager solves DNS-01 natively on Route53; Designate needs an out-of-tree webhook
+                # (cert-manager docs, "DNS01 webhook" providers) that Meridian does not install.
+                problems.add(
+                    ("clusters", name, "addons", "ingress", "acme", "challenge"),
+                    f"dns-01 needs Route53 (AWS sites); site '{cluster.site}' publishes through Designate, which "
+                    "cert-manager reaches only through a webhook Meridian does not install: use http-01",
+                )
             if site is None:
                 known = ", ".join(sorted(self.sites))
                 problems.add(("clusters", name, "site"), f"unknown site '{cluster.site}' (known: {known})")
