@@ -74,6 +74,11 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
                             "cloud": site,
                             "region": "RegionOne",
                             "external_network": "public",
+                            "cluster_credential": {
+                                "auth_url": f"https://keystone.{site}.example:5000/v3",
+                                "id": "3c5e7a9b1d2f4e6a8c0b2d4f6a8c0e13",
+                                "secret": f"vault:kv/bench/openstack/{site}#cluster_credential_secret",
+                            },
                             "ssh_public_key": SSH_KEY,
                             "magnum_management_cidrs": ["192.0.2.248/29"],
                         }

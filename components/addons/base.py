@@ -153,6 +153,39 @@ def namespace(
     )
 
 
+def _snake(key: str) -> str:
+    """A top-level Kubernetes field as the SDK's keyword argument (`roleRef` -> `role_ref`)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def kubernetes_object(
+    resource: str,
+    document: Mapping[str, Any],
+    *,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> pulumi.CustomResource:
+    """One of the program's own Kubernetes objects, as the SDK's typed resource of its kind.
+
+    The object is written as the API takes it (camelCase fields); its kind picks the class
+    (`apps/v1` `Deployment` -> `pulumi_kubernetes.apps.v1.Deployment`), which the engine and the
+    plan show under its own type.
+    """
+    import importlib
+
+    api_version, kind = str(document["apiVersion"]), str(document["kind"])
+    group, _, version = api_version.rpartition("/")
+    module_name = {"": "core", "rbac.authorization.k8s.io": "rbac", "storage.k8s.io": "storage"}.get(group, group)
+    module = importlib.import_module(f"pulumi_kubernetes.{module_name}.{version}")
+    fields = {_snake(key): value for key, value in document.items() if key not in ("apiVersion", "kind")}
+    cls: Any = getattr(module, kind)
+    created: pulumi.CustomResource = cls(
+        resource, **fields, opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
+    )
+    return created
+
+
 @dataclass(frozen=True)
 class AddonContext:
     """What an add-on's component gets from the Platform for one cluster."""

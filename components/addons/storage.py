@@ -1,14 +1,18 @@
-"""Block storage: the cluster's default StorageClass, where Meridian installs the volume driver.
+"""Block storage: the cluster's volume driver and default StorageClass, where Meridian installs them.
 
-On eks the driver is the Amazon EBS CSI driver, installed as an EKS add-on by the cluster
-backend (components/clusters/eks.py, `<cluster>-ebs-csi`); this add-on gives it the
-StorageClass every PersistentVolumeClaim without a class gets (hub database, users' home
-volumes, later Prometheus and Loki). Magnum clusters get Cinder CSI and its class from the
-Magnum driver. rke2 clusters have no volume driver yet (README, "Add-ons").
+Every PersistentVolumeClaim without a class gets the default one (hub database, users' home
+volumes, later Prometheus and Loki).
+
+* eks: the Amazon EBS CSI driver is an EKS add-on of the cluster backend
+  (components/clusters/eks.py, `<cluster>-ebs-csi`); this add-on makes its class `gp3`.
+* rke2: RKE2 ships no volume driver, so this add-on installs Cinder CSI (cinder_csi.py) with the
+  site's cluster application credential, and its class `csi-cinder`.
+* magnum: Cinder CSI and its class come with the cluster (Magnum's driver). attached: the owner's.
 
 Children of the `<cluster>-block-storage` component:
 
-* `<cluster>-storage-class`   storage.k8s.io/v1 StorageClass `gp3` (default class)
+* `<cluster>-storage-class`   storage.k8s.io/v1 StorageClass (default class)
+* rke2: `<cluster>-cinder-csi-config` Secret and `<cluster>-<object name>` for the driver's objects
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from typing import Any
 import pulumi
 
 from ..spec import ClusterSpec
-from .base import AddonContext
+from .base import AddonContext, kubernetes_object
 
 #: Backends whose volume driver Meridian installs and whose default class this add-on makes.
-BACKENDS = frozenset({"eks"})
+BACKENDS = frozenset({"eks", "rke2"})
 
 #: The class name and the EBS CSI driver's provisioner and parameters (aws-ebs-csi-driver
 #: docs/parameters.md: `type`, `encrypted`). gp3 gives 3,000 IOPS and 125 MiB/s at any size;
@@ -59,24 +63,65 @@ def storage_class(labels: dict[str, str]) -> dict[str, Any]:
 
 
 class BlockStorage(pulumi.ComponentResource):
-    """The cluster's default StorageClass (see the module docstring)."""
+    """The cluster's default StorageClass, and on rke2 the Cinder CSI driver (see the module docstring)."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("meridian:addons:BlockStorage", name, None, opts)
-        import pulumi_kubernetes as k8s
-
-        spec = storage_class(context.labels)
-        metadata = spec.pop("metadata")
-        k8s.storage.v1.StorageClass(
-            f"{context.cluster_name}-storage-class",
-            metadata=k8s.meta.v1.ObjectMetaArgs(**metadata),
-            **spec,
-            # After the driver: claims made through the class (the hub's database) are bound from then on.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=context.provider,
-                depends_on=[driver] if (driver := getattr(context.parent, "volume_driver", None)) else [],
-            ),
+        cluster_name = context.cluster_name
+        if context.cluster.backend == "rke2":
+            document = _cinder_csi(cluster_name, context, self)
+        else:
+            spec = storage_class(context.labels)
+            metadata = spec.pop("metadata")
+            document = {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": metadata,
+                **{_camel(key): value for key, value in spec.items()},
+            }
+        # After the driver: claims made through the class (the hub's database) are bound from then on.
+        driver = getattr(context.parent, "volume_driver", None)
+        kubernetes_object(
+            f"{cluster_name}-storage-class",
+            document,
+            provider=context.provider,
+            parent=self,
+            depends_on=[driver] if driver else [],
         )
-        self.storage_class = CLASS_NAME
-        self.register_outputs({"storage_class": CLASS_NAME})
+        self.storage_class = str(document["metadata"]["name"])
+        self.register_outputs({"storage_class": self.storage_class})
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resource) -> dict[str, Any]:
+    """Install Cinder CSI on an rke2 cluster; return its StorageClass (made by the caller)."""
+    from ..secrets import secret
+    from . import cinder_csi
+
+    settings = context.site.spec.openstack
+    credential = settings.cluster_credential  # PlatformSpec requires it on sites with rke2 clusters
+    # `secret` resolves the reference as a secret Output; what is built from it stays secret.
+    config: pulumi.Output[str] = secret(credential.secret).apply(
+        lambda value: cinder_csi.cloud_conf(credential.auth_url, credential.id, value, settings.region)
+    )
+    config_secret = kubernetes_object(
+        f"{cluster_name}-cinder-csi-config",
+        cinder_csi.secret(config, context.labels),
+        provider=context.provider,
+        parent=parent,
+    )
+    for document in cinder_csi.objects(cluster_name, context.labels):
+        # The plugins read the credential when they start.
+        waits = [config_secret] if document["kind"] in ("Deployment", "DaemonSet") else []
+        kubernetes_object(
+            f"{cluster_name}-{document['metadata']['name']}",
+            document,
+            provider=context.provider,
+            parent=parent,
+            depends_on=waits,
+        )
+    return cinder_csi.storage_class(context.labels)

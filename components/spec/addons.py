@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .base import MIG_SLICE_PATTERN, Name, Source, SpecModel
+from .base import MIG_SLICE_PATTERN, HttpsUrl, Name, Source, SpecModel
 from .errors import CrossFieldError, Path
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ Hostname = Annotated[
         description="A fully qualified DNS name in lowercase, e.g. hub.bologna.eo4eu.eu.",
     ),
 ]
-HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s/?#]+(/[^\s]*)?$", max_length=512)]
 #: A container image repository (registry/path), without tag or digest.
 ImageName = Annotated[str, Field(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$", max_length=255)]
 

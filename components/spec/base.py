@@ -97,6 +97,8 @@ def _ssh_public_key(value: str) -> str:
 Ipv4Cidr = Annotated[str, AfterValidator(_cidr)]
 #: An IPv4 or IPv6 network in CIDR notation (admin access lists may be either).
 Cidr = Annotated[str, AfterValidator(_any_cidr)]
+#: An https:// URL (no query or fragment in the host part).
+HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s/?#]+(/[^\s]*)?$", max_length=512)]
 #: An allow-list entry: an IPv4 or IPv6 CIDR, or `site:<name>` for the egress addresses of a site.
 Source = Annotated[str, AfterValidator(_source)]
 Ipv4Address = Annotated[str, AfterValidator(_ipv4)]

@@ -23,11 +23,12 @@ from .errors import CrossFieldError, refuse_case_twins
 #: chart turns on cloud-provider-openstack and Cinder CSI with a default class (capi-helm-charts
 #: openstack-cluster values.yaml `addons.openstack.enabled: true`; cluster-addons values.yaml
 #: `openstack.ccm`, `csiCinder.defaultStorageClass`). EKS runs cloud-provider-aws for load
-#: balancers, and Meridian adds the EBS CSI driver and its default class. Attached clusters are
-#: their owner's to equip.
+#: balancers, and Meridian adds the EBS CSI driver and its default class; on rke2 Meridian installs
+#: Cinder CSI (volumes) but nothing makes LoadBalancer Services yet. Attached clusters are their
+#: owner's to equip.
 HUB_MISSING = {
-    "rke2": "Meridian does not yet install cloud-provider-openstack (load balancers) or Cinder CSI (volumes) "
-    "on rke2; run the hub on a magnum or eks cluster",
+    "rke2": "Meridian does not yet build the ingress load balancer on rke2 (no cloud-provider-openstack; volumes "
+    "come from Cinder CSI); run the hub on a magnum or eks cluster",
 }
 
 

@@ -126,6 +126,18 @@ class PlatformSpec(SpecModel):
                     f"backend '{cluster.backend}' cannot run on {site.kind} site '{cluster.site}'",
                 )
             else:
+                if (
+                    cluster.backend == "rke2"
+                    and site.openstack is not None
+                    and site.openstack.cluster_credential is None
+                ):
+                    # Meridian installs Cinder CSI on rke2 clusters (components/addons/cinder_csi.py): its
+                    # plugins call Cinder and Nova from inside the cluster with their own credential.
+                    problems.add(
+                        ("sites", cluster.site, "openstack", "cluster_credential"),
+                        f"rke2 cluster '{name}' gets Cinder CSI volumes, which call the cloud with their own "
+                        "application credential: create one with the member role and give its auth_url, id and secret",
+                    )
                 if site.aws is not None:
                     # IAM is per partition: a role of another partition cannot be granted access.
                     home = aws_partition(site.aws.region)

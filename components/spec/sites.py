@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .base import Cidr, Ipv4Address, Ipv4Cidr, LabelKey, LabelValue, SpecModel, SshPublicKey
+from .base import Cidr, HttpsUrl, Ipv4Address, Ipv4Cidr, LabelKey, LabelValue, SpecModel, SshPublicKey
 from .catalog import AWS_GPU_INSTANCES, GPU_MODELS, OPENSTACK_GPU_FLAVORS, GpuFlavor
 from .errors import CrossFieldError
 from .project import RESERVED_LABELS
@@ -37,6 +37,21 @@ class ApplicationCredential(SpecModel):
     secret: SecretRef = Field(
         description="Where its secret lives: `config:<key>` (a secret stack config key) or "
         "`vault:<mount>/<path>#<field>` (HashiCorp Vault KV v2)."
+    )
+
+
+class ClusterCredential(ApplicationCredential):
+    """The application credential the site's clusters use from inside, for the cloud's own APIs.
+
+    Cinder CSI on rke2 clusters creates, attaches and resizes volumes with it. Create it once per
+    project with the `member` role (restricted: it cannot create other credentials), never reuse
+    the deployer's: every node that runs the plugin holds it.
+    """
+
+    auth_url: HttpsUrl = Field(
+        description="Keystone v3 endpoint the in-cluster plugins authenticate at, e.g. "
+        "https://keystone.example.org:5000/v3 (the `auth_url` of the site's clouds.yaml entry, which Meridian "
+        "does not read)."
     )
 
 
@@ -79,6 +94,11 @@ class OpenStackSettings(SpecModel):
         default=None,
         description="Authenticate with this application credential; auth URL and the rest still come from "
         "the clouds.yaml entry.",
+    )
+    cluster_credential: ClusterCredential | None = Field(
+        default=None,
+        description="Application credential for the in-cluster OpenStack integration of the site's rke2 clusters "
+        "(Cinder CSI volumes); required when the site runs rke2 clusters.",
     )
     load_balancer_provider: Literal["amphora", "ovn"] = Field(
         default="amphora",
