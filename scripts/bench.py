@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from components.spec.addons import AddonsSpec
-from components.spec.clusters import HUB_MISSING
 
 from .harness import PROGRAM, Plan, evaluate, load_plan, write_plan
 from .stackfile import PROJECT, StackConfig
@@ -116,7 +115,7 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
             cluster["control_plane"] = {"count": 3, "flavor": "m1.large"}
         if backend == "magnum":
             cluster["image"] = "ubuntu-2404-kube-v1.34.7"
-        cluster["addons"] = addon_settings(backend, sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
+        cluster["addons"] = addon_settings(sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
         specs[f"c{index:03d}"] = cluster
     return {
         "project": {"name": "bench", "owner": "bench@example.org", "cost_centre": "BENCH-1"},
@@ -125,16 +124,13 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
     }
 
 
-def addon_settings(backend: str, domain: str, cluster: str, gpu: dict[str, Any]) -> dict[str, Any]:
-    """Every add-on on; the hub (and the ingress it publishes through) where the backend can run it.
+def addon_settings(domain: str, cluster: str, gpu: dict[str, Any]) -> dict[str, Any]:
+    """Every add-on on, the hub (and the ingress it publishes through) on every backend.
 
     Add-ons with settings of their own get a complete, valid set; new add-ons join as
     `{enabled: true}` until they need more.
     """
     settings: dict[str, Any] = {addon: {"enabled": True} for addon in ADDONS}
-    if backend in HUB_MISSING:
-        settings.pop("jupyterhub")
-        return settings
     # A mixed-strategy MIG pool offers several slice sizes: the profile names one.
     slice_ = {"slice": "1g.10gb"} if (gpu.get("mig") or {}).get("strategy") == "mixed" else {}
     settings["ingress"] = {

@@ -19,7 +19,6 @@ from test_cli import meridian
 
 from components.program import GC_THRESHOLDS
 from components.spec import AddonsSpec, parse_platform
-from components.spec.clusters import HUB_MISSING
 from scripts.bench import FLOOR_PROGRAM, _platform_config, floor_config, synthetic_platform
 from scripts.cli import BENCH_FIELDS
 from scripts.harness import STACK_TYPE, Plan, PlanRecorder, evaluate
@@ -38,12 +37,9 @@ def test_synthetic_platform_is_a_valid_spec_of_that_size(clusters: int) -> None:
         assert set(cluster.node_pools) == {"cpu", "gpu"}, name
         assert cluster.node_pools["cpu"].gpu is None
         assert cluster.node_pools["gpu"].gpu is not None
-        # Every add-on the spec offers is on where the backend can run it, so the benchmark grows
-        # with the product; the hub (and the ingress it publishes through) only where it can run.
-        hub_runs = cluster.backend not in HUB_MISSING
-        offered = [a for a in AddonsSpec.model_fields if hub_runs or a != "jupyterhub"]
-        assert all(getattr(cluster.addons, addon).enabled for addon in offered), name
-        assert (cluster.addons.hub is not None) is hub_runs, name
+        # Every add-on the spec offers is on, the hub included, so the benchmark grows with the product.
+        assert all(getattr(cluster.addons, addon).enabled for addon in AddonsSpec.model_fields), name
+        assert cluster.addons.hub is not None, name
 
 
 def test_synthetic_platform_covers_every_backend_and_sharing_mode() -> None:

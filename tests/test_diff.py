@@ -179,8 +179,8 @@ def test_diff_command_exit_codes(tmp_path: Path, bundled_plan: Any) -> None:
 def test_a_type_renamed_with_its_alias_in_a_bundled_stack_is_matched(bundled_plan: Any) -> None:
     """The rke2 API load balancer carries an alias to the provider's old type token."""
     head = bundled_plan("eo4eu")
-    # (The Kubernetes SDK gives its StorageClass an alias to v1beta1 too: not the one under test.)
-    [balancer] = [r for r in head.resources if r["aliases"] and r["type"].startswith("openstack:")]
+    balancer = head.one("openstack:loadbalancer/loadBalancer:LoadBalancer", "core-api")
+    assert balancer["aliases"]
     old_type = balancer["aliases"][0]["type"]
     old = balancer | {"type": old_type, "urn": balancer["urn"].replace(balancer["type"], old_type)}
     base = Plan(head.project, head.stack, [old if r is balancer else r for r in head.resources])

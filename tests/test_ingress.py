@@ -676,14 +676,20 @@ def _hub_clusters(stack: str) -> set[str]:
     return found
 
 
-def test_a_stack_without_hubs_publishes_nothing(bundled_plan: Callable[[str], Plan]) -> None:
-    plan = bundled_plan("climres")
-    assert _hub_clusters("climres") == set()
-    assert plan.by_type(INGRESS) == []
-    assert plan.by_type(ISSUER) == []
-    charts = {r["inputs"]["chart"] for r in plan.by_type(RELEASE)}
-    assert charts.isdisjoint({"traefik", "cert-manager", "jupyterhub"})
-    assert not [r for r in plan.by_type(NAMESPACE) if r["inputs"]["metadata"]["name"] in ("traefik", "cert-manager")]
+def test_clusters_without_a_hub_publish_nothing(bundled_plan: Callable[[str], Plan]) -> None:
+    # destine-extremes: only postproc has a hub; its rke2 clusters and the attached one publish nothing.
+    plan = bundled_plan("destine-extremes")
+    assert _hub_clusters("destine-extremes") == {"postproc"}
+    assert [r["name"] for r in plan.by_type(INGRESS)] == ["postproc-ingress"]
+    assert [r["name"] for r in plan.by_type(ISSUER)] == ["postproc-letsencrypt-production"]
+    published = {
+        r["name"] for r in plan.by_type(RELEASE) if r["inputs"]["chart"] in ("traefik", "cert-manager", "jupyterhub")
+    }
+    assert published == {"postproc-traefik", "postproc-cert-manager", "postproc-jupyterhub"}
+    namespaces = [
+        r["name"] for r in plan.by_type(NAMESPACE) if r["inputs"]["metadata"]["name"] in ("traefik", "cert-manager")
+    ]
+    assert sorted(namespaces) == ["postproc-cert-manager", "postproc-traefik"]
 
 
 @pytest.mark.parametrize("stack", BUNDLED)
@@ -699,9 +705,13 @@ def test_ingress_goes_exactly_where_a_hub_is_published(bundled_plan: Callable[[s
 def test_bundled_stacks_include_a_hub_and_a_cluster_without() -> None:
     assert "processing" in _hub_clusters("buildspace")
     assert "city-services" not in _hub_clusters("buildspace")
-    # Hubs on eks clusters too: eo4eu's burst (whole L40S GPUs), destine-extremes' postproc (H100 slices).
-    assert _hub_clusters("eo4eu") == {"burst"}
+    # Every project has a hub whose profiles fit its pools: MIG slices (eo4eu core, destine-extremes
+    # postproc), time-sliced shares (buildspace, meditwin), whole GPUs (eo4eu burst, climres), on
+    # each backend.
+    assert _hub_clusters("eo4eu") == {"core", "burst"}
     assert _hub_clusters("destine-extremes") == {"postproc"}
+    assert _hub_clusters("climres") == {"indicators"}
+    assert _hub_clusters("meditwin") == {"twin"}
 
 
 def _no_hub(platform: dict[str, Any]) -> None:
@@ -951,3 +961,86 @@ def test_the_role_reaches_the_rendered_controller(bundled_plan: Callable[[str], 
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+# -- rke2: Meridian's Octavia load balancer in front of Traefik's node ports -------------------------------
+
+LB = "openstack:loadbalancer/loadBalancer:LoadBalancer"
+LISTENER = "openstack:loadbalancer/listener:Listener"
+LB_POOL = "openstack:loadbalancer/pool:Pool"
+MONITOR = "openstack:loadbalancer/monitor:Monitor"
+MEMBER = "openstack:loadbalancer/member:Member"
+SG_RULE = "openstack:networking/secGroupRule:SecGroupRule"
+INSTANCE = "openstack:compute/instance:Instance"
+
+
+def test_rke2_ingress_is_an_octavia_load_balancer_in_front_of_the_node_ports(
+    bundled_plan: Callable[[str], Plan],
+) -> None:
+    """Octavia (amphora): TCP listeners with allowed_cidrs and data timeouts, pools, TCP monitors, a member
+    per agent at Traefik's node port; the nodes admit the amphorae (site subnet) on those two ports."""
+    plan = bundled_plan("climres")
+    site = stack_platform("climres")["sites"]["ewc-reading"]
+    site_provider = plan.one("pulumi:providers:openstack", "ewc-reading-provider")["urn"]
+    balancer = plan.one(LB, "indicators-ingress")
+    assert balancer["inputs"]["loadbalancerProvider"] == "amphora"
+    assert (
+        balancer["inputs"]["vipSubnetId"]
+        == mocked(plan, plan.one("openstack:networking/subnet:Subnet", "ewc-reading-subnet"))[0]
+    )
+    assert provider_urn(balancer) == site_provider
+    association = plan.one("openstack:networking/floatingIpAssociate:FloatingIpAssociate", "indicators-ingress")
+    fip = plan.one("openstack:networking/floatingIp:FloatingIp", "indicators-ingress")
+    assert association["inputs"]["portId"] == mocked(plan, balancer)[1]["vipPortId"]
+    assert association["inputs"]["floatingIp"] == mocked(plan, fip)[1]["address"]
+    agents = {
+        r["name"].removeprefix("indicators-"): mocked(plan, r)[1]["accessIpV4"]
+        for r in plan.by_type(INSTANCE)
+        if r["name"].startswith(("indicators-general-", "indicators-a100-"))
+    }
+    assert sorted(agents) == ["a100-0", "general-0", "general-1", "general-2"]
+    nodes_group = mocked(plan, plan.one("openstack:networking/secGroup:SecGroup", "indicators-nodes"))[0]
+    for port, node_port in ((80, 30080), (443, 30443)):
+        listener = plan.one(LISTENER, f"indicators-ingress-{port}")["inputs"]
+        assert (listener["protocol"], listener["protocolPort"], listener["allowedCidrs"]) == (
+            "TCP",
+            port,
+            ["0.0.0.0/0"],
+        )
+        assert listener["timeoutClientData"] == listener["timeoutMemberData"] == 3_600_000
+        pool = plan.one(LB_POOL, f"indicators-ingress-{port}")["inputs"]
+        assert (pool["protocol"], pool["lbMethod"]) == ("TCP", "LEAST_CONNECTIONS")
+        assert plan.one(MONITOR, f"indicators-ingress-{port}")["inputs"]["type"] == "TCP"
+        members = {
+            r["name"]: r["inputs"] for r in plan.by_type(MEMBER) if r["name"].startswith(f"indicators-ingress-{port}-")
+        }
+        assert {name.removeprefix(f"indicators-ingress-{port}-"): m["address"] for name, m in members.items()} == agents
+        assert {m["protocolPort"] for m in members.values()} == {node_port}
+        rule = plan.one(SG_RULE, f"indicators-nodes-tcp-{node_port}")["inputs"]
+        assert rule == {
+            "securityGroupId": nodes_group,
+            "description": rule["description"],
+            "direction": "ingress",
+            "ethertype": "IPv4",
+            "protocol": "tcp",
+            "portRangeMin": node_port,
+            "portRangeMax": node_port,
+            "remoteIpPrefix": site["cidr"],
+        }
+    # Traefik listens on those node ports; the Service is no LoadBalancer (nothing would serve it).
+    service = values(plan, "traefik", "indicators")["service"]
+    assert service == {"spec": {"type": "NodePort"}}
+    ports = values(plan, "traefik", "indicators")["ports"]
+    assert ports["web"]["nodePort"] == 30080 and ports["websecure"]["nodePort"] == 30443
+    assert ports["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    # The hostname's record points at the floating IP.
+    record = plan.one("openstack:dns/recordSet:RecordSet", "indicators-jupyterhub-dns")
+    assert record["inputs"]["records"] == [mocked(plan, fip)[1]["address"]]
+
+
+def test_the_node_ports_render_into_the_controller_service(bundled_plan: Callable[[str], Plan]) -> None:
+    rendered = render_of(bundled_plan("climres"), "indicators", "traefik")
+    [service] = [o for o in rendered.objects if o["kind"] == "Service" and o["metadata"]["name"] == "traefik"]
+    assert service["spec"]["type"] == "NodePort"
+    assert {p["port"]: p["nodePort"] for p in service["spec"]["ports"]} == {80: 30080, 443: 30443}
+    assert "loadBalancerSourceRanges" not in service["spec"]

@@ -266,9 +266,11 @@ def test_the_hub_release_waits_for_ingress(bundled_plan: Callable[[str], Plan]) 
 
 
 def test_clusters_without_a_hub_get_none(bundled_plan: Callable[[str], Plan]) -> None:
-    plan = bundled_plan("climres")
-    assert plan.by_type(HUB) == []
-    assert [r for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == "jupyterhub"] == []
+    plan = bundled_plan("buildspace")  # processing has a hub, city-services none
+    assert [r["name"] for r in plan.by_type(HUB)] == ["processing-jupyterhub"]
+    assert [r["name"] for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == "jupyterhub"] == [
+        "processing-jupyterhub"
+    ]
 
 
 # -- profiles from what the pools offer --------------------------------------------------------------------

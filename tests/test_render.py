@@ -118,9 +118,12 @@ def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
 def test_releases_know_their_cluster_and_its_exact_version() -> None:
     _, renders = rendered("eo4eu")
     versions = {(item.release.cluster, item.release.name): item.release.kube_version for item in renders}
-    # core is rke2 1.33 (v1.33.13+rke2r2 in the catalog), burst is eks 1.34 with the hub and its ingress.
+    # core is rke2 1.33 (v1.33.13+rke2r2 in the catalog), burst is eks 1.34; both with a hub and its ingress.
     assert versions == {
         ("core", "gpu-operator"): "v1.33.13",
+        ("core", "traefik"): "v1.33.13",
+        ("core", "cert-manager"): "v1.33.13",
+        ("core", "jupyterhub"): "v1.33.13",
         ("burst", "gpu-operator"): "v1.34.0",
         ("burst", "traefik"): "v1.34.0",
         ("burst", "cert-manager"): "v1.34.0",
@@ -287,9 +290,12 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "burst.burst-gpu-operator.yaml",
         "burst.burst-jupyterhub.yaml",
         "burst.burst-traefik.yaml",
+        "core.core-cert-manager.yaml",
         "core.core-gpu-operator.yaml",
+        "core.core-jupyterhub.yaml",
+        "core.core-traefik.yaml",
     ]
-    assert "5 releases rendered, 0 invalid objects" in result.stdout
+    assert "8 releases rendered, 0 invalid objects" in result.stdout
 
 
 @pytest.mark.cli

@@ -4,6 +4,9 @@ Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; t
 
 * `<c>-ingress`                       networking.FloatingIp (OpenStack sites): the load balancer's address
 * `<c>-ingress-<zone>`                ec2.Eip per availability zone (AWS sites): the NLB's addresses
+* rke2 only: `<c>-ingress` loadbalancer.LoadBalancer with FloatingIpAssociate, `<c>-ingress-{80,443}`
+  Listener, Pool and Monitor, a Member per agent on Traefik's node port, and
+  `<c>-nodes-tcp-{30080,30443}` SecGroupRules admitting the load balancer to the nodes
 * `<c>-traefik`, `<c>-cert-manager`   core/v1 Namespaces (Pod Security restricted)
 * `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
 * `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
@@ -24,6 +27,10 @@ Octavia listener's allowed_cidrs (amphora provider: the spec refuses ovn); on EK
 provider (cloud-provider-aws, which EKS runs) admits them to the nodes' security group, since a
 Network Load Balancer keeps the client's address.
 
+On rke2 nothing in the cluster makes load balancers (cloud-provider-openstack is not installed):
+Meridian builds the Octavia load balancer itself, as it does for the cluster's API, in front of
+Traefik's node ports on every agent; the listeners carry the allow-list (`allowed_cidrs`).
+
 Meridian owns the load balancer's public addresses on both clouds, so DNS records point at them
 from the first `pulumi up` and survive a replaced Service: a floating IP on OpenStack, one
 Elastic IP per availability zone on AWS (a Network Load Balancer has one address per zone).
@@ -33,13 +40,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
 
 from ..spec.addons import AcmeSpec
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
+
+if TYPE_CHECKING:
+    from ..clusters.cluster import KubernetesCluster
 
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
 INGRESS_CLASS = "traefik"
@@ -68,6 +78,12 @@ AWS_LB_EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
 #: on the address the DNS record still lists: on, every address reaches every node.
 AWS_LB_CROSS_ZONE = "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled"
 OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
+#: Traefik's node ports on rke2, behind Meridian's Octavia load balancer (inside the API server's
+#: default node-port range, 30000-32767), by the entry point and public port they serve.
+NODE_PORTS = {"web": (80, 30080), "websecure": (443, 30443)}
+#: Octavia's default idle timeout (50 s) would cut the websockets of idle notebook kernels and
+#: terminals; an hour, as on the API load balancer.
+IDLE_TIMEOUT_MS = 3_600_000
 
 
 def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
@@ -103,6 +119,14 @@ def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequenc
     }
 
 
+def node_port_service() -> dict[str, Any]:
+    """The controller Service's settings behind a load balancer Meridian builds (rke2): fixed node ports."""
+    return {
+        "spec": {"type": "NodePort"},
+        "ports": {entry: {"nodePort": node_port} for entry, (_, node_port) in NODE_PORTS.items()},
+    }
+
+
 def traefik_values(
     source_ranges: pulumi.Input[Sequence[str]], load_balancer: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -115,8 +139,21 @@ def traefik_values(
     service: dict[str, Any] = {
         "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges, **cloud.get("spec", {})}
     }
+    if service["spec"]["type"] == "NodePort":
+        # Kubernetes accepts the field on LoadBalancer Services only; the listeners filter instead.
+        del service["spec"]["loadBalancerSourceRanges"]
     if "annotations" in cloud:
         service["annotations"] = cloud["annotations"]
+    ports: dict[str, Any] = {
+        # Plain HTTP answers with a permanent redirect to HTTPS. ACME HTTP-01 challenges
+        # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
+        # certificate (letsencrypt.org/docs/challenge-types, HTTP-01), and so does cert-manager's
+        # self-check (pkg/issuer/acme/http/http.go testReachability: InsecureSkipVerify).
+        "web": {"http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
+        "websecure": {"http": {"tls": {"enabled": True}}},
+    }
+    for entry, settings in cloud.get("ports", {}).items():
+        ports[entry] = {**ports[entry], **settings}
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
@@ -145,14 +182,7 @@ def traefik_values(
             # Ingress status gets the load balancer's address (what DNS records point at).
             "kubernetesIngress": {"enabled": True, "publishedService": {"enabled": True}},
         },
-        "ports": {
-            # Plain HTTP answers with a permanent redirect to HTTPS. ACME HTTP-01 challenges
-            # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
-            # certificate (letsencrypt.org/docs/challenge-types, HTTP-01), and so does cert-manager's
-            # self-check (pkg/issuer/acme/http/http.go testReachability: InsecureSkipVerify).
-            "web": {"http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
-            "websecure": {"http": {"tls": {"enabled": True}}},
-        },
+        "ports": ports,
         # externalTrafficPolicy stays Cluster: Local keeps traffic off nodes without a Traefik pod
         # only through the load balancer's health monitor (OCCM `create-monitor`, which Magnum sets
         # from the label octavia_lb_healthcheck: magnum-capi-helm driver.py), and the amphora proxies
@@ -275,22 +305,28 @@ def dns01_policy(zone_id: str, partition: str) -> dict[str, Any]:
 
 
 def _public_addresses(
-    cluster_name: str, context: AddonContext, parent: pulumi.Resource
+    cluster_name: str, context: AddonContext, parent: pulumi.Resource, allowed: pulumi.Input[Sequence[str]]
 ) -> tuple[dict[str, Any], list[pulumi.Output[str]]]:
-    """The addresses Meridian owns for the cluster's ingress load balancer, and the Service settings using them."""
+    """The addresses Meridian owns for the cluster's ingress load balancer, and the Service settings using them.
+
+    :param allowed: the IPv4 CIDRs that may reach the load balancer (listeners Meridian builds).
+    """
     site = context.site
     on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
     if site.spec.openstack is not None:
         import pulumi_openstack as openstack
 
-        address = openstack.networking.FloatingIp(
+        floating_ip = openstack.networking.FloatingIp(
             f"{cluster_name}-ingress",
             pool=site.spec.openstack.external_network,
             description=f"Ingress (Traefik) of cluster {cluster_name}",
             tags=[*site.tags, f"cluster={cluster_name}"],
             opts=on_site,
-        ).address
-        return openstack_load_balancer(address), [address]
+        )
+        if context.cluster.backend == "rke2":
+            _octavia_ingress(cluster_name, context, floating_ip, allowed, on_site)
+            return node_port_service(), [floating_ip.address]
+        return openstack_load_balancer(floating_ip.address), [floating_ip.address]
     import pulumi_aws as aws
 
     assert site.spec.aws is not None  # a site is OpenStack or AWS (SiteSpec)
@@ -305,6 +341,95 @@ def _public_addresses(
     ]
     settings = aws_load_balancer([eip.allocation_id for eip in eips], site.public_subnet_ids)
     return settings, [eip.public_ip for eip in eips]
+
+
+def _octavia_ingress(
+    cluster_name: str,
+    context: AddonContext,
+    floating_ip: Any,
+    allowed: pulumi.Input[Sequence[str]],
+    on_site: pulumi.ResourceOptions,
+) -> None:
+    """The rke2 cluster's ingress load balancer: Octavia in front of Traefik's node ports on every agent.
+
+    Built like the cluster's API load balancer (components/clusters/rke2.py): amphora provider
+    (allowed_cidrs, timeouts), TCP listeners that pass TLS through to Traefik, a TCP health
+    monitor per pool; the amphorae reach the members from the site subnet, which the nodes'
+    security group admits on the two node ports only.
+    """
+    import pulumi_openstack as openstack
+
+    site = context.site
+    cluster = cast("KubernetesCluster", context.parent)
+    settings = site.spec.openstack
+    tags = [*site.tags, f"cluster={cluster_name}"]
+    balancer = openstack.loadbalancer.LoadBalancer(
+        f"{cluster_name}-ingress",
+        name=f"{site.prefix}-{cluster_name}-ingress",
+        description=f"Ingress (Traefik) of cluster {cluster_name}",
+        vip_subnet_id=site.subnet_id,
+        loadbalancer_provider=settings.load_balancer_provider,
+        tags=tags,
+        opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(ignore_changes=["loadbalancerProvider"])),
+    )
+    openstack.networking.FloatingIpAssociate(
+        f"{cluster_name}-ingress", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
+    )
+    agents = cluster.agents
+    for entry, (port, node_port) in NODE_PORTS.items():
+        openstack.networking.SecGroupRule(
+            f"{cluster_name}-nodes-tcp-{node_port}",
+            security_group_id=cluster.node_security_group_id,
+            description=f"Traefik {entry} node port from the site subnet (ingress load balancer)",
+            direction="ingress",
+            ethertype="IPv4",
+            protocol="tcp",
+            port_range_min=node_port,
+            port_range_max=node_port,
+            remote_ip_prefix=site.spec.cidr,
+            opts=on_site,
+        )
+        listener = openstack.loadbalancer.Listener(
+            f"{cluster_name}-ingress-{port}",
+            loadbalancer_id=balancer.id,
+            protocol="TCP",
+            protocol_port=port,
+            allowed_cidrs=allowed,
+            timeout_client_data=IDLE_TIMEOUT_MS,
+            timeout_member_data=IDLE_TIMEOUT_MS,
+            description=f"Ingress {entry} of cluster {cluster_name}",
+            tags=tags,
+            opts=on_site,
+        )
+        pool = openstack.loadbalancer.Pool(
+            f"{cluster_name}-ingress-{port}",
+            listener_id=listener.id,
+            protocol="TCP",
+            lb_method="LEAST_CONNECTIONS",
+            description=f"Traefik node port {node_port} on the agents of cluster {cluster_name}",
+            tags=tags,
+            opts=on_site,
+        )
+        openstack.loadbalancer.Monitor(
+            f"{cluster_name}-ingress-{port}",
+            pool_id=pool.id,
+            type="TCP",
+            delay=10,
+            timeout=5,
+            max_retries=3,
+            max_retries_down=3,
+            opts=on_site,
+        )
+        for agent, address in agents.items():
+            openstack.loadbalancer.Member(
+                f"{cluster_name}-ingress-{port}-{agent}",
+                pool_id=pool.id,
+                address=address,
+                protocol_port=node_port,
+                subnet_id=site.subnet_id,
+                tags=tags,
+                opts=on_site,
+            )
 
 
 def _dns01_role(
@@ -367,17 +492,18 @@ class Ingress(pulumi.ComponentResource):
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
         allowed = context.sources(spec.allowed_sources)
-        load_balancer, self.addresses = _public_addresses(cluster_name, context, self)
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
+        allowed_v4 = cidrs(allowed, version=4)
+        load_balancer, self.addresses = _public_addresses(cluster_name, context, self, allowed_v4)
         role_arn: pulumi.Output[str] | None = None
         waits: dict[str, list[pulumi.Resource]] = {}
         route53: dict[str, Any] | None = None
         if spec.acme is not None and spec.acme.challenge == "dns-01":
             role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
             waits["cert-manager"] = [policy]  # its permissions before its first ACME order
-        self.releases = ingress_releases(cluster_name, cidrs(allowed, version=4), load_balancer, role_arn)
+        self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn)
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(

@@ -78,6 +78,10 @@ class KubernetesCluster(pulumi.ComponentResource):
     api_sources: list[Source]
     """Who may reach the Kubernetes API besides the site's admin CIDRs: the spec's `api_cidrs`,
     other sites resolved to their egress addresses (components/reachability.py)."""
+    agents: dict[str, pulumi.Output[str]]
+    """rke2: each agent's address on the site network, by `<pool>-<index>` (load balancer members)."""
+    node_security_group_id: pulumi.Output[str] | None = None
+    """rke2: the security group of the cluster's nodes (add-ons admit their load balancers' traffic to it)."""
     volume_driver: pulumi.Resource | None = None
     """The volume driver Meridian installs with the cluster (eks: the EBS CSI add-on), which the
     default StorageClass waits for; None where the cloud's driver comes with the cluster or none does."""
@@ -112,6 +116,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.api_sources = list(api_sources or [])
         self.labels = {**site.labels, "cluster": name}
         self.pools = {}
+        self.agents = {}
         backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")
         self.kubeconfig = pulumi.Output.secret(backend.build(self, spec, site))
         self.provider = k8s.Provider(

@@ -120,6 +120,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         tags,
         on_site,
     )
+    cluster.node_security_group_id = nodes.id
     for description, protocol, first, last in NODE_RULES:
         openstack.networking.SecGroupRule(
             f"{name}-nodes-{protocol}-{first}",
@@ -303,7 +304,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         )
         # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
         for index in range(pool_spec.initial_size):
-            _instance(
+            agent = _instance(
                 f"{name}-{pool_name}-{index}",
                 f"{site.prefix}-{name}-{pool_name}-{index}",
                 flavor=pool_spec.flavor,
@@ -317,6 +318,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 tags=tags,
                 opts=in_pool,
             )
+            cluster.agents[f"{pool_name}-{index}"] = agent.access_ip_v4
         pool.finish({"size": pool_spec.initial_size})
 
     api_url = floating_ip.address.apply(lambda address: f"https://{address}:{ports.KUBE_API}")

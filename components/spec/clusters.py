@@ -18,19 +18,6 @@ from .base import MIG_SLICE_PATTERN, SITE_REF_PREFIX, LabelKey, LabelValue, Name
 from .catalog import BACKEND_VERSIONS, GPU_MODELS
 from .errors import CrossFieldError, refuse_case_twins
 
-#: What a backend's clusters lack for the hub (a LoadBalancer Service for the ingress controller,
-#: a default StorageClass for its volumes). Magnum clusters have both: the openstack-cluster
-#: chart turns on cloud-provider-openstack and Cinder CSI with a default class (capi-helm-charts
-#: openstack-cluster values.yaml `addons.openstack.enabled: true`; cluster-addons values.yaml
-#: `openstack.ccm`, `csiCinder.defaultStorageClass`). EKS runs cloud-provider-aws for load
-#: balancers, and Meridian adds the EBS CSI driver and its default class; on rke2 Meridian installs
-#: Cinder CSI (volumes) but nothing makes LoadBalancer Services yet. Attached clusters are their
-#: owner's to equip.
-HUB_MISSING = {
-    "rke2": "Meridian does not yet build the ingress load balancer on rke2 (no cloud-provider-openstack; volumes "
-    "come from Cinder CSI); run the hub on a magnum or eks cluster",
-}
-
 
 class TaintSpec(SpecModel):
     """A Kubernetes node taint."""
@@ -506,9 +493,6 @@ class ClusterSpec(SpecModel):
             )
         hub = self.addons.hub
         if hub is not None:
-            missing = HUB_MISSING.get(self.backend)
-            if missing is not None:
-                problems.add(("addons", "jupyterhub"), f"{self.backend} clusters cannot run the hub yet: {missing}")
             for path, message in hub.pool_problems(self.node_pools, ("addons", "jupyterhub")):
                 problems.add(path, message)
         problems.raise_if_any()
