@@ -686,6 +686,26 @@ def test_values_need_a_gpu_pool(base_platform: dict[str, Any]) -> None:
     assert caught.value.args == ("the GPU Operator is only installed on clusters with GPU pools",)
 
 
+def test_the_release_record_names_its_namespace_for_any_delivery(base_platform: dict[str, Any]) -> None:
+    """The record is whole without the Namespace resource: GitOps delivery reads the namespace from it."""
+    from components.addons.gpu_operator import gpu_operator_release
+    from components.spec import parse_platform
+
+    pools = {
+        "cpu": _pool("m1.large", 2),
+        "gpu": {**_pool("vm.a100.1gpu", 1), "gpu": {"model": "A100-80GB", "count": 1}},
+    }
+    platform = {**base_platform, "clusters": {"lab": _openstack("rke2", pools)}}
+    cluster = parse_platform(platform, "stacks/Pulumi.unit.yaml").clusters["lab"]
+    record = gpu_operator_release("lab", cluster)
+    assert (record.resource, record.release_name, record.namespace) == (
+        "lab-gpu-operator",
+        "gpu-operator",
+        "gpu-operator",
+    )
+    assert record.chart.name == CHART
+
+
 def test_gpu_summary_output(gpu_plan: Plan) -> None:
     assert gpu_plan.outputs["gpus"] == {name: expect.gpus for name, expect in EXPECT.items()}
 

@@ -86,15 +86,15 @@ def deliver(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: list[pulumi.Resource] | None = None,
-    namespace: pulumi.Input[str] | None = None,
+    namespace: pulumi.Input[str],
 ) -> pulumi.CustomResource:
     """Install `release` directly: a helm.v3.Release through the cluster's explicit provider.
 
     :param provider: the cluster's Kubernetes provider (never the ambient one).
     :param parent: the add-on's component.
     :param depends_on: objects the release needs first (its ConfigMaps, the add-ons it waits for).
-    :param namespace: the namespace as an Output of the Namespace resource the add-on made, so the
-        release also depends on it; the record's namespace otherwise.
+    :param namespace: the record's namespace as the add-on's Namespace resource reports it (its
+        Output), so the release also depends on that Namespace.
     """
     import pulumi_kubernetes as k8s
 
@@ -104,7 +104,7 @@ def deliver(
         chart=release.chart.name,
         version=release.chart.version,
         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.chart.repository),
-        namespace=release.namespace if namespace is None else namespace,
+        namespace=namespace,
         values=dict(release.values),
         timeout=release.timeout,
         # None is not sent: releases that install their CRDs show no new input in a diff.

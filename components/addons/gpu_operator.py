@@ -245,7 +245,6 @@ class GpuOperator(pulumi.ComponentResource):
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         self.summary = gpu_summary(cluster_name, cluster)
         self.release = gpu_operator_release(cluster_name, cluster)
-        self.values = dict(self.release.values)
         adopted = ADOPTED_RELEASE.get(cluster.backend)
         namespace_name: pulumi.Input[str] = NAMESPACE
         depends: list[pulumi.Resource] = []
