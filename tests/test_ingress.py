@@ -1033,6 +1033,12 @@ def test_rke2_ingress_is_an_octavia_load_balancer_in_front_of_the_node_ports(
     ports = values(plan, "traefik", "indicators")["ports"]
     assert ports["web"]["nodePort"] == 30080 and ports["websecure"]["nodePort"] == 30443
     assert ports["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    # A NodePort Service has no load-balancer status to copy: Traefik publishes the floating IP itself.
+    assert values(plan, "traefik", "indicators")["providers"]["kubernetesIngress"] == {
+        "enabled": True,
+        "publishedService": {"enabled": False},
+        "ingressEndpoint": {"ip": mocked(plan, fip)[1]["address"]},
+    }
     # The hostname's record points at the floating IP.
     record = plan.one("openstack:dns/recordSet:RecordSet", "indicators-jupyterhub-dns")
     assert record["inputs"]["records"] == [mocked(plan, fip)[1]["address"]]

@@ -97,6 +97,7 @@ def test_rke2_clusters_get_cinder_csi_and_its_default_class(bundled_plan: Callab
         ("DaemonSet", "csi-cinder-nodeplugin"),
         ("Deployment", "csi-cinder-controllerplugin"),
         ("Secret", "cloud-config"),
+        ("Secret", "cloud-config-node"),
         ("ServiceAccount", "csi-cinder-controller-sa"),
         ("ServiceAccount", "csi-cinder-node-sa"),
         ("StorageClass", "csi-cinder"),
@@ -120,12 +121,13 @@ def test_cinder_csi_plugins_as_upstream_ships_them(bundled_plan: Callable[[str],
     plan = bundled_plan("climres")
     controller = plan.one(DEPLOYMENT, "indicators-csi-cinder-controllerplugin")
     containers = _containers(controller)
+    # indicators runs Kubernetes 1.33: cloud-provider-openstack v1.33.1 and its sidecars.
     assert {name: c["image"] for name, c in containers.items()} == {
-        "csi-attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.10.0",
-        "csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v5.3.0",
-        "csi-resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.14.0",
-        "liveness-probe": "registry.k8s.io/sig-storage/livenessprobe:v2.17.0",
-        "cinder-csi-plugin": "registry.k8s.io/provider-os/cinder-csi-plugin:v1.34.1",
+        "csi-attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.7.0",
+        "csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v5.1.0",
+        "csi-resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.12.0",
+        "liveness-probe": "registry.k8s.io/sig-storage/livenessprobe:v2.14.0",
+        "cinder-csi-plugin": "registry.k8s.io/provider-os/cinder-csi-plugin:v1.33.1",
     }
     plugin = containers["cinder-csi-plugin"]
     assert plugin["args"] == [
@@ -163,9 +165,27 @@ def test_cinder_csi_plugins_as_upstream_ships_them(bundled_plan: Callable[[str],
     for workload in (controller, node):
         for container in _containers(workload).values():
             assert container["resources"]["limits"]["memory"], container["name"]
-    # Both plugins start after their credential exists.
+    # Only the controller mounts the credential; the node plugins make no OpenStack call (v1.34.1
+    # cmd/cinder-csi-plugin/main.go) and mount a configuration without [Global].
+    assert {"name": "secret-cinderplugin", "secret": {"secretName": "cloud-config-node"}} in pod["volumes"]
+    # Both plugins start after their configuration exists, and restart when the credential changes.
     secret = plan.one(SECRET, "indicators-cinder-csi-config")
     assert secret["urn"] in controller["depends_on"] and secret["urn"] in node["depends_on"]
+    checksums = {
+        w["inputs"]["spec"]["template"]["metadata"]["annotations"]["meridian.io/cloud-config-checksum"]
+        for w in (controller, node)
+    }
+    [checksum] = checksums
+    assert len(checksum) == 64 and int(checksum, 16) >= 0
+
+
+def test_every_rke2_version_has_its_cinder_csi_release() -> None:
+    from components.addons.cinder_csi import RELEASES
+    from components.spec.catalog import BACKEND_VERSIONS
+
+    assert sorted(RELEASES) == sorted(BACKEND_VERSIONS["rke2"])
+    for minor, images in RELEASES.items():
+        assert images["cinder-csi-plugin"].endswith(f":v{minor}.1"), minor
 
 
 def test_the_cloud_config_is_secret_and_authenticates_with_the_cluster_credential() -> None:
@@ -190,6 +210,12 @@ def test_the_cloud_config_is_secret_and_authenticates_with_the_cluster_credentia
     assert values["region"] == site["region"]
     assert values["application-credential-secret"]  # the offline engine's stand-in for the Vault value
     assert values["application-credential-secret"] not in json.dumps(plan.resources)
+    # The nodes' configuration says where to find the instance, and holds no credential.
+    node = plan.one(SECRET, "indicators-cinder-csi-node-config")
+    node_conf = configparser.ConfigParser()
+    node_conf.read_string(plan.revealed[node["urn"]]["stringData"]["cloud.conf"])
+    assert node_conf.sections() == ["Metadata"]
+    assert node_conf["Metadata"]["search-order"] == "configDrive,metadataService"
 
 
 def test_cloud_conf_quotes_what_gcfg_would_cut() -> None:

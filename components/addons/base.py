@@ -17,6 +17,8 @@ cluster's provider, labels and the components of the add-ons installed before it
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +153,15 @@ def namespace(
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, **levels}),
         opts=pulumi.ResourceOptions(parent=parent, provider=provider, retain_on_delete=retain_on_delete or None),
     )
+
+
+def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """SHA-256 over the Secret's data, not secret itself: it changes when a secret does, and reveals none."""
+    keys = sorted(data)
+    digest = pulumi.Output.all(*(data[key] for key in keys)).apply(
+        lambda values: hashlib.sha256(json.dumps(dict(zip(keys, values))).encode()).hexdigest()  # noqa: B905
+    )
+    return pulumi.Output.unsecret(digest)
 
 
 def _snake(key: str) -> str:

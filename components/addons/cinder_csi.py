@@ -2,17 +2,35 @@
 
 RKE2 ships no volume driver and the cloud-provider-openstack charts are not in the offline
 mirror, so Meridian writes the driver's objects itself. Every fact below (images, arguments,
-RBAC rules, mounts) comes from cloud-provider-openstack v1.34.1, manifests/cinder-csi-plugin/
-(the release's plain manifests; the chart `openstack-cinder-csi` renders the same objects).
-Volume snapshots are left out: they need the external-snapshotter CRDs and controller, which
-Meridian does not install. The node plugin is privileged (it formats and mounts block devices):
+RBAC rules, mounts) comes from cloud-provider-openstack's manifests/cinder-csi-plugin/ at the
+release matching the cluster's Kubernetes minor (v1.32.1, v1.33.1, v1.34.1: upstream recommends
+the plugin release of the cluster's version, docs/cinder-csi-plugin/using-cinder-csi-plugin.md;
+the three differ only in their images).
+
+Decisions against the upstream manifests:
+
+* Only the controller holds the credential. The node service makes no OpenStack call (v1.34.1
+  cmd/cinder-csi-plugin/main.go: it reads [Metadata] and [BlockStorage] only; it finds its
+  instance through the metadata service or config drive), so the DaemonSet on every node, GPU
+  nodes running notebooks included, mounts a Secret without [Global].
+* The pods carry a checksum of their configuration, so a rotated credential restarts them (the
+  plugin reads cloud.conf once, at start: pkg/csi/cinder/openstack/openstack.go).
+* No snapshots: RKE2 installs the snapshot controller and its CRDs (rke2-snapshot-controller),
+  but Meridian runs no csi-snapshotter sidecar and makes no VolumeSnapshotClass, so snapshots of
+  `csi-cinder` volumes are not offered (backups are the projects' own, at the application level).
+* Volumes are created in the availability zone of the node the pod lands on (the provisioner's
+  Topology feature gate with WaitForFirstConsumer): the site's Nova zones must exist in Cinder
+  too (upstream docs/cinder-csi-plugin/troubleshooting.md), which holds for the bundled sites' `nova`.
+
+The node plugin is privileged (it formats and mounts block devices):
 kube-system is exempt from the restricted Pod Security level RKE2's CIS profile enforces (RKE2
 docs, security/pod_security_standards: the default exemptions), and from the policy pack's pod
 security policies (allowed_namespaces).
 
 Objects (all in kube-system, through the cluster's provider, under `<cluster>-block-storage`):
 
-* Secret `cloud-config` (`cloud.conf`: the site's cluster application credential, secret)
+* Secret `cloud-config` (`cloud.conf`: the site's cluster application credential, secret), for
+  the controller; Secret `cloud-config-node` (no credential), for the node plugin
 * CSIDriver `cinder.csi.openstack.org`
 * ServiceAccounts, ClusterRoles and ClusterRoleBindings of the controller and node plugins
 * Deployment `csi-cinder-controllerplugin` (attacher, provisioner, resizer, liveness probe, plugin)
@@ -30,16 +48,42 @@ import pulumi
 DRIVER = "cinder.csi.openstack.org"
 NAMESPACE = "kube-system"
 SECRET = "cloud-config"
+NODE_SECRET = "cloud-config-node"
 CLASS_NAME = "csi-cinder"
+#: Pod annotation carrying the checksum of the configuration the pod reads.
+CONFIG_CHECKSUM = "meridian.io/cloud-config-checksum"
+#: The node plugin's whole configuration: where it finds its instance ID and zone (upstream's
+#: default order; [Metadata] search-order).
+NODE_CLOUD_CONF = "[Metadata]\nsearch-order = configDrive,metadataService\n"
 
-#: Images of cloud-provider-openstack v1.34.1 manifests/cinder-csi-plugin.
-PLUGIN_IMAGE = "registry.k8s.io/provider-os/cinder-csi-plugin:v1.34.1"
-SIDECARS = {
-    "csi-attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.10.0",
-    "csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v5.3.0",
-    "csi-resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.14.0",
-    "liveness-probe": "registry.k8s.io/sig-storage/livenessprobe:v2.17.0",
-    "node-driver-registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.15.0",
+_REGISTRY = "registry.k8s.io"
+#: Images of cloud-provider-openstack manifests/cinder-csi-plugin per Kubernetes minor (tags
+#: v1.32.1, v1.33.1, v1.34.1), by container name.
+RELEASES: dict[str, dict[str, str]] = {
+    "1.32": {
+        "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.32.1",
+        "csi-attacher": f"{_REGISTRY}/sig-storage/csi-attacher:v4.7.0",
+        "csi-provisioner": f"{_REGISTRY}/sig-storage/csi-provisioner:v5.1.0",
+        "csi-resizer": f"{_REGISTRY}/sig-storage/csi-resizer:v1.12.0",
+        "liveness-probe": f"{_REGISTRY}/sig-storage/livenessprobe:v2.14.0",
+        "node-driver-registrar": f"{_REGISTRY}/sig-storage/csi-node-driver-registrar:v2.12.0",
+    },
+    "1.33": {
+        "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.33.1",
+        "csi-attacher": f"{_REGISTRY}/sig-storage/csi-attacher:v4.7.0",
+        "csi-provisioner": f"{_REGISTRY}/sig-storage/csi-provisioner:v5.1.0",
+        "csi-resizer": f"{_REGISTRY}/sig-storage/csi-resizer:v1.12.0",
+        "liveness-probe": f"{_REGISTRY}/sig-storage/livenessprobe:v2.14.0",
+        "node-driver-registrar": f"{_REGISTRY}/sig-storage/csi-node-driver-registrar:v2.12.0",
+    },
+    "1.34": {
+        "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.34.1",
+        "csi-attacher": f"{_REGISTRY}/sig-storage/csi-attacher:v4.10.0",
+        "csi-provisioner": f"{_REGISTRY}/sig-storage/csi-provisioner:v5.3.0",
+        "csi-resizer": f"{_REGISTRY}/sig-storage/csi-resizer:v1.14.0",
+        "liveness-probe": f"{_REGISTRY}/sig-storage/livenessprobe:v2.17.0",
+        "node-driver-registrar": f"{_REGISTRY}/sig-storage/csi-node-driver-registrar:v2.15.0",
+    },
 }
 
 CONTROLLER = "csi-cinder-controllerplugin"
@@ -135,10 +179,10 @@ def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
 
 
-def _sidecar(name: str, args: list[str], socket: str) -> dict[str, Any]:
+def _sidecar(images: dict[str, str], name: str, args: list[str], socket: str) -> dict[str, Any]:
     return {
         "name": name,
-        "image": SIDECARS[name],
+        "image": images[name],
         "args": args,
         "env": [{"name": "ADDRESS", "value": f"{socket}/csi.sock"}],
         "volumeMounts": [{"name": "socket-dir", "mountPath": socket}],
@@ -146,10 +190,12 @@ def _sidecar(name: str, args: list[str], socket: str) -> dict[str, Any]:
     }
 
 
-def _plugin(args: list[str], mounts: list[dict[str, Any]], probe_timeout: int, probe_period: int) -> dict[str, Any]:
+def _plugin(
+    images: dict[str, str], args: list[str], mounts: list[dict[str, Any]], probe_timeout: int, probe_period: int
+) -> dict[str, Any]:
     return {
         "name": "cinder-csi-plugin",
-        "image": PLUGIN_IMAGE,
+        "image": images["cinder-csi-plugin"],
         "args": ["/bin/cinder-csi-plugin", "--endpoint=$(CSI_ENDPOINT)", "--cloud-config=$(CLOUD_CONFIG)", *args],
         "env": [
             {"name": "CSI_ENDPOINT", "value": "unix://csi/csi.sock"},
@@ -168,8 +214,9 @@ def _plugin(args: list[str], mounts: list[dict[str, Any]], probe_timeout: int, p
     }
 
 
-def controller(cluster_name: str, labels: dict[str, str]) -> dict[str, Any]:
+def controller(cluster_name: str, version: str, labels: dict[str, str], checksum: pulumi.Input[str]) -> dict[str, Any]:
     """The controller plugin's Deployment: the sidecars talk to the plugin over a shared socket."""
+    images = RELEASES[version]
     socket = "/var/lib/csi/sockets/pluginproxy"
     common = ["--csi-address=$(ADDRESS)", "--timeout=3m", "--leader-election=true"]
     return {
@@ -181,12 +228,13 @@ def controller(cluster_name: str, labels: dict[str, str]) -> dict[str, Any]:
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "selector": {"matchLabels": {"app": CONTROLLER}},
             "template": {
-                "metadata": {"labels": {"app": CONTROLLER}},
+                "metadata": {"labels": {"app": CONTROLLER}, "annotations": {CONFIG_CHECKSUM: checksum}},
                 "spec": {
                     "serviceAccountName": CONTROLLER_SA,
                     "containers": [
-                        _sidecar("csi-attacher", [*common, "--default-fstype=ext4"], socket),
+                        _sidecar(images, "csi-attacher", [*common, "--default-fstype=ext4"], socket),
                         _sidecar(
+                            images,
                             "csi-provisioner",
                             [
                                 *common,
@@ -196,11 +244,12 @@ def controller(cluster_name: str, labels: dict[str, str]) -> dict[str, Any]:
                             ],
                             socket,
                         ),
-                        _sidecar("csi-resizer", [*common, "--handle-volume-inuse-error=false"], socket),
-                        _sidecar("liveness-probe", ["--csi-address=$(ADDRESS)"], socket),
+                        _sidecar(images, "csi-resizer", [*common, "--handle-volume-inuse-error=false"], socket),
+                        _sidecar(images, "liveness-probe", ["--csi-address=$(ADDRESS)"], socket),
                         # --cluster tags the volumes it creates with the cluster's name (Cinder metadata
                         # cinder.csi.openstack.org/cluster), so an operator can tell whose they are.
                         _plugin(
+                            images,
                             [f"--cluster={cluster_name}", "--pvc-annotations", "--v=1"],
                             [{"name": "socket-dir", "mountPath": "/csi"}],
                             probe_timeout=10,
@@ -217,9 +266,11 @@ def controller(cluster_name: str, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def node_plugin(labels: dict[str, str]) -> dict[str, Any]:
+def node_plugin(version: str, labels: dict[str, str], checksum: pulumi.Input[str]) -> dict[str, Any]:
     """The node plugin's DaemonSet: on every node (any taint), privileged to format and mount volumes."""
+    images = RELEASES[version]
     registrar = _sidecar(
+        images,
         "node-driver-registrar",
         ["--csi-address=$(ADDRESS)", "--kubelet-registration-path=$(DRIVER_REG_SOCK_PATH)"],
         "/csi",
@@ -233,9 +284,10 @@ def node_plugin(labels: dict[str, str]) -> dict[str, Any]:
         {"name": "socket-dir", "mountPath": "/csi"},
         {"name": "registration-dir", "mountPath": "/registration"},
     ]
-    probe = _sidecar("liveness-probe", ["--csi-address=/csi/csi.sock"], "/csi")
+    probe = _sidecar(images, "liveness-probe", ["--csi-address=/csi/csi.sock"], "/csi")
     del probe["env"]
     plugin = _plugin(
+        images,
         ["--provide-controller-service=false", "--v=1"],
         [
             {"name": "socket-dir", "mountPath": "/csi"},
@@ -259,7 +311,7 @@ def node_plugin(labels: dict[str, str]) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"app": NODE}},
             "template": {
-                "metadata": {"labels": {"app": NODE}},
+                "metadata": {"labels": {"app": NODE}, "annotations": {CONFIG_CHECKSUM: checksum}},
                 "spec": {
                     # Every node, GPU pools' tainted ones included: a notebook there mounts its volume.
                     "tolerations": [{"operator": "Exists"}],
@@ -274,7 +326,7 @@ def node_plugin(labels: dict[str, str]) -> dict[str, Any]:
                         },
                         {"name": "kubelet-dir", "hostPath": {"path": KUBELET_DIR, "type": "Directory"}},
                         {"name": "pods-probe-dir", "hostPath": {"path": "/dev", "type": "Directory"}},
-                        {"name": "secret-cinderplugin", "secret": {"secretName": SECRET}},
+                        {"name": "secret-cinderplugin", "secret": {"secretName": NODE_SECRET}},
                     ],
                 },
             },
@@ -282,8 +334,14 @@ def node_plugin(labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def objects(cluster_name: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-    """Every object of the driver except its Secret (which holds the credential), as the API takes them."""
+def objects(
+    cluster_name: str, version: str, labels: dict[str, str], checksum: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """Every object of the driver except its Secrets, as the API takes them.
+
+    :param version: the cluster's Kubernetes minor (a key of RELEASES).
+    :param checksum: `secrets_checksum` of the controller's cloud.conf (restarts the pods on rotation).
+    """
     found: list[dict[str, Any]] = [
         {
             "apiVersion": "storage.k8s.io/v1",
@@ -322,8 +380,8 @@ def objects(cluster_name: str, labels: dict[str, str]) -> list[dict[str, Any]]:
                 "roleRef": {"kind": "ClusterRole", "name": role, "apiGroup": "rbac.authorization.k8s.io"},
             }
         )
-    found.append(controller(cluster_name, labels))
-    found.append(node_plugin(labels))
+    found.append(controller(cluster_name, version, labels, checksum))
+    found.append(node_plugin(version, labels, checksum))
     return found
 
 
@@ -348,12 +406,12 @@ def storage_class(labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def secret(cloud_config: pulumi.Input[str], labels: dict[str, str]) -> dict[str, Any]:
-    """The Secret both plugins mount (`cloud.conf`); its content stays secret."""
+def secret(cloud_config: pulumi.Input[str], labels: dict[str, str], name: str = SECRET) -> dict[str, Any]:
+    """A Secret a plugin mounts (`cloud.conf`): the controller's (SECRET) or the nodes' (NODE_SECRET)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": SECRET, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
         "type": "Opaque",
         "stringData": {"cloud.conf": cloud_config},
     }

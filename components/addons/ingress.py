@@ -119,11 +119,16 @@ def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequenc
     }
 
 
-def node_port_service() -> dict[str, Any]:
-    """The controller Service's settings behind a load balancer Meridian builds (rke2): fixed node ports."""
+def node_port_service(address: pulumi.Input[str]) -> dict[str, Any]:
+    """The controller's settings behind a load balancer Meridian builds (rke2): fixed node ports.
+
+    A NodePort Service has no load-balancer status for Traefik to copy into its Ingresses
+    (publishedService), so it publishes the floating IP itself (kubernetesIngress.ingressEndpoint.ip).
+    """
     return {
         "spec": {"type": "NodePort"},
         "ports": {entry: {"nodePort": node_port} for entry, (_, node_port) in NODE_PORTS.items()},
+        "ingress_endpoint": address,
     }
 
 
@@ -154,6 +159,13 @@ def traefik_values(
     }
     for entry, settings in cloud.get("ports", {}).items():
         ports[entry] = {**ports[entry], **settings}
+    published: dict[str, Any] = {"enabled": True, "publishedService": {"enabled": True}}
+    if "ingress_endpoint" in cloud:
+        published = {
+            "enabled": True,
+            "publishedService": {"enabled": False},
+            "ingressEndpoint": {"ip": cloud["ingress_endpoint"]},
+        }
     return {
         "deployment": {"replicas": 2},
         "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
@@ -180,7 +192,7 @@ def traefik_values(
             # Meridian writes Ingresses only; IngressRoute CRDs stay unused.
             "kubernetesCRD": {"enabled": False},
             # Ingress status gets the load balancer's address (what DNS records point at).
-            "kubernetesIngress": {"enabled": True, "publishedService": {"enabled": True}},
+            "kubernetesIngress": published,
         },
         "ports": ports,
         # externalTrafficPolicy stays Cluster: Local keeps traffic off nodes without a Traefik pod
@@ -325,7 +337,7 @@ def _public_addresses(
         )
         if context.cluster.backend == "rke2":
             _octavia_ingress(cluster_name, context, floating_ip, allowed, on_site)
-            return node_port_service(), [floating_ip.address]
+            return node_port_service(floating_ip.address), [floating_ip.address]
         return openstack_load_balancer(floating_ip.address), [floating_ip.address]
     import pulumi_aws as aws
 

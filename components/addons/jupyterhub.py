@@ -35,8 +35,6 @@ keeps both: the namespace and release names do not derive from the resource name
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -47,7 +45,7 @@ from ..spec.addons import profile_resource
 from ..spec.clusters import POOL_LABEL
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
-from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
+from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver, secrets_checksum
 from .base import namespace as addon_namespace
 from .dns import public_record
 from .ingress import INGRESS_CLASS, Ingress
@@ -295,15 +293,6 @@ def jupyterhub_values(
         },
         "ingress": ingress,
     }
-
-
-def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
-    """SHA-256 over the Secret's data, not secret itself: it changes when a secret does, and reveals none."""
-    keys = sorted(data)
-    digest = pulumi.Output.all(*(data[key] for key in keys)).apply(
-        lambda values: hashlib.sha256(json.dumps(dict(zip(keys, values))).encode()).hexdigest()  # noqa: B905
-    )
-    return pulumi.Output.unsecret(digest)
 
 
 def jupyterhub_release(

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 
 from ..spec import ClusterSpec
-from .base import AddonContext, kubernetes_object
+from .base import AddonContext, kubernetes_object, secrets_checksum
 
 #: Backends whose volume driver Meridian installs and whose default class this add-on makes.
 BACKENDS = frozenset({"eks", "rke2"})
@@ -108,15 +108,22 @@ def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resourc
     config: pulumi.Output[str] = secret(credential.secret).apply(
         lambda value: cinder_csi.cloud_conf(credential.auth_url, credential.id, value, settings.region)
     )
-    config_secret = kubernetes_object(
-        f"{cluster_name}-cinder-csi-config",
-        cinder_csi.secret(config, context.labels),
-        provider=context.provider,
-        parent=parent,
-    )
-    for document in cinder_csi.objects(cluster_name, context.labels):
-        # The plugins read the credential when they start.
-        waits = [config_secret] if document["kind"] in ("Deployment", "DaemonSet") else []
+    secrets = [
+        kubernetes_object(
+            f"{cluster_name}-{resource}",
+            cinder_csi.secret(content, context.labels, name),
+            provider=context.provider,
+            parent=parent,
+        )
+        for resource, name, content in (
+            ("cinder-csi-config", cinder_csi.SECRET, config),
+            ("cinder-csi-node-config", cinder_csi.NODE_SECRET, cinder_csi.NODE_CLOUD_CONF),
+        )
+    ]
+    checksum = secrets_checksum({"cloud.conf": config})
+    for document in cinder_csi.objects(cluster_name, context.cluster.version, context.labels, checksum):
+        # The plugins read their configuration when they start.
+        waits = secrets if document["kind"] in ("Deployment", "DaemonSet") else []
         kubernetes_object(
             f"{cluster_name}-{document['metadata']['name']}",
             document,

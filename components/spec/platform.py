@@ -76,6 +76,16 @@ class PlatformSpec(SpecModel):
                     )
             if len(set(link.sites)) < len(link.sites):
                 problems.add(("interconnects", name, "sites"), "an interconnect joins two different sites")
+        # Meridian installs Cinder CSI on rke2 clusters (components/addons/cinder_csi.py): its
+        # controller calls Cinder and Nova from inside the cluster with its own credential.
+        for site_name, site_spec in self.sites.items():
+            rke2 = sorted(n for n, c in self.clusters.items() if c.site == site_name and c.backend == "rke2")
+            if rke2 and site_spec.openstack is not None and site_spec.openstack.cluster_credential is None:
+                problems.add(
+                    ("sites", site_name, "openstack", "cluster_credential"),
+                    f"rke2 clusters {', '.join(rke2)} get Cinder CSI volumes, which call the cloud with their own "
+                    "application credential: create one with the member role and give its auth_url, id and secret",
+                )
         for name, cluster in self.clusters.items():
             self._allow_list(problems, ("clusters", name, "api_cidrs"), cluster.site, cluster.api_cidrs)
             self._allow_list(
@@ -126,18 +136,6 @@ class PlatformSpec(SpecModel):
                     f"backend '{cluster.backend}' cannot run on {site.kind} site '{cluster.site}'",
                 )
             else:
-                if (
-                    cluster.backend == "rke2"
-                    and site.openstack is not None
-                    and site.openstack.cluster_credential is None
-                ):
-                    # Meridian installs Cinder CSI on rke2 clusters (components/addons/cinder_csi.py): its
-                    # plugins call Cinder and Nova from inside the cluster with their own credential.
-                    problems.add(
-                        ("sites", cluster.site, "openstack", "cluster_credential"),
-                        f"rke2 cluster '{name}' gets Cinder CSI volumes, which call the cloud with their own "
-                        "application credential: create one with the member role and give its auth_url, id and secret",
-                    )
                 if site.aws is not None:
                     # IAM is per partition: a role of another partition cannot be granted access.
                     home = aws_partition(site.aws.region)

@@ -43,9 +43,9 @@ class ApplicationCredential(SpecModel):
 class ClusterCredential(ApplicationCredential):
     """The application credential the site's clusters use from inside, for the cloud's own APIs.
 
-    Cinder CSI on rke2 clusters creates, attaches and resizes volumes with it. Create it once per
-    project with the `member` role (restricted: it cannot create other credentials), never reuse
-    the deployer's: every node that runs the plugin holds it.
+    Cinder CSI's controller on rke2 clusters creates, attaches and resizes volumes with it (its
+    node plugins make no OpenStack call and never see it). Create it once per project with the
+    `member` role (restricted: it cannot create other credentials), never reuse the deployer's.
     """
 
     auth_url: HttpsUrl = Field(
