@@ -488,6 +488,36 @@ def test_jupyterhub_idle_culling(analyzer: Analyzer) -> None:
     assert hits(strict, "jupyterhub-idle-culling") == [(default["urn"], "mandatory")]
 
 
+def test_culling_timeouts_as_the_hub_passes_them(analyzer: Analyzer) -> None:
+    """z2jh passes --timeout only when cull.timeout is truthy (files/hub/jupyterhub_config.py), else
+    jupyterhub-idle-culler keeps its own default, 600 s (jupyterhub_idle_culler define("timeout"))."""
+    # (A null value never reaches the analyzer: Pulumi drops null keys from inputs; 0 is what can.)
+    zero = jupyterhub(checked(real_auth(cull={"enabled": True, "timeout": 0})), name="zero")
+    lenient = run(analyzer, zero, config={"jupyterhub-idle-culling": {"max_idle_seconds": 600}})
+    assert hits(lenient, "jupyterhub-idle-culling") == []
+    strict = run(analyzer, zero, config={"jupyterhub-idle-culling": {"max_idle_seconds": 599}})
+    assert gpu_messages(analyzer, strict, "jupyterhub-idle-culling") == [
+        (zero["urn"], "mandatory", "cull.timeout is 600 seconds; idle servers must be culled within 599 seconds")
+    ]
+    # A value that is no number, and an absurd one, are named as given.
+    words = jupyterhub(real_auth(cull={"enabled": True, "timeout": "soon"}), name="words")
+    huge = jupyterhub(real_auth(cull={"enabled": True, "timeout": 10**16}), name="huge")
+    assert sorted(gpu_messages(analyzer, run(analyzer, words, huge), "jupyterhub-idle-culling")) == sorted(
+        [
+            (
+                words["urn"],
+                "mandatory",
+                "cull.timeout is 'soon' seconds; idle servers must be culled within 28800 seconds",
+            ),
+            (
+                huge["urn"],
+                "mandatory",
+                "cull.timeout is 1e+16 seconds; idle servers must be culled within 28800 seconds",
+            ),
+        ]
+    )
+
+
 def gpu_profile(name: str, override: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"display_name": name, "kubespawner_override": override, **extra}
 

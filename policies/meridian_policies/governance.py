@@ -60,8 +60,7 @@ def takes_tags(token: str) -> bool | None:
     if token in _TAKES_TAGS:
         return _TAKES_TAGS[token]
     # A type token is <package>:<module>:<Type> (pulumi.runtime.rpc resource modules are keyed by the first two).
-    package, _, rest = token.partition(":")
-    module_name = rest.partition(":")[0]
+    package, module_name, _ = token.split(":")
     verdict: bool | None = False
     if package in CLOUD_SDKS:
         importlib.import_module(CLOUD_SDKS[package])  # registers the package's type tokens with rpc

@@ -81,6 +81,8 @@ OPEN_AUTHENTICATORS = frozenset(
 #: is `dummy`; cull.enabled is true and cull.timeout 3600 seconds. Values a release leaves out get these.
 CHART_AUTHENTICATOR = "dummy"
 CHART_CULL_TIMEOUT = 3600
+#: jupyterhub-idle-culler's own --timeout default, in seconds (jupyterhub_idle_culler/__init__.py).
+CULLER_DEFAULT_TIMEOUT = 600
 
 DEFAULT_MAX_IDLE_SECONDS = 8 * 3600
 DEFAULT_MAX_GPUS_PER_POOL = 64
@@ -428,7 +430,9 @@ def _jupyterhub_idle_culling(args: ResourceValidationArgs, report: ReportViolati
         )
         return
     raw = get(values, "cull", "timeout", default=CHART_CULL_TIMEOUT)
-    timeout = _number(raw)
+    # The hub passes --timeout only when the value is truthy (z2jh 4.4.0 files/hub/jupyterhub_config.py:
+    # `if cull_timeout:`), so null or 0 leave the culler at its own default.
+    timeout = _number(raw) if raw else CULLER_DEFAULT_TIMEOUT
     if timeout is None or timeout > limit:
         # Numbers arrive through the analyzer's protobuf Struct as floats: 86400, not 86400.0.
         shown = repr(raw) if timeout is None else format(timeout, ".15g")
