@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.charts import chart_lock
 from components.spec.catalog import BACKEND_VERSIONS
 
@@ -35,7 +33,7 @@ from .crdschema import crd_key
 from .harness import REPO, Plan, make_urn
 from .paths import path_segments
 from .upstream import UpstreamUnavailableError, chart_dir, helm_binary
-from .validate import Problem, builtin_api_versions, validate_objects
+from .validate import Problem, builtin_api_versions, load_documents, validate_objects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "meridian:clusters:KubernetesCluster"
@@ -174,7 +172,7 @@ def chart_api_versions(name: str) -> set[str]:
     """`group/version` and `group/version/Kind` of every CRD the locked chart `name` ships (subcharts too)."""
     found: set[str] = set()
     for path in sorted(chart_dir(name).rglob("crds/**/*.y*ml")):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for document in load_documents(path.read_text(encoding="utf-8")):
             if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                 for api_version, kind in crd_key(document):
                     found |= {api_version, f"{api_version}/{kind}"}
@@ -215,7 +213,7 @@ def render_release(release: ReleaseRecord, api_versions: Iterable[str], where: s
         RENDER_CACHE.mkdir(parents=True, exist_ok=True)
         cached.write_text(manifest, encoding="utf-8")
     _MEMORY[key] = manifest
-    objects = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+    objects = [d for d in load_documents(manifest) if isinstance(d, dict)]
     return Rendered(release, objects, manifest)
 
 

@@ -52,13 +52,23 @@ _KNOWN_CRDS: dict[tuple[str, str], dict[str, Any]] = {}
 _VALID: set[tuple[str, bool, str, int]] = set()
 
 
+#: libyaml's SafeLoader where PyYAML was built with it (the PyPI wheels are): the same YAML 1.1
+#: reading as yaml.SafeLoader, about ten times faster on the megabytes of CRDs and rendered charts.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_documents(text: str) -> list[Any]:
+    """Every YAML document of trusted upstream text (CRDs, `helm template` output), as the safe loader reads it."""
+    return list(yaml.load_all(text, Loader=_FAST_LOADER))
+
+
 def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
     """Every CRD the locked charts ship in `crds/` (subcharts included) and every locked CRD file."""
     if not _KNOWN_CRDS:
         paths = [path for name in chart_lock().charts for path in sorted(chart_dir(name).rglob("crds/**/*.y*ml"))]
         paths += [crd_file(path) for path in chart_lock().crds]
         for path in paths:
-            for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            for document in load_documents(path.read_text(encoding="utf-8")):
                 if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                     for key in crd_key(document):
                         _KNOWN_CRDS[key] = document
