@@ -137,8 +137,9 @@ def traefik_values(
 ) -> dict[str, Any]:
     """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
 
-    :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`) that put the
-        load balancer on addresses Meridian owns (`openstack_load_balancer`, `aws_load_balancer`).
+    :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`, node `ports`, an
+        `ingress_endpoint`) that put the load balancer on addresses Meridian owns
+        (`openstack_load_balancer`, `aws_load_balancer`, `node_port_service`).
     """
     cloud = load_balancer or {}
     service: dict[str, Any] = {
