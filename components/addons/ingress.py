@@ -81,9 +81,6 @@ OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
 #: Traefik's node ports on rke2, behind Meridian's Octavia load balancer (inside the API server's
 #: default node-port range, 30000-32767), by the entry point and public port they serve.
 NODE_PORTS = {"web": (80, 30080), "websecure": (443, 30443)}
-#: Octavia's default idle timeout (50 s) would cut the websockets of idle notebook kernels and
-#: terminals; an hour, as on the API load balancer.
-IDLE_TIMEOUT_MS = 3_600_000
 
 
 def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
@@ -365,81 +362,56 @@ def _octavia_ingress(
 ) -> None:
     """The rke2 cluster's ingress load balancer: Octavia in front of Traefik's node ports on every agent.
 
-    Built like the cluster's API load balancer (components/clusters/rke2.py): amphora provider
-    (allowed_cidrs, timeouts), TCP listeners that pass TLS through to Traefik, a TCP health
+    The same shape as the cluster's API load balancer (components/octavia.py): amphora, TCP
+    listeners that pass TLS through to Traefik with the allow-list as allowed_cidrs, a TCP health
     monitor per pool; the amphorae reach the members from the site subnet, which the nodes'
     security group admits on the two node ports only.
     """
     import pulumi_openstack as openstack
 
+    from .. import octavia
+
     site = context.site
     cluster = cast("KubernetesCluster", context.parent)
-    settings = site.spec.openstack
     tags = [*site.tags, f"cluster={cluster_name}"]
-    balancer = openstack.loadbalancer.LoadBalancer(
+    assert cluster.node_security_group_id is not None  # the rke2 backend sets it
+    for entry, (_, node_port) in NODE_PORTS.items():
+        octavia.admit_from_site(
+            f"{cluster_name}-nodes-tcp-{node_port}",
+            cluster.node_security_group_id,
+            node_port,
+            f"Traefik {entry} node port from the site subnet (ingress load balancer)",
+            site=site,
+            opts=on_site,
+        )
+    balancer, pools = octavia.tcp_load_balancer(
         f"{cluster_name}-ingress",
-        name=f"{site.prefix}-{cluster_name}-ingress",
+        display_name=f"{site.prefix}-{cluster_name}-ingress",
         description=f"Ingress (Traefik) of cluster {cluster_name}",
-        vip_subnet_id=site.subnet_id,
-        loadbalancer_provider=settings.load_balancer_provider,
+        site=site,
         tags=tags,
-        opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(ignore_changes=["loadbalancerProvider"])),
+        listeners=[
+            octavia.TcpListener(
+                port,
+                allowed,
+                f"Ingress {entry} of cluster {cluster_name}",
+                f"Traefik node port {node_port} on the agents of cluster {cluster_name}",
+            )
+            for entry, (port, node_port) in NODE_PORTS.items()
+        ],
+        opts=on_site,
     )
     openstack.networking.FloatingIpAssociate(
         f"{cluster_name}-ingress", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
     )
-    agents = cluster.agents
-    for entry, (port, node_port) in NODE_PORTS.items():
-        openstack.networking.SecGroupRule(
-            f"{cluster_name}-nodes-tcp-{node_port}",
-            security_group_id=cluster.node_security_group_id,
-            description=f"Traefik {entry} node port from the site subnet (ingress load balancer)",
-            direction="ingress",
-            ethertype="IPv4",
-            protocol="tcp",
-            port_range_min=node_port,
-            port_range_max=node_port,
-            remote_ip_prefix=site.spec.cidr,
-            opts=on_site,
-        )
-        listener = openstack.loadbalancer.Listener(
-            f"{cluster_name}-ingress-{port}",
-            loadbalancer_id=balancer.id,
-            protocol="TCP",
-            protocol_port=port,
-            allowed_cidrs=allowed,
-            timeout_client_data=IDLE_TIMEOUT_MS,
-            timeout_member_data=IDLE_TIMEOUT_MS,
-            description=f"Ingress {entry} of cluster {cluster_name}",
-            tags=tags,
-            opts=on_site,
-        )
-        pool = openstack.loadbalancer.Pool(
-            f"{cluster_name}-ingress-{port}",
-            listener_id=listener.id,
-            protocol="TCP",
-            lb_method="LEAST_CONNECTIONS",
-            description=f"Traefik node port {node_port} on the agents of cluster {cluster_name}",
-            tags=tags,
-            opts=on_site,
-        )
-        openstack.loadbalancer.Monitor(
-            f"{cluster_name}-ingress-{port}",
-            pool_id=pool.id,
-            type="TCP",
-            delay=10,
-            timeout=5,
-            max_retries=3,
-            max_retries_down=3,
-            opts=on_site,
-        )
-        for agent, address in agents.items():
-            openstack.loadbalancer.Member(
+    for port, node_port in NODE_PORTS.values():
+        for agent, address in cluster.agents.items():
+            octavia.member(
                 f"{cluster_name}-ingress-{port}-{agent}",
-                pool_id=pool.id,
-                address=address,
-                protocol_port=node_port,
-                subnet_id=site.subnet_id,
+                pools[port],
+                address,
+                node_port,
+                site=site,
                 tags=tags,
                 opts=on_site,
             )

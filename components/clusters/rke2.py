@@ -35,7 +35,7 @@ import pulumi_openstack as openstack
 import pulumi_random as random
 import pulumi_tls as tls
 
-from .. import ports, reachability
+from .. import octavia, ports, reachability
 from ..sites.openstack import security_group
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
@@ -138,34 +138,43 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     # API and supervisor ports are admitted from there; who may reach the load balancer
     # itself is decided by each listener's allowed_cidrs.
     for port in (ports.KUBE_API, ports.RKE2_SUPERVISOR):
-        openstack.networking.SecGroupRule(
+        octavia.admit_from_site(
             f"{name}-nodes-tcp-{port}",
-            security_group_id=nodes.id,
-            description=f"{ports.ADMIN_PORTS[port]} from the site subnet (load balancer and nodes)",
-            direction="ingress",
-            ethertype="IPv4",
-            protocol="tcp",
-            port_range_min=port,
-            port_range_max=port,
-            remote_ip_prefix=site.spec.cidr,
+            nodes.id,
+            port,
+            f"{ports.ADMIN_PORTS[port]} from the site subnet (load balancer and nodes)",
+            site=site,
             opts=on_site,
         )
 
-    balancer = openstack.loadbalancer.LoadBalancer(
+    # Octavia refuses allowed_cidrs of another IP version than the VIP's (listener.py:
+    # _validate_cidr_compatible_with_vip), and the VIP and floating IP are IPv4: IPv6 admin
+    # networks reach SSH through the site's security group, not the API through this LB.
+    # Other sites named in api_cidrs arrive from their egress addresses (reachability.sources).
+    balancer, lb_pools = octavia.tcp_load_balancer(
         f"{name}-api",
-        name=f"{site.prefix}-{name}-api",
+        display_name=f"{site.prefix}-{name}-api",
         description=f"Kubernetes API and RKE2 supervisor of cluster {name}",
-        vip_subnet_id=site.subnet_id,
-        # Explicit: the listeners below use amphora-only settings (allowed_cidrs, timeouts,
-        # LEAST_CONNECTIONS), so a cloud whose default provider is ovn fails here, clearly.
-        loadbalancer_provider=settings.load_balancer_provider,
+        site=site,
         tags=tags,
-        # The provider forces replacement (terraform-provider-openstack
-        # resource_openstack_lb_loadbalancer_v2.go), and Octavia may report an older load balancer's
-        # provider by its deprecated alias `octavia` (octavia/common/config.py): a replaced
-        # balancer gets a new VIP that the servers' tls-san and the agents' `server:` (user data,
-        # ignored) do not know. The provider is explicit for new balancers only.
-        opts=pulumi.ResourceOptions.merge(on_site, pulumi.ResourceOptions(ignore_changes=["loadbalancerProvider"])),
+        listeners=[
+            # Admins and the API sources reach the API; nodes (site subnet) reach both ports.
+            octavia.TcpListener(
+                ports.KUBE_API,
+                reachability.cidrs(
+                    [*reachability.sources(site.spec.admin_cidrs), *cluster.api_sources], site.spec.cidr
+                ),
+                f"{ports.ADMIN_PORTS[ports.KUBE_API]} of cluster {name}",
+                f"RKE2 servers of cluster {name}, port {ports.KUBE_API}",
+            ),
+            octavia.TcpListener(
+                ports.RKE2_SUPERVISOR,
+                [site.spec.cidr],
+                f"{ports.ADMIN_PORTS[ports.RKE2_SUPERVISOR]} of cluster {name}",
+                f"RKE2 servers of cluster {name}, port {ports.RKE2_SUPERVISOR}",
+            ),
+        ],
+        opts=on_site,
     )
     floating_ip = openstack.networking.FloatingIp(
         f"{name}-api",
@@ -177,52 +186,6 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     openstack.networking.FloatingIpAssociate(
         f"{name}-api", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
     )
-    # Octavia refuses allowed_cidrs of another IP version than the VIP's (listener.py:
-    # _validate_cidr_compatible_with_vip), and the VIP and floating IP are IPv4: IPv6 admin
-    # networks reach SSH through the site's security group, not the API through this LB.
-    # Other sites named in api_cidrs arrive from their egress addresses (reachability.sources).
-    allowed: dict[int, pulumi.Input[list[str]]] = {
-        # Admins and the API sources reach the API; nodes (site subnet) reach both ports.
-        ports.KUBE_API: reachability.cidrs(
-            [*reachability.sources(site.spec.admin_cidrs), *cluster.api_sources], site.spec.cidr
-        ),
-        ports.RKE2_SUPERVISOR: [site.spec.cidr],
-    }
-    lb_pools: dict[int, openstack.loadbalancer.Pool] = {}
-    for port, cidrs in allowed.items():
-        listener = openstack.loadbalancer.Listener(
-            f"{name}-api-{port}",
-            loadbalancer_id=balancer.id,
-            protocol="TCP",
-            protocol_port=port,
-            allowed_cidrs=cidrs,
-            # kubectl logs -f / watches hold connections open; Octavia's 50 s default cuts them.
-            timeout_client_data=3_600_000,
-            timeout_member_data=3_600_000,
-            description=f"{ports.ADMIN_PORTS[port]} of cluster {name}",
-            tags=tags,
-            opts=on_site,
-        )
-        lb_pools[port] = openstack.loadbalancer.Pool(
-            f"{name}-api-{port}",
-            listener_id=listener.id,
-            protocol="TCP",
-            lb_method="LEAST_CONNECTIONS",
-            description=f"RKE2 servers of cluster {name}, port {port}",
-            tags=tags,
-            opts=on_site,
-        )
-        openstack.loadbalancer.Monitor(
-            f"{name}-api-{port}",
-            pool_id=lb_pools[port].id,
-            type="TCP",
-            delay=10,
-            timeout=5,
-            max_retries=3,
-            max_retries_down=3,
-            opts=on_site,
-        )
-
     image = openstack.images.get_image_output(
         name=spec.image or settings.image,
         most_recent=True,
@@ -278,16 +241,17 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         )
         control_plane.append(server)
         for port, lb_pool in lb_pools.items():
-            member = openstack.loadbalancer.Member(
-                f"{name}-api-{port}-server-{index}",
-                pool_id=lb_pool.id,
-                address=server.access_ip_v4,
-                protocol_port=port,
-                subnet_id=site.subnet_id,
-                tags=tags,
-                opts=on_site,
+            control_plane.append(
+                octavia.member(
+                    f"{name}-api-{port}-server-{index}",
+                    lb_pool,
+                    server.access_ip_v4,
+                    port,
+                    site=site,
+                    tags=tags,
+                    opts=on_site,
+                )
             )
-            control_plane.append(member)
 
     for pool_name, pool_spec in spec.node_pools.items():
         pool = cluster.open_pool(pool_name)
