@@ -45,13 +45,14 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
          "test_cloudrules.py", "test_reachability.py"],
     ),
     "cluster backends": (
-        ["components/clusters/*", "components/reachability.py"],
+        ["components/clusters/*", "components/reachability.py", "components/octavia.py"],
         ["test_cluster_rke2.py", "test_cluster_magnum.py", "test_cluster_eks.py", "test_cluster_attached.py",
          "test_readiness.py", "test_reachability.py", "test_sites.py", "test_golden.py", "test_provider_contract.py"],
     ),
     "add-on values": (
         ["components/addons/*"],
-        ["test_gpu_operator.py", "test_ingress.py", "test_jupyterhub.py", "test_golden.py", "test_render.py"],
+        ["test_gpu_operator.py", "test_ingress.py", "test_jupyterhub.py", "test_storage.py", "test_golden.py",
+         "test_render.py"],
     ),
     "secrets": (["components/secrets.py"], ["test_secrets.py", "test_vault.py"]),
     "policies": (

@@ -32,6 +32,7 @@ from components.addons.gpu_operator import gpu_operator_release
 from components.addons.ingress import ingress_releases
 from components.addons.jupyterhub import jupyterhub_release
 from components.charts import LOCK_FILE
+from components.clusters.cluster import KubernetesCluster
 from components.spec import SpecError, parse_platform
 from scripts.crdschema import schema_of, validate
 from scripts.harness import STACKS, Plan, bundled_stacks
@@ -285,7 +286,7 @@ def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:
             cluster=_processing_spec(),
             provider=cast(pulumi.ProviderResource, None),
             labels={},
-            parent=cast(pulumi.Resource, None),
+            parent=cast(KubernetesCluster, None),
             site=None,
             sources=lambda entries: [],
             installed=installed,

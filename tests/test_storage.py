@@ -221,5 +221,6 @@ def test_the_cloud_config_is_secret_and_authenticates_with_the_cluster_credentia
 def test_cloud_conf_quotes_what_gcfg_would_cut() -> None:
     from components.addons.cinder_csi import cloud_conf
 
-    text = cloud_conf("https://keystone.example:5000/v3", "id", 'se;cr"et#x', "RegionOne")
-    assert 'application-credential-secret = "se;cr\\"et#x"' in text
+    text = cloud_conf("https://keystone.example:5000/v3", "id", 'se;cr"et#x\\y', "RegionOne")
+    # gcfg (go-gcfg read.go unquote): inside double quotes, \" is a quote and \\ a backslash.
+    assert 'application-credential-secret = "se;cr\\"et#x\\\\y"' in text

@@ -21,13 +21,16 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
 from ..charts import LockedChart, locked
 from ..reachability import Source
 from ..spec import ClusterSpec
+
+if TYPE_CHECKING:
+    from ..clusters.cluster import KubernetesCluster
 
 #: Helm settings every direct delivery uses. `atomic` rolls a failed upgrade back (and implies
 #: waiting for the release's resources), `cleanup_on_fail` removes what a failed install created,
@@ -207,8 +210,9 @@ class AddonContext:
     provider: pulumi.ProviderResource
     #: Labels for the Kubernetes objects the add-on creates (the project's labels).
     labels: dict[str, str]
-    #: The cluster's component: the parent of its add-ons.
-    parent: pulumi.Resource
+    #: The cluster's component: the parent of its add-ons, and what its backend exposes to them
+    #: (agents and node security group on rke2, the volume driver, the service-account issuer on eks).
+    parent: KubernetesCluster
     #: The site component the cluster runs on (its provider, network, DNS domain).
     site: Any
     #: Resolves an allow-list (CIDRs, `site:<name>`) into sources (components/reachability.py).

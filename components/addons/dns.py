@@ -22,12 +22,13 @@ TTL = 300
 def route53_zone(site: Any) -> Any:
     """The public Route53 hosted zone of the site's `dns.domain`, through the site's provider.
 
-    Public only: a private zone of the same name would answer only inside its VPCs.
+    Public only (`get_zone`'s private_zone defaults to false): a private zone of the same name
+    would answer only inside its VPCs.
     """
     import pulumi_aws as aws
 
     invoke = pulumi.InvokeOutputOptions(provider=site.provider)
-    return aws.route53.get_zone_output(name=site.spec.dns.domain, private_zone=False, opts=invoke)
+    return aws.route53.get_zone_output(name=site.spec.dns.domain, opts=invoke)
 
 
 def public_record(

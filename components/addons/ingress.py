@@ -40,16 +40,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pulumi
 
 from ..spec.addons import AcmeSpec
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
-
-if TYPE_CHECKING:
-    from ..clusters.cluster import KubernetesCluster
 
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
 INGRESS_CLASS = "traefik"
@@ -372,7 +369,7 @@ def _octavia_ingress(
     from .. import octavia
 
     site = context.site
-    cluster = cast("KubernetesCluster", context.parent)
+    cluster = context.parent
     tags = [*site.tags, f"cluster={cluster_name}"]
     assert cluster.node_security_group_id is not None  # the rke2 backend sets it
     for entry, (_, node_port) in NODE_PORTS.items():
@@ -428,9 +425,8 @@ def _dns01_role(
     from .dns import route53_zone
 
     site = context.site
-    identity = getattr(context.parent, "service_account_issuer", None)
-    if identity is None:
-        raise ValueError(f"cluster {cluster_name}: DNS-01 needs IAM roles for service accounts (an eks cluster)")
+    identity = context.parent.service_account_issuer
+    assert identity is not None  # PlatformSpec allows dns-01 on eks clusters only, which set it
     provider_arn, issuer = identity
     namespace, account = CERT_MANAGER_SERVICE_ACCOUNT
     on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)

@@ -80,7 +80,7 @@ class BlockStorage(pulumi.ComponentResource):
                 **{_camel(key): value for key, value in spec.items()},
             }
         # After the driver: claims made through the class (the hub's database) are bound from then on.
-        driver = getattr(context.parent, "volume_driver", None)
+        driver = context.parent.volume_driver
         kubernetes_object(
             f"{cluster_name}-storage-class",
             document,

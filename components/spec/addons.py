@@ -62,7 +62,7 @@ class AcmeSpec(SpecModel):
     challenge: Literal["http-01", "dns-01"] = Field(
         default="http-01",
         description="How Let's Encrypt checks the hostname is ours: http-01 (through the ingress, which must then "
-        "admit the internet) or dns-01 (a TXT record in the site's Route53 zone; AWS sites only, and the "
+        "admit the internet) or dns-01 (a TXT record in the site's Route53 zone; eks clusters only, and the "
         "ingress may admit only some sources).",
     )
 
@@ -420,7 +420,7 @@ class AddonsSpec(SpecModel):
                 ("ingress", "acme"),
                 "ACME HTTP-01 validation comes from Let's Encrypt's unpublished addresses: an ingress that "
                 f"admits only some sources never gets a certificate; allow {INTERNET}, or use challenge: dns-01 "
-                "(AWS sites)",
+                "(eks clusters)",
             )
         if hub is not None and hub.tls and self.ingress.acme is None:
             problems.add(

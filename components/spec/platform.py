@@ -127,6 +127,14 @@ class PlatformSpec(SpecModel):
                     f"dns-01 needs Route53 (AWS sites); site '{cluster.site}' publishes through Designate, which "
                     "cert-manager reaches only through a webhook Meridian does not install: use http-01",
                 )
+            elif acme is not None and acme.challenge == "dns-01" and cluster.backend != "eks":
+                # cert-manager reaches Route53 through an IAM role for its service account, which
+                # needs the cluster's OIDC issuer registered in IAM: what Meridian does for eks.
+                problems.add(
+                    ("clusters", name, "addons", "ingress", "acme", "challenge"),
+                    f"dns-01 on Route53 needs IAM roles for service accounts, which Meridian sets up on eks "
+                    f"clusters; '{name}' is {cluster.backend}: use http-01",
+                )
             if site is None:
                 known = ", ".join(sorted(self.sites))
                 problems.add(("clusters", name, "site"), f"unknown site '{cluster.site}' (known: {known})")

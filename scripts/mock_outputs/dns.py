@@ -39,15 +39,20 @@ def _record_set(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
     return {"ttl": args.inputs.get("ttl", 3600), "disableStatusCheck": False}
 
 
-def route53_zone_id(name: str) -> str:
-    """A hosted zone ID as Route53 gives them: `Z` and 20 upper-case letters and digits."""
-    return "Z" + digest("route53-zone", name.rstrip("."))[:20].upper()
+def route53_zone_id(name: str, private: bool = False) -> str:
+    """A hosted zone ID as Route53 gives them (`Z` and 20 upper-case letters and digits).
+
+    A private zone of the same name is another zone, with its own ID.
+    """
+    return "Z" + digest("route53-zone", name.rstrip("."), "private" if private else "public")[:20].upper()
 
 
 def _hosted_zone(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]:
     # What the aws provider's getZone returns for a public hosted zone (name without the final dot).
     name = str(args.args.get("name", "")).rstrip(".")
-    zone_id = route53_zone_id(name)
+    # The data source looks up the public zone unless privateZone is set (its default is false).
+    private = bool(args.args.get("privateZone", False))
+    zone_id = route53_zone_id(name, private)
     servers = [f"ns-{n}.awsdns-{n % 64:02d}.{tld}" for n, tld in ((101, "com"), (602, "net"), (1203, "org"))]
     return {
         "id": zone_id,
@@ -58,7 +63,7 @@ def _hosted_zone(args: MockCallArgs, provider: dict[str, Any]) -> dict[str, Any]
         "comment": "",
         "nameServers": servers,
         "primaryNameServer": servers[0],
-        "privateZone": bool(args.args.get("privateZone", False)),
+        "privateZone": private,
         "resourceRecordSetCount": 2,  # the zone's own SOA and NS
         "linkedServiceDescription": "",
         "linkedServicePrincipal": "",
