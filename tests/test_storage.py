@@ -158,6 +158,11 @@ def test_cinder_csi_plugins_as_upstream_ships_them(bundled_plan: Callable[[str],
         "mountPropagation": "Bidirectional",
     }
     registrar = _containers(node)["node-driver-registrar"]
+    assert registrar["env"][0] == {"name": "ADDRESS", "value": "/csi/csi.sock"}
+    assert registrar["volumeMounts"] == [
+        {"name": "socket-dir", "mountPath": "/csi"},
+        {"name": "registration-dir", "mountPath": "/registration"},
+    ]
     assert {"name": "DRIVER_REG_SOCK_PATH", "value": "/var/lib/kubelet/plugins/cinder.csi.openstack.org/csi.sock"} in (
         registrar["env"]
     )

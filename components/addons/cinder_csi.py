@@ -275,15 +275,12 @@ def node_plugin(version: str, labels: dict[str, str], checksum: pulumi.Input[str
         ["--csi-address=$(ADDRESS)", "--kubelet-registration-path=$(DRIVER_REG_SOCK_PATH)"],
         "/csi",
     )
-    registrar["env"] = [
-        {"name": "ADDRESS", "value": "/csi/csi.sock"},
+    # Beside the plugin's socket: where the kubelet finds it, and the kubelet's registration directory.
+    registrar["env"] += [
         {"name": "DRIVER_REG_SOCK_PATH", "value": f"{PLUGIN_DIR}/csi.sock"},
         {"name": "KUBE_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
     ]
-    registrar["volumeMounts"] = [
-        {"name": "socket-dir", "mountPath": "/csi"},
-        {"name": "registration-dir", "mountPath": "/registration"},
-    ]
+    registrar["volumeMounts"] += [{"name": "registration-dir", "mountPath": "/registration"}]
     probe = _sidecar(images, "liveness-probe", ["--csi-address=/csi/csi.sock"], "/csi")
     del probe["env"]
     plugin = _plugin(
