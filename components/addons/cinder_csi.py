@@ -35,7 +35,7 @@ Objects (all in kube-system, through the cluster's provider, under `<cluster>-bl
 * ServiceAccounts, ClusterRoles and ClusterRoleBindings of the controller and node plugins
 * Deployment `csi-cinder-controllerplugin` (attacher, provisioner, resizer, liveness probe, plugin)
 * DaemonSet `csi-cinder-nodeplugin` (registrar, liveness probe, privileged plugin) on every node
-* StorageClass `csi-cinder` (default)
+* StorageClass `csi-cinder` (default; made by storage.py like every default class)
 """
 
 from __future__ import annotations
@@ -380,27 +380,6 @@ def objects(
     found.append(controller(cluster_name, version, labels, checksum))
     found.append(node_plugin(version, labels, checksum))
     return found
-
-
-def storage_class(labels: dict[str, str]) -> dict[str, Any]:
-    """The default class: Cinder volumes of the project's default type, kept when their claim goes.
-
-    `Retain` and `WaitForFirstConsumer` for the same reasons as on eks (storage.py); Cinder volumes
-    can be extended while attached (cloud-provider-openstack docs, cinder-csi-plugin "features").
-    """
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {
-            "name": CLASS_NAME,
-            "labels": labels,
-            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
-        },
-        "provisioner": DRIVER,
-        "reclaimPolicy": "Retain",
-        "volumeBindingMode": "WaitForFirstConsumer",
-        "allowVolumeExpansion": True,
-    }
 
 
 def secret(cloud_config: pulumi.Input[str], labels: dict[str, str], name: str = SECRET) -> dict[str, Any]:

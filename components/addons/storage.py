@@ -41,25 +41,30 @@ def applies(cluster: ClusterSpec) -> bool:
     return cluster.backend in BACKENDS
 
 
-def storage_class(labels: dict[str, str]) -> dict[str, Any]:
-    """The default StorageClass, as the Kubernetes API takes it.
+def default_class(name: str, provisioner: str, labels: dict[str, str], parameters: dict[str, str]) -> dict[str, Any]:
+    """A default StorageClass, as the Kubernetes API takes it (the same policy on every backend).
 
     * `reclaimPolicy: Retain`: a deleted claim (a user removed from the hub, a namespace
-      deleted by mistake) leaves its EBS volume, to be reattached or deleted by an operator;
+      deleted by mistake) leaves its volume, to be reattached or deleted by an operator;
       nothing scientists or the platform wrote disappears with a Kubernetes object.
-    * `volumeBindingMode: WaitForFirstConsumer`: an EBS volume lives in one availability zone,
-      so it is created where the scheduler put the pod, not in a zone no node of the pod's pool
-      can reach.
-    * `allowVolumeExpansion`: a full home volume is grown by editing the claim.
+    * `volumeBindingMode: WaitForFirstConsumer`: EBS and Cinder volumes live in one availability
+      zone, so a volume is created where the scheduler put the pod, not in a zone no node of the
+      pod's pool can reach.
+    * `allowVolumeExpansion`: a full home volume is grown by editing the claim (both drivers
+      extend volumes in use).
     """
-    return {
-        "metadata": {"name": CLASS_NAME, "labels": labels, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
-        "provisioner": EBS_PROVISIONER,
-        "parameters": dict(EBS_PARAMETERS),
-        "reclaim_policy": "Retain",
-        "volume_binding_mode": "WaitForFirstConsumer",
-        "allow_volume_expansion": True,
+    document: dict[str, Any] = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "labels": labels, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+        "provisioner": provisioner,
+        "reclaimPolicy": "Retain",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
     }
+    if parameters:
+        document["parameters"] = parameters
+    return document
 
 
 class BlockStorage(pulumi.ComponentResource):
@@ -67,18 +72,14 @@ class BlockStorage(pulumi.ComponentResource):
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("meridian:addons:BlockStorage", name, None, opts)
+        from . import cinder_csi
+
         cluster_name = context.cluster_name
         if context.cluster.backend == "rke2":
-            document = _cinder_csi(cluster_name, context, self)
+            _cinder_csi(cluster_name, context, self)
+            document = default_class(cinder_csi.CLASS_NAME, cinder_csi.DRIVER, context.labels, {})
         else:
-            spec = storage_class(context.labels)
-            metadata = spec.pop("metadata")
-            document = {
-                "apiVersion": "storage.k8s.io/v1",
-                "kind": "StorageClass",
-                "metadata": metadata,
-                **{_camel(key): value for key, value in spec.items()},
-            }
+            document = default_class(CLASS_NAME, EBS_PROVISIONER, context.labels, dict(EBS_PARAMETERS))
         # After the driver: claims made through the class (the hub's database) are bound from then on.
         driver = context.parent.volume_driver
         kubernetes_object(
@@ -92,13 +93,8 @@ class BlockStorage(pulumi.ComponentResource):
         self.register_outputs({"storage_class": self.storage_class})
 
 
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resource) -> dict[str, Any]:
-    """Install Cinder CSI on an rke2 cluster; return its StorageClass (made by the caller)."""
+def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resource) -> None:
+    """Install Cinder CSI on an rke2 cluster (its class is made by the caller)."""
     from ..secrets import secret
     from . import cinder_csi
 
@@ -131,4 +127,3 @@ def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resourc
             parent=parent,
             depends_on=waits,
         )
-    return cinder_csi.storage_class(context.labels)
