@@ -80,7 +80,7 @@ class Platform(pulumi.ComponentResource):
                 component = self.clusters[cluster_name]
                 installed: dict[str, pulumi.ComponentResource] = {}
                 for addon in ADDONS:
-                    if addon.applies(cluster):
+                    if addon.applies(cluster_name, spec):
                         context = AddonContext(
                             cluster_name=cluster_name,
                             cluster=cluster,
@@ -89,6 +89,7 @@ class Platform(pulumi.ComponentResource):
                             parent=component,
                             site=self.sites[cluster.site],
                             sources=partial(sources, sites=self.sites),
+                            spec=spec,
                             installed=dict(installed),
                         )
                         installed[addon.key] = addon.build(context)

@@ -117,10 +117,29 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
             cluster["image"] = "ubuntu-2404-kube-v1.34.7"
         cluster["addons"] = addon_settings(sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
         specs[f"c{index:03d}"] = cluster
+    # Central observability on the first cluster; every cluster's collector ships to it.
+    central_domain = sites[specs["c000"]["site"]]["dns"]["domain"]
     return {
         "project": {"name": "bench", "owner": "bench@example.org", "cost_centre": "BENCH-1"},
         "sites": sites,
         "clusters": specs,
+        "observability": {
+            "central": {
+                "cluster": "c000",
+                "grafana_hostname": f"grafana.{central_domain}",
+                "metrics_hostname": f"metrics.{central_domain}",
+                "logs_hostname": f"logs.{central_domain}",
+                "login": {
+                    "kind": "github",
+                    "client_id": "bench-grafana",
+                    "client_secret": "vault:kv/bench/grafana#client_secret",
+                    "allowed_organizations": ["bench-org"],
+                    "admin_users": ["bench-admin"],
+                },
+            },
+            "push_password": "vault:kv/bench/observability#push_password",
+            "receivers": {"ops": {"kind": "webhook", "url": "vault:kv/bench/observability#webhook_url"}},
+        },
     }
 
 

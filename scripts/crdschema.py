@@ -9,6 +9,7 @@ live in the object being patched.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ def strict(schema: Any, *, partial: bool = False) -> Any:
         if key == "properties" and isinstance(value, dict):
             # Field names, not keywords: a field may be called `required` or `default`.
             out[key] = {name: strict(field, partial=partial) for name, field in value.items()}
+        elif key == "pattern" and isinstance(value, str):
+            out[key] = python_pattern(value)
         elif key in _SCHEMA_KEYWORDS:
             out[key] = (
                 [strict(item, partial=partial) for item in value]
@@ -44,6 +47,21 @@ def strict(schema: Any, *, partial: bool = False) -> Any:
     return out
 
 
+#: A Go (RE2) inline flag group, which RE2 takes anywhere and Python only at the start.
+_INLINE_FLAGS = re.compile(r"\(\?[ims]+\)")
+
+
+def python_pattern(pattern: str) -> str:
+    """A CRD's (Go RE2) pattern as Python's `re` reads it: inline flags moved to the front.
+
+    The Prometheus Operator's PrometheusRule CRD has `^(?i)(abort|warn)?$`
+    (partial_response_strategy), which RE2 accepts and Python refuses; `(?i)^(abort|warn)?$`
+    matches the same strings. Patterns without a flag group come back unchanged.
+    """
+    flags = "".join(sorted({flag for group in _INLINE_FLAGS.findall(pattern) for flag in group[2:-1]}))
+    return f"(?{flags}){_INLINE_FLAGS.sub('', pattern)}" if flags else pattern
+
+
 def crd_schema(path: Path, version: str, *, partial: bool = False) -> dict[str, Any]:
     """The strict schema of `version` of the CRD in the YAML file `path`."""
     return schema_of(yaml.safe_load(path.read_text(encoding="utf-8")), version, partial=partial)
@@ -53,8 +71,11 @@ def schema_of(crd: dict[str, Any], version: str, *, partial: bool = False) -> di
     """The strict schema of `version` of a CustomResourceDefinition document."""
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema: dict[str, Any] = strict(served["schema"]["openAPIV3Schema"], partial=partial)
-    # metadata is validated by the API server itself, not by the CRD's schema.
+    # metadata is validated by the API server itself, not by the CRD's schema (which may still
+    # list it as required: Traefik's do).
     schema.get("properties", {}).pop("metadata", None)
+    if "metadata" in schema.get("required", []):
+        schema["required"] = [name for name in schema["required"] if name != "metadata"]
     return schema
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Debian tools the test suite checks generated files with (README, "Checked against real tools"):
 # ShellCheck (embedded scripts), cloud-init (its schema for node user data), curl and openssl
-# (the readiness wait's script, run against a local TLS server). Installed only when missing.
+# (the readiness wait's script, run against a local TLS server), and promtool from Debian's prometheus
+# package (`promtool check rules` / `promtool test rules` on the alert rules, tests/test_alerts.py), and
+# amtool from prometheus-alertmanager (`amtool check-config` on the generated Alertmanager configuration,
+# tests/test_observability.py). Installed only when missing.
 set -euo pipefail
 
 need=()
@@ -9,6 +12,8 @@ command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v cloud-init >/dev/null 2>&1 || need+=(cloud-init)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import contextvars
 import gc
+import hashlib
 import json
 import logging
 import runpy
@@ -407,8 +408,13 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
 
 
 def offline_vault_field(mount: str, path: str, field: str) -> str:
-    """What a Vault reference reads offline: a marked placeholder (no Vault is reachable here)."""
-    return f"[offline placeholder for vault:{mount}/{path}#{field}]"
+    """What a Vault reference reads offline: a marked placeholder (no Vault is reachable here).
+
+    Distinct per reference, and short enough for every consumer a real secret meets: bcrypt reads
+    at most 72 bytes (the central observability endpoints' password, components/addons/central.py).
+    """
+    digest = hashlib.sha256(f"{mount}/{path}#{field}".encode()).hexdigest()[:16]
+    return f"[offline placeholder for vault {digest}]"
 
 
 def write_plan(plan: Plan, path: Path) -> None:

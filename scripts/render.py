@@ -32,7 +32,7 @@ from components.spec.catalog import BACKEND_VERSIONS
 from .crdschema import crd_key
 from .harness import REPO, Plan, make_urn
 from .paths import path_segments
-from .upstream import UpstreamUnavailableError, chart_dir, helm_binary
+from .upstream import UpstreamUnavailableError, chart_crd_files, chart_dir, helm_binary
 from .validate import Problem, builtin_api_versions, load_documents, validate_objects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -171,7 +171,7 @@ def releases(plan: Plan, revealed: Plan | None = None) -> list[ReleaseRecord]:
 def chart_api_versions(name: str) -> set[str]:
     """`group/version` and `group/version/Kind` of every CRD the locked chart `name` ships (subcharts too)."""
     found: set[str] = set()
-    for path in sorted(chart_dir(name).rglob("crds/**/*.y*ml")):
+    for path in chart_crd_files(name):
         for document in load_documents(path.read_text(encoding="utf-8")):
             if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                 for api_version, kind in crd_key(document):

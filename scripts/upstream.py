@@ -85,6 +85,21 @@ def chart_dir(name: str) -> Path:
     )  # fmt: skip
 
 
+def chart_crd_files(name: str) -> list[Path]:
+    """The CRD files the locked chart `name` installs: YAML files under a chart's or a subchart's `crds/`.
+
+    A `crds/` folder counts only beside a Chart.yaml: kube-prometheus-stack ships its CRDs as a
+    subchart *named* `crds`, whose `templates/` are Helm templates, not CRDs.
+    """
+    root = chart_dir(name)
+    found = []
+    for path in sorted(root.rglob("crds/**/*.y*ml")):
+        folders = [root / relative for relative in path.relative_to(root).parents if relative.name]
+        if any(folder.name == "crds" and (folder.parent / "Chart.yaml").is_file() for folder in folders):
+            found.append(path)
+    return found
+
+
 def crd_file(path: str) -> Path:
     """The verified CRD file `path` (relative to the mirror's crds/) that the lock names."""
     entry = chart_lock().crds.get(path)

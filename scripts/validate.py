@@ -28,7 +28,7 @@ import yaml
 from components.charts import chart_lock
 
 from .crdschema import crd_key, schema_of
-from .upstream import chart_dir, crd_file
+from .upstream import chart_crd_files, crd_file
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,18 @@ _KNOWN_CRDS: dict[tuple[str, str], dict[str, Any]] = {}
 _VALID: set[tuple[str, bool, str, int]] = set()
 
 
-#: libyaml's SafeLoader where PyYAML was built with it (the PyPI wheels are): the same YAML 1.1
-#: reading as yaml.SafeLoader, about ten times faster on the megabytes of CRDs and rendered charts.
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's SafeLoader where PyYAML has it (the PyPI wheels do), ten times faster than SafeLoader.
+
+    The same YAML 1.1 reading as yaml.SafeLoader, on the megabytes of CRDs and rendered charts.
+    YAML 1.1's `=` "value" type (an unquoted `=`, as in the Prometheus Operator's CRDs, whose
+    relabel `action` enum lists it) is read as the string `=`, as Kubernetes' YAML 1.2 reader does;
+    PyYAML resolves it to a tag it has no constructor for.
+    """
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+_FAST_LOADER: Any = _FastLoader
 
 
 def load_documents(text: str) -> list[Any]:
@@ -65,7 +74,7 @@ def load_documents(text: str) -> list[Any]:
 def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
     """Every CRD the locked charts ship in `crds/` (subcharts included) and every locked CRD file."""
     if not _KNOWN_CRDS:
-        paths = [path for name in chart_lock().charts for path in sorted(chart_dir(name).rglob("crds/**/*.y*ml"))]
+        paths = [path for name in chart_lock().charts for path in chart_crd_files(name)]
         paths += [crd_file(path) for path in chart_lock().crds]
         for path in paths:
             for document in load_documents(path.read_text(encoding="utf-8")):

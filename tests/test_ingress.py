@@ -31,6 +31,7 @@ from components.addons.base import AddonContext, ChartRelease, chart_release
 from components.addons.gpu_operator import gpu_operator_release
 from components.addons.ingress import ingress_releases
 from components.addons.jupyterhub import jupyterhub_release
+from components.addons.observability import collector_release, public_endpoints
 from components.charts import LOCK_FILE
 from components.clusters.cluster import KubernetesCluster
 from components.spec import SpecError, parse_platform
@@ -235,9 +236,17 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
     assert hub is not None
     # The same hub on an eks cluster, where Meridian makes the default StorageClass.
     on_eks = cluster.model_copy(update={"backend": "eks"})
+    observability = parse_platform(stack_platform(), str(STACK_FILE)).observability
+    assert observability is not None
+    endpoints = public_endpoints(observability)
     return {
         # The default StorageClass is an object of Meridian's own, not a chart release.
         "block_storage": [],
+        # The collector (on the central cluster with the central stack's Loki, whose records wait for nothing).
+        "observability": [
+            collector_release(CLUSTER, cluster, observability, project="buildspace", endpoints=endpoints),
+            collector_release(CLUSTER, on_eks, observability, project="buildspace", endpoints=endpoints),
+        ],
         "gpu_operator": [gpu_operator_release(CLUSTER, cluster)],
         "ingress": ingress_releases(CLUSTER, ["0.0.0.0/0"]),
         "jupyterhub": [
@@ -268,11 +277,17 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     assert records["jupyterhub"][0].waits_for == ("ingress",)
     # On eks its database claim is bound through the StorageClass of the block storage add-on too.
     assert records["jupyterhub"][1].waits_for == ("block_storage", "ingress")
+    # The GPU Operator's DCGM ServiceMonitor needs the collector's CRDs; the collector's WAL volume
+    # on eks needs the default StorageClass.
+    assert records["gpu_operator"][0].waits_for == ("observability",)
+    assert records["observability"][1].waits_for == ("block_storage",)
     # The check bites: with the hub first, it waits for add-ons not yet built.
     assert order_problems(list(reversed(order)), records) == [
         ("jupyterhub", "ingress"),
         ("jupyterhub", "block_storage"),
         ("jupyterhub", "ingress"),
+        ("gpu_operator", "observability"),
+        ("observability", "block_storage"),
     ]
 
 
@@ -361,7 +376,11 @@ def test_traefik_values(bundled_plan: Callable[[str], Plan]) -> None:
     assert providers["kubernetesIngress"]["enabled"] is True
     # publishedService copies the Service's load balancer address into each Ingress's status.
     assert providers["kubernetesIngress"]["publishedService"]["enabled"] is True
-    assert providers["kubernetesCRD"]["enabled"] is False  # values.yaml default: true
+    # values.yaml default: true. Here Traefik serves Middlewares: processing hosts the central
+    # observability endpoints, behind basic auth (a Middleware); elsewhere it does not.
+    assert providers["kubernetesCRD"] == {"enabled": True, "allowCrossNamespace": False}
+    other = values(bundled_plan("eo4eu"), "traefik", "burst")["providers"]["kubernetesCRD"]
+    assert other == {"enabled": False, "allowCrossNamespace": False}
     # values.yaml ports.web.http.redirections.entryPoint (Traefik: entryPoints.<name>.http.redirections).
     assert traefik["ports"]["web"]["http"]["redirections"]["entryPoint"] == {
         "to": "websecure",
@@ -386,8 +405,9 @@ def test_cert_manager_values(bundled_plan: Callable[[str], Plan]) -> None:
     # values.yaml crds.enabled (default false: no CRDs, so no ClusterIssuer could be created) and
     # crds.keep ("helm.sh/resource-policy: keep": uninstalling must not delete every Certificate).
     assert cert_manager["crds"] == {"enabled": True, "keep": True}
-    # ServiceMonitors need the Prometheus Operator's CRD, which no add-on installs yet.
-    assert cert_manager["prometheus"]["enabled"] is False
+    # The metrics Service the collector scrapes; its ServiceMonitor is the collector's own (the
+    # Prometheus Operator's CRDs come with the collector, after this release).
+    assert cert_manager["prometheus"] == {"enabled": True, "servicemonitor": {"enabled": False}}
     components = {
         "controller": cert_manager["resources"],  # the controller's values sit at the top level
         "webhook": cert_manager["webhook"]["resources"],
@@ -432,7 +452,7 @@ def test_every_traefik_key_is_in_the_charts_values_yaml(bundled_plan: Callable[[
     ]
     # ...and they are real ServiceSpec fields: they reach the rendered Service, which validates.
     traefik_render = rendered(plan, "traefik")
-    (service,) = objects_of(traefik_render, "Service")
+    (service,) = [s for s in objects_of(traefik_render, "Service") if s["metadata"]["name"] == "traefik"]
     assert service["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
     assert service["spec"]["loadBalancerIP"] == traefik["service"]["spec"]["loadBalancerIP"]
     assert "externalTrafficPolicy" not in service["spec"]
@@ -464,7 +484,8 @@ def test_traefik_renders_what_the_values_ask(bundled_plan: Callable[[str], Plan]
     assert "--entryPoints.web.http.redirections.entryPoint.scheme=https" in args
     assert "--entryPoints.web.http.redirections.entryPoint.permanent=true" in args
     assert "--providers.kubernetesingress.ingressendpoint.publishedservice=traefik/traefik" in args
-    assert not [arg for arg in args if arg.startswith("--providers.kubernetescrd")]
+    # processing hosts the central observability endpoints: Traefik serves their Middleware.
+    assert "--providers.kubernetescrd" in args
 
 
 @pytest.mark.parametrize(("chart", "namespace"), [("traefik", "traefik"), ("cert-manager", "cert-manager")])
@@ -596,6 +617,8 @@ def _without_acme(platform: dict[str, Any]) -> dict[str, Any]:
     """The platform with a plain-HTTP hub and no ACME issuer: what an allow-list without the internet allows."""
     ingress_spec(platform).pop("acme")
     platform["clusters"][CLUSTER]["addons"]["jupyterhub"]["tls"] = False
+    # The central observability endpoints on this cluster are served over TLS only: not here.
+    platform.pop("observability")
     return platform
 
 
@@ -717,6 +740,8 @@ def test_bundled_stacks_include_a_hub_and_a_cluster_without() -> None:
 
 def _no_hub(platform: dict[str, Any]) -> None:
     del platform["clusters"][CLUSTER]["addons"]["jupyterhub"]
+    # Nor the central observability endpoints, which the ingress would publish too.
+    del platform["observability"]
 
 
 def test_without_the_hub_the_ingress_section_installs_nothing(plan_of: Callable[..., Plan]) -> None:

@@ -120,7 +120,7 @@ def test_kubernetes_policies_are_declared_with_levels_and_config(analyzer: Analy
         "allowed_namespaces": {
             "type": "array",
             "items": {"type": "string"},
-            "default": ["gpu-operator", "kube-system"],
+            "default": ["gpu-operator", "kube-system", "node-agents"],
             "description": "Namespaces exempted (system workloads that need host access).",
         }
     }
@@ -243,6 +243,12 @@ def test_allowed_namespaces_exempt_system_workloads_and_are_configurable(analyze
     assert_violation(analyzer, policy, research)
     assert_clean(analyzer, policy, research, config={policy: {"allowed_namespaces": ["research"]}})
     assert_violation(analyzer, policy, driver, config={policy: {"allowed_namespaces": []}})
+    # node-agents holds node-exporter (host network and PID, /proc, /sys): exempt from the host rules too,
+    # while the collector's other pods in `monitoring` are not.
+    exporter = workload(DAEMON_SET, pod_spec(hostNetwork=True, hostPID=True), namespace="node-agents", name="ne")
+    assert_clean(analyzer, "no-host-namespaces", exporter)
+    agent = workload(DAEMON_SET, pod_spec(hostNetwork=True), namespace="monitoring", name="agent")
+    assert_violation(analyzer, "no-host-namespaces", agent)
 
 
 def test_namespace_comes_from_the_kubernetes_provider_when_unset(analyzer: Analyzer) -> None:

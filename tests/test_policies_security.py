@@ -83,7 +83,7 @@ def test_security_policies_are_declared_with_levels_and_config(analyzer: Analyze
             "type": "array",
             "items": {"type": "string"},
             # zero-to-jupyterhub's hub ConfigMap names its pull Secret under this key (no credential).
-            "default": ["data.image-pull-secret"],
+            "default": ["data.image-pull-secret", "values.alertmanager.alertmanagerSpec.configSecret"],
             "description": "Key paths exempted, as glob patterns over dotted paths inside `values` or `data` "
             "(e.g. `hub.config.*.client_secret`, `data.password`).",
         }
@@ -810,6 +810,25 @@ def test_the_hub_configmap_naming_its_pull_secret_passes_by_default(analyzer: An
     assert (
         len(hits(analyzer, policy, config_map({"image-pull-secret": "x"}), config={policy: {"allowed_keys": []}})) == 1
     )
+
+
+def test_alertmanagers_config_secret_name_passes_by_default(analyzer: Analyzer) -> None:
+    # kube-prometheus-stack passes alertmanagerSpec.configSecret to the Prometheus Operator's
+    # AlertmanagerSpec.configSecret: a Secret's name. Exactly that path is exempt.
+    policy = "credentials-not-in-plain-config"
+    assert_clean(analyzer, policy, release({"alertmanager": {"alertmanagerSpec": {"configSecret": "meridian-am"}}}))
+    assert len(hits(analyzer, policy, release({"grafana": {"configSecret": "hunter2"}}))) == 1
+
+
+@pytest.mark.parametrize("reference", ["${SWIFT_APPLICATION_CREDENTIAL_SECRET}", "$__env{GF_CLIENT_SECRET}"])
+def test_an_environment_reference_is_not_a_credential(analyzer: Analyzer, reference: str) -> None:
+    # Loki expands ${VAR} in its configuration (-config.expand-env), Grafana $__env{VAR}: the value is
+    # read from the pod's environment (a Secret), and the values hold only its name.
+    policy = "credentials-not-in-plain-config"
+    assert_clean(analyzer, policy, release({"loki": {"swift": {"application_credential_secret": reference}}}))
+    # Anything around the reference makes it a literal again.
+    literal = release({"loki": {"swift": {"application_credential_secret": f"x{reference}"}}})
+    assert len(hits(analyzer, policy, literal)) == 1
 
 
 def test_allowed_keys_config_exempts_reviewed_paths(analyzer: Analyzer) -> None:

@@ -50,6 +50,10 @@ EXPECTED_KINDS = {
     "cert-manager": {"CustomResourceDefinition", "Deployment", "ValidatingWebhookConfiguration"},
     "traefik": {"Deployment", "Service", "IngressClass", "PodDisruptionBudget"},
     "jupyterhub": {"Deployment", "Ingress", "NetworkPolicy", "PersistentVolumeClaim"},
+    # The collector: the operator, its CRDs, the agent (PrometheusAgent in agent mode), the exporters.
+    "kube-prometheus-stack": {"CustomResourceDefinition", "Deployment", "DaemonSet", "PrometheusAgent"},
+    "alloy": {"DaemonSet", "ConfigMap", "ClusterRole"},
+    "loki": {"StatefulSet", "Service", "ConfigMap"},
 }
 _RENDERED: dict[str, tuple[Plan, list[Rendered]]] = PlanCache()
 
@@ -109,6 +113,7 @@ def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
     plan, renders = rendered("buildspace")
     others = [item for item in renders if item.release.chart != "cert-manager"]
     problems = [str(p) for item, found in validate_all(plan, others) for p in found]
+    # (The central stack's Middleware is served by Traefik's crds/, which the locked chart ships.)
     assert problems == [
         "cluster processing, Meridian's own objects: cert-manager.io/v1/ClusterIssuer letsencrypt-production: "
         "no schema: not a Kubernetes 1.34.0 kind and no locked CRD serves it"
@@ -128,12 +133,20 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("burst", "traefik"): "v1.34.0",
         ("burst", "cert-manager"): "v1.34.0",
         ("burst", "jupyterhub"): "v1.34.0",
+        ("core", "kube-prometheus-stack"): "v1.33.13",
+        ("core", "alloy"): "v1.33.13",
+        ("core", "loki"): "v1.33.13",
+        ("burst", "kube-prometheus-stack"): "v1.34.0",
+        ("burst", "alloy"): "v1.34.0",
     }
     assert {(item.release.name, item.release.namespace) for item in renders} == {
         ("gpu-operator", "gpu-operator"),
         ("traefik", "traefik"),
         ("cert-manager", "cert-manager"),
         ("jupyterhub", "jupyterhub"),
+        ("kube-prometheus-stack", "monitoring"),
+        ("alloy", "node-agents"),
+        ("loki", "monitoring"),
     }
 
 
@@ -145,7 +158,7 @@ def test_kube_version(backend: str, minor: str, expected: str) -> None:
 def test_the_rendered_values_are_the_releases_values() -> None:
     # The ClusterPolicy the chart renders is what the GPU Operator reads: the values reached it.
     _, renders = rendered("eo4eu")
-    core = next(item for item in renders if item.release.cluster == "core")
+    core = next(item for item in renders if item.release.cluster == "core" and item.release.chart == "gpu-operator")
     (policy,) = [o for o in core.objects if o["kind"] == "ClusterPolicy"]
     env = {e["name"]: e["value"] for e in policy["spec"]["toolkit"]["env"]}
     assert env == {"CONTAINERD_SOCKET": "/run/k3s/containerd/containerd.sock"}  # RKE2's documented setting
@@ -286,16 +299,21 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "burst.burst-alloy.yaml",
         "burst.burst-cert-manager.yaml",
         "burst.burst-gpu-operator.yaml",
         "burst.burst-jupyterhub.yaml",
+        "burst.burst-kube-prometheus-stack.yaml",
         "burst.burst-traefik.yaml",
+        "core.core-alloy.yaml",
         "core.core-cert-manager.yaml",
         "core.core-gpu-operator.yaml",
         "core.core-jupyterhub.yaml",
+        "core.core-kube-prometheus-stack.yaml",
+        "core.core-loki.yaml",
         "core.core-traefik.yaml",
     ]
-    assert "8 releases rendered, 0 invalid objects" in result.stdout
+    assert "13 releases rendered, 0 invalid objects" in result.stdout
 
 
 @pytest.mark.cli

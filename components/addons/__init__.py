@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pulumi
 
-from ..spec import ClusterSpec
+from ..spec import PlatformSpec
 from .base import Addon, AddonContext
 
 
-def _storage_applies(cluster: ClusterSpec) -> bool:
+def _storage_applies(name: str, spec: PlatformSpec) -> bool:
     from .storage import applies
 
-    return applies(cluster)
+    return applies(spec.clusters[name])
 
 
 def _storage(context: AddonContext) -> pulumi.ComponentResource:
@@ -28,13 +28,40 @@ def _storage(context: AddonContext) -> pulumi.ComponentResource:
     )
 
 
-def _gpu_operator_applies(cluster: ClusterSpec) -> bool:
+def _observability_applies(name: str, spec: PlatformSpec) -> bool:
+    return spec.clusters[name].addons.observed
+
+
+def _observability(context: AddonContext) -> pulumi.ComponentResource:
+    # The central cluster's collector is part of the central stack (central.py); every other
+    # observed cluster gets its own (observability.py). Either way, the add-on's key is
+    # `observability`: what waits for the collector's CRDs waits for it.
+    from .observability import is_central
+
+    assert context.spec is not None, "the Platform hands every add-on the spec"
+    if is_central(context.spec, context.cluster_name):
+        from .central import CentralObservability
+
+        return CentralObservability(
+            f"{context.cluster_name}-central-observability",
+            context,
+            opts=pulumi.ResourceOptions(parent=context.parent),
+        )
+    from .observability import SiteObservability
+
+    return SiteObservability(
+        f"{context.cluster_name}-observability", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
+def _gpu_operator_applies(name: str, spec: PlatformSpec) -> bool:
+    cluster = spec.clusters[name]
     # Attached clusters are someone else's: their owner runs the operator if they have GPUs.
     return bool(cluster.gpu_pools) and cluster.backend != "attached"
 
 
 def _gpu_operator(context: AddonContext) -> pulumi.ComponentResource:
-    from .gpu_operator import GpuOperator
+    from .gpu_operator import GpuOperator, gpu_operator_release
 
     return GpuOperator(
         f"{context.cluster_name}-gpu-operator",
@@ -42,13 +69,17 @@ def _gpu_operator(context: AddonContext) -> pulumi.ComponentResource:
         cluster_name=context.cluster_name,
         provider=context.provider,
         labels=context.labels,
+        depends_on=context.waits(gpu_operator_release(context.cluster_name, context.cluster)),
         opts=pulumi.ResourceOptions(parent=context.parent),
     )
 
 
-def _ingress_applies(cluster: ClusterSpec) -> bool:
-    # On clusters that publish a service (today: the hub), unless switched off.
-    return cluster.addons.ingress.enabled and cluster.addons.hub is not None
+def _ingress_applies(name: str, spec: PlatformSpec) -> bool:
+    # On clusters that publish a service (the hub, the central observability endpoints), unless switched off.
+    cluster = spec.clusters[name]
+    from .observability import is_central
+
+    return cluster.addons.ingress.enabled and (cluster.addons.hub is not None or is_central(spec, name))
 
 
 def _ingress(context: AddonContext) -> pulumi.ComponentResource:
@@ -57,8 +88,8 @@ def _ingress(context: AddonContext) -> pulumi.ComponentResource:
     return Ingress(f"{context.cluster_name}-ingress", context, opts=pulumi.ResourceOptions(parent=context.parent))
 
 
-def _jupyterhub_applies(cluster: ClusterSpec) -> bool:
-    return cluster.addons.hub is not None
+def _jupyterhub_applies(name: str, spec: PlatformSpec) -> bool:
+    return spec.clusters[name].addons.hub is not None
 
 
 def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
@@ -68,10 +99,14 @@ def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
 
 
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
-#: the ones its releases wait for (the hub after block storage and ingress).
+#: the ones its releases wait for (the hub after block storage and ingress). The collector (or, on
+#: the central cluster, the central stack with its collector) comes after the ingress that
+#: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
+#: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs.
 ADDONS: tuple[Addon, ...] = (
     Addon("block_storage", _storage_applies, _storage),
-    Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("ingress", _ingress_applies, _ingress),
+    Addon("observability", _observability_applies, _observability),
+    Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),
 )

@@ -27,7 +27,7 @@ import pulumi
 
 from ..charts import LockedChart, locked
 from ..reachability import Source
-from ..spec import ClusterSpec
+from ..spec import ClusterSpec, PlatformSpec
 
 if TYPE_CHECKING:
     from ..clusters.cluster import KubernetesCluster
@@ -167,6 +167,18 @@ def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str
     return pulumi.Output.unsecret(digest)
 
 
+#: API groups of built-in kinds, by the SDK module that has their classes (pulumi_kubernetes/<module>/<version>).
+SDK_GROUPS = {
+    "": "core",
+    "apps": "apps",
+    "batch": "batch",
+    "policy": "policy",
+    "networking.k8s.io": "networking",
+    "rbac.authorization.k8s.io": "rbac",
+    "storage.k8s.io": "storage",
+}
+
+
 def _snake(key: str) -> str:
     """A top-level Kubernetes field as the SDK's keyword argument (`roleRef` -> `role_ref`)."""
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
@@ -188,15 +200,19 @@ def kubernetes_object(
     """
     import importlib
 
+    import pulumi_kubernetes as k8s
+
     api_version, kind = str(document["apiVersion"]), str(document["kind"])
     group, _, version = api_version.rpartition("/")
-    module_name = {"": "core", "rbac.authorization.k8s.io": "rbac", "storage.k8s.io": "storage"}.get(group, group)
-    module = importlib.import_module(f"pulumi_kubernetes.{module_name}.{version}")
-    fields = {_snake(key): value for key, value in document.items() if key not in ("apiVersion", "kind")}
+    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
+    if group not in SDK_GROUPS:
+        # A custom resource (a CRD's kind): the SDK's generic class, its fields as the API takes them.
+        fields = {key: value for key, value in document.items() if key not in ("apiVersion", "kind")}
+        return k8s.apiextensions.CustomResource(resource, api_version=api_version, kind=kind, **fields, opts=opts)
+    module = importlib.import_module(f"pulumi_kubernetes.{SDK_GROUPS[group]}.{version}")
+    snake = {_snake(key): value for key, value in document.items() if key not in ("apiVersion", "kind")}
     cls: Any = getattr(module, kind)
-    created: pulumi.CustomResource = cls(
-        resource, **fields, opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
-    )
+    created: pulumi.CustomResource = cls(resource, **snake, opts=opts)
     return created
 
 
@@ -217,6 +233,8 @@ class AddonContext:
     site: Any
     #: Resolves an allow-list (CIDRs, `site:<name>`) into sources (components/reachability.py).
     sources: Callable[[Sequence[str]], list[Source]]
+    #: The whole validated spec: project-wide settings (the central observability) an add-on reads.
+    spec: PlatformSpec | None = None
     #: Components of the add-ons already installed on this cluster, by add-on key.
     installed: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
@@ -237,7 +255,7 @@ class Addon:
 
     #: The add-on's key (the spec's `addons.<key>` where it has one).
     key: str
-    #: Whether the add-on goes on a cluster.
-    applies: Callable[[ClusterSpec], bool]
+    #: Whether the add-on goes on the cluster of this name, given the whole spec.
+    applies: Callable[[str, PlatformSpec], bool]
     #: Builds the add-on's component (imports its module only when a cluster needs it).
     build: Callable[[AddonContext], pulumi.ComponentResource]

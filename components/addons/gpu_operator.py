@@ -22,6 +22,7 @@ device plugin; nodes without a label get whole GPUs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -165,9 +166,9 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
         "devicePlugin": {"enabled": True},
         "dcgmExporter": {
             "enabled": True,
-            # The ServiceMonitor CRD comes with the observability add-on; without it, no monitor.
+            # The ServiceMonitor CRD comes with the cluster's collector; without it, no monitor.
             "serviceMonitor": {
-                "enabled": cluster.addons.observability.enabled,
+                "enabled": cluster.addons.observed,
                 "interval": "15s",
                 "scrapeTimeout": "10s",
                 "honorLabels": False,
@@ -186,7 +187,12 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
 def gpu_operator_release(cluster_name: str, cluster: ClusterSpec) -> ChartRelease:
     """The release record of the operator on `cluster_name` (installed unless adopted, ADOPTED_RELEASE)."""
     return chart_release(
-        f"{cluster_name}-gpu-operator", GPU_OPERATOR_CHART, namespace=NAMESPACE, values=gpu_operator_values(cluster)
+        f"{cluster_name}-gpu-operator",
+        GPU_OPERATOR_CHART,
+        namespace=NAMESPACE,
+        values=gpu_operator_values(cluster),
+        # The DCGM exporter's ServiceMonitor is an object of the collector's CRDs.
+        waits_for=("observability",) if cluster.addons.observed else (),
     )
 
 
@@ -230,6 +236,7 @@ class GpuOperator(pulumi.ComponentResource):
         cluster_name: str,
         provider: pulumi.ProviderResource,
         labels: dict[str, str],
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Install the GPU Operator on the cluster `cluster_name`.
@@ -239,6 +246,8 @@ class GpuOperator(pulumi.ComponentResource):
         :param cluster_name: the cluster's key in the spec.
         :param provider: the cluster's Kubernetes provider (explicit, never ambient).
         :param labels: labels for the Kubernetes objects created here.
+        :param depends_on: what the operator's objects need first: the add-ons its release waits for
+            (`gpu_operator_release`), the collector whose CRDs the DCGM ServiceMonitor needs.
         :param opts: options of the component itself.
         """
         super().__init__("meridian:addons:GpuOperator", name, None, opts)
@@ -247,7 +256,7 @@ class GpuOperator(pulumi.ComponentResource):
         self.release = gpu_operator_release(cluster_name, cluster)
         adopted = ADOPTED_RELEASE.get(cluster.backend)
         namespace_name: pulumi.Input[str] = NAMESPACE
-        depends: list[pulumi.Resource] = []
+        depends: list[pulumi.Resource] = list(depends_on)
         if adopted is None:
             # The driver, toolkit and MIG manager need host access.
             namespace = addon_namespace(

@@ -127,13 +127,17 @@ def node_port_service(address: pulumi.Input[str]) -> dict[str, Any]:
 
 
 def traefik_values(
-    source_ranges: pulumi.Input[Sequence[str]], load_balancer: dict[str, Any] | None = None
+    source_ranges: pulumi.Input[Sequence[str]],
+    load_balancer: dict[str, Any] | None = None,
+    middlewares: bool = False,
 ) -> dict[str, Any]:
     """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
 
     :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`, node `ports`, an
         `ingress_endpoint`) that put the load balancer on addresses Meridian owns
         (`openstack_load_balancer`, `aws_load_balancer`, `node_port_service`).
+    :param middlewares: serve Traefik's Middleware objects (the kubernetesCRD provider), which
+        Ingresses name in an annotation: the central observability endpoints' basic auth.
     """
     cloud = load_balancer or {}
     service: dict[str, Any] = {
@@ -184,8 +188,9 @@ def traefik_values(
             }
         ],
         "providers": {
-            # Meridian writes Ingresses only; IngressRoute CRDs stay unused.
-            "kubernetesCRD": {"enabled": False},
+            # Meridian writes Ingresses; Middlewares (basic auth for the central observability
+            # endpoints) only where they are used. Each Ingress names its own namespace's Middleware.
+            "kubernetesCRD": {"enabled": middlewares, "allowCrossNamespace": False},
             # Ingress status gets the load balancer's address (what DNS records point at).
             "kubernetesIngress": published,
         },
@@ -196,6 +201,9 @@ def traefik_values(
         # TCP, so Local would not keep the client's address either.
         "service": service,
         "ingressRoute": {"dashboard": {"enabled": False}, "healthcheck": {"enabled": False}},
+        # Prometheus metrics on the internal `metrics` entry point, behind a ClusterIP Service the
+        # collector scrapes (traefik chart templates/service-metrics.yaml); never exposed publicly.
+        "metrics": {"prometheus": {"service": {"enabled": True}}},
         "resources": container_resources("100m", "128Mi", "512Mi", cpu_limit="1"),
     }
 
@@ -231,8 +239,9 @@ def cert_manager_values(role_arn: pulumi.Input[str] | None = None) -> dict[str, 
         "webhook": {"replicaCount": 1, "resources": small},
         "cainjector": {"replicaCount": 1, "resources": small},
         "startupapicheck": {"resources": small},
-        # ServiceMonitors come with the observability add-on.
-        "prometheus": {"enabled": False},
+        # The metrics Service the cluster's collector scrapes (its ServiceMonitor is the collector's:
+        # the Prometheus Operator's CRDs come with the collector, after this release).
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
     }
 
 
@@ -241,17 +250,21 @@ def ingress_releases(
     source_ranges: pulumi.Input[Sequence[str]],
     load_balancer: dict[str, Any] | None = None,
     cert_manager_role: pulumi.Input[str] | None = None,
+    middlewares: bool = False,
 ) -> list[ChartRelease]:
-    """The two release records: Traefik, then cert-manager (with its DNS-01 role, when it has one)."""
+    """The two release records: Traefik, then cert-manager (with its DNS-01 role, when it has one).
+
+    :param middlewares: Traefik serves Middleware objects (see `traefik_values`).
+    """
     return [
         chart_release(
             f"{cluster_name}-traefik",
             "traefik",
             namespace=TRAEFIK_NAMESPACE,
-            values=traefik_values(source_ranges, load_balancer),
-            # Its crds/ hold the IngressRoute and Traefik Hub CRDs; Meridian serves Ingresses only
-            # (providers.kubernetesCRD off), so they are not installed.
-            skip_crds=True,
+            values=traefik_values(source_ranges, load_balancer, middlewares),
+            # Its crds/ hold the IngressRoute, Middleware and Traefik Hub CRDs: installed only where
+            # Traefik serves Middlewares (the kubernetesCRD provider), skipped elsewhere.
+            skip_crds=not middlewares,
         ),
         chart_release(
             f"{cluster_name}-cert-manager",
@@ -472,7 +485,15 @@ class Ingress(pulumi.ComponentResource):
         from ..reachability import cidrs
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
-        allowed = context.sources(spec.allowed_sources)
+        entries = list(spec.allowed_sources)
+        central = False
+        if context.spec is not None:
+            from .observability import collector_sources, is_central
+
+            central = is_central(context.spec, cluster_name)
+            # The central observability endpoints admit every site whose collectors ship to them.
+            entries += [entry for entry in collector_sources(context.spec, cluster_name) if entry not in entries]
+        allowed = context.sources(entries)
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
@@ -484,7 +505,7 @@ class Ingress(pulumi.ComponentResource):
         if spec.acme is not None and spec.acme.challenge == "dns-01":
             role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
             waits["cert-manager"] = [policy]  # its permissions before its first ACME order
-        self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn)
+        self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn, middlewares=central)
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(

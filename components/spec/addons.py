@@ -43,6 +43,16 @@ class AddonToggle(SpecModel):
     enabled: bool = Field(default=True, description="Install the add-on on this cluster.")
 
 
+class CollectorToggle(SpecModel):
+    """The cluster's observability collector, which follows the project's `observability` block by default."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="Ship this cluster's metrics and logs to the project's central observability. Unset: on "
+        "when the project declares `observability`; false leaves the cluster unobserved.",
+    )
+
+
 # -- ingress and certificates -------------------------------------------------------------------------
 
 
@@ -380,15 +390,18 @@ class AddonsSpec(SpecModel):
 
     ingress: IngressSpec = Field(default_factory=IngressSpec, description="Ingress controller and cert-manager.")
     jupyterhub: JupyterHubSpec | None = Field(default=None, description="JupyterHub for scientists.")
-    # Off by default until the observability add-on (which brings the Prometheus Operator
-    # CRDs) lands: add-ons only create ServiceMonitors when it is on.
-    observability: AddonToggle = Field(
-        default_factory=lambda: AddonToggle(enabled=False),
-        description="Metrics and logs shipped to the project's central observability.",
+    observability: CollectorToggle = Field(
+        default_factory=lambda: CollectorToggle(),
+        description="The cluster's collector: metrics and logs shipped to the project's central observability.",
     )
     gitops: AddonToggle = Field(
         default_factory=lambda: AddonToggle(enabled=False), description="GitOps agent (Fleet or Sveltos)."
     )
+
+    @property
+    def observed(self) -> bool:
+        """Whether the cluster's collector is on (PlatformSpec settles an unset toggle from the project)."""
+        return self.observability.enabled is True
 
     @property
     def hub(self) -> JupyterHubSpec | None:

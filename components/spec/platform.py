@@ -9,10 +9,12 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
 from ..labels import cloud_tags, site_labels
+from .addons import INTERNET
 from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
+from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
 
@@ -51,6 +53,12 @@ class PlatformSpec(SpecModel):
         "through their public egress addresses (allow-lists name them as site:<name>).",
     )
 
+    observability: ObservabilitySpec | None = Field(
+        default=None,
+        description="The project's central observability; with it, every cluster's collector ships metrics and "
+        "logs there (unless the cluster sets addons.observability.enabled: false).",
+    )
+
     def interconnected(self, a: str, b: str) -> bool:
         """Whether a declared interconnect joins sites `a` and `b` (a site always reaches itself)."""
         return a == b or any({a, b} == set(link.sites) for link in self.interconnects.values())
@@ -60,6 +68,112 @@ class PlatformSpec(SpecModel):
     def _no_case_twins(cls, data: object) -> object:
         refuse_case_twins(data, {"sites": "name", "clusters": "name", "interconnects": "name"})
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collectors_follow_project(cls, data: object) -> object:
+        """Settle every unset `addons.observability.enabled`: on when the project declares observability.
+
+        Attached clusters stay off unless they say otherwise (their owner may run their own monitoring).
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("clusters"), dict):
+            return data
+        project_observed = data.get("observability") is not None
+        clusters: dict[object, object] = {}
+        for name, cluster in data["clusters"].items():
+            addons = cluster.get("addons", {}) if isinstance(cluster, dict) else None
+            toggle = addons.get("observability", {}) if isinstance(addons, dict) else None
+            settled = isinstance(toggle, dict) and "enabled" in toggle
+            if isinstance(cluster, dict) and isinstance(addons, dict) and isinstance(toggle, dict) and not settled:
+                # Attached clusters are someone else's: a collector goes there only when asked for.
+                toggle = {**toggle, "enabled": project_observed and cluster.get("backend") != "attached"}
+                cluster = {**cluster, "addons": {**addons, "observability": toggle}}
+            clusters[name] = cluster
+        return {**data, "clusters": clusters}
+
+    @model_validator(mode="after")
+    def _observability(self) -> PlatformSpec:
+        """The central stack's cluster exists and can publish; collectors have somewhere to ship."""
+        problems = CrossFieldError()
+        observability = self.observability
+        for name, cluster in self.clusters.items():
+            if cluster.addons.observed and observability is None:
+                problems.add(
+                    ("clusters", name, "addons", "observability", "enabled"),
+                    "the project has no central observability to ship to: declare the top-level observability "
+                    "block, or remove this",
+                )
+        if observability is None:
+            problems.raise_if_any()
+            return self
+        central = observability.central
+        where = ("observability", "central")
+        home = self.clusters.get(central.cluster)
+        if home is None:
+            known = ", ".join(sorted(self.clusters)) or "none"
+            problems.add((*where, "cluster"), f"'{central.cluster}' is not a cluster of the project (known: {known})")
+            problems.raise_if_any()
+            return self
+        if not home.addons.observed:
+            problems.add(
+                ("clusters", central.cluster, "addons", "observability", "enabled"),
+                "the central cluster observes itself: keep its collector on",
+            )
+        if not home.addons.ingress.enabled:
+            # The endpoints every collector ships to, and Grafana, are published through the
+            # cluster's ingress: without it no site has a path to the central store.
+            problems.add(
+                ("clusters", central.cluster, "addons", "ingress", "enabled"),
+                "the central observability endpoints are published through the ingress: no site could reach them",
+            )
+        elif home.addons.ingress.acme is None:
+            problems.add(
+                ("clusters", central.cluster, "addons", "ingress", "acme"),
+                "the central endpoints are served over TLS only: give the ingress its ACME account",
+            )
+        elif home.addons.ingress.acme.challenge == "http-01" and INTERNET not in home.addons.ingress.allowed_sources:
+            # With no allow-list of its own the load balancer admits only the sites' collectors, and
+            # Let's Encrypt validates HTTP-01 from addresses it does not publish (AddonsSpec._tls_issuer).
+            problems.add(
+                ("clusters", central.cluster, "addons", "ingress", "acme"),
+                "the central endpoints' load balancer admits only the project's sites, so ACME HTTP-01 validation "
+                f"never reaches it: allow {INTERNET} in allowed_sources, or use challenge: dns-01 (eks clusters)",
+            )
+        site = self.sites.get(home.site)
+        if home.backend == "attached":
+            problems.add(
+                (*where, "cluster"),
+                f"'{central.cluster}' is attached (someone else's cluster): the central stack needs a cluster Meridian "
+                "builds, whose object storage and identities it owns",
+            )
+        elif site is not None and site.openstack is not None and site.openstack.cluster_credential is None:
+            # Loki reaches the site's Swift with its own application credential, never the deployer's.
+            problems.add(
+                ("sites", home.site, "openstack", "cluster_credential"),
+                f"the central observability on '{central.cluster}' keeps logs in the site's Swift with the cluster "
+                "application credential: create one with the member role and give its auth_url, id and secret",
+            )
+        hostnames = ("grafana_hostname", "metrics_hostname", "logs_hostname")
+        if site is not None:
+            for key in hostnames:
+                hostname = getattr(central, key)
+                if not hostname.endswith(f".{site.dns.domain}"):
+                    problems.add(
+                        (*where, key),
+                        f"{hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the "
+                        "central cluster's records are made",
+                    )
+        seen: dict[str, tuple[str | int, ...]] = {}
+        hub = home.addons.hub
+        if hub is not None:
+            seen[hub.hostname] = ("clusters", central.cluster, "addons", "jupyterhub", "hostname")
+        for key in hostnames:
+            hostname = getattr(central, key)
+            if hostname in seen:
+                problems.add((*where, key), f"{hostname} is already used by {'.'.join(map(str, seen[hostname]))}")
+            seen.setdefault(hostname, (*where, key))
+        problems.raise_if_any()
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> PlatformSpec:

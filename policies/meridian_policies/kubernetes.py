@@ -30,8 +30,9 @@ NAMESPACE = "kubernetes:core/v1:Namespace"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 #: Namespaces whose system workloads need host access: the GPU Operator (driver, toolkit, device
-#: plugin run privileged with hostPath mounts) and kube-system (CNI, CSI node plugins).
-DEFAULT_ALLOWED_NAMESPACES = ["gpu-operator", "kube-system"]
+#: plugin run privileged with hostPath mounts), kube-system (CNI, CSI node plugins) and node-agents
+#: (node-exporter: the host's network and PID namespaces, /proc, /sys; components/addons/observability.py).
+DEFAULT_ALLOWED_NAMESPACES = ["gpu-operator", "kube-system", "node-agents"]
 
 #: The official repository of each chart Meridian installs, from the chart lock
 #: (components/charts.lock.yaml): a chart joins the lock, and so this list, when an add-on installs it.

@@ -461,7 +461,14 @@ CREDENTIAL_WORDS = frozenset({"password", "passwd", "token", "secret", "kubeconf
 REFERENCE_WORDS = frozenset({"existing", "ref", "from"})
 #: zero-to-jupyterhub 4.4.0's hub ConfigMap maps each component to its object's name
 #: (templates/hub/configmap.yaml, `get_name`): `image-pull-secret` holds the pull Secret's name.
-DEFAULT_ALLOWED_KEYS: list[str] = ["data.image-pull-secret"]
+#: kube-prometheus-stack passes `alertmanagerSpec.configSecret` to the Prometheus Operator's
+#: AlertmanagerSpec.configSecret: the name of the Secret holding Alertmanager's configuration.
+DEFAULT_ALLOWED_KEYS: list[str] = ["data.image-pull-secret", "values.alertmanager.alertmanagerSpec.configSecret"]
+
+
+#: A value that only names an environment variable the program expands when it reads its
+#: configuration (Loki's `-config.expand-env`: `${VAR}`; Grafana's `$__env{VAR}`): a reference.
+ENV_REFERENCE = re.compile(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$__env\{[A-Za-z_][A-Za-z0-9_]*\})$")
 
 
 def _words(key: str) -> list[str]:
@@ -505,7 +512,7 @@ def _credential_literals(value: Any, path: str, unknown: list[UnknownValueError]
                     unknown.append(error)
                 continue
             if isinstance(item, str):
-                if item.strip() and is_credential_key(str(key)):
+                if item.strip() and is_credential_key(str(key)) and not ENV_REFERENCE.match(item.strip()):
                     yield child
             else:
                 yield from _credential_literals(item, child, unknown)

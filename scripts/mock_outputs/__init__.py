@@ -5,6 +5,6 @@ from types import ModuleType
 
 def modules() -> list[ModuleType]:
     """The area modules, imported on first use (they import scripts.mocks for its types)."""
-    from . import command, dns, eks, kubernetes, magnum, rke2
+    from . import command, dns, eks, kubernetes, magnum, rke2, storage
 
-    return [rke2, eks, magnum, kubernetes, command, dns]
+    return [rke2, eks, magnum, kubernetes, command, dns, storage]

@@ -1,0 +1,568 @@
+"""CentralObservability: the project's one view of every site, on the cluster the spec names.
+
+Children of `<c>-central-observability` (`meridian:addons:CentralObservability`, parented to the
+central cluster; through its provider):
+
+* the central cluster's own collector (observability.py `collector_objects`): Namespace `monitoring`
+  and the kube-prometheus-stack release, whose agent remote-writes in-cluster to the central
+  Prometheus, and which here also runs Alertmanager and Grafana
+* `<c>-alertmanager-config`   core/v1 Secret `meridian-alertmanager`: Alertmanager's configuration (its
+                              receivers hold credentials: webhook URLs, SMTP passwords)
+* `<c>-grafana-admin`         random.RandomPassword: Grafana's local admin (break-glass; people log in with OIDC)
+* `<c>-grafana-secrets`       core/v1 Secret `meridian-grafana`: the admin's credentials and the OAuth client secret
+* `<c>-central-prometheus`    monitoring.coreos.com/v1 Prometheus `central`: the remote-write receiver, the
+                              store (retention from the spec) and the rule evaluator, alerting to Alertmanager
+* `<c>-central-prometheus-service`  core/v1 Service `central-prometheus` in front of it
+* `<c>-push-users`            core/v1 Secret `meridian-push-users`: the bcrypt htpasswd entry Traefik checks
+* `<c>-push-auth`             traefik.io/v1alpha1 Middleware `meridian-push-auth` (basicAuth)
+* `<c>-remote-write`          networking.k8s.io/v1 Ingress: https://<metrics_hostname>/api/v1/write, TLS from the
+                              cluster's ACME issuer, basic auth; the ingress load balancer admits the observed
+                              sites (ingress.py, `collector_sources`)
+* `<c>-alert-rules`           monitoring.coreos.com/v1 PrometheusRule: the alerts (alerts.py)
+* `<c>-dashboard-<uid>`       core/v1 ConfigMaps Grafana's sidecar loads (dashboards.py)
+* `<c>-grafana-dns`, `<c>-metrics-dns`  the hostnames' records at the ingress load balancer (dns.py)
+
+Why a Prometheus object of its own next to the chart's agent: Prometheus keeps external labels
+out of its own TSDB (they are added on remote write, federation and alerts only), so a central
+server scraping its own cluster would store that cluster's series without `cluster` and `site`.
+Here the chart's agent scrapes the central cluster like every other collector and remote-writes
+to the central server in-cluster, so every series arrives the same way; the server scrapes
+nothing itself (its ServiceMonitor selector matches no monitor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from ..spec.addons import AuthenticatorSpec
+from ..spec.observability import ObservabilitySpec, ReceiverSpec
+from ..yamlout import dump
+from .base import AddonContext, chart_release, container_resources, deliver, kubernetes_object
+from .ingress import INGRESS_CLASS, Ingress
+from .logs import LOKI_CHART, LOKI_PORT, LOKI_PUSH_PATH, LOKI_SERVICE, in_cluster_push_url, loki_values, object_store
+from .observability import NAMESPACE, REMOTE_WRITE_PATH, Endpoints, collector_objects
+
+#: The central Prometheus object and its Service.
+CENTRAL_PROMETHEUS = "central"
+CENTRAL_SERVICE = "central-prometheus"
+PROMETHEUS_PORT = 9090
+#: In-cluster, the central cluster's agent writes straight to the server's Service.
+IN_CLUSTER = Endpoints(
+    remote_write=f"http://{CENTRAL_SERVICE}.{NAMESPACE}.svc:{PROMETHEUS_PORT}{REMOTE_WRITE_PATH}",
+    logs=in_cluster_push_url(NAMESPACE),
+    authenticated=False,
+)
+ALERTMANAGER_SECRET = "meridian-alertmanager"
+#: bcrypt hashes the first 72 bytes of a password only (and Go's refuses longer ones).
+BCRYPT_MAX_BYTES = 72
+GRAFANA_SECRET = "meridian-grafana"
+PUSH_USERS_SECRET = "meridian-push-users"
+PUSH_MIDDLEWARE = "meridian-push-auth"
+#: Label the central Prometheus selects PrometheusRules by (only Meridian's rules run centrally).
+RULE_LABEL = {"meridian.io/rules": "central"}
+#: The Alertmanager Service kube-prometheus-stack makes for release `kube-prometheus-stack`
+#: (templates/alertmanager/service.yaml: `<fullname>-alertmanager`, port `http-web`).
+ALERTMANAGER_SERVICE = ("kube-prometheus-stack-alertmanager", "http-web")
+#: The Prometheus datasource's uid in Grafana (dashboards.py queries name it).
+PROMETHEUS_DATASOURCE_UID = "prometheus"
+LOKI_DATASOURCE_UID = "loki"
+#: Environment variable Grafana reads its OAuth client secret from (Grafana docs, "Override
+#: configuration with environment variables": GF_<SECTION>_<KEY>).
+OAUTH_SECRET_ENV = {"generic-oauth": "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET", "github": "GF_AUTH_GITHUB_CLIENT_SECRET"}
+#: Alertmanager's grouping and pacing (Alertmanager docs, configuration: route).
+ROUTE_TIMING = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+#: The root receiver takes nothing: every alert reaches the spec's receivers through their routes.
+NULL_RECEIVER = "null"
+
+
+def alertmanager_config(observability: ObservabilitySpec, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """Alertmanager's configuration (Alertmanager docs, configuration: route, receiver, *_configs).
+
+    :param secrets: the revealed secret of each receiver that has one, by receiver name (the
+        webhook or Slack URL, or the SMTP password); the result is only ever stored in a secret.
+    """
+    receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
+    routes = []
+    for name, receiver in observability.receivers.items():
+        receivers.append({"name": name, **_receiver_configs(receiver, secrets.get(name))})
+        routes.append(
+            {
+                "receiver": name,
+                "matchers": [f'severity=~"{"|".join(receiver.severities)}"'],
+                # Every receiver that subscribes to the severity gets the alert, not only the first.
+                "continue": True,
+            }
+        )
+    return {
+        "route": {
+            "receiver": NULL_RECEIVER,
+            # One notification per alert and cluster: a site outage does not merge with another's.
+            "group_by": ["alertname", "project", "site", "cluster"],
+            **ROUTE_TIMING,
+            "routes": routes,
+        },
+        "receivers": receivers,
+    }
+
+
+def _receiver_configs(receiver: ReceiverSpec, secret: str | None) -> dict[str, Any]:
+    if receiver.kind == "email":
+        email: dict[str, Any] = {
+            "to": ", ".join(receiver.to),
+            "from": receiver.sender,
+            "smarthost": receiver.smarthost,
+            "require_tls": True,
+            "send_resolved": True,
+        }
+        if receiver.username is not None:
+            email.update(auth_username=receiver.username, auth_password=secret)
+        return {"email_configs": [email]}
+    if receiver.kind == "webhook":
+        return {"webhook_configs": [{"url": secret, "send_resolved": True}]}
+    slack: dict[str, Any] = {"api_url": secret, "send_resolved": True}
+    if receiver.channel is not None:
+        slack["channel"] = receiver.channel
+    return {"slack_configs": [slack]}
+
+
+def receiver_secret_refs(observability: ObservabilitySpec) -> dict[str, str]:
+    """The secret reference of each receiver that has one, by receiver name."""
+    found = {}
+    for name, receiver in observability.receivers.items():
+        ref = receiver.password if receiver.kind == "email" else receiver.url
+        if ref is not None:
+            found[name] = ref
+    return found
+
+
+def _quoted_list(values: list[str]) -> str:
+    # JMESPath raw string literals: a quote or backslash inside is escaped with a backslash.
+    return "[" + ", ".join(_literal(value) for value in values) + "]"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def role_attribute_path(login: AuthenticatorSpec) -> str:
+    """Grafana's JMESPath mapping a user to a role: Admin for the spec's admins, Viewer for allowed users.
+
+    With `role_attribute_strict`, a user the expression maps to no role cannot log in (Grafana
+    docs, "Configure generic OAuth authentication": role mapping), so the spec's allow-list holds.
+    """
+    user = "login" if login.kind == "github" else login.username_claim
+    admin = []
+    viewer = []
+    if login.admin_users:
+        admin.append(f"contains({_quoted_list(login.admin_users)}, {user})")
+    if login.kind == "generic-oauth" and login.groups_claim is not None:
+        groups = f"{login.groups_claim}[*]"
+        admin += [f"contains({groups}, {_literal(group)})" for group in login.admin_groups]
+        viewer += [f"contains({groups}, {_literal(group)})" for group in login.allowed_groups]
+    if login.allowed_users:
+        viewer.append(f"contains({_quoted_list(login.allowed_users)}, {user})")
+    terms = [f"{' || '.join(admin)} && 'Admin'"] if admin else []
+    if login.allow_all or (login.kind == "github" and login.allowed_organizations):
+        # Everyone the provider lets through (GitHub: members of the allowed organizations) views.
+        terms.append("'Viewer'")
+    elif viewer:
+        terms.append(f"{' || '.join(viewer)} && 'Viewer'")
+    terms.append("''")
+    return " || ".join(f"({term})" if "&&" in term else term for term in terms)
+
+
+def grafana_ini(observability: ObservabilitySpec) -> dict[str, Any]:
+    """grafana.ini sections: the public URL, OAuth login only (Grafana docs, generic OAuth and GitHub OAuth)."""
+    central = observability.central
+    login = central.login
+    auth: dict[str, Any] = {
+        "enabled": True,
+        "client_id": login.client_id,
+        "scopes": " ".join(login.scopes) if login.kind == "generic-oauth" else ",".join(["user:email", *login.scopes]),
+        "allow_sign_up": True,
+        "role_attribute_path": role_attribute_path(login),
+        "role_attribute_strict": True,
+    }
+    if login.kind == "generic-oauth":
+        section = "auth.generic_oauth"
+        auth.update(
+            name="Login",
+            auth_url=login.authorize_url,
+            token_url=login.token_url,
+            api_url=login.userdata_url,
+            login_attribute_path=login.username_claim,
+            use_pkce=True,
+        )
+        if login.groups_claim is not None:
+            auth["groups_attribute_path"] = login.groups_claim
+    else:
+        section = "auth.github"
+        if login.allowed_organizations:
+            auth["allowed_organizations"] = " ".join(org.split(":")[0] for org in login.allowed_organizations)
+    return {
+        "server": {"domain": central.grafana_hostname, "root_url": f"https://{central.grafana_hostname}"},
+        # People log in through the project's identity provider; the local admin is break-glass.
+        "auth": {"disable_login_form": True},
+        "users": {"allow_sign_up": False},
+        section: auth,
+    }
+
+
+def central_stack_values(observability: ObservabilitySpec, issuer: str) -> dict[str, Any]:
+    """What the central cluster's kube-prometheus-stack adds to the agent's: Alertmanager and Grafana."""
+    central = observability.central
+    login = central.login
+    host = central.grafana_hostname
+    return {
+        "alertmanager": {
+            "enabled": True,
+            "alertmanagerSpec": {
+                # The configuration is Meridian's Secret (receivers hold credentials), not chart values.
+                "useExistingSecret": True,
+                "configSecret": ALERTMANAGER_SECRET,
+                "replicas": 2,
+                "resources": container_resources("20m", "64Mi", "256Mi"),
+                "storage": {
+                    "volumeClaimTemplate": {
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}
+                    }
+                },
+            },
+        },
+        "grafana": {
+            "enabled": True,
+            "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "envValueFrom": {
+                OAUTH_SECRET_ENV[login.kind]: {"secretKeyRef": {"name": GRAFANA_SECRET, "key": "oauth-client-secret"}}
+            },
+            "grafana.ini": grafana_ini(observability),
+            # Stateless: dashboards and datasources are provisioned from the program, users come
+            # from the identity provider at each login, alerts go through Alertmanager. A restart
+            # loses only users' personal preferences, and no volume needs protecting.
+            "persistence": {"enabled": False},
+            "resources": container_resources("100m", "256Mi", "1Gi"),
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": INGRESS_CLASS,
+                "annotations": {"cert-manager.io/cluster-issuer": issuer},
+                "hosts": [host],
+                "tls": [{"secretName": "grafana-tls", "hosts": [host]}],
+            },
+            # The chart's default datasource is its own Prometheus, which here is the agent (no
+            # queries); the central server is the datasource.
+            "sidecar": {
+                "datasources": {"defaultDatasourceEnabled": False},
+                "resources": container_resources("20m", "64Mi", "256Mi"),
+            },
+            "additionalDataSources": [
+                {
+                    "name": "Central Prometheus",
+                    "uid": PROMETHEUS_DATASOURCE_UID,
+                    "type": "prometheus",
+                    "url": f"http://{CENTRAL_SERVICE}.{NAMESPACE}.svc:{PROMETHEUS_PORT}",
+                    "access": "proxy",
+                    "isDefault": True,
+                },
+                {
+                    "name": "Central Loki",
+                    "uid": LOKI_DATASOURCE_UID,
+                    "type": "loki",
+                    "url": f"http://{LOKI_SERVICE}.{NAMESPACE}.svc:{LOKI_PORT}",
+                    "access": "proxy",
+                },
+            ],
+        },
+    }
+
+
+def central_prometheus(observability: ObservabilitySpec, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The central Prometheus (monitoring.coreos.com/v1, Prometheus Operator API reference: PrometheusSpec)."""
+    retention = observability.retention
+    am_service, am_port = ALERTMANAGER_SERVICE
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Prometheus",
+        "metadata": {"name": CENTRAL_PROMETHEUS, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "replicas": 1,
+            "enableRemoteWriteReceiver": True,
+            # Collectors replay up to buffer_minutes of samples after an outage; Prometheus takes
+            # samples older than its head only within the out-of-order window (TSDB docs,
+            # out_of_order_time_window).
+            "tsdb": {"outOfOrderTimeWindow": f"{observability.buffer_minutes}m"},
+            "retention": f"{retention.metrics_days}d",
+            # Size-based retention below the volume, so a full disk never stops ingestion.
+            "retentionSize": f"{int(retention.metrics_storage_gb * 0.85)}GB",
+            "storage": {
+                "volumeClaimTemplate": {
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": f"{retention.metrics_storage_gb}Gi"}},
+                    }
+                }
+            },
+            # Kept when the object goes: the operator's StatefulSet deletes no claims by default.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            # It scrapes nothing (every series arrives by remote write, see the module docstring).
+            "serviceMonitorSelector": {"matchLabels": {"meridian.io/central-scrape": "never"}},
+            "podMonitorSelector": {"matchLabels": {"meridian.io/central-scrape": "never"}},
+            "ruleSelector": {"matchLabels": dict(RULE_LABEL)},
+            "ruleNamespaceSelector": {},
+            "alerting": {
+                "alertmanagers": [{"namespace": NAMESPACE, "name": am_service, "port": am_port, "apiVersion": "v2"}]
+            },
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 2000},
+            "resources": container_resources("500m", "4Gi", "16Gi"),
+        },
+    }
+
+
+def central_service(labels: Mapping[str, str]) -> dict[str, Any]:
+    """The central Prometheus's Service (the operator labels its pods `operator.prometheus.io/name`)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": CENTRAL_SERVICE, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "selector": {"operator.prometheus.io/name": CENTRAL_PROMETHEUS},
+            "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": "web"}],
+        },
+    }
+
+
+def htpasswd(user: str, password: str) -> str:
+    """An htpasswd line with a bcrypt hash (what Traefik's basicAuth reads), stable for the same password.
+
+    The salt derives from the password itself, so the hash changes only when the password does
+    (a random salt would show a change at every preview); bcrypt's cost keeps it slow to guess.
+    """
+    import base64
+
+    import bcrypt
+
+    if len(password.encode()) > BCRYPT_MAX_BYTES:
+        # Said without the value; bcrypt (and Traefik's Go bcrypt) read only the first 72 bytes.
+        raise ValueError(
+            f"observability.push_password: the secret is longer than {BCRYPT_MAX_BYTES} bytes, more than bcrypt "
+            "reads; store a shorter one (32 random characters are plenty)"
+        )
+    raw = hashlib.sha256(f"meridian-push:{user}:{password}".encode()).digest()[:16]
+    # bcrypt's salt: 16 bytes in its own base64 alphabet (22 characters).
+    alphabet = bytes.maketrans(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    )
+    encoded = base64.b64encode(raw).translate(alphabet)[:22]
+    hashed = bcrypt.hashpw(password.encode(), b"$2b$12$" + encoded)
+    return f"{user}:{hashed.decode()}"
+
+
+def _htpasswd_of(user: str, password: pulumi.Output[str]) -> pulumi.Output[str]:
+    hashed: pulumi.Output[str] = password.apply(lambda value: htpasswd(user, value))
+    return pulumi.Output.secret(hashed)
+
+
+#: The central push endpoints: (Ingress name, path, Service, its port) for metrics and for logs.
+PUSH_ROUTES = {
+    "metrics": ("central-remote-write", REMOTE_WRITE_PATH, CENTRAL_SERVICE, {"name": "web"}),
+    "logs": ("central-logs", LOKI_PUSH_PATH, LOKI_SERVICE, {"number": LOKI_PORT}),
+}
+
+
+def push_ingress(route: str, host: str, issuer: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A push endpoint (`PUSH_ROUTES`): only its path, over TLS, behind basic auth (Traefik Ingress annotations)."""
+    name, path, service, port = PUSH_ROUTES[route]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": dict(labels),
+            "annotations": {
+                "cert-manager.io/cluster-issuer": issuer,
+                # Traefik: the router serves TLS only, through the namespace's basicAuth Middleware
+                # (traefik docs, Kubernetes Ingress: router.tls, router.middlewares `<ns>-<name>@kubernetescrd`).
+                "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+                "traefik.ingress.kubernetes.io/router.tls": "true",
+                "traefik.ingress.kubernetes.io/router.middlewares": f"{NAMESPACE}-{PUSH_MIDDLEWARE}@kubernetescrd",
+            },
+        },
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "tls": [{"hosts": [host], "secretName": f"{name}-tls"}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {"path": path, "pathType": "Exact", "backend": {"service": {"name": service, "port": port}}}
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def push_middleware(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Traefik's basicAuth Middleware reading the htpasswd Secret (traefik docs, middlewares: BasicAuth)."""
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": PUSH_MIDDLEWARE, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {"basicAuth": {"secret": PUSH_USERS_SECRET, "removeHeader": True}},
+    }
+
+
+class CentralObservability(pulumi.ComponentResource):
+    """The project's central stack and the central cluster's own collector (see the module docstring)."""
+
+    def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
+        """Build the central stack on `context.cluster_name`.
+
+        :param name: `<cluster>-central-observability`.
+        :param context: the central cluster's add-on context; its ingress add-on is installed.
+        :param opts: options of the component.
+        """
+        super().__init__("meridian:addons:CentralObservability", name, None, opts)
+        import pulumi_kubernetes as k8s
+        import pulumi_random as random
+
+        from .. import secrets
+        from . import alerts, dashboards
+        from .dns import public_record
+
+        spec = context.spec
+        assert spec is not None and spec.observability is not None, "applies only when declared"
+        observability = spec.observability
+        central = observability.central
+        cluster_name, labels = context.cluster_name, context.labels
+        acme = context.cluster.addons.ingress.acme
+        assert acme is not None, "the spec requires the central cluster's ingress to have an ACME account"
+        ingress = context.installed["ingress"]
+        assert isinstance(ingress, Ingress)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=context.provider)
+
+        refs = receiver_secret_refs(observability)
+        names = sorted(refs)
+        config: pulumi.Output[str] = pulumi.Output.all(*(secrets.secret(refs[name]) for name in names)).apply(
+            lambda values: dump(alertmanager_config(observability, dict(zip(names, values, strict=True))))
+        )
+        config = pulumi.Output.secret(config)
+        alertmanager_secret = k8s.core.v1.Secret(
+            f"{cluster_name}-alertmanager-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ALERTMANAGER_SECRET, namespace=NAMESPACE, labels=labels),
+            string_data={"alertmanager.yaml": config},
+            opts=on_cluster,
+        )
+        admin = random.RandomPassword(f"{cluster_name}-grafana-admin", length=32, special=False, opts=on_cluster)
+        grafana_secret = k8s.core.v1.Secret(
+            f"{cluster_name}-grafana-secrets",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=NAMESPACE, labels=labels),
+            string_data={
+                "admin-user": "admin",
+                "admin-password": admin.result,
+                "oauth-client-secret": secrets.secret(central.login.client_secret),
+            },
+            opts=on_cluster,
+        )
+        self.collector = collector_objects(
+            self,
+            context,
+            observability,
+            IN_CLUSTER,
+            stack_values=central_stack_values(observability, acme.issuer),
+            depends_on=[alertmanager_secret, grafana_secret, ingress],
+        )
+        stack = self.collector["stack"]
+        prometheus = kubernetes_object(
+            f"{cluster_name}-central-prometheus",
+            central_prometheus(observability, labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[stack],
+        )
+        kubernetes_object(
+            f"{cluster_name}-central-prometheus-service",
+            central_service(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"]],
+        )
+        project = spec.project.name
+        password = secrets.secret(observability.push_password)
+        users = k8s.core.v1.Secret(
+            f"{cluster_name}-push-users",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_USERS_SECRET, namespace=NAMESPACE, labels=labels),
+            string_data={"users": _htpasswd_of(project, password)},
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=context.provider, depends_on=[self.collector["namespace"]]
+            ),
+        )
+        middleware = kubernetes_object(
+            f"{cluster_name}-push-auth",
+            push_middleware(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[users, ingress],
+        )
+        storage, service_account, storage_needs = object_store(
+            cluster_name, context, self, NAMESPACE, depends_on=[self.collector["namespace"]]
+        )
+        loki_release = chart_release(
+            f"{cluster_name}-loki",
+            LOKI_CHART,
+            namespace=NAMESPACE,
+            values=loki_values(observability, storage, service_account),
+        )
+        loki = deliver(
+            loki_release,
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"], *storage_needs, *context.waits(loki_release)],
+            namespace=NAMESPACE,
+        )
+        for route, host, backend in (
+            ("metrics", central.metrics_hostname, prometheus),
+            ("logs", central.logs_hostname, loki),
+        ):
+            kubernetes_object(
+                f"{cluster_name}-{PUSH_ROUTES[route][0].removeprefix('central-')}",
+                push_ingress(route, host, acme.issuer, labels),
+                provider=context.provider,
+                parent=self,
+                depends_on=[middleware, backend],
+            )
+        kubernetes_object(
+            f"{cluster_name}-alert-rules",
+            alerts.prometheus_rule("meridian-alerts", NAMESPACE, {**labels, **RULE_LABEL}, observability.thresholds),
+            provider=context.provider,
+            parent=self,
+            depends_on=[stack],
+        )
+        for document in dashboards.dashboard_configmaps(NAMESPACE, labels):
+            kubernetes_object(
+                f"{cluster_name}-dashboard-{document['metadata']['name']}",
+                document,
+                provider=context.provider,
+                parent=self,
+                depends_on=[self.collector["namespace"]],
+            )
+        for role, hostname, what in (
+            ("grafana", central.grafana_hostname, "Grafana, the project's central view,"),
+            ("metrics", central.metrics_hostname, "the central remote-write endpoint"),
+            ("logs", central.logs_hostname, "the central log push endpoint"),
+        ):
+            public_record(f"{cluster_name}-{role}", hostname, ingress.addresses, context.site, self, what)
+        self.register_outputs(
+            {
+                "grafana": f"https://{central.grafana_hostname}",
+                "remote_write": f"https://{central.metrics_hostname}{REMOTE_WRITE_PATH}",
+                "logs": f"https://{central.logs_hostname}{LOKI_PUSH_PATH}",
+            }
+        )

@@ -1,0 +1,438 @@
+"""Observability: every cluster's collector, the central stack, its endpoints and Alertmanager.
+
+Plans come from the one offline harness (`bundled_plan`, `plan_of`). Expected values are written
+out from the stack files and from the sources named beside them (kube-prometheus-stack 88.5.3 and
+its Prometheus Operator CRDs, resolved through scripts/upstream.py; Prometheus, Alertmanager,
+Grafana and Traefik documentation), never from the code under test. Alertmanager's configuration
+is checked by the real `amtool check-config` (Debian prometheus-alertmanager), Grafana's role
+mapping by a JMESPath implementation, the basic-auth entry by bcrypt itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import jmespath
+import jsonschema
+import pytest
+import yaml
+from helm_values import unknown_keys
+
+from components.addons.central import alertmanager_config, htpasswd, receiver_secret_refs, role_attribute_path
+from components.addons.observability import collector_sources, wal_size_gb
+from components.spec import ClusterSpec, SpecError, parse_platform
+from components.spec.addons import AuthenticatorSpec
+from components.spec.observability import ObservabilitySpec
+from scripts.crdschema import schema_of, validate
+from scripts.harness import STACKS, Plan, offline_vault_field
+from scripts.upstream import chart_dir
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "kubernetes:core/v1:Secret"
+PROMETHEUS = "kubernetes:monitoring.coreos.com/v1:Prometheus"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+MIDDLEWARE = "kubernetes:traefik.io/v1alpha1:Middleware"
+RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+SITE_COLLECTOR = "meridian:addons:SiteObservability"
+CENTRAL = "meridian:addons:CentralObservability"
+
+
+def platform_of(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    platform: dict[str, Any] = document["config"]["meridian:platform"]
+    return platform
+
+
+def stack_values(plan: Plan, cluster: str) -> dict[str, Any]:
+    found: dict[str, Any] = plan.one(RELEASE, f"{cluster}-kube-prometheus-stack")["inputs"]["values"]
+    return found
+
+
+# -- collectors -------------------------------------------------------------------------------------
+
+
+def test_every_other_cluster_remote_writes_to_the_central_endpoint(bundled_plan: Callable[[str], Plan]) -> None:
+    """kube-prometheus-stack values.yaml: `prometheus.agentMode`, `prometheusSpec.remoteWrite` (the operator's
+    RemoteWriteSpec: url, basicAuth from a Secret's keys), `externalLabels`, `storageSpec`, `additionalArgs`."""
+    plan = bundled_plan("eo4eu")
+    prometheus = stack_values(plan, "burst")["prometheus"]
+    assert prometheus["agentMode"] is True
+    spec = prometheus["prometheusSpec"]
+    # The stack file: central metrics_hostname metrics.bologna.eo4eu.eu; Prometheus's receiver path /api/v1/write.
+    (write,) = spec["remoteWrite"]
+    assert write["url"] == "https://metrics.bologna.eo4eu.eu/api/v1/write"
+    assert write["basicAuth"] == {
+        "username": {"name": "meridian-push-credentials", "key": "username"},
+        "password": {"name": "meridian-push-credentials", "key": "password"},
+    }
+    assert spec["externalLabels"] == {"project": "eo4eu", "site": "aws-frankfurt", "cluster": "burst"}
+    # buffer_minutes: 180 in the stack file: the agent keeps unsent samples that long (its flag).
+    assert spec["additionalArgs"] == [{"name": "storage.agent.retention.max-time", "value": "180m"}]
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    # Every ServiceMonitor, PodMonitor and Probe of the cluster is scraped (the add-ons' too).
+    for kind in ("serviceMonitor", "podMonitor", "probe", "scrapeConfig"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+    # Alertmanager and Grafana run centrally only; the agent evaluates no rules.
+    assert stack_values(plan, "burst")["alertmanager"] == {"enabled": False}
+    assert stack_values(plan, "burst")["grafana"] == {"enabled": False}
+    assert stack_values(plan, "burst")["defaultRules"] == {"create": False}
+
+
+def test_the_central_cluster_ships_in_cluster_like_every_other(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("eo4eu")
+    spec = stack_values(plan, "core")["prometheus"]["prometheusSpec"]
+    assert spec["remoteWrite"][0]["url"] == "http://central-prometheus.monitoring.svc:9090/api/v1/write"
+    assert "basicAuth" not in spec["remoteWrite"][0]
+    assert spec["externalLabels"] == {"project": "eo4eu", "site": "ewc-bologna", "cluster": "core"}
+    assert plan.by_type(SITE_COLLECTOR) == [plan.one(SITE_COLLECTOR, "burst-observability")]
+    assert plan.one(CENTRAL, "core-central-observability")
+    assert not [r for r in plan.by_type(SECRET) if r["name"] == "core-push-credentials"]
+
+
+def test_push_credentials_are_a_secret_from_the_stack_files_reference(plan_of: Callable[..., Plan]) -> None:
+    plan = plan_of(platform_of("eo4eu"), reveal_secrets=True)
+    secret = plan.one(SECRET, "burst-push-credentials")
+    assert secret["inputs"]["stringData"] == "[secret]"
+    assert secret["inputs"]["type"] == "kubernetes.io/basic-auth"
+    assert plan.revealed[secret["urn"]]["stringData"] == {
+        "username": "eo4eu",
+        "password": offline_vault_field("kv", "eo4eu/observability", "push_password"),
+    }
+    assert secret["urn"] in plan.one(RELEASE, "burst-kube-prometheus-stack")["depends_on"]
+
+
+def test_attached_clusters_are_observed_only_when_asked(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("destine-extremes")
+    observed = sorted(r["name"] for r in plan.by_type(SITE_COLLECTOR))
+    assert observed == ["extremes-bologna-observability", "extremes-kajaani-observability"]
+    assert not [r for r in plan.resources if r["name"].startswith("hpc-bridge-") and "prometheus" in r["name"]]
+    platform = copy.deepcopy(platform_of("destine-extremes"))
+    platform["clusters"]["hpc-bridge"].setdefault("addons", {})["observability"] = {"enabled": True}
+    spec = parse_platform(platform, "test")
+    assert spec.clusters["hpc-bridge"].addons.observed
+
+
+def test_wal_volume_is_sized_for_the_buffer_at_the_largest_cluster() -> None:
+    cluster = ClusterSpec.model_validate(
+        {
+            "site": "s",
+            "backend": "eks",
+            "version": "1.34",
+            "node_pools": {"a": {"flavor": "m6i.large", "min_size": 1, "max_size": 400}},
+        }
+    )
+    # 20,000 + 2,500 x 400 series every 30 s for 2 days, 16 bytes a sample, twice over:
+    # 34,000 samples/s x 172,800 s x 32 B = 188,006,400,000 B = 175.1 GiB -> 176.
+    assert wal_size_gb(cluster, 2880) == 176
+    # Two hours of the same cluster fit the smallest volume Meridian asks for.
+    assert wal_size_gb(cluster, 120) == 10
+
+
+def test_the_gpu_operator_waits_for_the_collectors_crds(bundled_plan: Callable[[str], Plan]) -> None:
+    # Its DCGM exporter's ServiceMonitor is an object of a CRD the collector's chart installs.
+    plan = bundled_plan("eo4eu")
+    operator = plan.one(RELEASE, "burst-gpu-operator")
+    assert plan.one(SITE_COLLECTOR, "burst-observability")["urn"] in operator["depends_on"] or any(
+        r["urn"] in operator["depends_on"]
+        for r in plan.descendants(plan.one(SITE_COLLECTOR, "burst-observability")["urn"])
+    )
+    assert operator["inputs"]["values"]["dcgmExporter"]["serviceMonitor"]["enabled"] is True
+
+
+def test_collector_values_are_the_charts_own_keys(bundled_plan: Callable[[str], Plan]) -> None:
+    chart = chart_dir("kube-prometheus-stack")
+    assert unknown_keys(stack_values(bundled_plan("eo4eu"), "burst"), chart / "values.yaml") == []
+    # values.yaml documents `configSecret` commented out; templates/alertmanager/alertmanager.yaml reads it.
+    assert unknown_keys(stack_values(bundled_plan("eo4eu"), "core"), chart / "values.yaml") == [
+        "alertmanager.alertmanagerSpec.configSecret"
+    ]
+    template = (chart / "templates" / "alertmanager" / "alertmanager.yaml").read_text(encoding="utf-8")
+    assert "configSecret: {{ .Values.alertmanager.alertmanagerSpec.configSecret }}" in template
+
+
+# -- the central stack ------------------------------------------------------------------------------
+
+
+def prometheus_crd(kind: str) -> dict[str, Any]:
+    path = chart_dir("kube-prometheus-stack") / "charts" / "crds" / "crds" / f"crd-{kind}.yaml"
+    crd: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return crd
+
+
+def test_central_prometheus_receives_keeps_and_alerts(bundled_plan: Callable[[str], Plan]) -> None:
+    """Prometheus Operator API (PrometheusSpec): enableRemoteWriteReceiver, tsdb.outOfOrderTimeWindow,
+    retention, retentionSize, storage, ruleSelector, alerting.alertmanagers."""
+    plan = bundled_plan("eo4eu")
+    document = plan.one(PROMETHEUS, "core-central-prometheus")["inputs"]
+    spec = document["spec"]
+    assert spec["enableRemoteWriteReceiver"] is True
+    # buffer_minutes 180: samples replayed after an outage are older than the head block.
+    assert spec["tsdb"] == {"outOfOrderTimeWindow": "180m"}
+    # retention: {metrics_days: 90, metrics_storage_gb: 200}
+    assert spec["retention"] == "90d"
+    assert spec["retentionSize"] == "170GB"
+    assert spec["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    # It evaluates Meridian's rules: the PrometheusRule carries the label it selects.
+    rule = plan.one(RULE, "core-alert-rules")["inputs"]
+    assert spec["ruleSelector"]["matchLabels"].items() <= rule["metadata"]["labels"].items()
+    (alertmanager,) = spec["alerting"]["alertmanagers"]
+    assert alertmanager["name"] == "kube-prometheus-stack-alertmanager" and alertmanager["port"] == "http-web"
+    validate(document, schema_of(prometheus_crd("prometheuses"), "v1"))
+    broken = copy.deepcopy(document)
+    broken["spec"]["enableRemoteWriteReceiver"] = "yes"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken, schema_of(prometheus_crd("prometheuses"), "v1"))
+
+
+def test_remote_write_endpoint_is_tls_basic_auth_and_its_path_only(plan_of: Callable[..., Plan]) -> None:
+    """Traefik docs, Kubernetes Ingress annotations: router.tls, router.middlewares `<namespace>-<name>@kubernetescrd`;
+    middlewares, BasicAuth: `secret` holds htpasswd `users`."""
+    plan = plan_of(platform_of("eo4eu"), reveal_secrets=True)
+    ingress = plan.one(INGRESS, "core-remote-write")["inputs"]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["traefik.ingress.kubernetes.io/router.tls"] == "true"
+    assert (
+        annotations["traefik.ingress.kubernetes.io/router.middlewares"] == "monitoring-meridian-push-auth@kubernetescrd"
+    )
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-production"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "metrics.bologna.eo4eu.eu"
+    assert rule["http"]["paths"] == [
+        {
+            "path": "/api/v1/write",
+            "pathType": "Exact",
+            "backend": {"service": {"name": "central-prometheus", "port": {"name": "web"}}},
+        }
+    ]
+    assert ingress["spec"]["tls"] == [{"hosts": ["metrics.bologna.eo4eu.eu"], "secretName": "central-remote-write-tls"}]
+    middleware = plan.one(MIDDLEWARE, "core-push-auth")["inputs"]
+    assert middleware["metadata"] == {**middleware["metadata"], "name": "meridian-push-auth", "namespace": "monitoring"}
+    assert middleware["spec"]["basicAuth"]["secret"] == "meridian-push-users"
+    users = plan.one(SECRET, "core-push-users")
+    assert users["inputs"]["stringData"] == "[secret]"
+    user, hashed = plan.revealed[users["urn"]]["stringData"]["users"].split(":", 1)
+    password = offline_vault_field("kv", "eo4eu/observability", "push_password")
+    assert user == "eo4eu" and bcrypt.checkpw(password.encode(), hashed.encode())
+    assert not bcrypt.checkpw(b"another password", hashed.encode())
+
+
+def test_push_password_hash_is_stable_and_bounded() -> None:
+    first, second = htpasswd("p", "correct horse battery staple"), htpasswd("p", "correct horse battery staple")
+    assert first == second and first.startswith("p:$2b$12$")
+    assert htpasswd("p", "another one") != first
+    with pytest.raises(ValueError, match="push_password") as caught:
+        htpasswd("p", "x" * 73)
+    assert "xxx" not in str(caught.value)
+
+
+def test_traefik_serves_middlewares_only_where_the_central_endpoints_are(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("eo4eu")
+    central = plan.one(RELEASE, "core-traefik")
+    other = plan.one(RELEASE, "burst-traefik")
+    assert central["inputs"]["values"]["providers"]["kubernetesCRD"]["enabled"] is True
+    assert central["inputs"].get("skipCrds") in (None, False)  # the Middleware CRD comes with the chart
+    assert other["inputs"]["values"]["providers"]["kubernetesCRD"]["enabled"] is False
+    assert other["inputs"]["skipCrds"] is True
+
+
+def test_central_endpoints_admit_every_observed_site(bundled_plan: Callable[[str], Plan]) -> None:
+    platform = platform_of("destine-extremes")
+    spec = parse_platform(platform, "test")
+    # postproc admits Bologna and Kajaani already; its own site's other clusters (none) and itself come in.
+    assert collector_sources(spec, "postproc") == ["site:aws-frankfurt", "site:ewc-bologna", "site:lumi-kajaani"]
+    assert collector_sources(spec, "extremes-bologna") == []
+    plan = bundled_plan("destine-extremes")
+    ranges = plan.one(RELEASE, "postproc-traefik")["inputs"]["values"]["service"]["spec"]["loadBalancerSourceRanges"]
+    assert "0.0.0.0/0" not in ranges
+    # Frankfurt's NAT gateways (one per zone, nat: per-az on three zones) join the allow-list.
+    sites = platform["sites"]
+    nat = {"per-az": len(sites["aws-frankfurt"]["aws"]["availability_zones"]), "single": 1}
+    frankfurt = nat[sites["aws-frankfurt"]["aws"].get("nat", "per-az")]
+    written = platform["clusters"]["postproc"]["addons"]["ingress"]["allowed_sources"]
+    sites_in_list = [entry for entry in written if entry.startswith("site:")]
+    assert len(ranges) == len(written) - len(sites_in_list) + frankfurt + len(sites_in_list)
+
+
+def test_an_open_ingress_gets_no_extra_entries() -> None:
+    spec = parse_platform(platform_of("eo4eu"), "test")
+    assert collector_sources(spec, "core") == []  # it admits 0.0.0.0/0 already
+
+
+# -- Alertmanager -----------------------------------------------------------------------------------
+
+
+def observability_of(stack: str) -> ObservabilitySpec:
+    observability = parse_platform(platform_of(stack), "test").observability
+    assert observability is not None
+    return observability
+
+
+REAL_SECRETS = {
+    "platform-team": "smtp password",
+    "on-call": "https://matrix-hookshot.example.org/webhook/abc",
+    "operators": "https://hooks.example.org/alertmanager",
+    "duty": "https://duty.example.org/alert",
+    "ops": "https://hooks.slack.com/services/T000/B000/XXXX",
+}
+
+
+def amtool(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("amtool")
+    assert binary, "amtool comes from Debian's prometheus-alertmanager (scripts/debian-tools.sh, make tools)"
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return subprocess.run([binary, "check-config", str(path)], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("stack", ["eo4eu", "climres", "meditwin", "buildspace", "destine-extremes"])
+def test_alertmanager_configuration_passes_amtool(stack: str, tmp_path: Path) -> None:
+    observability = observability_of(stack)
+    config = alertmanager_config(
+        observability, {name: REAL_SECRETS[name] for name in receiver_secret_refs(observability)}
+    )
+    result = amtool(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(observability.receivers) + 1} receivers" in result.stdout
+
+
+def test_amtool_refuses_a_broken_configuration(tmp_path: Path) -> None:
+    config = alertmanager_config(observability_of("eo4eu"), REAL_SECRETS)
+    config["route"]["routes"][0]["receiver"] = "nobody"
+    result = amtool(config, tmp_path)
+    assert result.returncode != 0 and "nobody" in result.stdout + result.stderr
+
+
+def test_alertmanager_routes_each_severity_to_its_receivers(plan_of: Callable[..., Plan]) -> None:
+    """Alertmanager docs, configuration: a route's `continue` lets later siblings match too."""
+    plan = plan_of(platform_of("eo4eu"), reveal_secrets=True)
+    secret = plan.one(SECRET, "core-alertmanager-config")
+    assert secret["inputs"]["stringData"] == "[secret]"
+    config = yaml.safe_load(plan.revealed[secret["urn"]]["stringData"]["alertmanager.yaml"])
+    assert config["route"]["receiver"] == "null"
+    assert config["route"]["group_by"] == ["alertname", "project", "site", "cluster"]
+    assert config["route"]["routes"] == [
+        {"receiver": "platform-team", "matchers": ['severity=~"critical|warning"'], "continue": True},
+        {"receiver": "on-call", "matchers": ['severity=~"critical"'], "continue": True},
+    ]
+    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
+    (email,) = receivers["platform-team"]["email_configs"]
+    assert email == {
+        "to": "eo4eu-platform@ecmwf.int",
+        "from": "alerts@bologna.eo4eu.eu",
+        "smarthost": "smtp.ecmwf.int:587",
+        "require_tls": True,
+        "send_resolved": True,
+        "auth_username": "eo4eu-alerts",
+        "auth_password": offline_vault_field("kv", "eo4eu/observability", "smtp_password"),
+    }
+    (slack,) = receivers["on-call"]["slack_configs"]
+    assert slack["channel"] == "#eo4eu-alerts"
+    assert slack["api_url"] == offline_vault_field("kv", "eo4eu/observability", "matrix_hook_url")
+    values = plan.one(RELEASE, "core-kube-prometheus-stack")
+    assert values["secret_paths"] == []
+    spec = values["inputs"]["values"]["alertmanager"]["alertmanagerSpec"]
+    assert spec["useExistingSecret"] is True and spec["configSecret"] == "meridian-alertmanager"
+    assert secret["urn"] in values["depends_on"]
+
+
+# -- Grafana ----------------------------------------------------------------------------------------
+
+
+def test_grafana_logs_in_with_the_projects_identity_provider(bundled_plan: Callable[[str], Plan]) -> None:
+    """Grafana docs, generic OAuth: auth_url, token_url, api_url, login_attribute_path, groups_attribute_path,
+    role_attribute_path, role_attribute_strict; GF_<SECTION>_<KEY> environment overrides."""
+    plan = bundled_plan("eo4eu")
+    release = plan.one(RELEASE, "core-kube-prometheus-stack")
+    assert release["secret_paths"] == []
+    grafana = release["inputs"]["values"]["grafana"]
+    login = platform_of("eo4eu")["observability"]["central"]["login"]
+    ini = grafana["grafana.ini"]
+    oauth = ini["auth.generic_oauth"]
+    assert oauth["client_id"] == login["client_id"] == "eo4eu-grafana"
+    assert (oauth["auth_url"], oauth["token_url"], oauth["api_url"]) == (
+        login["authorize_url"],
+        login["token_url"],
+        login["userdata_url"],
+    )
+    assert oauth["groups_attribute_path"] == "eduperson_entitlement"
+    assert oauth["role_attribute_strict"] is True
+    assert "client_secret" not in oauth
+    assert grafana["envValueFrom"] == {
+        "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET": {
+            "secretKeyRef": {"name": "meridian-grafana", "key": "oauth-client-secret"}
+        }
+    }
+    assert grafana["admin"]["existingSecret"] == "meridian-grafana"
+    assert ini["server"]["root_url"] == "https://grafana.bologna.eo4eu.eu"
+    assert ini["auth"] == {"disable_login_form": True}
+    assert grafana["ingress"]["hosts"] == ["grafana.bologna.eo4eu.eu"]
+    assert grafana["ingress"]["tls"] == [{"secretName": "grafana-tls", "hosts": ["grafana.bologna.eo4eu.eu"]}]
+    prometheus, loki = grafana["additionalDataSources"]
+    assert prometheus["url"] == "http://central-prometheus.monitoring.svc:9090" and prometheus["uid"] == "prometheus"
+    assert prometheus["isDefault"] is True
+    # Loki's Service for release `loki` without its gateway: port 3100 (chart templates/single-binary/service.yaml).
+    assert (loki["type"], loki["uid"], loki["url"]) == ("loki", "loki", "http://loki.monitoring.svc:3100")
+
+
+def test_grafana_roles_follow_the_spec(bundled_plan: Callable[[str], Plan]) -> None:
+    login = platform_of("eo4eu")["observability"]["central"]["login"]
+    path = role_attribute_path(AuthenticatorSpec.model_validate(login))
+    member, operator = login["allowed_groups"][0], login["admin_groups"][0]
+    assert jmespath.search(path, {"preferred_username": "a", "eduperson_entitlement": [member]}) == "Viewer"
+    assert jmespath.search(path, {"preferred_username": "b", "eduperson_entitlement": [member, operator]}) == "Admin"
+    assert jmespath.search(path, {"preferred_username": "c", "eduperson_entitlement": ["urn:other"]}) == ""
+    github = AuthenticatorSpec.model_validate(platform_of("meditwin")["observability"]["central"]["login"])
+    path = role_attribute_path(github)
+    assert jmespath.search(path, {"login": "meditwin-ops-lead"}) == "Admin"
+    assert jmespath.search(path, {"login": "someone"}) == "Viewer"  # GitHub let them in: an allowed organization
+    users = AuthenticatorSpec.model_validate(
+        {
+            "kind": "generic-oauth",
+            "client_id": "g",
+            "client_secret": "config:x",
+            "authorize_url": "https://l.example.org/a",
+            "token_url": "https://l.example.org/t",
+            "userdata_url": "https://l.example.org/u",
+            "allowed_users": ["o'brien"],
+            "admin_users": ["grace"],
+        }
+    )
+    path = role_attribute_path(users)
+    assert jmespath.search(path, {"preferred_username": "o'brien"}) == "Viewer"
+    assert jmespath.search(path, {"preferred_username": "grace"}) == "Admin"
+    assert jmespath.search(path, {"preferred_username": "mallory"}) == ""
+
+
+# -- spec -------------------------------------------------------------------------------------------
+
+
+def test_clusters_follow_the_projects_observability_block() -> None:
+    platform = platform_of("eo4eu")
+    spec = parse_platform(platform, "test")
+    assert all(cluster.addons.observed for cluster in spec.clusters.values())
+    without = {key: value for key, value in platform.items() if key != "observability"}
+    assert not any(cluster.addons.observed for cluster in parse_platform(without, "test").clusters.values())
+    off = copy.deepcopy(platform)
+    off["clusters"]["burst"].setdefault("addons", {})["observability"] = {"enabled": False}
+    assert not parse_platform(off, "test").clusters["burst"].addons.observed
+
+
+def test_a_hostname_twice_is_refused() -> None:
+    platform = copy.deepcopy(platform_of("eo4eu"))
+    platform["observability"]["central"]["grafana_hostname"] = "hub.bologna.eo4eu.eu"
+    with pytest.raises(
+        SpecError,
+        match=re.escape(
+            "observability.central.grafana_hostname: hub.bologna.eo4eu.eu is "
+            "already used by clusters.core.addons.jupyterhub.hostname"
+        ),
+    ):
+        parse_platform(platform, "test")
