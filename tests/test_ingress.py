@@ -273,10 +273,11 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     # Every add-on is covered: a new one must be added above, with its records.
     assert sorted(order) == sorted(records)
     assert order_problems(order, records) == []
-    # The hub's Ingress names Traefik's IngressClass and the issuer's annotation: it needs both.
-    assert records["jupyterhub"][0].waits_for == ("ingress",)
+    # The hub's Ingress names Traefik's IngressClass and the issuer's annotation: it needs both; its
+    # ServiceMonitor (an observed cluster) needs the collector's CRDs.
+    assert records["jupyterhub"][0].waits_for == ("ingress", "observability")
     # On eks its database claim is bound through the StorageClass of the block storage add-on too.
-    assert records["jupyterhub"][1].waits_for == ("block_storage", "ingress")
+    assert records["jupyterhub"][1].waits_for == ("block_storage", "ingress", "observability")
     # The GPU Operator's DCGM ServiceMonitor needs the collector's CRDs; the collector's WAL volume
     # on eks needs the default StorageClass.
     assert records["gpu_operator"][0].waits_for == ("observability",)
@@ -284,15 +285,18 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     # The check bites: with the hub first, it waits for add-ons not yet built.
     assert order_problems(list(reversed(order)), records) == [
         ("jupyterhub", "ingress"),
+        ("jupyterhub", "observability"),
         ("jupyterhub", "block_storage"),
         ("jupyterhub", "ingress"),
+        ("jupyterhub", "observability"),
         ("gpu_operator", "observability"),
         ("observability", "block_storage"),
     ]
 
 
 def test_waiting_for_an_addon_not_installed_is_a_program_error() -> None:
-    hub_release = _records_by_addon()["jupyterhub"][0]
+    # The hub of a cluster without a collector: it waits for the ingress only.
+    hub_release = dataclasses.replace(_records_by_addon()["jupyterhub"][0], waits_for=("ingress",))
     component = cast(pulumi.Resource, object())
 
     def context(installed: dict[str, pulumi.Resource]) -> AddonContext:

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import load_platform
 from helm_values import unknown_keys
 
 from components.spec import parse_platform
-from scripts.harness import Plan, offline_vault_field
+from scripts.harness import STACKS, Plan, offline_vault_field
 from scripts.upstream import chart_dir
 
 SPECS = Path(__file__).parent / "specs"
@@ -130,7 +131,16 @@ def test_buildspace_culler_networkpolicies_and_storage(bundled_plan: Callable[[s
     # for jupyterhub-idle-culler (--timeout, --cull-every, --max-age). Users are never culled:
     # deleting a user deletes their home volume (kubespawner delete_forever).
     assert values["cull"] == {"enabled": True, "timeout": 3600, "every": 600, "maxAge": 0, "users": False}
-    assert values["hub"]["networkPolicy"] == {"enabled": True}
+    # buildspace is observed: its collector (namespace monitoring) may reach the hub's port, nothing else more.
+    assert values["hub"]["networkPolicy"] == {
+        "enabled": True,
+        "ingress": [
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                "ports": [{"port": "http"}],
+            }
+        ],
+    }
     assert values["proxy"]["chp"]["networkPolicy"] == {"enabled": True}
     assert values["singleuser"]["networkPolicy"] == {"enabled": True}
     assert values["singleuser"]["storage"] == {"type": "dynamic", "capacity": "20Gi"}
@@ -212,7 +222,11 @@ def test_no_credential_is_in_the_values_and_the_secret_the_chart_reads_is_secret
     assert secret["urn"] in release["depends_on"]
     # The generated secrets are RandomBytes, whose hex output the SDK marks secret.
     generated = {r["name"]: r for r in plan.by_type(RANDOM_BYTES)}
-    assert set(generated) == {"processing-jupyterhub-cookie-secret", "processing-jupyterhub-crypt-key"}
+    assert set(generated) == {
+        "processing-jupyterhub-cookie-secret",
+        "processing-jupyterhub-crypt-key",
+        "processing-jupyterhub-metrics-token",  # the collector's read:metrics service (observed cluster)
+    }
     for item in generated.values():
         assert item["inputs"] == {"length": 32}
         assert {"hex", "base64"} <= set(item["additional_secret_outputs"])
@@ -479,3 +493,31 @@ def test_the_release_record_is_whole_for_any_delivery() -> None:
     assert record.chart == locked("jupyterhub")
     assert record.waits_for == ("ingress",)
     assert record.values["ingress"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}
+
+
+def test_the_collector_reads_hub_metrics_with_a_read_metrics_token(plan_of: Callable[..., Plan]) -> None:
+    """JupyterHub 5 scopes (read:metrics) and services; z2jh 4.4.0 files/hub/jupyterhub_config.py reads a
+    service's token from `hub.services.<name>.apiToken` of the existing Secret first; Prometheus Operator API,
+    ServiceMonitor Endpoint.authorization."""
+    platform = load_platform(STACKS / "Pulumi.buildspace.yaml")
+    plan = plan_of(platform, reveal_secrets=True)
+    values = hub_values(plan, "processing-jupyterhub")
+    assert values["hub"]["services"] == {"prometheus": {"name": "prometheus"}}
+    (role,) = values["hub"]["loadRoles"].values()
+    assert role["scopes"] == ["read:metrics"] and role["services"] == ["prometheus"]
+    hub_secret = plan.revealed[plan.one(SECRET, "processing-jupyterhub-secrets")["urn"]]["stringData"]
+    token = plan.revealed[plan.one(SECRET, "processing-jupyterhub-metrics")["urn"]]["stringData"]["token"]
+    assert hub_secret["hub.services.prometheus.apiToken"] == token and len(token) == 64
+    monitor = plan.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "processing-jupyterhub-monitor")
+    (endpoint,) = monitor["inputs"]["spec"]["endpoints"]
+    assert endpoint["port"] == "hub" and endpoint["path"] == "/hub/metrics"
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "meridian-hub-metrics", "key": "token"},
+    }
+    assert monitor["inputs"]["metadata"]["namespace"] == "jupyterhub"
+    # Unobserved, the hub has no metrics service, token or monitor.
+    del platform["observability"]
+    quiet = plan_of(platform)
+    assert "services" not in hub_values(quiet, "processing-jupyterhub")["hub"]
+    assert not quiet.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")

@@ -11,6 +11,7 @@ mapping by a JMESPath implementation, the basic-auth entry by bcrypt itself.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -175,11 +176,17 @@ def test_central_prometheus_receives_keeps_and_alerts(bundled_plan: Callable[[st
     assert spec["enableRemoteWriteReceiver"] is True
     # buffer_minutes 180: samples replayed after an outage are older than the head block.
     assert spec["tsdb"] == {"outOfOrderTimeWindow": "180m"}
-    # retention: {metrics_days: 90, metrics_storage_gb: 200}
-    assert spec["retention"] == "90d"
+    # retention: {metrics_days: 90, metrics_storage_gb: 200}; local_days 7 (the default) on the volume,
+    # every block in object storage through the Thanos sidecar.
+    assert spec["retention"] == "7d"
+    assert spec["thanos"]["objectStorageConfig"] == {"name": "meridian-thanos-objstore", "key": "objstore.yml"}
+    assert spec["thanos"]["version"] == "v0.42.4"
     assert spec["retentionSize"] == "170GB"
     assert spec["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "200Gi"
     assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    # Discovering Alertmanager's endpoints needs RBAC the namespace's default account lacks: the chart's
+    # Prometheus account has it (kube-prometheus-stack templates/prometheus/clusterrole.yaml).
+    assert spec["serviceAccountName"] == "kube-prometheus-stack-prometheus"
     # It evaluates Meridian's rules: the PrometheusRule carries the label it selects.
     rule = plan.one(RULE, "core-alert-rules")["inputs"]
     assert spec["ruleSelector"]["matchLabels"].items() <= rule["metadata"]["labels"].items()
@@ -238,9 +245,12 @@ def test_traefik_serves_middlewares_only_where_the_central_endpoints_are(bundled
     central = plan.one(RELEASE, "core-traefik")
     other = plan.one(RELEASE, "burst-traefik")
     assert central["inputs"]["values"]["providers"]["kubernetesCRD"]["enabled"] is True
-    assert central["inputs"].get("skipCrds") in (None, False)  # the Middleware CRD comes with the chart
+    # Traefik's CRDs (Middleware among them) are installed everywhere: Helm installs a chart's crds/
+    # at install only (Helm docs, "Custom Resource Definitions": no upgrade), so a cluster that
+    # becomes the central one later must have them already.
+    assert "skipCrds" not in central["inputs"]
     assert other["inputs"]["values"]["providers"]["kubernetesCRD"]["enabled"] is False
-    assert other["inputs"]["skipCrds"] is True
+    assert "skipCrds" not in other["inputs"]
 
 
 def test_central_endpoints_admit_every_observed_site(bundled_plan: Callable[[str], Plan]) -> None:
@@ -376,7 +386,8 @@ def test_grafana_logs_in_with_the_projects_identity_provider(bundled_plan: Calla
     assert grafana["ingress"]["hosts"] == ["grafana.bologna.eo4eu.eu"]
     assert grafana["ingress"]["tls"] == [{"secretName": "grafana-tls", "hosts": ["grafana.bologna.eo4eu.eu"]}]
     prometheus, loki = grafana["additionalDataSources"]
-    assert prometheus["url"] == "http://central-prometheus.monitoring.svc:9090" and prometheus["uid"] == "prometheus"
+    # Thanos Query answers the Prometheus API over the recent blocks and the bucket's (Thanos docs, query).
+    assert prometheus["url"] == "http://thanos-query.monitoring.svc:10902" and prometheus["uid"] == "prometheus"
     assert prometheus["isDefault"] is True
     # Loki's Service for release `loki` without its gateway: port 3100 (chart templates/single-binary/service.yaml).
     assert (loki["type"], loki["uid"], loki["url"]) == ("loki", "loki", "http://loki.monitoring.svc:3100")
@@ -435,4 +446,218 @@ def test_a_hostname_twice_is_refused() -> None:
             "already used by clusters.core.addons.jupyterhub.hostname"
         ),
     ):
+        parse_platform(platform, "test")
+
+
+# -- logs -------------------------------------------------------------------------------------------
+
+ALLOY = "kubernetes:helm.sh/v3:Release"
+
+
+def test_every_other_cluster_pushes_its_logs_with_the_same_labels(bundled_plan: Callable[[str], Plan]) -> None:
+    """Alloy 1.18 reference: loki.write endpoint (url, basic_auth, max_backoff_retries: 0 retries forever),
+    external_labels; the chart's alloy.mounts.varlog (read-only /var/log) and extraEnv."""
+    plan = bundled_plan("eo4eu")
+    release = plan.one(RELEASE, "burst-alloy")
+    assert release["inputs"]["namespace"] == "node-agents" and release["secret_paths"] == []
+    values = release["inputs"]["values"]
+    config = values["alloy"]["configMap"]["content"]
+    assert 'url                 = "https://logs.bologna.eo4eu.eu/loki/api/v1/push"' in config
+    assert 'password = sys.env("PUSH_PASSWORD")' in config
+    assert "max_backoff_retries = 0" in config
+    labels = re.search(r"external_labels = \{\n(.*?)\n  \}", config, re.S)
+    assert labels is not None
+    assert labels.group(1).split("\n") == [
+        '    project = "eo4eu",',
+        '    site = "aws-frankfurt",',
+        '    cluster = "burst",',
+    ]
+    env = {entry["name"]: entry["valueFrom"] for entry in values["alloy"]["extraEnv"]}
+    assert env["PUSH_PASSWORD"] == {"secretKeyRef": {"name": "meridian-push-credentials", "key": "password"}}
+    assert values["alloy"]["mounts"]["varlog"] is True
+    # Read positions on the host: a restarted collector resumes where it stopped.
+    (state,) = values["controller"]["volumes"]["extra"]
+    assert state["hostPath"] == {"path": "/var/lib/meridian-alloy", "type": "DirectoryOrCreate"}
+    assert values["alloy"]["storagePath"].startswith("/var/lib/alloy")
+    # Its own copy of the credentials, in its namespace (a pod reads Secrets of its own namespace only).
+    secret = plan.one(SECRET, "burst-push-credentials-logs")["inputs"]
+    assert secret["metadata"]["namespace"] == "node-agents" and secret["stringData"] == "[secret]"
+    # values.yaml lists the config reloader's requests only; its container takes the whole
+    # `configReloader.resources` (templates/containers/_watch.yaml), limits too: the gate checks them rendered.
+    assert unknown_keys(values, chart_dir("alloy") / "values.yaml") == ["configReloader.resources.limits"]
+    # The central cluster's collector pushes in-cluster, without credentials.
+    central = plan.one(RELEASE, "core-alloy")["inputs"]["values"]["alloy"]["configMap"]["content"]
+    assert '"http://loki.monitoring.svc:3100/loki/api/v1/push"' in central and "basic_auth" not in central
+
+
+def test_loki_keeps_logs_in_the_sites_swift_with_its_cluster_credential(plan_of: Callable[..., Plan]) -> None:
+    platform = platform_of("eo4eu")
+    plan = plan_of(platform, reveal_secrets=True)
+    container = plan.one("openstack:objectstorage/container:Container", "core-logs")
+    assert container["protect"] is True and container["retain_on_delete"] is True
+    assert container["inputs"] == {"name": "eo4eu-core-logs", "region": "RegionOne"}
+    release = plan.one(RELEASE, "core-loki")
+    assert release["secret_paths"] == []
+    loki = release["inputs"]["values"]["loki"]
+    credential = platform["sites"]["ewc-bologna"]["openstack"]["cluster_credential"]
+    swift = loki["structuredConfig"]["common"]["storage"]["object_store"]["swift"]
+    assert swift == {
+        "auth_version": 3,
+        "auth_url": credential["auth_url"],
+        "application_credential_id": credential["id"],
+        "application_credential_secret": "${SWIFT_APPLICATION_CREDENTIAL_SECRET}",
+        "region_name": "RegionOne",
+        "container_name": "eo4eu-core-logs",
+    }
+    assert loki["storage"]["use_thanos_objstore"] is True
+    # logs_days: 30 (the default), as Loki's compactor deletes.
+    assert loki["limits_config"]["retention_period"] == "720h"
+    assert loki["compactor"] == {"retention_enabled": True, "delete_request_store": "swift"}
+    storage = plan.one(SECRET, "core-loki-storage")
+    secret = platform["sites"]["ewc-bologna"]["openstack"]["cluster_credential"]["secret"]
+    mount, rest = secret.removeprefix("vault:").split("/", 1)
+    path, field = rest.split("#")
+    assert plan.revealed[storage["urn"]]["stringData"] == {
+        "SWIFT_APPLICATION_CREDENTIAL_SECRET": offline_vault_field(mount, path, field)
+    }
+    assert storage["urn"] in release["depends_on"]
+
+
+def test_loki_on_eks_keeps_logs_in_a_protected_bucket_only_it_can_use(bundled_plan: Callable[[str], Plan]) -> None:
+    """EKS user guide, IAM roles for service accounts: the trust policy's sub and aud conditions."""
+    plan = bundled_plan("destine-extremes")
+    bucket = plan.one("aws:s3/bucket:Bucket", "postproc-logs")
+    assert bucket["protect"] is True and bucket["inputs"]["bucket"] == "destine-extremes-postproc-logs"
+    block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "postproc-logs")["inputs"]
+    assert all(
+        block[key] is True
+        for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    encryption = plan.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "postproc-logs"
+    )["inputs"]
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    role = plan.one("aws:iam/role:Role", "postproc-logs-role")["inputs"]
+    trust = json.loads(role["assumeRolePolicy"])
+    (condition,) = [s["Condition"]["StringEquals"] for s in trust["Statement"]]
+    assert [value for key, value in condition.items() if key.endswith(":sub")] == [
+        "system:serviceaccount:monitoring:loki"
+    ]
+    policy = json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", "postproc-logs-bucket")["inputs"]["policy"])
+    resources = {resource for statement in policy["Statement"] for resource in statement["Resource"]}
+    assert resources == {"arn:aws:s3:::destine-extremes-postproc-logs", "arn:aws:s3:::destine-extremes-postproc-logs/*"}
+    values = plan.one(RELEASE, "postproc-loki")["inputs"]["values"]
+    assert values["loki"]["storage"] == {
+        "type": "s3",
+        "bucketNames": {"chunks": "destine-extremes-postproc-logs"},
+        "s3": {"region": "eu-central-1"},
+    }
+    assert "eks.amazonaws.com/role-arn" in values["serviceAccount"]["annotations"]
+    # buffer_minutes: 1440 is shorter than Loki's week: the week stays.
+    assert values["loki"]["limits_config"]["reject_old_samples_max_age"] == "10080m"
+
+
+# -- probes -----------------------------------------------------------------------------------------
+
+
+def test_every_public_hostname_is_probed_from_the_central_cluster(bundled_plan: Callable[[str], Plan]) -> None:
+    """Prometheus Operator API, ProbeSpec: prober.url, module, targets.staticConfig (static, labels)."""
+    plan = bundled_plan("eo4eu")
+    probes = {r["name"]: r["inputs"] for r in plan.by_type("kubernetes:monitoring.coreos.com/v1:Probe")}
+    urls = {name: probe["spec"]["targets"]["staticConfig"]["static"] for name, probe in probes.items()}
+    assert urls == {
+        "core-probe-hub-core": ["https://hub.bologna.eo4eu.eu/hub/health"],
+        "core-probe-hub-burst": ["https://hub.frankfurt.eo4eu.eu/hub/health"],
+        "core-probe-grafana": ["https://grafana.bologna.eo4eu.eu/api/health"],
+        "core-probe-remote-write": ["https://metrics.bologna.eo4eu.eu/api/v1/write"],
+        "core-probe-logs-push": ["https://logs.bologna.eo4eu.eu/loki/api/v1/push"],
+    }
+    hub = probes["core-probe-hub-burst"]["spec"]
+    # The JupyterHubDown alert selects probes by this label.
+    assert hub["targets"]["staticConfig"]["labels"] == {"target_kind": "jupyterhub", "target_cluster": "burst"}
+    assert hub["prober"] == {"url": "prometheus-blackbox-exporter.monitoring.svc:9115"}
+    # The push endpoints answer 401 without credentials: that is them being up.
+    assert probes["core-probe-remote-write"]["spec"]["module"] == "https_auth_required"
+    modules = plan.one(RELEASE, "core-blackbox-exporter")["inputs"]["values"]["config"]["modules"]
+    assert modules["https_auth_required"]["http"]["valid_status_codes"] == [401]
+    assert all(modules[name]["http"]["fail_if_not_ssl"] for name in ("https_2xx", "https_auth_required"))
+    schema = schema_of(prometheus_crd("probes"), "v1")
+    for probe in probes.values():
+        validate(probe, schema)
+    broken = copy.deepcopy(hub)
+    broken["targets"]["staticConfig"]["static"] = "https://hub.frankfurt.eo4eu.eu"
+    with pytest.raises(jsonschema.ValidationError):
+        validate({"apiVersion": "monitoring.coreos.com/v1", "kind": "Probe", "spec": broken}, schema)
+
+
+# -- long-term metrics ------------------------------------------------------------------------------
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+
+
+def test_metrics_go_to_object_storage_and_come_back_through_thanos(plan_of: Callable[..., Plan]) -> None:
+    """thanos-io/objstore providers/swift (application credentials); Thanos v0.42.4 cmd/thanos (query --endpoint,
+    compact --retention.resolution-*, --compact.enable-vertical-compaction for out-of-order blocks)."""
+    platform = platform_of("eo4eu")
+    plan = plan_of(platform, reveal_secrets=True)
+    container = plan.one("openstack:objectstorage/container:Container", "core-metrics")
+    assert container["protect"] is True and container["inputs"]["name"] == "eo4eu-core-metrics"
+    secret = plan.one(SECRET, "core-thanos-objstore")
+    assert secret["inputs"]["stringData"] == "[secret]"
+    objstore = yaml.safe_load(plan.revealed[secret["urn"]]["stringData"]["objstore.yml"])
+    credential = platform["sites"]["ewc-bologna"]["openstack"]["cluster_credential"]
+    mount, rest = credential["secret"].removeprefix("vault:").split("/", 1)
+    path, field = rest.split("#")
+    assert objstore == {
+        "type": "SWIFT",
+        "config": {
+            "auth_url": credential["auth_url"],
+            "auth_version": 3,
+            "application_credential_id": credential["id"],
+            "application_credential_secret": offline_vault_field(mount, path, field),
+            "region_name": "RegionOne",
+            "container_name": "eo4eu-core-metrics",
+        },
+    }
+    args = {
+        r["name"]: r["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        for r in [*plan.by_type(DEPLOYMENT), *plan.by_type(STATEFUL_SET)]
+        if r["name"].startswith("core-thanos")
+    }
+    assert args["core-thanos-query"][:3] == [
+        "query",
+        "--endpoint=dnssrv+_grpc._tcp.prometheus-operated.monitoring.svc",
+        "--endpoint=dns+thanos-store.monitoring.svc:10901",
+    ]
+    compact = args["core-thanos-compact"]
+    # metrics_days: 90 in the stack file, at every resolution.
+    assert {"--retention.resolution-raw=90d", "--retention.resolution-5m=90d", "--retention.resolution-1h=90d"} <= set(
+        compact
+    )
+    assert "--compact.enable-vertical-compaction" in compact and "--wait" in compact
+    assert plan.one(STATEFUL_SET, "core-thanos-compact")["inputs"]["spec"]["replicas"] == 1
+    assert args["core-thanos-store"][0] == "store"
+
+
+def test_on_eks_the_metrics_bucket_trusts_prometheus_and_thanos_only(bundled_plan: Callable[[str], Plan]) -> None:
+    plan = bundled_plan("destine-extremes")
+    role = json.loads(plan.one("aws:iam/role:Role", "postproc-metrics-role")["inputs"]["assumeRolePolicy"])
+    (condition,) = [s["Condition"]["StringEquals"] for s in role["Statement"]]
+    subjects = [value for key, value in condition.items() if key.endswith(":sub")]
+    assert subjects == [
+        ["system:serviceaccount:monitoring:kube-prometheus-stack-prometheus", "system:serviceaccount:monitoring:thanos"]
+    ]
+    values = stack_values(plan, "postproc")
+    annotation = values["prometheus"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    account = plan.one("kubernetes:core/v1:ServiceAccount", "postproc-thanos")["inputs"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == annotation
+    # The agent's values survive the central ones merged over them.
+    assert values["prometheus"]["agentMode"] is True
+
+
+def test_local_days_within_metrics_days() -> None:
+    platform = copy.deepcopy(platform_of("eo4eu"))
+    platform["observability"]["retention"] = {"metrics_days": 5, "local_days": 7}
+    with pytest.raises(SpecError, match=r"observability\.retention\.local_days: is longer than metrics_days \(5\)"):
         parse_platform(platform, "test")

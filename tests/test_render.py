@@ -54,6 +54,7 @@ EXPECTED_KINDS = {
     "kube-prometheus-stack": {"CustomResourceDefinition", "Deployment", "DaemonSet", "PrometheusAgent"},
     "alloy": {"DaemonSet", "ConfigMap", "ClusterRole"},
     "loki": {"StatefulSet", "Service", "ConfigMap"},
+    "prometheus-blackbox-exporter": {"Deployment", "Service", "ConfigMap"},
 }
 _RENDERED: dict[str, tuple[Plan, list[Rendered]]] = PlanCache()
 
@@ -136,6 +137,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("core", "kube-prometheus-stack"): "v1.33.13",
         ("core", "alloy"): "v1.33.13",
         ("core", "loki"): "v1.33.13",
+        ("core", "prometheus-blackbox-exporter"): "v1.33.13",
         ("burst", "kube-prometheus-stack"): "v1.34.0",
         ("burst", "alloy"): "v1.34.0",
     }
@@ -147,6 +149,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("kube-prometheus-stack", "monitoring"),
         ("alloy", "node-agents"),
         ("loki", "monitoring"),
+        ("prometheus-blackbox-exporter", "monitoring"),
     }
 
 
@@ -306,6 +309,7 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "burst.burst-kube-prometheus-stack.yaml",
         "burst.burst-traefik.yaml",
         "core.core-alloy.yaml",
+        "core.core-blackbox-exporter.yaml",
         "core.core-cert-manager.yaml",
         "core.core-gpu-operator.yaml",
         "core.core-jupyterhub.yaml",
@@ -313,7 +317,7 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "core.core-loki.yaml",
         "core.core-traefik.yaml",
     ]
-    assert "13 releases rendered, 0 invalid objects" in result.stdout
+    assert "14 releases rendered, 0 invalid objects" in result.stdout
 
 
 @pytest.mark.cli

@@ -19,6 +19,8 @@ central cluster; through its provider):
                               cluster's ACME issuer, basic auth; the ingress load balancer admits the observed
                               sites (ingress.py, `collector_sources`)
 * `<c>-alert-rules`           monitoring.coreos.com/v1 PrometheusRule: the alerts (alerts.py)
+* `<c>-blackbox-exporter`     helm.v3.Release of prometheus-blackbox-exporter, and `<c>-probe-<target>`
+                              monitoring.coreos.com/v1 Probes of every public hostname (probes.py)
 * `<c>-dashboard-<uid>`       core/v1 ConfigMaps Grafana's sidecar loads (dashboards.py)
 * `<c>-grafana-dns`, `<c>-metrics-dns`  the hostnames' records at the ingress load balancer (dns.py)
 
@@ -41,11 +43,25 @@ import pulumi
 from ..spec.addons import AuthenticatorSpec
 from ..spec.observability import ObservabilitySpec, ReceiverSpec
 from ..yamlout import dump
+from . import thanos
 from .base import AddonContext, chart_release, container_resources, deliver, kubernetes_object
 from .ingress import INGRESS_CLASS, Ingress
-from .logs import LOKI_CHART, LOKI_PORT, LOKI_PUSH_PATH, LOKI_SERVICE, in_cluster_push_url, loki_values, object_store
+from .logs import (
+    LOKI_CHART,
+    LOKI_PORT,
+    LOKI_PUSH_PATH,
+    LOKI_SERVICE,
+    LOKI_SERVICE_ACCOUNT,
+    LOKI_STORAGE_SECRET,
+    in_cluster_push_url,
+    loki_storage,
+    loki_values,
+)
+from .objectstore import ObjectStore, object_store
 from .observability import NAMESPACE, REMOTE_WRITE_PATH, Endpoints, collector_objects
 
+#: The annotation EKS reads a service account's IAM role from (EKS user guide, IRSA).
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 #: The central Prometheus object and its Service.
 CENTRAL_PROMETHEUS = "central"
 CENTRAL_SERVICE = "central-prometheus"
@@ -67,6 +83,8 @@ RULE_LABEL = {"meridian.io/rules": "central"}
 #: The Alertmanager Service kube-prometheus-stack makes for release `kube-prometheus-stack`
 #: (templates/alertmanager/service.yaml: `<fullname>-alertmanager`, port `http-web`).
 ALERTMANAGER_SERVICE = ("kube-prometheus-stack-alertmanager", "http-web")
+#: The service account the chart makes for its Prometheus (templates/prometheus/serviceaccount.yaml).
+PROMETHEUS_SERVICE_ACCOUNT = "kube-prometheus-stack-prometheus"
 #: The Prometheus datasource's uid in Grafana (dashboards.py queries name it).
 PROMETHEUS_DATASOURCE_UID = "prometheus"
 LOKI_DATASOURCE_UID = "loki"
@@ -212,12 +230,22 @@ def grafana_ini(observability: ObservabilitySpec) -> dict[str, Any]:
     }
 
 
-def central_stack_values(observability: ObservabilitySpec, issuer: str) -> dict[str, Any]:
-    """What the central cluster's kube-prometheus-stack adds to the agent's: Alertmanager and Grafana."""
+def central_stack_values(
+    observability: ObservabilitySpec, issuer: str, metrics_role: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
+    """What the central cluster's kube-prometheus-stack adds to the agent's: Alertmanager and Grafana.
+
+    :param metrics_role: on eks, the IAM role of the metrics bucket, for the Prometheus service account
+        (the central Prometheus's Thanos sidecar uploads with it).
+    """
     central = observability.central
     login = central.login
     host = central.grafana_hostname
+    extra: dict[str, Any] = {}
+    if metrics_role is not None:
+        extra["prometheus"] = {"serviceAccount": {"annotations": {IRSA_ANNOTATION: metrics_role}}}
     return {
+        **extra,
         "alertmanager": {
             "enabled": True,
             "alertmanagerSpec": {
@@ -263,7 +291,8 @@ def central_stack_values(observability: ObservabilitySpec, issuer: str) -> dict[
                     "name": "Central Prometheus",
                     "uid": PROMETHEUS_DATASOURCE_UID,
                     "type": "prometheus",
-                    "url": f"http://{CENTRAL_SERVICE}.{NAMESPACE}.svc:{PROMETHEUS_PORT}",
+                    # Thanos Query: the central Prometheus's recent blocks and the bucket's, one API.
+                    "url": f"http://{thanos.QUERY}.{NAMESPACE}.svc:{thanos.HTTP_PORT}",
                     "access": "proxy",
                     "isDefault": True,
                 },
@@ -294,7 +323,10 @@ def central_prometheus(observability: ObservabilitySpec, labels: Mapping[str, st
             # samples older than its head only within the out-of-order window (TSDB docs,
             # out_of_order_time_window).
             "tsdb": {"outOfOrderTimeWindow": f"{observability.buffer_minutes}m"},
-            "retention": f"{retention.metrics_days}d",
+            # Recent metrics here; every block also goes to object storage through the Thanos
+            # sidecar, kept there for metrics_days (thanos.py).
+            "retention": f"{retention.local_days}d",
+            "thanos": thanos.sidecar_spec(),
             # Size-based retention below the volume, so a full disk never stops ingestion.
             "retentionSize": f"{int(retention.metrics_storage_gb * 0.85)}GB",
             "storage": {
@@ -315,6 +347,10 @@ def central_prometheus(observability: ObservabilitySpec, labels: Mapping[str, st
             "alerting": {
                 "alertmanagers": [{"namespace": NAMESPACE, "name": am_service, "port": am_port, "apiVersion": "v2"}]
             },
+            # The chart's Prometheus service account: its ClusterRole lets Prometheus discover the
+            # Alertmanager's endpoints (kube-prometheus-stack templates/prometheus/clusterrole.yaml);
+            # the namespace's `default` account may not.
+            "serviceAccountName": PROMETHEUS_SERVICE_ACCOUNT,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "fsGroup": 2000},
             "resources": container_resources("500m", "4Gi", "16Gi"),
         },
@@ -434,7 +470,7 @@ class CentralObservability(pulumi.ComponentResource):
         import pulumi_random as random
 
         from .. import secrets
-        from . import alerts, dashboards
+        from . import alerts, dashboards, probes
         from .dns import public_record
 
         spec = context.spec
@@ -471,21 +507,25 @@ class CentralObservability(pulumi.ComponentResource):
             },
             opts=on_cluster,
         )
+        metrics_store = object_store(
+            "metrics", context, self, [(NAMESPACE, PROMETHEUS_SERVICE_ACCOUNT), (NAMESPACE, thanos.SERVICE_ACCOUNT)]
+        )
         self.collector = collector_objects(
             self,
             context,
             observability,
             IN_CLUSTER,
-            stack_values=central_stack_values(observability, acme.issuer),
+            stack_values=central_stack_values(observability, acme.issuer, metrics_store.role_arn),
             depends_on=[alertmanager_secret, grafana_secret, ingress],
         )
+        thanos_needs = self._thanos(cluster_name, context, observability, metrics_store)
         stack = self.collector["stack"]
         prometheus = kubernetes_object(
             f"{cluster_name}-central-prometheus",
             central_prometheus(observability, labels),
             provider=context.provider,
             parent=self,
-            depends_on=[stack],
+            depends_on=[stack, *thanos_needs],
         )
         kubernetes_object(
             f"{cluster_name}-central-prometheus-service",
@@ -511,14 +551,29 @@ class CentralObservability(pulumi.ComponentResource):
             parent=self,
             depends_on=[users, ingress],
         )
-        storage, service_account, storage_needs = object_store(
-            cluster_name, context, self, NAMESPACE, depends_on=[self.collector["namespace"]]
-        )
+        logs_store = object_store("logs", context, self, [(NAMESPACE, LOKI_SERVICE_ACCOUNT)])
+        storage_needs = list(logs_store.needs)
+        service_account: dict[str, Any] = {}
+        if logs_store.role_arn is not None:
+            service_account = {"annotations": {IRSA_ANNOTATION: logs_store.role_arn}}
+        if logs_store.credential_secret_ref is not None:
+            storage_needs.append(
+                k8s.core.v1.Secret(
+                    f"{cluster_name}-loki-storage",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=LOKI_STORAGE_SECRET, namespace=NAMESPACE, labels=labels),
+                    string_data={
+                        "SWIFT_APPLICATION_CREDENTIAL_SECRET": secrets.secret(logs_store.credential_secret_ref)
+                    },
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=context.provider, depends_on=[self.collector["namespace"]]
+                    ),
+                )
+            )
         loki_release = chart_release(
             f"{cluster_name}-loki",
             LOKI_CHART,
             namespace=NAMESPACE,
-            values=loki_values(observability, storage, service_account),
+            values=loki_values(observability, loki_storage(logs_store), service_account),
         )
         loki = deliver(
             loki_release,
@@ -545,6 +600,22 @@ class CentralObservability(pulumi.ComponentResource):
             parent=self,
             depends_on=[stack],
         )
+        blackbox_record = probes.blackbox_release(cluster_name, NAMESPACE)
+        blackbox = deliver(
+            blackbox_record,
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"], *context.waits(blackbox_record)],
+            namespace=NAMESPACE,
+        )
+        for target in probes.probe_targets(spec):
+            kubernetes_object(
+                f"{cluster_name}-probe-{target['name']}",
+                probes.probe(target, NAMESPACE, labels),
+                provider=context.provider,
+                parent=self,
+                depends_on=[stack, blackbox],
+            )
         for document in dashboards.dashboard_configmaps(NAMESPACE, labels):
             kubernetes_object(
                 f"{cluster_name}-dashboard-{document['metadata']['name']}",
@@ -566,3 +637,42 @@ class CentralObservability(pulumi.ComponentResource):
                 "logs": f"https://{central.logs_hostname}{LOKI_PUSH_PATH}",
             }
         )
+
+    def _thanos(
+        self, cluster_name: str, context: AddonContext, observability: ObservabilitySpec, store: ObjectStore
+    ) -> list[pulumi.Resource]:
+        """The objstore Secret and the Thanos objects (thanos.py); returns what the sidecar needs first."""
+        import pulumi_kubernetes as k8s
+
+        from .. import secrets
+
+        namespace = self.collector["namespace"]
+        if store.credential_secret_ref is not None:
+            secret = secrets.secret(store.credential_secret_ref)
+            config: pulumi.Output[str] = pulumi.Output.all(store.name, secret).apply(
+                lambda found: dump(thanos.objstore_config(store, found[0], found[1]))
+            )
+        else:
+            config = store.name.apply(lambda name: dump(thanos.objstore_config(store, name)))
+        config = pulumi.Output.secret(config)
+        objstore = k8s.core.v1.Secret(
+            f"{cluster_name}-thanos-objstore",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=thanos.OBJSTORE_SECRET, namespace=NAMESPACE, labels=context.labels
+            ),
+            string_data={thanos.OBJSTORE_KEY: config},
+            opts=pulumi.ResourceOptions(parent=self, provider=context.provider, depends_on=[namespace]),
+        )
+        account: dict[str, Any] = {}
+        if store.role_arn is not None:
+            account = {"annotations": {IRSA_ANNOTATION: store.role_arn}}
+        needs: list[pulumi.Resource] = [objstore, *store.needs]
+        for role, document in thanos.thanos_documents(observability, NAMESPACE, context.labels, account).items():
+            kubernetes_object(
+                f"{cluster_name}-{role}",
+                document,
+                provider=context.provider,
+                parent=self,
+                depends_on=[namespace, *needs],
+            )
+        return needs

@@ -262,9 +262,10 @@ def ingress_releases(
             "traefik",
             namespace=TRAEFIK_NAMESPACE,
             values=traefik_values(source_ranges, load_balancer, middlewares),
-            # Its crds/ hold the IngressRoute, Middleware and Traefik Hub CRDs: installed only where
-            # Traefik serves Middlewares (the kubernetesCRD provider), skipped elsewhere.
-            skip_crds=not middlewares,
+            # Its crds/ (IngressRoute, Middleware, Traefik Hub) are installed on every cluster, though
+            # Traefik serves Middlewares only where the central observability endpoints are: Helm
+            # installs crds/ at a release's install only, never at an upgrade, so a cluster that
+            # becomes the central one later must already have them.
         ),
         chart_release(
             f"{cluster_name}-cert-manager",
@@ -446,7 +447,7 @@ def _dns01_role(
     role = aws.iam.Role(
         f"{cluster_name}-cert-manager-role",
         assume_role_policy=pulumi.Output.all(provider_arn, issuer).apply(
-            lambda found: irsa_trust_policy(found[0], found[1], namespace, account)
+            lambda found: irsa_trust_policy(found[0], found[1], [(namespace, account)])
         ),
         description=f"cert-manager of cluster {cluster_name}: ACME DNS-01 in {site.spec.dns.domain}",
         tags={**site.tags, "cluster": cluster_name},

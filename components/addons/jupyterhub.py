@@ -11,6 +11,9 @@ Children of `<c>-jupyterhub` (`meridian:addons:JupyterHub`, parented to the clus
 * `<c>-jupyterhub-secrets`           core/v1 Secret `meridian-hub-secrets` the chart reads (hub.existingSecret):
                                      the cookie secret, the auth-state key and the OAuth client secret
 * `<c>-jupyterhub`                   helm.v3.Release of jupyterhub/jupyterhub at the locked version
+* `<c>-jupyterhub-metrics`, `<c>-jupyterhub-metrics-token`, `<c>-jupyterhub-monitor`
+                                     on observed clusters: the collector's JupyterHub service token
+                                     (random.RandomBytes), its Secret, and a ServiceMonitor of /hub/metrics
 * `<c>-jupyterhub-dns`               the hostname's A record at the ingress load balancer's addresses:
                                      a Designate RecordSet (OpenStack) or a Route53 Record (AWS), dns.py
 
@@ -45,7 +48,15 @@ from ..spec.addons import profile_resource
 from ..spec.clusters import POOL_LABEL
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
-from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver, secrets_checksum
+from .base import (
+    AddonContext,
+    ChartRelease,
+    chart_release,
+    container_resources,
+    deliver,
+    kubernetes_object,
+    secrets_checksum,
+)
 from .base import namespace as addon_namespace
 from .dns import public_record
 from .ingress import INGRESS_CLASS, Ingress
@@ -70,6 +81,18 @@ KEEP = {"helm.sh/resource-policy": "keep"}
 HUB_SECRET = "meridian-hub-secrets"
 #: Generated secrets, by the key of HUB_SECRET they fill.
 GENERATED = {"cookie-secret": "hub.config.JupyterHub.cookie_secret", "crypt-key": "hub.config.CryptKeeper.keys"}
+#: On observed clusters the collector reads the hub's /hub/metrics as a JupyterHub service with the
+#: read:metrics scope only (JupyterHub 5 scopes; metrics need authentication by default,
+#: `authenticate_prometheus`). Its token is a file of HUB_SECRET the chart reads first
+#: (files/hub/jupyterhub_config.py: `get_secret_value(f"hub.services.{key}.apiToken")`), and a
+#: Secret of its own the ServiceMonitor names.
+METRICS_SERVICE = "prometheus"
+METRICS_TOKEN_KEY = f"hub.services.{METRICS_SERVICE}.apiToken"
+METRICS_SECRET = "meridian-hub-metrics"
+#: The hub Service's port and metrics path (z2jh templates/hub/service.yaml: port `hub`, 8081).
+HUB_METRICS_PORT = "hub"
+HUB_METRICS_PATH = "/hub/metrics"
+HUB_SERVICE_LABELS = {"app.kubernetes.io/component": "hub", "app.kubernetes.io/instance": "jupyterhub"}
 
 
 def gpu_resources(cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, str]:
@@ -190,14 +213,74 @@ def _authenticator(hub: JupyterHubSpec) -> tuple[str, dict[str, Any]]:
 def hub_secret_data(hub: JupyterHubSpec, secrets: Mapping[str, pulumi.Input[str]]) -> dict[str, pulumi.Output[str]]:
     """The data of HUB_SECRET: the generated secrets and the client secret inside a values.yaml.
 
-    :param secrets: `cookie-secret` and `crypt-key` (64 hex characters each) and `client-secret`.
+    :param secrets: `cookie-secret` and `crypt-key` (64 hex characters each) and `client-secret`;
+        on observed clusters `metrics-token`, the collector's JupyterHub service token.
     """
     section = AUTHENTICATOR_CLASSES[hub.authenticator.kind]
     values = pulumi.Output.from_input(secrets["client-secret"]).apply(
         lambda client_secret: dump({"hub": {"config": {section: {"client_secret": client_secret}}}})
     )
     data = {key: pulumi.Output.secret(secrets[name]) for name, key in GENERATED.items()}
+    if "metrics-token" in secrets:
+        data[METRICS_TOKEN_KEY] = pulumi.Output.secret(secrets["metrics-token"])
     return {**data, "values.yaml": pulumi.Output.secret(values)}
+
+
+def metrics_values() -> dict[str, Any]:
+    """The hub values that let the cluster's collector read /hub/metrics (merged into `hub`)."""
+    from .observability import NAMESPACE as COLLECTOR_NAMESPACE
+
+    return {
+        "services": {METRICS_SERVICE: {"name": METRICS_SERVICE}},
+        "loadRoles": {
+            "meridian-metrics": {
+                "description": "The cluster's metrics collector: reads /hub/metrics, nothing else",
+                "scopes": ["read:metrics"],
+                "services": [METRICS_SERVICE],
+            }
+        },
+        # The hub's NetworkPolicy admits only pods labelled for it in its own namespace; the
+        # collector scrapes from its namespace, on the hub's port only.
+        "networkPolicy": {
+            "enabled": True,
+            "ingress": [
+                {
+                    "from": [
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": COLLECTOR_NAMESPACE}}}
+                    ],
+                    "ports": [{"port": "http"}],
+                }
+            ],
+        },
+    }
+
+
+def hub_service_monitor(labels: Mapping[str, str]) -> dict[str, Any]:
+    """The collector's ServiceMonitor of the hub, with the metrics service's token.
+
+    Prometheus Operator API: Endpoint.authorization, credentials from a Secret of the monitor's namespace.
+    The selector is the hub Service's labels (z2jh templates/hub/service.yaml, `jupyterhub.labels`).
+    """
+    from .gpu_operator import SCRAPE_LABEL
+
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "jupyterhub", "namespace": NAMESPACE, "labels": {**labels, **SCRAPE_LABEL}},
+        "spec": {
+            "selector": {
+                "matchLabels": {"app.kubernetes.io/component": "hub", "app.kubernetes.io/instance": "jupyterhub"}
+            },
+            "endpoints": [
+                {
+                    "port": HUB_METRICS_PORT,
+                    "path": HUB_METRICS_PATH,
+                    "interval": "60s",
+                    "authorization": {"type": "Bearer", "credentials": {"name": METRICS_SECRET, "key": "token"}},
+                }
+            ],
+        },
+    }
 
 
 def jupyterhub_values(
@@ -244,6 +327,7 @@ def jupyterhub_values(
             "db": {"type": "sqlite-pvc", "pvc": database_pvc},
             "networkPolicy": {"enabled": True},
             "resources": container_resources("200m", "512Mi", "1Gi"),
+            **(metrics_values() if cluster.addons.observed else {}),
         },
         "proxy": {
             # Reached through the ingress controller only.
@@ -313,7 +397,12 @@ def jupyterhub_release(
         JUPYTERHUB_CHART,
         namespace=NAMESPACE,
         values=jupyterhub_values(cluster, hub, issuer=issuer, secrets_checksum=secrets_checksum),
-        waits_for=("block_storage", "ingress") if storage_applies(cluster) else ("ingress",),
+        waits_for=(
+            *(("block_storage",) if storage_applies(cluster) else ()),
+            "ingress",
+            # Its ServiceMonitor is an object of the collector's CRDs.
+            *(("observability",) if cluster.addons.observed else ()),
+        ),
         # The chart's pre-install hook pulls every profile image to the nodes first.
         timeout=1800,
     )
@@ -362,6 +451,10 @@ class JupyterHub(pulumi.ComponentResource):
             for key in GENERATED
         }
         secrets["client-secret"] = secret(hub.authenticator.client_secret)
+        if cluster.addons.observed:
+            secrets["metrics-token"] = random.RandomBytes(
+                f"{name}-metrics-token", length=32, opts=pulumi.ResourceOptions(parent=self)
+            ).hex
         secret_data = hub_secret_data(hub, secrets)
         hub_secret = k8s.core.v1.Secret(
             f"{name}-secrets",
@@ -399,13 +492,30 @@ class JupyterHub(pulumi.ComponentResource):
                     opts=on_cluster,
                 )
             )
-        deliver(
+        release = deliver(
             self.release,
             provider=context.provider,
             parent=self,
             depends_on=depends,
             namespace=namespace.metadata.name,
         )
+        if cluster.addons.observed:
+            token = k8s.core.v1.Secret(
+                f"{name}-metrics",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=METRICS_SECRET, namespace=namespace.metadata.name, labels=context.labels
+                ),
+                type="Opaque",
+                string_data={"token": pulumi.Output.secret(secrets["metrics-token"])},
+                opts=on_cluster,
+            )
+            kubernetes_object(
+                f"{name}-monitor",
+                hub_service_monitor(context.labels),
+                provider=context.provider,
+                parent=self,
+                depends_on=[token, release],
+            )
         # The hostname's record, at the ingress load balancer's addresses (the hub waits for ingress).
         ingress = cast(Ingress, context.installed["ingress"])
         public_record(name, hub.hostname, ingress.addresses, context.site, self, "JupyterHub")

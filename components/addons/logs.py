@@ -29,7 +29,8 @@ from typing import Any
 import pulumi
 
 from ..spec.observability import ObservabilitySpec
-from .base import AddonContext, ChartRelease, chart_release, container_resources
+from .base import ChartRelease, chart_release, container_resources
+from .objectstore import ObjectStore
 
 LOKI_CHART = "loki"
 ALLOY_CHART = "alloy"
@@ -245,6 +246,14 @@ def loki_values(
     }
 
 
+def loki_storage(store: ObjectStore) -> dict[str, Any]:
+    """Loki's storage settings for the `logs` object store (objectstore.py)."""
+    if store.kind == "s3":
+        return s3_storage(store.name, store.region)
+    assert store.auth_url is not None and store.credential_id is not None, "a Swift store has its credential"
+    return swift_storage(store.name, store.auth_url, store.region, store.credential_id)
+
+
 def s3_storage(bucket: pulumi.Input[str], region: str) -> dict[str, Any]:
     """Loki's S3 storage with the AWS SDK's default credentials: the web identity of its service account."""
     return {"store": "s3", "storage": {"type": "s3", "bucketNames": {"chunks": bucket}, "s3": {"region": region}}}
@@ -285,106 +294,3 @@ def swift_storage(container: pulumi.Input[str], auth_url: str, region: str, cred
             }
         },
     }
-
-
-def loki_bucket_policy(bucket_arn: str) -> dict[str, Any]:
-    """What Loki does in its bucket (Loki docs, "Storage": S3 permissions), and nothing elsewhere."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": [f"{bucket_arn}/*"],
-            },
-        ],
-    }
-
-
-def object_store(
-    cluster_name: str,
-    context: AddonContext,
-    parent: pulumi.Resource,
-    namespace: str,
-    *,
-    depends_on: list[pulumi.Resource],
-) -> tuple[dict[str, Any], dict[str, Any], list[pulumi.Resource]]:
-    """Create Loki's object storage on the central cluster's site: (storage settings, serviceAccount values, needs).
-
-    Protected (`protect`, and `retain_on_delete`): the logs outlive the stack's resources.
-    """
-    site = context.site
-    protected = pulumi.ResourceOptions(parent=parent, provider=site.provider, protect=True, retain_on_delete=True)
-    on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
-    assert context.spec is not None, "the Platform hands every add-on the spec"
-    # Bucket names are global on S3: the project and cluster make it unique and recognisable.
-    name = f"{context.spec.project.name}-{cluster_name}-logs"
-    if site.spec.aws is not None:
-        import pulumi_aws as aws
-
-        from ..clusters.eks import irsa_trust_policy
-
-        tags = {**site.tags, "cluster": cluster_name}
-        bucket = aws.s3.Bucket(f"{cluster_name}-logs", bucket=name, tags=tags, opts=protected)
-        aws.s3.BucketPublicAccessBlock(
-            f"{cluster_name}-logs",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=on_site,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{cluster_name}-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms"
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=on_site,
-        )
-        identity = context.parent.service_account_issuer
-        assert identity is not None, "the spec puts central observability on AWS sites on eks clusters only"
-        provider_arn, issuer = identity
-        role = aws.iam.Role(
-            f"{cluster_name}-loki-role",
-            assume_role_policy=pulumi.Output.all(provider_arn, issuer).apply(
-                lambda found: irsa_trust_policy(found[0], found[1], namespace, LOKI_SERVICE_ACCOUNT)
-            ),
-            description=f"Loki of cluster {cluster_name}: its log bucket only",
-            tags=tags,
-            opts=on_site,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{cluster_name}-loki-bucket",
-            role=role.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(loki_bucket_policy(arn))),
-            opts=on_site,
-        )
-        settings = s3_storage(bucket.bucket, site.spec.aws.region)
-        return settings, {"annotations": {"eks.amazonaws.com/role-arn": role.arn}}, [policy]
-    import pulumi_kubernetes as k8s
-    import pulumi_openstack as openstack
-
-    from .. import secrets
-
-    openstack_spec = site.spec.openstack
-    credential = openstack_spec.cluster_credential
-    assert credential is not None, "the spec requires the central site's cluster_credential on OpenStack"
-    container = openstack.objectstorage.Container(
-        f"{cluster_name}-logs", name=name, region=openstack_spec.region, opts=protected
-    )
-    storage_secret = k8s.core.v1.Secret(
-        f"{cluster_name}-loki-storage",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=LOKI_STORAGE_SECRET, namespace=namespace, labels=context.labels),
-        string_data={"SWIFT_APPLICATION_CREDENTIAL_SECRET": secrets.secret(credential.secret)},
-        opts=pulumi.ResourceOptions(parent=parent, provider=context.provider, depends_on=depends_on),
-    )
-    settings = swift_storage(container.name, credential.auth_url, openstack_spec.region, credential.id)
-    return settings, {}, [container, storage_secret]

@@ -1,13 +1,16 @@
-"""SiteObservability: every observed cluster's collector, shipping its metrics to the central stack.
+"""SiteObservability: every observed cluster's collector, shipping its metrics and logs to the central stack.
 
 Children of `<c>-observability` (`meridian:addons:SiteObservability`, parented to the cluster):
 
 * `<c>-monitoring`              core/v1 Namespace `monitoring` (Pod Security baseline, restricted warned)
 * `<c>-node-agents`             core/v1 Namespace `node-agents` (Pod Security privileged): node-exporter, which
-                                reads the host's /proc and /sys with the host's network and PID namespaces
+                                reads the host's /proc and /sys with the host's network and PID namespaces,
+                                and the log collector, which reads /var/log
 * `<c>-push-credentials`        core/v1 Secret `meridian-push-credentials`: the user and password the collector
                                 authenticates to the central endpoint with (basic auth over TLS)
+* `<c>-push-credentials-logs`   the same in `node-agents`, for the log collector
 * `<c>-kube-prometheus-stack`   helm.v3.Release of kube-prometheus-stack with its Prometheus in agent mode
+* `<c>-alloy`                   helm.v3.Release of Grafana Alloy shipping every pod's logs to the central Loki
 * `<c>-monitor-<target>`        monitoring.coreos.com/v1 ServiceMonitors for the add-ons installed before
                                 the collector, whose charts cannot make them (Traefik, cert-manager)
 
@@ -18,8 +21,8 @@ ServiceMonitors every add-on ships (the GPU Operator's DCGM exporter, Traefik, c
 agent keeps no TSDB: it scrapes, appends to its write-ahead log on a persistent volume and
 remote-writes, so a central outage is bridged by the WAL (Prometheus docs, "Agent mode"). Grafana
 Alloy could scrape too, but it would re-implement the ServiceMonitor discovery the operator
-already does and still need kube-state-metrics and node-exporter from somewhere. Logs (Loki, with
-Alloy shipping them) are not built yet: README, "Observability".
+already does and still need kube-state-metrics and node-exporter from somewhere. Logs: Grafana
+Alloy, a DaemonSet in `node-agents` (logs.py).
 
 The central cluster runs the same chart with the same agent (CentralObservability, central.py):
 its series reach the central store through the same remote-write path, in-cluster, so every
@@ -217,6 +220,16 @@ def prometheus_stack_values(
     }
 
 
+def merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `extra` into `into`, maps key by key (as Helm merges values files); other values replace."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
 def collector_release(
     cluster_name: str,
     cluster: ClusterSpec,
@@ -228,11 +241,11 @@ def collector_release(
 ) -> ChartRelease:
     """The collector's release: kube-prometheus-stack with its Prometheus in agent mode.
 
-    :param stack_values: extra top-level kube-prometheus-stack values merged over the agent's
-        (the central cluster adds Alertmanager and Grafana to the same release).
+    :param stack_values: kube-prometheus-stack values merged over the agent's (`merge`): the central
+        cluster adds Alertmanager, Grafana and its Prometheus account's IAM role to the same release.
     """
     values = prometheus_stack_values(cluster_name, cluster, observability, project=project, endpoints=endpoints)
-    values.update(stack_values or {})
+    merge(values, stack_values or {})
     return chart_release(
         f"{cluster_name}-kube-prometheus-stack",
         PROMETHEUS_STACK_CHART,

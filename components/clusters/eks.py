@@ -107,14 +107,17 @@ def public_access_cidrs(admin_cidrs: list[str], api_sources: list[Source]) -> pu
     return pulumi.Output.all(*chosen).apply(lambda found: list(dict.fromkeys(found)))
 
 
-def irsa_trust_policy(provider_arn: str, issuer: str, namespace: str, service_account: str) -> str:
-    """An IAM trust policy letting one Kubernetes service account assume the role through the cluster's OIDC issuer.
+def irsa_trust_policy(provider_arn: str, issuer: str, accounts: Sequence[tuple[str, str]]) -> str:
+    """An IAM trust policy letting Kubernetes service accounts assume the role through the cluster's OIDC issuer.
 
-    The conditions pin the token's subject to exactly that service account and its audience to
-    STS (EKS user guide, "Assign IAM roles to Kubernetes service accounts"); the condition keys
-    name the issuer without its scheme.
+    The conditions pin the token's subject to exactly those service accounts ((namespace, name)
+    pairs) and its audience to STS (EKS user guide, "Assign IAM roles to Kubernetes service
+    accounts"); the condition keys name the issuer without its scheme. Several subjects are one
+    condition with several values, any of which matches (IAM User Guide, "Condition with multiple
+    values"); one subject stays a plain string.
     """
     host = issuer.removeprefix("https://")
+    subjects = [f"system:serviceaccount:{namespace}:{name}" for namespace, name in accounts]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -125,7 +128,7 @@ def irsa_trust_policy(provider_arn: str, issuer: str, namespace: str, service_ac
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
                         "StringEquals": {
-                            f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{host}:sub": subjects[0] if len(subjects) == 1 else subjects,
                             f"{host}:aud": "sts.amazonaws.com",
                         }
                     },
@@ -407,7 +410,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     ebs_role = aws.iam.Role(
         f"{name}-ebs-csi-role",
         assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-            lambda found: irsa_trust_policy(found[0], found[1], namespace, service_account)
+            lambda found: irsa_trust_policy(found[0], found[1], [(namespace, service_account)])
         ),
         description=f"EBS CSI driver controller of {eks_name}",
         tags=tags("ebs-csi-role"),

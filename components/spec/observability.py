@@ -118,10 +118,25 @@ class ReceiverSpec(SpecModel):
 class RetentionSpec(SpecModel):
     """How long the central store keeps what the sites send."""
 
-    metrics_days: int = Field(default=30, ge=1, le=3650, description="Days of metrics the central Prometheus keeps.")
+    metrics_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days of metrics kept in object storage (Thanos, queried through Grafana like the recent ones).",
+    )
+    local_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days of metrics the central Prometheus also keeps on its volume (fast queries, and the "
+        "window for a site's late samples).",
+    )
     logs_days: int = Field(default=30, ge=1, le=3650, description="Days of logs Loki keeps in object storage.")
     metrics_storage_gb: int = Field(
-        default=100, ge=10, le=16_384, description="The central Prometheus's volume (also caps its retention by size)."
+        default=100,
+        ge=10,
+        le=16_384,
+        description="The central Prometheus's volume for local_days (also caps it by size).",
     )
 
 
@@ -161,12 +176,19 @@ class ObservabilitySpec(SpecModel):
     @model_validator(mode="after")
     def _buffer_fits(self) -> ObservabilitySpec:
         problems = CrossFieldError()
-        for key in ("metrics_days", "logs_days"):
+        # metrics_days is at least local_days (below), so the central volume's days are the ones to check.
+        for key in ("local_days", "logs_days"):
             if getattr(self.retention, key) * 24 * 60 < self.buffer_minutes:
                 problems.add(
                     ("retention", key),
                     f"is shorter than the collectors' buffer ({self.buffer_minutes} minutes): data a collector "
                     "sends after an outage would already be past retention",
                 )
+        if self.retention.local_days > self.retention.metrics_days:
+            problems.add(
+                ("retention", "local_days"),
+                f"is longer than metrics_days ({self.retention.metrics_days}): metrics are kept in object storage for "
+                "metrics_days, on the central volume for local_days of those",
+            )
         problems.raise_if_any()
         return self

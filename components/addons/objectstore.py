@@ -1,0 +1,140 @@
+"""Object storage the central observability keeps its data in: one bucket (or container) per purpose.
+
+On AWS sites an S3 bucket, encrypted, never public, reached through an IAM role only the named
+Kubernetes service accounts may assume (IRSA, eks); on OpenStack sites a Swift container reached
+with the site's cluster application credential. Both are protected (`protect`, `retain_on_delete`):
+the data outlives the stack's resources. Loki keeps its chunks in the `logs` store (logs.py), the
+Thanos sidecar and compactor their blocks in the `metrics` store (thanos.py).
+
+Children, for purpose `<p>` on cluster `<c>` (named `<project>-<c>-<p>` in the cloud):
+
+* AWS: `<c>-<p>` s3.Bucket, BucketPublicAccessBlock and BucketServerSideEncryptionConfiguration;
+  `<c>-<p>-role` iam.Role (trust: the service accounts only) with `<c>-<p>-bucket` iam.RolePolicy
+* OpenStack: `<c>-<p>` objectstorage.Container
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from .base import AddonContext
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """Where one purpose's objects live, and how its clients reach it."""
+
+    #: "s3" or "swift".
+    kind: str
+    #: The bucket's or container's name.
+    name: pulumi.Output[str]
+    region: str
+    #: The resources a client must wait for (the bucket policy; the container).
+    needs: list[pulumi.Resource]
+    #: S3: the role the service accounts assume (their `eks.amazonaws.com/role-arn` annotation).
+    role_arn: pulumi.Output[str] | None = None
+    #: Swift: Keystone's URL and the application credential's ID (its secret is the site's reference).
+    auth_url: str | None = None
+    credential_id: str | None = None
+    credential_secret_ref: str | None = None
+
+
+def bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    """Reading, writing and deleting objects in one bucket, and nothing elsewhere (what Loki and Thanos do)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"{bucket_arn}/*"],
+            },
+        ],
+    }
+
+
+def object_store(
+    purpose: str, context: AddonContext, parent: pulumi.Resource, accounts: Sequence[tuple[str, str]]
+) -> ObjectStore:
+    """Create the store of `purpose` on the central cluster's site.
+
+    :param accounts: (namespace, service account) of every client (the IAM role's trust, on AWS).
+    """
+    from ..clusters.eks import irsa_trust_policy
+
+    site = context.site
+    spec = context.spec
+    assert spec is not None, "the Platform hands every add-on the spec"
+    cluster_name = context.cluster_name
+    resource = f"{cluster_name}-{purpose}"
+    # Bucket names are global on S3: the project and cluster make it unique and recognisable.
+    name = f"{spec.project.name}-{cluster_name}-{purpose}"
+    protected = pulumi.ResourceOptions(parent=parent, provider=site.provider, protect=True, retain_on_delete=True)
+    on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
+    if site.spec.aws is not None:
+        import pulumi_aws as aws
+
+        tags = {**site.tags, "cluster": cluster_name}
+        bucket = aws.s3.Bucket(resource, bucket=name, tags=tags, opts=protected)
+        aws.s3.BucketPublicAccessBlock(
+            resource,
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=on_site,
+        )
+        encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms"
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            resource,
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=encryption, bucket_key_enabled=True
+                )
+            ],
+            opts=on_site,
+        )
+        identity = context.parent.service_account_issuer
+        assert identity is not None, "the spec puts central observability on AWS sites on eks clusters only"
+        provider_arn, issuer = identity
+        role = aws.iam.Role(
+            f"{resource}-role",
+            assume_role_policy=pulumi.Output.all(provider_arn, issuer).apply(
+                lambda found: irsa_trust_policy(found[0], found[1], accounts)
+            ),
+            description=f"{purpose} of cluster {cluster_name}'s central observability: its bucket only",
+            tags=tags,
+            opts=on_site,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{resource}-bucket",
+            role=role.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps(bucket_policy(arn))),
+            opts=on_site,
+        )
+        return ObjectStore("s3", bucket.bucket, site.spec.aws.region, [policy], role_arn=role.arn)
+    import pulumi_openstack as openstack
+
+    settings = site.spec.openstack
+    credential = settings.cluster_credential
+    assert credential is not None, "the spec requires the central site's cluster_credential on OpenStack"
+    container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)
+    return ObjectStore(
+        "swift",
+        container.name,
+        settings.region,
+        [container],
+        auth_url=credential.auth_url,
+        credential_id=credential.id,
+        credential_secret_ref=credential.secret,
+    )
