@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,8 @@ def releases(plan: Plan, revealed: Plan | None = None) -> list[ReleaseRecord]:
     return found
 
 
-def chart_api_versions(name: str) -> set[str]:
+@cache
+def chart_api_versions(name: str) -> frozenset[str]:
     """`group/version` and `group/version/Kind` of every CRD the locked chart `name` ships (subcharts too)."""
     found: set[str] = set()
     for path in chart_crd_files(name):
@@ -176,7 +178,7 @@ def chart_api_versions(name: str) -> set[str]:
             if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                 for api_version, kind in crd_key(document):
                     found |= {api_version, f"{api_version}/{kind}"}
-    return found
+    return frozenset(found)
 
 
 _MEMORY: dict[str, str] = {}

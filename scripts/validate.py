@@ -147,22 +147,73 @@ def validate_objects(
     return problems
 
 
+@cache
+def _builtin_validator(kind: str, api_version: str, version: str) -> Any:
+    """kubernetes-validate's strict schema of a built-in kind at `version`, compiled once (None: no such kind).
+
+    The same schema files, version choice and reference registry as `kubernetes_validate.validate`
+    (kubernetes_validate/utils.py), which reads and compiles them again on every call: the
+    definitions file alone is megabytes of JSON, read once per object.
+    """
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    wanted = utils.major_minor(version)
+    if wanted > utils.latest_version():
+        raise kubernetes_validate.VersionNotSupportedError(version=wanted)
+    resolved = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    directory = f"kubernetes-json-schema/v{resolved}-local-strict"
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"{directory}/{kind.lower()}-{group_version}.json", version)
+    except FileNotFoundError:
+        return None
+    definitions = _definitions(directory, version)
+    registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@cache
+def _definitions(directory: str, version: str) -> Any:
+    from kubernetes_validate import utils
+
+    return utils.schema_contents(f"{directory}/_definitions.json", version)
+
+
+#: Compiled validators of CRD schemas, by (CRD digest, version, partial), and each CRD document's digest.
+_CRD_VALIDATORS: dict[tuple[str, str, bool], Any] = {}
+_CRD_DIGESTS: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _crd_validator(crd: dict[str, Any], version: str, partial: bool) -> Any:
+    """The strict schema of a CRD's version, compiled once per distinct CRD (releases render the same CRDs)."""
+    entry = _CRD_DIGESTS.get(id(crd))
+    if entry is None or entry[0] is not crd:
+        entry = (crd, hashlib.sha256(json.dumps(crd, sort_keys=True, default=str).encode()).hexdigest())
+        _CRD_DIGESTS[id(crd)] = entry
+    key = (entry[1], version, partial)
+    if key not in _CRD_VALIDATORS:
+        schema = schema_of(crd, version, partial=partial)
+        _CRD_VALIDATORS[key] = jsonschema.validators.validator_for(schema)(schema)
+    return _CRD_VALIDATORS[key]
+
+
 def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], Any], partial: bool) -> str | None:
     key = (str(document.get("apiVersion")), str(document.get("kind")))
     crd = crds.get(key)
     if crd is None:
-        try:
-            kubernetes_validate.validate(document, version, strict=True)
-        except kubernetes_validate.SchemaNotFoundError:
+        validator = _builtin_validator(key[1], key[0], version)
+        if validator is None:
             return f"no schema: not a Kubernetes {version} kind and no locked CRD serves it"
-        except kubernetes_validate.ValidationError as error:
+        try:
+            validator.validate(document)
+        except jsonschema.ValidationError as error:
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
         return None
     try:
-        schema = schema_of(crd, key[0].rsplit("/", 1)[-1], partial=partial)
         body = {k: v for k, v in document.items() if k != "metadata"}
-        jsonschema.validate(body, schema)
+        _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
     except jsonschema.ValidationError as error:
         path = ".".join(str(p) for p in error.absolute_path) or "(top)"
         return f"{path}: {error.message}"
