@@ -679,3 +679,56 @@ def test_a_pinned_deployer_role_replaces_the_callers(
     [entry] = [r for r in cluster.resources if r["type"] == ACCESS_ENTRY and r["name"] == f"{CLUSTER}-deployer"]
     # Whoever runs `pulumi up`, the entry stays CI's: no replacement, no lost admin.
     assert entry["inputs"]["principalArn"] == deployer
+
+
+def test_the_providers_kubeconfig_is_the_rendered_one_for_the_real_cluster(
+    plan_of: Callable[..., Plan], base_platform: dict[str, Any]
+) -> None:
+    # The provider's kubeconfig names the EKS cluster and reaches it at the endpoint and CA EKS
+    # reports (here: the mocks' answers for the control plane), through `aws eks get-token`.
+    plan = plan_of(_main(base_platform), reveal_secrets=True)
+    cluster = Cluster(plan)
+    provider = cluster.one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    state = cluster.mock(cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks"))[1]
+    kubeconfig = yaml.safe_load(plan.revealed[provider["urn"]]["kubeconfig"])
+    assert kubeconfig == yaml.safe_load(
+        render_kubeconfig(
+            name=EKS_NAME,
+            endpoint=state["endpoint"],
+            ca_data=state["certificateAuthority"]["data"],
+            region=REGION,
+            profile=None,
+        )
+    )
+    assert kubeconfig["clusters"][0]["cluster"]["server"].startswith("https://")
+    # No prompt under `pulumi up` (client.authentication.k8s.io/v1beta1 ExecConfig.interactiveMode).
+    assert kubeconfig["users"][0]["user"]["exec"]["interactiveMode"] == "Never"
+
+
+def test_eks_outputs_without_a_ca_or_an_issuer_are_refused() -> None:
+    from types import SimpleNamespace
+
+    from components.clusters import eks
+
+    with pytest.raises(ValueError, match=r"^EKS reported no certificate authority for the cluster$"):
+        eks._ca_data(SimpleNamespace(data=None))  # type: ignore[arg-type]
+    assert eks._ca_data(SimpleNamespace(data="Q0E=")) == "Q0E="  # type: ignore[arg-type]
+    for oidcs in ([], None):
+        with pytest.raises(ValueError, match=r"^EKS reported no OIDC issuer for the cluster$"):
+            eks._issuer([SimpleNamespace(oidcs=oidcs)])  # type: ignore[list-item]
+    issuer = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    assert eks._issuer([SimpleNamespace(oidcs=[SimpleNamespace(issuer=issuer)])]) == issuer  # type: ignore[list-item]
+
+
+def test_components_register_what_pulumi_stack_shows(plans: Plans) -> None:
+    _, plan = plans("main")
+    cluster = plan.one(KUBERNETES_CLUSTER, CLUSTER)
+    outputs = plan.component_outputs[cluster["urn"]]
+    assert outputs["kubeconfig"] == SECRET
+    assert set(outputs) == {"kubeconfig", "pools"}
+    pools = [r for r in plan.resources if r["type"] == NODE_POOL and r["parent"] == cluster["urn"]]
+    assert sorted(r["name"].removeprefix(f"{CLUSTER}-") for r in pools) == outputs["pools"]
+    for pool in pools:
+        finished = plan.component_outputs[pool["urn"]]
+        assert set(finished) == {"node_labels", "node_group_name", "node_group_arn"}
+        assert finished["node_group_arn"].startswith("arn:aws:eks:")

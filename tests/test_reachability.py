@@ -169,3 +169,23 @@ def test_magnum_needs_the_management_clusters_addresses(base_platform: dict[str,
     assert "management cluster" in message
     platform["clusters"] = {"lab": _rke2()}  # other backends do not need it
     assert parse_platform(platform, "x")
+
+
+def test_sources_name_each_address_and_the_site_it_stands_for() -> None:
+    # The slug names the resources made per source (a security-group rule per address) and stays
+    # put when the list is reordered; `site` tells consumers which entries stand for a site.
+    from types import SimpleNamespace
+
+    from components.reachability import sources
+
+    # Egress addresses are Outputs; a stand-in with `apply` (no engine needed) gives the same sources.
+    addresses = [SimpleNamespace(apply=lambda render, ip=ip: render(ip)) for ip in ("203.0.113.5", "203.0.113.6")]
+    site = SimpleNamespace(egress_addresses=addresses)
+    found = sources(["site:aws-b", "192.0.2.0/24", "2001:db8::/48"], {"aws-b": site})
+    assert [(s.slug, s.version, s.site) for s in found] == [
+        ("aws-b-egress-0", 4, "aws-b"),
+        ("aws-b-egress-1", 4, "aws-b"),
+        ("192-0-2-0-24", 4, None),
+        ("2001-db8---48", 6, None),
+    ]
+    assert [s.cidr for s in found[:3]] == ["203.0.113.5/32", "203.0.113.6/32", "192.0.2.0/24"]

@@ -165,7 +165,6 @@ def render_kubeconfig(*, name: str, endpoint: str, ca_data: str, region: str, pr
         "users": [{"name": name, "user": {"exec": command}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
-        "preferences": {},
     }
     return dump(document)
 

@@ -438,7 +438,7 @@ def install_script(role: str, version: str) -> str:
     """
     lines = [
         "#!/bin/bash",
-        "# Written by Meridian: installs and starts RKE2; cloud-init runs it once, at first boot.",
+        "# Written by Meridian: RKE2 installed and started once, at first boot.",  # pragma: no mutate - a comment
         "set -euo pipefail",
         f"curl -sfL --retry 10 --retry-delay 6 --retry-all-errors -o /root/rke2-install.sh {INSTALL_URL}",
         # The install script verifies the release tarball's sha256 before unpacking it.
@@ -469,7 +469,8 @@ def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict
         ],
         "runcmd": [[INSTALL_SCRIPT]],
     }
-    return "#cloud-config\n" + dump(document, width=1_000_000)
+    # Any width beyond the longest line writes the same document (no folded scalars).
+    return "#cloud-config\n" + dump(document, width=1_000_000)  # pragma: no mutate - any width past the longest line
 
 
 def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
