@@ -713,7 +713,8 @@ def test_eks_outputs_without_a_ca_or_an_issuer_are_refused() -> None:
     with pytest.raises(ValueError, match=r"^EKS reported no certificate authority for the cluster$"):
         eks._ca_data(SimpleNamespace(data=None))  # type: ignore[arg-type]
     assert eks._ca_data(SimpleNamespace(data="Q0E=")) == "Q0E="  # type: ignore[arg-type]
-    for oidcs in ([], None):
+    no_issuers: list[list[object] | None] = [[], None]
+    for oidcs in no_issuers:
         with pytest.raises(ValueError, match=r"^EKS reported no OIDC issuer for the cluster$"):
             eks._issuer([SimpleNamespace(oidcs=oidcs)])  # type: ignore[list-item]
     issuer = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"
