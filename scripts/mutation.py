@@ -41,8 +41,9 @@ TARGET = 0.90
 AREAS: dict[str, tuple[list[str], list[str]]] = {
     "spec rules": (
         ["components/spec/*", "components/cloudrules.py", "scripts/stackfile.py"],
+        # test_jupyterhub.py: the hub's profile and quota rules (JupyterHubSpec.pool_problems, profile_resource).
         ["test_spec.py", "test_stackfile_limits.py", "test_cluster_spec.py", "test_gpu_spec.py",
-         "test_cloudrules.py", "test_reachability.py"],
+         "test_cloudrules.py", "test_reachability.py", "test_jupyterhub.py", "test_observability.py"],
     ),
     "cluster backends": (
         ["components/clusters/*", "components/reachability.py", "components/octavia.py"],
@@ -103,19 +104,24 @@ def _copy_tree(work: Path, *, keep: tuple[str, ...] = (), skip: tuple[str, ...] 
 
 def prepare(area: str) -> Path:
     """A copy of the working tree under .mutation/<area>/ whose [tool.mutmut] mutates only `area`."""
-    modules, tests = AREAS[area]
     work = WORK / _slug(area)
     shutil.rmtree(work, ignore_errors=True)
     _copy_tree(work)
+    _configure(area, work)
+    return work
+
+
+def _configure(area: str, work: Path) -> None:
+    """Write the copy's pyproject.toml: the tree's, with [tool.mutmut] narrowed to `area` (AREAS)."""
+    modules, tests = AREAS[area]
     pyproject = work / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     settings = dict(tomllib.loads(text)["tool"]["mutmut"])
     settings["only_mutate"] = modules
     settings["pytest_add_cli_args_test_selection"] = [f"tests/{test}" for test in tests]
     head = text[: text.index("\n[tool.mutmut]\n") + 1]
     body = "".join(f"{key} = {_toml(value)}\n" for key, value in settings.items())
     pyproject.write_text(f"{head}[tool.mutmut]\n{body}", encoding="utf-8")
-    return work
 
 
 def _env() -> dict[str, str]:
@@ -161,6 +167,8 @@ def rerun(areas: list[str]) -> None:
         work = WORK / _slug(area)
         before = {name for _, name, status in results([area]) if COUNTED.get(status, status) != "killed"}
         _copy_tree(work, keep=("pyproject.toml",))
+        # The area's test list may have grown since the copy was made (AREAS).
+        _configure(area, work)
         if (work / "mutants").is_dir():
             # mutmut runs the tests inside mutants/, a copy it makes once: refresh every file it
             # does not mutate there too (a changed chart lock or component would otherwise be

@@ -132,6 +132,16 @@ def test_another_sites_private_range_needs_an_interconnect(base_platform: dict[s
     assert spec.interconnected("os-a", "aws-b") and spec.interconnected("aws-b", "os-a")
 
 
+def test_a_private_range_around_another_sites_network_needs_an_interconnect(base_platform: dict[str, Any]) -> None:
+    # 10.0.0.0/8 is not inside aws-b's 10.20.0.0/16 but reaches into it: a private range can only
+    # mean that network, which does not route to os-a.
+    platform = copy.deepcopy(base_platform)
+    platform["clusters"] = {"lab": _rke2(api_cidrs=["10.0.0.0/8"])}
+    problems = _problems(platform)
+    assert [path for path, _ in problems] == ["meridian:platform.clusters.lab.api_cidrs[0]"] * len(problems)
+    assert any("site:aws-b" in message for _, message in problems)
+
+
 def test_own_range_and_foreign_public_ranges_need_nothing(base_platform: dict[str, Any]) -> None:
     platform = copy.deepcopy(base_platform)
     platform["clusters"] = {"lab": _rke2(api_cidrs=["10.10.4.0/24", "203.0.113.0/28", "site:os-a"])}
