@@ -24,6 +24,7 @@ from components.charts import chart_lock, locked
 from scripts import render as render_module
 from scripts.harness import REPO, Plan, bundled_stacks, evaluate
 from scripts.render import (
+    SCHEMA_ELIDED,
     OwnObjects,
     ReleaseRecord,
     Rendered,
@@ -267,6 +268,18 @@ def test_rendered_objects_become_resources_under_their_release() -> None:
     assert daemonset["inputs"]["metadata"]["namespace"] == "gpu-operator"
     crd = next(r for r in added if r["type"] == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
     assert "namespace" not in crd["inputs"]["metadata"]
+    # The gate's copy leaves out the versions' schemas (megabytes no policy reads), nothing else.
+    rendered_crd = next(
+        o
+        for item in renders
+        for o in item.objects
+        if o.get("kind") == "CustomResourceDefinition" and o["metadata"]["name"] == crd["inputs"]["metadata"]["name"]
+    )
+    assert all(v["schema"] == SCHEMA_ELIDED for v in crd["inputs"]["spec"]["versions"])
+    assert "openAPIV3Schema" in rendered_crd["spec"]["versions"][0]["schema"]
+    assert rendered_crd["spec"]["versions"][0]["schema"] != SCHEMA_ELIDED
+    without = {k: v for k, v in crd["inputs"]["spec"].items() if k != "versions"}
+    assert without == {k: v for k, v in rendered_crd["spec"].items() if k != "versions"}
     assert type_token({"apiVersion": "v1", "kind": "Pod"}) == "kubernetes:core/v1:Pod"
 
 
