@@ -521,3 +521,109 @@ def test_the_collector_reads_hub_metrics_with_a_read_metrics_token(plan_of: Call
     quiet = plan_of(platform)
     assert "services" not in hub_values(quiet, "processing-jupyterhub")["hub"]
     assert not quiet.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+
+
+# -- the hub's profile and quota rules, on their own -------------------------------------------------
+
+
+def _pools() -> dict[str, Any]:
+    """A CPU pool, a MIG pool of the mixed strategy (two slice sizes, one with media extensions) and
+    a pool of whole GPUs."""
+    from components.spec import ClusterSpec
+
+    cluster = ClusterSpec.model_validate(
+        {
+            "site": "s",
+            "backend": "rke2",
+            "version": "1.33",
+            "control_plane": {"flavor": "m1.large"},
+            "node_pools": {
+                "cpu": {"flavor": "m1.large"},
+                "mixed": {
+                    "flavor": "g.a100",
+                    "gpu": {
+                        "model": "A100-80GB",
+                        "count": 1,
+                        "sharing": "mig",
+                        "mig": {"strategy": "mixed", "custom": {"1g.10gb+me": 1, "3g.40gb": 1}},
+                    },
+                },
+                "whole": {"flavor": "g.a30", "gpu": {"model": "A30", "count": 2}},
+            },
+        }
+    )
+    return dict(cluster.node_pools)
+
+
+def _hub(profiles: dict[str, Any], gpu_quota: dict[str, int] | None = None) -> Any:
+    from components.spec import JupyterHubSpec
+
+    return JupyterHubSpec.model_validate(
+        {
+            "hostname": "hub.a.example.org",
+            "authenticator": {"kind": "github", "client_id": "c", "client_secret": "config:s", "admin_users": ["a"]},
+            "profiles": profiles,
+            "gpu_quota": gpu_quota or {},
+        }
+    )
+
+
+def _profile(**gpu: Any) -> dict[str, Any]:
+    return {"display_name": "P", "cpu": 1, "memory_gb": 2, "gpu": gpu}
+
+
+def test_every_profile_is_checked_against_the_pools() -> None:
+    # Two broken profiles: both are reported, each at its own key path (the checks go on after one).
+    hub = _hub({"a": _profile(pool="cpu"), "b": _profile(pool="mixed"), "c": _profile(pool="whole", count=3)})
+    assert hub.pool_problems(_pools(), ("hub",)) == [
+        (("hub", "profiles", "a", "gpu", "pool"), "'cpu' is not a GPU pool of the cluster (GPU pools: mixed, whole)"),
+        (
+            ("hub", "profiles", "b", "gpu", "slice"),
+            "pool 'mixed' offers several MIG slices: choose one (1g.10gb+me, 3g.40gb)",
+        ),
+        (("hub", "profiles", "c", "gpu", "count"), "a node of pool 'whole' offers 2 nvidia.com/gpu, fewer than 3"),
+    ]
+    # Without any GPU pool, every GPU profile says so.
+    cpu_only = {"cpu": _pools()["cpu"]}
+    message = "the cluster has no GPU pools: remove the gpu block or add a GPU pool"
+    assert _hub({"a": _profile(pool="x"), "b": _profile(pool="y")}).pool_problems(cpu_only, ()) == [
+        (("profiles", "a", "gpu"), message),
+        (("profiles", "b", "gpu"), message),
+    ]
+
+
+def test_slices_and_counts_against_the_pools_offer() -> None:
+    from components.spec.addons import ProfileGpuSpec, profile_resource
+
+    pools = {name: pool for name, pool in _pools().items() if pool.gpu is not None}
+    # A slice with media extensions is advertised as nvidia.com/mig-<size>.me (GPU Operator docs, MIG).
+    assert profile_resource(ProfileGpuSpec(pool="mixed", slice="1g.10gb+me"), pools) == "nvidia.com/mig-1g.10gb.me"
+    assert profile_resource(ProfileGpuSpec(pool="mixed", slice="3g.40gb"), pools) == "nvidia.com/mig-3g.40gb"
+    assert profile_resource(ProfileGpuSpec(pool="mixed", slice="2g.20gb"), pools) == (
+        "slice",
+        "pool 'mixed' offers no 2g.20gb slice (its slices: 1g.10gb+me, 3g.40gb)",
+    )
+    assert profile_resource(ProfileGpuSpec(pool="whole", slice="1g.10gb"), pools) == (
+        "slice",
+        "pool 'whole' is not partitioned with MIG; remove slice",
+    )
+    assert profile_resource(ProfileGpuSpec(pool="whole", count=2), pools) == "nvidia.com/gpu"
+    assert profile_resource(ProfileGpuSpec(pool="nowhere"), pools) == (
+        "pool",
+        "'nowhere' is not a GPU pool of the cluster (GPU pools: mixed, whole)",
+    )
+
+
+def test_a_quota_names_only_resources_some_pool_offers() -> None:
+    hub = _hub({"a": _profile(pool="whole")}, gpu_quota={"nvidia.com/gpu": 2, "nvidia.com/mig-7g.80gb": 1})
+    assert hub.pool_problems(_pools(), ()) == [
+        (
+            ("gpu_quota", "nvidia.com/mig-7g.80gb"),
+            "no pool offers nvidia.com/mig-7g.80gb (offered: nvidia.com/gpu, nvidia.com/mig-1g.10gb.me, "
+            "nvidia.com/mig-3g.40gb)",
+        )
+    ]
+    cpu_only = {"cpu": _pools()["cpu"]}
+    assert _hub({"a": {"display_name": "P", "cpu": 1, "memory_gb": 2}}, {"nvidia.com/gpu": 1}).pool_problems(
+        cpu_only, ()
+    ) == [(("gpu_quota", "nvidia.com/gpu"), "no pool offers nvidia.com/gpu (offered: none)")]

@@ -332,7 +332,6 @@ class JupyterHubSpec(SpecModel):
         """Profiles and quotas against the cluster's pools: each GPU profile fits a pool's offer."""
         problems: list[tuple[Path, str]] = []
         gpu_pools = {name: pool for name, pool in pools.items() if pool.gpu is not None}
-        requested: set[str] = set()
         for slug, profile in self.profiles.items():
             if profile.gpu is None:
                 continue
@@ -343,8 +342,6 @@ class JupyterHubSpec(SpecModel):
             found = profile_resource(profile.gpu, gpu_pools)
             if isinstance(found, tuple):
                 problems.append(((*at, found[0]), found[1]))
-                continue
-            requested.add(found)
         offered = {name for pool in gpu_pools.values() if pool.gpu for name in pool.gpu.resources()}
         for name in self.gpu_quota:
             if name not in offered:
