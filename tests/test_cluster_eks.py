@@ -733,3 +733,13 @@ def test_components_register_what_pulumi_stack_shows(plans: Plans) -> None:
         finished = plan.component_outputs[pool["urn"]]
         assert set(finished) == {"node_labels", "node_group_name", "node_group_arn"}
         assert finished["node_group_arn"].startswith("arn:aws:eks:")
+
+
+def test_a_named_aws_profile_reaches_the_providers_kubeconfig(
+    plan_of: Callable[..., Plan], base_platform: dict[str, Any]
+) -> None:
+    # The variant's site names an AWS profile: `aws eks get-token` must run with it.
+    plan = plan_of(_variant(base_platform), reveal_secrets=True)
+    provider = Cluster(plan).one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    kubeconfig = yaml.safe_load(plan.revealed[provider["urn"]]["kubeconfig"])
+    assert kubeconfig["users"][0]["user"]["exec"]["env"] == [{"name": "AWS_PROFILE", "value": "research-admin"}]
