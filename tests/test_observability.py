@@ -661,3 +661,14 @@ def test_local_days_within_metrics_days() -> None:
     platform["observability"]["retention"] = {"metrics_days": 5, "local_days": 7}
     with pytest.raises(SpecError, match=r"observability\.retention\.local_days: is longer than metrics_days \(5\)"):
         parse_platform(platform, "test")
+
+
+def test_bucket_names_fit_s3s_rules() -> None:
+    """Amazon S3 user guide, "Bucket naming rules": 3 to 63 characters, lowercase letters, digits, hyphens."""
+    from components.addons.objectstore import bucket_name
+
+    assert bucket_name("eo4eu", "core", "logs") == "eo4eu-core-logs"
+    long = bucket_name("p" * 40, "c" * 40, "metrics")
+    assert len(long) <= 63 and re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", long)
+    assert long == bucket_name("p" * 40, "c" * 40, "metrics")  # the same on every run
+    assert long != bucket_name("p" * 40, "c" * 40, "logs")

@@ -5,7 +5,7 @@ tests extract every metric a PromQL expression selects and check it against `KNO
 renamed or misspelt metric fails in CI instead of drawing an empty panel.
 
 Each group names where its names were read: repository, file and the version the collector runs
-(the versions the charts in /work/shared/upstream pin, or the nearest release tag where that tag was
+(the versions the locked charts pin, components/charts.lock.yaml, or the nearest release tag where that tag was
 not published yet). Names are facts carried over; no upstream code is copied. A histogram's series
 are listed with their `_bucket`, `_sum` and `_count` suffixes and a summary's with `_sum` and
 `_count`, because queries select those series, not the family name.

@@ -44,6 +44,25 @@ class ObjectStore:
     credential_secret_ref: str | None = None
 
 
+#: S3 bucket names are 3 to 63 characters (Amazon S3 user guide, "Bucket naming rules"); Swift's
+#: container names may be longer, and get the same name for one rule everywhere.
+MAX_BUCKET_NAME = 63
+
+
+def bucket_name(project: str, cluster: str, purpose: str) -> str:
+    """`<project>-<cluster>-<purpose>`, or, past 63 characters, its first 54 and a digest of the whole.
+
+    Project and cluster names are lowercase DNS labels (the spec's), so the result is a valid
+    bucket name either way, and the same on every run.
+    """
+    import hashlib
+
+    name = f"{project}-{cluster}-{purpose}"
+    if len(name) <= MAX_BUCKET_NAME:
+        return name
+    return f"{name[:54].rstrip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Reading, writing and deleting objects in one bucket, and nothing elsewhere (what Loki and Thanos do)."""
     return {
@@ -74,7 +93,7 @@ def object_store(
     cluster_name = context.cluster_name
     resource = f"{cluster_name}-{purpose}"
     # Bucket names are global on S3: the project and cluster make it unique and recognisable.
-    name = f"{spec.project.name}-{cluster_name}-{purpose}"
+    name = bucket_name(spec.project.name, cluster_name, purpose)
     protected = pulumi.ResourceOptions(parent=parent, provider=site.provider, protect=True, retain_on_delete=True)
     on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
     if site.spec.aws is not None:
