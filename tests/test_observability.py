@@ -262,13 +262,17 @@ def test_central_endpoints_admit_every_observed_site(bundled_plan: Callable[[str
     plan = bundled_plan("destine-extremes")
     ranges = plan.one(RELEASE, "postproc-traefik")["inputs"]["values"]["service"]["spec"]["loadBalancerSourceRanges"]
     assert "0.0.0.0/0" not in ranges
-    # Frankfurt's NAT gateways (one per zone, nat: per-az on three zones) join the allow-list.
+    # The written CIDRs, one router gateway address per OpenStack site named, and Frankfurt's NAT
+    # gateways (nat: per-az, one per zone), which the central endpoints added.
     sites = platform["sites"]
-    nat = {"per-az": len(sites["aws-frankfurt"]["aws"]["availability_zones"]), "single": 1}
-    frankfurt = nat[sites["aws-frankfurt"]["aws"].get("nat", "per-az")]
     written = platform["clusters"]["postproc"]["addons"]["ingress"]["allowed_sources"]
-    sites_in_list = [entry for entry in written if entry.startswith("site:")]
-    assert len(ranges) == len(written) - len(sites_in_list) + frankfurt + len(sites_in_list)
+    cidrs = [entry for entry in written if not entry.startswith("site:")]
+    routers = [entry for entry in written if entry.startswith("site:")]
+    assert sites["aws-frankfurt"]["aws"]["nat"] == "per-az"
+    frankfurt = len(sites["aws-frankfurt"]["aws"]["availability_zones"])
+    assert (len(cidrs), len(routers), frankfurt) == (2, 2, 3)
+    assert len(ranges) == len(set(ranges)) == len(cidrs) + len(routers) + frankfurt
+    assert set(cidrs) <= set(ranges)
 
 
 def test_an_open_ingress_gets_no_extra_entries() -> None:
@@ -672,3 +676,20 @@ def test_bucket_names_fit_s3s_rules() -> None:
     assert len(long) <= 63 and re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", long)
     assert long == bucket_name("p" * 40, "c" * 40, "metrics")  # the same on every run
     assert long != bucket_name("p" * 40, "c" * 40, "logs")
+
+
+def test_central_values_keys_are_the_charts(bundled_plan: Callable[[str], Plan]) -> None:
+    # Keys values.yaml does not list, each read by the chart: Loki's bucketNames (commented out in
+    # values.yaml, required by templates/_helpers.tpl) and limits_config (written out whole by its
+    # config template); the blackbox exporter's modules (a free map, chart templates/configmap.yaml).
+    for stack, cluster in (("eo4eu", "core"), ("destine-extremes", "postproc")):
+        loki = bundled_plan(stack).one(RELEASE, f"{cluster}-loki")["inputs"]["values"]
+        assert unknown_keys(loki, chart_dir("loki") / "values.yaml") == [
+            "loki.storage.bucketNames",
+            "loki.limits_config.retention_period",
+        ]
+    blackbox = bundled_plan("eo4eu").one(RELEASE, "core-blackbox-exporter")["inputs"]["values"]
+    assert sorted(unknown_keys(blackbox, chart_dir("prometheus-blackbox-exporter") / "values.yaml")) == [
+        "config.modules.https_2xx",
+        "config.modules.https_auth_required",
+    ]

@@ -148,6 +148,28 @@ def _selector(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "thanos", "app.kubernetes.io/component": component}
 
 
+def _deployment(
+    name: str,
+    component: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    args: list[str],
+    volumes: list[dict[str, Any]],
+    sizes: tuple[str, str, str],
+) -> dict[str, Any]:
+    """One stateless Thanos component (store or query) as a one-replica Deployment."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": _labels(component, labels)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": _selector(component)},
+            "template": _pod(_labels(component, labels), args, volumes, container_resources(*sizes)),
+        },
+    }
+
+
 def _service(name: str, component: str, namespace: str, labels: Mapping[str, str], port: str) -> dict[str, Any]:
     number = GRPC_PORT if port == "grpc" else HTTP_PORT
     return {
@@ -199,33 +221,9 @@ def thanos_documents(
             **dict(service_account),
         },
     }
-    store = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": STORE, "namespace": namespace, "labels": _labels("store", labels)},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": _selector("store")},
-            "template": _pod(
-                _labels("store", labels), store_args, scratch, container_resources("100m", "512Mi", "2Gi")
-            ),
-        },
-    }
-    query = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": QUERY, "namespace": namespace, "labels": _labels("query", labels)},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": _selector("query")},
-            "template": _pod(
-                _labels("query", labels),
-                query_args,
-                [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}],
-                container_resources("100m", "256Mi", "2Gi"),
-            ),
-        },
-    }
+    store = _deployment(STORE, "store", namespace, labels, store_args, scratch, ("100m", "512Mi", "2Gi"))
+    query_scratch = [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}]
+    query = _deployment(QUERY, "query", namespace, labels, query_args, query_scratch, ("100m", "256Mi", "2Gi"))
     compact = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
