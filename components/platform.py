@@ -2,9 +2,10 @@
 
 Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite` or
 `meridian:sites:AwsSite`, named by the site's key) and one `meridian:clusters:KubernetesCluster`
-per entry of `clusters`, handed its site component; then, on each cluster, every add-on of
-the ordered list `components.addons.ADDONS` that applies to it, each given the cluster's
-Kubernetes provider and parented to the cluster's component.
+per entry of `clusters`, handed its site component; then the project-wide components the add-ons
+share (`components.addons.PROJECT_SERVICES`, parented to the Platform); then, on each cluster,
+every add-on of the ordered list `components.addons.ADDONS` that applies to it, each given the
+cluster's Kubernetes provider and parented to the cluster's component.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class Platform(pulumi.ComponentResource):
     """KubernetesCluster components by cluster key; each carries its Kubernetes provider."""
     addons: dict[str, dict[str, Any]]
     """Add-on components by cluster key, then add-on key (components/addons ADDONS order)."""
+    project_services: dict[str, Any]
+    """Project-wide components by key (components/addons PROJECT_SERVICES): the push CA."""
 
     @property
     def gpu_operators(self) -> dict[str, Any]:
@@ -71,11 +74,15 @@ class Platform(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.addons = {}
+        self.project_services = {}
         if spec.clusters:
-            from .addons import ADDONS
+            from .addons import ADDONS, PROJECT_SERVICES
             from .addons.base import AddonContext
             from .reachability import sources
 
+            for service in PROJECT_SERVICES:
+                if service.applies(spec):
+                    self.project_services[service.key] = service.build(spec, self)
             for cluster_name, cluster in spec.clusters.items():
                 component = self.clusters[cluster_name]
                 installed: dict[str, pulumi.ComponentResource] = {}
@@ -91,6 +98,7 @@ class Platform(pulumi.ComponentResource):
                             sources=partial(sources, sites=self.sites),
                             spec=spec,
                             installed=dict(installed),
+                            project=self.project_services,
                         )
                         installed[addon.key] = addon.build(context)
                 self.addons[cluster_name] = installed

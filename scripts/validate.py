@@ -210,11 +210,46 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
         except jsonschema.ValidationError as error:
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
-        return None
+        return port_clash(document)
     try:
         body = {k: v for k, v in document.items() if k != "metadata"}
         _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
     except jsonschema.ValidationError as error:
         path = ".".join(str(p) for p in error.absolute_path) or "(top)"
         return f"{path}: {error.message}"
+    return None
+
+
+#: Where each workload kind keeps its pod spec.
+_POD_SPEC_PATHS = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def port_clash(document: dict[str, Any]) -> str | None:
+    """A port two of a pod's containers (or one twice) declare: the schema allows it, the process cannot bind it.
+
+    The API server only warns about a duplicate `containerPort`/`protocol` (Kubernetes docs,
+    "Container ports"); the second listener fails with "address already in use" (containers of a
+    pod share one network namespace). Init containers run one at a time and are left out.
+    """
+    spec: Any = document
+    for field in _POD_SPEC_PATHS.get(str(document.get("kind")), ()):
+        spec = spec.get(field) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or document.get("kind") not in _POD_SPEC_PATHS:
+        return None
+    seen: dict[tuple[int, str], str] = {}
+    for container in spec.get("containers") or []:
+        for port in container.get("ports") or []:
+            bound = (int(port.get("containerPort", 0)), str(port.get("protocol", "TCP")))
+            where = f"{container.get('name')}/{port.get('name', port.get('containerPort'))}"
+            if bound in seen:
+                return f"containers: port {bound[0]}/{bound[1]} declared twice ({seen[bound]}, {where}): one bind fails"
+            seen[bound] = where
     return None

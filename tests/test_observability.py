@@ -209,7 +209,8 @@ def test_remote_write_endpoint_is_tls_basic_auth_and_its_path_only(plan_of: Call
     assert (
         annotations["traefik.ingress.kubernetes.io/router.middlewares"] == "monitoring-meridian-push-auth@kubernetescrd"
     )
-    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-production"
+    # Its certificate is the project CA's, on the push entry point only (test_push_endpoints.py).
+    assert annotations["cert-manager.io/issuer"] == "meridian-push-ca"
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "metrics.bologna.eo4eu.eu"
     assert rule["http"]["paths"] == [
@@ -256,28 +257,29 @@ def test_traefik_serves_middlewares_only_where_the_central_endpoints_are(bundled
 def test_central_endpoints_admit_every_observed_site(bundled_plan: Callable[[str], Plan]) -> None:
     platform = platform_of("destine-extremes")
     spec = parse_platform(platform, "test")
-    # postproc admits Bologna and Kajaani already; its own site's other clusters (none) and itself come in.
+    # Every site with an observed cluster, the central cluster's own (Frankfurt) included.
     assert collector_sources(spec, "postproc") == ["site:aws-frankfurt", "site:ewc-bologna", "site:lumi-kajaani"]
     assert collector_sources(spec, "extremes-bologna") == []
     plan = bundled_plan("destine-extremes")
-    ranges = plan.one(RELEASE, "postproc-traefik")["inputs"]["values"]["service"]["spec"]["loadBalancerSourceRanges"]
+    push = plan.one(RELEASE, "postproc-traefik")["inputs"]["values"]["service"]["additionalServices"]["push"]
+    ranges = push["spec"]["loadBalancerSourceRanges"]
     assert "0.0.0.0/0" not in ranges
-    # The written CIDRs, one router gateway address per OpenStack site named, and Frankfurt's NAT
-    # gateways (nat: per-az, one per zone), which the central endpoints added.
+    # One router gateway address per OpenStack site, and Frankfurt's NAT gateways (nat: per-az, one
+    # per zone); the CIDRs the hub's load balancer admits are not the push endpoints' business.
     sites = platform["sites"]
     written = platform["clusters"]["postproc"]["addons"]["ingress"]["allowed_sources"]
     cidrs = [entry for entry in written if not entry.startswith("site:")]
-    routers = [entry for entry in written if entry.startswith("site:")]
     assert sites["aws-frankfurt"]["aws"]["nat"] == "per-az"
     frankfurt = len(sites["aws-frankfurt"]["aws"]["availability_zones"])
-    assert (len(cidrs), len(routers), frankfurt) == (2, 2, 3)
-    assert len(ranges) == len(set(ranges)) == len(cidrs) + len(routers) + frankfurt
-    assert set(cidrs) <= set(ranges)
+    assert (len(cidrs), frankfurt) == (2, 3)
+    assert len(ranges) == len(set(ranges)) == 2 + frankfurt
+    assert not set(cidrs) & set(ranges)
 
 
-def test_an_open_ingress_gets_no_extra_entries() -> None:
+def test_an_open_hub_does_not_open_the_push_endpoints() -> None:
     spec = parse_platform(platform_of("eo4eu"), "test")
-    assert collector_sources(spec, "core") == []  # it admits 0.0.0.0/0 already
+    assert spec.clusters["core"].addons.ingress.allowed_sources == ["0.0.0.0/0"]
+    assert collector_sources(spec, "core") == ["site:aws-frankfurt", "site:ewc-bologna"]
 
 
 # -- Alertmanager -----------------------------------------------------------------------------------

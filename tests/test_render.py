@@ -110,15 +110,16 @@ def test_meridians_own_objects_validate(stack: str) -> None:
 
 
 def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
-    # buildspace's ClusterIssuer is served by the CRD cert-manager's release renders on the same
-    # cluster (crds.enabled); without that release nothing serves it.
+    # buildspace's ClusterIssuer, and the push endpoints' Issuer, are served by the CRDs cert-manager's
+    # release renders on the same cluster (crds.enabled); without that release nothing serves them.
     plan, renders = rendered("buildspace")
     others = [item for item in renders if item.release.chart != "cert-manager"]
     problems = [str(p) for item, found in validate_all(plan, others) for p in found]
     # (The central stack's Middleware is served by Traefik's crds/, which the locked chart ships.)
-    assert problems == [
-        "cluster processing, Meridian's own objects: cert-manager.io/v1/ClusterIssuer letsencrypt-production: "
+    assert sorted(problems) == [
+        f"cluster processing, Meridian's own objects: cert-manager.io/v1/{kind}: "
         "no schema: not a Kubernetes 1.34.0 kind and no locked CRD serves it"
+        for kind in ("ClusterIssuer letsencrypt-production", "Issuer meridian-push-ca")
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 
 from ..spec import PlatformSpec
-from .base import Addon, AddonContext
+from .base import Addon, AddonContext, ProjectService
 
 
 def _storage_applies(name: str, spec: PlatformSpec) -> bool:
@@ -109,4 +109,18 @@ ADDONS: tuple[Addon, ...] = (
     Addon("observability", _observability_applies, _observability),
     Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),
+)
+
+
+def _push_authority(spec: PlatformSpec, parent: pulumi.Resource) -> pulumi.ComponentResource:
+    from .pushca import PushAuthority
+
+    return PushAuthority(f"{spec.project.name}-push-ca", spec.project.name, opts=pulumi.ResourceOptions(parent=parent))
+
+
+#: Project-wide components, built once by the Platform before the clusters' add-ons, which find
+#: them in `AddonContext.project`: the CA of the central observability's push endpoints, which
+#: the central cluster signs with and every collector trusts (pushca.py).
+PROJECT_SERVICES: tuple[ProjectService, ...] = (
+    ProjectService("push_authority", lambda spec: spec.observability is not None, _push_authority),
 )

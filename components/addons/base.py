@@ -237,6 +237,8 @@ class AddonContext:
     spec: PlatformSpec | None = None
     #: Components of the add-ons already installed on this cluster, by add-on key.
     installed: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    #: The project-wide components (`PROJECT_SERVICES`), by key: built once, before any add-on.
+    project: Mapping[str, pulumi.Resource] = field(default_factory=dict)
 
     def waits(self, release: ChartRelease) -> list[pulumi.Resource]:
         """The components `release` waits for; an add-on it names that is not on the cluster is a program error."""
@@ -247,6 +249,18 @@ class AddonContext:
                 f"before it: {', '.join(missing)} (components/addons/__init__.py ADDONS order)"
             )
         return [self.installed[key] for key in release.waits_for]
+
+
+@dataclass(frozen=True)
+class ProjectService:
+    """One project-wide component the Platform builds once, before the clusters' add-ons that use it."""
+
+    #: Its key in `AddonContext.project`.
+    key: str
+    #: Whether the project needs it, given the whole spec.
+    applies: Callable[[PlatformSpec], bool]
+    #: Builds it under the given parent (the Platform); imports its module only when needed.
+    build: Callable[[PlatformSpec, pulumi.Resource], pulumi.ComponentResource]
 
 
 @dataclass(frozen=True)

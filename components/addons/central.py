@@ -15,14 +15,19 @@ central cluster; through its provider):
 * `<c>-central-prometheus-service`  core/v1 Service `central-prometheus` in front of it
 * `<c>-push-users`            core/v1 Secret `meridian-push-users`: the bcrypt htpasswd entry Traefik checks
 * `<c>-push-auth`             traefik.io/v1alpha1 Middleware `meridian-push-auth` (basicAuth)
-* `<c>-remote-write`          networking.k8s.io/v1 Ingress: https://<metrics_hostname>/api/v1/write, TLS from the
-                              cluster's ACME issuer, basic auth; the ingress load balancer admits the observed
-                              sites (ingress.py, `collector_sources`)
+* `<c>-push-ca-keypair`       core/v1 Secret `meridian-push-ca-keypair` (kubernetes.io/tls): the project CA
+                              (pushca.py), and `<c>-push-issuer` cert-manager.io/v1 Issuer `meridian-push-ca`
+                              signing with it; `<c>-push-ca` ConfigMap of its certificate for the probes
+* `<c>-remote-write`, `<c>-logs`  networking.k8s.io/v1 Ingresses: https://<metrics_hostname>/api/v1/write and
+                              https://<logs_hostname>/loki/api/v1/push on Traefik's push entry point only, a
+                              certificate from the project CA, basic auth; the push load balancer admits the
+                              observed sites and nothing else (ingress.py `PUSH_ENTRY`, `collector_sources`)
 * `<c>-alert-rules`           monitoring.coreos.com/v1 PrometheusRule: the alerts (alerts.py)
 * `<c>-blackbox-exporter`     helm.v3.Release of prometheus-blackbox-exporter, and `<c>-probe-<target>`
                               monitoring.coreos.com/v1 Probes of every public hostname (probes.py)
 * `<c>-dashboard-<uid>`       core/v1 ConfigMaps Grafana's sidecar loads (dashboards.py)
-* `<c>-grafana-dns`, `<c>-metrics-dns`  the hostnames' records at the ingress load balancer (dns.py)
+* `<c>-grafana-dns`           Grafana's record at the ingress load balancer; `<c>-metrics-dns`, `<c>-logs-dns`
+                              the push hostnames' records at the push load balancer (dns.py)
 
 Why a Prometheus object of its own next to the chart's agent: Prometheus keeps external labels
 out of its own TSDB (they are added on remote write, federation and alerts only), so a central
@@ -45,7 +50,7 @@ from ..spec.observability import ObservabilitySpec, ReceiverSpec
 from ..yamlout import dump
 from . import thanos
 from .base import AddonContext, chart_release, container_resources, deliver, kubernetes_object
-from .ingress import INGRESS_CLASS, Ingress
+from .ingress import INGRESS_CLASS, PUSH_ENTRY, Ingress
 from .logs import (
     LOKI_CHART,
     LOKI_PORT,
@@ -59,6 +64,7 @@ from .logs import (
 )
 from .objectstore import ObjectStore, object_store
 from .observability import NAMESPACE, REMOTE_WRITE_PATH, Endpoints, collector_objects
+from .pushca import authority, ca_configmap
 
 #: The annotation EKS reads a service account's IAM role from (EKS user guide, IRSA).
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -78,6 +84,9 @@ BCRYPT_MAX_BYTES = 72
 GRAFANA_SECRET = "meridian-grafana"
 PUSH_USERS_SECRET = "meridian-push-users"
 PUSH_MIDDLEWARE = "meridian-push-auth"
+#: The project CA's key pair on the central cluster, and the Issuer that signs with it.
+PUSH_CA_SECRET = "meridian-push-ca-keypair"
+PUSH_ISSUER = "meridian-push-ca"
 #: Label the central Prometheus selects PrometheusRules by (only Meridian's rules run centrally).
 RULE_LABEL = {"meridian.io/rules": "central"}
 #: The Alertmanager Service kube-prometheus-stack makes for release `kube-prometheus-stack`
@@ -409,8 +418,13 @@ PUSH_ROUTES = {
 }
 
 
-def push_ingress(route: str, host: str, issuer: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """A push endpoint (`PUSH_ROUTES`): only its path, over TLS, behind basic auth (Traefik Ingress annotations)."""
+def push_ingress(route: str, host: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A push endpoint (`PUSH_ROUTES`): only its path, over TLS, behind basic auth (Traefik Ingress annotations).
+
+    Served on Traefik's push entry point only, so only through the push load balancer; its
+    certificate comes from the project CA's Issuer in the same namespace (cert-manager
+    ingress-shim: `cert-manager.io/issuer` names an Issuer of the Ingress's namespace).
+    """
     name, path, service, port = PUSH_ROUTES[route]
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -420,10 +434,11 @@ def push_ingress(route: str, host: str, issuer: str, labels: Mapping[str, str]) 
             "namespace": NAMESPACE,
             "labels": dict(labels),
             "annotations": {
-                "cert-manager.io/cluster-issuer": issuer,
+                "cert-manager.io/issuer": PUSH_ISSUER,
                 # Traefik: the router serves TLS only, through the namespace's basicAuth Middleware
-                # (traefik docs, Kubernetes Ingress: router.tls, router.middlewares `<ns>-<name>@kubernetescrd`).
-                "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+                # (traefik docs, Kubernetes Ingress: router.entrypoints, router.tls, router.middlewares
+                # `<ns>-<name>@kubernetescrd`).
+                "traefik.ingress.kubernetes.io/router.entrypoints": PUSH_ENTRY,
                 "traefik.ingress.kubernetes.io/router.tls": "true",
                 "traefik.ingress.kubernetes.io/router.middlewares": f"{NAMESPACE}-{PUSH_MIDDLEWARE}@kubernetescrd",
             },
@@ -442,6 +457,20 @@ def push_ingress(route: str, host: str, issuer: str, labels: Mapping[str, str]) 
                 }
             ],
         },
+    }
+
+
+def push_issuer(labels: Mapping[str, str]) -> dict[str, Any]:
+    """cert-manager's CA Issuer signing with the project CA's key pair.
+
+    cert-manager docs, CA issuer: `spec.ca.secretName` names a Secret with `tls.crt` and `tls.key`
+    in the Issuer's namespace.
+    """
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": {"name": PUSH_ISSUER, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {"ca": {"secretName": PUSH_CA_SECRET}},
     }
 
 
@@ -551,6 +580,26 @@ class CentralObservability(pulumi.ComponentResource):
             parent=self,
             depends_on=[users, ingress],
         )
+        ca = authority(context.project)
+        in_monitoring = pulumi.ResourceOptions(
+            parent=self, provider=context.provider, depends_on=[self.collector["namespace"]]
+        )
+        keypair = k8s.core.v1.Secret(
+            f"{cluster_name}-push-ca-keypair",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_CA_SECRET, namespace=NAMESPACE, labels=labels),
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": ca.cert_pem, "tls.key": ca.key_pem},
+            opts=in_monitoring,
+        )
+        # The Issuer's CRD and admission webhook come with the ingress add-on's cert-manager release.
+        issuer = kubernetes_object(
+            f"{cluster_name}-push-issuer",
+            push_issuer(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[keypair, ingress],
+        )
+        ca_bundle = ca_configmap(f"{cluster_name}-push-ca", NAMESPACE, ca.cert_pem, labels, in_monitoring)
         logs_store = object_store("logs", context, self, [(NAMESPACE, LOKI_SERVICE_ACCOUNT)])
         storage_needs = list(logs_store.needs)
         service_account: dict[str, Any] = {}
@@ -588,10 +637,10 @@ class CentralObservability(pulumi.ComponentResource):
         ):
             kubernetes_object(
                 f"{cluster_name}-{PUSH_ROUTES[route][0].removeprefix('central-')}",
-                push_ingress(route, host, acme.issuer, labels),
+                push_ingress(route, host, labels),
                 provider=context.provider,
                 parent=self,
-                depends_on=[middleware, backend],
+                depends_on=[middleware, issuer, backend],
             )
         kubernetes_object(
             f"{cluster_name}-alert-rules",
@@ -605,7 +654,7 @@ class CentralObservability(pulumi.ComponentResource):
             blackbox_record,
             provider=context.provider,
             parent=self,
-            depends_on=[self.collector["namespace"], *context.waits(blackbox_record)],
+            depends_on=[self.collector["namespace"], ca_bundle, *context.waits(blackbox_record)],
             namespace=NAMESPACE,
         )
         for target in probes.probe_targets(spec):
@@ -624,12 +673,12 @@ class CentralObservability(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[self.collector["namespace"]],
             )
-        for role, hostname, what in (
-            ("grafana", central.grafana_hostname, "Grafana, the project's central view,"),
-            ("metrics", central.metrics_hostname, "the central remote-write endpoint"),
-            ("logs", central.logs_hostname, "the central log push endpoint"),
+        for role, hostname, addresses, what in (
+            ("grafana", central.grafana_hostname, ingress.addresses, "Grafana, the project's central view,"),
+            ("metrics", central.metrics_hostname, ingress.push_addresses, "the central remote-write endpoint"),
+            ("logs", central.logs_hostname, ingress.push_addresses, "the central log push endpoint"),
         ):
-            public_record(f"{cluster_name}-{role}", hostname, ingress.addresses, context.site, self, what)
+            public_record(f"{cluster_name}-{role}", hostname, addresses, context.site, self, what)
         self.register_outputs(
             {
                 "grafana": f"https://{central.grafana_hostname}",

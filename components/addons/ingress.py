@@ -39,7 +39,8 @@ Elastic IP per availability zone on AWS (a Network Load Balancer has one address
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -78,6 +79,16 @@ OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
 #: Traefik's node ports on rke2, behind Meridian's Octavia load balancer (inside the API server's
 #: default node-port range, 30000-32767), by the entry point and public port they serve.
 NODE_PORTS = {"web": (80, 30080), "websecure": (443, 30443)}
+#: The central observability's push entry point (central cluster only): its own Traefik port, in
+#: its own Service `traefik-push` (the chart's `service.additionalServices`, named
+#: `<fullname>-<key>` by templates/_service.tpl) behind a load balancer of its own that admits the
+#: project's sites only, while the hub and Grafana stay on the default Service's load balancer.
+PUSH_ENTRY = "push"
+PUSH_SERVICE_KEY = "push"
+#: The entry point's port inside the pod (unprivileged, and not websecure's 8443: chart values.yaml
+#: `ports.websecure.port`), its public port and, on rke2, node port.
+PUSH_CONTAINER_PORT = 8444
+PUSH_NODE_PORTS = {PUSH_ENTRY: (443, 30444)}
 
 
 def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
@@ -113,33 +124,25 @@ def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequenc
     }
 
 
-def node_port_service(address: pulumi.Input[str]) -> dict[str, Any]:
+def node_port_service(
+    address: pulumi.Input[str], node_ports: Mapping[str, tuple[int, int]] = NODE_PORTS
+) -> dict[str, Any]:
     """The controller's settings behind a load balancer Meridian builds (rke2): fixed node ports.
 
     A NodePort Service has no load-balancer status for Traefik to copy into its Ingresses
     (publishedService), so it publishes the floating IP itself (kubernetesIngress.ingressEndpoint.ip).
+
+    :param node_ports: entry point -> (public port, node port): `NODE_PORTS`, or `PUSH_NODE_PORTS`.
     """
     return {
         "spec": {"type": "NodePort"},
-        "ports": {entry: {"nodePort": node_port} for entry, (_, node_port) in NODE_PORTS.items()},
+        "ports": {entry: {"nodePort": node_port} for entry, (_, node_port) in node_ports.items()},
         "ingress_endpoint": address,
     }
 
 
-def traefik_values(
-    source_ranges: pulumi.Input[Sequence[str]],
-    load_balancer: dict[str, Any] | None = None,
-    middlewares: bool = False,
-) -> dict[str, Any]:
-    """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
-
-    :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`, node `ports`, an
-        `ingress_endpoint`) that put the load balancer on addresses Meridian owns
-        (`openstack_load_balancer`, `aws_load_balancer`, `node_port_service`).
-    :param middlewares: serve Traefik's Middleware objects (the kubernetesCRD provider), which
-        Ingresses name in an annotation: the central observability endpoints' basic auth.
-    """
-    cloud = load_balancer or {}
+def _service(source_ranges: pulumi.Input[Sequence[str]], cloud: Mapping[str, Any]) -> dict[str, Any]:
+    """A Service of the chart (the default or an additional one): its type, allow-list and cloud settings."""
     service: dict[str, Any] = {
         "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": source_ranges, **cloud.get("spec", {})}
     }
@@ -148,14 +151,57 @@ def traefik_values(
         del service["spec"]["loadBalancerSourceRanges"]
     if "annotations" in cloud:
         service["annotations"] = cloud["annotations"]
+    return service
+
+
+@dataclass(frozen=True)
+class PushEntry:
+    """The central cluster's push entry point: who may reach it, and its load balancer's settings."""
+
+    source_ranges: pulumi.Input[Sequence[str]]
+    load_balancer: Mapping[str, Any]
+
+
+def traefik_values(
+    source_ranges: pulumi.Input[Sequence[str]],
+    load_balancer: dict[str, Any] | None = None,
+    push: PushEntry | None = None,
+) -> dict[str, Any]:
+    """Traefik chart values: an IngressClass, HTTPS with HTTP redirected, the allow-list on the LB.
+
+    :param load_balancer: the Service's cloud settings (`spec` fields, `annotations`, node `ports`, an
+        `ingress_endpoint`) that put the load balancer on addresses Meridian owns
+        (`openstack_load_balancer`, `aws_load_balancer`, `node_port_service`).
+    :param push: the central observability's push entry point, in a Service and load balancer of
+        its own; Traefik then also serves Middleware objects (the kubernetesCRD provider), which
+        the push Ingresses name in an annotation for their basic auth.
+    """
+    cloud = load_balancer or {}
+    service = _service(source_ranges, cloud)
     ports: dict[str, Any] = {
         # Plain HTTP answers with a permanent redirect to HTTPS. ACME HTTP-01 challenges
         # follow it: Let's Encrypt follows redirects to HTTPS on port 443 without checking the
         # certificate (letsencrypt.org/docs/challenge-types, HTTP-01), and so does cert-manager's
         # self-check (pkg/issuer/acme/http/http.go testReachability: InsecureSkipVerify).
-        "web": {"http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
-        "websecure": {"http": {"tls": {"enabled": True}}},
+        # Both are Traefik's default entry points (`asDefault`): a router of an Ingress that names
+        # no entry point is served on them only (Traefik docs, EntryPoints: asDefault; with none
+        # marked, every entry point would be a default), never on the push entry point.
+        "web": {"asDefault": True, "http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
+        "websecure": {"asDefault": True, "http": {"tls": {"enabled": True}}},
     }
+    if push is not None:
+        ports[PUSH_ENTRY] = {
+            "port": PUSH_CONTAINER_PORT,
+            "exposedPort": PUSH_NODE_PORTS[PUSH_ENTRY][0],
+            # On the push Service only (templates/_service.tpl: a port joins the Services its
+            # `expose` map names).
+            "expose": {"default": False, PUSH_SERVICE_KEY: True},
+            "protocol": "TCP",
+            "http": {"tls": {"enabled": True}},
+        }
+        service["additionalServices"] = {PUSH_SERVICE_KEY: _service(push.source_ranges, push.load_balancer)}
+        for entry, settings in push.load_balancer.get("ports", {}).items():
+            ports[entry] = {**ports[entry], **settings}
     for entry, settings in cloud.get("ports", {}).items():
         ports[entry] = {**ports[entry], **settings}
     published: dict[str, Any] = {"enabled": True, "publishedService": {"enabled": True}}
@@ -190,7 +236,7 @@ def traefik_values(
         "providers": {
             # Meridian writes Ingresses; Middlewares (basic auth for the central observability
             # endpoints) only where they are used. Each Ingress names its own namespace's Middleware.
-            "kubernetesCRD": {"enabled": middlewares, "allowCrossNamespace": False},
+            "kubernetesCRD": {"enabled": push is not None, "allowCrossNamespace": False},
             # Ingress status gets the load balancer's address (what DNS records point at).
             "kubernetesIngress": published,
         },
@@ -250,18 +296,18 @@ def ingress_releases(
     source_ranges: pulumi.Input[Sequence[str]],
     load_balancer: dict[str, Any] | None = None,
     cert_manager_role: pulumi.Input[str] | None = None,
-    middlewares: bool = False,
+    push: PushEntry | None = None,
 ) -> list[ChartRelease]:
     """The two release records: Traefik, then cert-manager (with its DNS-01 role, when it has one).
 
-    :param middlewares: Traefik serves Middleware objects (see `traefik_values`).
+    :param push: the central observability's push entry point (see `traefik_values`).
     """
     return [
         chart_release(
             f"{cluster_name}-traefik",
             "traefik",
             namespace=TRAEFIK_NAMESPACE,
-            values=traefik_values(source_ranges, load_balancer, middlewares),
+            values=traefik_values(source_ranges, load_balancer, push),
             # Its crds/ (IngressRoute, Middleware, Traefik Hub) are installed on every cluster, though
             # Traefik serves Middlewares only where the central observability endpoints are: Helm
             # installs crds/ at a release's install only, never at an upgrade, so a cluster that
@@ -325,37 +371,52 @@ def dns01_policy(zone_id: str, partition: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Balancer:
+    """One public load balancer in front of Traefik: its resource names, purpose and entry points."""
+
+    #: `<c>-ingress` or `<c>-push`: the prefix of its resources' names.
+    name: str
+    #: Its role in listener and rule descriptions: "ingress", "observability".
+    role: str
+    #: What it serves, in the descriptions of it and its address.
+    purpose: str
+    #: Entry point -> (public port, node port on rke2).
+    node_ports: Mapping[str, tuple[int, int]]
+
+
 def _public_addresses(
-    cluster_name: str, context: AddonContext, parent: pulumi.Resource, allowed: pulumi.Input[Sequence[str]]
+    balancer: Balancer, context: AddonContext, parent: pulumi.Resource, allowed: pulumi.Input[Sequence[str]]
 ) -> tuple[dict[str, Any], list[pulumi.Output[str]]]:
-    """The addresses Meridian owns for the cluster's ingress load balancer, and the Service settings using them.
+    """The addresses Meridian owns for one of the cluster's load balancers, and the Service settings using them.
 
     :param allowed: the IPv4 CIDRs that may reach the load balancer (listeners Meridian builds).
     """
     site = context.site
+    cluster_name = context.cluster_name
     on_site = pulumi.ResourceOptions(parent=parent, provider=site.provider)
     if site.spec.openstack is not None:
         import pulumi_openstack as openstack
 
         floating_ip = openstack.networking.FloatingIp(
-            f"{cluster_name}-ingress",
+            balancer.name,
             pool=site.spec.openstack.external_network,
-            description=f"Ingress (Traefik) of cluster {cluster_name}",
+            description=f"{balancer.purpose} of cluster {cluster_name}",
             tags=[*site.tags, f"cluster={cluster_name}"],
             opts=on_site,
         )
         if context.cluster.backend == "rke2":
-            _octavia_ingress(cluster_name, context, floating_ip, allowed, on_site)
-            return node_port_service(floating_ip.address), [floating_ip.address]
+            _octavia_ingress(balancer, context, floating_ip, allowed, on_site)
+            return node_port_service(floating_ip.address, balancer.node_ports), [floating_ip.address]
         return openstack_load_balancer(floating_ip.address), [floating_ip.address]
     import pulumi_aws as aws
 
     assert site.spec.aws is not None  # a site is OpenStack or AWS (SiteSpec)
     eips = [
         aws.ec2.Eip(
-            f"{cluster_name}-ingress-{zone}",
+            f"{balancer.name}-{zone}",
             domain="vpc",
-            tags={**site.tags, "cluster": cluster_name, "Name": f"{site.prefix}-{cluster_name}-ingress-{zone}"},
+            tags={**site.tags, "cluster": cluster_name, "Name": f"{site.prefix}-{balancer.name}-{zone}"},
             opts=on_site,
         )
         for zone in site.spec.aws.availability_zones
@@ -365,60 +426,61 @@ def _public_addresses(
 
 
 def _octavia_ingress(
-    cluster_name: str,
+    balancer: Balancer,
     context: AddonContext,
     floating_ip: Any,
     allowed: pulumi.Input[Sequence[str]],
     on_site: pulumi.ResourceOptions,
 ) -> None:
-    """The rke2 cluster's ingress load balancer: Octavia in front of Traefik's node ports on every agent.
+    """An rke2 cluster's load balancer in front of Traefik: Octavia to its node ports on every agent.
 
     The same shape as the cluster's API load balancer (components/octavia.py): amphora, TCP
     listeners that pass TLS through to Traefik with the allow-list as allowed_cidrs, a TCP health
     monitor per pool; the amphorae reach the members from the site subnet, which the nodes'
-    security group admits on the two node ports only.
+    security group admits on the balancer's node ports only.
     """
     import pulumi_openstack as openstack
 
     from .. import octavia
 
     site = context.site
+    cluster_name = context.cluster_name
     cluster = context.parent
     tags = [*site.tags, f"cluster={cluster_name}"]
     assert cluster.node_security_group_id is not None  # the rke2 backend sets it
-    for entry, (_, node_port) in NODE_PORTS.items():
+    for entry, (_, node_port) in balancer.node_ports.items():
         octavia.admit_from_site(
             f"{cluster_name}-nodes-tcp-{node_port}",
             cluster.node_security_group_id,
             node_port,
-            f"Traefik {entry} node port from the site subnet (ingress load balancer)",
+            f"Traefik {entry} node port from the site subnet ({balancer.role} load balancer)",
             site=site,
             opts=on_site,
         )
-    balancer, pools = octavia.tcp_load_balancer(
-        f"{cluster_name}-ingress",
-        display_name=f"{site.prefix}-{cluster_name}-ingress",
-        description=f"Ingress (Traefik) of cluster {cluster_name}",
+    octavia_balancer, pools = octavia.tcp_load_balancer(
+        balancer.name,
+        display_name=f"{site.prefix}-{balancer.name}",
+        description=f"{balancer.purpose} of cluster {cluster_name}",
         site=site,
         tags=tags,
         listeners=[
             octavia.TcpListener(
                 port,
                 allowed,
-                f"Ingress {entry} of cluster {cluster_name}",
+                f"{balancer.role.capitalize()} {entry} of cluster {cluster_name}",
                 f"Traefik node port {node_port} on the agents of cluster {cluster_name}",
             )
-            for entry, (port, node_port) in NODE_PORTS.items()
+            for entry, (port, node_port) in balancer.node_ports.items()
         ],
         opts=on_site,
     )
     openstack.networking.FloatingIpAssociate(
-        f"{cluster_name}-ingress", floating_ip=floating_ip.address, port_id=balancer.vip_port_id, opts=on_site
+        balancer.name, floating_ip=floating_ip.address, port_id=octavia_balancer.vip_port_id, opts=on_site
     )
-    for port, node_port in NODE_PORTS.values():
+    for port, node_port in balancer.node_ports.values():
         for agent, address in cluster.agents.items():
             octavia.member(
-                f"{cluster_name}-ingress-{port}-{agent}",
+                f"{balancer.name}-{port}-{agent}",
                 pools[port],
                 address,
                 node_port,
@@ -472,6 +534,8 @@ class Ingress(pulumi.ComponentResource):
     """The release records, Traefik first."""
     addresses: list[pulumi.Output[str]]
     """The load balancer's public addresses: a floating IP (OpenStack), an Elastic IP per zone (AWS)."""
+    push_addresses: list[pulumi.Output[str]]
+    """The push load balancer's public addresses, on the central observability cluster (else empty)."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Install the ingress add-on on `context.cluster`.
@@ -486,27 +550,35 @@ class Ingress(pulumi.ComponentResource):
         from ..reachability import cidrs
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
-        entries = list(spec.allowed_sources)
-        central = False
-        if context.spec is not None:
-            from .observability import collector_sources, is_central
-
-            central = is_central(context.spec, cluster_name)
-            # The central observability endpoints admit every site whose collectors ship to them.
-            entries += [entry for entry in collector_sources(context.spec, cluster_name) if entry not in entries]
-        allowed = context.sources(entries)
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
-        allowed_v4 = cidrs(allowed, version=4)
-        load_balancer, self.addresses = _public_addresses(cluster_name, context, self, allowed_v4)
+        allowed_v4 = cidrs(context.sources(spec.allowed_sources), version=4)
+        load_balancer, self.addresses = _public_addresses(
+            Balancer(f"{cluster_name}-ingress", "ingress", "Ingress (Traefik)", NODE_PORTS), context, self, allowed_v4
+        )
+        push: PushEntry | None = None
+        self.push_addresses = []
+        if context.spec is not None:
+            from .observability import collector_sources
+
+            push_sources = collector_sources(context.spec, cluster_name)
+            if push_sources:
+                # The central observability's push endpoints: a load balancer of their own that
+                # admits the observed sites only (never the hub's allow-list, which may be the internet).
+                push_v4 = cidrs(context.sources(push_sources), version=4)
+                balancer = Balancer(
+                    f"{cluster_name}-push", "observability", "Observability push endpoints (Traefik)", PUSH_NODE_PORTS
+                )
+                push_balancer, self.push_addresses = _public_addresses(balancer, context, self, push_v4)
+                push = PushEntry(push_v4, push_balancer)
         role_arn: pulumi.Output[str] | None = None
         waits: dict[str, list[pulumi.Resource]] = {}
         route53: dict[str, Any] | None = None
         if spec.acme is not None and spec.acme.challenge == "dns-01":
             role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
             waits["cert-manager"] = [policy]  # its permissions before its first ACME order
-        self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn, middlewares=central)
+        self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn, push)
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(

@@ -31,6 +31,7 @@ import pulumi
 from ..spec.observability import ObservabilitySpec
 from .base import ChartRelease, chart_release, container_resources
 from .objectstore import ObjectStore
+from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_KEY
 
 LOKI_CHART = "loki"
 ALLOY_CHART = "alloy"
@@ -64,11 +65,13 @@ def alloy_config(labels: Mapping[str, str], push_url: str, *, authenticated: boo
 
     Components and arguments: Alloy 1.18 reference (discovery.kubernetes with a field selector on
     the node, discovery.relabel, local.file_match, loki.source.file, loki.process with stage.cri,
-    loki.write with basic_auth and external_labels).
+    loki.write with basic_auth, tls_config and external_labels).
     """
     external = "\n".join(f"    {key} = {_literal(value)}," for key, value in labels.items())
+    # Through the push endpoint: basic auth, and the project CA as the only CA trusted for it (pushca.py).
     auth = (
         '\n    basic_auth {\n      username = sys.env("PUSH_USER")\n      password = sys.env("PUSH_PASSWORD")\n    }'
+        '\n    tls_config {\n      ca_pem = sys.env("PUSH_CA")\n    }'
         if authenticated
         else ""
     )
@@ -134,12 +137,14 @@ def alloy_values(labels: Mapping[str, str], push_url: str, push_secret: str | No
     """Alloy chart values (alloy 1.11.1 values.yaml): a DaemonSet reading /var/log read-only from the host.
 
     :param push_secret: the Secret (keys `username`, `password`) to authenticate with; None in-cluster.
+        With it, the project CA's ConfigMap (pushca.py) is read too.
     """
     env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
     if push_secret is not None:
         env += [
             {"name": "PUSH_USER", "valueFrom": {"secretKeyRef": {"name": push_secret, "key": "username"}}},
             {"name": "PUSH_PASSWORD", "valueFrom": {"secretKeyRef": {"name": push_secret, "key": "password"}}},
+            {"name": "PUSH_CA", "valueFrom": {"configMapKeyRef": {"name": PUSH_CA_CONFIGMAP, "key": PUSH_CA_KEY}}},
         ]
     authenticated = push_secret is not None
     return {

@@ -9,6 +9,8 @@ Children of `<c>-observability` (`meridian:addons:SiteObservability`, parented t
 * `<c>-push-credentials`        core/v1 Secret `meridian-push-credentials`: the user and password the collector
                                 authenticates to the central endpoint with (basic auth over TLS)
 * `<c>-push-credentials-logs`   the same in `node-agents`, for the log collector
+* `<c>-push-ca`, `<c>-push-ca-logs`  core/v1 ConfigMaps `meridian-push-ca`: the project CA's certificate, which
+                                the two collectors trust for the push endpoints (pushca.py)
 * `<c>-kube-prometheus-stack`   helm.v3.Release of kube-prometheus-stack with its Prometheus in agent mode
 * `<c>-alloy`                   helm.v3.Release of Grafana Alloy shipping every pod's logs to the central Loki
 * `<c>-monitor-<target>`        monitoring.coreos.com/v1 ServiceMonitors for the add-ons installed before
@@ -39,7 +41,6 @@ from typing import Any
 import pulumi
 
 from ..spec import ClusterSpec, PlatformSpec
-from ..spec.addons import INTERNET
 from ..spec.base import SITE_REF_PREFIX
 from ..spec.clusters import POOL_LABEL
 from ..spec.observability import ObservabilitySpec
@@ -47,6 +48,7 @@ from .base import AddonContext, ChartRelease, chart_release, container_resources
 from .base import namespace as addon_namespace
 from .gpu_operator import SCRAPE_LABEL
 from .logs import LOKI_PUSH_PATH, alloy_release
+from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_KEY, authority, ca_configmap
 
 NAMESPACE = "monitoring"
 #: Where node-level agents that need the host run (node-exporter), Pod Security privileged; the
@@ -92,7 +94,8 @@ class Endpoints:
 
     remote_write: str
     logs: str
-    #: Whether the collector authenticates (basic auth, over TLS): everywhere but in-cluster on the central cluster.
+    #: Whether the collector goes through the push endpoints (basic auth, over TLS with the project
+    #: CA): everywhere but in-cluster on the central cluster.
     authenticated: bool = True
 
 
@@ -111,14 +114,14 @@ def is_central(spec: PlatformSpec, cluster_name: str) -> bool:
 
 
 def collector_sources(spec: PlatformSpec, cluster_name: str) -> list[str]:
-    """What the ingress of `cluster_name` must admit for the collectors: each observed site, when it is central.
+    """Who the push load balancer of `cluster_name` admits: each observed site, when it is central.
 
     Collectors reach the central endpoints from their site's egress addresses (components/reachability.py),
-    so the allow-list names the sites (`site:<name>`); nothing when the load balancer admits the internet.
+    so the allow-list names the sites (`site:<name>`), the central cluster's own site included (its
+    blackbox exporter probes the endpoints from there); never the internet, whatever the hub's
+    load balancer admits (the push endpoints have a load balancer of their own, ingress.py).
     """
     if not is_central(spec, cluster_name):
-        return []
-    if INTERNET in spec.clusters[cluster_name].addons.ingress.allowed_sources:
         return []
     sites = sorted({cluster.site for cluster in spec.clusters.values() if cluster.addons.observed})
     return [f"{SITE_REF_PREFIX}{site}" for site in sites]
@@ -168,6 +171,8 @@ def prometheus_stack_values(
     }
     if endpoints.authenticated:
         remote_write["basicAuth"] = {"username": _secret_ref("username"), "password": _secret_ref("password")}
+        # The push endpoints' certificate is the project CA's (pushca.py): trusted from its ConfigMap.
+        remote_write["tlsConfig"] = {"ca": {"configMap": {"name": PUSH_CA_CONFIGMAP, "key": PUSH_CA_KEY}}}
     return {
         "crds": {"enabled": True},
         # Meridian's own rules run centrally (alerts.py), grouped by project, site and cluster; the
@@ -331,20 +336,24 @@ def collector_objects(
     needs: list[pulumi.Resource] = [namespace, node_agents, *(depends_on or [])]
     logs_needs: list[pulumi.Resource] = [node_agents]
     if endpoints.authenticated:
-        # One Secret in each namespace whose pods read it: the agent's, and the log collector's.
+        # One Secret and one CA ConfigMap in each namespace whose pods read them: the agent's, and
+        # the log collector's.
         password = secrets.secret(observability.push_password)
+        cert_pem = authority(context.project).cert_pem
         for role, where, found in (("", NAMESPACE, needs), ("-logs", NODE_AGENTS_NAMESPACE, logs_needs)):
+            on_cluster = pulumi.ResourceOptions(
+                parent=component, provider=context.provider, depends_on=[namespace, node_agents]
+            )
             found.append(
                 k8s.core.v1.Secret(
                     f"{cluster_name}-push-credentials{role}",
                     metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_SECRET, namespace=where, labels=context.labels),
                     type="kubernetes.io/basic-auth",
                     string_data={"username": context.spec.project.name, "password": password},
-                    opts=pulumi.ResourceOptions(
-                        parent=component, provider=context.provider, depends_on=[namespace, node_agents]
-                    ),
+                    opts=on_cluster,
                 )
             )
+            found.append(ca_configmap(f"{cluster_name}-push-ca{role}", where, cert_pem, context.labels, on_cluster))
     stack = collector_release(
         cluster_name,
         context.cluster,

@@ -24,14 +24,18 @@ from typing import Any
 from ..spec import PlatformSpec
 from .alerts import JUPYTERHUB_TARGET_KIND, TARGET_KIND_LABEL
 from .base import ChartRelease, chart_release, container_resources
+from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_KEY
 
 BLACKBOX_CHART = "prometheus-blackbox-exporter"
 #: The exporter's Service for release `prometheus-blackbox-exporter` (chart templates/service.yaml:
 #: the fullname, port 9115).
 BLACKBOX_SERVICE = "prometheus-blackbox-exporter"
 BLACKBOX_PORT = 9115
+#: Where the exporter reads the project CA's certificate (pushca.py), mounted from its ConfigMap.
+PUSH_CA_DIR = "/etc/meridian/push-ca"
 #: Modules (blackbox_exporter CONFIGURATION.md: http prober): a page that answers 2xx over TLS, and
-#: a push endpoint that answers 401 to a request without credentials (Traefik's basic auth).
+#: a push endpoint that answers 401 to a request without credentials (Traefik's basic auth), with a
+#: certificate of the project CA (http.tls_config.ca_file).
 MODULES: dict[str, Any] = {
     "https_2xx": {
         "prober": "http",
@@ -51,6 +55,7 @@ MODULES: dict[str, Any] = {
             "preferred_ip_protocol": "ip4",
             "fail_if_not_ssl": True,
             "follow_redirects": False,
+            "tls_config": {"ca_file": f"{PUSH_CA_DIR}/{PUSH_CA_KEY}"},
         },
     },
 }
@@ -104,6 +109,16 @@ def blackbox_values() -> dict[str, Any]:
     }
     return {
         "config": {"modules": modules},
+        # The project CA's ConfigMap, made by the central stack before the release (central.py).
+        "extraConfigmapMounts": [
+            {
+                "name": "push-ca",
+                "mountPath": PUSH_CA_DIR,
+                "configMap": PUSH_CA_CONFIGMAP,
+                "readOnly": True,
+                "defaultMode": 0o444,
+            }
+        ],
         "resources": container_resources("20m", "32Mi", "128Mi"),
     }
 

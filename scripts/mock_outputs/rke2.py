@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs
@@ -42,10 +43,13 @@ def _private_key(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
 
 
 def _certificate(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
+    # The provider's validity window runs from creation for validity_period_hours.
+    start = datetime(2026, 11, 21, 8, tzinfo=UTC)
+    end = start + timedelta(hours=float(args.inputs.get("validityPeriodHours", 24 * 365)))
     return {
         "certPem": _pem("CERTIFICATE", "cert", args.name),
-        "validityStartTime": "2026-11-21T08:00:00Z",
-        "validityEndTime": "2027-11-21T08:00:00Z",
+        "validityStartTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "validityEndTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "readyForRenewal": False,
     }
 
