@@ -482,7 +482,7 @@ def test_every_other_cluster_pushes_its_logs_with_the_same_labels(bundled_plan: 
     assert env["PUSH_PASSWORD"] == {"secretKeyRef": {"name": "meridian-push-credentials", "key": "password"}}
     assert values["alloy"]["mounts"]["varlog"] is True
     # Read positions on the host: a restarted collector resumes where it stopped.
-    (state,) = values["controller"]["volumes"]["extra"]
+    state = {volume["name"]: volume for volume in values["controller"]["volumes"]["extra"]}["state"]
     assert state["hostPath"] == {"path": "/var/lib/meridian-alloy", "type": "DirectoryOrCreate"}
     assert values["alloy"]["storagePath"].startswith("/var/lib/alloy")
     # Its own copy of the credentials, in its namespace (a pod reads Secrets of its own namespace only).

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.addons.observability import probe_sources
 from components.spec import parse_platform
 from scripts.harness import STACKS, Plan, evaluate
 from scripts.render import ReleaseRecord, render_release
@@ -120,11 +121,14 @@ def test_eks_push_load_balancer_is_an_nlb_on_its_own_addresses(bundled_plan: Cal
     sites = observed_sites("destine-extremes")
     assert sorted(push["spec"]["loadBalancerSourceRanges"]) == egress(plan, *sites)
     assert "0.0.0.0/0" not in push["spec"]["loadBalancerSourceRanges"]
-    # The hub's load balancer admits what the stack file says, no more (the push sites are not added).
+    # The hub's load balancer admits what the stack file says and the central cluster's own site (its
+    # probes of Grafana), not the other push sites.
     written = platform_of("destine-extremes")["clusters"]["postproc"]["addons"]["ingress"]["allowed_sources"]
     cidrs = sorted(entry for entry in written if not entry.startswith("site:"))
     named = [entry.removeprefix("site:") for entry in written if entry.startswith("site:")]
-    assert sorted(service["spec"]["loadBalancerSourceRanges"]) == sorted(cidrs + egress(plan, *named))
+    assert "aws-frankfurt" not in named
+    expected = sorted(cidrs + egress(plan, *named, "aws-frankfurt"))
+    assert sorted(service["spec"]["loadBalancerSourceRanges"]) == expected
     annotations = push["annotations"]
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
     zones = platform_of("destine-extremes")["sites"]["aws-frankfurt"]["aws"]["availability_zones"]
@@ -148,6 +152,14 @@ def test_magnum_push_service_keeps_its_own_floating_ip(bundled_plan: Callable[[s
         push["spec"]["loadBalancerIP"]
         != plan.one(RELEASE, "processing-traefik")["inputs"]["values"]["service"]["spec"]["loadBalancerIP"]
     )
+
+
+def test_the_central_site_reaches_its_own_hub_for_the_probes() -> None:
+    """The blackbox exporter probes Grafana and the hubs from the central site's egress (probes.py)."""
+    destine = parse_platform(platform_of("destine-extremes"), "test")
+    assert probe_sources(destine, "postproc") == ["site:aws-frankfurt"]
+    assert probe_sources(destine, "extremes-bologna") == []  # not central
+    assert probe_sources(parse_platform(platform_of("eo4eu"), "test"), "core") == []  # open to all already
 
 
 def test_push_hostnames_point_at_the_push_load_balancer(bundled_plan: Callable[[str], Plan]) -> None:
@@ -216,10 +228,10 @@ def test_every_collector_trusts_the_project_ca(bundled_plan: Callable[[str], Pla
         assert configmap["metadata"]["name"] == "meridian-push-ca"
         assert configmap["metadata"]["namespace"] == namespace
         assert configmap["data"] == {"ca.crt": pem}
+    # Alloy reads the CA from the mounted ConfigMap (test_rendered_alloy_reads_the_ca_it_is_told_to).
     alloy = plan.one(RELEASE, "burst-alloy")["inputs"]["values"]["alloy"]
-    env = {entry["name"]: entry["valueFrom"] for entry in alloy["extraEnv"]}
-    assert env["PUSH_CA"] == {"configMapKeyRef": {"name": "meridian-push-ca", "key": "ca.crt"}}
-    assert 'ca_pem = sys.env("PUSH_CA")' in alloy["configMap"]["content"]
+    assert 'ca_file = "/etc/meridian/push-ca/ca.crt"' in alloy["configMap"]["content"]
+    assert "PUSH_CA" not in {entry["name"] for entry in alloy["extraEnv"]}
     # In-cluster on the central cluster: neither credentials nor the CA.
     (central,) = plan.one(RELEASE, "core-kube-prometheus-stack")["inputs"]["values"]["prometheus"]["prometheusSpec"][
         "remoteWrite"
@@ -290,6 +302,23 @@ def test_rendered_blackbox_exporter_reads_the_ca_it_is_told_to() -> None:
     ca_file = modules["https_auth_required"]["http"]["tls_config"]["ca_file"]
     assert ca_file == f"{mounts['push-ca']}/ca.crt"
     assert "tls_config" not in modules["https_2xx"]["http"]
+
+
+def test_rendered_alloy_reads_the_ca_it_is_told_to() -> None:
+    """alloy chart 1.11.1: `alloy.mounts.extra` become the container's volumeMounts and
+    `controller.volumes.extra` the pod's volumes; the config's ca_file must lie under the mount."""
+    plan = evaluate("eo4eu", reveal_secrets=True)
+    record = _record(plan, "burst-alloy")
+    objects = render_release(record, [], "test").objects
+    (daemonset,) = [o for o in objects if o["kind"] == "DaemonSet"]
+    pod = daemonset["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["push-ca"]["configMap"]["name"] == "meridian-push-ca"
+    (alloy,) = [c for c in pod["containers"] if c["name"] == "alloy"]
+    (mount,) = [m for m in alloy["volumeMounts"] if m["name"] == "push-ca"]
+    assert "subPath" not in mount and mount.get("readOnly") is True
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert f'ca_file = "{mount["mountPath"]}/ca.crt"' in config["data"]["config.alloy"]
 
 
 @pytest.mark.parametrize("stack", ["eo4eu", "climres", "meditwin", "buildspace", "destine-extremes"])

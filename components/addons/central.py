@@ -423,7 +423,10 @@ def push_ingress(route: str, host: str, labels: Mapping[str, str]) -> dict[str, 
 
     Served on Traefik's push entry point only, so only through the push load balancer; its
     certificate comes from the project CA's Issuer in the same namespace (cert-manager
-    ingress-shim: `cert-manager.io/issuer` names an Issuer of the Ingress's namespace).
+    ingress-shim: `cert-manager.io/issuer` names an Issuer of the Ingress's namespace). Its
+    `status.loadBalancer` shows the hub's load balancer all the same (Traefik publishes one address
+    for every Ingress: the default Service's, or `ingressEndpoint.ip` on rke2); the DNS records
+    are Meridian's own and point at the push load balancer (`Ingress.push_addresses`).
     """
     name, path, service, port = PUSH_ROUTES[route]
     return {

@@ -550,10 +550,16 @@ class Ingress(pulumi.ComponentResource):
         from ..reachability import cidrs
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
+        entries = list(spec.allowed_sources)
+        if context.spec is not None:
+            from .observability import probe_sources
+
+            # The central cluster's probes reach Grafana and its hub through this load balancer.
+            entries += [entry for entry in probe_sources(context.spec, cluster_name) if entry not in entries]
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
-        allowed_v4 = cidrs(context.sources(spec.allowed_sources), version=4)
+        allowed_v4 = cidrs(context.sources(entries), version=4)
         load_balancer, self.addresses = _public_addresses(
             Balancer(f"{cluster_name}-ingress", "ingress", "Ingress (Traefik)", NODE_PORTS), context, self, allowed_v4
         )

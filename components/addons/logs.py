@@ -31,7 +31,7 @@ import pulumi
 from ..spec.observability import ObservabilitySpec
 from .base import ChartRelease, chart_release, container_resources
 from .objectstore import ObjectStore
-from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_KEY
+from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_DIR, PUSH_CA_FILE
 
 LOKI_CHART = "loki"
 ALLOY_CHART = "alloy"
@@ -68,10 +68,11 @@ def alloy_config(labels: Mapping[str, str], push_url: str, *, authenticated: boo
     loki.write with basic_auth, tls_config and external_labels).
     """
     external = "\n".join(f"    {key} = {_literal(value)}," for key, value in labels.items())
-    # Through the push endpoint: basic auth, and the project CA as the only CA trusted for it (pushca.py).
+    # Through the push endpoint: basic auth, and the project CA as the only CA trusted for it (pushca.py),
+    # read from a file: a mounted ConfigMap follows a rotation, an environment variable would not.
     auth = (
         '\n    basic_auth {\n      username = sys.env("PUSH_USER")\n      password = sys.env("PUSH_PASSWORD")\n    }'
-        '\n    tls_config {\n      ca_pem = sys.env("PUSH_CA")\n    }'
+        f"\n    tls_config {{\n      ca_file = {_literal(PUSH_CA_FILE)}\n    }}"
         if authenticated
         else ""
     )
@@ -137,20 +138,26 @@ def alloy_values(labels: Mapping[str, str], push_url: str, push_secret: str | No
     """Alloy chart values (alloy 1.11.1 values.yaml): a DaemonSet reading /var/log read-only from the host.
 
     :param push_secret: the Secret (keys `username`, `password`) to authenticate with; None in-cluster.
-        With it, the project CA's ConfigMap (pushca.py) is read too.
+        With it, the project CA's ConfigMap (pushca.py) is mounted too.
     """
     env: list[dict[str, Any]] = [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]
     if push_secret is not None:
         env += [
             {"name": "PUSH_USER", "valueFrom": {"secretKeyRef": {"name": push_secret, "key": "username"}}},
             {"name": "PUSH_PASSWORD", "valueFrom": {"secretKeyRef": {"name": push_secret, "key": "password"}}},
-            {"name": "PUSH_CA", "valueFrom": {"configMapKeyRef": {"name": PUSH_CA_CONFIGMAP, "key": PUSH_CA_KEY}}},
         ]
     authenticated = push_secret is not None
+    mounts: list[dict[str, Any]] = [{"name": "state", "mountPath": "/var/lib/alloy"}]
+    state = {"path": ALLOY_HOST_STATE, "type": "DirectoryOrCreate"}
+    volumes: list[dict[str, Any]] = [{"name": "state", "hostPath": state}]
+    if authenticated:
+        # The project CA's ConfigMap as a directory (no subPath: the kubelet updates it in place).
+        mounts.append({"name": "push-ca", "mountPath": PUSH_CA_DIR, "readOnly": True})
+        volumes.append({"name": "push-ca", "configMap": {"name": PUSH_CA_CONFIGMAP}})
     return {
         "alloy": {
             "configMap": {"create": True, "content": alloy_config(labels, push_url, authenticated=authenticated)},
-            "mounts": {"varlog": True, "extra": [{"name": "state", "mountPath": "/var/lib/alloy"}]},
+            "mounts": {"varlog": True, "extra": mounts},
             "storagePath": "/var/lib/alloy/data",
             "extraEnv": env,
             "resources": container_resources("50m", "128Mi", "512Mi"),
@@ -162,9 +169,7 @@ def alloy_values(labels: Mapping[str, str], push_url: str, push_secret: str | No
             "type": "daemonset",
             # Every node's logs, GPU pools (tainted) included.
             "tolerations": [{"operator": "Exists"}],
-            "volumes": {
-                "extra": [{"name": "state", "hostPath": {"path": ALLOY_HOST_STATE, "type": "DirectoryOrCreate"}}]
-            },
+            "volumes": {"extra": volumes},
         },
         # Discovery of the node's pods only: no Secrets, ConfigMaps or cluster-wide reads beyond pods.
         "rbac": {

@@ -41,6 +41,7 @@ from typing import Any
 import pulumi
 
 from ..spec import ClusterSpec, PlatformSpec
+from ..spec.addons import INTERNET
 from ..spec.base import SITE_REF_PREFIX
 from ..spec.clusters import POOL_LABEL
 from ..spec.observability import ObservabilitySpec
@@ -111,6 +112,18 @@ def public_endpoints(observability: ObservabilitySpec) -> Endpoints:
 def is_central(spec: PlatformSpec, cluster_name: str) -> bool:
     """Whether `cluster_name` runs the project's central observability."""
     return spec.observability is not None and spec.observability.central.cluster == cluster_name
+
+
+def probe_sources(spec: PlatformSpec, cluster_name: str) -> list[str]:
+    """What the hub's load balancer of `cluster_name` must admit for the probes: its own site, when it is central.
+
+    The blackbox exporter probes Grafana and the cluster's hub from the central site's egress
+    addresses (probes.py); nothing when the load balancer admits the internet already.
+    """
+    cluster = spec.clusters[cluster_name]
+    if not is_central(spec, cluster_name) or INTERNET in cluster.addons.ingress.allowed_sources:
+        return []
+    return [f"{SITE_REF_PREFIX}{cluster.site}"]
 
 
 def collector_sources(spec: PlatformSpec, cluster_name: str) -> list[str]:

@@ -24,15 +24,13 @@ from typing import Any
 from ..spec import PlatformSpec
 from .alerts import JUPYTERHUB_TARGET_KIND, TARGET_KIND_LABEL
 from .base import ChartRelease, chart_release, container_resources
-from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_KEY
+from .pushca import PUSH_CA_CONFIGMAP, PUSH_CA_DIR, PUSH_CA_FILE
 
 BLACKBOX_CHART = "prometheus-blackbox-exporter"
 #: The exporter's Service for release `prometheus-blackbox-exporter` (chart templates/service.yaml:
 #: the fullname, port 9115).
 BLACKBOX_SERVICE = "prometheus-blackbox-exporter"
 BLACKBOX_PORT = 9115
-#: Where the exporter reads the project CA's certificate (pushca.py), mounted from its ConfigMap.
-PUSH_CA_DIR = "/etc/meridian/push-ca"
 #: Modules (blackbox_exporter CONFIGURATION.md: http prober): a page that answers 2xx over TLS, and
 #: a push endpoint that answers 401 to a request without credentials (Traefik's basic auth), with a
 #: certificate of the project CA (http.tls_config.ca_file).
@@ -55,7 +53,8 @@ MODULES: dict[str, Any] = {
             "preferred_ip_protocol": "ip4",
             "fail_if_not_ssl": True,
             "follow_redirects": False,
-            "tls_config": {"ca_file": f"{PUSH_CA_DIR}/{PUSH_CA_KEY}"},
+            # The project CA's certificate (pushca.py), mounted from its ConfigMap.
+            "tls_config": {"ca_file": PUSH_CA_FILE},
         },
     },
 }

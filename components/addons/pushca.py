@@ -18,7 +18,8 @@ Who holds what. The CA key lives in the Pulumi state (secret) and in one `kubern
 Secret on the central cluster, where cert-manager's CA issuer (a namespaced Issuer, central.py)
 signs the endpoints' certificates and renews them before they expire (ingress-shim's defaults:
 90 days, renewed 30 days before), with no `pulumi up` needed. Every observed cluster gets the CA
-certificate, which is public, in a ConfigMap its collectors read (observability.py, logs.py).
+certificate, which is public, in a ConfigMap its collectors read (observability.py, logs.py); the
+log collector and the blackbox exporter mount it as a file, which the kubelet updates in place.
 
 Rotation (every ten years, or after a leak): replace the CA (`pulumi up --replace` on the
 SelfSignedCert and its key); the same `up` rewrites the issuer's Secret and every collector's
@@ -39,6 +40,9 @@ CA_VALIDITY_HOURS = 24 * 365 * 10
 #: push endpoints: the agent's and the log collector's on every site, the blackbox exporter's.
 PUSH_CA_CONFIGMAP = "meridian-push-ca"
 PUSH_CA_KEY = "ca.crt"
+#: Where pods that read it from a file mount that ConfigMap (the log collector, the blackbox exporter).
+PUSH_CA_DIR = "/etc/meridian/push-ca"
+PUSH_CA_FILE = f"{PUSH_CA_DIR}/{PUSH_CA_KEY}"
 
 
 def ca_configmap(
