@@ -4,19 +4,19 @@ A spec field of type `SecretRef` never holds a secret, only where to find it:
 
 * `config:<key>`  a secret key of the stack's config (`pulumi config set --secret meridian:<key>`);
   `<key>` may carry its own namespace (`config:aws:secretKey`), else `meridian:` is meant.
-* `vault:<mount>/<path>#<field>`  field `<field>` of the KV v2 secret `<path>` on mount
-  `<mount>` of HashiCorp Vault, read with hvac from `VAULT_ADDR` and `VAULT_TOKEN` (or
-  the token file `~/.vault-token`, as the Vault CLI does).
+* `vault:<mount>/<path>#<field>`  field `<field>` of the secret `<path>` on the KV mount
+  `<mount>` (version 1 or 2, asked of Vault) of HashiCorp Vault or OpenBao, read with hvac from
+  `VAULT_ADDR`, logged in as the spec's `vault.auth` says (components/vault.py).
 
 `resolve_references` runs when the spec is loaded: a missing key, an unreachable Vault or
 a missing field is a spec error naming the stack file and the key path, and nothing is
-registered. Values are wrapped with `Output.secret` at once and are never logged.
+registered; each problem names the reference and its key path. Values are wrapped with
+`Output.secret` at once and are never logged.
 The offline engine installs a resolver that returns marked placeholders instead.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -51,35 +51,20 @@ VaultReader = Callable[[str, str, str], str]
 
 
 def read_vault_field(mount: str, path: str, field: str) -> str:
-    """Read a KV v2 field from the Vault at VAULT_ADDR with hvac."""
-    import hvac  # imported here: only stacks that use Vault pay for it
+    """Read a KV field (version 1 or 2) from the Vault at VAULT_ADDR with this run's session (components/vault.py)."""
+    session = _SESSION.get()
+    if session is None:  # outside `resolve_references`: a session of its own, with the defaults
+        from .vault import VaultSession
 
-    address = os.environ.get("VAULT_ADDR")
-    if not address:
-        raise SecretUnavailableError("VAULT_ADDR is not set")
-    # hvac.Client reads the URL from VAULT_ADDR and the token from VAULT_TOKEN, else from the
-    # token file ~/.vault-token as the Vault CLI writes it (hvac/v1/__init__.py, hvac/utils.py
-    # get_token_from_env): the same sources, so they are left to it. It does not read
-    # VAULT_NAMESPACE, which is passed on.
-    client = hvac.Client(namespace=os.environ.get("VAULT_NAMESPACE"))
-    try:
-        # Explicit True: the default (None) means True today with a DeprecationWarning in the
-        # user's output, and False from hvac 3 (a deleted latest version would then be read as
-        # metadata without data instead of an error).
-        response = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount, raise_on_deleted_version=True)
-    except hvac.exceptions.Forbidden:
-        raise SecretUnavailableError(f"Vault denied reading {mount}/{path} (check the token's policy)") from None
-    except hvac.exceptions.InvalidPath:
-        raise SecretUnavailableError(f"no secret at {mount}/{path} in Vault") from None
-    except (hvac.exceptions.VaultError, OSError) as exc:
-        raise SecretUnavailableError(f"Vault at {address} could not be read ({type(exc).__name__})") from None
-    data = response["data"]["data"]  # KV v2 read: {"data": {"data": {...}, "metadata": {...}}}
-    if field not in data:
-        raise SecretUnavailableError(f"secret {mount}/{path} in Vault has no field '{field}'")
-    return str(data[field])
+        session = VaultSession()
+    value: str = session.read(mount, path, field)
+    return value
 
 
 VAULT_READER: ContextVar[VaultReader] = ContextVar("meridian_vault_reader", default=read_vault_field)
+#: The run's Vault session (one login per run): made by `resolve_references` from the spec's
+#: `vault` block, else on first use with the defaults.
+_SESSION: ContextVar[Any] = ContextVar("meridian_vault_session", default=None)
 _RESOLVED: ContextVar[dict[str, pulumi.Output[str]] | None] = ContextVar("meridian_resolved_secrets", default=None)
 
 
@@ -134,15 +119,38 @@ def _walk(value: Any, path: tuple[str | int, ...], is_ref: bool) -> Iterator[tup
 def resolve_references(model: BaseModel) -> list[tuple[tuple[str | int, ...], str]]:
     """Resolve every reference in the spec now; return the problems (key path, message), if any."""
     resolved: dict[str, pulumi.Output[str]] = {}
+    found = list(references(model))
+    session = None
+    if any(ref.startswith("vault:") for _, ref in found):
+        from .vault import VaultSession
+
+        session = VaultSession(getattr(model, "vault", None))
+    # One session (one login) for every reference of this spec; dropped, token and all, once resolved.
+    token = _SESSION.set(session)
+    try:
+        problems = _resolve_all(found, resolved)
+    finally:
+        _SESSION.reset(token)
+    _RESOLVED.set(resolved)
+    return problems
+
+
+def _resolve_all(
+    found: list[tuple[tuple[str | int, ...], str]], resolved: dict[str, pulumi.Output[str]]
+) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    for path, ref in references(model):
-        if ref in resolved:
+    failed: dict[str, str] = {}
+    for path, ref in found:
+        if ref in failed:
+            problems.append((path, failed[ref]))
+        if ref in resolved or ref in failed:
             continue
         try:
             resolved[ref] = _resolve(ref)
         except SecretUnavailableError as exc:
-            problems.append((path, str(exc)))
-    _RESOLVED.set(resolved)
+            # The reference is where the secret lives, never the secret: safe to name.
+            failed[ref] = f"{ref}: {exc}"
+            problems.append((path, failed[ref]))
     return problems
 
 

