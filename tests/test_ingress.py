@@ -1093,3 +1093,13 @@ def test_the_node_ports_render_into_the_controller_service(bundled_plan: Callabl
     assert service["spec"]["type"] == "NodePort"
     assert {p["port"]: p["nodePort"] for p in service["spec"]["ports"]} == {80: 30080, 443: 30443}
     assert "loadBalancerSourceRanges" not in service["spec"]
+
+
+def test_a_dns01_issuer_without_the_zone_is_a_program_error() -> None:
+    """PlatformSpec allows dns-01 only where the site has a Route53 zone; the issuer refuses to guess one."""
+    from components.addons.ingress import cluster_issuer_spec
+    from components.spec.addons import AcmeSpec
+
+    acme = AcmeSpec.model_validate({"email": "ops@example.org", "challenge": "dns-01"})
+    with pytest.raises(ValueError, match=r"^a dns-01 issuer needs the site's Route53 zone$"):
+        cluster_issuer_spec(acme, None)

@@ -38,7 +38,7 @@ def _observability(context: AddonContext) -> pulumi.ComponentResource:
     # `observability`: what waits for the collector's CRDs waits for it.
     from .observability import is_central
 
-    assert context.spec is not None, "the Platform hands every add-on the spec"
+    assert context.spec is not None, "the Platform hands every add-on the spec"  # pragma: no mutate - message only
     if is_central(context.spec, context.cluster_name):
         from .central import CentralObservability
 
