@@ -688,3 +688,43 @@ def _ca_pem() -> str:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_no_resolved_value_reaches_the_gate_the_diff_or_the_logs(
+    env: pytest.MonkeyPatch,
+    bao: Bao,
+    base_platform: dict[str, Any],
+    write_stack: Any,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The issue's scan: a stack read from the real server, then everything a reviewer or a log sees."""
+    import logging
+
+    from scripts.diff import diff_plans
+    from scripts.diff import render as render_diff
+    from scripts.gate import gate
+    from scripts.gate import render as render_gate
+
+    caplog.set_level(logging.DEBUG)
+    env.delenv("VAULT_TOKEN")
+    role_id, secret_id = _approle(bao, "ci")
+    env.setenv("VAULT_ROLE_ID", role_id)
+    env.setenv("VAULT_SECRET_ID", secret_id)
+    from scripts.harness import evaluate
+
+    stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#app_secret"))
+    read = evaluate(stack, vault=True)
+    offline = evaluate(stack)
+    report = gate(read)
+    seen = [
+        render_gate(report, read),
+        render_diff(diff_plans(offline, read)),
+        json.dumps(read.to_json()),
+        capsys.readouterr().out,
+        capsys.readouterr().err,
+        caplog.text,
+    ]
+    assert all(VALUE not in text and secret_id not in text for text in seen)
+    # The scan can see: the revealed plan holds the value (so its absence above means something).
+    assert VALUE in json.dumps(evaluate(stack, vault=True, reveal_secrets=True).revealed)
