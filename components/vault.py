@@ -38,6 +38,11 @@ TIMEOUT_SECONDS = 10
 class _TransientError(Exception):
     """A failure worth another attempt; carries the message for when attempts run out."""
 
+    def __init__(self, message: str, *, never_sent: bool = False) -> None:
+        super().__init__(message)
+        #: The request never reached the server (no connection was made): safe to send again.
+        self.never_sent = never_sent
+
 
 def _truthy(value: str | None) -> bool:
     # The Vault CLI reads VAULT_SKIP_VERIFY with strconv.ParseBool (api/client.go ReadEnvironment).
@@ -60,7 +65,7 @@ class VaultSession:
         self.sleep = sleep
         self._client: Any = None
         self._login_failure: str | None = None
-        self._versions: dict[str, str] = {}
+        self._located: dict[str, tuple[str, str, str]] = {}
         self.address = self.environ.get("VAULT_ADDR", "")
 
     # -- the client ----------------------------------------------------------------------------------
@@ -84,7 +89,14 @@ class VaultSession:
             # The stack asked for it: urllib3's warning on every request would only bury the plan.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             return False
-        return self.environ.get("VAULT_CAPATH") or self.environ.get("VAULT_CACERT") or True
+        # VAULT_CACERT before VAULT_CAPATH, as the Vault CLI and hvac take them (api/client.go
+        # ReadEnvironment; hvac/v1/__init__.py). Without either, the bundle requests ships (certifi)
+        # by path: requests swaps a verify=True for REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+        # (requests/sessions.py merge_environment_settings), variables a runner sets for other
+        # tools, which must not decide whom the run trusts with its Vault credentials.
+        import certifi
+
+        return self.environ.get("VAULT_CACERT") or self.environ.get("VAULT_CAPATH") or certifi.where()
 
     def client(self) -> Any:
         """The logged-in hvac client (logging in on first use; a failed login fails every later call)."""
@@ -105,7 +117,11 @@ class VaultSession:
         if not self.address:
             raise SecretUnavailableError("VAULT_ADDR is not set")
         namespace = self.spec.namespace or self.environ.get("VAULT_NAMESPACE") or None
-        client = hvac.Client(url=self.address, verify=self._verify(), namespace=namespace, timeout=TIMEOUT_SECONDS)
+        # token="": hvac would otherwise take VAULT_TOKEN / ~/.vault-token from the real environment
+        # and send it along with another method's login.
+        client = hvac.Client(
+            url=self.address, token="", verify=self._verify(), namespace=namespace, timeout=TIMEOUT_SECONDS
+        )
         auth = self.spec.auth
         where = f"{auth.method} login at auth/{auth.mount_path}"
         if auth.method == "token":
@@ -119,10 +135,13 @@ class VaultSession:
         if auth.method == "approle":
             role_id = self._required_env(auth.role_id_env, "the AppRole role ID")
             secret_id = self._secret_id(auth)
+            # Not retried once sent: AppRole spends a single-use secret ID before it issues the token
+            # (approle path_login.go), so a retry after a lost reply would be refused.
             self._call(
                 lambda: client.auth.approle.login(role_id=role_id, secret_id=secret_id, mount_point=auth.mount_path),
                 where,
                 login=True,
+                idempotent=False,
             )
             return client
         assert auth.role is not None  # VaultAuthSpec requires it for jwt and kubernetes
@@ -178,8 +197,10 @@ class VaultSession:
             try:
                 value = reply.json()["value"]
             except (ValueError, KeyError, TypeError):
-                raise SecretUnavailableError("GitHub's OIDC token endpoint answered without a token") from None
-            return str(value)
+                value = None
+            if not isinstance(value, str) or not value:
+                raise SecretUnavailableError("GitHub's OIDC token endpoint answered without a token")
+            return value
 
         token: str = self._retry(fetch)
         return token
@@ -204,15 +225,29 @@ class VaultSession:
         login: bool = False,
         token_check: bool = False,
         handled: tuple[type[Exception], ...] = (),
+        idempotent: bool = True,
     ) -> Any:
         """Run one hvac request with retries, turning every failure into a message without values.
 
         :param handled: hvac exceptions the caller turns into its own message (403, 404 of a read).
+        :param idempotent: whether a request Vault may have received can be sent again; if not, only
+            a request that never left (no connection) is retried.
         """
         import hvac
         import requests
 
         def attempt() -> Any:
+            try:
+                return checked()
+            except _TransientError as transient:
+                if idempotent or transient.never_sent:
+                    raise
+                raise SecretUnavailableError(
+                    f"{transient} during the {what}; not retried, since Vault may have received it (an AppRole "
+                    "secret ID may be single-use: check that it is still valid)"
+                ) from None
+
+        def checked() -> Any:
             try:
                 reply = request()
             except requests.exceptions.SSLError:
@@ -221,10 +256,18 @@ class VaultSession:
                     "(a private CA: VAULT_CACERT with vault.tls.allow_ca_from_environment)"
                 ) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-                raise _TransientError(f"Vault at {self.address} is unreachable ({type(error).__name__})") from None
+                raise _TransientError(
+                    f"Vault at {self.address} is unreachable ({type(error).__name__})", never_sent=_never_sent(error)
+                ) from None
+            except OSError as error:  # a CA file or directory that cannot be read
+                raise SecretUnavailableError(
+                    f"TLS with Vault at {self.address} could not be set up ({type(error).__name__}: check the CA path)"
+                ) from None
             except hvac.exceptions.VaultDown as error:
                 if _sealed(error):
                     raise SecretUnavailableError(f"Vault at {self.address} is sealed") from None
+                if _locked(error):
+                    raise SecretUnavailableError(f"Vault at {self.address} has its API locked") from None
                 raise _TransientError(f"Vault at {self.address} is unavailable (HTTP 503)") from None
             except (hvac.exceptions.InternalServerError, hvac.exceptions.BadGateway) as error:
                 raise _TransientError(f"Vault at {self.address} answered HTTP {_status(error)}") from None
@@ -233,7 +276,13 @@ class VaultSession:
             except hvac.exceptions.Forbidden:
                 if token_check:
                     raise SecretUnavailableError("the Vault token is invalid, expired or revoked") from None
-                advice = "check the role and its credentials" if login else "check the token's policies"
+                # (A login at a mount that does not exist is refused the same way: the request
+                # carries no token, and Vault answers 403 to any unauthenticated unknown path.)
+                advice = (
+                    "check the role, its credentials and that the auth method is enabled at that mount"
+                    if login
+                    else "check the token's policies"
+                )
                 raise SecretUnavailableError(f"Vault refused the {what} ({advice})") from None
             except hvac.exceptions.InvalidPath:
                 if login:
@@ -250,6 +299,8 @@ class VaultSession:
                 ) from None
             except ValueError:  # a body announced as JSON that is not
                 raise self._not_vault(what) from None
+            except (TypeError, KeyError):  # hvac's login reading `auth` from a reply that is not Vault's
+                raise self._not_vault(what) from None
             # hvac hands back the raw response when a 200's body is not JSON (hvac/adapters.py
             # JSONAdapter.request): a proxy's sign-in page, an empty body. Vault's replies are JSON.
             if isinstance(reply, requests.Response):
@@ -265,15 +316,22 @@ class VaultSession:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def kv_version(self, mount: str) -> str:
-        """The KV version of `mount` ("1" or "2"), asked once per mount."""
-        if mount not in self._versions:
-            client = self.client()
-            import hvac
+    def locate(self, mount: str, path: str) -> tuple[str, str, str]:
+        """Where the secret `mount`/`path` lives: (its mount, its path inside the mount, the KV version).
 
+        Asked as the Vault CLI asks before every `kv` command (command/kv_helpers.go
+        kvPreflightVersionRequest): `sys/internal/ui/mounts/<full path>` answers with the longest
+        mount that holds the path (`data.path`), its `type` and `options.version` (none: version 1),
+        so a mount below another (`kv/prod`) is found whatever the reference's first segment is.
+        """
+        import hvac
+
+        client = self.client()
+        full = f"{mount}/{path}".strip("/")
+        if full not in self._located:
             try:
                 reply = self._call(
-                    lambda: client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}"),
+                    lambda: client.adapter.get(f"/v1/sys/internal/ui/mounts/{full}"),
                     "mount lookup",
                     handled=(hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath),
                 )
@@ -283,23 +341,28 @@ class VaultSession:
                 message = f"no mount {mount} this token may read in Vault (missing, or its policies deny it)"
                 raise SecretUnavailableError(message) from None
             data = reply.get("data") if isinstance(reply, dict) else None
-            if not isinstance(data, dict):
+            found = str(data.get("path") or "").strip("/") if isinstance(data, dict) else ""
+            if not isinstance(data, dict) or not found or not (full == found or full.startswith(f"{found}/")):
                 raise SecretUnavailableError(f"the reply from {self.address} about mount {mount} is not Vault's")
             kind = data.get("type")
             if kind not in ("kv", "generic"):
-                raise SecretUnavailableError(f"mount {mount} is a {kind} secrets engine, not KV")
+                raise SecretUnavailableError(f"mount {found} is a {kind} secrets engine, not KV")
             version = str((data.get("options") or {}).get("version") or "1")
             if version not in ("1", "2"):
-                raise SecretUnavailableError(f"mount {mount} is KV version {version}, which Meridian cannot read")
-            self._versions[mount] = version
-        return self._versions[mount]
+                raise SecretUnavailableError(f"mount {found} is KV version {version}, which Meridian cannot read")
+            self._located[full] = (found, full[len(found) :].strip("/"), version)
+        return self._located[full]
+
+    def kv_version(self, mount: str) -> str:
+        """The KV version of `mount` ("1" or "2")."""
+        return self.locate(mount, "")[2]
 
     def read(self, mount: str, path: str, field: str) -> str:
         """The value of `field` in the secret at `mount`/`path` (KV v1 or v2)."""
         import hvac
 
         client = self.client()
-        version = self.kv_version(mount)
+        mount, path, version = self.locate(mount, path)
         where = f"{mount}/{path}"
         denied_or_missing = (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath)
         try:
@@ -370,6 +433,24 @@ def _status(error: Exception) -> str:
         hvac.exceptions.VaultDown: "503",
     }
     return statuses.get(type(error), "other than 2xx")
+
+
+def _never_sent(error: Exception) -> bool:
+    """Whether a requests error means no connection was made (so the server saw nothing)."""
+    import requests
+    import urllib3
+
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
+def _locked(error: Exception) -> bool:
+    # OpenBao/Vault answer 503 "API access to this namespace has been locked by an administrator"
+    # (sdk/helper/consts ErrAPILocked): an operator's decision, not worth retrying.
+    errors = getattr(error, "errors", None) or []
+    return any("locked" in str(message).lower() for message in errors)
 
 
 def _sealed(error: Exception) -> bool:

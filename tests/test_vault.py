@@ -338,7 +338,10 @@ def test_approle_faults(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> No
     _fails("secret", "eo4eu/openstack", "app_secret", "could not be read from", missing)
     elsewhere = {"auth": {"method": "approle", "mount": "ci-approle"}}
     env.setenv("VAULT_SECRET_ID", secret_id)
-    _fails("secret", "eo4eu/openstack", "app_secret", "Vault has no approle login at auth/ci-approle", elsewhere)
+    message = _fails(
+        "secret", "eo4eu/openstack", "app_secret", "refused the approle login at auth/ci-approle", elsewhere
+    )
+    assert message.endswith("and that the auth method is enabled at that mount)")
 
 
 def test_one_login_per_run(env: pytest.MonkeyPatch, bao: Bao) -> None:
@@ -414,6 +417,10 @@ def test_tls_with_the_servers_ca_only_when_allowed(env: pytest.MonkeyPatch, tls_
     env.setenv("VAULT_TOKEN", server.root_token)
     message = _fails("secret", "eo4eu/openstack", "app_secret", "TLS with Vault at")
     assert message.startswith(f"TLS with Vault at {server.address} failed")
+    # requests' own CA variables change nothing (they would, with requests' default verify=True).
+    env.setenv("REQUESTS_CA_BUNDLE", str(ca))
+    env.setenv("CURL_CA_BUNDLE", str(ca))
+    _fails("secret", "eo4eu/openstack", "app_secret", "TLS with Vault at")
     env.setenv("VAULT_CACERT", str(ca))
     allowed = {"tls": {"allow_ca_from_environment": True}}
     assert session(allowed).read("secret", "eo4eu/openstack", "app_secret") == VALUE
@@ -728,3 +735,78 @@ def test_no_resolved_value_reaches_the_gate_the_diff_or_the_logs(
     assert all(VALUE not in text and secret_id not in text for text in seen)
     # The scan can see: the revealed plan holds the value (so its absence above means something).
     assert VALUE in json.dumps(evaluate(stack, vault=True, reveal_secrets=True).revealed)
+
+
+# -- after the upstream review -------------------------------------------------------------------------
+
+
+def test_a_mount_below_another_is_found_by_the_servers_answer(env: pytest.MonkeyPatch, bao: Bao) -> None:
+    """sys/internal/ui/mounts/<full path> names the longest mount holding the path (data.path)."""
+    root = bao.client()
+    if "nested/prod/" not in root.sys.list_mounted_secrets_engines()["data"]:
+        root.sys.enable_secrets_engine("kv", path="nested/prod", options={"version": "2"})
+    root.secrets.kv.v2.create_or_update_secret(path="app", secret={"token": VALUE}, mount_point="nested/prod")
+    runs = session()
+    assert runs.read("nested", "prod/app", "token") == VALUE
+    assert runs.locate("nested", "prod/app") == ("nested/prod", "app", "2")
+
+
+def test_a_locked_namespace_is_named_and_not_retried(env: pytest.MonkeyPatch, bao: Bao) -> None:
+    """OpenBao answers 503 "API access to this namespace has been locked by an administrator"."""
+    root = bao.client()
+    root.sys.create_namespace(path="ops")
+    root.adapter.post("/v1/sys/namespaces/api-lock/lock/ops")
+    waits: list[float] = []
+    with pytest.raises(SecretUnavailableError) as caught:
+        session({"namespace": "ops"}, waits=waits).read("kv", "x", "y")
+    assert str(caught.value) == f"Vault at {bao.address} has its API locked" and waits == []
+
+
+def test_a_ca_path_that_cannot_be_read(env: pytest.MonkeyPatch, tmp_path: Path, tls_bao: tuple[Bao, Path]) -> None:
+    env.setenv("VAULT_ADDR", tls_bao[0].address)
+    env.setenv("VAULT_CACERT", str(tmp_path / "absent.pem"))
+    message = _fails(
+        "secret", "eo4eu/openstack", "app_secret", "could not be set up", {"tls": {"allow_ca_from_environment": True}}
+    )
+    assert message.endswith("(OSError: check the CA path)")
+
+
+def test_an_approle_login_is_not_sent_twice(env: pytest.MonkeyPatch) -> None:
+    """AppRole spends a single-use secret ID before it answers: a login Vault may have received is not
+    retried; one that never left (no connection) is."""
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    spec = {"auth": {"method": "approle"}}
+    handler = _fixed_reply(502, b"<html>Bad Gateway</html>")
+    with _http_server(handler) as address:
+        env.setenv("VAULT_ADDR", address)
+        message = _fails("secret", "eo4eu/openstack", "app_secret", "not retried", spec)
+    assert handler.requests == 1 and message.startswith(f"Vault at {address} answered HTTP 502 during the approle")
+    env.setenv("VAULT_ADDR", f"http://127.0.0.1:{_free_port()}")
+    waits: list[float] = []
+    with pytest.raises(SecretUnavailableError) as caught:
+        session(spec, waits=waits).read("secret", "eo4eu/openstack", "app_secret")
+    assert waits == [0.5, 1.0, 2.0] and "(after 4 attempts)" in str(caught.value)
+
+
+def test_a_login_answered_by_something_else(env: pytest.MonkeyPatch) -> None:
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    with _http_server(_fixed_reply(200, b"<html>Sign in to the proxy</html>")) as address:
+        env.setenv("VAULT_ADDR", address)
+        message = _fails("secret", "eo4eu/openstack", "app_secret", "is not Vault's", {"auth": {"method": "approle"}})
+    assert message == f"the reply from {address} to the approle login at auth/approle is not Vault's " + (
+        "(not JSON: a proxy or another server?)"
+    )
+
+
+def test_github_answering_without_a_token(env: pytest.MonkeyPatch) -> None:
+    class NoToken(_Quiet):
+        def do_GET(self) -> None:
+            self.send_json(200, {"value": None})
+
+    with _http_server(NoToken) as address:
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token?api-version=2.0")
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
+        spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
+        _fails("secret", "eo4eu/openstack", "app_secret", "GitHub's OIDC token endpoint answered without a token", spec)
