@@ -102,4 +102,32 @@ class Platform(pulumi.ComponentResource):
                         )
                         installed[addon.key] = addon.build(context)
                 self.addons[cluster_name] = installed
+        if spec.vault is not None and spec.vault.write_back is not None:
+            from .writeback import VaultWriteBack
+
+            # The central stack's component is the one with Grafana's admin password.
+            central = next(
+                (
+                    a["observability"]
+                    for a in self.addons.values()
+                    if hasattr(a.get("observability"), "grafana_admin_password")
+                ),
+                None,
+            )
+            VaultWriteBack(
+                f"{spec.project.name}-vault-write-back",
+                spec,
+                kubeconfigs={
+                    name: cluster.kubeconfig
+                    for name, cluster in self.clusters.items()
+                    if spec.clusters[name].backend != "attached"  # its kubeconfig came from a reference
+                },
+                hubs={
+                    name: addons["jupyterhub"].generated
+                    for name, addons in self.addons.items()
+                    if "jupyterhub" in addons
+                },
+                grafana_admin=getattr(central, "grafana_admin_password", None),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

@@ -121,10 +121,17 @@ def resolve_references(model: BaseModel) -> list[tuple[tuple[str | int, ...], st
     resolved: dict[str, pulumi.Output[str]] = {}
     found = list(references(model))
     session = None
-    if any(ref.startswith("vault:") for _, ref in found):
+    settings = getattr(model, "vault", None)
+    if any(ref.startswith("vault:") for _, ref in found) or getattr(settings, "write_back", None) is not None:
         from .vault import VaultSession
 
-        session = VaultSession(getattr(model, "vault", None))
+        session = VaultSession(settings)
+    tls_problem = session.tls_problem() if session is not None and session.address else None
+    if tls_problem is not None:
+        # The TLS overrides of the environment the stack does not allow, said once (the Vault
+        # provider of write-back would take them too).
+        _RESOLVED.set(resolved)
+        return [(("vault", "tls"), tls_problem)]
     # One session (one login) for every reference of this spec; dropped, token and all, once resolved.
     token = _SESSION.set(session)
     try:

@@ -98,6 +98,14 @@ class VaultSession:
 
         return self.environ.get("VAULT_CACERT") or self.environ.get("VAULT_CAPATH") or certifi.where()
 
+    def tls_problem(self) -> str | None:
+        """What is wrong with the environment's TLS overrides for this stack, if anything."""
+        try:
+            self._verify()
+        except SecretUnavailableError as error:
+            return str(error)
+        return None
+
     def client(self) -> Any:
         """The logged-in hvac client (logging in on first use; a failed login fails every later call)."""
         if self._client is not None:

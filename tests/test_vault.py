@@ -810,3 +810,22 @@ def test_github_answering_without_a_token(env: pytest.MonkeyPatch) -> None:
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
         spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
         _fails("secret", "eo4eu/openstack", "app_secret", "GitHub's OIDC token endpoint answered without a token", spec)
+
+
+def test_write_back_checks_the_tls_consent_even_without_references(env: pytest.MonkeyPatch) -> None:
+    """The Vault provider of write-back would take VAULT_SKIP_VERIFY too: refused at load, at vault.tls."""
+    from components.secrets import resolve_references
+
+    class _Spec(BaseModel):
+        vault: VaultSpec
+
+    spec = _Spec(vault=VaultSpec.model_validate({"write_back": {"mount": "kv", "path": "p"}}))
+    assert resolve_references(spec) == []
+    env.setenv("VAULT_SKIP_VERIFY", "true")
+    assert resolve_references(spec) == [
+        (
+            ("vault", "tls"),
+            "VAULT_SKIP_VERIFY is set but the stack does not allow skipping certificate checks "
+            "(vault.tls.allow_skip_verify)",
+        )
+    ]

@@ -529,6 +529,8 @@ class CentralObservability(pulumi.ComponentResource):
             opts=on_cluster,
         )
         admin = random.RandomPassword(f"{cluster_name}-grafana-admin", length=32, special=False, opts=on_cluster)
+        #: Grafana's break-glass admin password (secret): what Vault write-back stores.
+        self.grafana_admin_password: pulumi.Output[str] = pulumi.Output.secret(admin.result)
         grafana_secret = k8s.core.v1.Secret(
             f"{cluster_name}-grafana-secrets",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=NAMESPACE, labels=labels),

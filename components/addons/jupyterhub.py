@@ -415,6 +415,8 @@ class JupyterHub(pulumi.ComponentResource):
     """The release record (values hold the generated secrets as secret Outputs)."""
     quota: dict[str, int]
     """The GPU quota of the users' namespace, by resource name."""
+    generated: dict[str, pulumi.Output[str]]
+    """The secrets the program generates for the hub, by key (secret Outputs): what Vault write-back stores."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Install the hub the spec of `context.cluster` asks for.
@@ -455,6 +457,7 @@ class JupyterHub(pulumi.ComponentResource):
             secrets["metrics-token"] = random.RandomBytes(
                 f"{name}-metrics-token", length=32, opts=pulumi.ResourceOptions(parent=self)
             ).hex
+        self.generated = {key: pulumi.Output.secret(value) for key, value in secrets.items() if key != "client-secret"}
         secret_data = hub_secret_data(hub, secrets)
         hub_secret = k8s.core.v1.Secret(
             f"{name}-secrets",

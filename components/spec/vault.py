@@ -108,6 +108,18 @@ class VaultTlsSpec(SpecModel):
     )
 
 
+class VaultWriteBackSpec(SpecModel):
+    """Where `pulumi up` stores the credentials the platform generates (components/writeback.py)."""
+
+    mount: str = Field(pattern=VAULT_PATH, max_length=128, description="The KV version 2 mount written to.")
+    path: str = Field(
+        pattern=VAULT_PATH,
+        max_length=256,
+        description="The prefix inside the mount: <path>/clusters/<cluster>/kubeconfig, "
+        "<path>/clusters/<cluster>/jupyterhub, <path>/observability/grafana.",
+    )
+
+
 class VaultSpec(SpecModel):
     """How the stack reads its `vault:` references."""
 
@@ -119,3 +131,25 @@ class VaultSpec(SpecModel):
         description="The Vault namespace (Enterprise, OpenBao) every reference is read in; default VAULT_NAMESPACE.",
     )
     tls: VaultTlsSpec = Field(default_factory=VaultTlsSpec, description="TLS overrides a run may take.")
+    write_back: VaultWriteBackSpec | None = Field(
+        default=None,
+        description="Store the credentials the platform generates (admin kubeconfigs, Grafana's admin, the hubs' "
+        "tokens) in Vault KV, as resources `pulumi up` writes and preview shows. Off unless set; needs token or "
+        "jwt auth.",
+    )
+
+    @model_validator(mode="after")
+    def _write_back_login(self) -> VaultSpec:
+        # The Vault provider logs in by itself; from the environment only for a token (VAULT_TOKEN)
+        # or a JWT (TERRAFORM_VAULT_AUTH_JWT). AppRole and Kubernetes logins go through its generic
+        # `auth_login`, whose parameters (the secret ID, the service account token) would be kept
+        # in the stack's state and replayed on later runs (terraform-provider-vault auth_generic.go).
+        if self.write_back is not None and self.auth.method in ("approle", "kubernetes"):
+            problems = CrossFieldError()
+            problems.add(
+                ("write_back",),
+                f"the Vault provider cannot log in with {self.auth.method} without keeping its credentials in the "
+                "stack's state: write back with token or jwt auth",
+            )
+            problems.raise_if_any()
+        return self

@@ -5,6 +5,6 @@ from types import ModuleType
 
 def modules() -> list[ModuleType]:
     """The area modules, imported on first use (they import scripts.mocks for its types)."""
-    from . import command, dns, eks, kubernetes, magnum, rke2, storage
+    from . import command, dns, eks, kubernetes, magnum, rke2, storage, vault
 
-    return [rke2, eks, magnum, kubernetes, command, dns, storage]
+    return [rke2, eks, magnum, kubernetes, command, dns, storage, vault]
