@@ -559,7 +559,7 @@ class Ingress(pulumi.ComponentResource):
         # IPv4 only: the load balancer's address is IPv4, and Octavia refuses allowed_cidrs of
         # another IP version than the VIP's (octavia listener.py _validate_cidr_compatible_with_vip),
         # which cloud-provider-openstack fills from loadBalancerSourceRanges.
-        allowed_v4 = cidrs(context.sources(entries), version=4)
+        allowed_v4 = cidrs(context.sources(entries), version=4)  # pragma: no mutate - 4 is the default too
         load_balancer, self.addresses = _public_addresses(
             Balancer(f"{cluster_name}-ingress", "ingress", "Ingress (Traefik)", NODE_PORTS), context, self, allowed_v4
         )
@@ -572,7 +572,7 @@ class Ingress(pulumi.ComponentResource):
             if push_sources:
                 # The central observability's push endpoints: a load balancer of their own that
                 # admits the observed sites only (never the hub's allow-list, which may be the internet).
-                push_v4 = cidrs(context.sources(push_sources), version=4)
+                push_v4 = cidrs(context.sources(push_sources), version=4)  # pragma: no mutate - the default too
                 balancer = Balancer(
                     f"{cluster_name}-push", "observability", "Observability push endpoints (Traefik)", PUSH_NODE_PORTS
                 )
@@ -580,7 +580,7 @@ class Ingress(pulumi.ComponentResource):
                 push = PushEntry(push_v4, push_balancer)
         role_arn: pulumi.Output[str] | None = None
         waits: dict[str, list[pulumi.Resource]] = {}
-        route53: dict[str, Any] | None = None
+        route53: dict[str, Any] | None = None  # pragma: no mutate - read only where dns-01 sets it
         if spec.acme is not None and spec.acme.challenge == "dns-01":
             role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
             waits["cert-manager"] = [policy]  # its permissions before its first ACME order

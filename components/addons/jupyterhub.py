@@ -520,7 +520,7 @@ class JupyterHub(pulumi.ComponentResource):
                 depends_on=[token, release],
             )
         # The hostname's record, at the ingress load balancer's addresses (the hub waits for ingress).
-        ingress = cast(Ingress, context.installed["ingress"])
+        ingress = cast(Ingress, context.installed["ingress"])  # pragma: no mutate - cast does nothing at run time
         public_record(name, hub.hostname, ingress.addresses, context.site, self, "JupyterHub")
         self.register_outputs(
             {"cluster": summary.cluster, "hostname": hub.hostname, "namespace": NAMESPACE, "gpu_quota": self.quota}
