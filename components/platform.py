@@ -105,15 +105,12 @@ class Platform(pulumi.ComponentResource):
         if spec.vault is not None and spec.vault.write_back is not None:
             from .writeback import VaultWriteBack
 
-            # The central stack's component is the one with Grafana's admin password.
-            central = next(
-                (
-                    a["observability"]
-                    for a in self.addons.values()
-                    if hasattr(a.get("observability"), "grafana_admin_password")
-                ),
-                None,
-            )
+            central = None
+            if spec.observability is not None:
+                from .addons.central import CentralObservability
+
+                found = self.addons.get(spec.observability.central.cluster, {}).get("observability")
+                central = found if isinstance(found, CentralObservability) else None
             VaultWriteBack(
                 f"{spec.project.name}-vault-write-back",
                 spec,
@@ -127,7 +124,7 @@ class Platform(pulumi.ComponentResource):
                     for name, addons in self.addons.items()
                     if "jupyterhub" in addons
                 },
-                grafana_admin=getattr(central, "grafana_admin_password", None),
+                grafana_admin=central.grafana_admin_password if central is not None else None,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

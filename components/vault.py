@@ -72,7 +72,9 @@ class VaultSession:
 
     def _verify(self) -> bool | str:
         tls = self.spec.tls
-        for variable in ("VAULT_CACERT", "VAULT_CAPATH"):
+        # VAULT_CACERT_BYTES and VAULT_TLS_SERVER_NAME: read by the Vault provider of write-back
+        # (terraform-provider-vault meta.go), the same kind of override.
+        for variable in ("VAULT_CACERT", "VAULT_CAPATH", "VAULT_CACERT_BYTES", "VAULT_TLS_SERVER_NAME"):
             if self.environ.get(variable) and not tls.allow_ca_from_environment:
                 raise SecretUnavailableError(
                     f"{variable} is set but the stack does not allow a CA from the environment "

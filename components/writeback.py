@@ -6,7 +6,8 @@ Platform; built only with `vault.write_back` in the spec):
 * `<project>-vault`                          pulumi:providers:vault, logged in as `vault.auth` says
 * `<project>-kubeconfig-<cluster>`           vault.kv.SecretV2 `<path>/clusters/<cluster>/kubeconfig`: the
                                              admin kubeconfig of every cluster Meridian builds (not attached ones,
-                                             whose kubeconfig came from a reference)
+                                             whose kubeconfig came from a reference; for EKS an exec-based one
+                                             that holds no credential, only how to reach the cluster)
 * `<project>-jupyterhub-<cluster>`           vault.kv.SecretV2 `<path>/clusters/<cluster>/jupyterhub`: the
                                              hub's generated secrets (cookie secret, crypt key, metrics token)
 * `<project>-grafana`                        vault.kv.SecretV2 `<path>/observability/grafana`: Grafana's
@@ -30,6 +31,9 @@ import pulumi
 from .spec import PlatformSpec
 from .spec.vault import VaultSpec
 
+#: How long the provider's child token lives (seconds): a first `pulumi up` of every cluster.
+CHILD_TOKEN_SECONDS = 7200
+
 
 def provider_args(vault: VaultSpec) -> dict[str, Any]:
     """The Vault provider's arguments: the spec's namespace, TLS consent and login.
@@ -42,7 +46,11 @@ def provider_args(vault: VaultSpec) -> dict[str, Any]:
     VAULT_SKIP_VERIFY); a CA from the environment is refused when the spec is loaded
     (components/secrets.py), as for the references.
     """
-    args: dict[str, Any] = {}
+    # The provider logs in once per run and writes with one non-renewable child token that lives
+    # max_lease_ttl_seconds (default 1200: terraform-provider-vault meta.go createChildToken); the
+    # kubeconfigs are written only once their clusters are ready, which can be well past 20 minutes
+    # into a first `pulumi up`. Two hours; the login token's own TTL must cover it.
+    args: dict[str, Any] = {"max_lease_ttl_seconds": CHILD_TOKEN_SECONDS}
     if vault.namespace is not None:
         args["namespace"] = vault.namespace
     if not vault.tls.allow_skip_verify:

@@ -400,6 +400,12 @@ def test_tls_overrides_from_the_environment_need_the_specs_consent(env: pytest.M
     assert session().read("secret", "eo4eu/openstack", "app_secret") == VALUE
     env.setenv("VAULT_CACERT", str(tmp_path / "ca.pem"))
     _fails("secret", "eo4eu/openstack", "app_secret", "VAULT_CACERT is set but the stack does not allow a CA")
+    env.delenv("VAULT_CACERT")
+    # What the write-back provider would read (terraform-provider-vault meta.go), refused alike.
+    for variable in ("VAULT_CACERT_BYTES", "VAULT_TLS_SERVER_NAME"):
+        env.setenv(variable, "x")
+        _fails("secret", "eo4eu/openstack", "app_secret", f"{variable} is set but the stack does not allow")
+        env.delenv(variable)
 
 
 @pytest.fixture(scope="module")

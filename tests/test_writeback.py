@@ -35,6 +35,8 @@ def test_every_generated_credential_is_a_kv_secret_through_the_explicit_provider
     # (A provider's object-valued configuration travels JSON-encoded, as the engine passes it.)
     assert json.loads(provider["inputs"]["authLoginJwt"]) == {"role": "eo4eu-deploy", "mount": "gitlab"}
     assert provider["inputs"]["skipTlsVerify"] in (False, "false")
+    # Its child token outlives a first `up` (terraform-provider-vault's default is 1200 s).
+    assert provider["inputs"]["maxLeaseTtlSeconds"] in (7200, "7200")
     assert "token" not in provider["inputs"] and "namespace" not in provider["inputs"]
     secrets = {r["name"]: r for r in plan.by_type(SECRET_V2)}
     # Every cluster Meridian builds (an attached one's kubeconfig would have come from a reference), the
