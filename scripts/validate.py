@@ -26,6 +26,7 @@ import kubernetes_validate
 import yaml
 
 from components.charts import chart_lock
+from components.workloads import POD_SPEC_PATHS
 
 from .crdschema import crd_key, schema_of
 from .upstream import chart_crd_files, crd_file
@@ -220,16 +221,8 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
     return None
 
 
-#: Where each workload kind keeps its pod spec.
-_POD_SPEC_PATHS = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
+#: Where each workload kind keeps its pod spec (components/workloads.py, shared with the policy pack).
+_POD_SPEC_PATHS = {kind: path for (_, kind), path in POD_SPEC_PATHS.items()}
 
 
 def port_clash(document: dict[str, Any]) -> str | None:

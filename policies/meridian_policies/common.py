@@ -38,6 +38,7 @@ if str(_REPO) not in sys.path:
 # mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
 # repository root is not on its search path.
 from components.ports import ADMIN_PORTS as ADMIN_PORTS  # type: ignore[import-not-found]  # noqa: E402
+from components.workloads import POD_SPEC_PATHS  # type: ignore[import-not-found]  # noqa: E402
 
 # mypy checks the pack from policies/ (its __main__ would clash with the program's), where the
 # repository root is not on its search path.
@@ -145,15 +146,9 @@ def tag_map(props: Any) -> dict[str, str]:
     return {key: value for key, _, value in (str(tag).partition("=") for tag in items(tags))}
 
 
-#: Kubernetes kinds that carry a pod template, and where it sits.
+#: Kubernetes kinds that carry a pod template, and where it sits, by Pulumi type token.
 POD_PATHS: dict[str, tuple[str, ...]] = {
-    "kubernetes:core/v1:Pod": ("spec",),
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    f"kubernetes:{group_version}:{kind}": path for (group_version, kind), path in POD_SPEC_PATHS.items()
 }
 
 
