@@ -24,6 +24,7 @@ import jmespath
 import jsonschema
 import pytest
 import yaml
+from conftest import load_platform
 from helm_values import unknown_keys
 
 from components.addons.central import alertmanager_config, htpasswd, receiver_secret_refs, role_attribute_path
@@ -46,9 +47,7 @@ CENTRAL = "meridian:addons:CentralObservability"
 
 
 def platform_of(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
-    platform: dict[str, Any] = document["config"]["meridian:platform"]
-    return platform
+    return load_platform(STACKS / f"Pulumi.{stack}.yaml")
 
 
 def stack_values(plan: Plan, cluster: str) -> dict[str, Any]:

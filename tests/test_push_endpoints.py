@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import load_platform
 
 from components.addons.observability import probe_sources
 from components.spec import parse_platform
@@ -35,9 +36,7 @@ CA_CERT = "tls:index/selfSignedCert:SelfSignedCert"
 
 
 def platform_of(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
-    platform: dict[str, Any] = document["config"]["meridian:platform"]
-    return platform
+    return load_platform(STACKS / f"Pulumi.{stack}.yaml")
 
 
 def egress(plan: Plan, *sites: str) -> list[str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+from conftest import load_platform
 
 from scripts.harness import STACKS, Plan, evaluate
 
@@ -18,9 +19,7 @@ SECRET_V2 = "vault:kv/secretV2:SecretV2"
 
 
 def platform_of(stack: str) -> dict[str, Any]:
-    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
-    platform: dict[str, Any] = document["config"]["meridian:platform"]
-    return platform
+    return load_platform(STACKS / f"Pulumi.{stack}.yaml")
 
 
 def test_every_generated_credential_is_a_kv_secret_through_the_explicit_provider(
