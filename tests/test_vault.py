@@ -312,11 +312,17 @@ def _approle(bao: Bao, role: str) -> tuple[str, str]:
     return role_id, secret_id
 
 
-def test_approle_login_from_the_environment_or_a_file(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+def _as_approle(env: pytest.MonkeyPatch, bao: Bao, role: str) -> str:
+    """The run's environment as an AppRole login of `role` gives it (no token); returns the secret ID."""
     env.delenv("VAULT_TOKEN")
-    role_id, secret_id = _approle(bao, "ci")
+    role_id, secret_id = _approle(bao, role)
     env.setenv("VAULT_ROLE_ID", role_id)
     env.setenv("VAULT_SECRET_ID", secret_id)
+    return secret_id
+
+
+def test_approle_login_from_the_environment_or_a_file(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    secret_id = _as_approle(env, bao, "ci")
     assert session({"auth": {"method": "approle"}}).read("secret", "eo4eu/openstack", "app_secret") == VALUE
     # Only what the role's policy allows.
     _fails("secret", "other/thing", "x", "Vault denied reading", {"auth": {"method": "approle"}})
@@ -346,10 +352,7 @@ def test_approle_faults(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> No
 
 def test_one_login_per_run(env: pytest.MonkeyPatch, bao: Bao) -> None:
     """A secret ID good for one login reads every reference of a spec: the run logs in once."""
-    env.delenv("VAULT_TOKEN")
-    role_id, secret_id = _approle(bao, "once")
-    env.setenv("VAULT_ROLE_ID", role_id)
-    env.setenv("VAULT_SECRET_ID", secret_id)
+    _as_approle(env, bao, "once")
     runs = session({"auth": {"method": "approle"}})
     assert runs.read("secret", "eo4eu/openstack", "app_secret") == VALUE
     assert runs.read("legacy", "eo4eu/github", "client_secret") == VALUE
@@ -585,10 +588,7 @@ def test_plan_with_vault_reads_for_real_and_shows_no_value(
     from scripts.cli import render_tree
     from scripts.harness import evaluate, write_plan
 
-    env.delenv("VAULT_TOKEN")
-    role_id, secret_id = _approle(bao, "ci")
-    env.setenv("VAULT_ROLE_ID", role_id)
-    env.setenv("VAULT_SECRET_ID", secret_id)
+    secret_id = _as_approle(env, bao, "ci")
     stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#app_secret"))
     plan = evaluate(stack, vault=True, reveal_secrets=True)
     provider = plan.one("pulumi:providers:openstack", "os-a-provider")
@@ -596,7 +596,8 @@ def test_plan_with_vault_reads_for_real_and_shows_no_value(
     assert plan.revealed[provider["urn"]]["applicationCredentialSecret"] == VALUE
     shown = evaluate(stack, vault=True)
     write_plan(shown, tmp_path / "plan.json")
-    assert VALUE not in (tmp_path / "plan.json").read_text() and VALUE not in render_tree(shown.resources)
+    for text in ((tmp_path / "plan.json").read_text(), render_tree(shown.resources)):
+        assert VALUE not in text and secret_id not in text
     # Without --vault nothing is read: a marked placeholder stands in.
     offline = evaluate(stack, reveal_secrets=True)
     assert offline.revealed[provider["urn"]]["applicationCredentialSecret"].startswith("[offline placeholder")
@@ -608,10 +609,7 @@ def test_plan_with_vault_names_the_key_path_and_the_reference(
     from components.spec import SpecError
     from scripts.harness import evaluate
 
-    env.delenv("VAULT_TOKEN")
-    role_id, secret_id = _approle(bao, "ci")
-    env.setenv("VAULT_ROLE_ID", role_id)
-    env.setenv("VAULT_SECRET_ID", secret_id)
+    secret_id = _as_approle(env, bao, "ci")
     stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#missing"))
     with pytest.raises(SpecError) as caught:
         evaluate(stack, vault=True)
@@ -720,10 +718,7 @@ def test_no_resolved_value_reaches_the_gate_the_diff_or_the_logs(
     from scripts.gate import render as render_gate
 
     caplog.set_level(logging.DEBUG)
-    env.delenv("VAULT_TOKEN")
-    role_id, secret_id = _approle(bao, "ci")
-    env.setenv("VAULT_ROLE_ID", role_id)
-    env.setenv("VAULT_SECRET_ID", secret_id)
+    secret_id = _as_approle(env, bao, "ci")
     from scripts.harness import evaluate
 
     stack = write_stack(_stack_with_vault(base_platform, "vault:secret/eo4eu/openstack#app_secret"))
