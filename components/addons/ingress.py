@@ -7,6 +7,9 @@ Children of `<c>-ingress` (`meridian:addons:Ingress`, parented to the cluster; t
 * rke2 only: `<c>-ingress` loadbalancer.LoadBalancer with FloatingIpAssociate, `<c>-ingress-{80,443}`
   Listener, Pool and Monitor, a Member per agent on Traefik's node port, and
   `<c>-nodes-tcp-{30080,30443}` SecGroupRules admitting the load balancer to the nodes
+* central observability cluster only: the same again for the push entry point, named `<c>-push`
+  (`<c>-push`, `<c>-push-<zone>`; on rke2 `<c>-push-443` and `<c>-nodes-tcp-30444`), admitting the
+  observed sites only (`PUSH_ENTRY`)
 * `<c>-traefik`, `<c>-cert-manager`   core/v1 Namespaces (Pod Security restricted)
 * `<c>-traefik`                       helm.v3.Release of traefik/traefik at the locked version
 * `<c>-cert-manager`                  helm.v3.Release of jetstack/cert-manager at the locked version (with CRDs)
