@@ -31,9 +31,15 @@ class LockedChart:
     name: str
     repository: str
     version: str
-    digest: str
+    #: None only for a chart no verified copy of which could be had (`unverified` says why): it is
+    #: installed from its repository at the pinned version, but never rendered offline.
+    digest: str | None
     #: What installs it, for people reading the lock.
     purpose: str
+    unverified: str = ""
+    #: Such a chart's files that could be had (Chart.yaml, values.yaml, its values schema), by name,
+    #: with their digests: what its values are checked against (scripts/upstream.py chart_reference).
+    reference_files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,10 @@ def chart_lock(path: Path = LOCK_FILE) -> ChartLock:
             name=name,
             repository=str(entry["repository"]),
             version=str(entry["version"]),
-            digest=str(entry["digest"]),
+            digest=None if entry.get("digest") is None else str(entry["digest"]),
             purpose=str(entry.get("purpose", "")),
+            unverified=str(entry.get("unverified", "")),
+            reference_files=tuple((str(k), str(v)) for k, v in (entry.get("reference_files") or {}).items()),
         )
         for name, entry in (data.get("charts") or {}).items()
     }

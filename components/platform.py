@@ -61,7 +61,7 @@ class Platform(pulumi.ComponentResource):
         self.clusters = {}
         if spec.clusters:
             from .clusters.cluster import KubernetesCluster
-            from .reachability import sources
+            from .reachability import api_allow_list, sources
 
             for cluster_name, cluster in spec.clusters.items():
                 self.clusters[cluster_name] = KubernetesCluster(
@@ -70,19 +70,21 @@ class Platform(pulumi.ComponentResource):
                     site=self.sites[cluster.site],
                     project=spec.project,
                     # Other sites in the allow-list are reached through their egress addresses.
-                    api_sources=sources(cluster.api_cidrs, self.sites),
+                    api_sources=sources(api_allow_list(spec, cluster_name), self.sites),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         self.addons = {}
         self.project_services = {}
+        from .addons import PROJECT_SERVICES
+
+        for service in PROJECT_SERVICES:
+            if service.applies(spec):
+                self.project_services[service.key] = service.build(spec, self)
         if spec.clusters:
-            from .addons import ADDONS, PROJECT_SERVICES
+            from .addons import ADDONS
             from .addons.base import AddonContext
             from .reachability import sources
 
-            for service in PROJECT_SERVICES:
-                if service.applies(spec):
-                    self.project_services[service.key] = service.build(spec, self)
             for cluster_name, cluster in spec.clusters.items():
                 component = self.clusters[cluster_name]
                 installed: dict[str, pulumi.ComponentResource] = {}
@@ -103,6 +105,7 @@ class Platform(pulumi.ComponentResource):
                         installed[addon.key] = addon.build(context)
                 self.addons[cluster_name] = installed
         if spec.vault is not None and spec.vault.write_back is not None:
+            from .vaultside import vault_project
             from .writeback import VaultWriteBack
 
             central = None
@@ -125,6 +128,7 @@ class Platform(pulumi.ComponentResource):
                     if "jupyterhub" in addons
                 },
                 grafana_admin=central.grafana_admin_password if central is not None else None,
+                provider=vault_project(self.project_services).provider,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})

@@ -19,12 +19,15 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pulumi
 
 from .labels import cidr_slug
 from .spec.base import SITE_REF_PREFIX
+
+if TYPE_CHECKING:
+    from .spec import PlatformSpec
 
 
 class HasEgress(Protocol):
@@ -66,6 +69,20 @@ def sources(entries: Sequence[str], sites: Mapping[str, HasEgress] = NO_SITES) -
         else:
             found.append(Source(cidr_slug(entry), entry, ipaddress.ip_network(entry).version))
     return found
+
+
+def api_allow_list(spec: PlatformSpec, cluster: str) -> list[str]:
+    """Who may reach a cluster's API besides its site's admin CIDRs, as allow-list entries.
+
+    The spec's `api_cidrs`, then, where the clusters read Vault at run time (`vault.in_cluster`),
+    Vault's egress: Vault asks each cluster's API to review the service account tokens it is
+    shown (TokenReview; components/addons/external_secrets.py). An entry named twice is kept once,
+    at its first place (sources' slugs name resources).
+    """
+    entries = list(spec.clusters[cluster].api_cidrs)
+    if spec.vault is not None and spec.vault.in_cluster is not None:
+        entries.extend(spec.vault.in_cluster.egress)
+    return list(dict.fromkeys(entries))
 
 
 def cidrs(found: Sequence[Source], *extra: str, version: int | None = 4) -> pulumi.Output[list[str]]:

@@ -122,7 +122,7 @@ def resolve_references(model: BaseModel) -> list[tuple[tuple[str | int, ...], st
     found = list(references(model))
     session = None
     settings = getattr(model, "vault", None)
-    if any(ref.startswith("vault:") for _, ref in found) or getattr(settings, "write_back", None) is not None:
+    if any(ref.startswith("vault:") for _, ref in found) or getattr(settings, "provider_needed", False):
         from .vault import VaultSession
 
         session = VaultSession(settings)

@@ -1,9 +1,9 @@
 """Vault write-back: the credentials the platform generates, stored in Vault KV by `pulumi up`.
 
 Children of `<project>-vault-write-back` (`meridian:index:VaultWriteBack`, parented to the
-Platform; built only with `vault.write_back` in the spec):
+Platform; built only with `vault.write_back` in the spec), each written with the project's Vault
+provider (components/vaultside.py):
 
-* `<project>-vault`                          pulumi:providers:vault, logged in as `vault.auth` says
 * `<project>-kubeconfig-<cluster>`           vault.kv.SecretV2 `<path>/clusters/<cluster>/kubeconfig`: the
                                              admin kubeconfig of every cluster Meridian builds (not attached ones,
                                              whose kubeconfig came from a reference; for EKS an exec-based one
@@ -24,44 +24,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 import pulumi
 
 from .spec import PlatformSpec
-from .spec.vault import VaultSpec
-
-#: How long the provider's child token lives (seconds): a first `pulumi up` of every cluster.
-CHILD_TOKEN_SECONDS = 7200
-
-
-def provider_args(vault: VaultSpec) -> dict[str, Any]:
-    """The Vault provider's arguments: the spec's namespace, TLS consent and login.
-
-    Nothing secret is an argument: provider arguments are kept in the stack's state. The
-    provider reads the rest from the environment of `pulumi up` (terraform-provider-vault
-    meta.go): VAULT_ADDR, VAULT_TOKEN or the token helper, VAULT_CACERT / VAULT_CAPATH; a JWT
-    login's token from TERRAFORM_VAULT_AUTH_JWT (auth_jwt.go). `skip_tls_verify` is set false
-    unless the spec allows skipping (the Python SDK would otherwise fill it from
-    VAULT_SKIP_VERIFY); a CA from the environment is refused when the spec is loaded
-    (components/secrets.py), as for the references.
-    """
-    # The provider logs in once per run and writes with one non-renewable child token that lives
-    # max_lease_ttl_seconds (default 1200: terraform-provider-vault meta.go createChildToken); the
-    # kubeconfigs are written only once their clusters are ready, which can be well past 20 minutes
-    # into a first `pulumi up`. Two hours; the login token's own TTL must cover it.
-    args: dict[str, Any] = {"max_lease_ttl_seconds": CHILD_TOKEN_SECONDS}
-    if vault.namespace is not None:
-        args["namespace"] = vault.namespace
-    if not vault.tls.allow_skip_verify:
-        args["skip_tls_verify"] = False
-    auth = vault.auth
-    if auth.method == "jwt":
-        import pulumi_vault
-
-        assert auth.role is not None  # VaultAuthSpec requires it for jwt
-        args["auth_login_jwt"] = pulumi_vault.ProviderAuthLoginJwtArgs(role=auth.role, mount=auth.mount_path)
-    return args
 
 
 def write_back_items(
@@ -113,6 +79,7 @@ class VaultWriteBack(pulumi.ComponentResource):
         kubeconfigs: Mapping[str, pulumi.Output[str]],
         hubs: Mapping[str, Mapping[str, pulumi.Output[str]]],
         grafana_admin: pulumi.Output[str] | None,
+        provider: pulumi.ProviderResource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Write the credentials.
@@ -121,14 +88,12 @@ class VaultWriteBack(pulumi.ComponentResource):
         :param kubeconfigs: admin kubeconfigs by cluster (clusters Meridian builds).
         :param hubs: each hub's generated secrets by cluster.
         :param grafana_admin: Grafana's admin password, where the project has a central stack.
+        :param provider: the project's Vault provider (vaultside.VaultProject).
         """
         super().__init__("meridian:index:VaultWriteBack", name, None, opts)
         import pulumi_vault as vault
 
         assert spec.vault is not None and spec.vault.write_back is not None, "applies only when asked for"
-        provider = vault.Provider(
-            f"{spec.project.name}-vault", **provider_args(spec.vault), opts=pulumi.ResourceOptions(parent=self)
-        )
         on_vault = pulumi.ResourceOptions(parent=self, provider=provider)
         self.paths: list[str] = []
         for resource, path, data in write_back_items(spec, kubeconfigs, hubs, grafana_admin):

@@ -161,6 +161,8 @@ def _render(args: argparse.Namespace) -> int:
         if isinstance(item, OwnObjects):
             count = len(item.objects + item.patches)
             print(f"{item.cluster}/own objects (Kubernetes {item.kube_version}): {count}, {verdict}")
+        elif item.skipped is not None:
+            print(f"{item.release.cluster}/{item.release.resource}: {item.skipped}")
         else:
             release = item.release
             if out is not None:
@@ -173,7 +175,8 @@ def _render(args: argparse.Namespace) -> int:
             print(f"  {problem}")
     if out is not None:
         print(f"manifests written to {out}")
-    print(f"{len(rendered)} releases rendered, {failed} invalid objects")
+    skipped = sum(1 for item in rendered if item.skipped is not None)
+    print(f"{len(rendered) - skipped} releases rendered, {skipped} not rendered, {failed} invalid objects")
     return 1 if failed else 0
 
 

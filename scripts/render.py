@@ -73,6 +73,8 @@ class Rendered:
     release: ReleaseRecord
     objects: list[dict[str, Any]] = field(default_factory=list)
     manifest: str = ""
+    #: Why the release was not rendered (its chart has no verified copy: the chart lock's `unverified`).
+    skipped: str | None = None
 
 
 def kube_version(backend: str, minor: str) -> str:
@@ -195,6 +197,8 @@ def render_release(release: ReleaseRecord, api_versions: Iterable[str], where: s
             f"{prefix}: {release.chart} {release.version} from {release.repository} is not the locked "
             f"{lock.version} from {lock.repository}"
         )
+    if lock.digest is None:
+        return Rendered(release, skipped=f"{release.chart} {lock.version} not rendered: {lock.unverified}")
     try:
         directory = chart_dir(release.chart)
     except UpstreamUnavailableError as error:
@@ -257,7 +261,8 @@ def render_plan(plan: Plan, revealed: Plan | None, where: str) -> list[Rendered]
     apis: dict[str, set[str]] = {}
     for record in records:
         # CRDs a release skips are not installed, so they serve no API on the cluster.
-        if record.chart in chart_lock().charts and record.include_crds:
+        lock = chart_lock().charts.get(record.chart)
+        if lock is not None and lock.digest is not None and record.include_crds:
             try:
                 apis.setdefault(record.cluster, set()).update(chart_api_versions(record.chart))
             except UpstreamUnavailableError as error:

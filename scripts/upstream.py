@@ -62,9 +62,36 @@ def helm_binary() -> str | None:
     return None
 
 
+def chart_reference(name: str) -> Path:
+    """The mirror's folder of a chart locked without a digest, holding its verified reference files.
+
+    Such a chart is never rendered (components/charts.lock.yaml `unverified`); what of its release
+    could be had (Chart.yaml, values.yaml, its values schema) is locked file by file, and the
+    add-on's values are checked against those files.
+    """
+    chart = locked(name)
+    if not chart.reference_files:
+        raise KeyError(f"chart {name} has no reference files in the chart lock")
+    folder = mirror_root() / "charts" / name
+    for file, digest in chart.reference_files:
+        candidate = folder / file
+        if not candidate.exists():
+            raise UpstreamUnavailableError(f"chart {name} {chart.version}: {file} is absent from {folder}")
+        found = file_digest(candidate)
+        if found != digest:
+            raise UpstreamUnavailableError(
+                f"chart {name} {chart.version}: {candidate} has digest {found}, the lock says {digest}"
+            )
+    return folder
+
+
 def chart_dir(name: str) -> Path:
     """The verified directory of the locked chart `name` (Chart.yaml at its top)."""
     chart = locked(name)
+    if chart.digest is None:
+        raise UpstreamUnavailableError(
+            f"chart {name} {chart.version} has no recorded digest, so no copy of it can be verified: {chart.unverified}"
+        )
     tried: list[str] = []
     mirror = mirror_root() / "charts" / name / "chart"
     for candidate, place in ((mirror, f"mirror {mirror}"), (_cached(chart), f"cache {_cached(chart)}")):
@@ -120,7 +147,7 @@ def _cached(chart: LockedChart) -> Path:
     return cache_root() / f"{chart.name}-{chart.version}"
 
 
-def _verify(root: Path, expected: str) -> str | None:
+def _verify(root: Path, expected: str | None) -> str | None:
     """None when the files under `root` have the expected digest, else what is wrong."""
     found = tree_digest(root)
     return None if found == expected else f"digest {found} is not the lock's {expected}"

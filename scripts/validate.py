@@ -75,7 +75,8 @@ def load_documents(text: str) -> list[Any]:
 def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
     """Every CRD the locked charts ship in `crds/` (subcharts included) and every locked CRD file."""
     if not _KNOWN_CRDS:
-        paths = [path for name in chart_lock().charts for path in chart_crd_files(name)]
+        verified = [name for name, chart in chart_lock().charts.items() if chart.digest is not None]
+        paths = [path for name in verified for path in chart_crd_files(name)]
         paths += [crd_file(path) for path in chart_lock().crds]
         for path in paths:
             for document in load_documents(path.read_text(encoding="utf-8")):

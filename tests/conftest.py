@@ -67,11 +67,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     MERIDIAN_UPSTREAM or beside the repository, the cache, or the chart's repository).
     """
     from components.charts import chart_lock
-    from scripts.upstream import UpstreamUnavailableError, chart_dir, crd_file
+    from scripts.upstream import UpstreamUnavailableError, chart_dir, chart_reference, crd_file
 
     try:
-        for name in chart_lock().charts:
-            chart_dir(name)
+        # A chart without a recorded digest is never rendered (its lock entry says why); the files
+        # its values are checked against are locked one by one (test_external_secrets.py).
+        for name, chart in chart_lock().charts.items():
+            if chart.digest is not None:
+                chart_dir(name)
+            else:
+                chart_reference(name)
         for path in chart_lock().crds:
             crd_file(path)
     except UpstreamUnavailableError as error:

@@ -28,6 +28,7 @@ from helm_values import unknown_keys
 
 from components.addons import ADDONS
 from components.addons.base import AddonContext, ChartRelease, chart_release
+from components.addons.external_secrets import external_secrets_release
 from components.addons.gpu_operator import gpu_operator_release
 from components.addons.ingress import ingress_releases
 from components.addons.jupyterhub import jupyterhub_release
@@ -240,6 +241,8 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
     assert observability is not None
     endpoints = public_endpoints(observability)
     return {
+        # The operator's release waits for nothing (its store and ExternalSecrets wait for it).
+        "external_secrets": [external_secrets_release(CLUSTER)],
         # The default StorageClass is an object of Meridian's own, not a chart release.
         "block_storage": [],
         # The collector (on the central cluster with the central stack's Loki, whose records wait for nothing).

@@ -380,9 +380,11 @@ def test_grafana_logs_in_with_the_projects_identity_provider(bundled_plan: Calla
     assert oauth["groups_attribute_path"] == "eduperson_entitlement"
     assert oauth["role_attribute_strict"] is True
     assert "client_secret" not in oauth
+    # eo4eu's client secret lies under vault.in_cluster: an ExternalSecret makes its Secret on the
+    # cluster (test_external_secrets.py); elsewhere Meridian's own Secret holds it (meridian-grafana).
     assert grafana["envValueFrom"] == {
         "GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET": {
-            "secretKeyRef": {"name": "meridian-grafana", "key": "oauth-client-secret"}
+            "secretKeyRef": {"name": "meridian-grafana-oauth", "key": "oauth-client-secret"}
         }
     }
     assert grafana["admin"]["existingSecret"] == "meridian-grafana"

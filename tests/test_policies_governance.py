@@ -42,7 +42,7 @@ STACK_FILE_VIOLATIONS = {"allowed-regions", "allowed-flavors", "required-tags", 
 PLAN_FILE_VIOLATIONS = {
     "no-admin-port-open-to-internet",
     "helm-release-pinned",
-    # external-secrets' repository is allowed once an add-on locks its chart (charts.lock.yaml).
+    # external-secrets from a mirror that is not its official repository (charts.lock.yaml).
     "helm-release-allowed-repository",
     "stateful-resources-protected",
     "gpu-nodes-tainted",

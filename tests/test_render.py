@@ -37,7 +37,7 @@ from scripts.render import (
     type_token,
     validate_all,
 )
-from scripts.upstream import chart_dir
+from scripts.upstream import chart_dir, chart_reference
 from scripts.validate import validate_objects
 
 BUNDLED = bundled_stacks()
@@ -93,7 +93,13 @@ def test_every_release_renders_and_every_object_validates(stack: str) -> None:
     plan, renders = rendered(stack)
     releases_in_plan = plan.by_type("kubernetes:helm.sh/v3:Release")
     assert len(renders) == len(releases_in_plan)
+    # Only a chart the lock says has no verified copy goes unrendered, and it says so.
+    unverified = {name for name, chart in chart_lock().charts.items() if chart.digest is None}
+    assert {item.release.chart for item in renders if item.skipped is not None} <= unverified
     for item in renders:
+        if item.release.chart in unverified:
+            assert item.skipped is not None and "not rendered" in item.skipped and not item.objects
+            continue
         assert item.objects, item.release.resource
         kinds = {o["kind"] for o in item.objects}
         assert EXPECTED_KINDS[item.release.chart] <= kinds, item.release.resource
@@ -142,8 +148,11 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("core", "prometheus-blackbox-exporter"): "v1.33.13",
         ("burst", "kube-prometheus-stack"): "v1.34.0",
         ("burst", "alloy"): "v1.34.0",
+        ("core", "external-secrets"): "v1.33.13",
+        ("burst", "external-secrets"): "v1.34.0",
     }
     assert {(item.release.name, item.release.namespace) for item in renders} == {
+        ("external-secrets", "external-secrets"),
         ("gpu-operator", "gpu-operator"),
         ("traefik", "traefik"),
         ("cert-manager", "cert-manager"),
@@ -212,7 +221,7 @@ def test_renders_are_cached_by_chart_digest_and_values(monkeypatch: pytest.Monke
 
 def test_validation_catches_broken_objects() -> None:
     _, renders = rendered("eo4eu")
-    objects = renders[0].objects
+    objects = next(item for item in renders if item.release.chart == "gpu-operator").objects
     daemonset = copy.deepcopy(next(o for o in objects if o["kind"] == "DaemonSet"))
     daemonset["spec"]["template"]["spec"]["tolerationz"] = []  # strict: no unknown fields
     policy = copy.deepcopy(next(o for o in objects if o["kind"] == "ClusterPolicy"))
@@ -331,7 +340,8 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "core.core-loki.yaml",
         "core.core-traefik.yaml",
     ]
-    assert "14 releases rendered, 0 invalid objects" in result.stdout
+    assert "14 releases rendered, 2 not rendered, 0 invalid objects" in result.stdout
+    assert "burst/burst-external-secrets: external-secrets 2.9.0 not rendered: the mirror holds" in result.stdout
 
 
 @pytest.mark.cli
@@ -382,5 +392,7 @@ def test_custom_resources_validate_against_locked_crd_files() -> None:
 @pytest.mark.parametrize("chart", sorted(chart_lock().charts))
 def test_every_pinned_version_is_the_released_chart(chart: str) -> None:
     # The chart the resolver verified (digest) says it is the locked version: Chart.yaml's
-    # version, or the release tag its SOURCE names when Chart.yaml carries a placeholder.
-    assert chart_version(chart_dir(chart)) == locked(chart).version
+    # version, or the release tag its SOURCE names when Chart.yaml carries a placeholder. A chart
+    # locked without a digest: its verified reference files' Chart.yaml.
+    folder = chart_dir(chart) if locked(chart).digest is not None else chart_reference(chart)
+    assert chart_version(folder) == locked(chart).version

@@ -14,6 +14,20 @@ from ..spec import PlatformSpec
 from .base import Addon, AddonContext, ProjectService
 
 
+def _external_secrets_applies(name: str, spec: PlatformSpec) -> bool:
+    # Clusters Meridian builds: an attached cluster's API allow-list is its owner's, and its
+    # kubeconfig need not carry the CA Vault must verify it with.
+    return spec.vault is not None and spec.vault.in_cluster is not None and spec.clusters[name].backend != "attached"
+
+
+def _external_secrets(context: AddonContext) -> pulumi.ComponentResource:
+    from .external_secrets import ExternalSecrets
+
+    return ExternalSecrets(
+        f"{context.cluster_name}-external-secrets", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
 def _storage_applies(name: str, spec: PlatformSpec) -> bool:
     from .storage import applies
 
@@ -99,11 +113,13 @@ def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
 
 
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
-#: the ones its releases wait for (the hub after block storage and ingress). The collector (or, on
+#: the ones its releases wait for (the hub after block storage and ingress). External Secrets
+#: comes first: any add-on may take a secret from it (external_secrets.runtime_secret). The collector (or, on
 #: the central cluster, the central stack with its collector) comes after the ingress that
 #: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
 #: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs.
 ADDONS: tuple[Addon, ...] = (
+    Addon("external_secrets", _external_secrets_applies, _external_secrets),
     Addon("block_storage", _storage_applies, _storage),
     Addon("ingress", _ingress_applies, _ingress),
     Addon("observability", _observability_applies, _observability),
@@ -118,9 +134,17 @@ def _push_authority(spec: PlatformSpec, parent: pulumi.Resource) -> pulumi.Compo
     return PushAuthority(f"{spec.project.name}-push-ca", spec.project.name, opts=pulumi.ResourceOptions(parent=parent))
 
 
+def _vault_project(spec: PlatformSpec, parent: pulumi.Resource) -> pulumi.ComponentResource:
+    from ..vaultside import VaultProject
+
+    return VaultProject(f"{spec.project.name}-vault", spec, opts=pulumi.ResourceOptions(parent=parent))
+
+
 #: Project-wide components, built once by the Platform before the clusters' add-ons, which find
-#: them in `AddonContext.project`: the CA of the central observability's push endpoints, which
+#: them in `AddonContext.project`: the project's Vault provider and the clusters' read policy
+#: (components/vaultside.py), and the CA of the central observability's push endpoints, which
 #: the central cluster signs with and every collector trusts (pushca.py).
 PROJECT_SERVICES: tuple[ProjectService, ...] = (
+    ProjectService("vault", lambda spec: spec.vault is not None and spec.vault.provider_needed, _vault_project),
     ProjectService("push_authority", lambda spec: spec.observability is not None, _push_authority),
 )

@@ -82,6 +82,8 @@ ALERTMANAGER_SECRET = "meridian-alertmanager"
 #: bcrypt hashes the first 72 bytes of a password only (and Go's refuses longer ones).
 BCRYPT_MAX_BYTES = 72
 GRAFANA_SECRET = "meridian-grafana"
+#: Grafana's OAuth client secret where the cluster reads it from Vault (an ExternalSecret's target).
+GRAFANA_OAUTH_SECRET = "meridian-grafana-oauth"
 PUSH_USERS_SECRET = "meridian-push-users"
 PUSH_MIDDLEWARE = "meridian-push-auth"
 #: The project CA's key pair on the central cluster, and the Issuer that signs with it.
@@ -240,12 +242,17 @@ def grafana_ini(observability: ObservabilitySpec) -> dict[str, Any]:
 
 
 def central_stack_values(
-    observability: ObservabilitySpec, issuer: str, metrics_role: pulumi.Input[str] | None = None
+    observability: ObservabilitySpec,
+    issuer: str,
+    metrics_role: pulumi.Input[str] | None = None,
+    oauth_secret: str = GRAFANA_SECRET,
 ) -> dict[str, Any]:
     """What the central cluster's kube-prometheus-stack adds to the agent's: Alertmanager and Grafana.
 
     :param metrics_role: on eks, the IAM role of the metrics bucket, for the Prometheus service account
         (the central Prometheus's Thanos sidecar uploads with it).
+    :param oauth_secret: the Secret holding Grafana's OAuth client secret (`oauth-client-secret`):
+        Meridian's own, or the one an ExternalSecret makes where the cluster reads it from Vault.
     """
     central = observability.central
     login = central.login
@@ -274,7 +281,7 @@ def central_stack_values(
             "enabled": True,
             "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "envValueFrom": {
-                OAUTH_SECRET_ENV[login.kind]: {"secretKeyRef": {"name": GRAFANA_SECRET, "key": "oauth-client-secret"}}
+                OAUTH_SECRET_ENV[login.kind]: {"secretKeyRef": {"name": oauth_secret, "key": "oauth-client-secret"}}
             },
             "grafana.ini": grafana_ini(observability),
             # Stateless: dashboards and datasources are provisioned from the program, users come
@@ -504,6 +511,7 @@ class CentralObservability(pulumi.ComponentResource):
         from .. import secrets
         from . import alerts, dashboards, probes
         from .dns import public_record
+        from .external_secrets import delivered_at_run_time, runtime_secret
 
         spec = context.spec
         assert spec is not None and spec.observability is not None, "applies only when declared"
@@ -531,14 +539,22 @@ class CentralObservability(pulumi.ComponentResource):
         admin = random.RandomPassword(f"{cluster_name}-grafana-admin", length=32, special=False, opts=on_cluster)
         #: Grafana's break-glass admin password (secret): what Vault write-back stores.
         self.grafana_admin_password: pulumi.Output[str] = pulumi.Output.secret(admin.result)
+        generated: dict[str, pulumi.Input[str]] = {"admin-user": "admin", "admin-password": admin.result}
+        oauth_ref = {"oauth-client-secret": central.login.client_secret}
+        oauth_secret = GRAFANA_SECRET
+        if delivered_at_run_time(context, list(oauth_ref.values())):
+            # The cluster reads the client secret from Vault itself: it never passes through the stack.
+            oauth_secret = GRAFANA_OAUTH_SECRET
+            runtime_secret(
+                f"{cluster_name}-grafana-oauth", context, name=oauth_secret, namespace=NAMESPACE, data=oauth_ref,
+                parent=self,
+            )  # fmt: skip
+        else:
+            generated["oauth-client-secret"] = secrets.secret(central.login.client_secret)
         grafana_secret = k8s.core.v1.Secret(
             f"{cluster_name}-grafana-secrets",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=NAMESPACE, labels=labels),
-            string_data={
-                "admin-user": "admin",
-                "admin-password": admin.result,
-                "oauth-client-secret": secrets.secret(central.login.client_secret),
-            },
+            string_data=generated,
             opts=on_cluster,
         )
         metrics_store = object_store(
@@ -549,7 +565,7 @@ class CentralObservability(pulumi.ComponentResource):
             context,
             observability,
             IN_CLUSTER,
-            stack_values=central_stack_values(observability, acme.issuer, metrics_store.role_arn),
+            stack_values=central_stack_values(observability, acme.issuer, metrics_store.role_arn, oauth_secret),
             depends_on=[alertmanager_secret, grafana_secret, ingress],
         )
         thanos_needs = self._thanos(cluster_name, context, observability, metrics_store)

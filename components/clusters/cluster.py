@@ -76,8 +76,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     project: ProjectSpec
     """The project the cluster belongs to."""
     api_sources: list[Source]
-    """Who may reach the Kubernetes API besides the site's admin CIDRs: the spec's `api_cidrs`,
-    other sites resolved to their egress addresses (components/reachability.py)."""
+    """Who may reach the Kubernetes API besides the site's admin CIDRs: the spec's `api_cidrs` and
+    Vault's egress where clusters read Vault (reachability.api_allow_list), other sites resolved to
+    their egress addresses (components/reachability.py)."""
     agents: dict[str, pulumi.Output[str]]
     """rke2: each agent's address on the site network, by `<pool>-<index>` (load balancer members)."""
     node_security_group_id: pulumi.Output[str] | None = None
@@ -106,7 +107,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         :param spec: the cluster's validated spec (its site and backend already checked to fit).
         :param site: the site component the cluster runs on (its provider, network and tags).
         :param project: the project spec, for names and tags.
-        :param api_sources: the resolved `api_cidrs` (reachability.sources); none when omitted.
+        :param api_sources: the resolved API allow-list (reachability.api_allow_list, sources); none when omitted.
         :param opts: options of the component itself.
         """
         super().__init__("meridian:clusters:KubernetesCluster", name, None, opts)

@@ -207,6 +207,15 @@ class PlatformSpec(SpecModel):
                     f"rke2 clusters {', '.join(rke2)} get Cinder CSI volumes, which call the cloud with their own "
                     "application credential: create one with the member role and give its auth_url, id and secret",
                 )
+        in_cluster = self.vault.in_cluster if self.vault is not None else None
+        for index, entry in enumerate(in_cluster.egress if in_cluster is not None else []):
+            # Every cluster's API admits these (reachability.api_allow_list).
+            egress_at: tuple[str | int, ...] = ("vault", "in_cluster", "egress", index)
+            if entry.startswith(SITE_REF_PREFIX) and entry.removeprefix(SITE_REF_PREFIX) not in self.sites:
+                known = ", ".join(sorted(self.sites))
+                problems.add(egress_at, f"unknown site '{entry.removeprefix(SITE_REF_PREFIX)}' (known: {known})")
+            elif not entry.startswith(SITE_REF_PREFIX) and ipaddress.ip_network(entry).prefixlen == 0:
+                problems.add(egress_at, f"{entry} would open every cluster's Kubernetes API to the whole internet")
         for name, cluster in self.clusters.items():
             self._allow_list(problems, ("clusters", name, "api_cidrs"), cluster.site, cluster.api_cidrs)
             self._allow_list(

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import SpecModel
+from .base import HttpsUrl, Source, SpecModel
 from .errors import CrossFieldError
 
 #: An environment variable's name (POSIX portable: letters, digits, underscore; not a digit first).
@@ -120,6 +120,55 @@ class VaultWriteBackSpec(SpecModel):
     )
 
 
+class VaultInClusterSpec(SpecModel):
+    """Secrets read by the clusters themselves, at run time (components/addons/external_secrets.py).
+
+    Every cluster gets a Kubernetes auth mount of its own in Vault (its API address and CA), a
+    role bound to one service account of the External Secrets Operator, and a ClusterSecretStore
+    that logs in with it. The role's policy reads `<mount>/<path>/*` and nothing else.
+    """
+
+    address: HttpsUrl = Field(
+        description="Vault's URL as the clusters' pods reach it (the run's VAULT_ADDR may be another way in)."
+    )
+    egress: list[Source] = Field(
+        min_length=1,
+        max_length=16,
+        description="Where Vault's own calls to each cluster's API come from (it asks the API to review the "
+        "service account tokens it is shown): CIDRs, or `site:<name>` where Vault runs on a site of the project. "
+        "Every cluster's API allow-list admits them.",
+    )
+    mount: str = Field(pattern=VAULT_PATH, max_length=128, description="The KV mount the clusters read.")
+    kv_version: Literal[1, 2] = Field(
+        default=2,
+        description="The mount's KV version, which the policy's paths and the store's protocol depend on (the "
+        "offline plan cannot ask Vault; `meridian plan --vault` checks it).",
+    )
+    path: str = Field(
+        pattern=VAULT_PATH,
+        max_length=256,
+        description="The project's prefix inside the mount: the clusters read `<path>/*`, nothing else.",
+    )
+    auth_mount_prefix: str = Field(
+        default="kubernetes",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,40}$",
+        description="Each cluster's auth mount is `<prefix>-<project>-<cluster>` (not nested under an existing "
+        "`kubernetes` mount, which Vault would refuse).",
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        max_length=65536,
+        pattern=r"^-----BEGIN CERTIFICATE-----",
+        description="PEM CA bundle the pods verify Vault's certificate with, where a private CA signed it "
+        "(default: the operator image's public roots).",
+    )
+    refresh_interval: str = Field(
+        default="1h",
+        pattern=r"^([0-9]+(s|m|h))+$",
+        description="How often an ExternalSecret reads Vault again (a rotated secret arrives within it).",
+    )
+
+
 class VaultSpec(SpecModel):
     """How the stack reads its `vault:` references."""
 
@@ -137,6 +186,12 @@ class VaultSpec(SpecModel):
         "tokens) in Vault KV, as resources `pulumi up` writes and preview shows. Off unless set; needs token or "
         "jwt auth.",
     )
+    in_cluster: VaultInClusterSpec | None = Field(
+        default=None,
+        description="Let every cluster read the project's secrets from Vault at run time: the External Secrets "
+        "Operator with a ClusterSecretStore, and the Vault side (a Kubernetes auth mount, a policy, a role) as "
+        "resources `pulumi up` writes. Off unless set; needs token or jwt auth.",
+    )
 
     @model_validator(mode="after")
     def _write_back_login(self) -> VaultSpec:
@@ -144,12 +199,19 @@ class VaultSpec(SpecModel):
         # or a JWT (TERRAFORM_VAULT_AUTH_JWT). AppRole and Kubernetes logins go through its generic
         # `auth_login`, whose parameters (the secret ID, the service account token) would be kept
         # in the stack's state and replayed on later runs (terraform-provider-vault auth_generic.go).
-        if self.write_back is not None and self.auth.method in ("approle", "kubernetes"):
+        if self.auth.method in ("approle", "kubernetes"):
             problems = CrossFieldError()
-            problems.add(
-                ("write_back",),
-                f"the Vault provider cannot log in with {self.auth.method} without keeping its credentials in the "
-                "stack's state: write back with token or jwt auth",
-            )
+            for key in ("write_back", "in_cluster"):
+                if getattr(self, key) is not None:
+                    problems.add(
+                        (key,),
+                        f"the Vault provider cannot log in with {self.auth.method} without keeping its credentials "
+                        f"in the stack's state: use token or jwt auth for {key}",
+                    )
             problems.raise_if_any()
         return self
+
+    @property
+    def provider_needed(self) -> bool:
+        """Whether `pulumi up` writes to Vault (write-back, the clusters' auth mounts and role)."""
+        return self.write_back is not None or self.in_cluster is not None
