@@ -66,7 +66,13 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
         ["test_observability.py", "test_push_endpoints.py", "test_alerts.py", "test_dashboards.py",
          "test_ingress.py", "test_golden.py", "test_render.py"],
     ),
-    "secrets": (["components/secrets.py", "components/vault.py"], ["test_secrets.py", "test_vault.py"]),
+    # Reading Vault, and what `pulumi up` writes there: the provider, the clusters' policy and their
+    # side of Vault (external_secrets.py), write-back.
+    "secrets": (
+        ["components/secrets.py", "components/vault.py", "components/vaultside.py", "components/writeback.py",
+         "components/addons/external_secrets.py"],
+        ["test_secrets.py", "test_vault.py", "test_writeback.py", "test_external_secrets.py"],
+    ),
     "policies": (
         ["policies/meridian_policies/*"],
         # The policies' own tests; the whole-stack runs (test_gate's bundled stacks, test_render's

@@ -542,13 +542,16 @@ class CentralObservability(pulumi.ComponentResource):
         generated: dict[str, pulumi.Input[str]] = {"admin-user": "admin", "admin-password": admin.result}
         oauth_ref = {"oauth-client-secret": central.login.client_secret}
         oauth_secret = GRAFANA_SECRET
+        secrets_first: list[pulumi.Resource] = []
         if delivered_at_run_time(context, list(oauth_ref.values())):
             # The cluster reads the client secret from Vault itself: it never passes through the stack.
+            # Grafana's pod cannot start without it: the release waits for the ExternalSecret, which
+            # is created once its Ready condition holds, the Secret written (external_secrets.WAIT_READY).
             oauth_secret = GRAFANA_OAUTH_SECRET
-            runtime_secret(
+            secrets_first.append(runtime_secret(
                 f"{cluster_name}-grafana-oauth", context, name=oauth_secret, namespace=NAMESPACE, data=oauth_ref,
                 parent=self,
-            )  # fmt: skip
+            ))  # fmt: skip
         else:
             generated["oauth-client-secret"] = secrets.secret(central.login.client_secret)
         grafana_secret = k8s.core.v1.Secret(
@@ -566,7 +569,7 @@ class CentralObservability(pulumi.ComponentResource):
             observability,
             IN_CLUSTER,
             stack_values=central_stack_values(observability, acme.issuer, metrics_store.role_arn, oauth_secret),
-            depends_on=[alertmanager_secret, grafana_secret, ingress],
+            depends_on=[alertmanager_secret, grafana_secret, *secrets_first, ingress],
         )
         thanos_needs = self._thanos(cluster_name, context, observability, metrics_store)
         stack = self.collector["stack"]

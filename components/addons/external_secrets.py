@@ -74,6 +74,11 @@ ROLE = "external-secrets"
 #: Vault tokens the store gets live ten minutes: ESO logs in again for each read (no token
 #: cache unless `vault.enableTokenCache`), so a token only has to outlive one reconcile.
 TOKEN_SECONDS = 600
+#: pulumi-kubernetes assumes a custom resource ready once the API accepts it, unless told what to
+#: wait for (CHANGELOG 4.18.0: the `pulumi.com/waitFor` annotation; generic await is opt-in). The
+#: store is Ready once ESO has logged in to Vault with it, an ExternalSecret once its Secret is
+#: written: `pulumi up` then fails on a broken login or path instead of leaving pods waiting.
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 _VAULT_REF = re.compile(r"^vault:(?P<mount>[^/]+)/(?P<path>[^#]+)#(?P<field>.+)$")
 
 
@@ -203,7 +208,7 @@ def store_document(
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ClusterSecretStore",
-        "metadata": {"name": STORE, "labels": dict(labels)},
+        "metadata": {"name": STORE, "labels": dict(labels), "annotations": dict(WAIT_READY)},
         "spec": {"provider": {"vault": vault}},
     }
 
@@ -238,7 +243,7 @@ def external_secret_document(
     return {
         "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": dict(WAIT_READY)},
         "spec": {
             "refreshInterval": in_cluster.refresh_interval,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": STORE},
