@@ -152,6 +152,23 @@ def test_the_store_logs_in_on_the_clusters_mount_once_everything_it_needs_exists
                 "serviceAccountRef": {"name": "meridian-vault-reader", "namespace": "external-secrets"},
             }
         }
+        # Only Meridian's own consumers' namespaces may use it: it reads everything under the prefix.
+        assert store["inputs"]["spec"]["conditions"] == [{"namespaces": ["monitoring"]}]
+        # The operator may request tokens for the reader only (the chart's cluster-wide grant is off).
+        token_role = plan.one("kubernetes:rbac.authorization.k8s.io/v1:Role", f"{cluster}-vault-reader-token")
+        assert token_role["inputs"]["rules"] == [
+            {
+                "apiGroups": [""],
+                "resources": ["serviceaccounts/token"],
+                "verbs": ["create"],
+                "resourceNames": ["meridian-vault-reader"],
+            }
+        ]
+        token_binding = plan.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", f"{cluster}-vault-reader-token")
+        assert token_binding["inputs"]["subjects"] == [
+            {"kind": "ServiceAccount", "name": "external-secrets", "namespace": "external-secrets"}
+        ]
+        assert token_binding["urn"] in store["depends_on"]
         # `pulumi up` waits for ESO's login with it (Ready), so a refused login fails the update.
         assert store["inputs"]["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
         needed = {
@@ -216,6 +233,16 @@ def test_only_references_under_the_prefix_are_read_at_run_time() -> None:
     assert runtime_key(None, "vault:kv/eo4eu/runtime/grafana#client_secret") is None
 
 
+def test_runtime_secrets_go_only_where_the_store_serves() -> None:
+    from typing import cast
+
+    from components.addons.base import AddonContext
+    from components.addons.external_secrets import runtime_secret
+
+    with pytest.raises(ValueError, match="default is not among the store's namespaces"):
+        runtime_secret("x", cast(AddonContext, None), name="n", namespace="default", data={}, parent=cast(Any, None))
+
+
 def test_grafanas_client_secret_never_passes_through_the_stack(bundled_plan: Callable[[str], Plan]) -> None:
     from scripts.harness import evaluate
 
@@ -233,7 +260,8 @@ def test_grafanas_client_secret_never_passes_through_the_stack(bundled_plan: Cal
     assert external["spec"] == {
         "refreshInterval": "1h",
         "secretStoreRef": {"kind": "ClusterSecretStore", "name": "meridian-vault"},
-        "target": {"name": "meridian-grafana-oauth", "creationPolicy": "Owner", "deletionPolicy": "Delete"},
+        # Owned by the ExternalSecret; a key gone from Vault leaves the Secret in place (ESO's Retain).
+        "target": {"name": "meridian-grafana-oauth", "creationPolicy": "Owner", "deletionPolicy": "Retain"},
         "data": [
             {
                 "secretKey": "oauth-client-secret",
@@ -321,6 +349,10 @@ def test_the_operators_values_are_the_charts_own_keys_and_pass_its_schema(
     )
     # Push secrets would write into Vault, where the role may only read: off.
     assert (values["processPushSecret"], values["processClusterPushSecret"]) == (False, False)
+    # Least privilege (chart rbac.yaml): no cluster-wide token requests, no ExternalSecret rights for
+    # namespace editors and admins; the operator's account named, as the token Role binds it.
+    assert values["rbac"] == {"serviceAccountTokenCreate": False, "aggregateToEdit": False, "aggregateToAdmin": False}
+    assert values["serviceAccount"] == {"name": "external-secrets"} and values["processClusterExternalSecret"] is False
 
 
 def plan_values(plan: Plan, cluster: str) -> dict[str, Any]:
@@ -363,6 +395,9 @@ def test_the_api_address_and_ca_come_from_the_current_context() -> None:
         ({"in_cluster": {"egress": ["site:nowhere"]}}, "vault.in_cluster.egress[0]", "unknown site 'nowhere'"),
         ({"in_cluster": {"address": "http://vault:8200"}}, "vault.in_cluster.address", "should match pattern"),
         ({"in_cluster": {"kv_version": 3}}, "vault.in_cluster.kv_version", "Input should be 1 or 2"),
+        ({"in_cluster": {"egress": ["2001:db8::/64"]}}, "vault.in_cluster.egress[0]", "take IPv4 only"),
+        # ESO reads `kv/eo4eu` as `eo4eu` (client_get.go buildPath): outside what the policy grants.
+        ({"in_cluster": {"path": "kv/eo4eu"}}, "vault.in_cluster.path", "name the path inside the mount"),
     ],
 )
 def test_bad_in_cluster_settings_are_spec_errors(change: dict[str, Any], where: str, words: str) -> None:

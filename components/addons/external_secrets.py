@@ -19,7 +19,11 @@ On the cluster, through its Kubernetes provider:
 * `<c>-external-secrets`            helm.v3.Release of the External Secrets Operator (chart lock)
 * `<c>-vault-reader`                ServiceAccount `meridian-vault-reader`, the only identity the role admits
 * `<c>-vault-reader-auth-delegator` ClusterRoleBinding of it to `system:auth-delegator`
-* `<c>-vault-store`                 external-secrets.io/v1 ClusterSecretStore `meridian-vault`
+* `<c>-vault-reader-token`          Role and RoleBinding `meridian-vault-reader-token`: the operator may
+                                    request tokens for that one account (the chart's cluster-wide
+                                    `serviceaccounts/token` grant is off)
+* `<c>-vault-store`                 external-secrets.io/v1 ClusterSecretStore `meridian-vault`, serving
+                                    only the namespaces of Meridian's own consumers (`RUNTIME_NAMESPACES`)
 
 Why no token reviewer JWT. Vault checks a service account token by asking the cluster's API
 (TokenReview). Given no reviewer token of its own and `disable_local_ca_jwt`, Vault makes that
@@ -71,6 +75,14 @@ READER = "meridian-vault-reader"
 STORE = "meridian-vault"
 #: The role's name on each cluster's auth mount.
 ROLE = "external-secrets"
+#: The operator's own service account (the chart's `serviceAccount.name`, said rather than derived
+#: from the release name, since the token Role binds it by name).
+CONTROLLER = "external-secrets"
+#: The namespaces whose ExternalSecrets the store serves: those of Meridian's add-ons that take a
+#: secret at run time (`runtime_secret`; today Grafana's, in `monitoring`). The store can read every
+#: secret under the project's prefix, so no other namespace may use it; only cluster admins (and
+#: `pulumi up`) may create ExternalSecrets at all (`rbac.aggregateToEdit/Admin` off).
+RUNTIME_NAMESPACES = ("monitoring",)
 #: Vault tokens the store gets live ten minutes: ESO logs in again for each read (no token
 #: cache unless `vault.enableTokenCache`), so a token only has to outlive one reconcile.
 TOKEN_SECONDS = 600
@@ -144,8 +156,13 @@ def external_secrets_values() -> dict[str, Any]:
     disruption budget (the webhook validates every store and ExternalSecret: `failurePolicy:
     Fail`); pods meet Pod Security `restricted` (the chart's container defaults already drop
     every capability and run as non-root; the pod's seccomp profile is added). Only what
-    Meridian uses runs: push secrets (which write into Vault, where the role may not) and
-    generators are switched off.
+    Meridian uses runs: the push secret and ClusterExternalSecret reconcilers are off (push
+    secrets would write into Vault, where the role may not); `processClusterGenerator` only
+    drops cluster generators from the operator's RBAC. Least privilege: the operator may not
+    request tokens for any account but the reader (`rbac.serviceAccountTokenCreate` off, a Role
+    of Meridian's instead), and the built-in `edit` and `admin` roles get no ExternalSecret
+    rights (`rbac.aggregateToEdit/Admin` off: a namespace editor could otherwise read through
+    the store).
     """
     pod_security = {"enabled": True, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     budget = {"enabled": True, "minAvailable": 1}
@@ -155,7 +172,10 @@ def external_secrets_values() -> dict[str, Any]:
         "leaderElect": True,
         "processPushSecret": False,
         "processClusterPushSecret": False,
+        "processClusterExternalSecret": False,
         "processClusterGenerator": False,
+        "serviceAccount": {"name": CONTROLLER},
+        "rbac": {"serviceAccountTokenCreate": False, "aggregateToEdit": False, "aggregateToAdmin": False},
         "podSecurityContext": pod_security,
         "podDisruptionBudget": budget,
         "resources": container_resources("20m", "64Mi", "256Mi"),
@@ -185,7 +205,8 @@ def store_document(
     """The ClusterSecretStore: Vault at `in_cluster.address`, logged in as the reader on the cluster's mount.
 
     The reader's namespace is named, so ESO logs in when it checks the store (its Ready condition
-    is a real login) and every ExternalSecret uses that one account, whatever its namespace.
+    is a real login) and every ExternalSecret uses that one account; only ExternalSecrets in
+    `RUNTIME_NAMESPACES` may use the store (`conditions`).
     """
     assert spec.vault is not None and spec.vault.in_cluster is not None, "applies only with in_cluster"
     in_cluster = spec.vault.in_cluster
@@ -209,7 +230,7 @@ def store_document(
         "apiVersion": "external-secrets.io/v1",
         "kind": "ClusterSecretStore",
         "metadata": {"name": STORE, "labels": dict(labels), "annotations": dict(WAIT_READY)},
-        "spec": {"provider": {"vault": vault}},
+        "spec": {"provider": {"vault": vault}, "conditions": [{"namespaces": list(RUNTIME_NAMESPACES)}]},
     }
 
 
@@ -247,8 +268,10 @@ def external_secret_document(
         "spec": {
             "refreshInterval": in_cluster.refresh_interval,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": STORE},
-            # The Secret belongs to the ExternalSecret; removing it from the stack removes the Secret.
-            "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Delete"},
+            # The Secret belongs to the ExternalSecret (an owner reference): removing it from the stack
+            # removes the Secret. A key gone from Vault leaves the Secret as it was (`Retain`, ESO's
+            # default; `Delete` would remove it, and the pods that need it would not start).
+            "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"},
             "data": entries,
         },
     }
@@ -274,8 +297,12 @@ def runtime_secret(
     """The Secret `name` with `data`'s keys, read by the cluster at run time where it can (module docstring).
 
     :param data: each key of the Secret and the reference (`vault:` or `config:`) its value comes from.
+    :param namespace: one of `RUNTIME_NAMESPACES` (the store serves no other).
     """
     from ..secrets import secret
+
+    if namespace not in RUNTIME_NAMESPACES:
+        raise ValueError(f"{namespace} is not among the store's namespaces (external_secrets.RUNTIME_NAMESPACES)")
 
     if delivered_at_run_time(context, list(data.values())):
         assert context.spec is not None and context.spec.vault is not None
@@ -377,12 +404,36 @@ class ExternalSecrets(pulumi.ComponentResource):
             subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=READER, namespace=NAMESPACE)],
             opts=on_cluster,
         )
+        # The operator (its own account) may request tokens for the reader and no other account.
+        token_role = k8s.rbac.v1.Role(
+            f"{cluster}-vault-reader-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{READER}-token", namespace=namespace.metadata.name, labels=context.labels
+            ),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""], resources=["serviceaccounts/token"], verbs=["create"], resource_names=[READER]
+                )
+            ],
+            opts=on_cluster,
+        )
+        token_binding = k8s.rbac.v1.RoleBinding(
+            f"{cluster}-vault-reader-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{READER}-token", namespace=namespace.metadata.name, labels=context.labels
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=f"{READER}-token"
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=CONTROLLER, namespace=NAMESPACE)],
+            opts=pulumi.ResourceOptions(parent=self, provider=context.provider, depends_on=[token_role]),
+        )
         self.store = kubernetes_object(
             f"{cluster}-vault-store",
             store_document(spec, cluster, context.labels, mount.path),
             provider=context.provider,
             parent=self,
             # The CRDs and the webhook come with the release; a login needs the role and the delegation.
-            depends_on=[release, reader, delegator, role],
+            depends_on=[release, reader, delegator, token_binding, role],
         )
         self.register_outputs({"mount": mount.path, "store": STORE})

@@ -216,6 +216,11 @@ class PlatformSpec(SpecModel):
                 problems.add(egress_at, f"unknown site '{entry.removeprefix(SITE_REF_PREFIX)}' (known: {known})")
             elif not entry.startswith(SITE_REF_PREFIX) and ipaddress.ip_network(entry).prefixlen == 0:
                 problems.add(egress_at, f"{entry} would open every cluster's Kubernetes API to the whole internet")
+            elif not entry.startswith(SITE_REF_PREFIX) and ipaddress.ip_network(entry).version == 6:
+                # Octavia's allowed_cidrs on rke2 and EKS's public_access_cidrs take the IPv4 sources only.
+                problems.add(
+                    egress_at, f"{entry}: the clusters' API allow-lists take IPv4 only; give Vault's IPv4 egress"
+                )
         for name, cluster in self.clusters.items():
             self._allow_list(problems, ("clusters", name, "api_cidrs"), cluster.site, cluster.api_cidrs)
             self._allow_list(

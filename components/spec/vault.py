@@ -165,8 +165,23 @@ class VaultInClusterSpec(SpecModel):
     refresh_interval: str = Field(
         default="1h",
         pattern=r"^([0-9]+(s|m|h))+$",
-        description="How often an ExternalSecret reads Vault again (a rotated secret arrives within it).",
+        description="How often an ExternalSecret reads Vault again: a rotated secret reaches its Kubernetes Secret "
+        "within it, and a pod that reads it from its environment at its next restart.",
     )
+
+    @model_validator(mode="after")
+    def _path_inside_the_mount(self) -> VaultInClusterSpec:
+        # ESO strips a leading `<mount>/` from a key before reading (providers/v1/vault/client_get.go
+        # buildPath): a prefix starting with the mount's name would be read elsewhere than the policy grants.
+        if self.path == self.mount or self.path.startswith(f"{self.mount}/"):
+            problems = CrossFieldError()
+            problems.add(
+                ("path",),
+                f"a prefix starting with the mount's name ({self.mount}/) is read by the External Secrets Operator "
+                "without it: name the path inside the mount",
+            )
+            problems.raise_if_any()
+        return self
 
 
 class VaultSpec(SpecModel):
