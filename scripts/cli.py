@@ -74,11 +74,40 @@ def _diff(args: argparse.Namespace) -> int:
     except (StackFileError, SpecError, DiffError, PlanFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
-    if args.json:
+    form = "json" if args.json else args.format
+    if form == "json":
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    elif form == "markdown":
+        from .diffreport import markdown, new_violations
+
+        violations = []
+        if not args.no_policies:
+            from .gate import GateError, running_pack
+
+            try:
+                with running_pack() as analyzer:
+                    analyzer.configure(None)
+                    before, after = analyzer.analyze(base), analyzer.analyze(head)
+            except GateError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return BAD_INPUT
+            violations = new_violations(before.violations, after.violations)
+        print(markdown(result, base, head, violations))
     else:
         print(render(result))
     return 1 if args.exit_code and result.changes else 0
+
+
+def _changed_stacks(args: argparse.Namespace) -> int:
+    from .ci import ChangedStacksError, changed_stacks
+
+    try:
+        stacks = changed_stacks(args.base)
+    except ChangedStacksError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    print(json.dumps(stacks) if args.json else "\n".join(stacks))
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -294,7 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     diff = sub.add_parser("diff", help="what preview would change between two plans of a stack (for pull requests)")
     diff.add_argument("base", help="the plan before: a plan file (`meridian plan STACK --json FILE`) or a stack")
     diff.add_argument("head", help="the plan after: a plan file or a stack (bundled name or stack file)")
-    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
+    diff.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (as `pulumi preview --diff`), json, or markdown (a pull request comment, at-risk changes first)",
+    )
+    diff.add_argument("--json", action="store_true", help="the same as --format json")
+    diff.add_argument(
+        "--no-policies",
+        action="store_true",
+        help="markdown: do not run the policy pack over both plans (no new-violation check)",
+    )
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when anything would change")
     diff.set_defaults(func=_diff)
 
@@ -316,6 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("stack", help="bundled stack name or stack file")
     render.add_argument("--out", metavar="DIR", help="write one manifest per release into DIR")
     render.set_defaults(func=_render)
+
+    ci = sub.add_parser("ci", help="helpers for CI pipelines")
+    ci_sub = ci.add_subparsers(dest="ci_command", required=True)
+    changed = ci_sub.add_parser(
+        "changed-stacks", help="the stacks a change since BASE affects (one per line), to fan pipelines out per stack"
+    )
+    changed.add_argument("base", help="the base revision (e.g. origin/main)")
+    changed.add_argument("--json", action="store_true", help="print a JSON list")
+    changed.set_defaults(func=_changed_stacks)
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")

@@ -73,6 +73,9 @@ class PlanDiff:
     unchanged_with_secrets: int = 0
     #: Changed stack outputs (`pulumi stack output`), by property path.
     outputs: list[PropertyChange] = field(default_factory=list)
+    #: Input changes the engine will not apply, because the resource's `ignore_changes` covers
+    #: them (the cloud keeps the old value): one entry per resource, its changes those paths.
+    ignored: list[ResourceChange] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """How many resources each operation touches (only the operations that occur)."""
@@ -86,20 +89,27 @@ class PlanDiff:
         return {
             "stack": self.stack,
             "summary": self.counts() | {"same": self.unchanged, "same_with_secrets": self.unchanged_with_secrets},
-            "outputs": [{"path": p.path, "kind": p.kind, "old": p.old, "new": p.new} for p in self.outputs],
-            "changes": [
-                {
-                    "operation": c.operation,
-                    "urn": c.urn,
-                    "type": c.type,
-                    "name": c.name,
-                    "old_urn": c.old_urn,
-                    "changes": [{"path": p.path, "kind": p.kind, "old": p.old, "new": p.new} for p in c.changes],
-                    "notes": c.notes,
-                }
-                for c in self.changes
-            ],
+            "verdict": "Changes" if self.changes or self.outputs or self.ignored else "No changes",
+            "outputs": [_property_json(p) for p in self.outputs],
+            "changes": [_change_json(c) for c in self.changes],
+            "ignored": [_change_json(c) for c in self.ignored],
         }
+
+
+def _property_json(change: PropertyChange) -> dict[str, Any]:
+    return {"path": change.path, "kind": change.kind, "old": change.old, "new": change.new}
+
+
+def _change_json(change: ResourceChange) -> dict[str, Any]:
+    return {
+        "operation": change.operation,
+        "urn": change.urn,
+        "type": change.type,
+        "name": change.name,
+        "old_urn": change.old_urn,
+        "changes": [_property_json(p) for p in change.changes],
+        "notes": change.notes,
+    }
 
 
 class DiffError(Exception):
@@ -241,17 +251,21 @@ def _same_provider(before: str | None, after: str | None, moved: dict[str, str])
     return moved.get(after.rpartition("::")[0]) == before.rpartition("::")[0]
 
 
-def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved: dict[str, str]) -> ResourceChange | None:
-    """How `new` differs from the `old` resource it was matched with; None when it does not.
+def _compare_resources(
+    old: dict[str, Any], new: dict[str, Any], moved: dict[str, str]
+) -> tuple[ResourceChange | None, list[PropertyChange]]:
+    """How `new` differs from the `old` resource it was matched with, and what it will not apply.
 
-    `moved` maps head URNs matched by alias to their old URNs, so a provider that was itself
-    renamed with an alias is still the same provider.
+    The first is None when nothing differs; the second lists the input changes its
+    `ignore_changes` keeps the engine from applying. `moved` maps head URNs matched by alias to
+    their old URNs, so a provider that was itself renamed with an alias is still the same provider.
     """
-    inputs = [
-        _masked(change, old, new)
-        for change in compare(old["inputs"], new["inputs"])
-        if not any(covers(ignored, change.path) for ignored in new["ignore_changes"])
-    ]
+    inputs: list[PropertyChange] = []
+    ignored: list[PropertyChange] = []
+    for change in compare(old["inputs"], new["inputs"]):
+        masked = _masked(change, old, new)
+        covered = any(covers(path, change.path) for path in new["ignore_changes"])
+        (ignored if covered else inputs).append(masked)
     options = []
     for option in OPTIONS:
         before, after = old.get(option), new.get(option)
@@ -259,7 +273,7 @@ def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved: dict[str
             options.append(PropertyChange(f"({option})", before, after, "update"))
     renamed = old["urn"] != new["urn"]
     if not inputs and not options and not renamed:
-        return None
+        return None, ignored
     notes = []
     # A path secret on both sides holds "[secret]" on both, so it is never among the changes.
     unseen = sorted(
@@ -276,7 +290,7 @@ def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved: dict[str
     if renamed:
         notes.append(f"was {old['urn']} (matched by alias)")
     changes = inputs + options
-    return ResourceChange(
+    found = ResourceChange(
         "replace" if replace else "update" if changes else "rename",
         new["urn"],
         new["type"],
@@ -285,6 +299,7 @@ def _compare_resources(old: dict[str, Any], new: dict[str, Any], moved: dict[str
         changes=changes,
         notes=notes,
     )
+    return found, ignored
 
 
 def diff_plans(base: Plan, head: Plan) -> PlanDiff:
@@ -316,13 +331,18 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
                 moved[resource["urn"]] = candidate
                 break
     changes: list[ResourceChange] = []
+    not_applied: list[ResourceChange] = []
     unchanged = unchanged_with_secrets = 0
     for resource in resources:
         old_urn = moved.get(resource["urn"], resource["urn"])
         if old_urn not in old_by_urn:
             changes.append(ResourceChange("create", resource["urn"], resource["type"], resource["name"]))
             continue
-        change = _compare_resources(old_by_urn[old_urn], resource, moved)
+        change, ignored = _compare_resources(old_by_urn[old_urn], resource, moved)
+        if ignored:
+            not_applied.append(
+                ResourceChange("update", resource["urn"], resource["type"], resource["name"], changes=ignored)
+            )
         if change is None:
             unchanged += 1
             unchanged_with_secrets += bool(resource["secret_paths"])
@@ -337,7 +357,7 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
                 notes.append("retain_on_delete: removed from the stack, left in the cloud")
             changes.append(ResourceChange("delete", urn, resource["type"], resource["name"], notes=notes))
     outputs = [_masked_output(c) for c in compare(base.outputs, head.outputs)]
-    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets, outputs)
+    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets, outputs, not_applied)
 
 
 def _masked_output(change: PropertyChange) -> PropertyChange:
@@ -349,7 +369,8 @@ def _masked_output(change: PropertyChange) -> PropertyChange:
     return change
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as the reports print it: JSON, or the secret marker as is."""
     return value if value == SECRET else json.dumps(value, sort_keys=True)
 
 
@@ -361,8 +382,8 @@ def _render_property(change: PropertyChange) -> list[str]:
         lines = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1)
         return [f"        {sign} {change.path}:"] + [f"            {line}" for line in list(lines)[2:]]
     if change.kind == "update":
-        return [f"        {sign} {change.path}: {_shown(change.old)} => {_shown(change.new)}"]
-    return [f"        {sign} {change.path}: {_shown(change.old if change.kind == 'delete' else change.new)}"]
+        return [f"        {sign} {change.path}: {shown(change.old)} => {shown(change.new)}"]
+    return [f"        {sign} {change.path}: {shown(change.old if change.kind == 'delete' else change.new)}"]
 
 
 def render(result: PlanDiff) -> str:
@@ -374,7 +395,13 @@ def render(result: PlanDiff) -> str:
             lines.extend(_render_property(prop))
         lines.extend(f"        ({note})" for note in change.notes)
     if not result.changes:
-        lines.append(" no changes")
+        lines.append(" No changes")
+    if result.ignored:
+        lines += ["", "Not applied (the resource's ignore_changes keeps the old value):"]
+        for change in result.ignored:
+            lines.append(f"    {change.type}  {change.name}")
+            for prop in change.changes:
+                lines.extend(_render_property(prop))
     if result.outputs:
         lines += ["", "Outputs:"]
         for prop in result.outputs:

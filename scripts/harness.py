@@ -302,9 +302,9 @@ def tree_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-def bundled_stacks() -> list[str]:
+def bundled_stacks(directory: Path = STACKS) -> list[str]:
     """The names of the stacks shipped in stacks/ (`eo4eu`, ...), sorted."""
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml"))
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml"))
 
 
 def resolve_stack(stack: str | Path) -> Path:

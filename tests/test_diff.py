@@ -54,6 +54,25 @@ def test_an_input_change_is_an_update_with_its_path_and_values() -> None:
 def test_paths_named_by_ignore_changes_are_skipped_like_the_engine_skips_them() -> None:
     result = diff_plans(plan(server(availabilityZone="nova")), plan(server(availabilityZone="az2")))
     assert result.changes == []
+    # ... and reported apart: the spec changed, the cloud will not (the reviewer must see it).
+    [ignored] = result.ignored
+    assert (ignored.name, ignored.changes) == (
+        "core-server-0",
+        [PropertyChange("availabilityZone", "nova", "az2", "update")],
+    )
+    assert "Not applied (the resource's ignore_changes keeps the old value):" in render(result)
+    assert '~ availabilityZone: "nova" => "az2"' in render(result)
+    assert result.to_json()["ignored"] == [
+        {
+            "operation": "update",
+            "urn": ignored.urn,
+            "type": SERVER,
+            "name": "core-server-0",
+            "old_urn": None,
+            "changes": [{"path": "availabilityZone", "kind": "update", "old": "nova", "new": "az2"}],
+            "notes": [],
+        }
+    ]
 
 
 def test_replace_on_changes_makes_a_replace() -> None:
@@ -169,7 +188,7 @@ def test_diff_command_exit_codes(tmp_path: Path, bundled_plan: Any) -> None:
     write_plan(bundled_plan("eo4eu"), base)
     same = meridian("diff", str(base), "eo4eu", "--exit-code")
     assert same.returncode == 0, same.stderr
-    assert "no changes" in same.stdout
+    assert "No changes" in same.stdout
     other = meridian("diff", str(base), "climres")
     assert other.returncode == BAD_INPUT
     assert "different stacks" in other.stderr
@@ -461,6 +480,7 @@ def test_the_whole_json_of_every_kind_of_change() -> None:
             },
         ],
         "outputs": [{"kind": "update", "new": "1.34", "old": "1.33", "path": "clusters.core.version"}],
+        "ignored": [],
         "stack": "test",
         "summary": {
             "create": 1,
@@ -471,6 +491,7 @@ def test_the_whole_json_of_every_kind_of_change() -> None:
             "same_with_secrets": 0,
             "update": 1,
         },
+        "verdict": "Changes",
     }
 
 
@@ -748,7 +769,7 @@ def test_unchanged_resources_are_counted_with_those_holding_secrets() -> None:
     result = diff_plans(plan(*same), plan(*same))
     assert (result.unchanged, result.unchanged_with_secrets) == (3, 2)
     assert render(result) == (
-        "Offline diff of stack test:\n\n no changes\n\nResources:\n    3 unchanged\n"
+        "Offline diff of stack test:\n\n No changes\n\nResources:\n    3 unchanged\n"
         "    (2 of them hold secrets; plans redact secret values, so a changed secret does not show here)"
     )
 
@@ -773,7 +794,7 @@ def test_secret_stack_outputs_hide_both_values() -> None:
         PropertyChange("token", None, SECRET, "add"),
     ]
     assert render(result).splitlines()[2:8] == [
-        " no changes",
+        " No changes",
         "",
         "Outputs:",
         "    - kubeconfig: [secret]",

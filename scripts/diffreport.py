@@ -1,0 +1,230 @@
+"""`meridian diff --format markdown`: the diff of one stack as a pull request comment.
+
+The same `PlanDiff` as the text and JSON forms (scripts/diff.py), laid out for a reviewer:
+
+1. a marker line (`<!-- meridian-diff:<stack> -->`) CI finds to update its one comment per
+   stack instead of adding one per push;
+2. the summary counts;
+3. **at risk**, first and loud: deleting or replacing a protected or stateful resource, a
+   change the engine will not apply (`ignore_changes`), and every policy violation the head
+   has that the base did not;
+4. creates, deletes, replaces, updates and renames, each resource with its property changes
+   (secrets shown as `[secret]`: plans never hold their values); lists longer than
+   `COLLAPSE_AFTER` sit in collapsible `<details>` sections;
+5. changed stack outputs.
+
+The report holds only what the plans hold, and plans hold no secret: nothing here can reveal one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .diff import SYMBOLS, PlanDiff, PropertyChange, ResourceChange, shown
+from .harness import SECRET, Plan
+from .paths import covers
+
+#: Sections with more resources than this are collapsed.
+COLLAPSE_AFTER = 10
+CLUSTER_TYPE = "meridian:clusters:KubernetesCluster"
+#: The heading and order of each operation's section.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("delete", "To delete"),
+    ("replace", "To replace"),
+    ("create", "To create"),
+    ("update", "To update"),
+    ("rename", "Renamed by alias (same resource)"),
+)
+
+
+def marker(stack: str) -> str:
+    """The comment's marker: one comment per stack, updated in place by CI."""
+    return f"<!-- meridian-diff:{stack} -->"
+
+
+@dataclass(frozen=True)
+class NewViolation:
+    """A policy violation of the head that the base does not have (same policy, same resource)."""
+
+    policy: str
+    level: str
+    urn: str | None
+    message: str
+
+
+def new_violations(base: Iterable[Any], head: Iterable[Any]) -> list[NewViolation]:
+    """The head's violations (scripts/gate.py `Violation`s) that the base has not: keyed by policy and URN."""
+    before = {(v.policy, v.urn) for v in base}
+    found = [NewViolation(v.policy, v.level, v.urn, v.message) for v in head if (v.policy, v.urn) not in before]
+    return sorted(found, key=lambda v: (v.level != "mandatory", v.policy, v.urn or ""))
+
+
+def _stateful_types() -> frozenset[str]:
+    """The policy pack's own list: what `stateful-resources-protected` requires to be protected.
+
+    Imported by name, as scripts/gate.py loads the pack: the pack is type-checked on its own
+    (its imports are those of the policy runtime's environment).
+    """
+    from .gate import PACK_DIR
+
+    if str(PACK_DIR.parent) not in sys.path:
+        sys.path.insert(0, str(PACK_DIR.parent))
+    module = importlib.import_module(f"{PACK_DIR.name}.meridian_policies.governance")
+    found: frozenset[str] = module.STATEFUL_TYPES
+    return found
+
+
+def _cluster_of(plan: Plan, urn: str) -> str | None:
+    """The name of the KubernetesCluster component a resource sits under, if any."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    current = by_urn.get(urn)
+    while current is not None:
+        if current["type"] == CLUSTER_TYPE:
+            return str(current["name"])
+        current = by_urn.get(current.get("parent") or "")
+    return None
+
+
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def _resource(change: ResourceChange) -> str:
+    return f"{_code(change.type)} {_code(change.name)}"
+
+
+def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewViolation] = ()) -> list[str]:
+    """The at-risk items, one Markdown line each (empty when nothing is at risk)."""
+    stateful = _stateful_types()
+    old = {r["urn"]: r for r in base.resources}
+    new = {r["urn"]: r for r in head.resources}
+    items: list[str] = []
+    for change in result.changes:
+        if change.operation not in ("delete", "replace"):
+            continue
+        before = old.get(change.old_urn or change.urn) or new.get(change.urn) or {}
+        reasons = []
+        if before.get("protect"):
+            reasons.append("protected: `pulumi up` refuses until it is unprotected")
+        if change.type in stateful:
+            reasons.append("holds data or keys")
+        if before.get("retain_on_delete"):
+            reasons.append("retain_on_delete: left in the cloud, no longer managed")
+        if reasons:
+            items.append(f"**{change.operation}** {_resource(change)}: {'; '.join(reasons)}")
+    for change in result.ignored:
+        paths = ", ".join(_code(p.path) for p in change.changes)
+        items.append(
+            f"**not applied** {_resource(change)}: {paths} changed, but its `ignore_changes` keeps the value it was "
+            "created with"
+        )
+    items.extend(_fixed_at_creation(result, head))
+    for violation in violations:
+        where = f" on {_code(new[violation.urn]['name'])}" if violation.urn in new else ""
+        message = " ".join(violation.message.split())
+        items.append(f"**new policy violation** [{violation.level}] {_code(violation.policy)}{where}: {message}")
+    return items
+
+
+def _fixed_at_creation(result: PlanDiff, head: Plan) -> list[str]:
+    """Cluster settings that change while the cluster's machines keep a secret input fixed at creation.
+
+    A node's user data carries the cluster's version and settings; it is secret (it holds join
+    tokens), so plans cannot compare it, and ignored after creation (clusters/rke2.py): when a
+    cluster's spec output changes, every such machine of that cluster keeps what it booted with.
+    """
+    changed: dict[str, list[PropertyChange]] = {}
+    for output in result.outputs:
+        parts = output.path.split(".")
+        if len(parts) >= 3 and parts[0] == "clusters":
+            changed.setdefault(parts[1], []).append(output)
+    items = []
+    for cluster, outputs in changed.items():
+        fixed = [
+            r
+            for r in head.resources
+            if any(covers(ignored, secret) for ignored in r["ignore_changes"] for secret in r["secret_paths"])
+            and _cluster_of(head, r["urn"]) == cluster
+        ]
+        if not fixed:
+            continue
+        what = ", ".join(f"{p.path.split('.', 2)[2]} {shown(p.old)} → {shown(p.new)}" for p in outputs)
+        paths = sorted({s for r in fixed for s in r["secret_paths"] if any(covers(i, s) for i in r["ignore_changes"])})
+        items.append(
+            f"**not applied** cluster {_code(cluster)} ({what}): its {len(fixed)} machines keep the "
+            f"{', '.join(_code(p) for p in paths)} they were created with (secret, ignored after creation); existing "
+            "nodes change only when replaced"
+        )
+    return items
+
+
+def _property_lines(changes: Iterable[PropertyChange]) -> list[str]:
+    lines = []
+    for change in changes:
+        if change.kind == "update":
+            lines.append(f"~ {change.path}: {shown(change.old)} => {shown(change.new)}")
+        elif change.kind == "add":
+            lines.append(f"+ {change.path}: {shown(change.new)}")
+        else:
+            lines.append(f"- {change.path}: {shown(change.old)}")
+    return lines
+
+
+def _fenced(lines: list[str]) -> list[str]:
+    """A `diff` code block whose fence no line can close."""
+    fence = "```"
+    while any(fence in line for line in lines):
+        fence += "`"
+    return [f"{fence}diff", *lines, fence]
+
+
+def _section(title: str, changes: list[ResourceChange]) -> list[str]:
+    body: list[str] = []
+    for change in changes:
+        body.append(f"- {SYMBOLS[change.operation].strip()} {_resource(change)}")
+        details = _property_lines(change.changes) + [f"({note})" for note in change.notes]
+        if details:
+            body += ["", *("  " + line for line in _fenced(details)), ""]
+    heading = f"### {title} ({len(changes)})"
+    if len(changes) > COLLAPSE_AFTER:
+        return [heading, "", "<details><summary>show all</summary>", "", *body, "", "</details>", ""]
+    return [heading, "", *body, ""]
+
+
+def summary(result: PlanDiff) -> str:
+    """One line of counts, as `pulumi preview` ends."""
+    labels = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
+    labels["rename"] = "renamed"
+    parts = [f"{count} {labels[op]}" for op, count in result.counts().items()]
+    parts.append(f"{result.unchanged} unchanged")
+    return " · ".join(parts)
+
+
+def markdown(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewViolation] = ()) -> str:
+    """The whole report for one stack (see the module docstring)."""
+    lines = [marker(result.stack), f"## Meridian: stack `{result.stack}`", ""]
+    risky = at_risk(result, base, head, violations)
+    if not result.changes and not result.outputs and not risky:
+        return "\n".join([*lines, "No changes.", ""])
+    lines += [f"**{summary(result)}**", ""]
+    if risky:
+        lines += ["> [!CAUTION]", f"> **At risk ({len(risky)})**", ">"]
+        lines += [f"> - {item}" for item in risky]
+        lines.append("")
+    for operation, title in SECTIONS:
+        found = [c for c in result.changes if c.operation == operation]
+        if found:
+            lines += _section(title, found)
+    if result.outputs:
+        lines += ["### Stack outputs", "", *_fenced(_property_lines(result.outputs)), ""]
+    if result.unchanged_with_secrets:
+        lines.append(
+            f"_{result.unchanged_with_secrets} unchanged resources hold secrets: plans never hold secret values, so a "
+            f"changed secret shows only as {_code(SECRET)}._"
+        )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""`meridian diff --format markdown`: the pull request comment, over plan pairs of a bundled stack that differ.
+
+Heads come from eo4eu edited the way a pull request edits it (a pool added, a cluster's version
+moved, a GPU pool resized), or from its plan changed the way the program would change it (a
+chart version, a rename with and without an alias, a protected store removed). Expected text
+comes from the edit and from the plans' own resources, never from the report under test.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_cli import meridian
+
+from scripts.diff import diff_plans
+from scripts.diffreport import COLLAPSE_AFTER, markdown, marker, new_violations
+from scripts.gate import Violation
+from scripts.harness import STACKS, Plan, evaluate, write_plan
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def edited(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Plan:
+    """eo4eu with `edit` applied to its platform, evaluated under the stack's own name."""
+    document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
+    edit(document["config"]["meridian:platform"])
+    path = tmp_path / "Pulumi.eo4eu.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return evaluate(path)
+
+
+def with_resources(plan: Plan, resources: list[dict[str, Any]]) -> Plan:
+    return Plan(project=plan.project, stack=plan.stack, resources=resources, outputs=plan.outputs)
+
+
+def at_risk_block(report: str) -> list[str]:
+    lines = report.splitlines()
+    if "> [!CAUTION]" not in lines:
+        return []
+    start = lines.index("> [!CAUTION]")
+    return [line.removeprefix("> - ") for line in lines[start:] if line.startswith("> - ")]
+
+
+def section(report: str, title: str) -> str:
+    """The text of the `### <title>` section (with its count, if any), up to the next heading."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line in (f"### {title}",) or line.startswith(f"### {title} ("))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("### ")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_the_tree_against_itself_says_no_changes_in_every_format(tmp_path: Path, bundled_plan: Any) -> None:
+    base = tmp_path / "base.json"
+    write_plan(bundled_plan("eo4eu"), base)
+    for form in ("text", "json", "markdown"):
+        done = meridian("diff", str(base), "eo4eu", "--format", form, "--no-policies")
+        assert done.returncode == 0, done.stderr
+        assert "No changes" in done.stdout, form
+    report = markdown(
+        diff_plans(bundled_plan("eo4eu"), bundled_plan("eo4eu")), bundled_plan("eo4eu"), bundled_plan("eo4eu")
+    )
+    assert report.splitlines()[:2] == [marker("eo4eu"), "## Meridian: stack `eo4eu`"]
+    assert "No changes." in report and "[!CAUTION]" not in report
+
+
+def test_an_added_pool_is_a_create_section_with_every_new_machine(tmp_path: Path, bundled_plan: Any) -> None:
+    def add_pool(platform: dict[str, Any]) -> None:
+        platform["clusters"]["core"]["node_pools"]["batch"] = {"flavor": "eo1.xlarge", "min_size": 2, "max_size": 2}
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, add_pool)
+    result = diff_plans(base, head)
+    created = sorted(c.name for c in result.changes if c.operation == "create")
+    assert {"core-batch-0", "core-batch-1"} <= set(created)
+    report = markdown(result, base, head)
+    creates = section(report, "To create")
+    assert creates.startswith(f"### To create ({len(created)})")
+    for name in created:
+        assert f"`{name}`" in creates
+    # More than COLLAPSE_AFTER resources: the list is collapsible.
+    assert (len(created) > COLLAPSE_AFTER) == ("<details><summary>show all</summary>" in creates)
+    # Nothing existing is at risk from a new pool.
+    assert at_risk_block(report) == []
+
+
+def test_a_version_change_on_rke2_says_the_nodes_keep_their_user_data(tmp_path: Path, bundled_plan: Any) -> None:
+    def upgrade(platform: dict[str, Any]) -> None:
+        platform["clusters"]["core"]["version"] = "1.34"
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, upgrade)
+    result = diff_plans(base, head)
+    report = markdown(result, base, head)
+    machines = [
+        r
+        for r in head.resources
+        if r["type"] == "openstack:compute/instance:Instance" and r["name"].startswith("core-")
+    ]
+    assert machines and all("userData" in r["ignore_changes"] for r in machines)
+    risky = at_risk_block(report)
+    assert (
+        f'**not applied** cluster `core` (version "1.33" → "1.34"): its {len(machines)} machines keep the '
+        "`userData` they were created with (secret, ignored after creation); existing nodes change only when "
+        "replaced"
+    ) in risky
+    assert '~ clusters.core.version: "1.33" => "1.34"' in section(report, "Stack outputs")
+
+
+def test_a_resized_gpu_pool_creates_machines_and_risks_nothing(tmp_path: Path, bundled_plan: Any) -> None:
+    def resize(platform: dict[str, Any]) -> None:
+        platform["clusters"]["core"]["node_pools"]["a100"]["min_size"] = 2
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, resize)
+    result = diff_plans(base, head)
+    assert "core-a100-1" in {c.name for c in result.changes if c.operation == "create"}
+    report = markdown(result, base, head)
+    assert "`core-a100-1`" in section(report, "To create")
+    assert at_risk_block(report) == []
+
+
+def test_a_chart_version_change_is_an_update_with_both_versions(bundled_plan: Any) -> None:
+    base = bundled_plan("eo4eu")
+    resources = copy.deepcopy(base.resources)
+    release = next(r for r in resources if r["type"] == RELEASE and r["name"] == "core-traefik")
+    old_version = release["inputs"]["version"]
+    release["inputs"]["version"] = "41.4.0"
+    head = with_resources(base, resources)
+    report = markdown(diff_plans(base, head), base, head)
+    updates = section(report, "To update")
+    assert "- ~ `kubernetes:helm.sh/v3:Release` `core-traefik`" in updates
+    assert f'~ version: "{old_version}" => "41.4.0"' in updates
+
+
+def _renamed(base: Plan, alias: bool) -> Plan:
+    resources = copy.deepcopy(base.resources)
+    bucket = next(r for r in resources if r["name"] == "core-metrics")
+    old_urn = bucket["urn"]
+    bucket["name"] = "core-metrics-store"
+    bucket["urn"] = old_urn.rsplit("::", 1)[0] + "::core-metrics-store"
+    if alias:
+        bucket["aliases"] = [{"name": "core-metrics"}]
+    return with_resources(base, resources)
+
+
+def test_a_rename_with_its_alias_is_the_same_store(bundled_plan: Any) -> None:
+    base = bundled_plan("eo4eu")
+    head = _renamed(base, alias=True)
+    report = markdown(diff_plans(base, head), base, head)
+    assert "`core-metrics-store`" in section(report, "Renamed by alias (same resource)")
+    assert at_risk_block(report) == []
+
+
+def test_a_rename_without_an_alias_deletes_a_protected_store(bundled_plan: Any) -> None:
+    base = bundled_plan("eo4eu")
+    head = _renamed(base, alias=False)
+    report = markdown(diff_plans(base, head), base, head)
+    container = "`openstack:objectstorage/container:Container`"
+    assert f"- - {container} `core-metrics`" in section(report, "To delete")
+    assert f"- + {container} `core-metrics-store`" in section(report, "To create")
+    assert at_risk_block(report) == [
+        f"**delete** {container} `core-metrics`: protected: `pulumi up` refuses until it is unprotected; "
+        "retain_on_delete: left in the cloud, no longer managed"
+    ]
+
+
+def test_a_removed_key_is_at_risk_as_protected_and_stateful(bundled_plan: Any) -> None:
+    base = bundled_plan("eo4eu")
+    head = with_resources(base, [r for r in base.resources if r["type"] != "aws:kms/key:Key"])
+    report = markdown(diff_plans(base, head), base, head)
+    assert at_risk_block(report) == [
+        "**delete** `aws:kms/key:Key` `burst-secrets-key`: protected: `pulumi up` refuses until it is unprotected; "
+        "holds data or keys; retain_on_delete: left in the cloud, no longer managed"
+    ]
+
+
+def test_only_violations_the_base_does_not_have_are_new() -> None:
+    def found(policy: str, level: str, urn: str) -> Violation:
+        return Violation(policy=policy, level=level, message=f"{policy} says no", urn=urn)
+
+    old = [found("required-tags", "mandatory", "urn:a")]
+    new = [
+        found("required-tags", "mandatory", "urn:a"),
+        found("explicit-provider", "advisory", "urn:b"),
+        found("required-tags", "mandatory", "urn:c"),
+    ]
+    assert [(v.policy, v.urn) for v in new_violations(old, new)] == [
+        ("required-tags", "urn:c"),
+        ("explicit-provider", "urn:b"),
+    ]
+
+
+@pytest.mark.cli
+def test_a_new_violation_from_the_gate_is_at_risk(tmp_path: Path, bundled_plan: Any) -> None:
+    base = bundled_plan("eo4eu")
+    resources = copy.deepcopy(base.resources)
+    key = next(r for r in resources if r["type"] == "aws:kms/key:Key" and r["name"] == "burst-secrets-key")
+    key["protect"] = False
+    write_plan(base, tmp_path / "base.json")
+    write_plan(with_resources(base, resources), tmp_path / "head.json")
+    done = meridian("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--format", "markdown")
+    assert done.returncode == 0, done.stderr
+    risky = at_risk_block(done.stdout)
+    [item] = risky
+    assert item.startswith(
+        "**new policy violation** [mandatory] `stateful-resources-protected` on `burst-secrets-key`: "
+    )
+    assert item.endswith("aws:kms/key:Key burst-secrets-key holds data or keys but is not protected")
+    assert "~ (protect): true => false" in section(done.stdout, "To update")
