@@ -7,7 +7,7 @@ STAMP := $(VENV)/.meridian-installed
 STACK ?= eo4eu
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: help plan plan-all test lint tools schema golden bench mutation lock clean
+.PHONY: help plan plan-all test lint tools schema golden docs bench mutation lock clean
 
 help:
 	@echo "make plan STACK=<stack>   offline plan of a bundled stack ($(STACKS))"
@@ -50,6 +50,10 @@ schema: $(STAMP)
 
 # Regenerate the golden URN lists and plans after a deliberate change (review the diff: a
 # rename or re-parent needs an alias, see README "URNs are a contract").
+# docs/review-example.md: the review comment of an example change, written by the tool itself.
+docs: $(STAMP)
+	$(BIN)/python -m scripts.docs
+
 golden: $(STAMP)
 	@mkdir -p tests/golden
 	@for s in $(STACKS); do $(BIN)/meridian plan $$s --urns tests/golden/$$s.urns --json tests/golden/$$s.plan.json > /dev/null || exit 1; done

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .diff import SYMBOLS, PlanDiff, PropertyChange, ResourceChange, shown
+from .diff import PlanDiff, PropertyChange, ResourceChange, shown
 from .harness import SECRET, Plan
 from .paths import covers
 
@@ -122,7 +122,7 @@ def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewVi
             f"**not applied** {_resource(change)}: {paths} changed, but its `ignore_changes` keeps the value it was "
             "created with"
         )
-    items.extend(_fixed_at_creation(result, head))
+    items.extend(_fixed_at_creation(result, base, head))
     for violation in violations:
         where = f" on {_code(new[violation.urn]['name'])}" if violation.urn in new else ""
         message = " ".join(violation.message.split())
@@ -130,7 +130,7 @@ def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewVi
     return items
 
 
-def _fixed_at_creation(result: PlanDiff, head: Plan) -> list[str]:
+def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
     """Cluster settings that change while the cluster's machines keep a secret input fixed at creation.
 
     A node's user data carries the cluster's version and settings; it is secret (it holds join
@@ -143,11 +143,14 @@ def _fixed_at_creation(result: PlanDiff, head: Plan) -> list[str]:
         if len(parts) >= 3 and parts[0] == "clusters":
             changed.setdefault(parts[1], []).append(output)
     items = []
+    existing = {r["urn"] for r in base.resources}
     for cluster, outputs in changed.items():
+        # Machines that exist already (new ones boot with the new settings).
         fixed = [
             r
             for r in head.resources
-            if any(covers(ignored, secret) for ignored in r["ignore_changes"] for secret in r["secret_paths"])
+            if r["urn"] in existing
+            and any(covers(ignored, secret) for ignored in r["ignore_changes"] for secret in r["secret_paths"])
             and _cluster_of(head, r["urn"]) == cluster
         ]
         if not fixed:
@@ -155,7 +158,7 @@ def _fixed_at_creation(result: PlanDiff, head: Plan) -> list[str]:
         what = ", ".join(f"{p.path.split('.', 2)[2]} {shown(p.old)} → {shown(p.new)}" for p in outputs)
         paths = sorted({s for r in fixed for s in r["secret_paths"] if any(covers(i, s) for i in r["ignore_changes"])})
         items.append(
-            f"**not applied** cluster {_code(cluster)} ({what}): its {len(fixed)} machines keep the "
+            f"**not applied** cluster {_code(cluster)} ({what}): its {len(fixed)} existing machines keep the "
             f"{', '.join(_code(p) for p in paths)} they were created with (secret, ignored after creation); existing "
             "nodes change only when replaced"
         )
@@ -185,7 +188,8 @@ def _fenced(lines: list[str]) -> list[str]:
 def _section(title: str, changes: list[ResourceChange]) -> list[str]:
     body: list[str] = []
     for change in changes:
-        body.append(f"- {SYMBOLS[change.operation].strip()} {_resource(change)}")
+        # The section names the operation; a `+` or `-` after the bullet would start a nested list.
+        body.append(f"- {_resource(change)}")
         details = _property_lines(change.changes) + [f"({note})" for note in change.notes]
         if details:
             body += ["", *("  " + line for line in _fenced(details)), ""]

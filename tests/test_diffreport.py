@@ -102,11 +102,17 @@ def test_a_version_change_on_rke2_says_the_nodes_keep_their_user_data(tmp_path: 
     assert machines and all("userData" in r["ignore_changes"] for r in machines)
     risky = at_risk_block(report)
     assert (
-        f'**not applied** cluster `core` (version "1.33" → "1.34"): its {len(machines)} machines keep the '
+        f'**not applied** cluster `core` (version "1.33" → "1.34"): its {len(machines)} existing machines keep the '
         "`userData` they were created with (secret, ignored after creation); existing nodes change only when "
         "replaced"
     ) in risky
     assert '~ clusters.core.version: "1.33" => "1.34"' in section(report, "Stack outputs")
+
+
+def test_the_committed_review_example_is_what_the_tool_writes_now() -> None:
+    from scripts.docs import EXAMPLE, example_report
+
+    assert EXAMPLE.read_text(encoding="utf-8") == example_report(), "stale: run `python -m scripts.docs`"
 
 
 def test_a_resized_gpu_pool_creates_machines_and_risks_nothing(tmp_path: Path, bundled_plan: Any) -> None:
@@ -130,7 +136,7 @@ def test_a_chart_version_change_is_an_update_with_both_versions(bundled_plan: An
     head = with_resources(base, resources)
     report = markdown(diff_plans(base, head), base, head)
     updates = section(report, "To update")
-    assert "- ~ `kubernetes:helm.sh/v3:Release` `core-traefik`" in updates
+    assert "- `kubernetes:helm.sh/v3:Release` `core-traefik`" in updates
     assert f'~ version: "{old_version}" => "41.4.0"' in updates
 
 
@@ -158,8 +164,8 @@ def test_a_rename_without_an_alias_deletes_a_protected_store(bundled_plan: Any) 
     head = _renamed(base, alias=False)
     report = markdown(diff_plans(base, head), base, head)
     container = "`openstack:objectstorage/container:Container`"
-    assert f"- - {container} `core-metrics`" in section(report, "To delete")
-    assert f"- + {container} `core-metrics-store`" in section(report, "To create")
+    assert f"- {container} `core-metrics`" in section(report, "To delete")
+    assert f"- {container} `core-metrics-store`" in section(report, "To create")
     assert at_risk_block(report) == [
         f"**delete** {container} `core-metrics`: protected: `pulumi up` refuses until it is unprotected; "
         "retain_on_delete: left in the cloud, no longer managed"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create or update the merge request's one Meridian note for a stack, found by the report's first
+# line (scripts/diffreport.py). Needs curl, python3 and GITLAB_REVIEW_TOKEN (a project access
+# token with the `api` scope and the Reporter role: it writes notes, it reaches no cloud).
+# Usage: .ci/gitlab-note.sh REPORT_MD
+set -euo pipefail
+report=$1
+api="$CI_API_V4_URL/projects/$CI_PROJECT_ID/merge_requests/$CI_MERGE_REQUEST_IID/notes"
+auth="PRIVATE-TOKEN: $GITLAB_REVIEW_TOKEN"
+marker=$(head -n 1 "$report")
+id=$(curl -fsS --header "$auth" "$api?per_page=100&sort=asc" | python3 -c '
+import json, sys
+marker = sys.argv[1]
+print(next((str(note["id"]) for note in json.load(sys.stdin) if note["body"].startswith(marker)), ""))
+' "$marker")
+if [[ -n "$id" ]]; then
+  curl -fsS --request PUT --header "$auth" --data-urlencode "body@$report" "$api/$id" >/dev/null
+else
+  curl -fsS --request POST --header "$auth" --data-urlencode "body@$report" "$api" >/dev/null
+fi
