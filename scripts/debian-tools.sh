@@ -4,7 +4,8 @@
 # (the readiness wait's script, run against a local TLS server), and promtool from Debian's prometheus
 # package (`promtool check rules` / `promtool test rules` on the alert rules, tests/test_alerts.py), and
 # amtool from prometheus-alertmanager (`amtool check-config` on the generated Alertmanager configuration,
-# tests/test_observability.py). Installed only when missing.
+# tests/test_observability.py), and node with npm (Mermaid's parser checks the topology diagram,
+# tests/test_diffreport.py). Installed only when missing.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -11,7 +11,9 @@ The same `PlanDiff` as the text and JSON forms (scripts/diff.py), laid out for a
 4. creates, deletes, replaces, updates and renames, each resource with its property changes
    (secrets shown as `[secret]`: plans never hold their values); lists longer than
    `COLLAPSE_AFTER` sit in collapsible `<details>` sections;
-5. changed stack outputs.
+5. changed stack outputs;
+6. the topology: a Mermaid flowchart of sites, clusters, pools, add-ons and the paths between
+   clusters, with what the change adds, removes or changes styled (scripts/topology.py).
 
 The report holds only what the plans hold, and plans hold no secret: nothing here can reveal one.
 """
@@ -225,6 +227,10 @@ def markdown(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewV
             lines += _section(title, found)
     if result.outputs:
         lines += ["### Stack outputs", "", *_fenced(_property_lines(result.outputs)), ""]
+    from .topology import mermaid
+
+    # Sites, clusters, pools and add-ons, what the change adds, removes or changes styled.
+    lines += ["### Topology", "", "```mermaid", mermaid(result, base, head), "```", ""]
     if result.unchanged_with_secrets:
         lines.append(
             f"_{result.unchanged_with_secrets} unchanged resources hold secrets: plans never hold secret values, so a "

@@ -9,6 +9,8 @@ comes from the edit and from the plans' own resources, never from the report und
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,60 @@ def test_a_new_violation_from_the_gate_is_at_risk(tmp_path: Path, bundled_plan: 
     )
     assert item.endswith("aws:kms/key:Key burst-secrets-key holds data or keys but is not protected")
     assert "~ (protect): true => false" in section(done.stdout, "To update")
+
+
+# -- the topology picture ----------------------------------------------------------------------------------
+
+MERMAID = Path(__file__).resolve().parents[1] / "scripts" / "mermaid"
+
+
+def mermaid_parse(text: str) -> subprocess.CompletedProcess[str]:
+    """Mermaid's own parser (npm `mermaid` under jsdom, `make tools`) over `text`."""
+    node = shutil.which("node")
+    assert node and (MERMAID / "node_modules" / "mermaid").is_dir(), "run `make tools` (node and npm mermaid)"
+    return subprocess.run(
+        [node, str(MERMAID / "parse.mjs")], input=text, capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def diagram(report: str) -> str:
+    lines = report.splitlines()
+    start = lines.index("```mermaid")
+    return "\n".join(lines[start + 1 : lines.index("```", start)])
+
+
+def test_the_topology_parses_and_styles_what_the_change_adds_and_removes(tmp_path: Path, bundled_plan: Any) -> None:
+    def reshape(platform: dict[str, Any]) -> None:
+        core = platform["clusters"]["core"]
+        core["node_pools"]["batch"] = {"flavor": "eo1.xlarge", "min_size": 1, "max_size": 2}
+        del platform["clusters"]["burst"]["addons"]["jupyterhub"]
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, reshape)
+    text = diagram(markdown(diff_plans(base, head), base, head))
+    parsed = mermaid_parse(text)
+    assert parsed.returncode == 0 and parsed.stdout.strip() == "flowchart-v2", parsed.stderr
+    classes = {line.split()[2]: line.split()[1].split(",") for line in text.splitlines() if line.startswith("  class ")}
+    [batch] = [line.split("[")[0].strip() for line in text.splitlines() if '["pool batch"]' in line]
+    [hub] = [line.split("[")[0].strip() for line in text.splitlines() if '["JupyterHub"]' in line and "burst" in line]
+    assert batch in classes["added"] and hub in classes["removed"]
+    # The sites hold their clusters; the burst cluster's collector pushes to the central one.
+    assert '["ewc-bologna (openstack)"]' in text and '["burst: eks 1.34"]' in text
+    assert any(" -. metrics, logs .-> " in line for line in text.splitlines())
+
+
+def test_the_topology_of_every_bundled_stack_parses(bundled_plan: Any) -> None:
+    from scripts.harness import bundled_stacks
+    from scripts.topology import mermaid
+
+    texts = [
+        mermaid(diff_plans(bundled_plan(s), bundled_plan(s)), bundled_plan(s), bundled_plan(s))
+        for s in bundled_stacks()
+    ]
+    for text in texts:
+        assert "classDef" not in text  # nothing changed, nothing styled
+    # One parser run per diagram; a broken copy is refused with Mermaid's own message.
+    for text in texts:
+        done = mermaid_parse(text)
+        assert done.returncode == 0, done.stderr
+    broken = mermaid_parse(texts[0].replace('["', '[" ', 1).replace('"]', "", 1))
+    assert broken.returncode == 1 and "Parse error" in broken.stderr
