@@ -66,11 +66,14 @@ def _diff(args: argparse.Namespace) -> int:
     from .stackfile import StackFileError
 
     def plan_of(source: str) -> Plan:
-        return load_plan(Path(source)) if source.endswith(".json") else evaluate(source)
+        # Rendering needs the secret values' types (placeholders of the right type), so a stack
+        # evaluated here keeps them; the diff itself reads only the redacted resources.
+        return load_plan(Path(source)) if source.endswith(".json") else evaluate(source, reveal_secrets=args.render)
 
     try:
         base, head = plan_of(args.base), plan_of(args.head)
         result = diff_plans(base, head)
+        objects = _rendered_objects(args, base, head) if args.render else []
     except (StackFileError, SpecError, DiffError, PlanFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -92,10 +95,32 @@ def _diff(args: argparse.Namespace) -> int:
                 print(f"error: {error}", file=sys.stderr)
                 return BAD_INPUT
             violations = new_violations(before.violations, after.violations)
-        print(markdown(result, base, head, violations))
+        print(markdown(result, base, head, violations, objects))
     else:
         print(render(result))
     return 1 if args.exit_code and result.changes else 0
+
+
+def _rendered_objects(args: argparse.Namespace, base: Any, head: Any) -> list[Any]:
+    """What the releases' rendered objects change (`meridian diff --render`); DiffError when a side cannot render."""
+    from .diff import DiffError
+    from .objectdiff import manifests_from_dir, manifests_from_rendered, object_changes
+    from .render import RenderError, render_plan
+
+    def manifests(source: str, plan: Any, directory: str | None) -> dict[str, str]:
+        if directory is not None:
+            return manifests_from_dir(Path(directory))
+        if source.endswith(".json"):
+            raise DiffError(
+                f"{source}: a plan file cannot be rendered (its secrets' types are gone): pass its "
+                "manifests (`meridian render STACK --out DIR` where it was planned) as --base-manifests"
+            )
+        try:
+            return manifests_from_rendered(render_plan(plan, plan, source))
+        except RenderError as error:
+            raise DiffError(str(error)) from None
+
+    return object_changes(manifests(args.base, base, args.base_manifests), manifests(args.head, head, None))
 
 
 def _changed_stacks(args: argparse.Namespace) -> int:
@@ -330,6 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="text (as `pulumi preview --diff`), json, or markdown (a pull request comment, at-risk changes first)",
     )
     diff.add_argument("--json", action="store_true", help="the same as --format json")
+    diff.add_argument(
+        "--render",
+        action="store_true",
+        help="markdown: also compare the objects every Helm release renders (the head must be a stack)",
+    )
+    diff.add_argument(
+        "--base-manifests",
+        metavar="DIR",
+        help="with --render: the base's manifests (`meridian render STACK --out DIR` where the base was planned)",
+    )
     diff.add_argument(
         "--no-policies",
         action="store_true",

@@ -11,8 +11,10 @@ The same `PlanDiff` as the text and JSON forms (scripts/diff.py), laid out for a
 4. creates, deletes, replaces, updates and renames, each resource with its property changes
    (secrets shown as `[secret]`: plans never hold their values); lists longer than
    `COLLAPSE_AFTER` sit in collapsible `<details>` sections;
-5. changed stack outputs;
-6. the topology: a Mermaid flowchart of sites, clusters, pools, add-ons and the paths between
+5. inside Helm releases, with `--render`: the rendered objects each release adds, removes or
+   changes, field by field (scripts/objectdiff.py);
+6. changed stack outputs;
+7. the topology: a Mermaid flowchart of sites, clusters, pools, add-ons and the paths between
    clusters, with what the change adds, removes or changes styled (scripts/topology.py).
 
 The report holds only what the plans hold, and plans hold no secret: nothing here can reveal one.
@@ -210,11 +212,37 @@ def summary(result: PlanDiff) -> str:
     return " · ".join(parts)
 
 
-def markdown(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewViolation] = ()) -> str:
-    """The whole report for one stack (see the module docstring)."""
+def _objects_section(objects: Sequence[Any]) -> list[str]:
+    """Inside Helm releases (scripts/objectdiff.py `ObjectChange`s), release by release."""
+    body: list[str] = []
+    for release in sorted({change.release for change in objects}):
+        body += [f"#### `{release}`", ""]
+        for change in (c for c in objects if c.release == release):
+            body.append(f"- {change.operation} {_code(change.kind)} {_code(change.name)}")
+            if change.changes:
+                body += ["", *("  " + line for line in _fenced(_property_lines(change.changes))), ""]
+        body.append("")
+    heading = f"### Inside Helm releases ({len(objects)} objects)"
+    if len(objects) > COLLAPSE_AFTER:
+        return [heading, "", "<details><summary>show all</summary>", "", *body, "</details>", ""]
+    return [heading, "", *body]
+
+
+def markdown(
+    result: PlanDiff,
+    base: Plan,
+    head: Plan,
+    violations: Sequence[NewViolation] = (),
+    objects: Sequence[Any] = (),
+) -> str:
+    """The whole report for one stack (see the module docstring).
+
+    :param objects: what the releases' rendered objects change (scripts/objectdiff.py), when
+        both sides were rendered (`meridian diff --render`).
+    """
     lines = [marker(result.stack), f"## Meridian: stack `{result.stack}`", ""]
     risky = at_risk(result, base, head, violations)
-    if not result.changes and not result.outputs and not risky:
+    if not result.changes and not result.outputs and not risky and not objects:
         return "\n".join([*lines, "No changes.", ""])
     lines += [f"**{summary(result)}**", ""]
     if risky:
@@ -225,6 +253,8 @@ def markdown(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewV
         found = [c for c in result.changes if c.operation == operation]
         if found:
             lines += _section(title, found)
+    if objects:
+        lines += _objects_section(objects)
     if result.outputs:
         lines += ["### Stack outputs", "", *_fenced(_property_lines(result.outputs)), ""]
     from .topology import mermaid

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from test_cli import meridian
 
-from scripts.diff import diff_plans
+from scripts.diff import PropertyChange, diff_plans
 from scripts.diffreport import COLLAPSE_AFTER, markdown, marker, new_violations
 from scripts.gate import Violation
 from scripts.harness import STACKS, Plan, evaluate, write_plan
@@ -274,3 +274,77 @@ def test_the_topology_of_every_bundled_stack_parses(bundled_plan: Any) -> None:
         assert done.returncode == 0, done.stderr
     broken = mermaid_parse(texts[0].replace('["', '[" ', 1).replace('"]', "", 1))
     assert broken.returncode == 1 and "Parse error" in broken.stderr
+
+
+# -- inside Helm releases ------------------------------------------------------------------------------
+
+
+def _manifest(*documents: dict[str, Any]) -> str:
+    return "---\n".join(yaml.safe_dump(document) for document in documents)
+
+
+def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hidden() -> None:
+    from scripts.objectdiff import object_changes
+
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "hub", "namespace": "jupyterhub"},
+        "spec": {"replicas": 1},
+    }
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hub", "namespace": "jupyterhub"}}
+    old_secret = {**secret, "data": {"token": "b2xk"}}
+    new_secret = {**secret, "data": {"token": "bmV3"}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "proxy", "namespace": "jupyterhub"}}
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "hub"}}
+    base = {"lab.lab-jupyterhub": _manifest(deployment, old_secret, service)}
+    head = {
+        "lab.lab-jupyterhub": _manifest({**deployment, "spec": {"replicas": 2}}, new_secret, monitor),
+        "lab.lab-new": _manifest(service),
+    }
+    found = [(c.release, c.operation, c.kind, c.name, c.changes) for c in object_changes(base, head)]
+    assert found == [
+        (
+            "lab.lab-jupyterhub",
+            "update",
+            "apps/v1/Deployment",
+            "jupyterhub/hub",
+            [PropertyChange("spec.replicas", 1, 2, "update")],
+        ),
+        ("lab.lab-jupyterhub", "create", "monitoring.coreos.com/v1/ServiceMonitor", "hub", []),
+        (
+            "lab.lab-jupyterhub",
+            "update",
+            "v1/Secret",
+            "jupyterhub/hub",
+            [PropertyChange("data.token", "[secret]", "[secret]", "update")],
+        ),
+        ("lab.lab-jupyterhub", "delete", "v1/Service", "jupyterhub/proxy", []),
+        ("lab.lab-new", "create", "v1/Service", "jupyterhub/proxy", []),
+    ]
+
+
+@pytest.mark.cli
+def test_a_values_change_shows_inside_the_release_it_changes(tmp_path: Path) -> None:
+    document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
+    document["config"]["meridian:platform"]["observability"]["buffer_minutes"] = 240
+    edited_stack = tmp_path / "Pulumi.eo4eu.yaml"
+    edited_stack.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    rendered = meridian("render", "eo4eu", "--out", str(tmp_path / "base"))
+    assert rendered.returncode == 0, rendered.stderr
+    done = meridian(
+        "diff", "eo4eu", str(edited_stack), "--format", "markdown", "--render",
+        "--base-manifests", str(tmp_path / "base"), "--no-policies",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    inside = section(done.stdout, "Inside Helm releases")
+    assert inside.startswith("### Inside Helm releases (2 objects)")
+    # The collector's WAL buffer is an argument of the PrometheusAgent the chart renders, on both clusters.
+    for cluster in ("burst", "core"):
+        assert f"#### `{cluster}.{cluster}-kube-prometheus-stack`" in inside
+    assert inside.count('~ spec.additionalArgs[0].value: "180m" => "240m"') == 2
+    assert "`monitoring.coreos.com/v1alpha1/PrometheusAgent` `monitoring/kube-prometheus-stack-prometheus`" in inside
+    # A plan file cannot be rendered: its manifests are asked for.
+    write_plan(evaluate("eo4eu"), tmp_path / "base.json")
+    refused = meridian("diff", str(tmp_path / "base.json"), "eo4eu", "--format", "markdown", "--render")
+    assert refused.returncode == 2 and "pass its manifests" in refused.stderr

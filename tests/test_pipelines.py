@@ -132,6 +132,7 @@ def test_review_is_credential_free_and_comments_once_per_stack() -> None:
     scripts = "\n".join(step.get("run", "") for step in jobs["review"]["steps"])
     assert '.venv/bin/meridian gate --render "$STACK"' in scripts
     assert "--format markdown" in scripts and ".ci/github-comment.sh" in scripts
+    assert '--render --base-manifests "$RUNNER_TEMP/base-manifests"' in scripts
     assert "meridian ci changed-stacks" in jobs["stacks"]["steps"][-1]["run"]
     # A cloud preview only where the repository turns it on, with OIDC tokens.
     assert jobs["preview"]["permissions"] == {"contents": "read", "id-token": "write"}
