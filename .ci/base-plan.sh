@@ -9,8 +9,9 @@ stack=$1
 base=$2
 out=$3
 manifests=${4:-}
-worktree="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/meridian-base"
-rm -rf "$worktree"
+# A directory of its own: concurrent jobs on one shell runner must not share it.
+worktree=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/meridian-base.XXXXXX")
+rmdir "$worktree"
 git worktree prune
 git worktree add --detach "$worktree" "$base" >/dev/null
 trap 'git worktree remove --force "$worktree"' EXIT

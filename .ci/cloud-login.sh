@@ -22,6 +22,19 @@ else
 fi
 umask 077
 printf '%s' "$aws_token" >"$dir/aws-web-identity-token"
+if [[ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ]]; then
+  # GitHub's identity tokens expire after minutes, and the AWS SDK reads the file again whenever
+  # it renews its role session: a fresh token every four minutes, until the job ends (GitHub
+  # ends a job's remaining processes). GitLab's tokens live as long as the job.
+  (
+    while sleep 240; do
+      if token=$(github_token sts.amazonaws.com); then
+        printf '%s' "$token" >"$dir/aws-web-identity-token.new" && mv "$dir/aws-web-identity-token.new" "$dir/aws-web-identity-token"
+      fi
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  disown
+fi
 settings=(
   "AWS_ROLE_ARN=${AWS_ROLE_ARN:?AWS_ROLE_ARN: the deploy role, a CI variable}"
   "AWS_WEB_IDENTITY_TOKEN_FILE=$dir/aws-web-identity-token"

@@ -8,10 +8,21 @@ report=$1
 repo=$2
 pr=$3
 marker=$(head -n 1 "$report")
-id=$(gh api --paginate "repos/$repo/issues/$pr/comments" \
-  --jq ".[] | select(.body | startswith(\"$marker\")) | .id" | head -n 1)
+# GitHub takes at most 65536 characters per comment: a longer report is cut, pointing at the job summary.
+body="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/comment.md"
+python3 - "$report" "$body" <<'PY'
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()
+limit = 65000
+if len(text) > limit:
+    text = text[:limit] + "\n\n_The report is longer than a comment may be: the whole of it is in the job summary._\n"
+open(sys.argv[2], "w", encoding="utf-8").write(text)
+PY
+ids=$(gh api --paginate "repos/$repo/issues/$pr/comments" \
+  --jq ".[] | select(.body | startswith(\"$marker\")) | .id")
+id=${ids%%$'\n'*}
 if [[ -n "$id" ]]; then
-  gh api --method PATCH "repos/$repo/issues/comments/$id" -F "body=@$report" >/dev/null
+  gh api --method PATCH "repos/$repo/issues/comments/$id" -F "body=@$body" >/dev/null
 else
-  gh api --method POST "repos/$repo/issues/$pr/comments" -F "body=@$report" >/dev/null
+  gh api --method POST "repos/$repo/issues/$pr/comments" -F "body=@$body" >/dev/null
 fi

@@ -5,14 +5,24 @@
 # Usage: .ci/gitlab-note.sh REPORT_MD
 set -euo pipefail
 report=$1
-api="$CI_API_V4_URL/projects/$CI_PROJECT_ID/merge_requests/$CI_MERGE_REQUEST_IID/notes"
+# In a child pipeline GitLab does not pass the merge request's variables: MR_IID carries its IID.
+iid=${CI_MERGE_REQUEST_IID:-${MR_IID:?MR_IID: the merge request IID}}
+api="$CI_API_V4_URL/projects/$CI_PROJECT_ID/merge_requests/$iid/notes"
 auth="PRIVATE-TOKEN: $GITLAB_REVIEW_TOKEN"
 marker=$(head -n 1 "$report")
-id=$(curl -fsS --header "$auth" "$api?per_page=100&sort=asc" | python3 -c '
+id=""
+page=1
+# Every page of notes (100 at a time) until the marker is found or the pages end.
+while [[ -z "$id" ]]; do
+  notes=$(curl -fsS --header "$auth" "$api?per_page=100&sort=asc&page=$page")
+  [[ "$notes" == "[]" ]] && break
+  id=$(python3 -c '
 import json, sys
 marker = sys.argv[1]
 print(next((str(note["id"]) for note in json.load(sys.stdin) if note["body"].startswith(marker)), ""))
-' "$marker")
+' "$marker" <<<"$notes")
+  page=$((page + 1))
+done
 if [[ -n "$id" ]]; then
   curl -fsS --request PUT --header "$auth" --data-urlencode "body@$report" "$api/$id" >/dev/null
 else

@@ -124,14 +124,32 @@ def _rendered_objects(args: argparse.Namespace, base: Any, head: Any) -> list[An
 
 
 def _changed_stacks(args: argparse.Namespace) -> int:
-    from .ci import ChangedStacksError, changed_stacks
+    from .ci import ChangedStacksError, stacks_since
 
     try:
-        stacks = changed_stacks(args.base)
+        stacks = stacks_since(args.base, fallback_all=args.fallback_all)
     except ChangedStacksError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
     print(json.dumps(stacks) if args.json else "\n".join(stacks))
+    return 0
+
+
+def _gitlab_jobs(args: argparse.Namespace) -> int:
+    import os
+
+    from .ci import ChangedStacksError, gitlab_jobs, stacks_since
+
+    try:
+        stacks = stacks_since(args.base, fallback_all=args.mode == "deploy")
+    except ChangedStacksError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    # What the child pipeline's jobs need and GitLab does not pass to it.
+    variables = {"BASE": args.base}
+    if args.mode == "review":
+        variables["MR_IID"] = os.environ.get("CI_MERGE_REQUEST_IID", "")
+    print(gitlab_jobs(args.mode, stacks, variables), end="")
     return 0
 
 
@@ -399,7 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     changed.add_argument("base", help="the base revision (e.g. origin/main)")
     changed.add_argument("--json", action="store_true", help="print a JSON list")
+    changed.add_argument(
+        "--fallback-all",
+        action="store_true",
+        help="every stack when BASE names no commit of this clone (a first push, a force-push), instead of an error",
+    )
     changed.set_defaults(func=_changed_stacks)
+    jobs = ci_sub.add_parser("gitlab-jobs", help="the GitLab child pipeline: review or deploy jobs per affected stack")
+    jobs.add_argument("mode", choices=("review", "deploy"))
+    jobs.add_argument("base", help="the revision the change is compared with")
+    jobs.set_defaults(func=_gitlab_jobs)
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")
