@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.capacity import capacity
 from components.platform import Platform
 from components.program import run
 from components.spec import load_platform_spec
@@ -26,6 +27,8 @@ def build() -> None:
         "gpus",
         {name: operator.summary.resources for name, operator in platform.gpu_operators.items()},
     )
+    # What each pool offers and costs per node (components/capacity.py): a review's capacity and cost delta.
+    pulumi.export("capacity", capacity(spec))
 
 
 run(build)

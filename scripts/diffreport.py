@@ -11,10 +11,12 @@ The same `PlanDiff` as the text and JSON forms (scripts/diff.py), laid out for a
 4. creates, deletes, replaces, updates and renames, each resource with its property changes
    (secrets shown as `[secret]`: plans never hold their values); lists longer than
    `COLLAPSE_AFTER` sit in collapsible `<details>` sections;
-5. inside Helm releases, with `--render`: the rendered objects each release adds, removes or
+5. capacity and cost before and after: GPUs by model and partitioning, vCPUs, memory and an
+   estimated monthly cost, at the pools' minimum and maximum sizes (the `capacity` output);
+6. inside Helm releases, with `--render`: the rendered objects each release adds, removes or
    changes, field by field (scripts/objectdiff.py);
-6. changed stack outputs;
-7. the topology: a Mermaid flowchart of sites, clusters, pools, add-ons and the paths between
+7. changed stack outputs;
+8. the topology: a Mermaid flowchart of sites, clusters, pools, add-ons and the paths between
    clusters, with what the change adds, removes or changes styled (scripts/topology.py).
 
 The report holds only what the plans hold, and plans hold no secret: nothing here can reveal one.
@@ -228,6 +230,75 @@ def _objects_section(objects: Sequence[Any]) -> list[str]:
     return [heading, "", *body]
 
 
+#: Hours in a month of the cost estimate (8760 / 12).
+MONTH_HOURS = 730
+
+
+def _capacity_totals(plan: Plan) -> dict[str, tuple[float, float]] | None:
+    """Row label -> (at minimum sizes, at maximum sizes) of a plan's `capacity` output (None without one)."""
+    capacity = plan.outputs.get("capacity")
+    if not isinstance(capacity, dict):
+        return None
+    totals: dict[str, tuple[float, float]] = {}
+    unknown = {"vCPUs": 0, "memory": 0, "price": 0}
+
+    def add(label: str, per_node: float, pool: dict[str, Any]) -> None:
+        low, high = totals.get(label, (0.0, 0.0))
+        totals[label] = (low + per_node * pool["min"], high + per_node * pool["max"])
+
+    for pools in capacity.values():
+        for pool in pools.values():
+            for key, label, count in (("vcpus", "vCPUs", "vCPUs"), ("memory_gib", "memory (GiB)", "memory")):
+                if pool.get(key) is None:
+                    unknown[count] += 1
+                else:
+                    add(label, pool[key], pool)
+            gpu = pool.get("gpu")
+            for resource, count in ((gpu or {}).get("per_node") or {}).items():
+                add(f"GPUs {gpu['model']} ({gpu['sharing']}): {resource}", count, pool)
+            if pool.get("price_per_hour") is None:
+                unknown["price"] += 1
+            else:
+                add(f"cost per month ({pool['currency']})", pool["price_per_hour"] * MONTH_HOURS, pool)
+    totals["pools not sized"] = (unknown["vCPUs"], unknown["vCPUs"])
+    totals["pools unpriced"] = (unknown["price"], unknown["price"])
+    return totals
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) or value >= 100 else f"{value:,.2f}"
+
+
+def _span(values: tuple[float, float] | None) -> str:
+    if values is None:
+        return "—"
+    low, high = values
+    return _number(low) if low == high else f"{_number(low)} to {_number(high)}"
+
+
+def capacity_section(base: Plan, head: Plan) -> list[str]:
+    """Capacity and cost before and after, from the pools' minimum to maximum sizes (components/capacity.py)."""
+    before, after = _capacity_totals(base), _capacity_totals(head)
+    if after is None:
+        return []
+    rows = sorted(set(after) | set(before or {}), key=lambda r: (r.startswith("pools"), r.startswith("cost"), r))
+    lines = [
+        "### Capacity and cost",
+        "",
+        f"From the pools' minimum to maximum sizes; cost: price per node-hour for {MONTH_HOURS} hours (the sites' "
+        "`flavors`).",
+        "",
+        "| | before | after |",
+        "| --- | ---: | ---: |",
+    ]
+    for row in rows:
+        old = (before or {}).get(row)
+        new = after.get(row)
+        mark = " **(changed)**" if old != new and before is not None else ""
+        lines.append(f"| {row}{mark} | {_span(old) if before is not None else 'no capacity output'} | {_span(new)} |")
+    return [*lines, ""]
+
+
 def markdown(
     result: PlanDiff,
     base: Plan,
@@ -253,6 +324,7 @@ def markdown(
         found = [c for c in result.changes if c.operation == operation]
         if found:
             lines += _section(title, found)
+    lines += capacity_section(base, head)
     if objects:
         lines += _objects_section(objects)
     if result.outputs:

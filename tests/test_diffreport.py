@@ -348,3 +348,64 @@ def test_a_values_change_shows_inside_the_release_it_changes(tmp_path: Path) -> 
     write_plan(evaluate("eo4eu"), tmp_path / "base.json")
     refused = meridian("diff", str(tmp_path / "base.json"), "eo4eu", "--format", "markdown", "--render")
     assert refused.returncode == 2 and "pass its manifests" in refused.stderr
+
+
+# -- capacity and cost ---------------------------------------------------------------------------------
+
+#: The example's flavors, as a site operator declares them (the Bologna cloud's internal rates).
+FLAVORS = {
+    "eo1.large": {"vcpus": 4, "memory_gib": 16, "price_per_hour": 0.12},
+    "eo1.xlarge": {"vcpus": 8, "memory_gib": 32, "price_per_hour": 0.24},
+    "vm.a100.1gpu": {"vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5},
+}
+
+
+def test_the_capacity_output_says_what_each_pool_offers_and_costs(tmp_path: Path) -> None:
+    def priced(platform: dict[str, Any]) -> None:
+        platform["sites"]["ewc-bologna"]["flavors"] = FLAVORS
+
+    plan = edited(tmp_path, priced)
+    capacity = plan.outputs["capacity"]
+    assert capacity["core"]["a100"] == {
+        "flavor": "vm.a100.1gpu", "vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5, "currency": "EUR",
+        "min": 1, "max": 4,
+        "gpu": {"model": "A100-80GB", "sharing": "MIG all-1g.10gb", "per_node": {"nvidia.com/gpu": 7}},
+    }  # fmt: skip
+    assert capacity["core"]["control-plane"]["min"] == capacity["core"]["control-plane"]["max"] == 3
+    # AWS sizes from Meridian's table (the EC2 instance type pages); no price without the site's.
+    assert capacity["burst"]["l40s"] == {
+        "flavor": "g6e.12xlarge", "vcpus": 48, "memory_gib": 384, "price_per_hour": None, "currency": "USD",
+        "min": 0, "max": 6, "gpu": {"model": "L40S", "sharing": "whole", "per_node": {"nvidia.com/gpu": 4}},
+    }  # fmt: skip
+
+
+def test_a_resized_gpu_pool_shows_its_capacity_and_cost_delta(tmp_path: Path) -> None:
+    def priced(platform: dict[str, Any]) -> None:
+        platform["sites"]["ewc-bologna"]["flavors"] = FLAVORS
+
+    def resized(platform: dict[str, Any]) -> None:
+        priced(platform)
+        platform["clusters"]["core"]["node_pools"]["a100"]["min_size"] = 2
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    base, head = edited(tmp_path / "a", priced), edited(tmp_path / "b", resized)
+    table = section(markdown(diff_plans(base, head), base, head), "Capacity and cost")
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1:] for line in table.splitlines()[4:]}
+    # core: 3 control-plane eo1.large, 3-6 services eo1.xlarge, 1-4 (then 2-4) a100; burst unpriced.
+    month = 730
+    low_before = (3 * 0.12 + 3 * 0.24 + 1 * 2.5) * month
+    low_after = (3 * 0.12 + 3 * 0.24 + 2 * 2.5) * month
+    high = (3 * 0.12 + 6 * 0.24 + 4 * 2.5) * month
+    assert rows["cost per month (EUR) **(changed)**"] == [
+        f"{low_before:,.0f} to {high:,.0f}",
+        f"{low_after:,.0f} to {high:,.0f} |",
+    ]
+    assert rows["GPUs A100-80GB (MIG all-1g.10gb): nvidia.com/gpu **(changed)**"] == ["7 to 28", "14 to 28 |"]
+    # vCPUs: core 3x4 + 3..6x8 + 1..4x16 (2..4 after); burst system 2..4x4 + l40s 0..6x48.
+    assert rows["vCPUs **(changed)**"] == [
+        f"{12 + 24 + 16 + 8} to {12 + 48 + 64 + 16 + 288}",
+        f"{12 + 24 + 32 + 8} to {12 + 48 + 64 + 16 + 288} |",
+    ]
+    # The burst cluster's two pools have no price: said, not guessed.
+    assert rows["pools unpriced"] == ["2", "2 |"]

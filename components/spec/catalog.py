@@ -128,3 +128,35 @@ OPENSTACK_GPU_FLAVORS: dict[str, GpuFlavor] = {
     "vm.a100.2gpu": GpuFlavor("A100-80GB", 2),
     "vm.a30.1gpu": GpuFlavor("A30", 1),
 }
+
+
+@dataclass(frozen=True)
+class InstanceSize:
+    """vCPUs and memory of an EC2 instance type."""
+
+    vcpus: int
+    memory_gib: float
+
+
+#: EC2 instance types' sizes (AWS EC2 instance type pages: general purpose M6i, accelerated
+#: computing G4dn, G5, G6, G6e, P4, P5). Prices are not here: they change by region and month and
+#: no price list could be recorded with its date (README, "The review flow"); a site gives its own.
+AWS_INSTANCE_SIZES: dict[str, InstanceSize] = {
+    "m6i.large": InstanceSize(2, 8),
+    "m6i.xlarge": InstanceSize(4, 16),
+    "m6i.2xlarge": InstanceSize(8, 32),
+    "m6i.4xlarge": InstanceSize(16, 64),
+    "g4dn.xlarge": InstanceSize(4, 16),
+    "g4dn.12xlarge": InstanceSize(48, 192),
+    "g5.xlarge": InstanceSize(4, 16),
+    "g5.2xlarge": InstanceSize(8, 32),
+    "g5.12xlarge": InstanceSize(48, 192),
+    "g5.48xlarge": InstanceSize(192, 768),
+    "g6.xlarge": InstanceSize(4, 16),
+    "g6.12xlarge": InstanceSize(48, 192),
+    "g6e.xlarge": InstanceSize(4, 32),
+    "g6e.12xlarge": InstanceSize(48, 384),
+    "p4d.24xlarge": InstanceSize(96, 1152),
+    "p4de.24xlarge": InstanceSize(96, 1152),
+    "p5.48xlarge": InstanceSize(192, 2048),
+}

@@ -192,6 +192,16 @@ class DnsSpec(SpecModel):
     )
 
 
+class FlavorSpec(SpecModel):
+    """What one flavor or instance type of a site offers and costs (capacity and cost in PR reviews)."""
+
+    vcpus: int | None = Field(default=None, ge=1, le=1024, description="vCPUs per instance.")
+    memory_gib: float | None = Field(default=None, gt=0, le=65536, description="Memory per instance, GiB.")
+    price_per_hour: float | None = Field(
+        default=None, ge=0, le=100000, description="What one instance costs per hour, in the site's `currency`."
+    )
+
+
 class SiteSpec(SpecModel):
     """A site: exactly one of `openstack` or `aws`, plus its network and access rules."""
 
@@ -212,6 +222,18 @@ class SiteSpec(SpecModel):
         max_length=16,
         description="Extra labels for this site's resources, merged over the project's labels "
         "(the automatic labels cannot be overridden).",
+    )
+    flavors: dict[Annotated[str, Field(min_length=1, max_length=64)], FlavorSpec] = Field(
+        default_factory=dict,
+        max_length=128,
+        description="Sizes and prices of the site's flavors (OpenStack) or instance types (AWS: over the sizes "
+        "Meridian knows, components/spec/catalog.py), for the capacity and cost a review shows; a flavor "
+        "without a price is shown unpriced.",
+    )
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None,
+        description="ISO 4217 code of the site's prices (`flavors.*.price_per_hour`); default USD on AWS, EUR "
+        "on OpenStack.",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,64 @@
+"""What a stack's node pools offer and cost, from its spec: the `capacity` stack output.
+
+Per cluster and pool (an rke2 or magnum control plane counts as a pool of fixed size): the flavor,
+the pool's minimum and maximum size, vCPUs and memory per node, the GPUs per node as pods request
+them (whole, MIG slices, time-sliced shares: components/spec/gpu.py), and the price per node-hour.
+Sizes come from the site's `flavors`, else for AWS from Meridian's table of instance types
+(components/spec/catalog.py); prices only from the site's `flavors`. What is not known is None,
+and a review says "unknown" or "unpriced" rather than guessing. `meridian diff --format markdown`
+compares it before and after (scripts/diffreport.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .spec import PlatformSpec
+from .spec.catalog import AWS_INSTANCE_SIZES
+from .spec.clusters import GpuSpec
+from .spec.sites import SiteSpec
+
+
+def _node(site: SiteSpec, flavor: str) -> dict[str, Any]:
+    declared = site.flavors.get(flavor)
+    known = AWS_INSTANCE_SIZES.get(flavor) if site.kind == "aws" else None
+    vcpus = declared.vcpus if declared is not None and declared.vcpus is not None else None
+    memory = declared.memory_gib if declared is not None and declared.memory_gib is not None else None
+    return {
+        "flavor": flavor,
+        "vcpus": vcpus if vcpus is not None else (known.vcpus if known else None),
+        "memory_gib": memory if memory is not None else (known.memory_gib if known else None),
+        "price_per_hour": declared.price_per_hour if declared is not None else None,
+        "currency": site.currency or ("USD" if site.kind == "aws" else "EUR"),
+    }
+
+
+def _sharing(gpu: GpuSpec) -> str:
+    """How the pool's GPUs are partitioned, as a reviewer reads it: whole, MIG <layout>, time-sliced xN."""
+    if gpu.mig is not None:
+        custom = (gpu.mig.custom or {}).items()
+        layout = gpu.mig.profile or ", ".join(f"{count}x {profile}" for profile, count in custom)
+        return f"MIG {layout}"
+    if gpu.time_slicing is not None:
+        return f"time-sliced x{gpu.time_slicing.replicas}"
+    return "whole"
+
+
+def capacity(spec: PlatformSpec) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every cluster's pools with what a node offers and costs (module docstring)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, cluster in spec.clusters.items():
+        site = spec.sites[cluster.site]
+        pools: dict[str, dict[str, Any]] = {}
+        plane = cluster.control_plane
+        if cluster.backend in ("rke2", "magnum") and plane.flavor is not None:  # required there by the spec
+            pools["control-plane"] = {
+                **_node(site, plane.flavor), "min": plane.count, "max": plane.count, "gpu": None,
+            }  # fmt: skip
+        for pool_name, pool in cluster.node_pools.items():
+            gpu = None
+            if pool.gpu is not None:
+                gpu = {"model": pool.gpu.model, "sharing": _sharing(pool.gpu), "per_node": pool.gpu.resources()}
+            pools[pool_name] = {**_node(site, pool.flavor), "min": pool.min_size, "max": pool.max_size, "gpu": gpu}
+        found[name] = pools
+    return found
