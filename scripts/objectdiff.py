@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 from .diff import PropertyChange, compare
 from .harness import SECRET
+from .paths import path_segments
 from .validate import load_documents
 
-SECRET_FIELDS = ("data.", "stringData.")
+SECRET_FIELDS = ("data", "stringData")
 
 
 @dataclass
@@ -65,7 +66,8 @@ def _objects(manifest: str) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _masked(kind: str, change: PropertyChange) -> PropertyChange:
-    if kind == "v1/Secret" and change.path.startswith(SECRET_FIELDS):
+    # Any path under data or stringData, dotted (`data.token`) or quoted (`data["hub.config.x"]`).
+    if kind == "v1/Secret" and path_segments(change.path)[0] in SECRET_FIELDS:
         return PropertyChange(
             change.path, None if change.old is None else SECRET, None if change.new is None else SECRET, change.kind
         )

@@ -293,8 +293,8 @@ def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hid
         "spec": {"replicas": 1},
     }
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hub", "namespace": "jupyterhub"}}
-    old_secret = {**secret, "data": {"token": "b2xk"}}
-    new_secret = {**secret, "data": {"token": "bmV3"}}
+    old_secret = {**secret, "data": {"token": "b2xk", "hub.config.x": "b2xk"}}
+    new_secret = {**secret, "data": {"token": "bmV3", "hub.config.x": "bmV3"}}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "proxy", "namespace": "jupyterhub"}}
     monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": "hub"}}
     base = {"lab.lab-jupyterhub": _manifest(deployment, old_secret, service)}
@@ -317,7 +317,11 @@ def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hid
             "update",
             "v1/Secret",
             "jupyterhub/hub",
-            [PropertyChange("data.token", "[secret]", "[secret]", "update")],
+            # Dotted or quoted (a key with dots: z2jh's hub Secret), shown as [secret] either way.
+            [
+                PropertyChange('data["hub.config.x"]', "[secret]", "[secret]", "update"),
+                PropertyChange("data.token", "[secret]", "[secret]", "update"),
+            ],
         ),
         ("lab.lab-jupyterhub", "delete", "v1/Service", "jupyterhub/proxy", []),
         ("lab.lab-new", "create", "v1/Service", "jupyterhub/proxy", []),
@@ -328,6 +332,7 @@ def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hid
 def test_a_values_change_shows_inside_the_release_it_changes(tmp_path: Path) -> None:
     document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
     document["config"]["meridian:platform"]["observability"]["buffer_minutes"] = 240
+    document["config"]["meridian:platform"]["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["small"]["cpu"] = 4
     edited_stack = tmp_path / "Pulumi.eo4eu.yaml"
     edited_stack.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     rendered = meridian("render", "eo4eu", "--out", str(tmp_path / "base"))
@@ -338,7 +343,13 @@ def test_a_values_change_shows_inside_the_release_it_changes(tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     inside = section(done.stdout, "Inside Helm releases")
-    assert inside.startswith("### Inside Helm releases (2 objects)")
+    # The hub's profile lives in its Secret's values: the chart's checksum of it rolls the hub Deployment.
+    hub = inside[inside.index("#### `core.core-jupyterhub`") :]
+    assert "- update `apps/v1/Deployment` `hub`" in hub
+    assert "~ spec.template.metadata.annotations.checksum/secret: " in hub
+    # ... and the Secret's data is compared, never shown.
+    assert '~ data["values.yaml"]: [secret] => [secret]' in hub
+    assert "Q2hhcnQ6" not in done.stdout  # the base64 of the values.yaml the Secret holds
     # The collector's WAL buffer is an argument of the PrometheusAgent the chart renders, on both clusters.
     for cluster in ("burst", "core"):
         assert f"#### `{cluster}.{cluster}-kube-prometheus-stack`" in inside
@@ -409,3 +420,24 @@ def test_a_resized_gpu_pool_shows_its_capacity_and_cost_delta(tmp_path: Path) ->
     ]
     # The burst cluster's two pools have no price: said, not guessed.
     assert rows["pools unpriced"] == ["2", "2 |"]
+
+
+def test_a_removed_protected_volume_is_at_risk(bundled_plan: Any) -> None:
+    head = bundled_plan("eo4eu")
+    site = next(r for r in head.resources if r["type"] == "pulumi:providers:openstack")
+    volume = {
+        **copy.deepcopy(next(r for r in head.resources if r["name"] == "core-metrics")),
+        "type": "openstack:blockstorage/volume:Volume",
+        "name": "core-archive",
+        "inputs": {"name": "core-archive", "size": 500},
+        "protect": True,
+        "retain_on_delete": False,
+        "provider": f"{site['urn']}::id",
+    }
+    volume["urn"] = volume["urn"].rsplit("::", 2)[0] + "::openstack:blockstorage/volume:Volume::core-archive"
+    base = with_resources(head, [*head.resources, volume])
+    report = markdown(diff_plans(base, head), base, head)
+    assert at_risk_block(report) == [
+        "**delete** `openstack:blockstorage/volume:Volume` `core-archive`: protected: `pulumi up` refuses until it "
+        "is unprotected; holds data or keys"
+    ]
