@@ -39,7 +39,8 @@ _MARKER = _SecretRefMarker()
 #: Where a secret lives (never the secret itself): `config:<key>` or `vault:<mount>/<path>#<field>`.
 SecretRef = Annotated[str, Field(pattern=SECRET_REF_PATTERN), _MARKER]
 
-_VAULT = re.compile(r"^vault:(?P<mount>[^/]+)/(?P<path>[^#]+)#(?P<field>.+)$")
+#: A `vault:` reference taken apart: mount, path inside it, field.
+VAULT_REF = re.compile(r"^vault:(?P<mount>[^/]+)/(?P<path>[^#]+)#(?P<field>.+)$")
 
 
 class SecretUnavailableError(Exception):
@@ -84,7 +85,7 @@ def _resolve(ref: str) -> pulumi.Output[str]:
                 f"config key {key} is not a secret: set it with `pulumi config set --secret {key}`"
             )
         return pulumi.Output.secret(str(value))
-    match = _VAULT.match(ref)
+    match = VAULT_REF.match(ref)
     if match is None:  # the spec's pattern makes this unreachable
         raise SecretUnavailableError("not a secret reference")
     return pulumi.Output.secret(VAULT_READER.get()(match["mount"], match["path"], match["field"]))

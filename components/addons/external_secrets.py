@@ -49,13 +49,13 @@ deployment or its state), else a Secret with the value resolved when the spec wa
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 import yaml
 
+from ..secrets import VAULT_REF
 from ..spec import PlatformSpec
 from ..spec.vault import VaultInClusterSpec
 from .base import (
@@ -91,7 +91,6 @@ TOKEN_SECONDS = 600
 #: store is Ready once ESO has logged in to Vault with it, an ExternalSecret once its Secret is
 #: written: `pulumi up` then fails on a broken login or path instead of leaving pods waiting.
 WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
-_VAULT_REF = re.compile(r"^vault:(?P<mount>[^/]+)/(?P<path>[^#]+)#(?P<field>.+)$")
 
 
 def auth_mount(spec: PlatformSpec, cluster: str) -> str:
@@ -240,7 +239,7 @@ def runtime_key(in_cluster: VaultInClusterSpec | None, ref: str) -> tuple[str, s
     Only `vault:` references on the in-cluster mount under the project's prefix qualify: those
     are what the clusters' policy lets them read.
     """
-    found = _VAULT_REF.match(ref)
+    found = VAULT_REF.match(ref)
     if in_cluster is None or found is None or found["mount"] != in_cluster.mount:
         return None
     if not found["path"].startswith(f"{in_cluster.path}/"):
