@@ -14,9 +14,14 @@ def build() -> None:
     platform = Platform(spec.project.name, spec)
     pulumi.export("project", spec.project.name)
     pulumi.export("sites", {name: site.kind for name, site in spec.sites.items()})
+    # `boot` (rke2): what each machine group's secret, creation-only user data holds (rke2.boot_record).
     pulumi.export(
         "clusters",
-        {name: {"site": c.site, "backend": c.backend, "version": c.version} for name, c in spec.clusters.items()},
+        {
+            name: {"site": c.site, "backend": c.backend, "version": c.version}
+            | ({"boot": platform.clusters[name].boot} if platform.clusters[name].boot else {})
+            for name, c in spec.clusters.items()
+        },
     )
     # Where each site's traffic to other sites comes from (NAT gateways, router gateway): what
     # other parties put in their allow-lists, and what `site:<name>` resolves to here.

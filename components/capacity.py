@@ -1,8 +1,9 @@
 """What a stack's node pools offer and cost, from its spec: the `capacity` stack output.
 
-Per cluster and pool (an rke2 or magnum control plane counts as a pool of fixed size): the flavor,
-the pool's minimum and maximum size, vCPUs and memory per node, the GPUs per node as pods request
-them (whole, MIG slices, time-sliced shares: components/spec/gpu.py), and the price per node-hour.
+Per cluster and pool (an rke2 or magnum control plane counts as a pool of fixed size, and so does
+every rke2 pool: `desired_size`, else `min_size`, machines): the flavor, the pool's minimum and
+maximum size, vCPUs and memory per node, the GPUs per node as pods request them (whole, MIG
+slices, time-sliced shares: components/spec/gpu.py), and the price per node-hour.
 Sizes come from the site's `flavors`, else for AWS from Meridian's table of instance types
 (components/spec/catalog.py); prices only from the site's `flavors`. What is not known is None,
 and a review says "unknown" or "unpriced" rather than guessing. `meridian diff --format markdown`
@@ -15,7 +16,7 @@ from typing import Any
 
 from .spec import PlatformSpec
 from .spec.catalog import AWS_INSTANCE_SIZES
-from .spec.clusters import GpuSpec
+from .spec.clusters import CONTROL_PLANE, GpuSpec
 from .spec.sites import SiteSpec
 
 
@@ -52,13 +53,18 @@ def capacity(spec: PlatformSpec) -> dict[str, dict[str, dict[str, Any]]]:
         pools: dict[str, dict[str, Any]] = {}
         plane = cluster.control_plane
         if cluster.backend in ("rke2", "magnum") and plane.flavor is not None:  # required there by the spec
-            pools["control-plane"] = {
+            pools[CONTROL_PLANE] = {
                 **_node(site, plane.flavor), "min": plane.count, "max": plane.count, "gpu": None,
             }  # fmt: skip
         for pool_name, pool in cluster.node_pools.items():
             gpu = None
             if pool.gpu is not None:
                 gpu = {"model": pool.gpu.model, "sharing": _sharing(pool.gpu), "per_node": pool.gpu.resources()}
-            pools[pool_name] = {**_node(site, pool.flavor), "min": pool.min_size, "max": pool.max_size, "gpu": gpu}
+            # rke2 pools are fixed-size (`initial_size` machines, clusters/rke2.py): nothing scales them
+            # up to max_size, so a review must not count it.
+            low, high = (
+                (pool.initial_size, pool.initial_size) if cluster.backend == "rke2" else (pool.min_size, pool.max_size)
+            )
+            pools[pool_name] = {**_node(site, pool.flavor), "min": low, "max": high, "gpu": gpu}
         found[name] = pools
     return found

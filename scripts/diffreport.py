@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.spec.clusters import CONTROL_PLANE
+
 from .diff import PlanDiff, PropertyChange, ResourceChange, shown
 from .harness import SECRET, Plan
 from .paths import covers
@@ -37,6 +39,7 @@ from .paths import covers
 #: Sections with more resources than this are collapsed.
 COLLAPSE_AFTER = 10
 CLUSTER_TYPE = "meridian:clusters:KubernetesCluster"
+POOL_TYPE = "meridian:clusters:NodePool"
 #: The heading and order of each operation's section.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("delete", "To delete"),
@@ -84,17 +87,6 @@ def _stateful_types() -> frozenset[str]:
     return found
 
 
-def _cluster_of(plan: Plan, urn: str) -> str | None:
-    """The name of the KubernetesCluster component a resource sits under, if any."""
-    by_urn = {r["urn"]: r for r in plan.resources}
-    current = by_urn.get(urn)
-    while current is not None:
-        if current["type"] == CLUSTER_TYPE:
-            return str(current["name"])
-        current = by_urn.get(current.get("parent") or "")
-    return None
-
-
 def _code(text: str) -> str:
     return f"`{text}`"
 
@@ -136,39 +128,82 @@ def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewVi
     return items
 
 
+def _ancestors(plan: Plan, urn: str) -> list[dict[str, Any]]:
+    """The resource at `urn` and its parents, innermost first."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    found = []
+    current = by_urn.get(urn)
+    while current is not None:
+        found.append(current)
+        current = by_urn.get(current.get("parent") or "")
+    return found
+
+
 def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
     """Cluster settings that change while the cluster's machines keep a secret input fixed at creation.
 
     A node's user data carries the cluster's version and settings; it is secret (it holds join
-    tokens), so plans cannot compare it, and ignored after creation (clusters/rke2.py): when a
-    cluster's spec output changes, every such machine of that cluster keeps what it booted with.
+    tokens), so plans cannot compare it, and ignored after creation (clusters/rke2.py). The
+    stack's `clusters` output says what it holds instead: `clusters.<c>.version` for every
+    machine of the cluster, `clusters.<c>.boot.<group>` (a fingerprint, labels and taints) for
+    the machines of one pool or of the control plane (CONTROL_PLANE, the machines in no pool).
+    When one of those changes, the existing machines it covers keep what they booted with.
     """
-    changed: dict[str, list[PropertyChange]] = {}
+    # (cluster, group or None for the whole cluster) -> the outputs that changed
+    changed: dict[tuple[str, str | None], list[PropertyChange]] = {}
     for output in result.outputs:
         parts = output.path.split(".")
         if len(parts) >= 3 and parts[0] == "clusters":
-            changed.setdefault(parts[1], []).append(output)
+            if parts[2] != "boot":
+                changed.setdefault((parts[1], None), []).append(output)
+            elif len(parts) >= 4:
+                # A whole group added or removed is a pool whose machines are all new or all gone.
+                changed.setdefault((parts[1], parts[3]), []).append(output)
     items = []
     existing = {r["urn"] for r in base.resources}
-    for cluster, outputs in changed.items():
+    for (cluster, group), outputs in changed.items():
+        if group is not None and (cluster, None) in changed and all(p.path.endswith(".user_data") for p in outputs):
+            # The cluster-wide change (its version) already names these machines and explains the new fingerprint.
+            continue
+        fixed = []
         # Machines that exist already (new ones boot with the new settings).
-        fixed = [
-            r
-            for r in head.resources
-            if r["urn"] in existing
-            and any(covers(ignored, secret) for ignored in r["ignore_changes"] for secret in r["secret_paths"])
-            and _cluster_of(head, r["urn"]) == cluster
-        ]
+        for r in head.resources:
+            if r["urn"] not in existing or not any(
+                covers(ignored, secret) for ignored in r["ignore_changes"] for secret in r["secret_paths"]
+            ):
+                continue
+            chain = _ancestors(head, r["urn"])
+            if not any(a["type"] == CLUSTER_TYPE and a["name"] == cluster for a in chain):
+                continue
+            pools = [a["name"] for a in chain if a["type"] == POOL_TYPE]
+            in_group = not pools if group == CONTROL_PLANE else pools == [f"{cluster}-{group}"]
+            if group is None or in_group:
+                fixed.append(r)
         if not fixed:
             continue
-        what = ", ".join(f"{p.path.split('.', 2)[2]} {shown(p.old)} → {shown(p.new)}" for p in outputs)
+        # A fingerprint says only that something changed: named only when nothing readable did.
+        readable = [p for p in outputs if not p.path.endswith(".user_data")] or outputs
+        start = 4 if group is not None else 2
+        what = ", ".join(_setting(".".join(p.path.split(".")[start:]), p) for p in readable)
+        where = f"cluster {_code(cluster)}" + (
+            "" if group is None else (" control plane" if group == CONTROL_PLANE else f" pool {_code(group)}")
+        )
         paths = sorted({s for r in fixed for s in r["secret_paths"] if any(covers(i, s) for i in r["ignore_changes"])})
         items.append(
-            f"**not applied** cluster {_code(cluster)} ({what}): its {len(fixed)} existing machines keep the "
+            f"**not applied** {where} ({what}): its {len(fixed)} existing machines keep the "
             f"{', '.join(_code(p) for p in paths)} they were created with (secret, ignored after creation); existing "
             "nodes change only when replaced"
         )
     return items
+
+
+def _setting(path: str, change: PropertyChange) -> str:
+    """One changed setting in a sentence: `path old → new`, `path added new`, `path removed old`."""
+    if change.kind == "add":
+        return f"{path} added {shown(change.new)}"
+    if change.kind == "delete":
+        return f"{path} removed {shown(change.old)}"
+    return f"{path} {shown(change.old)} → {shown(change.new)}"
 
 
 def _property_lines(changes: Iterable[PropertyChange]) -> list[str]:

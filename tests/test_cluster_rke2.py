@@ -507,6 +507,48 @@ def test_gpu_pool_labels_and_taints(rk: Rke2Plan) -> None:
     assert config["node-taint"] == [GPU_TAINT]
 
 
+def _secret_free(document: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """`document` (a parsed cloud-config) with its RKE2 config file parsed into `config`."""
+    files = [{**f, "content": config} if f["path"] == rke2.CONFIG_PATH else f for f in document["write_files"]]
+    return {**document, "write_files": files}
+
+
+def test_boot_records_are_the_machines_user_data_without_its_secrets(rk: Rke2Plan) -> None:
+    """`clusters.<c>.boot`: what a review compares because the secret, ignored user data cannot be."""
+    import hashlib
+
+    boot = rk.plan.outputs["clusters"][CLUSTER]["boot"]
+    assert set(boot) == {"control-plane", *POOLS}
+    hidden = rke2.DEPLOYMENT_VALUE
+    # A pool of no machines has a record all the same: its first machine will boot with it.
+    groups = {"control-plane": rk.servers()[1]} | {
+        pool: machines[0] for pool in POOLS if (machines := rk.pool_instances(pool))
+    }
+    assert len(groups) >= 3
+    for group, machine in groups.items():
+        config, document = rk.rke2_config(machine), rk.cloud_config(machine)
+        record = boot[group]
+        assert record["node_labels"] == config["node-label"], group
+        assert record["node_taints"] == config.get("node-taint", []), group
+        # The machine's own document, each token and address the plan cannot hold swapped for
+        # DEPLOYMENT_VALUE; the DNS name stays, it comes from the spec.
+        for key in ("token", "agent-token", "server"):
+            if key in config:
+                config[key] = hidden
+        if "tls-san" in config:
+            config["tls-san"] = [hidden, hidden, config["tls-san"][2]]
+        role = install_env(document)["TYPE"]
+        text = rke2.cloud_init(role, install_env(document)["VERSION"], config, [])
+        parsed = yaml.safe_load(text.partition("\n")[2])
+        assert _secret_free(parsed, yaml.safe_load(parsed["write_files"][0]["content"])) == _secret_free(
+            document, config
+        ), group
+        assert record["user_data"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16], group
+        assert rk.state(rk.one(PASSWORD, f"{CLUSTER}-agent-token"))["result"] not in json.dumps(record)
+    # Each group's record differs from the others' (they boot differently).
+    assert len({record["user_data"] for record in boot.values()}) == len(boot)
+
+
 # --------------------------------------------------------------------------------------------
 # Secrets and the kubeconfig
 

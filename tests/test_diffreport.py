@@ -25,6 +25,7 @@ from scripts.gate import Violation
 from scripts.harness import STACKS, Plan, evaluate, write_plan
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+INSTANCE = "openstack:compute/instance:Instance"
 
 
 def edited(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Plan:
@@ -109,6 +110,41 @@ def test_a_version_change_on_rke2_says_the_nodes_keep_their_user_data(tmp_path: 
         "replaced"
     ) in risky
     assert '~ clusters.core.version: "1.33" => "1.34"' in section(report, "Stack outputs")
+
+
+def test_a_pool_setting_in_user_data_flags_only_that_pools_machines(tmp_path: Path, bundled_plan: Any) -> None:
+    """A MIG layout or taint lives in the pool's user data (labels, taints): existing nodes keep theirs."""
+
+    def repartition(platform: dict[str, Any]) -> None:
+        pools = platform["clusters"]["core"]["node_pools"]
+        pools["a100"]["gpu"]["mig"]["profile"] = "all-3g.40gb"
+        # The hub's profile asks for the pool's slice: it follows (the spec refuses a slice the pool lacks).
+        platform["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["a100-slice"]["gpu"]["slice"] = "3g.40gb"
+        pools["services"]["taints"] = [{"key": "dedicated", "value": "services", "effect": "NoSchedule"}]
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, repartition)
+    result = diff_plans(base, head)
+    report = markdown(result, base, head)
+
+    def machines(pool: str) -> int:
+        return len([r for r in head.resources if r["type"] == INSTANCE and r["name"].startswith(f"core-{pool}-")])
+
+    assert machines("a100") == 1 and machines("services") == 3
+    risky = at_risk_block(report)
+    tail = (
+        "keep the `userData` they were created with (secret, ignored after creation); existing nodes change only "
+        "when replaced"
+    )
+    assert risky == [
+        '**not applied** cluster `core` pool `a100` (node_labels[3] "nvidia.com/mig.config=all-1g.10gb" → '
+        f'"nvidia.com/mig.config=all-3g.40gb"): its 1 existing machines {tail}',
+        '**not applied** cluster `core` pool `services` (node_taints[0] added "dedicated=services:NoSchedule"): '
+        f"its 3 existing machines {tail}",
+    ]
+    # The fingerprint moved too, and shows with the outputs; the control plane is untouched.
+    outputs = section(report, "Stack outputs")
+    assert "clusters.core.boot.a100.user_data" in outputs
+    assert "clusters.core.boot.control-plane" not in outputs
 
 
 def test_the_committed_review_example_is_what_the_tool_writes_now() -> None:
@@ -379,7 +415,8 @@ def test_the_capacity_output_says_what_each_pool_offers_and_costs(tmp_path: Path
     capacity = plan.outputs["capacity"]
     assert capacity["core"]["a100"] == {
         "flavor": "vm.a100.1gpu", "vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5, "currency": "EUR",
-        "min": 1, "max": 4,
+        # rke2 pools are fixed-size (clusters/rke2.py makes initial_size machines): min_size 1 both ways.
+        "min": 1, "max": 1,
         "gpu": {"model": "A100-80GB", "sharing": "MIG all-1g.10gb", "per_node": {"nvidia.com/gpu": 7}},
     }  # fmt: skip
     assert capacity["core"]["control-plane"]["min"] == capacity["core"]["control-plane"]["max"] == 3
@@ -403,20 +440,18 @@ def test_a_resized_gpu_pool_shows_its_capacity_and_cost_delta(tmp_path: Path) ->
     base, head = edited(tmp_path / "a", priced), edited(tmp_path / "b", resized)
     table = section(markdown(diff_plans(base, head), base, head), "Capacity and cost")
     rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1:] for line in table.splitlines()[4:]}
-    # core: 3 control-plane eo1.large, 3-6 services eo1.xlarge, 1-4 (then 2-4) a100; burst unpriced.
+    # core (rke2, fixed-size pools): 3 control-plane eo1.large, 3 services eo1.xlarge, 1 (then 2)
+    # a100, whatever max_size says; burst (eks) scales between its sizes and is unpriced.
     month = 730
-    low_before = (3 * 0.12 + 3 * 0.24 + 1 * 2.5) * month
-    low_after = (3 * 0.12 + 3 * 0.24 + 2 * 2.5) * month
-    high = (3 * 0.12 + 6 * 0.24 + 4 * 2.5) * month
-    assert rows["cost per month (EUR) **(changed)**"] == [
-        f"{low_before:,.0f} to {high:,.0f}",
-        f"{low_after:,.0f} to {high:,.0f} |",
-    ]
-    assert rows["GPUs A100-80GB (MIG all-1g.10gb): nvidia.com/gpu **(changed)**"] == ["7 to 28", "14 to 28 |"]
-    # vCPUs: core 3x4 + 3..6x8 + 1..4x16 (2..4 after); burst system 2..4x4 + l40s 0..6x48.
+    before = (3 * 0.12 + 3 * 0.24 + 1 * 2.5) * month
+    after = (3 * 0.12 + 3 * 0.24 + 2 * 2.5) * month
+    # A range whose ends meet is one number.
+    assert rows["cost per month (EUR) **(changed)**"] == [f"{before:,.0f}", f"{after:,.0f} |"]
+    assert rows["GPUs A100-80GB (MIG all-1g.10gb): nvidia.com/gpu **(changed)**"] == ["7", "14 |"]
+    # vCPUs: core 3x4 + 3x8 + 1x16 (2x16 after); burst system 2..4x4 + l40s 0..6x48.
     assert rows["vCPUs **(changed)**"] == [
-        f"{12 + 24 + 16 + 8} to {12 + 48 + 64 + 16 + 288}",
-        f"{12 + 24 + 32 + 8} to {12 + 48 + 64 + 16 + 288} |",
+        f"{12 + 24 + 16 + 8} to {12 + 24 + 16 + 16 + 288}",
+        f"{12 + 24 + 32 + 8} to {12 + 24 + 32 + 16 + 288} |",
     ]
     # The burst cluster's two pools have no price: said, not guessed.
     assert rows["pools unpriced"] == ["2", "2 |"]

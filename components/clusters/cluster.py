@@ -81,6 +81,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     their egress addresses (components/reachability.py)."""
     agents: dict[str, pulumi.Output[str]]
     """rke2: each agent's address on the site network, by `<pool>-<index>` (load balancer members)."""
+    boot: dict[str, dict[str, Any]]
+    """rke2: what each group of machines ("control-plane", then each pool) boots with, secret-free
+    (rke2.boot_record): exported so that a review sees changes the engine will not apply."""
     node_security_group_id: pulumi.Output[str] | None = None
     """rke2: the security group of the cluster's nodes (add-ons admit their load balancers' traffic to it)."""
     volume_driver: pulumi.Resource | None = None
@@ -118,6 +121,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.labels = {**site.labels, "cluster": name}
         self.pools = {}
         self.agents = {}
+        self.boot = {}
         backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")
         self.kubeconfig = pulumi.Output.secret(backend.build(self, spec, site))
         self.provider = k8s.Provider(

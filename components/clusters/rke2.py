@@ -28,6 +28,7 @@ certificate is valid for a year and renewed by `pulumi up` in its last 30 days.
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -39,6 +40,7 @@ from .. import octavia, ports, reachability
 from ..sites.openstack import security_group
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from ..spec.clusters import CONTROL_PLANE
 from ..yamlout import dump
 from . import readiness
 
@@ -58,6 +60,9 @@ INSTALL_SCRIPT = "/usr/local/sbin/meridian-install-rke2"
 #: Taint on servers when worker pools exist: only critical add-ons run on the control plane
 #: (RKE2 HA docs, "Taint server nodes").
 SERVER_TAINT = "CriticalAddonsOnly=true:NoExecute"
+#: What stands, in a boot record, for the values a plan has no business holding (tokens, keys)
+#: or cannot know yet (addresses): the rest of the user data is fixed by the spec and the code.
+DEPLOYMENT_VALUE = "<set at deployment>"
 
 #: Node-to-node rules from docs.rke2.io/install/requirements ("Inbound Network Rules"):
 #: (description, protocol, first port, last port). All are admitted from members of the
@@ -204,6 +209,18 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         *(pem for key, cert in cas.values() for pem in (cert.cert_pem, key.private_key_pem)),
         service_key.private_key_pem,
     )
+    cluster.boot[CONTROL_PLANE] = boot_record(
+        "server",
+        version,
+        server_config(
+            token=DEPLOYMENT_VALUE,
+            agent_token=DEPLOYMENT_VALUE,
+            join_url=DEPLOYMENT_VALUE,
+            tls_san=[DEPLOYMENT_VALUE, DEPLOYMENT_VALUE, api_name],
+            taints=server_taints,
+            cluster=name,
+        ),
+    )
     for index in range(spec.control_plane.count):
         # Only the very first server of a new cluster starts etcd; once the cluster exists
         # (control_plane.initialized), a replaced server-0 joins like the others instead of
@@ -265,6 +282,17 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
 
         agent_data: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(agent_token.result, join_url).apply(render_agent)
+        )
+        cluster.boot[pool_name] = boot_record(
+            "agent",
+            version,
+            agent_config(
+                token=DEPLOYMENT_VALUE,
+                join_url=DEPLOYMENT_VALUE,
+                labels=pool.node_labels,
+                taints=pool_spec.node_taints,
+                cluster=name,
+            ),
         )
         # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
         for index in range(pool_spec.initial_size):
@@ -471,6 +499,24 @@ def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict
     }
     # Any width beyond the longest line writes the same document (no folded scalars).
     return "#cloud-config\n" + dump(document, width=1_000_000)  # pragma: no mutate - any width past the longest line
+
+
+def boot_record(role: str, version: str, config: dict[str, Any]) -> dict[str, Any]:
+    """What a group of machines boots with, secret-free: a fingerprint of its user data, its labels and taints.
+
+    The user data is secret (join tokens, CA keys) and ignored after creation (`_instance`), so
+    neither a plan nor `pulumi preview` can show that it changed, and the engine never applies
+    the change to existing machines. The record is the same document rendered with
+    DEPLOYMENT_VALUE in place of every secret or not-yet-known value: it changes exactly when
+    what the spec and Meridian's code put there changes (labels, taints, MIG layout labels,
+    the install script), and a review flags those machines (scripts/diffreport.py).
+    """
+    document = cloud_init(role, version, config, [])
+    return {
+        "user_data": "sha256:" + hashlib.sha256(document.encode()).hexdigest()[:16],
+        "node_labels": list(config["node-label"]),
+        "node_taints": list(config.get("node-taint", [])),
+    }
 
 
 def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:

@@ -214,6 +214,10 @@ class GpuSpec(SpecModel):
         return {"nvidia.com/gpu": self.count}
 
 
+#: The control plane's key beside the node pools wherever pools are listed (capacity, boot records).
+CONTROL_PLANE = "control-plane"
+
+
 class NodePoolSpec(SpecModel):
     """A group of identical worker nodes."""
 
@@ -380,6 +384,12 @@ class ClusterSpec(SpecModel):
                 problems.add(("kubeconfig",), f"only attached clusters take a kubeconfig; {self.backend} makes its own")
             if not self.node_pools:
                 problems.add(("node_pools",), "a cluster needs at least one node pool")
+            if CONTROL_PLANE in self.node_pools:
+                # The control plane's key beside the pools in the `capacity` and `clusters.<c>.boot`
+                # outputs (components/capacity.py, clusters/rke2.py): a pool of that name would hide it.
+                problems.add(
+                    ("node_pools", CONTROL_PLANE), f"'{CONTROL_PLANE}' names the control plane: rename the pool"
+                )
         if self.backend in ("rke2", "magnum") and self.control_plane.flavor is None:
             problems.add(("control_plane", "flavor"), f"{self.backend} clusters need a control-plane flavor")
         if self.backend == "magnum":
