@@ -94,7 +94,7 @@ def _diff(args: argparse.Namespace) -> int:
             except GateError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return BAD_INPUT
-            violations = new_violations(before.violations, after.violations)
+            violations = new_violations(before.violations, after.violations, result.moved)
         print(markdown(result, base, head, violations, objects))
     else:
         print(render(result))

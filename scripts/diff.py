@@ -76,6 +76,8 @@ class PlanDiff:
     #: Input changes the engine will not apply, because the resource's `ignore_changes` covers
     #: them (the cloud keeps the old value): one entry per resource, its changes those paths.
     ignored: list[ResourceChange] = field(default_factory=list)
+    #: Head URN -> base URN, for resources the engine matches by alias (the same resource, renamed).
+    moved: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """How many resources each operation touches (only the operations that occur)."""
@@ -143,7 +145,7 @@ def compare(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
     return [] if old == new else [PropertyChange(path, old, new, "update")]
 
 
-def _urn_name(urn: str) -> str:
+def urn_name(urn: str) -> str:
     """A URN's name: all after its third `::`, which a name may hold itself (sdk/go/common/resource/urn/urn.go)."""
     return urn.split("::", 3)[-1]
 
@@ -179,9 +181,9 @@ def _inherited(type_: str, name: str, parent: str, old_parent: str, stack: str, 
     The type and name under the parent's old URN; a name that starts with the parent's name
     starts with the parent's old name instead.
     """
-    parent_name = _urn_name(parent)
+    parent_name = urn_name(parent)
     if name.startswith(parent_name):
-        name = _urn_name(old_parent) + name.removeprefix(parent_name)
+        name = urn_name(old_parent) + name.removeprefix(parent_name)
     return make_urn(stack, project, old_parent, type_, name)
 
 
@@ -195,7 +197,7 @@ def _alias_urns(resource: dict[str, Any], stack: str, project: str, moved: dict[
     urns = [_collapsed(alias, resource, stack, project, moved) for alias in resource["aliases"]]
     parent = resource["parent"]
     if parent in moved:
-        named = [(resource["type"], resource["name"])] + [(_urn_type(urn), _urn_name(urn)) for urn in urns]
+        named = [(resource["type"], resource["name"])] + [(_urn_type(urn), urn_name(urn)) for urn in urns]
         urns += [_inherited(type_, name, parent, moved[parent], stack, project) for type_, name in named]
     return urns
 
@@ -357,7 +359,7 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
                 notes.append("retain_on_delete: removed from the stack, left in the cloud")
             changes.append(ResourceChange("delete", urn, resource["type"], resource["name"], notes=notes))
     outputs = [_masked_output(c) for c in compare(base.outputs, head.outputs)]
-    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets, outputs, not_applied)
+    return PlanDiff(head.stack, changes, unchanged, unchanged_with_secrets, outputs, not_applied, moved)
 
 
 def _masked_output(change: PropertyChange) -> PropertyChange:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from components.spec.clusters import CONTROL_PLANE
 
-from .diff import PlanDiff, PropertyChange, ResourceChange, shown
+from .diff import PlanDiff, PropertyChange, ResourceChange, shown, urn_name
 from .harness import SECRET, Plan
 from .paths import covers
 
@@ -65,11 +66,31 @@ class NewViolation:
     message: str
 
 
-def new_violations(base: Iterable[Any], head: Iterable[Any]) -> list[NewViolation]:
-    """The head's violations (scripts/gate.py `Violation`s) that the base has not: keyed by policy and URN."""
-    before = {(v.policy, v.urn) for v in base}
-    found = [NewViolation(v.policy, v.level, v.urn, v.message) for v in head if (v.policy, v.urn) not in before]
-    return sorted(found, key=lambda v: (v.level != "mandatory", v.policy, v.urn or ""))
+def new_violations(
+    base: Iterable[Any], head: Iterable[Any], moved: Mapping[str, str] | None = None
+) -> list[NewViolation]:
+    """The head's violations (scripts/gate.py `Violation`s) that the base has not.
+
+    A violation is the same when its policy, resource and message are: a resource that keeps
+    one problem and gains another under the same policy has a new violation. A resource the
+    engine matches by alias (`moved`, head URN -> base URN: `PlanDiff.moved`) is the base's
+    resource under a new name; its messages are compared with the new name read as the old.
+    Counted as multisets: a second identical problem is new too.
+    """
+    moved = moved or {}
+    before = Counter((v.policy, v.urn, v.message) for v in base)
+    found = []
+    for v in head:
+        old_urn = moved.get(v.urn or "", v.urn)
+        message = v.message
+        if old_urn != v.urn and v.urn is not None and old_urn is not None:
+            message = message.replace(urn_name(v.urn), urn_name(old_urn))
+        key = (v.policy, old_urn, message)
+        if before[key]:
+            before[key] -= 1
+        else:
+            found.append(NewViolation(v.policy, v.level, v.urn, v.message))
+    return sorted(found, key=lambda v: (v.level != "mandatory", v.policy, v.urn or "", v.message))
 
 
 def _stateful_types() -> frozenset[str]:

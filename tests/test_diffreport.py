@@ -236,6 +236,26 @@ def test_only_violations_the_base_does_not_have_are_new() -> None:
     ]
 
 
+def test_a_second_problem_on_the_same_resource_is_new_and_a_renamed_resource_keeps_its_own() -> None:
+    def found(policy: str, urn: str, message: str) -> Violation:
+        return Violation(policy=policy, level="mandatory", message=message, urn=urn)
+
+    base_urn = "urn:pulumi:s::p::aws:s3/bucket:Bucket::old-logs"
+    head_urn = "urn:pulumi:s::p::aws:s3/bucket:Bucket::logs"
+    old = [found("required-tags", base_urn, "old-logs lacks tag owner")]
+    # Same policy, same (renamed by alias) resource: the old problem is not new, the second one is.
+    new = [
+        found("required-tags", head_urn, "logs lacks tag owner"),
+        found("required-tags", head_urn, "logs lacks tag cost-centre"),
+    ]
+    fresh = new_violations(old, new, {head_urn: base_urn})
+    assert [v.message for v in fresh] == ["logs lacks tag cost-centre"]
+    # Without the alias the engine would delete old-logs and create logs: both problems are new.
+    assert len(new_violations(old, new, {})) == 2
+    # The same problem twice where the base had it once: one is new.
+    assert len(new_violations(old, [*old, *old])) == 1
+
+
 @pytest.mark.cli
 def test_a_new_violation_from_the_gate_is_at_risk(tmp_path: Path, bundled_plan: Any) -> None:
     base = bundled_plan("eo4eu")
