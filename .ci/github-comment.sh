@@ -8,16 +8,10 @@ report=$1
 repo=$2
 pr=$3
 marker=$(head -n 1 "$report")
-# GitHub takes at most 65536 characters per comment: a longer report is cut, pointing at the job summary.
+# GitHub takes at most 65536 characters per comment: a longer report is cut at a line, its open
+# blocks closed, pointing at the job summary (scripts/diffreport.py `fit`).
 body="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/comment.md"
-python3 - "$report" "$body" <<'PY'
-import sys
-text = open(sys.argv[1], encoding="utf-8").read()
-limit = 65000
-if len(text) > limit:
-    text = text[:limit] + "\n\n_The report is longer than a comment may be: the whole of it is in the job summary._\n"
-open(sys.argv[2], "w", encoding="utf-8").write(text)
-PY
+.venv/bin/meridian ci fit-comment "$report" --max-chars 65536 >"$body"
 ids=$(gh api --paginate "repos/$repo/issues/$pr/comments" \
   --jq ".[] | select(.body | startswith(\"$marker\")) | .id")
 id=${ids%%$'\n'*}

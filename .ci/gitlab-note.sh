@@ -10,6 +10,9 @@ iid=${CI_MERGE_REQUEST_IID:-${MR_IID:?MR_IID: the merge request IID}}
 api="$CI_API_V4_URL/projects/$CI_PROJECT_ID/merge_requests/$iid/notes"
 auth="PRIVATE-TOKEN: $GITLAB_REVIEW_TOKEN"
 marker=$(head -n 1 "$report")
+# GitLab takes at most 1,000,000 characters per note (scripts/diffreport.py `fit` cuts at a line).
+body="${TMPDIR:-/tmp}/note.md"
+.venv/bin/meridian ci fit-comment "$report" --max-chars 1000000 >"$body"
 id=""
 page=1
 # Every page of notes (100 at a time) until the marker is found or the pages end.
@@ -24,7 +27,7 @@ print(next((str(note["id"]) for note in json.load(sys.stdin) if note["body"].sta
   page=$((page + 1))
 done
 if [[ -n "$id" ]]; then
-  curl -fsS --request PUT --header "$auth" --data-urlencode "body@$report" "$api/$id" >/dev/null
+  curl -fsS --request PUT --header "$auth" --data-urlencode "body@$body" "$api/$id" >/dev/null
 else
-  curl -fsS --request POST --header "$auth" --data-urlencode "body@$report" "$api" >/dev/null
+  curl -fsS --request POST --header "$auth" --data-urlencode "body@$body" "$api" >/dev/null
 fi

@@ -135,6 +135,18 @@ def _changed_stacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_comment(args: argparse.Namespace) -> int:
+    from .diffreport import fit
+
+    try:
+        text = Path(args.report).read_text(encoding="utf-8")
+    except OSError as error:
+        print(f"error: {args.report}: {error.strerror}", file=sys.stderr)
+        return BAD_INPUT
+    print(fit(text, args.max_chars), end="")
+    return 0
+
+
 def _gitlab_jobs(args: argparse.Namespace) -> int:
     import os
 
@@ -427,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_argument("mode", choices=("review", "deploy"))
     jobs.add_argument("base", help="the revision the change is compared with")
     jobs.set_defaults(func=_gitlab_jobs)
+    fitted = ci_sub.add_parser(
+        "fit-comment", help="a Markdown report cut to a comment's size limit (fences and sections closed)"
+    )
+    fitted.add_argument("report", help="the report (`meridian diff --format markdown`)")
+    fitted.add_argument(
+        "--max-chars", type=_positive, required=True, help="the limit: 65536 on GitHub, 1000000 on GitLab"
+    )
+    fitted.set_defaults(func=_fit_comment)
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")
     bench.add_argument("--json", action="store_true", help="print the rows as a JSON list")

@@ -376,16 +376,27 @@ def shown(value: Any) -> str:
     return value if value == SECRET else json.dumps(value, sort_keys=True)
 
 
-def _render_property(change: PropertyChange) -> list[str]:
+def property_lines(change: PropertyChange) -> tuple[str, list[str]]:
+    """One changed property as the reports print it: its line, and for multi-line text the unified diff of its lines.
+
+    The first is `~ path: old => new`, `+ path: new` or `- path: old`; text of several lines
+    (a ConfigMap's file, a script) is `~ path:` followed by difflib's unified diff of the two
+    texts (one line of context, without its file header), each line starting `@`, `+`, `-` or a space.
+    """
     sign = {"add": "+", "delete": "-", "update": "~"}[change.kind]
     # Only an update has a value on both sides.
     strings = isinstance(change.old, str) and isinstance(change.new, str)
     if strings and ("\n" in change.old or "\n" in change.new):
         lines = difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1)
-        return [f"        {sign} {change.path}:"] + [f"            {line}" for line in list(lines)[2:]]
+        return f"{sign} {change.path}:", list(lines)[2:]
     if change.kind == "update":
-        return [f"        {sign} {change.path}: {shown(change.old)} => {shown(change.new)}"]
-    return [f"        {sign} {change.path}: {shown(change.old if change.kind == 'delete' else change.new)}"]
+        return f"{sign} {change.path}: {shown(change.old)} => {shown(change.new)}", []
+    return f"{sign} {change.path}: {shown(change.old if change.kind == 'delete' else change.new)}", []
+
+
+def _render_property(change: PropertyChange) -> list[str]:
+    line, text = property_lines(change)
+    return [f"        {line}"] + [f"            {nested}" for nested in text]
 
 
 def render(result: PlanDiff) -> str:

@@ -33,8 +33,9 @@ from typing import Any
 
 from components.spec.clusters import CONTROL_PLANE
 
-from .diff import PlanDiff, PropertyChange, ResourceChange, shown, urn_name
+from .diff import PlanDiff, PropertyChange, ResourceChange, property_lines, shown, urn_name
 from .harness import SECRET, Plan
+from .objectdiff import DATA_KINDS, ObjectChange
 from .paths import covers
 
 #: Sections with more resources than this are collapsed.
@@ -49,6 +50,40 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("update", "To update"),
     ("rename", "Renamed by alias (same resource)"),
 )
+
+
+#: What a cut report ends with, where the rest is.
+CUT_NOTE = "_The report is longer than a comment may be: the whole of it is in the job summary._"
+
+
+def fit(report: str, limit: int) -> str:
+    """`report` in at most `limit` characters: cut at a line, every open code block and `<details>` closed.
+
+    GitHub refuses a comment body over 65,536 characters (its REST API), GitLab a note over
+    1,000,000: a longer report is cut where a line ends, never inside a fence that would then
+    swallow the note, and ends with CUT_NOTE. The marker, the summary and the at-risk block
+    come first, so they survive any cut but an absurd limit.
+    """
+    if len(report) <= limit:
+        return report
+    kept: list[str] = []
+    size, fence, details = 0, "", 0
+    for line in report.splitlines():
+        stripped = line.strip()
+        after_fence, after_details = fence, details
+        if not fence and stripped.startswith("```"):
+            after_fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+        elif fence and stripped == fence:
+            after_fence = ""
+        after_details += stripped.startswith("<details") - (stripped == "</details>")
+        closing = (len(after_fence) + 1 if after_fence else 0) + after_details * len("</details>\n")
+        if size + len(line) + 1 + closing + len(CUT_NOTE) + 2 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+        fence, details = after_fence, after_details
+    tail = ([fence] if fence else []) + ["</details>"] * details
+    return "\n".join([*kept, *tail, "", CUT_NOTE]) + "\n"
 
 
 def marker(stack: str) -> str:
@@ -116,16 +151,33 @@ def _resource(change: ResourceChange) -> str:
     return f"{_code(change.type)} {_code(change.name)}"
 
 
-def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewViolation] = ()) -> list[str]:
+def at_risk(
+    result: PlanDiff,
+    base: Plan,
+    head: Plan,
+    violations: Sequence[NewViolation] = (),
+    objects: Sequence[ObjectChange] = (),
+) -> list[str]:
     """The at-risk items, one Markdown line each (empty when nothing is at risk)."""
     stateful = _stateful_types()
     old = {r["urn"]: r for r in base.resources}
     new = {r["urn"]: r for r in head.resources}
     items: list[str] = []
     for change in result.changes:
+        before = old.get(change.old_urn or change.urn) or new.get(change.urn) or {}
+        if change.operation == "update" and (before.get("protect") or change.type in stateful):
+            # Whether the provider replaces a resource for an input is in its schema, which an
+            # offline plan has not (scripts/diff.py): the reviewer must look before data is lost.
+            inputs = [p.path for p in change.changes if not p.path.startswith("(")]
+            if inputs:
+                items.append(
+                    f"**update** {_resource(change)} ({', '.join(_code(p) for p in inputs)}): it holds data or is "
+                    "protected, and whether the provider replaces it for these inputs is known only to "
+                    "`pulumi preview`"
+                )
+            continue
         if change.operation not in ("delete", "replace"):
             continue
-        before = old.get(change.old_urn or change.urn) or new.get(change.urn) or {}
         reasons = []
         if before.get("protect"):
             reasons.append("protected: `pulumi up` refuses until it is unprotected")
@@ -142,6 +194,12 @@ def at_risk(result: PlanDiff, base: Plan, head: Plan, violations: Sequence[NewVi
             "created with"
         )
     items.extend(_fixed_at_creation(result, base, head))
+    for item in objects:
+        kind = item.kind.rpartition("/")[2]
+        if item.operation == "delete" and kind in DATA_KINDS and not item.kept:
+            items.append(
+                f"**delete** inside release {_code(item.release)}: {_code(kind)} {_code(item.name)}: {DATA_KINDS[kind]}"
+            )
     for violation in violations:
         where = f" on {_code(new[violation.urn]['name'])}" if violation.urn in new else ""
         message = " ".join(violation.message.split())
@@ -228,14 +286,16 @@ def _setting(path: str, change: PropertyChange) -> str:
 
 
 def _property_lines(changes: Iterable[PropertyChange]) -> list[str]:
+    """The changes as lines of a `diff` block.
+
+    A multi-line text's own diff lines keep their sign first, so GitHub and GitLab colour them,
+    and are indented after it.
+    """
     lines = []
     for change in changes:
-        if change.kind == "update":
-            lines.append(f"~ {change.path}: {shown(change.old)} => {shown(change.new)}")
-        elif change.kind == "add":
-            lines.append(f"+ {change.path}: {shown(change.new)}")
-        else:
-            lines.append(f"- {change.path}: {shown(change.old)}")
+        line, text = property_lines(change)
+        lines.append(line)
+        lines.extend(nested if nested.startswith("@@") else f"{nested[:1]}   {nested[1:]}" for nested in text)
     return lines
 
 
@@ -270,7 +330,7 @@ def summary(result: PlanDiff) -> str:
     return " · ".join(parts)
 
 
-def _objects_section(objects: Sequence[Any]) -> list[str]:
+def _objects_section(objects: Sequence[ObjectChange]) -> list[str]:
     """Inside Helm releases (scripts/objectdiff.py `ObjectChange`s), release by release."""
     body: list[str] = []
     for release in sorted({change.release for change in objects}):
@@ -360,7 +420,7 @@ def markdown(
     base: Plan,
     head: Plan,
     violations: Sequence[NewViolation] = (),
-    objects: Sequence[Any] = (),
+    objects: Sequence[ObjectChange] = (),
 ) -> str:
     """The whole report for one stack (see the module docstring).
 
@@ -368,7 +428,7 @@ def markdown(
         both sides were rendered (`meridian diff --render`).
     """
     lines = [marker(result.stack), f"## Meridian: stack `{result.stack}`", ""]
-    risky = at_risk(result, base, head, violations)
+    risky = at_risk(result, base, head, violations, objects)
     if not result.changes and not result.outputs and not risky and not objects:
         return "\n".join([*lines, "No changes.", ""])
     lines += [f"**{summary(result)}**", ""]

@@ -84,3 +84,19 @@ def test_the_command_lists_one_stack_per_line() -> None:
     assert done.stdout.strip().startswith("[")
     bad = meridian("ci", "changed-stacks", "no-such-revision")
     assert bad.returncode == BAD_INPUT and "error: git merge-base" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.cli
+def test_fit_comment_cuts_a_long_report_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    from scripts.diffreport import CUT_NOTE
+
+    report = tmp_path / "report.md"
+    lines = ["<!-- meridian-diff:s -->", "## Meridian: stack `s`", "", "```diff", *(f"+ line {i}" for i in range(900))]
+    report.write_text("\n".join([*lines, "```", ""]), encoding="utf-8")
+    done = meridian("ci", "fit-comment", str(report), "--max-chars", "3000")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout) <= 3000 and done.stdout.endswith(f"```\n\n{CUT_NOTE}\n")
+    whole = meridian("ci", "fit-comment", str(report), "--max-chars", "1000000")
+    assert whole.stdout == report.read_text(encoding="utf-8")
+    missing = meridian("ci", "fit-comment", str(tmp_path / "none.md"), "--max-chars", "3000")
+    assert missing.returncode == BAD_INPUT and "none.md" in missing.stderr and "Traceback" not in missing.stderr

@@ -206,8 +206,25 @@ def test_a_rename_without_an_alias_deletes_a_protected_store(bundled_plan: Any) 
     assert f"- {container} `core-metrics-store`" in section(report, "To create")
     assert at_risk_block(report) == [
         f"**delete** {container} `core-metrics`: protected: `pulumi up` refuses until it is unprotected; "
-        "retain_on_delete: left in the cloud, no longer managed"
+        "holds data or keys; retain_on_delete: left in the cloud, no longer managed"
     ]
+
+
+def test_an_input_change_on_a_store_is_at_risk_and_a_tag_on_a_plain_resource_is_not(bundled_plan: Any) -> None:
+    """Offline, an update may be a replace (the provider's schema decides): on a store the reviewer is told."""
+    base = bundled_plan("eo4eu")
+    resources = copy.deepcopy(base.resources)
+    container = next(r for r in resources if r["name"] == "core-metrics")
+    container["inputs"]["region"] = "RegionTwo"
+    network = next(r for r in resources if r["type"] == "openstack:networking/network:Network")
+    network["inputs"]["description"] = "changed"
+    head = with_resources(base, resources)
+    report = markdown(diff_plans(base, head), base, head)
+    assert at_risk_block(report) == [
+        "**update** `openstack:objectstorage/container:Container` `core-metrics` (`region`): it holds data or is "
+        "protected, and whether the provider replaces it for these inputs is known only to `pulumi preview`"
+    ]
+    assert "`" + network["name"] + "`" in section(report, "To update")
 
 
 def test_a_removed_key_is_at_risk_as_protected_and_stateful(bundled_plan: Any) -> None:
@@ -359,15 +376,8 @@ def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hid
         "lab.lab-new": _manifest(service),
     }
     found = [(c.release, c.operation, c.kind, c.name, c.changes) for c in object_changes(base, head)]
+    # In the API server's order: core group first, then by group, kind, namespace and name.
     assert found == [
-        (
-            "lab.lab-jupyterhub",
-            "update",
-            "apps/v1/Deployment",
-            "jupyterhub/hub",
-            [PropertyChange("spec.replicas", 1, 2, "update")],
-        ),
-        ("lab.lab-jupyterhub", "create", "monitoring.coreos.com/v1/ServiceMonitor", "hub", []),
         (
             "lab.lab-jupyterhub",
             "update",
@@ -380,7 +390,57 @@ def test_rendered_objects_are_matched_by_kind_and_name_and_secret_data_stays_hid
             ],
         ),
         ("lab.lab-jupyterhub", "delete", "v1/Service", "jupyterhub/proxy", []),
+        (
+            "lab.lab-jupyterhub",
+            "update",
+            "apps/v1/Deployment",
+            "jupyterhub/hub",
+            [PropertyChange("spec.replicas", 1, 2, "update")],
+        ),
+        ("lab.lab-jupyterhub", "create", "monitoring.coreos.com/v1/ServiceMonitor", "hub", []),
         ("lab.lab-new", "create", "v1/Service", "jupyterhub/proxy", []),
+    ]
+
+
+def test_objects_are_the_same_across_api_versions_and_an_implicit_namespace() -> None:
+    """What the API server calls one object: a new API version or a namespace made explicit changes a field."""
+    from scripts.objectdiff import object_changes
+
+    budget = {"kind": "PodDisruptionBudget", "metadata": {"name": "hub"}, "spec": {"minAvailable": 1}}
+    before = {**budget, "apiVersion": "policy/v1beta1"}
+    after = {**budget, "apiVersion": "policy/v1", "metadata": {"name": "hub", "namespace": "jupyterhub"}}
+    [change] = object_changes({"lab.hub": _manifest(before)}, {"lab.hub": _manifest(after)})
+    assert (change.operation, change.kind, change.name) == ("update", "policy/v1/PodDisruptionBudget", "jupyterhub/hub")
+    assert change.changes == [
+        PropertyChange("apiVersion", "policy/v1beta1", "policy/v1", "update"),
+        PropertyChange("metadata.namespace", None, "jupyterhub", "add"),
+    ]
+    # Another group's kind of the same name is another object.
+    other = {**after, "apiVersion": "example.org/v1"}
+    operations = sorted(c.operation for c in object_changes({"r": _manifest(before)}, {"r": _manifest(other)}))
+    assert operations == ["create", "delete"]
+
+
+def test_deleting_a_claim_or_a_crd_inside_a_release_is_at_risk(bundled_plan: Any) -> None:
+    from scripts.objectdiff import object_changes
+
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "db", "namespace": "mlflow"}}
+    kept = {
+        **claim,
+        "metadata": {"name": "cache", "namespace": "mlflow", "annotations": {"helm.sh/resource-policy": "keep"}},
+    }
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x.io"}}
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "mlflow"}}
+    objects = object_changes({"core.core-mlflow": _manifest(claim, kept, crd, config)}, {"core.core-mlflow": ""})
+    assert len(objects) == 4
+    plan = bundled_plan("eo4eu")
+    report = markdown(diff_plans(plan, plan), plan, plan, objects=objects)
+    # The ConfigMap is rebuilt from the chart, the kept claim stays: neither is at risk.
+    assert at_risk_block(report) == [
+        "**delete** inside release `core.core-mlflow`: `PersistentVolumeClaim` `mlflow/db`: its volume goes with it "
+        "(the StorageClass reclaim policy, Delete by default)",
+        "**delete** inside release `core.core-mlflow`: `CustomResourceDefinition` `x.io`: deleting a CRD deletes "
+        "every object of its kind",
     ]
 
 
@@ -495,4 +555,60 @@ def test_a_removed_protected_volume_is_at_risk(bundled_plan: Any) -> None:
     assert at_risk_block(report) == [
         "**delete** `openstack:blockstorage/volume:Volume` `core-archive`: protected: `pulumi up` refuses until it "
         "is unprotected; holds data or keys"
+    ]
+
+
+# -- fitting a comment -------------------------------------------------------------------------------------
+
+
+def _balanced(text: str) -> bool:
+    """Every code fence closed by its own fence, every <details> closed."""
+    fence = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not fence and stripped.startswith("```"):
+            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+        elif fence and stripped == fence:
+            fence = ""
+    opened = sum(line.strip().startswith("<details") for line in text.splitlines())
+    return not fence and opened == text.count("</details>")
+
+
+def test_a_report_too_long_for_a_comment_is_cut_at_a_line_with_its_blocks_closed(bundled_plan: Any) -> None:
+    from scripts.diffreport import CUT_NOTE, fit
+
+    base = bundled_plan("eo4eu")
+    head = with_resources(base, [r for r in base.resources if r["type"] != "openstack:compute/instance:Instance"])
+    resources = copy.deepcopy(base.resources)
+    for resource in resources:
+        resource["inputs"]["description"] = "x" * 200
+    report = markdown(diff_plans(base, with_resources(base, resources)), base, head)
+    assert _balanced(report) and len(report) > 20_000
+    for limit in (2_000, 5_000, 12_345, 20_000):
+        cut = fit(report, limit)
+        assert len(cut) <= limit
+        assert cut.splitlines()[0] == marker("eo4eu") and cut.endswith(CUT_NOTE + "\n")
+        assert _balanced(cut), limit
+        # Whole lines of the report, in order, then only closing lines and the note.
+        body = cut.removesuffix("\n\n" + CUT_NOTE + "\n").splitlines()
+        closing = [line for line in body[::-1] if line in ("</details>",) or set(line) == {"`"}]
+        kept = body[: len(body) - len(closing)] if closing and body[-1] in closing else body
+        assert report.startswith("\n".join(kept))
+    assert fit(report, len(report)) == report
+
+
+def test_a_multi_line_text_change_is_its_own_diff_inside_the_block() -> None:
+    from scripts.diffreport import _property_lines
+
+    old = "server:\n  port: 80\n  host: a\n"
+    new = "server:\n  port: 8080\n  host: a\n"
+    lines = _property_lines([PropertyChange('data["app.yaml"]', old, new, "update")])
+    # Sign first (GitHub and GitLab colour the line), the text's own indentation kept after it.
+    assert lines == [
+        '~ data["app.yaml"]:',
+        "@@ -1,3 +1,3 @@",
+        "    server:",
+        "-     port: 80",
+        "+     port: 8080",
+        "      host: a",
     ]

@@ -66,6 +66,7 @@ STATEFUL_TYPES = [
     "aws:rds/cluster:Cluster",
     "aws:efs/fileSystem:FileSystem",
     "openstack:blockstorage/volume:Volume",
+    "openstack:objectstorage/container:Container",
     "kubernetes:core/v1:PersistentVolumeClaim",
 ]
 

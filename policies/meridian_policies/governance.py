@@ -48,6 +48,7 @@ STATEFUL_TYPES = frozenset(
         "aws:rds/cluster:Cluster",
         "aws:efs/fileSystem:FileSystem",
         "openstack:blockstorage/volume:Volume",
+        "openstack:objectstorage/container:Container",
         "kubernetes:core/v1:PersistentVolumeClaim",
     }
 )
