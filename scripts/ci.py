@@ -3,9 +3,12 @@
 A change affects a stack when it touches the stack's own file (`stacks/Pulumi.<stack>.yaml`),
 and every stack when it touches anything the program, the policy pack or the offline engine is
 made of (components, policies, scripts, `__main__.py`, `Pulumi.yaml`, the dependency locks, the
-spec's schema). Files that no plan depends on (documentation, tests, CI definitions) affect
-none. A file this module does not know counts as shared: a stack is planned once too often
-rather than once too few.
+spec's schema). Files that no plan depends on (documentation, tests) affect none. The pipeline
+definitions and their scripts (`PIPELINE`) affect every stack in a review, so that a change to
+how stacks are reviewed runs, and is seen to work, on each of them; in a deploy they affect none
+(a stack whose plan did not change has nothing to apply, and each deploy waits for an approval).
+A file this module does not know counts as shared: a stack is planned once too often rather
+than once too few.
 
 The change is everything between the merge base of BASE and HEAD, and the working tree (as
 `git diff --merge-base BASE` shows it): what a pull request adds, committed or not.
@@ -29,13 +32,11 @@ NO_STACK = (
     "*.md",
     "docs/*",
     "tests/*",
-    ".github/*",
-    ".gitlab-ci.yml",
-    ".gitlab/*",
-    ".ci/*",
     ".gitignore",
     "LICENSE",
 )
+#: The pipelines and the scripts their jobs run: every stack in a review, none in a deploy.
+PIPELINE = (".github/*", ".gitlab-ci.yml", ".gitlab/*", ".ci/*")
 STACK_FILE = "stacks/Pulumi.*.yaml"
 
 
@@ -60,22 +61,23 @@ def changed_files(base: str, repo: Path = REPO) -> list[str]:
     return sorted(set(tracked) | set(untracked))
 
 
-def stacks_of(files: list[str], stacks: list[str]) -> list[str]:
-    """The stacks (of `stacks`, those that exist now) that a change of `files` affects."""
+def stacks_of(files: list[str], stacks: list[str], *, deploy: bool = False) -> list[str]:
+    """The stacks (of `stacks`, those that exist now) that a change of `files` affects, in a review or a deploy."""
     affected: set[str] = set()
+    ignored = NO_STACK + PIPELINE if deploy else NO_STACK
     for path in files:
         if fnmatch.fnmatch(path, STACK_FILE):
             name = path.removeprefix("stacks/Pulumi.").removesuffix(".yaml")
             if name in stacks:  # a deleted stack has nothing left to plan
                 affected.add(name)
-        elif not any(fnmatch.fnmatch(path, pattern) for pattern in NO_STACK):
+        elif not any(fnmatch.fnmatch(path, pattern) for pattern in ignored):
             return sorted(stacks)
     return sorted(affected)
 
 
-def changed_stacks(base: str, repo: Path = REPO) -> list[str]:
+def changed_stacks(base: str, repo: Path = REPO, *, deploy: bool = False) -> list[str]:
     """The stacks of `repo` the change since `base` affects (module docstring)."""
-    return stacks_of(changed_files(base, repo), bundled_stacks(repo / "stacks"))
+    return stacks_of(changed_files(base, repo), bundled_stacks(repo / "stacks"), deploy=deploy)
 
 
 #: What git reports as the commit before a branch's first push (GitHub `before`, GitLab
@@ -83,7 +85,7 @@ def changed_stacks(base: str, repo: Path = REPO) -> list[str]:
 NO_COMMIT = "0" * 40
 
 
-def stacks_since(base: str, repo: Path = REPO, *, fallback_all: bool = False) -> list[str]:
+def stacks_since(base: str, repo: Path = REPO, *, fallback_all: bool = False, deploy: bool = False) -> list[str]:
     """`changed_stacks`, or with `fallback_all` every stack when `base` names no commit this clone has.
 
     A deploy pipeline compares with the push's previous commit, which a force-push or a first
@@ -92,7 +94,7 @@ def stacks_since(base: str, repo: Path = REPO, *, fallback_all: bool = False) ->
     try:
         if base == NO_COMMIT:
             raise ChangedStacksError(f"{base} names no commit")
-        return changed_stacks(base, repo)
+        return changed_stacks(base, repo, deploy=deploy)
     except ChangedStacksError as error:
         if not fallback_all:
             raise

@@ -127,7 +127,7 @@ def _changed_stacks(args: argparse.Namespace) -> int:
     from .ci import ChangedStacksError, stacks_since
 
     try:
-        stacks = stacks_since(args.base, fallback_all=args.fallback_all)
+        stacks = stacks_since(args.base, fallback_all=args.fallback_all, deploy=args.deploy)
     except ChangedStacksError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -153,7 +153,8 @@ def _gitlab_jobs(args: argparse.Namespace) -> int:
     from .ci import ChangedStacksError, gitlab_jobs, stacks_since
 
     try:
-        stacks = stacks_since(args.base, fallback_all=args.mode == "deploy")
+        deploy = args.mode == "deploy"
+        stacks = stacks_since(args.base, fallback_all=deploy, deploy=deploy)
     except ChangedStacksError as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
@@ -433,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fallback-all",
         action="store_true",
         help="every stack when BASE names no commit of this clone (a first push, a force-push), instead of an error",
+    )
+    changed.add_argument(
+        "--deploy",
+        action="store_true",
+        help="for a deploy: pipeline files affect no stack (in a review they affect every stack)",
     )
     changed.set_defaults(func=_changed_stacks)
     jobs = ci_sub.add_parser("gitlab-jobs", help="the GitLab child pipeline: review or deploy jobs per affected stack")

@@ -69,7 +69,17 @@ def test_a_deleted_stack_or_an_unknown_file_is_handled_safely() -> None:
     # The deleted stack has nothing to plan; a file of no known kind counts as shared.
     assert stacks_of(["stacks/Pulumi.gone.yaml"], STACKS) == []
     assert stacks_of(["stacks/Pulumi.eo4eu.yaml", "Makefile"], STACKS) == STACKS
-    assert stacks_of(["docs/review.md", ".github/workflows/ci.yml", ".gitlab-ci.yml"], STACKS) == []
+    assert stacks_of(["docs/review.md", "tests/test_ci.py", "README.md"], STACKS) == []
+
+
+@pytest.mark.parametrize(
+    "path", [".github/workflows/review.yml", ".gitlab-ci.yml", ".gitlab/stack-jobs.yml", ".ci/x.sh"]
+)
+def test_a_pipeline_change_is_reviewed_on_every_stack_and_deploys_none(path: str) -> None:
+    # The review jobs it defines must run to be seen working; a deploy of unchanged plans applies nothing.
+    assert stacks_of([path, "docs/review.md"], STACKS) == STACKS
+    assert stacks_of([path, "docs/review.md"], STACKS, deploy=True) == []
+    assert stacks_of([path, "stacks/Pulumi.eo4eu.yaml"], STACKS, deploy=True) == ["eo4eu"]
 
 
 def test_an_unknown_base_is_one_clear_error(repo: Path) -> None:
