@@ -25,6 +25,7 @@ The report holds only what the plans hold, and plans hold no secret: nothing her
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -143,8 +144,16 @@ def _stateful_types() -> frozenset[str]:
     return found
 
 
+def _text(text: str) -> str:
+    """Free text (a policy's message, a value) as Markdown shows it: `<`, `>` and `&` never read as HTML."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _code(text: str) -> str:
-    return f"`{text}`"
+    """Inline code no backtick inside `text` can end (CommonMark: a longer fence, padded)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence, pad = "`" * (longest + 1), " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _resource(change: ResourceChange) -> str:
@@ -202,7 +211,7 @@ def at_risk(
             )
     for violation in violations:
         where = f" on {_code(new[violation.urn]['name'])}" if violation.urn in new else ""
-        message = " ".join(violation.message.split())
+        message = _text(" ".join(violation.message.split()))
         items.append(f"**new policy violation** [{violation.level}] {_code(violation.policy)}{where}: {message}")
     return items
 
@@ -263,7 +272,7 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
         # A fingerprint says only that something changed: named only when nothing readable did.
         readable = [p for p in outputs if not p.path.endswith(".user_data")] or outputs
         start = 4 if group is not None else 2
-        what = ", ".join(_setting(".".join(p.path.split(".")[start:]), p) for p in readable)
+        what = _text(", ".join(_setting(".".join(p.path.split(".")[start:]), p) for p in readable))
         where = f"cluster {_code(cluster)}" + (
             "" if group is None else (" control plane" if group == CONTROL_PLANE else f" pool {_code(group)}")
         )
@@ -356,7 +365,7 @@ def _capacity_totals(plan: Plan) -> dict[str, tuple[float, float]] | None:
     if not isinstance(capacity, dict):
         return None
     totals: dict[str, tuple[float, float]] = {}
-    unknown = {"vCPUs": 0, "memory": 0, "price": 0}
+    unknown = {"sizes": 0, "price": 0}
 
     def add(label: str, per_node: float, pool: dict[str, Any]) -> None:
         low, high = totals.get(label, (0.0, 0.0))
@@ -364,10 +373,10 @@ def _capacity_totals(plan: Plan) -> dict[str, tuple[float, float]] | None:
 
     for pools in capacity.values():
         for pool in pools.values():
-            for key, label, count in (("vcpus", "vCPUs", "vCPUs"), ("memory_gib", "memory (GiB)", "memory")):
-                if pool.get(key) is None:
-                    unknown[count] += 1
-                else:
+            # A pool whose vCPUs or memory are unknown is counted once as not sized.
+            unknown["sizes"] += pool.get("vcpus") is None or pool.get("memory_gib") is None
+            for key, label in (("vcpus", "vCPUs"), ("memory_gib", "memory (GiB)")):
+                if pool.get(key) is not None:
                     add(label, pool[key], pool)
             gpu = pool.get("gpu")
             for resource, count in ((gpu or {}).get("per_node") or {}).items():
@@ -376,7 +385,7 @@ def _capacity_totals(plan: Plan) -> dict[str, tuple[float, float]] | None:
                 unknown["price"] += 1
             else:
                 add(f"cost per month ({pool['currency']})", pool["price_per_hour"] * MONTH_HOURS, pool)
-    totals["pools not sized"] = (unknown["vCPUs"], unknown["vCPUs"])
+    totals["pools not sized"] = (unknown["sizes"], unknown["sizes"])
     totals["pools unpriced"] = (unknown["price"], unknown["price"])
     return totals
 
@@ -410,7 +419,8 @@ def capacity_section(base: Plan, head: Plan) -> list[str]:
     for row in rows:
         old = (before or {}).get(row)
         new = after.get(row)
-        mark = " **(changed)**" if old != new and before is not None else ""
+        # Compared as shown: sums of prices in another order differ in their last bits only.
+        mark = " **(changed)**" if _span(old) != _span(new) and before is not None else ""
         lines.append(f"| {row}{mark} | {_span(old) if before is not None else 'no capacity output'} | {_span(new)} |")
     return [*lines, ""]
 

@@ -4,8 +4,9 @@ Sites (the plan's `sites` output) hold their clusters (the `clusters` output); e
 holds its node pools (`meridian:clusters:NodePool`) and its add-ons (the `meridian:addons:*`
 components under it); dashed arrows are the paths between clusters the program builds: every
 observed cluster's collector pushing metrics and logs to the central cluster. Drawn over both
-plans, so a node the change adds, removes or changes inside is styled `added`, `removed` or
-`changed`. Only names from the spec appear (no address, no value).
+plans, so a site, cluster, pool or add-on the change adds, removes or changes inside is styled
+`added`, `removed` or `changed`; a pool or add-on renamed with its alias is one node, named
+both ways. Only names from the spec appear (no address, no value).
 
 The text must parse with Mermaid's own parser: tests/test_diffreport.py runs it under node
 (`scripts/mermaid/`, npm `mermaid` with `jsdom`, installed by `make tools`).
@@ -22,6 +23,7 @@ from .diff import PlanDiff
 from .harness import Plan
 
 CLUSTER = "meridian:clusters:KubernetesCluster"
+SITES = ("meridian:sites:OpenStackSite", "meridian:sites:AwsSite")
 POOL = "meridian:clusters:NodePool"
 ADDON_PREFIX = "meridian:addons:"
 COLLECTOR = "meridian:addons:SiteObservability"
@@ -105,7 +107,11 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
     contains: list[tuple[str, str]] = []
     presence: dict[str, set[str]] = {}
     for side, plan in (("head", head), ("base", base)):
-        sites.update({name: kind for name, kind in (plan.outputs.get("sites") or {}).items() if name not in sites})
+        for name, kind in (plan.outputs.get("sites") or {}).items():
+            sites.setdefault(name, kind)
+            node = nodes.setdefault(f"site/{name}", _Node(f"site/{name}", f"{name} ({kind})"))
+            node.urns |= {r["urn"] for r in plan.resources if r["type"] in SITES and r["name"] == name}
+            presence.setdefault(f"site/{name}", set()).add(side)
         clusters, cluster_urns, children = _components(plan)
         for name, spec in clusters.items():
             key = f"cluster/{name}"
@@ -133,6 +139,18 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
             nodes[key].status = "removed"
     parents = {r["urn"]: r.get("parent") or "" for r in (*base.resources, *head.resources)}
     nodes_by_urn = {urn: node for node in nodes.values() for urn in node.urns}
+    # A pool or add-on renamed with its alias is the same component (the engine keeps it): one
+    # node, labelled with both names and styled as changed, not a removal beside an addition.
+    for head_urn, old_urn in result.moved.items():
+        new_node, old_node = nodes_by_urn.get(head_urn), nodes_by_urn.get(old_urn)
+        if new_node is None or old_node is None or new_node is old_node:
+            continue
+        if new_node.status == "added" and old_node.status == "removed":
+            new_node.label = f"{old_node.label} → {new_node.label}"
+            new_node.status, new_node.urns = "changed", new_node.urns | old_node.urns
+            del nodes[old_node.key]
+            contains = [(parent, child) for parent, child in contains if child != old_node.key]
+            nodes_by_urn = {urn: node for node in nodes.values() for urn in node.urns}
     # A cluster whose own settings (the `clusters` output: backend, version) change.
     for output in result.outputs:
         parts = output.path.split(".")
@@ -158,8 +176,8 @@ def _lines(
     for parent, child in contains:
         children.setdefault(parent, []).append(child)
     lines = ["flowchart LR"]
-    for name, kind in sorted(sites.items()):
-        lines.append(f'  subgraph {_id("site/" + name)}["{_label(f"{name} ({kind})")}"]')
+    for name in sorted(sites):
+        lines.append(f'  subgraph {_id("site/" + name)}["{_label(nodes["site/" + name].label)}"]')
         for cluster in sorted(k for k, s in site_of.items() if s == name):
             lines.append(f'    subgraph {_id(cluster)}["{_label(nodes[cluster].label)}"]')
             for child in sorted(children.get(cluster, [])):

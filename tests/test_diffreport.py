@@ -331,6 +331,48 @@ def test_the_topology_parses_and_styles_what_the_change_adds_and_removes(tmp_pat
     assert any(" -. metrics, logs .-> " in line for line in text.splitlines())
 
 
+def test_the_topology_styles_a_removed_site_and_draws_an_aliased_rename_once(tmp_path: Path, bundled_plan: Any) -> None:
+    from scripts.topology import mermaid
+
+    def node_of(text: str, label: str) -> str:
+        [found] = [line.split("[")[0].split()[-1] for line in text.splitlines() if f'["{label}"]' in line]
+        return found
+
+    def styled(text: str) -> dict[str, list[str]]:
+        return {
+            line.split()[2]: line.split()[1].split(",") for line in text.splitlines() if line.startswith("  class ")
+        }
+
+    def without_burst(platform: dict[str, Any]) -> None:
+        del platform["clusters"]["burst"]
+        del platform["sites"]["aws-frankfurt"]
+        platform["clusters"]["core"]["api_cidrs"] = []  # it named the AWS site's egress
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, without_burst)
+    text = mermaid(diff_plans(base, head), base, head)
+    assert mermaid_parse(text).returncode == 0
+    assert node_of(text, "aws-frankfurt (aws)") in styled(text)["removed"]
+    assert node_of(text, "ewc-bologna (openstack)") not in styled(text).get("removed", [])
+
+    # The a100 pool component renamed with its alias: its machines follow it (a child's URN holds
+    # its parent's type, not its name, so theirs stay).
+    resources = copy.deepcopy(base.resources)
+    [pool] = [r for r in resources if r["type"] == "meridian:clusters:NodePool" and r["name"] == "core-a100"]
+    old_urn = pool["urn"]
+    pool["urn"], pool["name"] = old_urn.rsplit("::", 1)[0] + "::core-gpu", "core-gpu"
+    pool["aliases"] = [{"name": "core-a100"}]
+    for resource in resources:
+        if resource.get("parent") == old_urn:
+            resource["parent"] = pool["urn"]
+    renamed = with_resources(base, resources)
+    result = diff_plans(base, renamed)
+    assert result.moved == {pool["urn"]: old_urn}
+    text = mermaid(result, base, renamed)
+    assert mermaid_parse(text).returncode == 0
+    assert node_of(text, "pool a100 → pool gpu") in styled(text)["changed"]
+    assert "removed" not in styled(text) and "added" not in styled(text)
+
+
 def test_the_topology_of_every_bundled_stack_parses(bundled_plan: Any) -> None:
     from scripts.harness import bundled_stacks
     from scripts.topology import mermaid
@@ -612,3 +654,50 @@ def test_a_multi_line_text_change_is_its_own_diff_inside_the_block() -> None:
         "+     port: 8080",
         "      host: a",
     ]
+
+
+def test_free_text_cannot_become_html_or_end_a_code_span(bundled_plan: Any) -> None:
+    from scripts.diffreport import NewViolation, _code
+
+    plan = bundled_plan("eo4eu")
+    urn = plan.resources[-1]["urn"]
+    violation = NewViolation("p`x", "advisory", urn, "value <script>alert(1)</script> & more")
+    [item] = at_risk_block(markdown(diff_plans(plan, plan), plan, plan, [violation]))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in item and "<script>" not in item
+    assert "`` p`x ``" in item
+    assert _code("a") == "`a`" and _code("a``b") == "``` a``b ```"
+
+
+def test_a_pool_of_unknown_memory_is_not_sized_and_equal_costs_are_unchanged(bundled_plan: Any) -> None:
+    from scripts.diffreport import capacity_section
+
+    base = bundled_plan("eo4eu")
+    capacity = copy.deepcopy(base.outputs["capacity"])
+    # An EC2 pool, sized from Meridian's table: its memory made unknown, its vCPUs still known.
+    pool = capacity["burst"]["system"]
+    assert pool["vcpus"] and pool["memory_gib"]
+    pool["memory_gib"] = None
+    head = Plan(
+        project=base.project, stack=base.stack, resources=base.resources, outputs={**base.outputs, "capacity": capacity}
+    )
+    rows = {
+        line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1:] for line in capacity_section(base, head)[6:-1]
+    }
+    before = int(rows["pools not sized **(changed)**"][0])
+    assert rows["pools not sized **(changed)**"] == [str(before), f"{before + 1} |"]
+    # The same prices summed in another order: the same figure, not a change (the raw sums differ
+    # in their last bits for these prices).
+    from scripts.diffreport import _capacity_totals
+
+    priced = copy.deepcopy(base.outputs["capacity"])
+    prices = iter([1.354, 1.958, 2.368, 0.291, 0.095])
+    for pools in priced.values():
+        for entry in pools.values():
+            entry["price_per_hour"], entry["currency"] = next(prices), "EUR"
+    flipped = {name: dict(reversed(list(pools.items()))) for name, pools in reversed(list(priced.items()))}
+    one, two = (
+        Plan(project=base.project, stack=base.stack, resources=base.resources, outputs={**base.outputs, "capacity": c})
+        for c in (priced, flipped)
+    )
+    assert _capacity_totals(one) != _capacity_totals(two)
+    assert not any("(changed)" in line for line in capacity_section(one, two))
