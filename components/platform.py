@@ -29,6 +29,8 @@ class Platform(pulumi.ComponentResource):
     """Add-on components by cluster key, then add-on key (components/addons ADDONS order)."""
     project_services: dict[str, Any]
     """Project-wide components by key (components/addons PROJECT_SERVICES): the push CA."""
+    gitops: Any = None
+    """The GitOps engine's component on the management cluster (components/gitops.py), if the spec has one."""
 
     @property
     def gpu_operators(self) -> dict[str, Any]:
@@ -104,6 +106,18 @@ class Platform(pulumi.ComponentResource):
                         )
                         installed[addon.key] = addon.build(context)
                 self.addons[cluster_name] = installed
+        if spec.gitops is not None and spec.gitops.engine != "none":
+            from .gitops import GitOps
+
+            management = self.clusters[str(spec.gitops.management_cluster)]
+            self.gitops = GitOps(
+                f"{management.name}-gitops",
+                spec,
+                provider=management.provider,
+                kubeconfigs={name: cluster.kubeconfig for name, cluster in self.clusters.items()},
+                labels=management.labels,
+                opts=pulumi.ResourceOptions(parent=management),
+            )
         if spec.vault is not None and spec.vault.write_back is not None:
             from .vaultside import vault_project
             from .writeback import VaultWriteBack

@@ -76,13 +76,39 @@ def api_allow_list(spec: PlatformSpec, cluster: str) -> list[str]:
 
     The spec's `api_cidrs`, then, where the clusters read Vault at run time (`vault.in_cluster`),
     Vault's egress: Vault asks each cluster's API to review the service account tokens it is
-    shown (TokenReview; components/addons/external_secrets.py). An entry named twice is kept once,
-    at its first place (sources' slugs name resources).
+    shown (TokenReview; components/addons/external_secrets.py); then the GitOps engine's paths
+    (`gitops_sources`). An entry named twice is kept once, at its first place (sources' slugs
+    name resources).
     """
     entries = list(spec.clusters[cluster].api_cidrs)
     if spec.vault is not None and spec.vault.in_cluster is not None:
         entries.extend(spec.vault.in_cluster.egress)
+    entries.extend(gitops_sources(spec, cluster))
     return list(dict.fromkeys(entries))
+
+
+def gitops_sources(spec: PlatformSpec, cluster: str) -> list[str]:
+    """The GitOps engine's paths into `cluster`'s API, as `site:<name>` entries (components/gitops.py).
+
+    The management cluster's controllers call every registered cluster's API (Fleet deploys its
+    agent there, Sveltos deploys add-ons there itself); with Fleet, each registered cluster's
+    agent calls the management cluster's API back. A cluster on the same site is reached on the
+    site network, which every API admits already; another site's traffic comes from its egress
+    addresses (its NAT gateways or router), so that is what is admitted.
+    """
+    from .spec.gitops import registered_clusters
+
+    gitops = spec.gitops
+    registered = registered_clusters(spec)
+    if gitops is None or not registered:
+        return []
+    home = spec.clusters[str(gitops.management_cluster)].site
+    site = spec.clusters[cluster].site
+    if cluster in registered:
+        return [f"site:{home}"] if home != site else []
+    if cluster == gitops.management_cluster and gitops.engine == "fleet":
+        return sorted({f"site:{spec.clusters[name].site}" for name in registered} - {f"site:{home}"})
+    return []
 
 
 def cidrs(found: Sequence[Source], *extra: str, version: int | None = 4) -> pulumi.Output[list[str]]:

@@ -22,10 +22,12 @@ def _plan(args: argparse.Namespace) -> int:
     from .stackfile import StackFileError
 
     try:
-        plan = evaluate(args.stack, vault=args.vault)
+        plan = evaluate(args.stack, vault=args.vault, strict=args.strict)
     except (StackFileError, SpecError) as error:
         print(f"error: {error}", file=sys.stderr)
         return BAD_INPUT
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(render_tree(plan.resources))
     if args.json:
         write_plan(plan, Path(args.json))
@@ -368,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("stack", help="bundled stack name (eo4eu) or path to a stack file")
     plan.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE")
     plan.add_argument("--urns", metavar="FILE", help="also write the sorted URN list to FILE (golden files)")
+    plan.add_argument(
+        "--strict", action="store_true", help="warnings about the spec are errors (as `meridian:strict: true` does)"
+    )
     plan.add_argument(
         "--vault",
         action="store_true",

@@ -30,7 +30,7 @@ from pulumi.runtime.settings import ROOT, Settings, configure
 from pulumi.runtime.stack import run_in_stack
 
 from components.secrets import VAULT_READER
-from components.spec.load import STACK_FILE
+from components.spec.load import STACK_FILE, STRICT
 
 from .mocks import MeridianMocks
 from .paths import property_path
@@ -60,6 +60,8 @@ class Plan:
     invokes: list[dict[str, Any]] = field(default_factory=list, repr=False)
     #: Outputs each component registered (`pulumi stack` shows them), by URN, secrets redacted.
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: The program's warnings (`pulumi.log.warn`), as `pulumi preview` would show them; not part of the plan document.
+    warnings: list[str] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The plan document written by `meridian plan --json`."""
@@ -332,8 +334,12 @@ def evaluate(
     recorder: PlanRecorder | None = None,
     reveal_secrets: bool = False,
     vault: bool = False,
+    strict: bool = False,
 ) -> Plan:
     """Run the Pulumi program for `stack` offline and return its plan.
+
+    The program's warnings (`pulumi.log.warn`: what `pulumi up` shows as warnings) are the plan's
+    `warnings`; with `strict`, the program makes its spec warnings errors (components/spec/load.py).
 
     `vault:` references read marked placeholders, unless `vault` is true: then they are read from
     the real Vault at VAULT_ADDR, as `pulumi up` reads them (`meridian plan --vault`).
@@ -352,8 +358,11 @@ def evaluate(
     # The program raises the collector's thresholds for the rest of its process
     # (components/program.py); here many programs share one process, so each gets its own.
     thresholds = gc.get_threshold()
+    warned = _Warnings()
+    engine_log = logging.getLogger("meridian.engine")
+    engine_log.addHandler(warned)
     try:
-        context.run(_run, program, stack_config, shown, recorder, vault)
+        context.run(_run, program, stack_config, shown, recorder, vault, strict)
         return Plan(
             project=PROJECT,
             stack=stack_config.stack,
@@ -362,12 +371,27 @@ def evaluate(
             revealed=recorder.revealed,
             invokes=recorder.invokes,
             component_outputs=recorder.component_outputs,
+            warnings=list(warned.messages),
         )
     finally:
+        engine_log.removeHandler(warned)
         gc.set_threshold(*thresholds)
 
 
-def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder, vault: bool = False) -> None:
+class _Warnings(logging.Handler):
+    """The warnings the program logs through the mock engine (`pulumi.log.warn`), in order."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _run(
+    program: Path, stack_config: StackConfig, shown: str, recorder: PlanRecorder, vault: bool, strict: bool
+) -> None:
     # Mirrors pulumi.automation._server (itself derived from pulumi-language-python-exec):
     # reset the runtime, set config, run the program in a stack on a new event loop.
     from pulumi.runtime.config import set_all_config
@@ -386,6 +410,7 @@ def _run(program: Path, stack_config: StackConfig, shown: str, recorder: PlanRec
     )
     set_all_config(dict(stack_config.config), list(stack_config.secret_keys))
     STACK_FILE.set(shown)
+    STRICT.set(strict)
     if not vault:
         VAULT_READER.set(offline_vault_field)
     loop = asyncio.new_event_loop()

@@ -141,6 +141,9 @@ def test_kubernetes_policies_are_declared_with_levels_and_config(analyzer: Analy
                 "default": [
                     "gpu-operator/Job/gpu-operator-upgrade-crd",
                     "gpu-operator/Job/gpu-operator-cleanup-gpucluster",
+                    "cattle-fleet-system/Job/fleet-cleanup-clusterregistrations",
+                    "cattle-fleet-system/CronJob/fleet-cleanup-gitrepo-jobs",
+                    "cattle-fleet-system/Job/fleet-migrate-gitrepo-helm-url-regex",
                 ],
                 "description": "Chart workloads that cannot be sized through values, as <namespace>/<kind>/<name>.",
             }

@@ -56,6 +56,9 @@ EXPECTED_KINDS = {
     "alloy": {"DaemonSet", "ConfigMap", "ClusterRole"},
     "loki": {"StatefulSet", "Service", "ConfigMap"},
     "prometheus-blackbox-exporter": {"Deployment", "Service", "ConfigMap"},
+    "fleet-crd": {"CustomResourceDefinition"},
+    "fleet": {"Deployment", "ConfigMap", "ClusterRole"},
+    "projectsveltos": {"CustomResourceDefinition", "Deployment", "Job"},
 }
 _RENDERED: dict[str, tuple[Plan, list[Rendered]]] = PlanCache()
 

@@ -327,6 +327,12 @@ class ClusterSpec(SpecModel):
         default_factory=dict, max_length=32, description="Worker node pools, keyed by pool name."
     )
     addons: AddonsSpec = Field(default_factory=AddonsSpec, description="Add-ons installed on the cluster.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="The cluster's own labels where a GitOps engine registers it (besides the automatic "
+        "meridian.io/... ones, which these may not set): what repos and add-ons select clusters by.",
+    )
     image: str | None = Field(
         default=None,
         min_length=1,

@@ -23,6 +23,11 @@ QUALIFIED_KEY = f"{CONFIG_NAMESPACE}:{CONFIG_KEY}"
 STACK_FILE: ContextVar[str | None] = ContextVar("meridian_stack_file", default=None)
 
 
+#: Set by `meridian plan --strict`: warnings about the spec are errors. A stack makes them errors
+#: for `pulumi up` too with the config key `meridian:strict: true`.
+STRICT: ContextVar[bool] = ContextVar("meridian_strict", default=False)
+
+
 def stack_file_name() -> str:
     """The stack file the running program's config came from (Pulumi.yaml sets stackConfigDir: stacks)."""
     return STACK_FILE.get() or f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
@@ -71,4 +76,18 @@ def load_platform_spec() -> PlatformSpec:
     problems = resolve_references(spec)
     if problems:
         raise SpecError(source, [(dotted((QUALIFIED_KEY, *path)), message) for path, message in problems])
+    found = [(dotted((QUALIFIED_KEY, *path)), message) for path, message in spec_warnings(spec)]
+    strict = STRICT.get() or pulumi.Config(CONFIG_NAMESPACE).get_bool("strict")  # pragma: no mutate - the project
+    if found and strict:
+        raise SpecError(source, [(key, f"{message} (an error in strict mode)") for key, message in found])
+    for key, message in found:
+        # `pulumi up` and `meridian plan` show it; nothing is registered yet, so it comes first.
+        pulumi.log.warn(f"{source}: {key}: {message}")
     return spec
+
+
+def spec_warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is valid but almost certainly not meant (key path, message): today, GitOps repos reaching nothing."""
+    from .gitops import warnings
+
+    return warnings(spec)

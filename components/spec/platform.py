@@ -14,6 +14,7 @@ from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
+from .gitops import LABEL_PREFIX, GitOpsSpec
 from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
@@ -64,6 +65,12 @@ class PlatformSpec(SpecModel):
         default=None,
         description="How the stack reads its vault: references (auth method, namespace, TLS overrides); without it, "
         "token auth from VAULT_TOKEN or ~/.vault-token.",
+    )
+
+    gitops: GitOpsSpec | None = Field(
+        default=None,
+        description="The project's GitOps engine (Fleet or Sveltos) on one of its clusters, which registers every "
+        "other cluster with its labels and delivers Git repositories to those a selector matches.",
     )
 
     def interconnected(self, a: str, b: str) -> bool:
@@ -179,6 +186,48 @@ class PlatformSpec(SpecModel):
             if hostname in seen:
                 problems.add((*where, key), f"{hostname} is already used by {'.'.join(map(str, seen[hostname]))}")
             seen.setdefault(hostname, (*where, key))
+        problems.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
+    def _gitops(self) -> PlatformSpec:
+        """The engine's cluster is the project's and built by Meridian; each registered cluster has a path to it."""
+        problems = CrossFieldError()
+        for name, cluster in self.clusters.items():
+            for key in cluster.labels:
+                if key.startswith(LABEL_PREFIX):
+                    problems.add(
+                        ("clusters", name, "labels", key), f"{LABEL_PREFIX}... labels are Meridian's: choose another"
+                    )
+        gitops = self.gitops
+        if gitops is None or gitops.engine == "none":
+            problems.raise_if_any()
+            return self
+        known = ", ".join(sorted(self.clusters)) or "none"
+        for index, name in enumerate(gitops.exclude):
+            if name not in self.clusters:
+                problems.add(("gitops", "exclude", index), f"'{name}' is not a cluster of the project (known: {known})")
+        home = self.clusters.get(gitops.management_cluster or "")
+        if home is None:
+            problems.add(
+                ("gitops", "management_cluster"),
+                f"'{gitops.management_cluster}' is not a cluster of the project (known: {known})",
+            )
+        elif home.backend == "attached":
+            problems.add(
+                ("gitops", "management_cluster"),
+                f"'{gitops.management_cluster}' is attached (someone else's cluster): the engine needs a cluster whose "
+                "API allow-list Meridian opens to the clusters it manages",
+            )
+        for name, cluster in self.clusters.items():
+            if name != gitops.management_cluster and name not in gitops.exclude and cluster.backend == "attached":
+                # Its API allow-list is its owner's: no path from the management cluster can be opened.
+                problems.add(
+                    ("clusters", name, "backend"),
+                    f"{gitops.engine} must reach this attached cluster's API, whose allow-list is its owner's: "
+                    "list it in gitops.exclude, or have its owner admit the management cluster's site and "
+                    "register it yourself",
+                )
         problems.raise_if_any()
         return self
 

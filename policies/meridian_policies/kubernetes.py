@@ -200,6 +200,11 @@ def _no_latest_images(args: ResourceValidationArgs, report: ReportViolation) -> 
 DEFAULT_UNSIZED_WORKLOADS = [
     "gpu-operator/Job/gpu-operator-upgrade-crd",
     "gpu-operator/Job/gpu-operator-cleanup-gpucluster",
+    # Fleet v0.16.1's housekeeping jobs take no resources from values (charts/fleet/templates/
+    # job_cleanup_clusterregistrations.yaml, job_cleanup_gitrepojobs.yaml, job_migrate_gitrepo_helmrepourl.yaml).
+    "cattle-fleet-system/Job/fleet-cleanup-clusterregistrations",
+    "cattle-fleet-system/CronJob/fleet-cleanup-gitrepo-jobs",
+    "cattle-fleet-system/Job/fleet-migrate-gitrepo-helm-url-regex",
 ]
 
 

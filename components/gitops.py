@@ -1,0 +1,307 @@
+"""GitOps across the project's clusters: the engine on the management cluster, every other cluster registered.
+
+Built when the spec's `gitops.engine` is `fleet` or `sveltos` (spec/gitops.py). Children of
+`<m>-gitops` (`meridian:gitops:Fleet` or `meridian:gitops:Sveltos`, parented to the management
+cluster `<m>`), all through the management cluster's Kubernetes provider:
+
+Fleet (Rancher Fleet, standalone; chart lock `fleet-crd`, `fleet`):
+
+* `<m>-fleet-namespace`          Namespace `cattle-fleet-system`, where the manager runs
+* `<m>-fleet-crd`, `<m>-fleet`   helm.v3.Release of each chart; the manager is told the management
+                                 cluster's API URL and CA (`apiServerURL`, `apiServerCA`), which
+                                 every agent it deploys connects back to, and agents trust only that CA
+* `<m>-fleet-workspace`          Namespace `fleet-default` (Fleet's default workspace), holding:
+* `<c>-fleet-kubeconfig`         Secret `<c>-kubeconfig`, key `value`: cluster `<c>`'s kubeconfig (secret)
+* `<c>-fleet-cluster`            fleet.cattle.io/v1alpha1 Cluster `<c>`, labelled (`cluster_labels`), whose
+                                 `kubeConfigSecret` names it: manager-initiated registration (the
+                                 manager deploys the agent to `<c>` with that kubeconfig)
+* `<r>-git-auth`                 Secret with the repo's credentials (basic-auth or ssh-auth), if any
+* `<r>-gitrepo`                  fleet.cattle.io/v1alpha1 GitRepo `<r>` targeting the clusters its selector matches
+
+Sveltos (chart lock `projectsveltos`; agentless, `sveltos_values`: its controllers and agents
+on the management cluster deploy to each cluster through its kubeconfig):
+
+* `<m>-sveltos-namespace`        Namespace `projectsveltos`
+* `<m>-sveltos`                  helm.v3.Release of the chart
+* `<m>-sveltos-clusters`         Namespace `meridian-clusters`, holding:
+* `<c>-sveltos-kubeconfig`       Secret `<c>-sveltos-kubeconfig`, key `kubeconfig` (secret)
+* `<c>-sveltos-cluster`          lib.projectsveltos.io/v1beta1 SveltosCluster `<c>`, labelled
+
+Reachability: the management cluster's site is admitted to every registered cluster's API,
+and with Fleet every registered cluster's site to the management cluster's
+(reachability.gitops_sources).
+
+The kubeconfigs are the clusters' admin kubeconfigs Meridian made: the engine deploys with
+cluster-admin rights, as it must to install what repos hold. Whoever administers the
+management cluster can therefore administer every registered cluster (README, "GitOps").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from .addons.base import ChartRelease, chart_release, container_resources, deliver, kubernetes_object
+from .addons.base import namespace as addon_namespace
+from .spec import PlatformSpec
+from .spec.gitops import GitRepoSpec, cluster_labels, registered_clusters
+
+FLEET_NAMESPACE = "cattle-fleet-system"
+#: Fleet's default workspace: Cluster, GitRepo and their Secrets live together there (a GitRepo
+#: targets only the clusters of its own namespace).
+FLEET_WORKSPACE = "fleet-default"
+#: The key of the registration Secret Fleet's manager reads the kubeconfig from.
+FLEET_KUBECONFIG_KEY = "value"
+SVELTOS_NAMESPACE = "projectsveltos"
+#: Where the SveltosClusters and their kubeconfig Secrets live.
+SVELTOS_CLUSTERS = "meridian-clusters"
+#: The key Sveltos reads a SveltosCluster's kubeconfig from, in `<name>-sveltos-kubeconfig`.
+SVELTOS_KUBECONFIG_KEY = "kubeconfig"
+#: pulumi-kubernetes waits on a custom resource only when told (CHANGELOG 4.18.0).
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def fleet_releases(spec: PlatformSpec, api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> list[ChartRelease]:
+    """Fleet's CRDs, then the manager told where agents call back (the management cluster's API) and whom to trust."""
+    cluster = str(spec.gitops.management_cluster) if spec.gitops is not None else ""
+    crds = chart_release(f"{cluster}-fleet-crd", "fleet-crd", namespace=FLEET_NAMESPACE, values={})
+    manager = chart_release(
+        f"{cluster}-fleet", "fleet", namespace=FLEET_NAMESPACE, values=fleet_values(api_url, api_ca), timeout=900
+    )
+    return [crds, manager]
+
+
+def fleet_values(api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> dict[str, Any]:
+    """The fleet chart's values (charts/fleet/values.yaml at v0.16.1)."""
+    return {
+        # Where each agent calls the manager's cluster, and the only CA it trusts for it
+        # ("strict": not the system store, which knows nothing of a cluster's own CA).
+        "apiServerURL": api_url,
+        "apiServerCA": api_ca,
+        "agentTLSMode": "strict",
+        "resources": container_resources("100m", "256Mi", "1Gi"),
+        # Agents' own images from the chart's pins; the manager's leader election as shipped.
+        "metrics": {"enabled": True},
+    }
+
+
+def sveltos_release(spec: PlatformSpec) -> ChartRelease:
+    """The projectsveltos chart, agentless (its controllers reach each cluster's API; nothing calls back)."""
+    cluster = str(spec.gitops.management_cluster) if spec.gitops is not None else ""
+    return chart_release(f"{cluster}-sveltos", "projectsveltos", namespace=SVELTOS_NAMESPACE, values=sveltos_values())
+
+
+def sveltos_values() -> dict[str, Any]:
+    """The projectsveltos chart's values (charts/projectsveltos/values.yaml at 1.13.0).
+
+    `agent.managementCluster`: Sveltos's agents run on the management cluster, one per registered
+    cluster, and nothing of Sveltos is installed in the clusters it manages (its docs,
+    overview/architecture): the only path is the management cluster calling their APIs, which
+    reachability opens. Telemetry off: a research infrastructure reports usage to no vendor.
+    """
+    job = {"resources": container_resources("10m", "128Mi", "256Mi")}
+    return {
+        "agent": {"managementCluster": True},
+        "telemetry": {"disabled": True},
+        # The chart sizes every controller but these: the add-on controller (helm and kustomize
+        # work for every cluster, 512Mi requested upstream) and its two install-time jobs.
+        "addonController": {"controller": {"resources": container_resources("100m", "512Mi", "2Gi")}},
+        "crdManagerJob": {"crdManager": job},
+        "registerMgmtClusterJob": {"registerMgmtCluster": job},
+    }
+
+
+def fleet_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The Fleet Cluster of a registered cluster: its labels, and the Secret its kubeconfig is in."""
+    return {
+        "apiVersion": "fleet.cattle.io/v1alpha1",
+        "kind": "Cluster",
+        "metadata": {"name": name, "namespace": FLEET_WORKSPACE, "labels": dict(labels)},
+        "spec": {"kubeConfigSecret": f"{name}-kubeconfig"},
+    }
+
+
+def gitrepo_document(name: str, repo: GitRepoSpec, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The Fleet GitRepo of a repo: where, which revision and paths, how to log in, and which clusters."""
+    # Fleet follows `branch` whenever it is set, `revision` only without it (gitops/reconciler/gitjob.go
+    # at v0.16.1), so a pinned revision is sent alone.
+    spec: dict[str, Any] = {"repo": repo.url}
+    if repo.revision is not None:
+        spec["revision"] = repo.revision
+    else:
+        spec["branch"] = repo.branch
+    if repo.paths:
+        spec["paths"] = list(repo.paths)
+    if repo.credentials is not None:
+        spec["clientSecretName"] = f"{name}-git-auth"
+    spec["targets"] = [{"name": name, "clusterSelector": {"matchLabels": dict(repo.clusters)}}]
+    return {
+        "apiVersion": "fleet.cattle.io/v1alpha1",
+        "kind": "GitRepo",
+        "metadata": {"name": name, "namespace": FLEET_WORKSPACE, "labels": dict(labels)},
+        "spec": spec,
+    }
+
+
+def sveltos_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The SveltosCluster of a registered cluster (its kubeconfig in `<name>-sveltos-kubeconfig`)."""
+    return {
+        "apiVersion": "lib.projectsveltos.io/v1beta1",
+        "kind": "SveltosCluster",
+        "metadata": {"name": name, "namespace": SVELTOS_CLUSTERS, "labels": dict(labels)},
+        "spec": {"kubeconfigName": f"{name}-sveltos-kubeconfig", "kubeconfigKeyName": SVELTOS_KUBECONFIG_KEY},
+    }
+
+
+def git_auth_data(repo: GitRepoSpec) -> dict[str, pulumi.Input[str]]:
+    """The credentials Secret's data: `username`/`password` (https) or `ssh-privatekey`/`known_hosts` (ssh)."""
+    from .secrets import secret
+
+    given = repo.credentials
+    assert given is not None, "only repos with credentials get a Secret"  # pragma: no mutate - message only
+    if given.ssh_private_key is not None:
+        return {"ssh-privatekey": secret(given.ssh_private_key), "known_hosts": str(given.known_hosts)}
+    assert given.username is not None and given.password is not None  # GitRepoSpec requires both
+    return {"username": given.username, "password": secret(given.password)}
+
+
+class GitOps(pulumi.ComponentResource):
+    """The project's GitOps engine on its management cluster, every other cluster registered with it."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSpec,
+        *,
+        provider: pulumi.ProviderResource,
+        kubeconfigs: Mapping[str, pulumi.Output[str]],
+        labels: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """Install the engine and register the clusters.
+
+        :param spec: the validated spec (its `gitops` names an engine and the management cluster).
+        :param provider: the management cluster's Kubernetes provider.
+        :param kubeconfigs: every cluster's admin kubeconfig (secret), by cluster key.
+        :param labels: labels for the objects made on the management cluster (the project's).
+        """
+        import pulumi_kubernetes as k8s
+
+        assert spec.gitops is not None and spec.gitops.engine != "none"  # the Platform builds it only then
+        engine = spec.gitops.engine
+        super().__init__(f"meridian:gitops:{'Fleet' if engine == 'fleet' else 'Sveltos'}", name, None, opts)
+        management = str(spec.gitops.management_cluster)
+        self.registered = registered_clusters(spec)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        if engine == "fleet":
+            from .addons.external_secrets import api_endpoint
+
+            # The API's URL and CA certificate are public (every client is shown them): not secret,
+            # though the kubeconfig they are read from is.
+            endpoint = pulumi.Output.unsecret(kubeconfigs[management].apply(api_endpoint))
+            home = addon_namespace(
+                f"{management}-fleet-namespace",
+                FLEET_NAMESPACE,
+                labels=labels,
+                enforce="restricted",
+                provider=provider,
+                parent=self,
+            )
+            crds, manager = fleet_releases(spec, endpoint[0], endpoint[1])
+            crd_release = deliver(crds, provider=provider, parent=self, namespace=home.metadata.name)
+            manager_release = deliver(
+                manager, provider=provider, parent=self, depends_on=[crd_release], namespace=home.metadata.name
+            )
+            workspace = addon_namespace(
+                f"{management}-fleet-workspace",
+                FLEET_WORKSPACE,
+                labels=labels,
+                enforce="restricted",
+                provider=provider,
+                parent=self,
+            )
+            self.objects: list[pulumi.Resource] = []
+            for cluster in self.registered:
+                secret = k8s.core.v1.Secret(
+                    f"{cluster}-fleet-kubeconfig",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=f"{cluster}-kubeconfig", namespace=workspace.metadata.name, labels=dict(labels)
+                    ),
+                    string_data={FLEET_KUBECONFIG_KEY: kubeconfigs[cluster]},
+                    opts=on_cluster,
+                )
+                self.objects.append(
+                    kubernetes_object(
+                        f"{cluster}-fleet-cluster",
+                        fleet_cluster_document(cluster, cluster_labels(spec, cluster)),
+                        provider=provider,
+                        parent=self,
+                        depends_on=[manager_release, secret],
+                    )
+                )
+            for repo_name, repo in spec.gitops.repos.items():
+                first: list[pulumi.Resource] = [manager_release, workspace]
+                if repo.credentials is not None:
+                    kind = "kubernetes.io/ssh-auth" if repo.credentials.ssh_private_key else "kubernetes.io/basic-auth"
+                    first.append(
+                        k8s.core.v1.Secret(
+                            f"{repo_name}-git-auth",
+                            metadata=k8s.meta.v1.ObjectMetaArgs(
+                                name=f"{repo_name}-git-auth", namespace=workspace.metadata.name, labels=dict(labels)
+                            ),
+                            type=kind,
+                            string_data=git_auth_data(repo),
+                            opts=on_cluster,
+                        )
+                    )
+                self.objects.append(
+                    kubernetes_object(
+                        f"{repo_name}-gitrepo",
+                        gitrepo_document(repo_name, repo, labels),
+                        provider=provider,
+                        parent=self,
+                        depends_on=first,
+                    )
+                )
+        else:
+            home = addon_namespace(
+                f"{management}-sveltos-namespace",
+                SVELTOS_NAMESPACE,
+                labels=labels,
+                enforce="restricted",
+                provider=provider,
+                parent=self,
+            )
+            release = deliver(sveltos_release(spec), provider=provider, parent=self, namespace=home.metadata.name)
+            clusters_namespace = addon_namespace(
+                f"{management}-sveltos-clusters",
+                SVELTOS_CLUSTERS,
+                labels=labels,
+                enforce="restricted",
+                provider=provider,
+                parent=self,
+            )
+            self.objects = []
+            for cluster in self.registered:
+                secret = k8s.core.v1.Secret(
+                    f"{cluster}-sveltos-kubeconfig",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=f"{cluster}-sveltos-kubeconfig",
+                        namespace=clusters_namespace.metadata.name,
+                        labels=dict(labels),
+                    ),
+                    string_data={SVELTOS_KUBECONFIG_KEY: kubeconfigs[cluster]},
+                    opts=on_cluster,
+                )
+                self.objects.append(
+                    kubernetes_object(
+                        f"{cluster}-sveltos-cluster",
+                        sveltos_cluster_document(cluster, cluster_labels(spec, cluster)),
+                        provider=provider,
+                        parent=self,
+                        depends_on=[release, secret],
+                    )
+                )
+        self.register_outputs({"engine": engine, "registered": self.registered})

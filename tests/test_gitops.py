@@ -1,0 +1,281 @@
+"""GitOps (components/gitops.py): the engine on the management cluster, every other cluster registered by label.
+
+destine-extremes runs Rancher Fleet on extremes-bologna (its attached HPC bridge excluded),
+buildspace runs Sveltos on processing. Checks nobody here wrote: the Fleet objects validate
+against the fleet-crd CRDs of v0.16.1 and the SveltosCluster against the projectsveltos 1.13.0
+chart's CRDs (both through the chart lock); each is also shown refusing a broken copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.addons.external_secrets import api_endpoint
+from components.gitops import fleet_values, sveltos_values
+from components.spec import SpecError
+from components.spec.gitops import cluster_labels, registered_clusters
+from components.spec.load import parse_platform
+from scripts.harness import SECRET, STACKS, Plan, evaluate
+from scripts.validate import validate_objects
+
+FLEET_CLUSTER = "kubernetes:fleet.cattle.io/v1alpha1:Cluster"
+GITREPO = "kubernetes:fleet.cattle.io/v1alpha1:GitRepo"
+SVELTOS_CLUSTER = "kubernetes:lib.projectsveltos.io/v1beta1:SveltosCluster"
+SECRET_TYPE = "kubernetes:core/v1:Secret"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def platform_of(stack: str) -> dict[str, Any]:
+    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    platform: dict[str, Any] = document["config"]["meridian:platform"]
+    return platform
+
+
+def edited(tmp_path: Path, stack: str, edit: Callable[[dict[str, Any]], None], **kwargs: Any) -> Plan:
+    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    edit(document["config"]["meridian:platform"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return evaluate(path, **kwargs)
+
+
+# -- labels -----------------------------------------------------------------------------------------------
+
+
+def test_every_registered_cluster_is_labelled_with_what_it_is() -> None:
+    spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
+    assert registered_clusters(spec) == ["extremes-kajaani", "postproc"]
+    kajaani = spec.clusters["extremes-kajaani"]
+    [gpu] = [pool.gpu for pool in kajaani.gpu_pools.values() if pool.gpu is not None]
+    assert gpu.mig is not None
+    # Its identity, then its GPUs: the model, how they are shared, the MIG layout (the node label's value).
+    assert cluster_labels(spec, "extremes-kajaani") == {
+        "meridian.io/project": "destine-extremes",
+        "meridian.io/cluster": "extremes-kajaani",
+        "meridian.io/site": kajaani.site,
+        "meridian.io/backend": "rke2",
+        "meridian.io/kubernetes-version": kajaani.version,
+        "meridian.io/gpu": "true",
+        "meridian.io/gpu-a100-40gb": "true",
+        "meridian.io/gpu-sharing-mig": "true",
+        "meridian.io/mig-config": gpu.partition_labels["nvidia.com/mig.config"],
+    }
+    spec = parse_platform(platform_of("buildspace"), "buildspace")
+    assert cluster_labels(spec, "processing")["meridian.io/gpu-sharing-time-slicing"] == "true"
+    # Whole GPUs, then the spec's own labels beside Meridian's.
+    city = cluster_labels(spec, "city-services")
+    assert city["meridian.io/gpu-t4"] == city["meridian.io/gpu-sharing-whole"] == "true"
+    assert (city["tier"], city["data-zone"]) == ("public-services", "eu-north")
+    assert "meridian.io/mig-config" not in city
+
+
+def test_a_cluster_without_gpus_has_no_gpu_label_and_mixed_layouts_no_mig_config() -> None:
+    platform = platform_of("buildspace")
+    del platform["clusters"]["city-services"]["node_pools"]["t4"]
+    spec = parse_platform(platform, "buildspace")
+    assert not [key for key in cluster_labels(spec, "city-services") if "gpu" in key]
+    # Two MIG layouts on one cluster: no single layout to name.
+    platform = platform_of("destine-extremes")
+    pools = platform["clusters"]["extremes-kajaani"]["node_pools"]
+    [name] = [name for name, pool in pools.items() if "gpu" in pool]
+    pools["second"] = copy.deepcopy(pools[name])
+    pools["second"]["gpu"]["mig"] = {"strategy": "mixed", "custom": {"1g.5gb": 3, "2g.10gb": 2}}
+    spec = parse_platform(platform, "destine-extremes")
+    labels = cluster_labels(spec, "extremes-kajaani")
+    assert labels["meridian.io/gpu-sharing-mig"] == "true" and "meridian.io/mig-config" not in labels
+
+
+# -- Fleet ------------------------------------------------------------------------------------------------
+
+
+def test_fleet_registers_each_cluster_with_its_labels_and_a_secret_kubeconfig(bundled_plan: Any) -> None:
+    plan = bundled_plan("destine-extremes")
+    spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
+    clusters = {r["inputs"]["metadata"]["name"]: r for r in plan.by_type(FLEET_CLUSTER)}
+    # Not the management cluster (Fleet's own `local`), not the excluded attached bridge.
+    assert set(clusters) == {"extremes-kajaani", "postproc"}
+    secrets = {r["name"]: r for r in plan.by_type(SECRET_TYPE)}
+    for name, cluster in clusters.items():
+        assert cluster["inputs"]["metadata"]["namespace"] == "fleet-default"
+        assert cluster["inputs"]["metadata"]["labels"] == cluster_labels(spec, name)
+        assert cluster["inputs"]["spec"] == {"kubeConfigSecret": f"{name}-kubeconfig"}
+        secret = secrets[f"{name}-fleet-kubeconfig"]
+        # Same namespace as the Cluster (Fleet reads it there), key `value` (Fleet config.go).
+        assert secret["inputs"]["metadata"]["name"] == f"{name}-kubeconfig"
+        assert secret["inputs"]["metadata"]["namespace"] == "fleet-default"
+        assert "stringData" in secret["secret_paths"] or "stringData.value" in secret["secret_paths"]
+        assert secret["inputs"]["stringData"] in (SECRET, {"value": SECRET})
+        # The registration waits for its Secret and for the manager.
+        assert secret["urn"] in cluster["depends_on"]
+        # Everything on the management cluster, through its provider.
+        assert cluster["provider"].startswith(
+            next(r["urn"] for r in plan.resources if r["name"] == "extremes-bologna-k8s")
+        )
+
+
+def test_the_registration_secret_holds_the_clusters_own_kubeconfig(tmp_path: Path) -> None:
+    plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
+    for cluster in ("postproc", "extremes-kajaani"):
+        secret = plan.one(SECRET_TYPE, f"{cluster}-fleet-kubeconfig")
+        kubeconfig = plan.revealed[secret["urn"]]["stringData"]["value"]
+        provider = plan.one("pulumi:providers:kubernetes", f"{cluster}-k8s")
+        # Exactly what Meridian's own provider for that cluster uses (its admin kubeconfig).
+        assert kubeconfig == plan.revealed[provider["urn"]]["kubeconfig"]
+        assert api_endpoint(kubeconfig)[0].startswith("https://")
+
+
+def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca(bundled_plan: Any) -> None:
+    plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
+    release = plan.one(RELEASE, "extremes-bologna-fleet")
+    values = plan.revealed[release["urn"]]["values"]
+    kubeconfig = plan.revealed[plan.one("pulumi:providers:kubernetes", "extremes-bologna-k8s")["urn"]]["kubeconfig"]
+    server, ca = api_endpoint(kubeconfig)
+    # apiServerCA is the PEM itself: the chart base64-encodes it (templates/configmap.yaml).
+    assert values["apiServerURL"] == server and values["apiServerCA"] == ca
+    assert ca.startswith("-----BEGIN CERTIFICATE-----") and base64.b64encode(ca.encode()) not in values.values()
+    assert values["agentTLSMode"] == "strict"
+    # Both are public (every client of the API is shown them): in clear in the plan, unlike the kubeconfig.
+    assert release["inputs"]["values"]["apiServerURL"] == server and not release["secret_paths"]
+    crds = plan.one(RELEASE, "extremes-bologna-fleet-crd")
+    assert crds["urn"] in release["depends_on"]
+    assert release["inputs"]["namespace"] == crds["inputs"]["namespace"] == "cattle-fleet-system"
+
+
+def test_fleet_values_are_keys_of_the_chart(tmp_path: Path) -> None:
+    from scripts.upstream import chart_dir
+
+    upstream = yaml.safe_load((chart_dir("fleet") / "values.yaml").read_text(encoding="utf-8"))
+    values = fleet_values("https://api.example:6443", "-----BEGIN CERTIFICATE-----\n")
+    assert set(values) <= set(upstream)
+    # "strict" is one of the two modes the chart documents (values.yaml: system-store or strict).
+    assert "`strict` mode" in (chart_dir("fleet") / "values.yaml").read_text(encoding="utf-8")
+    sveltos = yaml.safe_load((chart_dir("projectsveltos") / "values.yaml").read_text(encoding="utf-8"))
+    for key, value in sveltos_values().items():
+        assert key in sveltos
+        for inner in value:
+            assert inner in sveltos[key], f"{key}.{inner}"
+
+
+def test_gitrepos_target_the_selected_clusters_with_their_credentials(bundled_plan: Any) -> None:
+    plan = bundled_plan("destine-extremes")
+    repos = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in plan.by_type(GITREPO)}
+    assert set(repos) == {"workflows", "inference"}
+    workflows, inference = repos["workflows"], repos["inference"]
+    assert workflows["metadata"]["namespace"] == inference["metadata"]["namespace"] == "fleet-default"
+    assert workflows["spec"] == {
+        "repo": "https://gitlab.destine-x.eu/extremes/deploy.git",
+        "branch": "production",
+        "paths": ["clusters/common"],
+        "clientSecretName": "workflows-git-auth",
+        # An empty selector: every registered cluster of the workspace (always explicit: a GitRepo
+        # without targets would go to the `default` group, which only fleet-local has).
+        "targets": [{"name": "workflows", "clusterSelector": {"matchLabels": {}}}],
+    }
+    # A pinned tag is sent alone: Fleet follows `branch` whenever it is set (gitjob.go).
+    assert "branch" not in inference["spec"] and inference["spec"]["revision"] == "v2.4.1"
+    assert inference["spec"]["targets"] == [
+        {"name": "inference", "clusterSelector": {"matchLabels": {"meridian.io/gpu-sharing-mig": "true"}}}
+    ]
+    secrets = {r["inputs"]["metadata"]["name"]: r for r in plan.by_type(SECRET_TYPE)}
+    assert secrets["workflows-git-auth"]["inputs"]["type"] == "kubernetes.io/basic-auth"
+    assert secrets["inference-git-auth"]["inputs"]["type"] == "kubernetes.io/ssh-auth"
+    for name in ("workflows-git-auth", "inference-git-auth"):
+        assert secrets[name]["secret_paths"], name
+
+
+def test_credentials_keys_are_the_ones_fleet_reads(tmp_path: Path) -> None:
+    plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
+    basic = plan.revealed[plan.one(SECRET_TYPE, "workflows-git-auth")["urn"]]["stringData"]
+    ssh = plan.revealed[plan.one(SECRET_TYPE, "inference-git-auth")["urn"]]["stringData"]
+    assert set(basic) == {"username", "password"} and basic["username"] == "fleet-reader"
+    assert set(ssh) == {"ssh-privatekey", "known_hosts"} and ssh["known_hosts"].startswith("gitlab.destine-x.eu ")
+
+
+def test_the_engine_opens_exactly_its_paths_between_sites(bundled_plan: Any) -> None:
+    from components.reachability import gitops_sources
+
+    spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
+    # Management cluster (Bologna) -> each registered cluster's API; with Fleet, each agent back.
+    assert gitops_sources(spec, "extremes-kajaani") == ["site:ewc-bologna"]
+    assert gitops_sources(spec, "postproc") == ["site:ewc-bologna"]
+    assert gitops_sources(spec, "extremes-bologna") == ["site:aws-frankfurt", "site:lumi-kajaani"]
+    assert gitops_sources(spec, "hpc-bridge") == []
+    # Sveltos is agentless: nothing calls the management cluster back.
+    spec = parse_platform(platform_of("buildspace"), "buildspace")
+    assert gitops_sources(spec, "processing") == []
+    assert gitops_sources(spec, "city-services") == ["site:ewc-bologna"]
+    # In the plan: the registered cluster's API admits the management site's egress.
+    plan = bundled_plan("destine-extremes")
+    router = plan.one("openstack:networking/router:Router", "ewc-bologna-router")
+    listener = plan.one("openstack:loadbalancer/listener:Listener", "extremes-kajaani-api-6443")
+    assert router and len(listener["inputs"]["allowedCidrs"]) == 3
+
+
+# -- Sveltos ----------------------------------------------------------------------------------------------
+
+
+def test_sveltos_registers_each_cluster_with_its_labels(bundled_plan: Any) -> None:
+    plan = bundled_plan("buildspace")
+    spec = parse_platform(platform_of("buildspace"), "buildspace")
+    [cluster] = plan.by_type(SVELTOS_CLUSTER)
+    inputs = cluster["inputs"]
+    assert inputs["metadata"]["name"] == "city-services"
+    assert inputs["metadata"]["labels"] == cluster_labels(spec, "city-services")
+    # Its kubeconfig in <name>-sveltos-kubeconfig of its own namespace; the key said, not left to map order.
+    assert inputs["spec"] == {"kubeconfigName": "city-services-sveltos-kubeconfig", "kubeconfigKeyName": "kubeconfig"}
+    secret = plan.one(SECRET_TYPE, "city-services-sveltos-kubeconfig")
+    assert secret["inputs"]["metadata"]["namespace"] == inputs["metadata"]["namespace"] == "meridian-clusters"
+    assert secret["secret_paths"]
+    release = plan.one(RELEASE, "processing-sveltos")
+    assert release["inputs"]["namespace"] == "projectsveltos"
+    assert release["inputs"]["values"]["agent"] == {"managementCluster": True}
+    assert not plan.by_type(FLEET_CLUSTER)
+
+
+# -- checks nobody here wrote -----------------------------------------------------------------------------
+
+
+def test_fleet_and_sveltos_objects_validate_against_the_mirrors_crds(bundled_plan: Any) -> None:
+    fleet = [dict(r["inputs"]) for r in (*bundled_plan("destine-extremes").by_type(FLEET_CLUSTER),
+                                         *bundled_plan("destine-extremes").by_type(GITREPO))]  # fmt: skip
+    sveltos = [dict(r["inputs"]) for r in bundled_plan("buildspace").by_type(SVELTOS_CLUSTER)]
+    assert len(fleet) == 4 and len(sveltos) == 1
+    assert validate_objects(fleet, "v1.34.0", "destine-extremes") == []
+    assert validate_objects(sveltos, "v1.35.0", "buildspace") == []
+    broken_repo = copy.deepcopy(next(o for o in fleet if o["kind"] == "GitRepo"))
+    broken_repo["spec"]["targets"][0]["clusterSelector"] = {"matchLabels": "everything"}
+    broken_cluster = copy.deepcopy(sveltos[0])
+    broken_cluster["spec"]["kubeconfigName"] = 42
+    problems = validate_objects([broken_repo, broken_cluster], "v1.35.0", "broken")
+    assert [(p.kind, p.name) for p in problems] == [
+        ("fleet.cattle.io/v1alpha1/GitRepo", broken_repo["metadata"]["name"]),
+        ("lib.projectsveltos.io/v1beta1/SveltosCluster", "city-services"),
+    ]
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+
+
+def test_a_repo_reaching_no_cluster_warns_and_fails_in_strict_mode(tmp_path: Path) -> None:
+    def nowhere(platform: dict[str, Any]) -> None:
+        platform["gitops"]["repos"]["inference"]["clusters"] = {"meridian.io/site": "mars"}
+
+    plan = edited(tmp_path, "destine-extremes", nowhere)
+    expected = (
+        "meridian:platform.gitops.repos.inference.clusters: selects no registered cluster (meridian.io/site=mars): "
+        "the repo would reach nothing"
+    )
+    assert [w.split(": ", 1)[1] for w in plan.warnings] == [expected]
+    assert plan.warnings[0].startswith(str(tmp_path / "Pulumi.destine-extremes.yaml"))
+    with pytest.raises(SpecError, match=r"selects no registered cluster .* in strict mode"):
+        edited(tmp_path, "destine-extremes", nowhere, strict=True)
+    # The bundled stacks warn of nothing.
+    for stack in ("destine-extremes", "buildspace"):
+        assert evaluate(STACKS / f"Pulumi.{stack}.yaml").warnings == []
