@@ -12,7 +12,8 @@ auth="PRIVATE-TOKEN: $GITLAB_REVIEW_TOKEN"
 marker=$(head -n 1 "$report")
 # GitLab takes at most 1,000,000 characters per note (scripts/diffreport.py `fit` cuts at a line).
 body="${TMPDIR:-/tmp}/note.md"
-.venv/bin/meridian ci fit-comment "$report" --max-chars 1000000 >"$body"
+.venv/bin/meridian ci fit-comment "$report" --max-chars 1000000 \
+  --note "_The report is longer than a note may be: the whole of it is the job's reports/review.md artifact._" >"$body"
 id=""
 page=1
 # Every page of notes (100 at a time) until the marker is found or the pages end.

@@ -106,7 +106,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _rendered_objects(args: argparse.Namespace, base: Any, head: Any) -> list[Any]:
     """What the releases' rendered objects change (`meridian diff --render`); DiffError when a side cannot render."""
     from .diff import DiffError
-    from .objectdiff import manifests_from_dir, manifests_from_rendered, object_changes
+    from .objectdiff import manifests_from_dir, manifests_from_rendered, object_changes, release_namespaces
     from .render import RenderError, render_plan
 
     def manifests(source: str, plan: Any, directory: str | None) -> dict[str, str]:
@@ -122,7 +122,8 @@ def _rendered_objects(args: argparse.Namespace, base: Any, head: Any) -> list[An
         except RenderError as error:
             raise DiffError(str(error)) from None
 
-    return object_changes(manifests(args.base, base, args.base_manifests), manifests(args.head, head, None))
+    before, after = manifests(args.base, base, args.base_manifests), manifests(args.head, head, None)
+    return object_changes(before, after, release_namespaces(head, base))
 
 
 def _changed_stacks(args: argparse.Namespace) -> int:
@@ -138,14 +139,17 @@ def _changed_stacks(args: argparse.Namespace) -> int:
 
 
 def _fit_comment(args: argparse.Namespace) -> int:
-    from .diffreport import fit
+    from .diffreport import CUT_NOTE, FitError, fit
 
     try:
         text = Path(args.report).read_text(encoding="utf-8")
+        print(fit(text, args.max_chars, args.note or CUT_NOTE), end="")
     except OSError as error:
         print(f"error: {args.report}: {error.strerror}", file=sys.stderr)
         return BAD_INPUT
-    print(fit(text, args.max_chars), end="")
+    except FitError as error:
+        print(f"error: --max-chars: {error}", file=sys.stderr)
+        return BAD_INPUT
     return 0
 
 
@@ -457,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     fitted.add_argument(
         "--max-chars", type=_positive, required=True, help="the limit: 65536 on GitHub, 1000000 on GitLab"
     )
+    fitted.add_argument("--note", help="the last line of a cut report: where the whole report is")
     fitted.set_defaults(func=_fit_comment)
 
     bench = sub.add_parser("bench", help="measure evaluation cost per platform size against a bare floor")

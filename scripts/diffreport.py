@@ -34,7 +34,7 @@ from typing import Any
 
 from components.spec.clusters import CONTROL_PLANE
 
-from .diff import PlanDiff, PropertyChange, ResourceChange, property_lines, shown, urn_name
+from .diff import PlanDiff, PropertyChange, ResourceChange, compare, property_lines, shown, urn_name
 from .harness import SECRET, Plan
 from .objectdiff import DATA_KINDS, ObjectChange
 from .paths import covers
@@ -53,38 +53,49 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-#: What a cut report ends with, where the rest is.
+#: What a cut report ends with by default (`meridian ci fit-comment --note` says where the rest is).
 CUT_NOTE = "_The report is longer than a comment may be: the whole of it is in the job summary._"
 
 
-def fit(report: str, limit: int) -> str:
-    """`report` in at most `limit` characters: cut at a line, every open code block and `<details>` closed.
+class FitError(ValueError):
+    """The limit cannot hold even the report's marker line and the note."""
+
+
+def fit(report: str, limit: int, note: str = CUT_NOTE) -> str:
+    """`report` in at most `limit` characters, cut between blocks, open `<details>` sections closed, `note` last.
 
     GitHub refuses a comment body over 65,536 characters (its REST API), GitLab a note over
-    1,000,000: a longer report is cut where a line ends, never inside a fence that would then
-    swallow the note, and ends with CUT_NOTE. The marker, the summary and the at-risk block
-    come first, so they survive any cut but an absurd limit.
+    1,000,000. A longer report is cut at the end of a line outside every code block (never
+    inside a diff or the Mermaid diagram, which would no longer parse, and never right after a
+    heading), its `<details>` sections still open then closed, and `note` appended. The
+    marker, the summary and the at-risk block come first, so they survive any sensible cut.
+    Raises FitError when `limit` cannot hold the marker line and the note.
     """
     if len(report) <= limit:
         return report
-    kept: list[str] = []
+    ending = f"\n{note}\n"
+    lines = report.splitlines()
+    best: tuple[int, int] | None = None  # (lines kept, <details> open) at the last cut that fits
     size, fence, details = 0, "", 0
-    for line in report.splitlines():
+    for index, line in enumerate(lines):
         stripped = line.strip()
-        after_fence, after_details = fence, details
         if not fence and stripped.startswith("```"):
-            after_fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
         elif fence and stripped == fence:
-            after_fence = ""
-        after_details += stripped.startswith("<details") - (stripped == "</details>")
-        closing = (len(after_fence) + 1 if after_fence else 0) + after_details * len("</details>\n")
-        if size + len(line) + 1 + closing + len(CUT_NOTE) + 2 > limit:
-            break
-        kept.append(line)
+            fence = ""
+        elif not fence:
+            # An HTML block only counts outside code: a diff may show `</details>` as text.
+            details += stripped.startswith("<details") - (stripped == "</details>")
         size += len(line) + 1
-        fence, details = after_fence, after_details
-    tail = ([fence] if fence else []) + ["</details>"] * details
-    return "\n".join([*kept, *tail, "", CUT_NOTE]) + "\n"
+        if fence or stripped.startswith("#") or details < 0:
+            continue
+        if size + details * len("</details>\n") + len(ending) > limit:
+            break
+        best = (index + 1, details)
+    if best is None:
+        raise FitError(f"{limit} characters cannot hold the report's marker line and the note")
+    kept, still_open = best
+    return "\n".join([*lines[:kept], *["</details>"] * still_open]) + "\n" + ending
 
 
 def marker(stack: str) -> str:
@@ -118,11 +129,18 @@ def new_violations(
     found = []
     for v in head:
         old_urn = moved.get(v.urn or "", v.urn)
-        message = v.message
+        # The message as is, and with the new name read as the old one.
+        messages = [v.message]
         if old_urn != v.urn and v.urn is not None and old_urn is not None:
-            message = message.replace(urn_name(v.urn), urn_name(old_urn))
-        key = (v.policy, old_urn, message)
-        if before[key]:
+            new_name, old_name = urn_name(v.urn), urn_name(old_urn)
+            messages.append(v.message.replace(new_name, old_name))
+            # Each occurrence alone: the name may also be a word of the message or of the type.
+            start = v.message.find(new_name)
+            while start >= 0:
+                messages.append(v.message[:start] + old_name + v.message[start + len(new_name) :])
+                start = v.message.find(new_name, start + 1)
+        key = next(((v.policy, old_urn, m) for m in messages if before[(v.policy, old_urn, m)]), None)
+        if key is not None:
             before[key] -= 1
         else:
             found.append(NewViolation(v.policy, v.level, v.urn, v.message))
@@ -205,7 +223,14 @@ def at_risk(
     items.extend(_fixed_at_creation(result, base, head))
     for item in objects:
         kind = item.kind.rpartition("/")[2]
-        if item.operation == "delete" and kind in DATA_KINDS and not item.kept:
+        if item.crds_dir and (item.operation == "update" or (item.operation == "create" and item.release_existed)):
+            items.append(
+                f"**not applied** inside release {_code(item.release)}: {_code(kind)} {_code(item.name)} comes "
+                "from the chart's `crds/`, which Helm installs with the release and never upgrades: apply it yourself "
+                "(`kubectl apply --server-side`)"
+            )
+        # Helm never deletes what a chart's crds/ installed: nothing is lost there.
+        if item.operation == "delete" and kind in DATA_KINDS and not item.kept and not item.crds_dir:
             items.append(
                 f"**delete** inside release {_code(item.release)}: {_code(kind)} {_code(item.name)}: {DATA_KINDS[kind]}"
             )
@@ -245,12 +270,27 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
             if parts[2] != "boot":
                 changed.setdefault((parts[1], None), []).append(output)
             elif len(parts) >= 4:
-                # A whole group added or removed is a pool whose machines are all new or all gone.
                 changed.setdefault((parts[1], parts[3]), []).append(output)
+    renamed = _renamed_groups(result, head, changed)
     items = []
-    existing = {r["urn"] for r in base.resources}
+    # Machines that exist already, under their own URN or renamed with an alias (new ones boot with the new settings).
+    existing = {r["urn"] for r in base.resources} | set(result.moved)
     for (cluster, group), outputs in changed.items():
-        if group is not None and (cluster, None) in changed and all(p.path.endswith(".user_data") for p in outputs):
+        if group is not None and (cluster, group) in renamed:
+            continue  # the old name of a renamed pool: compared under its new name
+        old_name = next((old for (c, old), new in renamed.items() if c == cluster and new == (c, group)), None)
+        if old_name is not None:
+            # A pool renamed with its alias: the same machines, their old record against the new one.
+            [gone] = changed[(cluster, old_name)]
+            [added] = outputs
+            outputs = compare(gone.old, added.new, f"clusters.{cluster}.boot.{group}")
+            if not outputs:
+                continue
+        if (
+            group is not None
+            and (cluster, None) in changed
+            and all(p.path.rsplit(".", 1)[-1].startswith("user_data") for p in outputs)
+        ):
             # The cluster-wide change (its version) already names these machines and explains the new fingerprint.
             continue
         fixed = []
@@ -270,11 +310,12 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
         if not fixed:
             continue
         # A fingerprint says only that something changed: named only when nothing readable did.
-        readable = [p for p in outputs if not p.path.endswith(".user_data")] or outputs
+        readable = [p for p in outputs if not _fingerprint(p)] or outputs
         start = 4 if group is not None else 2
         what = _text(", ".join(_setting(".".join(p.path.split(".")[start:]), p) for p in readable))
+        pool = _code(group or "") if old_name is None else f"{_code(old_name)} → {_code(group or '')}"
         where = f"cluster {_code(cluster)}" + (
-            "" if group is None else (" control plane" if group == CONTROL_PLANE else f" pool {_code(group)}")
+            "" if group is None else (" control plane" if group == CONTROL_PLANE else f" pool {pool}")
         )
         paths = sorted({s for r in fixed for s in r["secret_paths"] if any(covers(i, s) for i in r["ignore_changes"])})
         items.append(
@@ -283,6 +324,32 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
             "nodes change only when replaced"
         )
     return items
+
+
+def _fingerprint(change: PropertyChange) -> bool:
+    """Whether a boot record's change is one of its user data fingerprints (which say only that something changed)."""
+    return change.path.rsplit(".", 1)[-1].startswith("user_data")
+
+
+def _renamed_groups(
+    result: PlanDiff, head: Plan, changed: Mapping[tuple[str, str | None], list[PropertyChange]]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(cluster, old pool) -> (cluster, new pool) for boot records whose NodePool was renamed with its alias.
+
+    A whole group added or removed is otherwise a pool whose machines are all new or all gone.
+    """
+    pools = {r["urn"]: r["name"] for r in head.resources if r["type"] == POOL_TYPE}
+    found = {}
+    for (cluster, group), outputs in changed.items():
+        if group is None or len(outputs) != 1 or outputs[0].kind != "add" or outputs[0].path.count(".") != 3:
+            continue
+        urn = next((u for u, name in pools.items() if name == f"{cluster}-{group}"), None)
+        old = result.moved.get(urn or "")
+        old_group = urn_name(old).removeprefix(f"{cluster}-") if old else None
+        gone = changed.get((cluster, old_group)) if old_group else None
+        if old_group and gone and len(gone) == 1 and gone[0].kind == "delete":
+            found[(cluster, old_group)] = (cluster, group)
+    return found
 
 
 def _setting(path: str, change: PropertyChange) -> str:

@@ -16,13 +16,13 @@ render STACK --out DIR` writes (the base branch's, from its own code), or a rend
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from .diff import PropertyChange, compare
-from .harness import SECRET
+from .harness import SECRET, Plan
 from .paths import path_segments
 from .validate import load_documents
 
@@ -49,6 +49,10 @@ class ObjectChange:
     changes: list[PropertyChange] = field(default_factory=list)
     #: A deleted object Helm keeps anyway (`helm.sh/resource-policy: keep`): nothing is lost.
     kept: bool = False
+    #: From the chart's `crds/` folder, which Helm installs once and never upgrades or deletes.
+    crds_dir: bool = False
+    #: For a create: the release existed in the base (an upgrade, not an install).
+    release_existed: bool = False
 
 
 def manifests_from_dir(directory: Path) -> dict[str, str]:
@@ -70,40 +74,59 @@ def manifests_from_rendered(rendered: Iterable[Any]) -> dict[str, str]:
 Key = tuple[str, str, str, str]
 
 
-def _objects(manifest: str) -> dict[Key, dict[str, Any]]:
-    """The manifest's objects by (API group, kind, namespace, name); the namespace "" when the chart sets none."""
+@dataclass(frozen=True)
+class _Object:
+    document: dict[str, Any]
+    #: From the chart's `crds/` folder (`# Source: <chart>/crds/...`): Helm installs those once, at
+    #: the release's install, and never upgrades or deletes them (Helm docs, chart best practices,
+    #: "Custom Resource Definitions").
+    from_crds_dir: bool
+
+
+def _chunks(manifest: str) -> Iterator[str]:
+    """The manifest's YAML documents as text (`helm template` separates them with `---` lines)."""
+    chunk: list[str] = []
+    for line in manifest.splitlines():
+        if line.rstrip() == "---":
+            yield "\n".join(chunk)
+            chunk = []
+        else:
+            chunk.append(line)
+    yield "\n".join(chunk)
+
+
+def _objects(manifest: str, namespace: str) -> dict[Key, _Object]:
+    """The manifest's objects by (API group, kind, namespace, name).
+
+    A namespaced object the chart renders without a namespace lands in the release's
+    (`namespace`: Helm installs it there); cluster-scoped kinds have none.
+    """
+    from .render import CLUSTER_SCOPED
+
     found = {}
-    for document in load_documents(manifest):
-        if not isinstance(document, dict) or "kind" not in document:
-            continue
-        metadata = document.get("metadata") or {}
-        group = str(document.get("apiVersion", "")).rpartition("/")[0]
-        found[(group, str(document["kind"]), str(metadata.get("namespace") or ""), str(metadata.get("name", "")))] = (
-            document
-        )
+    for chunk in _chunks(manifest):
+        crds_dir = any(line.startswith("# Source: ") and "/crds/" in line for line in chunk.splitlines())
+        for document in load_documents(chunk):
+            if not isinstance(document, dict) or "kind" not in document:
+                continue
+            metadata = document.get("metadata") or {}
+            kind = str(document["kind"])
+            where = str(metadata.get("namespace") or ("" if kind in CLUSTER_SCOPED else namespace))
+            group = str(document.get("apiVersion", "")).rpartition("/")[0]
+            found[(group, kind, where, str(metadata.get("name", "")))] = _Object(document, crds_dir)
     return found
 
 
-def _paired(before: dict[Key, Any], after: dict[Key, Any]) -> dict[Key, Key]:
-    """Base key -> head key for every object on both sides.
+def release_namespaces(*plans: Plan) -> dict[str, str]:
+    """Each release's namespace, by `<cluster>.<release resource>` (the first plan's where both have it)."""
+    from .render import RELEASE, _cluster_of
 
-    An object the chart renders without a namespace lands in the release's (Helm installs it
-    there): one side naming a namespace and the other none is the same object when nothing
-    else of that group, kind and name is unmatched.
-    """
-    pairs = {key: key for key in before if key in after}
-    loose_before = [k for k in before if k not in pairs]
-    loose_after = [k for k in after if k not in pairs.values()]
-    for old in loose_before:
-        candidates = [
-            new
-            for new in loose_after
-            if (new[0], new[1], new[3]) == (old[0], old[1], old[3]) and "" in (old[2], new[2])
-        ]
-        if len(candidates) == 1:
-            pairs[old] = candidates[0]
-            loose_after.remove(candidates[0])
-    return pairs
+    found: dict[str, str] = {}
+    for plan in plans:
+        for resource in plan.by_type(RELEASE):
+            key = f"{_cluster_of(plan, resource)}.{resource['name']}"
+            found.setdefault(key, str(resource["inputs"].get("namespace") or "default"))
+    return found
 
 
 def _label(document: dict[str, Any]) -> tuple[str, str]:
@@ -128,26 +151,36 @@ def _kept(document: dict[str, Any]) -> bool:
     return annotations.get("helm.sh/resource-policy") == "keep"
 
 
-def object_changes(base: Mapping[str, str], head: Mapping[str, str]) -> list[ObjectChange]:
-    """Every object added, removed or changed, release by release (releases in sorted order)."""
+def object_changes(
+    base: Mapping[str, str], head: Mapping[str, str], namespaces: Mapping[str, str] | None = None
+) -> list[ObjectChange]:
+    """Every object added, removed or changed, release by release (releases in sorted order).
+
+    :param namespaces: each release's namespace by `<cluster>.<release resource>`
+        (`release_namespaces`); a release not named there renders into `default`, as Helm's does.
+    """
     found: list[ObjectChange] = []
     for release in sorted(set(base) | set(head)):
-        before, after = _objects(base.get(release, "")), _objects(head.get(release, ""))
-        pairs = _paired(before, after)
-        matched = set(pairs.values())
+        namespace = (namespaces or {}).get(release, "default")
+        before, after = _objects(base.get(release, ""), namespace), _objects(head.get(release, ""), namespace)
         changes_here: list[tuple[Key, ObjectChange]] = []
-        for key, document in before.items():
-            kind, name = _label(document)
-            if key not in pairs:
-                changes_here.append((key, ObjectChange(release, "delete", kind, name, kept=_kept(document))))
-                continue
-            new = after[pairs[key]]
-            kind, name = _label(new)
-            changes = [_masked(kind, c) for c in compare(document, new)]
-            if changes:
-                changes_here.append((pairs[key], ObjectChange(release, "update", kind, name, changes)))
-        for key, document in after.items():
-            if key not in matched:
-                changes_here.append((key, ObjectChange(release, "create", *_label(document))))
-        found.extend(change for _, change in sorted(changes_here, key=lambda item: (item[0], item[1].operation)))
+        for key in sorted(set(before) | set(after)):
+            old, new = before.get(key), after.get(key)
+            crds_dir = bool((old and old.from_crds_dir) or (new and new.from_crds_dir))
+            if new is None:
+                assert old is not None
+                kind, name = _label(old.document)
+                change = ObjectChange(release, "delete", kind, name, kept=_kept(old.document), crds_dir=crds_dir)
+            elif old is None:
+                change = ObjectChange(release, "create", *_label(new.document), crds_dir=crds_dir)
+                # A chart's crds/ object on a release the base already had is never installed by an upgrade.
+                change = replace(change, release_existed=release in base)
+            else:
+                kind, name = _label(new.document)
+                changes = [_masked(kind, c) for c in compare(old.document, new.document)]
+                if not changes:
+                    continue
+                change = ObjectChange(release, "update", kind, name, changes, crds_dir=crds_dir)
+            changes_here.append((key, change))
+        found.extend(change for _, change in changes_here)
     return found

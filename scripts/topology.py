@@ -143,7 +143,9 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
     # node, labelled with both names and styled as changed, not a removal beside an addition.
     for head_urn, old_urn in result.moved.items():
         new_node, old_node = nodes_by_urn.get(head_urn), nodes_by_urn.get(old_urn)
-        if new_node is None or old_node is None or new_node is old_node:
+        # Pools only: a renamed site or cluster is the container of other nodes and edges, drawn
+        # as removed beside added (its children moved with it).
+        if new_node is None or old_node is None or new_node is old_node or not new_node.key.startswith("pool/"):
             continue
         if new_node.status == "added" and old_node.status == "removed":
             new_node.label = f"{old_node.label} → {new_node.label}"

@@ -105,7 +105,10 @@ def test_fit_comment_cuts_a_long_report_and_refuses_a_missing_one(tmp_path: Path
     report.write_text("\n".join([*lines, "```", ""]), encoding="utf-8")
     done = meridian("ci", "fit-comment", str(report), "--max-chars", "3000")
     assert done.returncode == 0, done.stderr
-    assert len(done.stdout) <= 3000 and done.stdout.endswith(f"```\n\n{CUT_NOTE}\n")
+    # One code block too long to fit: cut before it, never inside.
+    assert len(done.stdout) <= 3000 and done.stdout == "\n".join(lines[:3]) + f"\n\n{CUT_NOTE}\n"
+    tiny = meridian("ci", "fit-comment", str(report), "--max-chars", "40", "--note", "see the artifact")
+    assert tiny.returncode == BAD_INPUT and "cannot hold" in tiny.stderr
     whole = meridian("ci", "fit-comment", str(report), "--max-chars", "1000000")
     assert whole.stdout == report.read_text(encoding="utf-8")
     missing = meridian("ci", "fit-comment", str(tmp_path / "none.md"), "--max-chars", "3000")

@@ -20,7 +20,7 @@ import yaml
 from test_cli import meridian
 
 from scripts.diff import PropertyChange, diff_plans
-from scripts.diffreport import COLLAPSE_AFTER, markdown, marker, new_violations
+from scripts.diffreport import COLLAPSE_AFTER, at_risk, markdown, marker, new_violations
 from scripts.gate import Violation
 from scripts.harness import STACKS, Plan, evaluate, write_plan
 
@@ -271,6 +271,10 @@ def test_a_second_problem_on_the_same_resource_is_new_and_a_renamed_resource_kee
     assert len(new_violations(old, new, {})) == 2
     # The same problem twice where the base had it once: one is new.
     assert len(new_violations(old, [*old, *old])) == 1
+    # A new name inside another word of the message ("logs" in "old-logs: access logs are off").
+    kept = [found("access-logs", base_urn, "old-logs: access logs are off")]
+    renamed = [found("access-logs", head_urn, "logs: access logs are off")]
+    assert new_violations(kept, renamed, {head_urn: base_urn}) == []
 
 
 @pytest.mark.cli
@@ -372,6 +376,18 @@ def test_the_topology_styles_a_removed_site_and_draws_an_aliased_rename_once(tmp
     assert node_of(text, "pool a100 → pool gpu") in styled(text)["changed"]
     assert "removed" not in styled(text) and "added" not in styled(text)
 
+    # A cluster renamed with its alias (its children follow): drawn removed beside added, never a crash.
+    resources = copy.deepcopy(base.resources)
+    [burst] = [r for r in resources if r["type"] == "meridian:clusters:KubernetesCluster" and r["name"] == "burst"]
+    old_urn = burst["urn"]
+    burst["urn"], burst["name"], burst["aliases"] = old_urn.rsplit("::", 1)[0] + "::cloud", "cloud", [{"name": "burst"}]
+    for resource in resources:
+        if resource.get("parent") == old_urn:
+            resource["parent"] = burst["urn"]
+    renamed = with_resources(base, resources)
+    text = mermaid(diff_plans(base, renamed), base, renamed)
+    assert mermaid_parse(text).returncode == 0
+
 
 def test_the_topology_of_every_bundled_stack_parses(bundled_plan: Any) -> None:
     from scripts.harness import bundled_stacks
@@ -451,16 +467,50 @@ def test_objects_are_the_same_across_api_versions_and_an_implicit_namespace() ->
     budget = {"kind": "PodDisruptionBudget", "metadata": {"name": "hub"}, "spec": {"minAvailable": 1}}
     before = {**budget, "apiVersion": "policy/v1beta1"}
     after = {**budget, "apiVersion": "policy/v1", "metadata": {"name": "hub", "namespace": "jupyterhub"}}
-    [change] = object_changes({"lab.hub": _manifest(before)}, {"lab.hub": _manifest(after)})
+    [change] = object_changes({"lab.hub": _manifest(before)}, {"lab.hub": _manifest(after)}, {"lab.hub": "jupyterhub"})
     assert (change.operation, change.kind, change.name) == ("update", "policy/v1/PodDisruptionBudget", "jupyterhub/hub")
     assert change.changes == [
         PropertyChange("apiVersion", "policy/v1beta1", "policy/v1", "update"),
         PropertyChange("metadata.namespace", None, "jupyterhub", "add"),
     ]
+    # Rendered without a namespace it is the release's: in another namespace, another object.
+    moved = object_changes({"lab.hub": _manifest(before)}, {"lab.hub": _manifest(after)}, {"lab.hub": "research"})
+    assert sorted(c.operation for c in moved) == ["create", "delete"]
     # Another group's kind of the same name is another object.
     other = {**after, "apiVersion": "example.org/v1"}
     operations = sorted(c.operation for c in object_changes({"r": _manifest(before)}, {"r": _manifest(other)}))
     assert operations == ["create", "delete"]
+
+
+def test_crds_from_a_charts_crds_folder_are_never_upgraded_nor_deleted_by_helm(bundled_plan: Any) -> None:
+    """Helm installs crds/ with the release only (Helm docs, chart best practices, Custom Resource Definitions)."""
+    from scripts.objectdiff import object_changes
+
+    def crd(name: str, version: str) -> str:
+        document = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name},
+            "spec": {"versions": [{"name": version}]},
+        }
+        return f"---\n# Source: chart/crds/{name}.yaml\n{yaml.safe_dump(document)}"
+
+    base = {"core.core-x": crd("a.example.org", "v1") + crd("gone.example.org", "v1")}
+    head = {"core.core-x": crd("a.example.org", "v2") + crd("new.example.org", "v1")}
+    objects = object_changes(base, head, {"core.core-x": "x"})
+    assert [(o.operation, o.name, o.crds_dir) for o in objects] == [
+        ("update", "a.example.org", True),
+        ("delete", "gone.example.org", True),
+        ("create", "new.example.org", True),
+    ]
+    plan = bundled_plan("eo4eu")
+    risky = at_risk_block(markdown(diff_plans(plan, plan), plan, plan, objects=objects))
+    tail = "comes from the chart's `crds/`, which Helm installs with the release and never upgrades: apply it yourself"
+    # The update and the new CRD are not applied; the removed one stays (nothing lost, nothing at risk).
+    assert [item.split(": ", 1)[1] for item in risky] == [
+        f"`CustomResourceDefinition` `a.example.org` {tail} (`kubectl apply --server-side`)",
+        f"`CustomResourceDefinition` `new.example.org` {tail} (`kubectl apply --server-side`)",
+    ]
 
 
 def test_deleting_a_claim_or_a_crd_inside_a_release_is_at_risk(bundled_plan: Any) -> None:
@@ -603,40 +653,51 @@ def test_a_removed_protected_volume_is_at_risk(bundled_plan: Any) -> None:
 # -- fitting a comment -------------------------------------------------------------------------------------
 
 
-def _balanced(text: str) -> bool:
-    """Every code fence closed by its own fence, every <details> closed."""
-    fence = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not fence and stripped.startswith("```"):
-            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
-        elif fence and stripped == fence:
-            fence = ""
-    opened = sum(line.strip().startswith("<details") for line in text.splitlines())
-    return not fence and opened == text.count("</details>")
+def _blocks(text: str) -> tuple[list[str], str]:
+    """CommonMark's reading of `text` (markdown-it-py): every code block's content, and the last top-level block."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(text)
+    fences = [t.content for t in tokens if t.type in ("fence", "code_block")]
+    top = [t for t in tokens if t.level == 0 and not t.type.endswith("_close")]
+    last = top[-1]
+    inline = tokens[tokens.index(last) + 1] if last.type == "paragraph_open" else last
+    return fences, f"{last.type}:{inline.content}"
 
 
-def test_a_report_too_long_for_a_comment_is_cut_at_a_line_with_its_blocks_closed(bundled_plan: Any) -> None:
-    from scripts.diffreport import CUT_NOTE, fit
+def test_a_report_too_long_for_a_comment_is_cut_between_blocks(bundled_plan: Any) -> None:
+    from scripts.diffreport import CUT_NOTE, FitError, fit
 
     base = bundled_plan("eo4eu")
-    head = with_resources(base, [r for r in base.resources if r["type"] != "openstack:compute/instance:Instance"])
     resources = copy.deepcopy(base.resources)
     for resource in resources:
         resource["inputs"]["description"] = "x" * 200
-    report = markdown(diff_plans(base, with_resources(base, resources)), base, head)
-    assert _balanced(report) and len(report) > 20_000
-    for limit in (2_000, 5_000, 12_345, 20_000):
-        cut = fit(report, limit)
-        assert len(cut) <= limit
-        assert cut.splitlines()[0] == marker("eo4eu") and cut.endswith(CUT_NOTE + "\n")
-        assert _balanced(cut), limit
-        # Whole lines of the report, in order, then only closing lines and the note.
-        body = cut.removesuffix("\n\n" + CUT_NOTE + "\n").splitlines()
-        closing = [line for line in body[::-1] if line in ("</details>",) or set(line) == {"`"}]
-        kept = body[: len(body) - len(closing)] if closing and body[-1] in closing else body
-        assert report.startswith("\n".join(kept))
+    # A multi-line text showing HTML and a fence of its own: a diff line `</details>` is text.
+    config = next(r for r in resources if r["type"] == "kubernetes:core/v1:ConfigMap")
+    config["inputs"]["data"] = {"page.html": "<details>\n</details>\n```\nnew\n" * 40}
+    head = with_resources(base, resources)
+    report = markdown(diff_plans(base, head), base, head)
+    whole_fences, _ = _blocks(report)
+    assert len(report) > 20_000 and any("</details>" in f for f in whole_fences)
+    note = "_cut: see the artifact_"
+    for limit in range(1_000, len(report), 997):
+        cut = fit(report, limit, note)
+        assert len(cut) <= limit, limit
+        assert cut.splitlines()[0] == marker("eo4eu")
+        fences, last = _blocks(cut)
+        # The note is the last top-level paragraph, outside every code block and section ...
+        assert last == f"paragraph_open:{note}", (limit, last)
+        # ... and every code block kept is whole: one of the report's own (the diagram too).
+        assert all(fence in whole_fences for fence in fences), limit
+        # Whole lines of the report, then only closing tags.
+        body = cut.removesuffix(f"\n{note}\n").splitlines()
+        while body and body[-1] == "</details>":
+            body.pop()
+        assert report.startswith("\n".join(body) + "\n"), limit
     assert fit(report, len(report)) == report
+    assert fit(report, 2_000).endswith(f"\n{CUT_NOTE}\n")
+    with pytest.raises(FitError):
+        fit(report, 60)
 
 
 def test_a_multi_line_text_change_is_its_own_diff_inside_the_block() -> None:
@@ -701,3 +762,28 @@ def test_a_pool_of_unknown_memory_is_not_sized_and_equal_costs_are_unchanged(bun
     )
     assert _capacity_totals(one) != _capacity_totals(two)
     assert not any("(changed)" in line for line in capacity_section(one, two))
+
+
+def test_a_pool_renamed_with_its_alias_keeps_its_machines_and_their_old_labels(
+    tmp_path: Path, bundled_plan: Any
+) -> None:
+    """The machines are the same (matched by alias), their user data still says pool a100."""
+
+    def rename(platform: dict[str, Any]) -> None:
+        pools = platform["clusters"]["core"]["node_pools"]
+        pools["gpu"] = pools.pop("a100")
+        platform["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["a100-slice"]["gpu"]["pool"] = "gpu"
+
+    base, head = bundled_plan("eo4eu"), edited(tmp_path, rename)
+    # What the program would declare with the rename: aliases to the old names.
+    for resource in head.resources:
+        if resource["name"] == "core-gpu" or resource["name"].startswith("core-gpu-"):
+            resource["aliases"] = [{"name": resource["name"].replace("core-gpu", "core-a100", 1)}]
+    result = diff_plans(base, head)
+    assert any(urn.endswith("::core-gpu-0") for urn in result.moved)
+    risky = [item for item in at_risk(result, base, head) if "pool" in item]
+    assert risky == [
+        '**not applied** cluster `core` pool `a100` → `gpu` (node_labels[2] "meridian.io/pool=a100" → '
+        '"meridian.io/pool=gpu"): its 1 existing machines keep the `userData` they were created with (secret, '
+        "ignored after creation); existing nodes change only when replaced"
+    ]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 #: The CAs Meridian generates and places on the first server before RKE2 starts, as paths
 #: under TLS_DIR without suffix: the full custom-CA set of docs.rke2.io/security/certificates.
 CUSTOM_CAS = ("server-ca", "client-ca", "request-header-ca", "etcd/server-ca", "etcd/peer-ca")
+#: The PEMs `ca_files` takes: each CA's certificate and key, then the service-account key.
+CA_PEMS = 2 * len(CUSTOM_CAS) + 1
 #: RKE2's default CNI; its VXLAN and health ports are opened between nodes below.
 CNI = "canal"
 INSTALL_URL = "https://get.rke2.io"
@@ -198,8 +201,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     )
     zones = settings.availability_zones
     api_name = f"api.{name}.{site.spec.dns.domain}"
-    join_url = balancer.vip_address.apply(lambda vip: f"https://{vip}:{ports.RKE2_SUPERVISOR}")
-    san = pulumi.Output.all(floating_ip.address, balancer.vip_address).apply(lambda ips: [*ips, api_name])
+    join_url = balancer.vip_address.apply(supervisor_url)
+    san = pulumi.Output.all(floating_ip.address, balancer.vip_address).apply(
+        lambda ips: tls_sans(ips[0], ips[1], api_name)
+    )
     # Servers run the control plane only: the spec guarantees a pool without GPUs for everything else.
     server_taints = [SERVER_TAINT]
     server_groups = [site.admin_security_group_name, nodes.name]
@@ -209,38 +214,38 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         *(pem for key, cert in cas.values() for pem in (cert.cert_pem, key.private_key_pem)),
         service_key.private_key_pem,
     )
-    cluster.boot[CONTROL_PLANE] = boot_record(
-        "server",
-        version,
-        server_config(
-            token=DEPLOYMENT_VALUE,
-            agent_token=DEPLOYMENT_VALUE,
-            join_url=DEPLOYMENT_VALUE,
-            tls_san=[DEPLOYMENT_VALUE, DEPLOYMENT_VALUE, api_name],
+
+    def render_server(args: list[Any], first: bool) -> str:
+        token_value, agent_value, url, tls_san, pems = args
+        config = server_config(
+            token=token_value,
+            agent_token=agent_value,
+            join_url=None if first else url,
+            tls_san=tls_san,
             taints=server_taints,
             cluster=name,
-        ),
+        )
+        return cloud_init("server", version, config, ca_files(pems) if first else [])
+
+    # The servers' user data as `render_server` writes it, every secret or address a placeholder.
+    hidden = DEPLOYMENT_VALUE
+    unknown = [hidden, hidden, supervisor_url(hidden), tls_sans(hidden, hidden, api_name), [hidden] * CA_PEMS]
+    cluster.boot[CONTROL_PLANE] = boot_record(
+        render_server(unknown, first=False),
+        labels=[f"meridian.io/cluster={name}", "meridian.io/role=server"],
+        taints=server_taints,
+        # The first server of a cluster not yet initialized founds it, with the CA files.
+        bootstrap=None if spec.control_plane.initialized else render_server(unknown, first=True),
     )
     for index in range(spec.control_plane.count):
         # Only the very first server of a new cluster starts etcd; once the cluster exists
         # (control_plane.initialized), a replaced server-0 joins like the others instead of
         # founding a second cluster behind the same load balancer.
         first = index == 0 and not spec.control_plane.initialized
-
-        def render_server(args: list[Any], first: bool = first) -> str:
-            token_value, agent_value, url, tls_san, pems = args
-            config = server_config(
-                token=token_value,
-                agent_token=agent_value,
-                join_url=None if first else url,
-                tls_san=tls_san,
-                taints=server_taints,
-                cluster=name,
-            )
-            return cloud_init("server", version, config, ca_files(pems) if first else [])
-
         user_data: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(token.result, agent_token.result, join_url, san, ca_pems).apply(render_server)
+            pulumi.Output.all(token.result, agent_token.result, join_url, san, ca_pems).apply(
+                partial(render_server, first=first)
+            )
         )
         server = _instance(
             f"{name}-server-{index}",
@@ -283,16 +288,13 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         agent_data: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(agent_token.result, join_url).apply(render_agent)
         )
+        placeholder = agent_config(
+            token=hidden, join_url=hidden, labels=pool.node_labels, taints=pool_spec.node_taints, cluster=name
+        )
         cluster.boot[pool_name] = boot_record(
-            "agent",
-            version,
-            agent_config(
-                token=DEPLOYMENT_VALUE,
-                join_url=DEPLOYMENT_VALUE,
-                labels=pool.node_labels,
-                taints=pool_spec.node_taints,
-                cluster=name,
-            ),
+            render_agent([hidden, supervisor_url(hidden)]),
+            labels=placeholder["node-label"],
+            taints=placeholder.get("node-taint", []),
         )
         # RKE2 pools are fixed-size: `initial_size` instances (min_size unless desired_size is set).
         for index in range(pool_spec.initial_size):
@@ -501,22 +503,37 @@ def cloud_init(role: str, version: str, config: dict[str, Any], files: list[dict
     return "#cloud-config\n" + dump(document, width=1_000_000)  # pragma: no mutate - any width past the longest line
 
 
-def boot_record(role: str, version: str, config: dict[str, Any]) -> dict[str, Any]:
-    """What a group of machines boots with, secret-free: a fingerprint of its user data, its labels and taints.
+def supervisor_url(address: str) -> str:
+    """Where servers and agents join: the supervisor port behind the load balancer's address."""
+    return f"https://{address}:{ports.RKE2_SUPERVISOR}"
+
+
+def tls_sans(floating_ip: str, vip: str, api_name: str) -> list[str]:
+    """Every name the API's certificate must carry: the floating IP, the VIP and the API's DNS name."""
+    return [floating_ip, vip, api_name]
+
+
+def boot_record(
+    user_data: str, *, labels: list[str], taints: list[str], bootstrap: str | None = None
+) -> dict[str, Any]:
+    """What a group of machines boots with, secret-free: fingerprints of its user data, its labels and taints.
 
     The user data is secret (join tokens, CA keys) and ignored after creation (`_instance`), so
     neither a plan nor `pulumi preview` can show that it changed, and the engine never applies
-    the change to existing machines. The record is the same document rendered with
-    DEPLOYMENT_VALUE in place of every secret or not-yet-known value: it changes exactly when
-    what the spec and Meridian's code put there changes (labels, taints, MIG layout labels,
-    the install script), and a review flags those machines (scripts/diffreport.py).
+    the change to existing machines. `user_data` (and `bootstrap`, the first server's while the
+    cluster is not initialized) is the document the machines get, rendered by the same code with
+    DEPLOYMENT_VALUE in place of every secret and address: it changes exactly when what the spec
+    and Meridian's code put there changes (labels, taints, MIG layout labels, the install script,
+    the join port), and a review flags those machines (scripts/diffreport.py).
     """
-    document = cloud_init(role, version, config, [])
-    return {
-        "user_data": "sha256:" + hashlib.sha256(document.encode()).hexdigest()[:16],
-        "node_labels": list(config["node-label"]),
-        "node_taints": list(config.get("node-taint", [])),
-    }
+
+    def digest(text: str) -> str:
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    record: dict[str, Any] = {"user_data": digest(user_data), "node_labels": list(labels), "node_taints": list(taints)}
+    if bootstrap is not None:
+        record["user_data_bootstrap"] = digest(bootstrap)
+    return record
 
 
 def kubeconfig(cluster: str, server: str, ca_pem: str, cert_pem: str, key_pem: str) -> str:
