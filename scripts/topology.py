@@ -3,7 +3,8 @@
 Sites (the plan's `sites` output) hold their clusters (the `clusters` output); each cluster
 holds its node pools (`meridian:clusters:NodePool`) and its add-ons (the `meridian:addons:*`
 components under it); dashed arrows are the paths between clusters the program builds: every
-observed cluster's collector pushing metrics and logs to the central cluster. Drawn over both
+observed cluster's collector pushing metrics and logs to the central cluster, and the GitOps
+engine's management cluster to every cluster it registers. Drawn over both
 plans, so a site, cluster, pool or add-on the change adds, removes or changes inside is styled
 `added`, `removed` or `changed`; a pool or add-on renamed with its alias is one node, named
 both ways. Only names from the spec appear (no address, no value).
@@ -24,6 +25,12 @@ from .harness import Plan
 
 CLUSTER = "meridian:clusters:KubernetesCluster"
 SITES = ("meridian:sites:OpenStackSite", "meridian:sites:AwsSite")
+GITOPS = ("meridian:gitops:Fleet", "meridian:gitops:Sveltos")
+#: The objects by which an engine registers a cluster (components/gitops.py).
+REGISTRATIONS = (
+    "kubernetes:fleet.cattle.io/v1alpha1:Cluster",
+    "kubernetes:lib.projectsveltos.io/v1beta1:SveltosCluster",
+)
 POOL = "meridian:clusters:NodePool"
 ADDON_PREFIX = "meridian:addons:"
 COLLECTOR = "meridian:addons:SiteObservability"
@@ -86,6 +93,20 @@ def _push_paths(plan: Plan, cluster_urns: dict[str, str]) -> set[tuple[str, str]
     }
 
 
+def _gitops_paths(plan: Plan, cluster_urns: dict[str, str]) -> set[tuple[str, str, str]]:
+    """(management cluster, registered cluster, engine) for every cluster a GitOps engine registers."""
+    found = set()
+    for component in plan.resources:
+        if component["type"] not in GITOPS or component.get("parent") not in cluster_urns:
+            continue
+        engine = component["type"].rpartition(":")[2].lower()
+        for resource in plan.resources:
+            if resource.get("parent") == component["urn"] and resource["type"] in REGISTRATIONS:
+                registered = str((resource["inputs"].get("metadata") or {}).get("name", ""))
+                found.add((cluster_urns[component["parent"]], registered, engine))
+    return found
+
+
 def _owner(urn: str, parents: dict[str, str], nodes_by_urn: dict[str, _Node]) -> _Node | None:
     """The nearest drawn node at or above `urn` in the resource tree."""
     current: str | None = urn
@@ -103,7 +124,7 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
     nodes: dict[str, _Node] = {}
     site_of: dict[str, str] = {}
     sites: dict[str, str] = {}
-    edges: set[tuple[str, str]] = set()
+    edges: set[tuple[str, str, str]] = set()
     contains: list[tuple[str, str]] = []
     presence: dict[str, set[str]] = {}
     for side, plan in (("head", head), ("base", base)):
@@ -131,7 +152,8 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
             presence.setdefault(key, set()).add(side)
             if (f"cluster/{cluster}", key) not in contains:
                 contains.append((f"cluster/{cluster}", key))
-        edges |= {(f"cluster/{a}", f"cluster/{b}") for a, b in _push_paths(plan, cluster_urns)}
+        edges |= {(f"cluster/{a}", f"cluster/{b}", "metrics, logs") for a, b in _push_paths(plan, cluster_urns)}
+        edges |= {(f"cluster/{a}", f"cluster/{b}", engine) for a, b, engine in _gitops_paths(plan, cluster_urns)}
     for key, sides in presence.items():
         if sides == {"head"}:
             nodes[key].status = "added"
@@ -171,7 +193,7 @@ def _lines(
     sites: dict[str, str],
     site_of: dict[str, str],
     contains: Iterable[tuple[str, str]],
-    edges: set[tuple[str, str]],
+    edges: set[tuple[str, str, str]],
 ) -> list[str]:
     """Sites as subgraphs holding one subgraph per cluster, which holds its pools and add-ons."""
     children: dict[str, list[str]] = {}
@@ -186,8 +208,8 @@ def _lines(
                 lines.append(f'      {_id(child)}["{_label(nodes[child].label)}"]')
             lines.append("    end")
         lines.append("  end")
-    for source, target in sorted(edges):
-        lines.append(f"  {_id(source)} -. metrics, logs .-> {_id(target)}")
+    for source, target, label in sorted(edges):
+        lines.append(f"  {_id(source)} -. {label} .-> {_id(target)}")
     for status, style in STYLES.items():
         members = sorted(_id(key) for key, node in nodes.items() if node.status == status)
         if members:

@@ -279,3 +279,30 @@ def test_a_repo_reaching_no_cluster_warns_and_fails_in_strict_mode(tmp_path: Pat
     # The bundled stacks warn of nothing.
     for stack in ("destine-extremes", "buildspace"):
         assert evaluate(STACKS / f"Pulumi.{stack}.yaml").warnings == []
+
+
+def test_a_review_shows_the_engine_arriving_and_whom_it_registers(tmp_path: Path, bundled_plan: Any) -> None:
+    from test_diffreport import diagram, mermaid_parse
+
+    from scripts.diff import diff_plans
+    from scripts.diffreport import markdown
+
+    def without(platform: dict[str, Any]) -> None:
+        del platform["gitops"]
+
+    base, head = edited(tmp_path, "destine-extremes", without), bundled_plan("destine-extremes")
+    report = markdown(diff_plans(base, head), base, head)
+    creates = report[report.index("### To create") :]
+    for name in (
+        "extremes-kajaani-fleet-cluster",
+        "postproc-fleet-cluster",
+        "workflows-gitrepo",
+        "extremes-bologna-fleet",
+    ):
+        assert f"`{name}`" in creates, name
+    # The registrations open the engine's paths: the registered clusters' API allow-lists change.
+    assert "`extremes-kajaani-api-6443`" in report[report.index("### To update") :]
+    text = diagram(report)
+    assert mermaid_parse(text).returncode == 0
+    arrows = [line for line in text.splitlines() if " -. fleet .-> " in line]
+    assert len(arrows) == 2
