@@ -38,6 +38,7 @@ management cluster can therefore administer every registered cluster (README, "G
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,8 +60,9 @@ SVELTOS_NAMESPACE = "projectsveltos"
 SVELTOS_CLUSTERS = "meridian-clusters"
 #: The key Sveltos reads a SveltosCluster's kubeconfig from, in `<name>-sveltos-kubeconfig`.
 SVELTOS_KUBECONFIG_KEY = "kubeconfig"
-#: pulumi-kubernetes waits on a custom resource only when told (CHANGELOG 4.18.0).
-WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+#: The engine's own identity on every registered cluster (kube-system): a service account bound to
+#: cluster-admin, whose long-lived token the registration Secret holds. Revoked by deleting it.
+ENGINE_ACCOUNT = "meridian-gitops"
 
 
 def fleet_releases(spec: PlatformSpec, api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> list[ChartRelease]:
@@ -81,6 +83,9 @@ def fleet_values(api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> dict[
         "apiServerURL": api_url,
         "apiServerCA": api_ca,
         "agentTLSMode": "strict",
+        # Nothing is delivered to the management cluster through Fleet (repos live in fleet-default):
+        # no agent with cluster-admin runs there for nothing.
+        "bootstrap": {"localAgentDisabled": True},
         "resources": container_resources("100m", "256Mi", "1Gi"),
         # Agents' own images from the chart's pins; the manager's leader election as shipped.
         "metrics": {"enabled": True},
@@ -91,6 +96,15 @@ def sveltos_release(spec: PlatformSpec) -> ChartRelease:
     """The projectsveltos chart, agentless (its controllers reach each cluster's API; nothing calls back)."""
     cluster = str(spec.gitops.management_cluster) if spec.gitops is not None else ""
     return chart_release(f"{cluster}-sveltos", "projectsveltos", namespace=SVELTOS_NAMESPACE, values=sveltos_values())
+
+
+#: A container context that Pod Security `restricted` admits (Kubernetes docs, Pod Security Standards).
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def sveltos_values() -> dict[str, Any]:
@@ -107,7 +121,12 @@ def sveltos_values() -> dict[str, Any]:
         "telemetry": {"disabled": True},
         # The chart sizes every controller but these: the add-on controller (helm and kustomize
         # work for every cluster, 512Mi requested upstream) and its two install-time jobs.
-        "addonController": {"controller": {"resources": container_resources("100m", "512Mi", "2Gi")}},
+        "addonController": {
+            "controller": {"resources": container_resources("100m", "512Mi", "2Gi")},
+            # The init container's security context is read from here (templates/deployment.yaml)
+            # but values.yaml defines none: without it the pod fails Pod Security `restricted`.
+            "initialization": {"containerSecurityContext": RESTRICTED_CONTAINER},
+        },
         "crdManagerJob": {"crdManager": job},
         "registerMgmtClusterJob": {"registerMgmtCluster": job},
     }
@@ -155,6 +174,31 @@ def sveltos_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, 
     }
 
 
+def token_kubeconfig(cluster: str, server: str, ca_pem: str, token: str) -> str:
+    """A kubeconfig that authenticates with a bearer token (the engine's service account on `cluster`).
+
+    The clusters' own kubeconfigs will not do: an eks one runs `aws eks get-token` (neither
+    Fleet's nor Sveltos's image has the AWS CLI or the deployer's credentials), and the others
+    hold Meridian's own admin certificate, which the engine should not share.
+    """
+    from .yamlout import dump
+
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem.encode()).decode()},
+            }
+        ],
+        "users": [{"name": ENGINE_ACCOUNT, "user": {"token": token}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": ENGINE_ACCOUNT}}],
+        "current-context": cluster,
+    }
+    return dump(document)
+
+
 def git_auth_data(repo: GitRepoSpec) -> dict[str, pulumi.Input[str]]:
     """The credentials Secret's data: `username`/`password` (https) or `ssh-privatekey`/`known_hosts` (ssh)."""
     from .secrets import secret
@@ -177,6 +221,7 @@ class GitOps(pulumi.ComponentResource):
         *,
         provider: pulumi.ProviderResource,
         kubeconfigs: Mapping[str, pulumi.Output[str]],
+        providers: Mapping[str, pulumi.ProviderResource],
         labels: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -184,7 +229,9 @@ class GitOps(pulumi.ComponentResource):
 
         :param spec: the validated spec (its `gitops` names an engine and the management cluster).
         :param provider: the management cluster's Kubernetes provider.
-        :param kubeconfigs: every cluster's admin kubeconfig (secret), by cluster key.
+        :param kubeconfigs: every cluster's admin kubeconfig (secret), by cluster key: where each API is.
+        :param providers: every cluster's Kubernetes provider, by cluster key: the engine's identity
+            (and, with Fleet, the agent's namespace) are made on each registered cluster through it.
         :param labels: labels for the objects made on the management cluster (the project's).
         """
         import pulumi_kubernetes as k8s
@@ -195,17 +242,24 @@ class GitOps(pulumi.ComponentResource):
         management = str(spec.gitops.management_cluster)
         self.registered = registered_clusters(spec)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        identities = {
+            cluster: self._identity(cluster, engine, kubeconfigs[cluster], providers[cluster], labels)
+            for cluster in self.registered
+        }
         if engine == "fleet":
             from .addons.external_secrets import api_endpoint
 
             # The API's URL and CA certificate are public (every client is shown them): not secret,
             # though the kubeconfig they are read from is.
             endpoint = pulumi.Output.unsecret(kubeconfigs[management].apply(api_endpoint))
+            # Fleet 0.16.1's pods set no seccomp profile (charts/fleet/templates/deployment*.yaml, the
+            # agent's manifest.go), which `restricted` requires: `baseline`, warning of the rest.
             home = addon_namespace(
                 f"{management}-fleet-namespace",
                 FLEET_NAMESPACE,
                 labels=labels,
-                enforce="restricted",
+                enforce="baseline",
+                warn="restricted",
                 provider=provider,
                 parent=self,
             )
@@ -224,12 +278,25 @@ class GitOps(pulumi.ComponentResource):
             )
             self.objects: list[pulumi.Resource] = []
             for cluster in self.registered:
+                kubeconfig, ready = identities[cluster]
+                # The agent's namespace on the registered cluster, made before Fleet deploys into it:
+                # rke2's CIS profile makes `restricted` every namespace's default, which the agent
+                # (no seccomp profile) does not meet; Fleet's own apply sets no labels to undo this.
+                agent_home = addon_namespace(
+                    f"{cluster}-fleet-agent-namespace",
+                    FLEET_NAMESPACE,
+                    labels=labels,
+                    enforce="baseline",
+                    warn="restricted",
+                    provider=providers[cluster],
+                    parent=self,
+                )
                 secret = k8s.core.v1.Secret(
                     f"{cluster}-fleet-kubeconfig",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         name=f"{cluster}-kubeconfig", namespace=workspace.metadata.name, labels=dict(labels)
                     ),
-                    string_data={FLEET_KUBECONFIG_KEY: kubeconfigs[cluster]},
+                    string_data={FLEET_KUBECONFIG_KEY: kubeconfig},
                     opts=on_cluster,
                 )
                 self.objects.append(
@@ -238,7 +305,7 @@ class GitOps(pulumi.ComponentResource):
                         fleet_cluster_document(cluster, cluster_labels(spec, cluster)),
                         provider=provider,
                         parent=self,
-                        depends_on=[manager_release, secret],
+                        depends_on=[manager_release, secret, agent_home, *ready],
                     )
                 )
             for repo_name, repo in spec.gitops.repos.items():
@@ -285,6 +352,7 @@ class GitOps(pulumi.ComponentResource):
             )
             self.objects = []
             for cluster in self.registered:
+                kubeconfig, ready = identities[cluster]
                 secret = k8s.core.v1.Secret(
                     f"{cluster}-sveltos-kubeconfig",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -292,7 +360,7 @@ class GitOps(pulumi.ComponentResource):
                         namespace=clusters_namespace.metadata.name,
                         labels=dict(labels),
                     ),
-                    string_data={SVELTOS_KUBECONFIG_KEY: kubeconfigs[cluster]},
+                    string_data={SVELTOS_KUBECONFIG_KEY: kubeconfig},
                     opts=on_cluster,
                 )
                 self.objects.append(
@@ -301,7 +369,59 @@ class GitOps(pulumi.ComponentResource):
                         sveltos_cluster_document(cluster, cluster_labels(spec, cluster)),
                         provider=provider,
                         parent=self,
-                        depends_on=[release, secret],
+                        depends_on=[release, secret, *ready],
                     )
                 )
         self.register_outputs({"engine": engine, "registered": self.registered})
+
+    def _identity(
+        self,
+        cluster: str,
+        engine: str,
+        kubeconfig: pulumi.Output[str],
+        provider: pulumi.ProviderResource,
+        labels: Mapping[str, str],
+    ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """The engine's service account on `cluster`, and a kubeconfig that logs in as it (secret).
+
+        A token Secret (`kubernetes.io/service-account-token`): the API's token controller fills
+        it in, and pulumi-kubernetes waits for that (its awaiter for the type, pulumi-kubernetes#2048);
+        the account must exist first (pulumi-kubernetes#4396).
+        """
+        import pulumi_kubernetes as k8s
+
+        from .addons.external_secrets import api_endpoint
+
+        on_target = pulumi.ResourceOptions(parent=self, provider=provider)
+        account = k8s.core.v1.ServiceAccount(
+            f"{cluster}-{engine}-identity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, namespace="kube-system", labels=dict(labels)),
+            automount_service_account_token=False,
+            opts=on_target,
+        )
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{cluster}-{engine}-identity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, labels=dict(labels)),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+            ),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=ENGINE_ACCOUNT, namespace="kube-system")],
+            opts=on_target,
+        )
+        token_secret = k8s.core.v1.Secret(
+            f"{cluster}-{engine}-identity-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{ENGINE_ACCOUNT}-token",
+                namespace="kube-system",
+                labels=dict(labels),
+                annotations={"kubernetes.io/service-account.name": ENGINE_ACCOUNT},
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[account]),
+        )
+        endpoint = pulumi.Output.unsecret(kubeconfig.apply(api_endpoint))
+        token = token_secret.data.apply(lambda data: base64.b64decode((data or {})["token"]).decode())
+        config = pulumi.Output.all(endpoint, token).apply(
+            lambda args: token_kubeconfig(cluster, args[0][0], args[0][1], args[1])
+        )
+        return pulumi.Output.secret(config), [binding, token_secret]

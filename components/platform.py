@@ -115,6 +115,7 @@ class Platform(pulumi.ComponentResource):
                 spec,
                 provider=management.provider,
                 kubeconfigs={name: cluster.kubeconfig for name, cluster in self.clusters.items()},
+                providers={name: cluster.provider for name, cluster in self.clusters.items()},
                 labels=management.labels,
                 opts=pulumi.ResourceOptions(parent=management),
             )

@@ -92,9 +92,10 @@ def gitops_sources(spec: PlatformSpec, cluster: str) -> list[str]:
 
     The management cluster's controllers call every registered cluster's API (Fleet deploys its
     agent there, Sveltos deploys add-ons there itself); with Fleet, each registered cluster's
-    agent calls the management cluster's API back. A cluster on the same site is reached on the
-    site network, which every API admits already; another site's traffic comes from its egress
-    addresses (its NAT gateways or router), so that is what is admitted.
+    agent calls the management cluster's API back. Those calls go to the API's public address (the
+    kubeconfig's server: a floating IP, a load balancer), so even from the same site they arrive
+    from the caller's site egress addresses (its NAT gateways, or the router a floating IP is
+    reached through: Neutron SNATs them to its gateway), and that is what is admitted.
     """
     from .spec.gitops import registered_clusters
 
@@ -103,11 +104,10 @@ def gitops_sources(spec: PlatformSpec, cluster: str) -> list[str]:
     if gitops is None or not registered:
         return []
     home = spec.clusters[str(gitops.management_cluster)].site
-    site = spec.clusters[cluster].site
     if cluster in registered:
-        return [f"site:{home}"] if home != site else []
+        return [f"site:{home}"]
     if cluster == gitops.management_cluster and gitops.engine == "fleet":
-        return sorted({f"site:{spec.clusters[name].site}" for name in registered} - {f"site:{home}"})
+        return sorted({f"site:{spec.clusters[name].site}" for name in registered})
     return []
 
 

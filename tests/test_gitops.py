@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime import MockResourceArgs
 
 from components.addons.external_secrets import api_endpoint
 from components.gitops import fleet_values, sveltos_values
@@ -23,6 +24,7 @@ from components.spec import SpecError
 from components.spec.gitops import cluster_labels, registered_clusters
 from components.spec.load import parse_platform
 from scripts.harness import SECRET, STACKS, Plan, evaluate
+from scripts.mocks import MeridianMocks
 from scripts.validate import validate_objects
 
 FLEET_CLUSTER = "kubernetes:fleet.cattle.io/v1alpha1:Cluster"
@@ -112,7 +114,7 @@ def test_fleet_registers_each_cluster_with_its_labels_and_a_secret_kubeconfig(bu
         assert secret["inputs"]["metadata"]["namespace"] == "fleet-default"
         assert "stringData" in secret["secret_paths"] or "stringData.value" in secret["secret_paths"]
         assert secret["inputs"]["stringData"] in (SECRET, {"value": SECRET})
-        # The registration waits for its Secret and for the manager.
+        # The registration waits for its Secret.
         assert secret["urn"] in cluster["depends_on"]
         # Everything on the management cluster, through its provider.
         assert cluster["provider"].startswith(
@@ -120,15 +122,60 @@ def test_fleet_registers_each_cluster_with_its_labels_and_a_secret_kubeconfig(bu
         )
 
 
-def test_the_registration_secret_holds_the_clusters_own_kubeconfig(tmp_path: Path) -> None:
+def test_the_registration_holds_the_engines_own_token_on_each_cluster(tmp_path: Path) -> None:
+    """Not Meridian's admin kubeconfig: eks's runs `aws eks get-token`, which neither engine's image can."""
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
     for cluster in ("postproc", "extremes-kajaani"):
+        provider = plan.one("pulumi:providers:kubernetes", f"{cluster}-k8s")
+        own = plan.revealed[provider["urn"]]["kubeconfig"]
+        # The engine's account on the registered cluster, through that cluster's provider.
+        account = plan.one("kubernetes:core/v1:ServiceAccount", f"{cluster}-fleet-identity")
+        binding = plan.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", f"{cluster}-fleet-identity")
+        token = plan.one(SECRET_TYPE, f"{cluster}-fleet-identity-token")
+        for resource in (account, binding, token):
+            assert resource["provider"].startswith(provider["urn"] + "::"), resource["name"]
+        assert account["inputs"]["metadata"] | {"labels": {}} == {
+            "name": "meridian-gitops", "namespace": "kube-system", "labels": {}
+        }  # fmt: skip
+        assert binding["inputs"]["roleRef"]["name"] == "cluster-admin"
+        assert binding["inputs"]["subjects"] == [
+            {"kind": "ServiceAccount", "name": "meridian-gitops", "namespace": "kube-system"}
+        ]
+        assert token["inputs"]["type"] == "kubernetes.io/service-account-token"
+        assert token["inputs"]["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "meridian-gitops"}
+        assert account["urn"] in token["depends_on"]  # pulumi-kubernetes#4396: the account first
+        # The kubeconfig: the cluster's own API and CA, the account's token, nothing to execute.
         secret = plan.one(SECRET_TYPE, f"{cluster}-fleet-kubeconfig")
         kubeconfig = plan.revealed[secret["urn"]]["stringData"]["value"]
+        assert api_endpoint(kubeconfig) == api_endpoint(own)
+        document = yaml.safe_load(kubeconfig)
+        [user] = document["users"]
+        # What the API's token controller put in the token Secret (the mocks' realistic outputs).
+        args = MockResourceArgs(token["type"], token["name"], dict(plan.revealed[token["urn"]]), None, None, True)
+        issued = base64.b64decode(MeridianMocks().new_resource(args)[1]["data"]["token"]).decode()
+        assert user["user"] == {"token": issued}
+        assert (
+            '"system:serviceaccount:kube-system:meridian-gitops"'
+            in base64.urlsafe_b64decode(user["user"]["token"].split(".")[1] + "==").decode()
+        )
+
+
+def test_the_agents_namespace_is_made_baseline_before_fleet_deploys_into_it(bundled_plan: Any) -> None:
+    """rke2's CIS profile makes `restricted` the default; Fleet's agent sets no seccomp profile (manifest.go)."""
+    plan = bundled_plan("destine-extremes")
+    for cluster in ("postproc", "extremes-kajaani"):
+        namespace = plan.one("kubernetes:core/v1:Namespace", f"{cluster}-fleet-agent-namespace")
         provider = plan.one("pulumi:providers:kubernetes", f"{cluster}-k8s")
-        # Exactly what Meridian's own provider for that cluster uses (its admin kubeconfig).
-        assert kubeconfig == plan.revealed[provider["urn"]]["kubeconfig"]
-        assert api_endpoint(kubeconfig)[0].startswith("https://")
+        assert namespace["provider"].startswith(provider["urn"] + "::")
+        labels = namespace["inputs"]["metadata"]["labels"]
+        assert namespace["inputs"]["metadata"]["name"] == "cattle-fleet-system"
+        assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        registration = plan.one(FLEET_CLUSTER, f"{cluster}-fleet-cluster")
+        assert namespace["urn"] in registration["depends_on"]
+        assert plan.one(RELEASE, "extremes-bologna-fleet")["urn"] in registration["depends_on"]
+    home = plan.one("kubernetes:core/v1:Namespace", "extremes-bologna-fleet-namespace")
+    assert home["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
 def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca(bundled_plan: Any) -> None:
@@ -139,8 +186,11 @@ def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca(bundle
     server, ca = api_endpoint(kubeconfig)
     # apiServerCA is the PEM itself: the chart base64-encodes it (templates/configmap.yaml).
     assert values["apiServerURL"] == server and values["apiServerCA"] == ca
-    assert ca.startswith("-----BEGIN CERTIFICATE-----") and base64.b64encode(ca.encode()) not in values.values()
+    assert ca.startswith("-----BEGIN CERTIFICATE-----")
+    assert base64.b64encode(ca.encode()).decode() not in [str(v) for v in values.values()]
+    # Fleet's agent TLS modes (internal/config/config.go at v0.16.1): "system-store" and "strict".
     assert values["agentTLSMode"] == "strict"
+    assert values["bootstrap"] == {"localAgentDisabled": True}
     # Both are public (every client of the API is shown them): in clear in the plan, unlike the kubeconfig.
     assert release["inputs"]["values"]["apiServerURL"] == server and not release["secret_paths"]
     crds = plan.one(RELEASE, "extremes-bologna-fleet-crd")
@@ -156,6 +206,7 @@ def test_fleet_values_are_keys_of_the_chart(tmp_path: Path) -> None:
     assert set(values) <= set(upstream)
     # "strict" is one of the two modes the chart documents (values.yaml: system-store or strict).
     assert "`strict` mode" in (chart_dir("fleet") / "values.yaml").read_text(encoding="utf-8")
+    assert set(values["bootstrap"]) <= set(upstream["bootstrap"])
     sveltos = yaml.safe_load((chart_dir("projectsveltos") / "values.yaml").read_text(encoding="utf-8"))
     for key, value in sveltos_values().items():
         assert key in sveltos
@@ -211,11 +262,26 @@ def test_the_engine_opens_exactly_its_paths_between_sites(bundled_plan: Any) -> 
     spec = parse_platform(platform_of("buildspace"), "buildspace")
     assert gitops_sources(spec, "processing") == []
     assert gitops_sources(spec, "city-services") == ["site:ewc-bologna"]
-    # In the plan: the registered cluster's API admits the management site's egress.
-    plan = bundled_plan("destine-extremes")
-    router = plan.one("openstack:networking/router:Router", "ewc-bologna-router")
+    # A cluster on the management cluster's own site is reached at its public address too, so
+    # from the site's egress (Neutron SNATs a floating IP's internal callers to the router).
+    twin = platform_of("destine-extremes")
+    twin["clusters"]["twin"] = copy.deepcopy(twin["clusters"]["extremes-bologna"])
+    twin["clusters"]["twin"]["addons"] = {}
+    spec = parse_platform(twin, "destine-extremes")
+    assert gitops_sources(spec, "twin") == ["site:ewc-bologna"]
+    assert "site:ewc-bologna" in gitops_sources(spec, "extremes-bologna")
+    # In the plan: the addresses themselves.
+    plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
+    bologna = plan.revealed[plan.one("openstack:networking/router:Router", "ewc-bologna-router")["urn"]]
     listener = plan.one("openstack:loadbalancer/listener:Listener", "extremes-kajaani-api-6443")
-    assert router and len(listener["inputs"]["allowedCidrs"]) == 3
+    eks = plan.one("aws:eks/cluster:Cluster", "postproc-eks")
+    assert bologna
+    bologna_egress = plan.outputs["egress_addresses"]["ewc-bologna"]
+    assert bologna_egress and all(f"{ip}/32" in listener["inputs"]["allowedCidrs"] for ip in bologna_egress)
+    assert all(f"{ip}/32" in eks["inputs"]["vpcConfig"]["publicAccessCidrs"] for ip in bologna_egress)
+    home = plan.one("openstack:loadbalancer/listener:Listener", "extremes-bologna-api-6443")["inputs"]["allowedCidrs"]
+    for site in ("lumi-kajaani", "aws-frankfurt"):
+        assert all(f"{ip}/32" in home for ip in plan.outputs["egress_addresses"][site]), site
 
 
 # -- Sveltos ----------------------------------------------------------------------------------------------

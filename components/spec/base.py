@@ -105,18 +105,29 @@ Ipv4Address = Annotated[str, AfterValidator(_ipv4)]
 SshPublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
-LABEL_KEY_PATTERN = r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$"
+#: Kubernetes label keys: an optional DNS prefix of at most 253 characters and '/', then a name of
+#: at most 63 (apimachinery validation.IsQualifiedName).
+LABEL_KEY_PATTERN = r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=LABEL_VALUE_PATTERN)]
-LabelKey = Annotated[str, Field(min_length=1, max_length=128, pattern=LABEL_KEY_PATTERN)]
+LabelKey = Annotated[str, Field(min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN)]
 
+#: Git URLs the engines clone: HTTPS, or SSH as a URL or in scp form (git@host:path).
+GIT_URL = r"^(https://[^\s/?#@]+/[^\s?#]+|ssh://[^\s/?#]+/[^\s?#]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s?#]+)$"
+#: A branch or tag name or a commit SHA: components of letters, digits, '_', '-' and single dots,
+#: joined by single '/', none ending in '.' or '.lock' (git check-ref-format's rules, as a subset).
+GIT_REF = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)*$"
 #: Plain-words explanations of the spec's formats, used in place of a raw regex in errors.
 PATTERN_RULES = {
     NAME_PATTERN: f"invalid name: {NAME_RULE}",
-    LABEL_KEY_PATTERN: "invalid label key: an optional DNS prefix and '/', then letters, digits, '-', '_' or '.'",
+    LABEL_KEY_PATTERN: "invalid label key: an optional DNS prefix (253 characters at most) and '/', then up to 63 "
+    "letters, digits, '-', '_' or '.', starting and ending alphanumeric",
     LABEL_VALUE_PATTERN: "invalid label value: letters, digits, '-', '_' or '.', starting and ending alphanumeric",
     EMAIL_PATTERN: "not an e-mail address",
     SECRET_REF_PATTERN: "not a secret reference: use config:<key> or vault:<mount>/<path>#<field>",
+    GIT_URL: "not a Git URL: https://host/path, ssh://host/path or user@host:path",
+    GIT_REF: "not a branch, tag or commit: names of letters, digits, '-', '_' and single dots, joined by single "
+    "'/', not ending in '.'",
 }
 
 

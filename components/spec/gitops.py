@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .base import LabelKey, LabelValue, Name, SpecModel
+from .base import GIT_REF, GIT_URL, LabelKey, LabelValue, Name, SpecModel
 from .errors import CrossFieldError
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 #: The prefix of the labels Meridian gives every registered cluster (`cluster_labels`); a
 #: cluster's own `labels` may not use it.
 LABEL_PREFIX = "meridian.io/"
-#: Git URLs the engines clone: HTTPS, or SSH as a URL or in scp form (git@host:path).
-GIT_URL = r"^(https://[^\s/?#@]+/[^\s?#]+|ssh://[^\s/?#]+/[^\s?#]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s?#]+)$"
-#: A branch or tag name (git check-ref-format's common subset) or a commit SHA.
-GIT_REF = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$"
 #: A path inside the repository, relative, without `..`.
 REPO_PATH = r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]{1,256}$"
 
@@ -59,9 +55,14 @@ class GitRepoSpec(SpecModel):
     """One Git repository the engine delivers to the clusters its selector matches."""
 
     url: str = Field(pattern=GIT_URL, max_length=512, description="The repository: https://..., ssh://... or git@...")
-    branch: str = Field(default="main", pattern=GIT_REF, description="The branch followed (unless revision is set).")
+    branch: str = Field(
+        default="main", max_length=200, pattern=GIT_REF, description="The branch followed (unless revision is set)."
+    )
     revision: str | None = Field(
-        default=None, pattern=GIT_REF, description="A tag or commit to stay on instead of following the branch."
+        default=None,
+        max_length=200,
+        pattern=GIT_REF,
+        description="A tag or commit to stay on instead of following the branch.",
     )
     paths: list[str] = Field(
         default_factory=list,
@@ -81,6 +82,11 @@ class GitRepoSpec(SpecModel):
     @model_validator(mode="after")
     def _credentials_fit_the_url(self) -> GitRepoSpec:
         problems = CrossFieldError()
+        for key, ref in (("branch", self.branch), ("revision", self.revision)):
+            parts = (ref or "").split("/")
+            if any(part.endswith(".lock") or part.startswith("-") for part in parts):
+                # git check-ref-format: no component ends in `.lock` (nor starts with '-', for a branch).
+                problems.add((key,), "git refuses a name part ending in '.lock' or starting with '-'")
         for index, path in enumerate(self.paths):
             if not re.match(REPO_PATH, path):
                 problems.add(("paths", index), "a relative path inside the repository, without '..'")
@@ -95,7 +101,7 @@ class GitRepoSpec(SpecModel):
         if given is not None and not ssh:
             if given.ssh_private_key is not None or given.known_hosts is not None:
                 problems.add(("credentials",), "an https repository takes username and password, not SSH settings")
-            if (given.username is None) != (given.password is None):
+            elif given.username is None or given.password is None:
                 problems.add(("credentials",), "https credentials are a username and a password (or token) together")
         if given is not None and ssh and (given.username is not None or given.password is not None):
             problems.add(("credentials",), "an SSH repository takes ssh_private_key and known_hosts, not a password")
@@ -171,7 +177,7 @@ def cluster_labels(spec: PlatformSpec, name: str) -> dict[str, str]:
         labels[f"{LABEL_PREFIX}gpu"] = "true"
     layouts = set()
     for gpu in gpus:
-        labels[f"{LABEL_PREFIX}gpu-{_label_value(gpu.model.lower())}"[:128]] = "true"
+        labels[f"{LABEL_PREFIX}gpu-{_label_value(gpu.model.lower())}"[: len(LABEL_PREFIX) + 63]] = "true"
         mode = "mig" if gpu.mig is not None else "time-slicing" if gpu.time_slicing is not None else "whole"
         labels[f"{LABEL_PREFIX}gpu-sharing-{mode}"] = "true"
         if gpu.mig is not None:

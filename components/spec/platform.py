@@ -200,14 +200,26 @@ class PlatformSpec(SpecModel):
                         ("clusters", name, "labels", key), f"{LABEL_PREFIX}... labels are Meridian's: choose another"
                     )
         gitops = self.gitops
-        if gitops is None or gitops.engine == "none":
+        if gitops is None:
             problems.raise_if_any()
             return self
         known = ", ".join(sorted(self.clusters)) or "none"
         for index, name in enumerate(gitops.exclude):
             if name not in self.clusters:
                 problems.add(("gitops", "exclude", index), f"'{name}' is not a cluster of the project (known: {known})")
+            elif name == gitops.management_cluster:
+                problems.add(("gitops", "exclude", index), f"'{name}' is the management cluster: it runs the engine")
+            elif name in gitops.exclude[:index]:
+                problems.add(("gitops", "exclude", index), f"'{name}' is listed twice")
         home = self.clusters.get(gitops.management_cluster or "")
+        if gitops.engine == "none":
+            if gitops.management_cluster is not None and home is None:
+                problems.add(
+                    ("gitops", "management_cluster"),
+                    f"'{gitops.management_cluster}' is not a cluster of the project (known: {known})",
+                )
+            problems.raise_if_any()
+            return self
         if home is None:
             problems.add(
                 ("gitops", "management_cluster"),
@@ -220,7 +232,18 @@ class PlatformSpec(SpecModel):
                 "API allow-list Meridian opens to the clusters it manages",
             )
         for name, cluster in self.clusters.items():
-            if name != gitops.management_cluster and name not in gitops.exclude and cluster.backend == "attached":
+            registered = name != gitops.management_cluster and name not in gitops.exclude
+            same_vpc = home is not None and home.backend == "eks" == cluster.backend and home.site == cluster.site
+            if registered and same_vpc:
+                # Inside their VPC both APIs answer on their private endpoints, which admit only their own
+                # security groups (clusters/eks.py): the public allow-lists Meridian opens do not apply.
+                problems.add(
+                    ("clusters", name, "site"),
+                    f"{gitops.engine} on eks cluster '{gitops.management_cluster}' would reach this eks cluster of the "
+                    "same site through its private endpoint, which only its own security groups admit: register it "
+                    "from a management cluster on another site, or exclude it",
+                )
+            if registered and cluster.backend == "attached":
                 # Its API allow-list is its owner's: no path from the management cluster can be opened.
                 problems.add(
                     ("clusters", name, "backend"),
