@@ -131,6 +131,22 @@ def test_tokenizer_rejects_what_promql_is_not(expr: str) -> None:
         promql_metric_names(expr)
 
 
+def test_tokenizer_and_extractor_errors_say_where() -> None:
+    """The messages name the place: a dashboard author reads them in a failing test."""
+    with pytest.raises(ValueError, match=r"^no PromQL token at 4: '\$abcdefghijklmnopqrs' in "):
+        promql_tokens("foo $abcdefghijklmnopqrstuvwxyz")
+    # Doubled braces or brackets are counted, not merely toggled.
+    for expr in ('x{{a="b"}', "x[[5m]"):
+        with pytest.raises(ValueError, match=r"^unbalanced braces or brackets in "):
+            promql_metric_names(expr)
+
+
+def test_comments_are_dropped_and_an_open_label_list_ends_the_expression() -> None:
+    assert promql_tokens("x # the note\n+ y") == [("identifier", "x"), ("operator", "+"), ("identifier", "y")]
+    # An unclosed grouping list (a half-typed query) selects nothing more, and is no IndexError.
+    assert promql_metric_names("sum(up) by (job") == {"up"}
+
+
 # --- The catalog ---------------------------------------------------------------------------------
 
 
