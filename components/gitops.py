@@ -17,6 +17,8 @@ Fleet (Rancher Fleet, standalone; chart lock `fleet-crd`, `fleet`):
                                  manager deploys the agent to `<c>` with that kubeconfig)
 * `<r>-git-auth`                 Secret with the repo's credentials (basic-auth or ssh-auth), if any
 * `<r>-gitrepo`                  fleet.cattle.io/v1alpha1 GitRepo `<r>` targeting the clusters its selector matches
+* `<release>-<hash>-helmop`      fleet.cattle.io/v1alpha1 HelmOp per value set of an add-on's release on
+                                 clusters with `addons.delivery: gitops` (`release_groups`)
 
 Sveltos (chart lock `projectsveltos`; agentless, `sveltos_values`: its controllers and agents
 on the management cluster deploy to each cluster through its kubeconfig):
@@ -26,6 +28,11 @@ on the management cluster deploy to each cluster through its kubeconfig):
 * `<m>-sveltos-clusters`         Namespace `meridian-clusters`, holding:
 * `<c>-sveltos-kubeconfig`       Secret `<c>-sveltos-kubeconfig`, key `kubeconfig` (secret)
 * `<c>-sveltos-cluster`          lib.projectsveltos.io/v1beta1 SveltosCluster `<c>`, labelled
+* `<release>-<hash>-clusterprofile`  config.projectsveltos.io/v1beta1 ClusterProfile per value set, the
+                                 release in `helmCharts`
+
+On every registered cluster, through its own provider: the engine's identity (`_identity`), and
+with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`.
 
 Reachability: the management cluster's site is admitted to every registered cluster's API,
 and with Fleet every registered cluster's site to the management cluster's
@@ -39,15 +46,17 @@ management cluster can therefore administer every registered cluster (README, "G
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 
-from .addons.base import ChartRelease, chart_release, container_resources, deliver, kubernetes_object
+from .addons.base import ChartRelease, GitOpsRelease, chart_release, container_resources, deliver, kubernetes_object
 from .addons.base import namespace as addon_namespace
 from .spec import PlatformSpec
-from .spec.gitops import GitRepoSpec, cluster_labels, registered_clusters
+from .spec.gitops import LABEL_PREFIX, GitRepoSpec, cluster_labels, registered_clusters
 
 FLEET_NAMESPACE = "cattle-fleet-system"
 #: Fleet's default workspace: Cluster, GitRepo and their Secrets live together there (a GitRepo
@@ -174,6 +183,102 @@ def sveltos_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, 
     }
 
 
+def release_groups(releases: Sequence[GitOpsRelease]) -> dict[str, list[GitOpsRelease]]:
+    """The releases by value set: one engine object per distinct chart, release, values and selector.
+
+    Decision (README, "GitOps"): per-cluster differences (a cluster's MIG layout) make distinct
+    value sets, each delivered by its own object to exactly the clusters that share it (their
+    `meridian.io/cluster` labels), rather than templated per cluster. The values are then the
+    record's, byte for byte, whichever way the chart is delivered; Fleet's and Sveltos's
+    templating is off or never triggered (`helmop_document`, `cluster_profile_document`).
+    """
+    groups: dict[str, list[GitOpsRelease]] = {}
+    for item in releases:
+        release = item.release
+        key = json.dumps(
+            {
+                "chart": [release.chart.repository, release.chart.name, release.chart.version],
+                "release": [release.release_name, release.namespace, release.timeout, release.skip_crds],
+                "values": release.values,
+                "selector": item.selector,
+            },
+            sort_keys=True,
+        )  # a value that is not plain data (an Output) is a program error here: TypeError
+        name = f"{release.release_name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        groups.setdefault(name, []).append(item)
+    return groups
+
+
+def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
+    """The add-on's labels, and the names of exactly the clusters of this value set."""
+    clusters = sorted(item.cluster for item in group)
+    return {
+        "matchLabels": dict(group[0].selector),
+        "matchExpressions": [{"key": f"{LABEL_PREFIX}cluster", "operator": "In", "values": clusters}],
+    }
+
+
+def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A Fleet HelmOp installing the group's release on its clusters (fleet.cattle.io/v1alpha1, v0.16.1 CRD)."""
+    release = group[0].release
+    return {
+        "apiVersion": "fleet.cattle.io/v1alpha1",
+        "kind": "HelmOp",
+        "metadata": {"name": name, "namespace": FLEET_WORKSPACE, "labels": dict(labels)},
+        "spec": {
+            "helm": {
+                "repo": release.chart.repository,
+                "chart": release.chart.name,
+                "version": release.chart.version,
+                "releaseName": release.release_name,
+                "values": dict(release.values),
+                # Fleet templates `${ }` in values by default (target/builder.go preprocessHelmValues):
+                # off, so the values installed are the record's.
+                "disablePreProcess": True,
+                # What direct delivery asks of Helm (addons.base.HELM_SETTINGS) that HelmOp has.
+                "atomic": True,
+                "maxHistory": 10,
+                "timeoutSeconds": release.timeout,
+            },
+            # Not `namespace`, which fails a chart with cluster-scoped objects (the CRD's description).
+            "defaultNamespace": release.namespace,
+            "targets": [{"name": name, "clusterSelector": _selector(group)}],
+        },
+    }
+
+
+def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A Sveltos ClusterProfile installing the group's release on its clusters (config.projectsveltos.io/v1beta1)."""
+    from .yamlout import dump
+
+    release = group[0].release
+    values = dump(dict(release.values))
+    if "{{" in values:
+        # Sveltos renders helmCharts[].values as a Go template, always (addon-controller handlers_helm.go).
+        raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
+    repository = f"meridian-{release.chart.name}"
+    return {
+        "apiVersion": "config.projectsveltos.io/v1beta1",
+        "kind": "ClusterProfile",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "clusterSelector": _selector(group),
+            "helmCharts": [
+                {
+                    "repositoryURL": release.chart.repository,
+                    "repositoryName": repository,
+                    "chartName": f"{repository}/{release.chart.name}",
+                    "chartVersion": release.chart.version,
+                    "releaseName": release.release_name,
+                    "releaseNamespace": release.namespace,
+                    "helmChartAction": "Install",
+                    "values": values,
+                }
+            ],
+        },
+    }
+
+
 def token_kubeconfig(cluster: str, server: str, ca_pem: str, token: str) -> str:
     """A kubeconfig that authenticates with a bearer token (the engine's service account on `cluster`).
 
@@ -223,6 +328,7 @@ class GitOps(pulumi.ComponentResource):
         kubeconfigs: Mapping[str, pulumi.Output[str]],
         providers: Mapping[str, pulumi.ProviderResource],
         labels: Mapping[str, str],
+        releases: Sequence[GitOpsRelease] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Install the engine and register the clusters.
@@ -230,6 +336,7 @@ class GitOps(pulumi.ComponentResource):
         :param spec: the validated spec (its `gitops` names an engine and the management cluster).
         :param provider: the management cluster's Kubernetes provider.
         :param kubeconfigs: every cluster's admin kubeconfig (secret), by cluster key: where each API is.
+        :param releases: the add-on releases the engine installs (clusters with `addons.delivery: gitops`).
         :param providers: every cluster's Kubernetes provider, by cluster key: the engine's identity
             (and, with Fleet, the agent's namespace) are made on each registered cluster through it.
         :param labels: labels for the objects made on the management cluster (the project's).
@@ -332,6 +439,16 @@ class GitOps(pulumi.ComponentResource):
                         depends_on=first,
                     )
                 )
+            for object_name, group in release_groups(releases).items():
+                self.objects.append(
+                    kubernetes_object(
+                        f"{object_name}-helmop",
+                        helmop_document(object_name, group, labels),
+                        provider=provider,
+                        parent=self,
+                        depends_on=[manager_release, workspace, *self._waits(group)],
+                    )
+                )
         else:
             home = addon_namespace(
                 f"{management}-sveltos-namespace",
@@ -372,7 +489,23 @@ class GitOps(pulumi.ComponentResource):
                         depends_on=[release, secret, *ready],
                     )
                 )
-        self.register_outputs({"engine": engine, "registered": self.registered})
+            for object_name, group in release_groups(releases).items():
+                self.objects.append(
+                    kubernetes_object(
+                        f"{object_name}-clusterprofile",
+                        cluster_profile_document(f"{spec.project.name}-{object_name}", group, labels),
+                        provider=provider,
+                        parent=self,
+                        depends_on=[release, *self._waits(group)],
+                    )
+                )
+        self.register_outputs(
+            {"engine": engine, "registered": self.registered, "releases": sorted(release_groups(releases))}
+        )
+
+    def _waits(self, group: Sequence[GitOpsRelease]) -> list[pulumi.Resource]:
+        """What must exist on the clusters before the engine installs `group` there (their ConfigMaps, namespaces)."""
+        return [resource for item in group for resource in item.depends_on]
 
     def _identity(
         self,

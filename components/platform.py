@@ -31,6 +31,8 @@ class Platform(pulumi.ComponentResource):
     """Project-wide components by key (components/addons PROJECT_SERVICES): the push CA."""
     gitops: Any = None
     """The GitOps engine's component on the management cluster (components/gitops.py), if the spec has one."""
+    gitops_releases: list[Any]
+    """Releases the add-ons of `addons.delivery: gitops` clusters hand to the engine (addons.base.GitOpsRelease)."""
 
     @property
     def gpu_operators(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class Platform(pulumi.ComponentResource):
                 )
         self.addons = {}
         self.project_services = {}
+        self.gitops_releases = []
         from .addons import PROJECT_SERVICES
 
         for service in PROJECT_SERVICES:
@@ -90,6 +93,7 @@ class Platform(pulumi.ComponentResource):
             for cluster_name, cluster in spec.clusters.items():
                 component = self.clusters[cluster_name]
                 installed: dict[str, pulumi.ComponentResource] = {}
+                by_engine = self.gitops_releases if cluster.addons.delivery == "gitops" else None
                 for addon in ADDONS:
                     if addon.applies(cluster_name, spec):
                         context = AddonContext(
@@ -103,6 +107,7 @@ class Platform(pulumi.ComponentResource):
                             spec=spec,
                             installed=dict(installed),
                             project=self.project_services,
+                            gitops=by_engine,
                         )
                         installed[addon.key] = addon.build(context)
                 self.addons[cluster_name] = installed
@@ -116,6 +121,7 @@ class Platform(pulumi.ComponentResource):
                 provider=management.provider,
                 kubeconfigs={name: cluster.kubeconfig for name, cluster in self.clusters.items()},
                 providers={name: cluster.provider for name, cluster in self.clusters.items()},
+                releases=self.gitops_releases,
                 labels=management.labels,
                 opts=pulumi.ResourceOptions(parent=management),
             )

@@ -34,8 +34,8 @@ from .stackfile import PROJECT, StackConfig
 SIZES = (1, 10, 50, 100)
 FLOOR_PROGRAM = Path(__file__).with_name("bench_floor.py")
 CLUSTERS_PER_SITE = 8
-#: Every add-on toggle of a cluster's spec.
-ADDONS = tuple(AddonsSpec.model_fields)
+#: Every add-on of a cluster's spec (its settings besides: how they are delivered, direct here).
+ADDONS = tuple(name for name in AddonsSpec.model_fields if name != "delivery")
 WORKER = "import sys; from scripts.bench import main; sys.exit(main(sys.argv[1:]))"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFwd6oICq9AtXBvygotknHau8mmMqeeWpgCLyTRnRG6S bench"
 

@@ -18,8 +18,8 @@ import pytest
 from test_cli import meridian
 
 from components.program import GC_THRESHOLDS
-from components.spec import AddonsSpec, parse_platform
-from scripts.bench import FLOOR_PROGRAM, _platform_config, floor_config, synthetic_platform
+from components.spec import parse_platform
+from scripts.bench import ADDONS, FLOOR_PROGRAM, _platform_config, floor_config, synthetic_platform
 from scripts.cli import BENCH_FIELDS
 from scripts.harness import STACK_TYPE, Plan, PlanRecorder, evaluate
 from scripts.mocks import MeridianMocks
@@ -38,7 +38,8 @@ def test_synthetic_platform_is_a_valid_spec_of_that_size(clusters: int) -> None:
         assert cluster.node_pools["cpu"].gpu is None
         assert cluster.node_pools["gpu"].gpu is not None
         # Every add-on the spec offers is on, the hub included, so the benchmark grows with the product.
-        assert all(getattr(cluster.addons, addon).enabled for addon in AddonsSpec.model_fields), name
+        assert all(getattr(cluster.addons, addon).enabled for addon in ADDONS), name
+        assert cluster.addons.delivery == "direct", name
         assert cluster.addons.hub is not None, name
 
 

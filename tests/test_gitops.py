@@ -355,6 +355,7 @@ def test_a_review_shows_the_engine_arriving_and_whom_it_registers(tmp_path: Path
 
     def without(platform: dict[str, Any]) -> None:
         del platform["gitops"]
+        platform["clusters"]["extremes-kajaani"]["addons"]["delivery"] = "direct"
 
     base, head = edited(tmp_path, "destine-extremes", without), bundled_plan("destine-extremes")
     report = markdown(diff_plans(base, head), base, head)
@@ -372,3 +373,96 @@ def test_a_review_shows_the_engine_arriving_and_whom_it_registers(tmp_path: Path
     assert mermaid_parse(text).returncode == 0
     arrows = [line for line in text.splitlines() if " -. fleet .-> " in line]
     assert len(arrows) == 2
+
+
+# -- add-ons delivered by the engine ----------------------------------------------------------------------
+
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+
+
+def _direct(tmp_path: Path, stack: str, cluster: str) -> Plan:
+    """The stack with `cluster`'s add-ons delivered directly again."""
+
+    def direct(platform: dict[str, Any]) -> None:
+        platform["clusters"][cluster]["addons"]["delivery"] = "direct"
+
+    return edited(tmp_path, stack, direct)
+
+
+def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: Path, bundled_plan: Any) -> None:
+    """One source of values per add-on: the release record, whichever way it is delivered."""
+    fleet = bundled_plan("destine-extremes")
+    [helmop] = fleet.by_type(HELMOP)
+    (tmp_path / "a").mkdir()
+    direct = _direct(tmp_path / "a", "destine-extremes", "extremes-kajaani").one(
+        RELEASE, "extremes-kajaani-gpu-operator"
+    )
+    helm = helmop["inputs"]["spec"]["helm"]
+    assert helm["values"] == direct["inputs"]["values"]
+    assert (helm["chart"], helm["version"], helm["repo"], helm["releaseName"]) == (
+        direct["inputs"]["chart"], direct["inputs"]["version"], direct["inputs"]["repositoryOpts"]["repo"],
+        direct["inputs"]["name"],
+    )  # fmt: skip
+    assert helmop["inputs"]["spec"]["defaultNamespace"] == direct["inputs"]["namespace"]
+    assert helm["disablePreProcess"] is True  # Fleet's `${ }` templating would change them otherwise
+    sveltos = bundled_plan("buildspace")
+    [profile] = sveltos.by_type(CLUSTER_PROFILE)
+    (tmp_path / "b").mkdir()
+    direct = _direct(tmp_path / "b", "buildspace", "city-services").one(RELEASE, "city-services-gpu-operator")
+    [chart] = profile["inputs"]["spec"]["helmCharts"]
+    assert yaml.safe_load(chart["values"]) == direct["inputs"]["values"]
+    assert (chart["chartVersion"], chart["repositoryURL"], chart["releaseNamespace"]) == (
+        direct["inputs"]["version"],
+        direct["inputs"]["repositoryOpts"]["repo"],
+        direct["inputs"]["namespace"],
+    )
+
+
+def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_plan: Any) -> None:
+    plan = bundled_plan("destine-extremes")
+    spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
+    [helmop] = plan.by_type(HELMOP)
+    [target] = helmop["inputs"]["spec"]["targets"]
+    selector = target["clusterSelector"]
+    assert selector == {
+        "matchLabels": {"meridian.io/gpu": "true"},
+        "matchExpressions": [{"key": "meridian.io/cluster", "operator": "In", "values": ["extremes-kajaani"]}],
+    }
+    labels = cluster_labels(spec, "extremes-kajaani")
+    assert all(labels[key] == value for key, value in selector["matchLabels"].items())
+    # Not installed directly any more; what the chart reads exists on the cluster first.
+    assert not [r for r in plan.by_type(RELEASE) if r["name"] == "extremes-kajaani-gpu-operator"]
+    config = plan.one("kubernetes:core/v1:ConfigMap", "extremes-kajaani-gpu-operator-mig-parted")
+    assert config["urn"] in helmop["depends_on"]
+    # The other GPU clusters keep their direct releases.
+    assert plan.one(RELEASE, "postproc-gpu-operator")
+
+
+def test_the_engines_objects_validate_against_the_mirrors_crds(bundled_plan: Any) -> None:
+    helmop = dict(bundled_plan("destine-extremes").one(HELMOP)["inputs"])
+    profile = dict(bundled_plan("buildspace").one(CLUSTER_PROFILE)["inputs"])
+    assert validate_objects([helmop], "v1.34.0", "destine-extremes") == []
+    assert validate_objects([profile], "v1.35.0", "buildspace") == []
+    broken_op, broken_profile = copy.deepcopy(helmop), copy.deepcopy(profile)
+    broken_op["spec"]["helm"]["timeoutSeconds"] = "soon"
+    broken_profile["spec"]["helmCharts"][0]["helmChartAction"] = "Reinstall"
+    problems = validate_objects([broken_op, broken_profile], "v1.35.0", "broken")
+    assert [p.kind for p in problems] == [
+        "fleet.cattle.io/v1alpha1/HelmOp",
+        "config.projectsveltos.io/v1beta1/ClusterProfile",
+    ]
+
+
+def test_a_review_shows_a_chart_moving_from_direct_to_the_engine(tmp_path: Path, bundled_plan: Any) -> None:
+    from scripts.diff import diff_plans
+    from scripts.diffreport import markdown
+
+    base, head = _direct(tmp_path, "destine-extremes", "extremes-kajaani"), bundled_plan("destine-extremes")
+    result = diff_plans(base, head)
+    moves = {(c.operation, c.type, c.name) for c in result.changes if "gpu-operator" in c.name}
+    assert ("delete", RELEASE, "extremes-kajaani-gpu-operator") in moves
+    [helmop] = head.by_type(HELMOP)
+    assert ("create", HELMOP, helmop["name"]) in moves
+    report = markdown(result, base, head)
+    assert "`extremes-kajaani-gpu-operator`" in report[report.index("### To delete") :]

@@ -8,6 +8,7 @@ values.yaml, so the policies read keys the chart really has.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -1217,3 +1218,25 @@ def test_a_magnum_node_group_without_a_flavor_counts_its_clusters(analyzer: Anal
     assert gpu_messages(analyzer, report, "gpu-cap-per-stack") == [
         ("", "mandatory", "the stack can grow to 2 GPUs, over the cap of 0 (largest: mag-cluster: 2)")
     ]
+
+
+def test_an_operator_a_gitops_engine_installs_by_the_clusters_name_covers_it(analyzer: Analyzer) -> None:
+    """Meridian's own HelmOp and ClusterProfile (components/gitops.py) select the cluster by meridian.io/cluster."""
+    from components.addons.base import GitOpsRelease, chart_release
+    from components.gitops import cluster_profile_document, helmop_document
+
+    gpu = eks_gpu_cluster("gpu")
+    release = chart_release("gpu-gpu-operator", "gpu-operator", namespace="gpu-operator", values={"x": 1})
+    group = [GitOpsRelease("gpu", release, {"meridian.io/gpu": "true"})]
+    for kind, document in (
+        ("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", helmop_document("op", group, {})),
+        ("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile", cluster_profile_document("op", group, {})),
+    ):
+        engine = resource(kind, "op", document, parent=None)
+        assert hits(run(analyzer, *gpu, engine), "gpu-operator-on-gpu-clusters") == [], kind
+        # For another cluster, or another chart, it covers nothing.
+        other = copy.deepcopy(document)
+        elsewhere = resource(kind, "op", json.loads(json.dumps(other).replace('["gpu"]', '["cpu"]')), parent=None)
+        assert hits(run(analyzer, *gpu, elsewhere), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+        renamed = resource(kind, "op", json.loads(json.dumps(other).replace("gpu-operator", "other-chart")))
+        assert hits(run(analyzer, *gpu, renamed), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]

@@ -84,6 +84,7 @@ def _gpu_operator(context: AddonContext) -> pulumi.ComponentResource:
         provider=context.provider,
         labels=context.labels,
         depends_on=context.waits(gpu_operator_release(context.cluster_name, context.cluster)),
+        gitops=context.gitops,
         opts=pulumi.ResourceOptions(parent=context.parent),
     )
 

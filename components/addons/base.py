@@ -6,9 +6,11 @@ An add-on is two steps that stay apart (README, "Add-ons"):
    the chart pinned in the chart lock, the Helm release name, namespace, values, and the
    add-ons on the same cluster it must wait for. No Pulumi resource is made there, so the
    record can be tested, rendered and compared on its own.
-2. **How** — `deliver` turns the record into resources. Today that is a
-   `kubernetes:helm.sh/v3:Release` through the cluster's explicit provider; GitOps delivery
-   (Fleet HelmOp, Sveltos ClusterProfile) will read the same record.
+2. **How** — `deliver` turns the record into a `kubernetes:helm.sh/v3:Release` through the
+   cluster's explicit provider; on a cluster with `addons.delivery: gitops` an add-on that can be
+   delivered so hands the same record over (`GitOpsRelease`), and the project's GitOps engine
+   installs it from a Fleet HelmOp or a Sveltos ClusterProfile (components/gitops.py): the values
+   are the record's either way.
 
 The Platform walks `components.addons.ADDONS` in order, once per cluster, and builds each
 add-on that `applies` to the cluster; an add-on's component gets an `AddonContext` with the
@@ -217,6 +219,19 @@ def kubernetes_object(
 
 
 @dataclass(frozen=True)
+class GitOpsRelease:
+    """A release the project's GitOps engine installs instead of a direct Helm release (components/gitops.py)."""
+
+    #: The cluster it is for.
+    cluster: str
+    release: ChartRelease
+    #: Labels a cluster must carry for this add-on (`gpu=true` for the GPU Operator), besides its name.
+    selector: Mapping[str, str]
+    #: What must exist before the engine's object is made (the release's ConfigMaps, Namespace).
+    depends_on: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
 class AddonContext:
     """What an add-on's component gets from the Platform for one cluster."""
 
@@ -239,6 +254,9 @@ class AddonContext:
     installed: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     #: The project-wide components (`PROJECT_SERVICES`), by key: built once, before any add-on.
     project: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    #: Where a cluster with `addons.delivery: gitops` hands the releases the engine installs (the
+    #: Platform gives them to components/gitops.py); None on clusters installed directly.
+    gitops: list[GitOpsRelease] | None = None
 
     def waits(self, release: ChartRelease) -> list[pulumi.Resource]:
         """The components `release` waits for; an add-on it names that is not on the cluster is a program error."""

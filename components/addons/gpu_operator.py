@@ -31,9 +31,10 @@ import pulumi_kubernetes as k8s
 from ..charts import locked
 from ..spec import ClusterSpec
 from ..spec.clusters import GPU_TAINT
+from ..spec.gitops import LABEL_PREFIX
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
-from .base import ChartRelease, chart_release, deliver
+from .base import ChartRelease, GitOpsRelease, chart_release, deliver
 from .base import namespace as addon_namespace
 
 GPU_OPERATOR_CHART = "gpu-operator"
@@ -237,6 +238,7 @@ class GpuOperator(pulumi.ComponentResource):
         provider: pulumi.ProviderResource,
         labels: dict[str, str],
         depends_on: Sequence[pulumi.Resource] = (),
+        gitops: list[GitOpsRelease] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Install the GPU Operator on the cluster `cluster_name`.
@@ -245,6 +247,8 @@ class GpuOperator(pulumi.ComponentResource):
         :param cluster: the cluster's spec (its GPU pools decide the configuration).
         :param cluster_name: the cluster's key in the spec.
         :param provider: the cluster's Kubernetes provider (explicit, never ambient).
+        :param gitops: where to hand the chart release when the cluster's add-ons are delivered by the
+            project's GitOps engine (`addons.delivery: gitops`); None installs it directly.
         :param labels: labels for the Kubernetes objects created here.
         :param depends_on: what the operator's objects need first: the add-ons its release waits for
             (`gpu_operator_release`), the collector whose CRDs the DCGM ServiceMonitor needs.
@@ -288,7 +292,12 @@ class GpuOperator(pulumi.ComponentResource):
                     opts=on_cluster,
                 )
             )
-        if adopted is None:
+        if adopted is None and gitops is not None:
+            # The project's GitOps engine installs the chart, on every GPU cluster of this value set;
+            # the namespace and the ConfigMaps the chart reads exist first (made here, directly).
+            selector = {f"{LABEL_PREFIX}gpu": "true"}
+            gitops.append(GitOpsRelease(cluster_name, self.release, selector, tuple(depends)))
+        elif adopted is None:
             deliver(self.release, provider=provider, parent=self, depends_on=depends, namespace=namespace_name)
         else:
             # Server-side apply of Meridian's fields only; patchForce takes them over from the

@@ -37,12 +37,6 @@ ImageName = Annotated[str, Field(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$", max_
 INTERNET = "0.0.0.0/0"
 
 
-class AddonToggle(SpecModel):
-    """An add-on that is either on or off for a cluster."""
-
-    enabled: bool = Field(default=True, description="Install the add-on on this cluster.")
-
-
 class CollectorToggle(SpecModel):
     """The cluster's observability collector, which follows the project's `observability` block by default."""
 
@@ -391,8 +385,11 @@ class AddonsSpec(SpecModel):
         default_factory=lambda: CollectorToggle(),
         description="The cluster's collector: metrics and logs shipped to the project's central observability.",
     )
-    gitops: AddonToggle = Field(
-        default_factory=lambda: AddonToggle(enabled=False), description="GitOps agent (Fleet or Sveltos)."
+    delivery: Literal["direct", "gitops"] = Field(
+        default="direct",
+        description="How the cluster's charts are installed: direct (a Helm release through the cluster's provider) "
+        "or gitops (by the project's GitOps engine, from objects on its management cluster that select the "
+        "cluster by its labels; today the GPU Operator's chart, README 'GitOps').",
     )
 
     @property

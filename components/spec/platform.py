@@ -14,7 +14,7 @@ from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
-from .gitops import LABEL_PREFIX, GitOpsSpec
+from .gitops import LABEL_PREFIX, GitOpsSpec, registered_clusters
 from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
@@ -193,7 +193,16 @@ class PlatformSpec(SpecModel):
     def _gitops(self) -> PlatformSpec:
         """The engine's cluster is the project's and built by Meridian; each registered cluster has a path to it."""
         problems = CrossFieldError()
+        managed = registered_clusters(self)
         for name, cluster in self.clusters.items():
+            if cluster.addons.delivery == "gitops" and name not in managed:
+                engine = self.gitops.engine if self.gitops is not None else "none"
+                why = (
+                    "the project has no GitOps engine (gitops.engine)"
+                    if engine == "none"
+                    else f"{engine} does not manage it (the management cluster, or excluded)"
+                )
+                problems.add(("clusters", name, "addons", "delivery"), f"gitops delivery needs an engine: {why}")
             for key in cluster.labels:
                 if key.startswith(LABEL_PREFIX):
                     problems.add(

@@ -51,6 +51,11 @@ NODE_POOL = "meridian:clusters:NodePool"
 GPU_OPERATOR_CHART = "gpu-operator"
 #: The GPU Operator's ClusterPolicy, patched where Meridian adopts an operator another installer brought.
 CLUSTER_POLICY_PATCH = "kubernetes:nvidia.com/v1:ClusterPolicyPatch"
+#: The GitOps engines' objects that may install the operator instead (components/gitops.py).
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+#: The label naming a registered cluster (components/spec/gitops.py cluster_labels).
+CLUSTER_NAME_LABEL = "meridian.io/cluster"
 JUPYTERHUB_CHART = "jupyterhub"
 #: The taint that keeps ordinary pods off GPU nodes (components/spec/clusters.py GPU_TAINT:
 #: nvidia.com/gpu=present:NoSchedule), and its effect as the EKS API spells it (eks:NodeGroupTaint.effect).
@@ -348,6 +353,8 @@ def _gpu_operator_on_gpu_clusters(args: StackValidationArgs, report: ReportViola
         if cluster is not None:
             gpu_clusters.setdefault(cluster.urn, []).append(f"{item.resource.name} ({item.flavor})")
     covered: set[str] = set()
+    delivered = {name for resource in args.resources for name in _gitops_operator_targets(resource)}
+    covered |= {urn for urn in gpu_clusters if graph.by_urn[urn].name in delivered}
     for resource in args.resources:
         if resource.resource_type == CLUSTER_POLICY_PATCH:
             # An operator installed by the cluster's own provisioner (Magnum's cluster-addons) and
@@ -375,6 +382,32 @@ def _gpu_operator_on_gpu_clusters(args: StackValidationArgs, report: ReportViola
                 urn,
             )
     deferred.raise_if_any()
+
+
+def _gitops_operator_targets(resource: PolicyResource) -> list[str]:
+    """The clusters a GitOps engine's object installs the operator's chart on, by name.
+
+    Meridian's Fleet HelmOps and Sveltos ClusterProfiles (components/gitops.py) name them in their
+    selector: `meridian.io/cluster In [...]`. Other selectors say nothing this policy can check.
+    """
+    if resource.resource_type == HELMOP:
+        charts = [get(resource.props, "spec", "helm", "chart")]
+        selectors = [get(target, "clusterSelector") for target in items(get(resource.props, "spec", "targets"))]
+    elif resource.resource_type == CLUSTER_PROFILE:
+        charts = [str(get(chart, "chartName", default="")).rpartition("/")[2] for chart in
+                  items(get(resource.props, "spec", "helmCharts"))]  # fmt: skip
+        selectors = [get(resource.props, "spec", "clusterSelector")]
+    else:
+        return []
+    if GPU_OPERATOR_CHART not in charts:
+        return []
+    return [
+        str(name)
+        for selector in selectors
+        for expression in items(get(selector, "matchExpressions"))
+        if get(expression, "key") == CLUSTER_NAME_LABEL and get(expression, "operator") == "In"
+        for name in items(get(expression, "values"))
+    ]
 
 
 def _on_cluster(release: PolicyResource, cluster: PolicyResource, graph: Graph) -> bool:
@@ -617,7 +650,8 @@ POLICIES = [
         _gpu_operator_on_gpu_clusters,
         severity=Severity.HIGH,
         remediation="Declare the pool's gpu block so Meridian installs the GpuOperator add-on on the cluster, or "
-        "install the gpu-operator chart under the cluster through its Kubernetes provider.",
+        "install the gpu-operator chart under the cluster through its Kubernetes provider, or from a GitOps "
+        "HelmOp or ClusterProfile selecting it by its meridian.io/cluster label.",
         config=_GPU_FLAVORS_CONFIG,
     ),
     resource_policy(
