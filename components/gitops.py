@@ -17,8 +17,8 @@ Fleet (Rancher Fleet, standalone; chart lock `fleet-crd`, `fleet`):
                                  manager deploys the agent to `<c>` with that kubeconfig)
 * `<r>-git-auth`                 Secret with the repo's credentials (basic-auth or ssh-auth), if any
 * `<r>-gitrepo`                  fleet.cattle.io/v1alpha1 GitRepo `<r>` targeting the clusters its selector matches
-* `<release>-<hash>-helmop`      fleet.cattle.io/v1alpha1 HelmOp per value set of an add-on's release on
-                                 clusters with `addons.delivery: gitops` (`release_groups`)
+* `<c>-<release>-helmop`         fleet.cattle.io/v1alpha1 HelmOp `<c>-<release>` per add-on release of a
+                                 cluster with `addons.delivery: gitops` (`release_groups`)
 
 Sveltos (chart lock `projectsveltos`; agentless, `sveltos_values`: its controllers and agents
 on the management cluster deploy to each cluster through its kubeconfig):
@@ -28,8 +28,8 @@ on the management cluster deploy to each cluster through its kubeconfig):
 * `<m>-sveltos-clusters`         Namespace `meridian-clusters`, holding:
 * `<c>-sveltos-kubeconfig`       Secret `<c>-sveltos-kubeconfig`, key `kubeconfig` (secret)
 * `<c>-sveltos-cluster`          lib.projectsveltos.io/v1beta1 SveltosCluster `<c>`, labelled
-* `<release>-<hash>-clusterprofile`  config.projectsveltos.io/v1beta1 ClusterProfile per value set, the
-                                 release in `helmCharts`
+* `<c>-<release>-clusterprofile`  config.projectsveltos.io/v1beta1 ClusterProfile `<project>-<c>-<release>`
+                                 per such release, in `helmCharts`
 
 On every registered cluster, through its own provider: the engine's identity (`_identity`), and
 with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`.
@@ -46,9 +46,8 @@ management cluster can therefore administer every registered cluster (README, "G
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -184,29 +183,35 @@ def sveltos_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, 
 
 
 def release_groups(releases: Sequence[GitOpsRelease]) -> dict[str, list[GitOpsRelease]]:
-    """The releases by value set: one engine object per distinct chart, release, values and selector.
+    """The releases by cluster: one engine object per cluster and release, named `<cluster>-<release>`.
 
-    Decision (README, "GitOps"): per-cluster differences (a cluster's MIG layout) make distinct
-    value sets, each delivered by its own object to exactly the clusters that share it (their
-    `meridian.io/cluster` labels), rather than templated per cluster. The values are then the
-    record's, byte for byte, whichever way the chart is delivered; Fleet's and Sveltos's
-    templating is off or never triggered (`helmop_document`, `cluster_profile_document`).
+    Decision (README, "GitOps"): each cluster's release is its own object, selecting the add-on's
+    label and that cluster's name, rather than one object per value set or engine-side templating.
+    Its name never changes with its values, so a new chart version or MIG layout updates the object
+    in place and the engine upgrades the release; an object renamed instead would be created
+    beside the old one and the old one's deletion would uninstall the release both own (Sveltos
+    withdraws a deleted profile's charts; Fleet's agent cleans up a removed bundle's release).
+    The values are the record's whichever way the chart is delivered.
     """
     groups: dict[str, list[GitOpsRelease]] = {}
     for item in releases:
-        release = item.release
-        key = json.dumps(
-            {
-                "chart": [release.chart.repository, release.chart.name, release.chart.version],
-                "release": [release.release_name, release.namespace, release.timeout, release.skip_crds],
-                "values": release.values,
-                "selector": item.selector,
-            },
-            sort_keys=True,
-        )  # a value that is not plain data (an Output) is a program error here: TypeError
-        name = f"{release.release_name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-        groups.setdefault(name, []).append(item)
+        groups.setdefault(f"{item.cluster}-{item.release.release_name}", []).append(item)
     return groups
+
+
+#: Values Fleet rewrites even with `disablePreProcess` (target/builder.go processLabelValues, v0.16.1).
+FLEET_LABEL_VALUE = "global.fleet.clusterLabels."
+
+
+def _plain_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _plain_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _plain_strings(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
@@ -221,6 +226,10 @@ def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
 def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
     """A Fleet HelmOp installing the group's release on its clusters (fleet.cattle.io/v1alpha1, v0.16.1 CRD)."""
     release = group[0].release
+    if any(text.startswith(FLEET_LABEL_VALUE) for text in _plain_strings(release.values)):
+        raise ValueError(f"{release.resource}: a value starts with {FLEET_LABEL_VALUE!r}, which Fleet would replace")
+    if release.skip_crds:
+        raise ValueError(f"{release.resource}: a HelmOp cannot skip its chart's CRDs")
     return {
         "apiVersion": "fleet.cattle.io/v1alpha1",
         "kind": "HelmOp",
@@ -249,10 +258,10 @@ def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[s
 
 def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
     """A Sveltos ClusterProfile installing the group's release on its clusters (config.projectsveltos.io/v1beta1)."""
-    from .yamlout import dump
-
     release = group[0].release
-    values = dump(dict(release.values))
+    # JSON is YAML that no parser re-types (go-yaml v2, which Sveltos reads values with, takes an
+    # unquoted `y` or `n` for a boolean; PyYAML's dump would leave them unquoted).
+    values = json.dumps(dict(release.values), sort_keys=True)
     if "{{" in values:
         # Sveltos renders helmCharts[].values as a Go template, always (addon-controller handlers_helm.go).
         raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
@@ -273,6 +282,15 @@ def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: 
                     "releaseNamespace": release.namespace,
                     "helmChartAction": "Install",
                     "values": values,
+                    # What direct delivery asks of Helm (addons.base.HELM_SETTINGS, the record's timeout);
+                    # Sveltos's own defaults are neither atomic nor waiting, 5 minutes, 2 revisions.
+                    "options": {
+                        "atomic": True,
+                        "wait": True,
+                        "timeout": f"{release.timeout}s",
+                        "skipCRDs": release.skip_crds,
+                        "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
+                    },
                 }
             ],
         },

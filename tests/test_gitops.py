@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -411,7 +412,12 @@ def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: 
     (tmp_path / "b").mkdir()
     direct = _direct(tmp_path / "b", "buildspace", "city-services").one(RELEASE, "city-services-gpu-operator")
     [chart] = profile["inputs"]["spec"]["helmCharts"]
-    assert yaml.safe_load(chart["values"]) == direct["inputs"]["values"]
+    # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean).
+    assert json.loads(chart["values"]) == direct["inputs"]["values"]
+    assert chart["options"] == {
+        "atomic": True, "wait": True, "timeout": f"{direct['inputs']['timeout']}s", "skipCRDs": False,
+        "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
+    }  # fmt: skip
     assert (chart["chartVersion"], chart["repositoryURL"], chart["releaseNamespace"]) == (
         direct["inputs"]["version"],
         direct["inputs"]["repositoryOpts"]["repo"],
@@ -423,6 +429,8 @@ def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_pl
     plan = bundled_plan("destine-extremes")
     spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
     [helmop] = plan.by_type(HELMOP)
+    # Named after its cluster and release, never after its values: a values change updates it in place.
+    assert helmop["inputs"]["metadata"]["name"] == "extremes-kajaani-gpu-operator"
     [target] = helmop["inputs"]["spec"]["targets"]
     selector = target["clusterSelector"]
     assert selector == {
@@ -434,7 +442,13 @@ def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_pl
     # Not installed directly any more; what the chart reads exists on the cluster first.
     assert not [r for r in plan.by_type(RELEASE) if r["name"] == "extremes-kajaani-gpu-operator"]
     config = plan.one("kubernetes:core/v1:ConfigMap", "extremes-kajaani-gpu-operator-mig-parted")
-    assert config["urn"] in helmop["depends_on"]
+    namespace = plan.one("kubernetes:core/v1:Namespace", "extremes-kajaani-gpu-operator")
+    assert config["urn"] in helmop["depends_on"] and namespace["urn"] in helmop["depends_on"]
+    profile = bundled_plan("buildspace").one(CLUSTER_PROFILE)
+    assert (
+        bundled_plan("buildspace").one("kubernetes:core/v1:Namespace", "city-services-gpu-operator")["urn"]
+        in (profile["depends_on"])
+    )
     # The other GPU clusters keep their direct releases.
     assert plan.one(RELEASE, "postproc-gpu-operator")
 
@@ -466,3 +480,30 @@ def test_a_review_shows_a_chart_moving_from_direct_to_the_engine(tmp_path: Path,
     assert ("create", HELMOP, helmop["name"]) in moves
     report = markdown(result, base, head)
     assert "`extremes-kajaani-gpu-operator`" in report[report.index("### To delete") :]
+
+
+def test_a_values_change_updates_the_engines_object_in_place(tmp_path: Path, bundled_plan: Any) -> None:
+    """A renamed object would be created beside the old one, whose deletion uninstalls the release."""
+    from scripts.diff import diff_plans
+
+    def relayout(platform: dict[str, Any]) -> None:
+        pool = platform["clusters"]["extremes-kajaani"]["node_pools"]["a100"]
+        pool["gpu"]["mig"] = {"strategy": "single", "profile": "all-1g.5gb"}
+
+    base, head = bundled_plan("destine-extremes"), edited(tmp_path, "destine-extremes", relayout)
+    changes = [c for c in diff_plans(base, head).changes if c.type == HELMOP]
+    assert [(c.operation, c.name) for c in changes] == [("update", "extremes-kajaani-gpu-operator-helmop")]
+    assert any(p.path.startswith("spec.helm.values.migManager") for p in changes[0].changes)
+
+
+def test_values_an_engine_would_rewrite_are_refused() -> None:
+    from components.addons.base import GitOpsRelease, chart_release
+    from components.gitops import cluster_profile_document, helmop_document
+
+    def group(values: dict[str, Any]) -> list[GitOpsRelease]:
+        return [GitOpsRelease("c", chart_release("c-x", "gpu-operator", namespace="n", values=values), {})]
+
+    with pytest.raises(ValueError, match="Fleet would replace"):
+        helmop_document("c-x", group({"a": ["global.fleet.clusterLabels.site"]}), {})
+    with pytest.raises(ValueError, match="Sveltos would read as a template"):
+        cluster_profile_document("p-c-x", group({"a": {"b": "{{ .Cluster }}"}}), {})

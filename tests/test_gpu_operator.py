@@ -10,6 +10,7 @@ counts are worked out by hand in the tables below, never taken from the code und
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -482,8 +483,24 @@ def test_bundled_releases_match_the_released_chart(stack: str, bundled_plan: Cal
             assert not [r for r in children if r["type"] == RELEASE], cluster
             continue
         if platform["clusters"][cluster].get("addons", {}).get("delivery") == "gitops":
-            # Installed by the project's GitOps engine from the same record (tests/test_gitops.py).
+            # Installed by the project's GitOps engine from the same record (tests/test_gitops.py):
+            # the same checks on what its object carries.
             assert not [r for r in plan.children(operator_of(plan, cluster)["urn"]) if r["type"] == RELEASE]
+            engine = [r for r in plan.resources if r["name"].startswith(f"{cluster}-gpu-operator-")
+                      and r["type"].endswith((":HelmOp", ":ClusterProfile"))]  # fmt: skip
+            [found] = engine
+            spec = found["inputs"]["spec"]
+            if "helm" in spec:
+                values, version = spec["helm"]["values"], spec["helm"]["version"]
+                assert (spec["helm"]["chart"], spec["helm"]["repo"]) == (CHART, REPOSITORY)
+                assert spec["defaultNamespace"] == NAMESPACE_NAME
+            else:
+                [chart] = spec["helmCharts"]
+                values, version = json.loads(chart["values"]), chart["chartVersion"]
+                assert (chart["chartName"].rpartition("/")[2], chart["repositoryURL"]) == (CHART, REPOSITORY)
+                assert chart["releaseNamespace"] == NAMESPACE_NAME
+            assert unknown_keys(values, VALUES_YAML) == [], cluster
+            assert version == chart_version(CHART_DIR)
             continue
         inputs = release_of(plan, cluster)["inputs"]
         assert unknown_keys(inputs["values"], VALUES_YAML) == [], cluster

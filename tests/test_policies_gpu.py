@@ -1240,3 +1240,15 @@ def test_an_operator_a_gitops_engine_installs_by_the_clusters_name_covers_it(ana
         assert hits(run(analyzer, *gpu, elsewhere), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
         renamed = resource(kind, "op", json.loads(json.dumps(other).replace("gpu-operator", "other-chart")))
         assert hits(run(analyzer, *gpu, renamed), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+    # Another chart's object with targets unknown during preview hides nothing: the cluster certainly has none.
+    other_chart = helmop_document("op", group, {})
+    other_chart["spec"]["helm"]["chart"] = "cert-manager"
+    other_chart["spec"]["targets"] = UNKNOWN
+    unrelated = resource("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", "op", other_chart, parent=None)
+    assert hits(run(analyzer, *gpu, unrelated), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
+    # The operator's own object with targets unknown: any cluster may be its, so none is claimed missing.
+    pending = helmop_document("op", group, {})
+    pending["spec"]["targets"] = UNKNOWN
+    report = run(analyzer, *gpu, resource("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", "op", pending, parent=None))
+    found = [v for v in report.violations if v.policy == "gpu-operator-on-gpu-clusters"]
+    assert [(v.level, "during preview" in v.message) for v in found] == [("advisory", True)]

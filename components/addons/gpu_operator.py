@@ -296,7 +296,9 @@ class GpuOperator(pulumi.ComponentResource):
             # The project's GitOps engine installs the chart, on every GPU cluster of this value set;
             # the namespace and the ConfigMaps the chart reads exist first (made here, directly).
             selector = {f"{LABEL_PREFIX}gpu": "true"}
-            gitops.append(GitOpsRelease(cluster_name, self.release, selector, tuple(depends)))
+            # The namespace too: both engines would create it themselves, without its Pod Security labels.
+            first = (*depends, namespace) if adopted is None else tuple(depends)
+            gitops.append(GitOpsRelease(cluster_name, self.release, selector, first))
         elif adopted is None:
             deliver(self.release, provider=provider, parent=self, depends_on=depends, namespace=namespace_name)
         else:

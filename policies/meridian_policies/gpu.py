@@ -353,8 +353,13 @@ def _gpu_operator_on_gpu_clusters(args: StackValidationArgs, report: ReportViola
         if cluster is not None:
             gpu_clusters.setdefault(cluster.urn, []).append(f"{item.resource.name} ({item.flavor})")
     covered: set[str] = set()
-    delivered = {name for resource in args.resources for name in _gitops_operator_targets(resource)}
-    covered |= {urn for urn in gpu_clusters if graph.by_urn[urn].name in delivered}
+    for resource in args.resources:
+        targets = deferred.attempt(_gitops_operator_targets, resource)
+        if targets is None:
+            # An engine's operator whose clusters are not known yet may be any cluster's: claim none missing.
+            covered |= set(gpu_clusters)
+        else:
+            covered |= {urn for urn in gpu_clusters if graph.by_urn[urn].name in targets}
     for resource in args.resources:
         if resource.resource_type == CLUSTER_POLICY_PATCH:
             # An operator installed by the cluster's own provisioner (Magnum's cluster-addons) and
@@ -390,16 +395,18 @@ def _gitops_operator_targets(resource: PolicyResource) -> list[str]:
     Meridian's Fleet HelmOps and Sveltos ClusterProfiles (components/gitops.py) name them in their
     selector: `meridian.io/cluster In [...]`. Other selectors say nothing this policy can check.
     """
+    # The chart first: an unknown elsewhere in another chart's object must not hide anything.
     if resource.resource_type == HELMOP:
-        charts = [get(resource.props, "spec", "helm", "chart")]
+        if get(resource.props, "spec", "helm", "chart") != GPU_OPERATOR_CHART:
+            return []
         selectors = [get(target, "clusterSelector") for target in items(get(resource.props, "spec", "targets"))]
     elif resource.resource_type == CLUSTER_PROFILE:
         charts = [str(get(chart, "chartName", default="")).rpartition("/")[2] for chart in
                   items(get(resource.props, "spec", "helmCharts"))]  # fmt: skip
+        if GPU_OPERATOR_CHART not in charts:
+            return []
         selectors = [get(resource.props, "spec", "clusterSelector")]
     else:
-        return []
-    if GPU_OPERATOR_CHART not in charts:
         return []
     return [
         str(name)
