@@ -507,3 +507,15 @@ def test_values_an_engine_would_rewrite_are_refused() -> None:
         helmop_document("c-x", group({"a": ["global.fleet.clusterLabels.site"]}), {})
     with pytest.raises(ValueError, match="Sveltos would read as a template"):
         cluster_profile_document("p-c-x", group({"a": {"b": "{{ .Cluster }}"}}), {})
+
+
+def test_gitops_delivery_on_a_cluster_with_nothing_to_deliver_warns(tmp_path: Path) -> None:
+    def cpu_only(platform: dict[str, Any]) -> None:
+        # postproc is registered and has GPUs; without them nothing of it goes through the engine.
+        platform["clusters"]["postproc"]["addons"]["delivery"] = "gitops"
+        del platform["clusters"]["postproc"]["node_pools"]["h100"]
+        platform["clusters"]["postproc"]["addons"].pop("jupyterhub", None)
+
+    plan = edited(tmp_path, "destine-extremes", cpu_only)
+    assert [w.split(": ", 2)[1] for w in plan.warnings] == ["meridian:platform.clusters.postproc.addons.delivery"]
+    assert "stay direct" in plan.warnings[0]

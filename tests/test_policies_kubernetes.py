@@ -7,6 +7,7 @@ policy of the pack is disabled in these runs (config `all: disabled`).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -614,6 +615,54 @@ def test_helm_release_atomic_is_advised(analyzer: Analyzer) -> None:
     assert said(assert_violation(analyzer, policy, release(atomic=False, cleanupOnFail=False))) == [message]
     # The v4 Chart has neither: it is not asked.
     assert_clean(analyzer, policy, release(CHART_V4))
+
+
+def test_charts_a_gitops_engine_installs_are_held_to_the_same_rules(analyzer: Analyzer) -> None:
+    """Fleet HelmOps and Sveltos ClusterProfiles, as components/gitops.py writes them, read like Releases."""
+    from components.addons.base import GitOpsRelease, chart_release
+    from components.gitops import cluster_profile_document, helmop_document
+
+    record = chart_release("c-gpu-operator", "gpu-operator", namespace="gpu-operator", values={})
+    group = [GitOpsRelease("c", record, {})]
+    kinds = {
+        "kubernetes:fleet.cattle.io/v1alpha1:HelmOp": (helmop_document("op", group, {}), ("spec", "helm")),
+        "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile": (
+            cluster_profile_document("op", group, {}),
+            ("spec", "helmCharts", 0),
+        ),
+    }
+    fields = {
+        "kubernetes:fleet.cattle.io/v1alpha1:HelmOp": {"version": "version", "repo": "repo", "atomic": "atomic"},
+        "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile": {
+            "version": "chartVersion", "repo": "repositoryURL", "atomic": "options"
+        },
+    }  # fmt: skip
+
+    def changed(kind: str, key: str, value: Any) -> dict[str, Any]:
+        document = copy.deepcopy(kinds[kind][0])
+        target: Any = document
+        for step in kinds[kind][1]:
+            target = target[step]
+        target[fields[kind][key]] = value
+        return resource(kind, "op", document, custom=True)
+
+    for kind, (document, _) in kinds.items():
+        engine = resource(kind, "op", document, custom=True)
+        for policy in ("helm-release-pinned", "helm-release-allowed-repository", "helm-release-atomic"):
+            assert_clean(analyzer, policy, engine)
+        found = assert_violation(analyzer, "helm-release-pinned", changed(kind, "version", "v26.3.1"))
+        assert said(found) == ["gpu-operator v26.3.1 is not the version the chart lock pins (v26.7.0)"], kind
+        assert said(assert_violation(analyzer, "helm-release-pinned", changed(kind, "version", "^26"))) == [
+            "version '^26' is not an exact version (no ranges, wildcards or latest)"
+        ], kind
+        found = assert_violation(
+            analyzer, "helm-release-allowed-repository", changed(kind, "repo", "https://charts.example.org")
+        )
+        assert said(found) == ["repository https://charts.example.org is not an allowed repository"], kind
+        unsafe = changed(kind, "atomic", False if "HelmOp" in kind else {"atomic": False})
+        assert said(assert_violation(analyzer, "helm-release-atomic", unsafe)) == [
+            "neither atomic nor cleanupOnFail is true: a failed upgrade leaves a half-applied release"
+        ], kind
 
 
 # -- namespaces --------------------------------------------------------------------------------------

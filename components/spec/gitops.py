@@ -205,9 +205,24 @@ def selected(spec: PlatformSpec, selector: dict[str, str]) -> list[str]:
 
 
 def warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
-    """What is valid but almost certainly not meant: a repo whose selector matches no cluster (key path, message)."""
+    """What is valid but almost certainly not meant, as (key path, message).
+
+    A repo whose selector matches no registered cluster; a cluster asking for GitOps delivery of
+    add-ons it has none of.
+    """
     gitops = spec.gitops
     found: list[tuple[tuple[str | int, ...], str]] = []
+    for name, cluster in spec.clusters.items():
+        # Today the GPU Operator is what an engine can deliver, and only where Meridian installs it.
+        deliverable = bool(cluster.gpu_pools) and cluster.backend not in ("magnum", "attached")
+        if cluster.addons.delivery == "gitops" and not deliverable:
+            found.append(
+                (
+                    ("clusters", name, "addons", "delivery"),
+                    "nothing on this cluster is delivered by GitOps (today: the GPU Operator Meridian installs, on "
+                    "clusters with GPU pools, not magnum's own): its add-ons stay direct",
+                )
+            )
     if gitops is None:
         return found
     for name, repo in gitops.repos.items():

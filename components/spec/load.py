@@ -87,7 +87,7 @@ def load_platform_spec() -> PlatformSpec:
 
 
 def spec_warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
-    """What is valid but almost certainly not meant (key path, message): today, GitOps repos reaching nothing."""
+    """What is valid but almost certainly not meant (key path, message): GitOps repos or deliveries reaching nothing."""
     from .gitops import warnings
 
     return warnings(spec)

@@ -25,6 +25,47 @@ from .common import CONTAINER_LISTS, containers, get, items, list_setting, names
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
 HELM_TYPES = (HELM_RELEASE, HELM_CHART_V4)
+#: The GitOps engines' objects that install charts (components/gitops.py): Fleet's HelmOp, Sveltos's
+#: ClusterProfile (its `helmCharts`). The Helm policies read their charts as they read a Release's.
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+
+
+def helm_charts(resource_type: str, props: Any) -> list[dict[str, Any]]:
+    """Each chart a resource installs, as {chart, repo, version, atomic}; [] for a resource that installs none."""
+    if resource_type in HELM_TYPES:
+        return [
+            {
+                "chart": get(props, "chart", default=""),
+                "repo": get(props, "repositoryOpts", "repo"),
+                "version": get(props, "version"),
+                "atomic": get(props, "atomic") is True or get(props, "cleanupOnFail") is True,
+            }
+        ]
+    if resource_type == HELMOP:
+        helm = get(props, "spec", "helm", default={})
+        return [
+            {
+                "chart": get(helm, "chart", default=""),
+                "repo": get(helm, "repo"),
+                "version": get(helm, "version"),
+                "atomic": get(helm, "atomic") is True,
+            }
+        ]
+    if resource_type == CLUSTER_PROFILE:
+        return [
+            {
+                "chart": str(get(chart, "chartName", default="")).rpartition("/")[2],
+                "repo": get(chart, "repositoryURL"),
+                "version": get(chart, "chartVersion"),
+                "atomic": get(chart, "options", "atomic") is True
+                or get(chart, "options", "upgradeOptions", "cleanupOnFail") is True,
+            }
+            for chart in items(get(props, "spec", "helmCharts"))
+        ]
+    return []
+
+
 INGRESS_TYPES = ("kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:extensions/v1beta1:Ingress")
 NAMESPACE = "kubernetes:core/v1:Namespace"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -267,34 +308,32 @@ def _ingress_requires_tls(args: ResourceValidationArgs, report: ReportViolation)
 
 
 def _helm_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in HELM_TYPES:
-        return
     # Under `pulumi preview` the analyzer sees inputs after the provider's Check, and the v3 Release's
     # Check replaces `version` with the version it resolved (pulumi-kubernetes helm_release.go); the
     # program's own value is seen only by the offline gate (`meridian gate`), which sends it unchecked.
-    version = get(args.props, "version")
-    if version in (None, ""):
-        report(  # pragma: no mutate - urn None is report_violation's default
-            f"chart {get(args.props, 'chart', default='?')} has no version: Helm installs the newest",
-            None,
-        )
-    elif not EXACT_VERSION.match(str(version).strip()):
-        report(  # pragma: no mutate - urn None is report_violation's default
-            f"version {version!r} is not an exact version (no ranges, wildcards or latest)",
-            None,
-        )
-    else:
-        chart = str(get(args.props, "chart"))
-        repo = get(args.props, "repositoryOpts", "repo")
-        pinned = LOCKED_CHARTS.get(chart)
-        # The same chart name from another repository (or none) is another chart.
-        if pinned is None or not repo or normal_repository(str(repo)) != normal_repository(pinned[0]):
-            return
-        if str(version).strip() != pinned[1]:
+    for source in helm_charts(args.resource_type, args.props):
+        version = source["version"]
+        if version in (None, ""):
             report(  # pragma: no mutate - urn None is report_violation's default
-                f"{chart} {version} is not the version the chart lock pins ({pinned[1]})",
+                f"chart {source['chart'] or '?'} has no version: Helm installs the newest",
                 None,
             )
+        elif not EXACT_VERSION.match(str(version).strip()):
+            report(  # pragma: no mutate - urn None is report_violation's default
+                f"version {version!r} is not an exact version (no ranges, wildcards or latest)",
+                None,
+            )
+        else:
+            chart, repo = str(source["chart"]), source["repo"]
+            pinned = LOCKED_CHARTS.get(chart)
+            # The same chart name from another repository (or none) is another chart.
+            if pinned is None or not repo or normal_repository(str(repo)) != normal_repository(pinned[0]):
+                continue
+            if str(version).strip() != pinned[1]:
+                report(  # pragma: no mutate - urn None is report_violation's default
+                    f"{chart} {version} is not the version the chart lock pins ({pinned[1]})",
+                    None,
+                )
 
 
 def normal_repository(url: str) -> str:
@@ -328,26 +367,30 @@ def chart_source_problem(chart: str, repo: str | None, allowed: list[str]) -> st
 
 
 def _helm_allowed_repository(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in HELM_TYPES:
+    sources = helm_charts(args.resource_type, args.props)
+    if not sources:
         return
     allowed = [str(a) for a in items(args.get_config().get("allowed_repositories", DEFAULT_ALLOWED_REPOSITORIES))]
-    repo = get(args.props, "repositoryOpts", "repo")
-    problem = chart_source_problem(str(get(args.props, "chart", default="")), str(repo) if repo else None, allowed)
-    if problem:
-        report(  # pragma: no mutate - urn None is report_violation's default
-            problem,
-            None,
-        )
+    for source in sources:
+        repo = source["repo"]
+        problem = chart_source_problem(str(source["chart"]), str(repo) if repo else None, allowed)
+        if problem:
+            report(  # pragma: no mutate - urn None is report_violation's default
+                problem,
+                None,
+            )
 
 
 def _helm_atomic(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != HELM_RELEASE:
+    # A v4 Chart renders through Pulumi, no Helm release to roll back: Releases and the engines' objects.
+    if args.resource_type == HELM_CHART_V4:
         return
-    if get(args.props, "atomic") is not True and get(args.props, "cleanupOnFail") is not True:
-        report(  # pragma: no mutate - urn None is report_violation's default
-            "neither atomic nor cleanupOnFail is true: a failed upgrade leaves a half-applied release",
-            None,
-        )
+    for source in helm_charts(args.resource_type, args.props):
+        if not source["atomic"]:
+            report(  # pragma: no mutate - urn None is report_violation's default
+                "neither atomic nor cleanupOnFail is true: a failed upgrade leaves a half-applied release",
+                None,
+            )
 
 
 # -- 20: namespaces -------------------------------------------------------------------------------
