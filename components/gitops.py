@@ -416,22 +416,13 @@ class GitOps(pulumi.ComponentResource):
                     provider=providers[cluster],
                     parent=self,
                 )
-                secret = k8s.core.v1.Secret(
-                    f"{cluster}-fleet-kubeconfig",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=f"{cluster}-kubeconfig", namespace=workspace.metadata.name, labels=dict(labels)
-                    ),
-                    string_data={FLEET_KUBECONFIG_KEY: kubeconfig},
-                    opts=on_cluster,
-                )
-                self.objects.append(
-                    kubernetes_object(
-                        f"{cluster}-fleet-cluster",
-                        fleet_cluster_document(cluster, cluster_labels(spec, cluster)),
-                        provider=provider,
-                        parent=self,
-                        depends_on=[manager_release, secret, agent_home, *ready],
-                    )
+                self._register(
+                    f"{cluster}-fleet",
+                    fleet_cluster_document(cluster, cluster_labels(spec, cluster)),
+                    secret=(f"{cluster}-kubeconfig", workspace.metadata.name, FLEET_KUBECONFIG_KEY, kubeconfig),
+                    provider=provider,
+                    labels=labels,
+                    depends_on=[manager_release, agent_home, *ready],
                 )
             for repo_name, repo in spec.gitops.repos.items():
                 first: list[pulumi.Resource] = [manager_release, workspace]
@@ -488,24 +479,18 @@ class GitOps(pulumi.ComponentResource):
             self.objects = []
             for cluster in self.registered:
                 kubeconfig, ready = identities[cluster]
-                secret = k8s.core.v1.Secret(
-                    f"{cluster}-sveltos-kubeconfig",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=f"{cluster}-sveltos-kubeconfig",
-                        namespace=clusters_namespace.metadata.name,
-                        labels=dict(labels),
+                self._register(
+                    f"{cluster}-sveltos",
+                    sveltos_cluster_document(cluster, cluster_labels(spec, cluster)),
+                    secret=(
+                        f"{cluster}-sveltos-kubeconfig",
+                        clusters_namespace.metadata.name,
+                        SVELTOS_KUBECONFIG_KEY,
+                        kubeconfig,
                     ),
-                    string_data={SVELTOS_KUBECONFIG_KEY: kubeconfig},
-                    opts=on_cluster,
-                )
-                self.objects.append(
-                    kubernetes_object(
-                        f"{cluster}-sveltos-cluster",
-                        sveltos_cluster_document(cluster, cluster_labels(spec, cluster)),
-                        provider=provider,
-                        parent=self,
-                        depends_on=[release, secret, *ready],
-                    )
+                    provider=provider,
+                    labels=labels,
+                    depends_on=[release, *ready],
                 )
             for object_name, group in release_groups(releases).items():
                 self.objects.append(
@@ -519,6 +504,36 @@ class GitOps(pulumi.ComponentResource):
                 )
         self.register_outputs(
             {"engine": engine, "registered": self.registered, "releases": sorted(release_groups(releases))}
+        )
+
+    def _register(
+        self,
+        prefix: str,
+        document: dict[str, Any],
+        *,
+        secret: tuple[str, pulumi.Input[str], str, pulumi.Output[str]],
+        provider: pulumi.ProviderResource,
+        labels: Mapping[str, str],
+        depends_on: list[pulumi.Resource],
+    ) -> None:
+        """A cluster's registration on the management cluster: its kubeconfig Secret, then the engine's object.
+
+        :param prefix: `<cluster>-<engine>`: the Secret is `<prefix>-kubeconfig`, the object `<prefix>-cluster`.
+        :param secret: the Secret's name, namespace, data key and kubeconfig (secret).
+        """
+        import pulumi_kubernetes as k8s
+
+        name, namespace, key, kubeconfig = secret
+        stored = k8s.core.v1.Secret(
+            f"{prefix}-kubeconfig",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+            string_data={key: kubeconfig},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        self.objects.append(
+            kubernetes_object(
+                f"{prefix}-cluster", document, provider=provider, parent=self, depends_on=[*depends_on, stored]
+            )
         )
 
     def _waits(self, group: Sequence[GitOpsRelease]) -> list[pulumi.Resource]:
