@@ -42,6 +42,7 @@ from .paths import covers
 #: Sections with more resources than this are collapsed.
 COLLAPSE_AFTER = 10
 CLUSTER_TYPE = "meridian:clusters:KubernetesCluster"
+RELEASE = "kubernetes:helm.sh/v3:Release"
 POOL_TYPE = "meridian:clusters:NodePool"
 #: The heading and order of each operation's section.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -221,6 +222,7 @@ def at_risk(
             "created with"
         )
     items.extend(_fixed_at_creation(result, base, head))
+    items.extend(_moved_to_gitops(result))
     for item in objects:
         kind = item.kind.rpartition("/")[2]
         if item.crds_dir and (item.operation == "update" or (item.operation == "create" and item.release_existed)):
@@ -324,6 +326,31 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
             "nodes change only when replaced"
         )
     return items
+
+
+#: The GitOps engines' objects that take a release over, by the suffix of their Pulumi name
+#: (components/gitops.py names them `<cluster>-<release>-helmop` / `-clusterprofile`).
+ENGINE_OBJECTS = {"kubernetes:fleet.cattle.io/v1alpha1:HelmOp": "-helmop",
+                  "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile": "-clusterprofile"}  # fmt: skip
+
+
+def _moved_to_gitops(result: PlanDiff) -> list[str]:
+    """Helm releases a GitOps engine's new object takes over while Pulumi deletes them.
+
+    Pulumi creates the engine's object first and deletes the Helm release last; that deletion runs
+    `helm uninstall` on the release the engine now manages (README, "GitOps": the two-step switch).
+    """
+    created = {
+        change.name.removesuffix(ENGINE_OBJECTS[change.type])
+        for change in result.changes
+        if change.operation == "create" and change.type in ENGINE_OBJECTS
+    }
+    return [
+        f"**moved to GitOps** {_resource(change)}: deleting it uninstalls the release the engine takes over; "
+        f"`pulumi state delete` it before this `pulumi up` ({_code(change.urn)})"
+        for change in result.changes
+        if change.operation == "delete" and change.type == RELEASE and change.name in created
+    ]
 
 
 def _fingerprint(change: PropertyChange) -> bool:

@@ -480,6 +480,13 @@ def test_a_review_shows_a_chart_moving_from_direct_to_the_engine(tmp_path: Path,
     assert ("create", HELMOP, helmop["name"]) in moves
     report = markdown(result, base, head)
     assert "`extremes-kajaani-gpu-operator`" in report[report.index("### To delete") :]
+    # Loud: the deletion would uninstall what the engine now manages (README, the two-step switch).
+    [moved] = [line for line in report.splitlines() if "**moved to GitOps**" in line]
+    urn = base.one(RELEASE, "extremes-kajaani-gpu-operator")["urn"]
+    assert moved == (
+        "> - **moved to GitOps** `kubernetes:helm.sh/v3:Release` `extremes-kajaani-gpu-operator`: deleting it "
+        f"uninstalls the release the engine takes over; `pulumi state delete` it before this `pulumi up` (`{urn}`)"
+    )
 
 
 def test_a_values_change_updates_the_engines_object_in_place(tmp_path: Path, bundled_plan: Any) -> None:
