@@ -123,7 +123,7 @@ def test_fleet_registers_each_cluster_with_its_labels_and_a_secret_kubeconfig(bu
         )
 
 
-def test_the_registration_holds_the_engines_own_token_on_each_cluster(tmp_path: Path) -> None:
+def test_the_registration_holds_the_engines_own_token_on_each_cluster() -> None:
     """Not Meridian's admin kubeconfig: eks's runs `aws eks get-token`, which neither engine's image can."""
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
     for cluster in ("postproc", "extremes-kajaani"):
@@ -179,7 +179,7 @@ def test_the_agents_namespace_is_made_baseline_before_fleet_deploys_into_it(bund
     assert home["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
 
 
-def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca(bundled_plan: Any) -> None:
+def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca() -> None:
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
     release = plan.one(RELEASE, "extremes-bologna-fleet")
     values = plan.revealed[release["urn"]]["values"]
@@ -199,7 +199,7 @@ def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca(bundle
     assert release["inputs"]["namespace"] == crds["inputs"]["namespace"] == "cattle-fleet-system"
 
 
-def test_fleet_values_are_keys_of_the_chart(tmp_path: Path) -> None:
+def test_fleet_values_are_keys_of_the_chart() -> None:
     from scripts.upstream import chart_dir
 
     upstream = yaml.safe_load((chart_dir("fleet") / "values.yaml").read_text(encoding="utf-8"))
@@ -242,7 +242,7 @@ def test_gitrepos_target_the_selected_clusters_with_their_credentials(bundled_pl
         assert secrets[name]["secret_paths"], name
 
 
-def test_credentials_keys_are_the_ones_fleet_reads(tmp_path: Path) -> None:
+def test_credentials_keys_are_the_ones_fleet_reads() -> None:
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
     basic = plan.revealed[plan.one(SECRET_TYPE, "workflows-git-auth")["urn"]]["stringData"]
     ssh = plan.revealed[plan.one(SECRET_TYPE, "inference-git-auth")["urn"]]["stringData"]
