@@ -526,3 +526,19 @@ def test_gitops_delivery_on_a_cluster_with_nothing_to_deliver_warns(tmp_path: Pa
     plan = edited(tmp_path, "destine-extremes", cpu_only)
     assert [w.split(": ", 2)[1] for w in plan.warnings] == ["meridian:platform.clusters.postproc.addons.delivery"]
     assert "stay direct" in plan.warnings[0]
+
+
+@pytest.mark.cli
+def test_the_plan_command_shows_the_warning_and_strict_refuses(tmp_path: Path) -> None:
+    from test_cli import BAD_INPUT, meridian
+
+    document = yaml.safe_load((STACKS / "Pulumi.destine-extremes.yaml").read_text(encoding="utf-8"))
+    document["config"]["meridian:platform"]["gitops"]["repos"]["inference"]["clusters"] = {"meridian.io/site": "mars"}
+    path = tmp_path / "Pulumi.destine-extremes.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    where = "meridian:platform.gitops.repos.inference.clusters: selects no registered cluster"
+    done = meridian("plan", str(path))
+    assert done.returncode == 0 and f"warning: {path}: {where}" in done.stderr
+    strict = meridian("plan", str(path), "--strict")
+    assert strict.returncode == BAD_INPUT and f"error: {path}: {where}" in strict.stderr
+    assert "(an error in strict mode)" in strict.stderr and "Traceback" not in strict.stderr
