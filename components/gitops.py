@@ -68,6 +68,12 @@ SVELTOS_NAMESPACE = "projectsveltos"
 SVELTOS_CLUSTERS = "meridian-clusters"
 #: The key Sveltos reads a SveltosCluster's kubeconfig from, in `<name>-sveltos-kubeconfig`.
 SVELTOS_KUBECONFIG_KEY = "kubeconfig"
+#: The Pulumi name of the engine's object that installs `<cluster>-<release>` is that name plus this
+#: suffix, by its type token (a review finds a release taken over by it: scripts/diffreport.py).
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+ENGINE_OBJECT_SUFFIX = {HELMOP: "-helmop", CLUSTER_PROFILE: "-clusterprofile"}
+
 #: The engine's own identity on every registered cluster (kube-system): a service account bound to
 #: cluster-admin, whose long-lived token the registration Secret holds. Revoked by deleting it.
 ENGINE_ACCOUNT = "meridian-gitops"
@@ -451,7 +457,7 @@ class GitOps(pulumi.ComponentResource):
             for object_name, group in release_groups(releases).items():
                 self.objects.append(
                     kubernetes_object(
-                        f"{object_name}-helmop",
+                        object_name + ENGINE_OBJECT_SUFFIX[HELMOP],
                         helmop_document(object_name, group, labels),
                         provider=provider,
                         parent=self,
@@ -495,7 +501,7 @@ class GitOps(pulumi.ComponentResource):
             for object_name, group in release_groups(releases).items():
                 self.objects.append(
                     kubernetes_object(
-                        f"{object_name}-clusterprofile",
+                        object_name + ENGINE_OBJECT_SUFFIX[CLUSTER_PROFILE],
                         cluster_profile_document(f"{spec.project.name}-{object_name}", group, labels),
                         provider=provider,
                         parent=self,

@@ -32,17 +32,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.gitops import ENGINE_OBJECT_SUFFIX
 from components.spec.clusters import CONTROL_PLANE
 
 from .diff import PlanDiff, PropertyChange, ResourceChange, compare, property_lines, shown, urn_name
 from .harness import SECRET, Plan
 from .objectdiff import DATA_KINDS, ObjectChange
 from .paths import covers
+from .render import RELEASE
 
 #: Sections with more resources than this are collapsed.
 COLLAPSE_AFTER = 10
 CLUSTER_TYPE = "meridian:clusters:KubernetesCluster"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 POOL_TYPE = "meridian:clusters:NodePool"
 #: The heading and order of each operation's section.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -328,12 +329,6 @@ def _fixed_at_creation(result: PlanDiff, base: Plan, head: Plan) -> list[str]:
     return items
 
 
-#: The GitOps engines' objects that take a release over, by the suffix of their Pulumi name
-#: (components/gitops.py names them `<cluster>-<release>-helmop` / `-clusterprofile`).
-ENGINE_OBJECTS = {"kubernetes:fleet.cattle.io/v1alpha1:HelmOp": "-helmop",
-                  "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile": "-clusterprofile"}  # fmt: skip
-
-
 def _moved_to_gitops(result: PlanDiff) -> list[str]:
     """Helm releases a GitOps engine's new object takes over while Pulumi deletes them.
 
@@ -341,9 +336,9 @@ def _moved_to_gitops(result: PlanDiff) -> list[str]:
     `helm uninstall` on the release the engine now manages (README, "GitOps": the two-step switch).
     """
     created = {
-        change.name.removesuffix(ENGINE_OBJECTS[change.type])
+        change.name.removesuffix(ENGINE_OBJECT_SUFFIX[change.type])
         for change in result.changes
-        if change.operation == "create" and change.type in ENGINE_OBJECTS
+        if change.operation == "create" and change.type in ENGINE_OBJECT_SUFFIX
     }
     return [
         f"**moved to GitOps** {_resource(change)}: deleting it uninstalls the release the engine takes over; "

@@ -92,6 +92,22 @@ def load_platform(path: Path) -> dict[str, Any]:
     return platform
 
 
+def write_edited(directory: Path, stack: str, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A bundled stack's file with `edit` applied to its platform, written under its own name into `directory`."""
+    from scripts.harness import STACKS
+
+    document = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
+    edit(document["config"]["meridian:platform"])
+    path = directory / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def edited_stack(directory: Path, stack: str, edit: Callable[[dict[str, Any]], None], **kwargs: Any) -> Plan:
+    """The plan of a bundled stack with `edit` applied to its platform (`evaluate`'s keywords pass through)."""
+    return evaluate(write_edited(directory, stack, edit), **kwargs)
+
+
 @pytest.fixture
 def base_platform() -> dict[str, Any]:
     """A fresh, mutable copy of the minimal valid platform (tests/specs/minimal.happy.yaml)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import edited_stack
 from test_cli import meridian
 
 from scripts.diff import PropertyChange, diff_plans
@@ -30,11 +31,7 @@ INSTANCE = "openstack:compute/instance:Instance"
 
 def edited(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Plan:
     """eo4eu with `edit` applied to its platform, evaluated under the stack's own name."""
-    document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
-    edit(document["config"]["meridian:platform"])
-    path = tmp_path / "Pulumi.eo4eu.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return evaluate(path)
+    return edited_stack(tmp_path, "eo4eu", edit)
 
 
 def with_resources(plan: Plan, resources: list[dict[str, Any]]) -> Plan:

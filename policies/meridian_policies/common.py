@@ -88,6 +88,17 @@ def stack_policy(
     return StackValidationPolicy(name=name, description=description, validate=validate, **_metadata(**metadata))
 
 
+#: The GitOps engines' objects that install Helm charts (components/gitops.py): Fleet's HelmOp
+#: (`spec.helm`), Sveltos's ClusterProfile (`spec.helmCharts[]`).
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+
+
+def profile_chart(chart: Any) -> str:
+    """The chart of a ClusterProfile's `helmCharts` entry: `chartName` is `<repositoryName>/<chart>`."""
+    return str(get(chart, "chartName", default="")).rpartition("/")[2]
+
+
 def get(props: Any, *path: str, default: Any = None) -> Any:
     """props[path...] or `default` where any step is missing (unknowns still raise, as pulumi_policy intends)."""
     value = props

@@ -32,7 +32,7 @@ from components.spec.catalog import (  # type: ignore[import-not-found]
     OPENSTACK_GPU_FLAVORS,
 )
 
-from .common import get, items, resource_policy, stack_policy
+from .common import CLUSTER_PROFILE, HELMOP, get, items, profile_chart, resource_policy, stack_policy
 
 #: GPUs per node: EC2 instance type -> count, and the OpenStack flavors our clouds share -> count.
 AWS_GPUS: dict[str, int] = {name: int(flavor.count) for name, flavor in AWS_GPU_INSTANCES.items()}
@@ -51,9 +51,6 @@ NODE_POOL = "meridian:clusters:NodePool"
 GPU_OPERATOR_CHART = "gpu-operator"
 #: The GPU Operator's ClusterPolicy, patched where Meridian adopts an operator another installer brought.
 CLUSTER_POLICY_PATCH = "kubernetes:nvidia.com/v1:ClusterPolicyPatch"
-#: The GitOps engines' objects that may install the operator instead (components/gitops.py).
-HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
-CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
 #: The label naming a registered cluster (components/spec/gitops.py cluster_labels).
 CLUSTER_NAME_LABEL = "meridian.io/cluster"
 JUPYTERHUB_CHART = "jupyterhub"
@@ -401,8 +398,7 @@ def _gitops_operator_targets(resource: PolicyResource) -> list[str]:
             return []
         selectors = [get(target, "clusterSelector") for target in items(get(resource.props, "spec", "targets"))]
     elif resource.resource_type == CLUSTER_PROFILE:
-        charts = [str(get(chart, "chartName", default="")).rpartition("/")[2] for chart in
-                  items(get(resource.props, "spec", "helmCharts"))]  # fmt: skip
+        charts = [profile_chart(chart) for chart in items(get(resource.props, "spec", "helmCharts"))]
         if GPU_OPERATOR_CHART not in charts:
             return []
         selectors = [get(resource.props, "spec", "clusterSelector")]

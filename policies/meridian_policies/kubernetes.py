@@ -20,19 +20,31 @@ from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationA
 # mypy checks the pack from policies/, where the repository root is not on its search path.
 from components.charts import chart_lock  # type: ignore[import-not-found]
 
-from .common import CONTAINER_LISTS, containers, get, items, list_setting, namespace_of, pod_spec, resource_policy
+from .common import (
+    CLUSTER_PROFILE,
+    CONTAINER_LISTS,
+    HELMOP,
+    containers,
+    get,
+    items,
+    list_setting,
+    namespace_of,
+    pod_spec,
+    profile_chart,
+    resource_policy,
+)
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_CHART_V4 = "kubernetes:helm.sh/v4:Chart"
 HELM_TYPES = (HELM_RELEASE, HELM_CHART_V4)
-#: The GitOps engines' objects that install charts (components/gitops.py): Fleet's HelmOp, Sveltos's
-#: ClusterProfile (its `helmCharts`). The Helm policies read their charts as they read a Release's.
-HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
-CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
 
 
 def helm_charts(resource_type: str, props: Any) -> list[dict[str, Any]]:
-    """Each chart a resource installs, as {chart, repo, version, atomic}; [] for a resource that installs none."""
+    """Each chart a resource installs, as {chart, repo, version, atomic}; [] for a resource that installs none.
+
+    Releases, and the GitOps engines' objects (HelmOp, ClusterProfile): the Helm policies read
+    those charts as they read a Release's.
+    """
     if resource_type in HELM_TYPES:
         return [
             {
@@ -55,7 +67,7 @@ def helm_charts(resource_type: str, props: Any) -> list[dict[str, Any]]:
     if resource_type == CLUSTER_PROFILE:
         return [
             {
-                "chart": str(get(chart, "chartName", default="")).rpartition("/")[2],
+                "chart": profile_chart(chart),
                 "repo": get(chart, "repositoryURL"),
                 "version": get(chart, "chartVersion"),
                 "atomic": get(chart, "options", "atomic") is True
