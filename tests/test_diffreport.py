@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import edited_stack
+from conftest import edited_stack, write_edited
 from test_cli import meridian
 
 from scripts.diff import PropertyChange, diff_plans
 from scripts.diffreport import COLLAPSE_AFTER, at_risk, markdown, marker, new_violations
 from scripts.gate import Violation
-from scripts.harness import STACKS, Plan, evaluate, write_plan
+from scripts.harness import Plan, evaluate, write_plan
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 INSTANCE = "openstack:compute/instance:Instance"
@@ -535,15 +535,15 @@ def test_deleting_a_claim_or_a_crd_inside_a_release_is_at_risk(bundled_plan: Any
 
 @pytest.mark.cli
 def test_a_values_change_shows_inside_the_release_it_changes(tmp_path: Path) -> None:
-    document = yaml.safe_load((STACKS / "Pulumi.eo4eu.yaml").read_text(encoding="utf-8"))
-    document["config"]["meridian:platform"]["observability"]["buffer_minutes"] = 240
-    document["config"]["meridian:platform"]["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["small"]["cpu"] = 4
-    edited_stack = tmp_path / "Pulumi.eo4eu.yaml"
-    edited_stack.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    def change(platform: dict[str, Any]) -> None:
+        platform["observability"]["buffer_minutes"] = 240
+        platform["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["small"]["cpu"] = 4
+
+    head = write_edited(tmp_path, "eo4eu", change)
     rendered = meridian("render", "eo4eu", "--out", str(tmp_path / "base"))
     assert rendered.returncode == 0, rendered.stderr
     done = meridian(
-        "diff", "eo4eu", str(edited_stack), "--format", "markdown", "--render",
+        "diff", "eo4eu", str(head), "--format", "markdown", "--render",
         "--base-manifests", str(tmp_path / "base"), "--no-policies",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
