@@ -52,7 +52,7 @@ def capacity(spec: PlatformSpec) -> dict[str, dict[str, dict[str, Any]]]:
         site = spec.sites[cluster.site]
         pools: dict[str, dict[str, Any]] = {}
         plane = cluster.control_plane
-        if cluster.backend in ("rke2", "magnum") and plane.flavor is not None:  # required there by the spec
+        if cluster.backend in ("rke2", "magnum", "capi") and plane.flavor is not None:  # required there by the spec
             pools[CONTROL_PLANE] = {
                 **_node(site, plane.flavor), "min": plane.count, "max": plane.count, "gpu": None,
             }  # fmt: skip

@@ -1,11 +1,13 @@
 """Platform: the composition root that builds everything one stack's spec names.
 
 Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite` or
-`meridian:sites:AwsSite`, named by the site's key) and one `meridian:clusters:KubernetesCluster`
-per entry of `clusters`, handed its site component; then the project-wide components the add-ons
-share (`components.addons.PROJECT_SERVICES`, parented to the Platform); then, on each cluster,
-every add-on of the ordered list `components.addons.ADDONS` that applies to it, each given the
-cluster's Kubernetes provider and parented to the cluster's component.
+`meridian:sites:AwsSite`, named by the site's key); the project-wide components the add-ons share
+(`components.addons.PROJECT_SERVICES`, parented to the Platform); then one
+`meridian:clusters:KubernetesCluster` per entry of `clusters`, handed its site component, each
+followed by every add-on of the ordered list `components.addons.ADDONS` that applies to it, given
+the cluster's Kubernetes provider and parented to the cluster's component. A capi cluster comes
+after its management cluster and that cluster's add-ons (`build_order`): Cluster API's providers
+there build it.
 """
 
 from __future__ import annotations
@@ -63,20 +65,6 @@ class Platform(pulumi.ComponentResource):
                     site_name, site, project=spec.project, opts=pulumi.ResourceOptions(parent=self)
                 )
         self.clusters = {}
-        if spec.clusters:
-            from .clusters.cluster import KubernetesCluster
-            from .reachability import api_allow_list, sources
-
-            for cluster_name, cluster in spec.clusters.items():
-                self.clusters[cluster_name] = KubernetesCluster(
-                    cluster_name,
-                    cluster,
-                    site=self.sites[cluster.site],
-                    project=spec.project,
-                    # Other sites in the allow-list are reached through their egress addresses.
-                    api_sources=sources(api_allow_list(spec, cluster_name), self.sites),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
         self.addons = {}
         self.project_services = {}
         self.gitops_releases = []
@@ -86,31 +74,28 @@ class Platform(pulumi.ComponentResource):
             if service.applies(spec):
                 self.project_services[service.key] = service.build(spec, self)
         if spec.clusters:
-            from .addons import ADDONS
-            from .addons.base import AddonContext
-            from .reachability import sources
+            from .clusters.cluster import KubernetesCluster, Management
+            from .reachability import api_allow_list, sources
 
-            for cluster_name, cluster in spec.clusters.items():
-                component = self.clusters[cluster_name]
-                installed: dict[str, pulumi.ComponentResource] = {}
-                by_engine = self.gitops_releases if cluster.addons.delivery == "gitops" else None
-                for addon in ADDONS:
-                    if addon.applies(cluster_name, spec):
-                        context = AddonContext(
-                            cluster_name=cluster_name,
-                            cluster=cluster,
-                            provider=component.provider,
-                            labels=component.labels,
-                            parent=component,
-                            site=self.sites[cluster.site],
-                            sources=partial(sources, sites=self.sites),
-                            spec=spec,
-                            installed=dict(installed),
-                            project=self.project_services,
-                            gitops=by_engine,
-                        )
-                        installed[addon.key] = addon.build(context)
-                self.addons[cluster_name] = installed
+            # Each cluster with its add-ons; a capi cluster after its management cluster's, whose
+            # Cluster API providers build it (build_order).
+            for cluster_name in build_order(spec):
+                cluster = spec.clusters[cluster_name]
+                management = None
+                if cluster.backend == "capi":
+                    home = str(cluster.management_cluster)
+                    management = Management(home, self.clusters[home], self.addons[home]["cluster_api"])
+                self.clusters[cluster_name] = KubernetesCluster(
+                    cluster_name,
+                    cluster,
+                    site=self.sites[cluster.site],
+                    project=spec.project,
+                    # Other sites in the allow-list are reached through their egress addresses.
+                    api_sources=sources(api_allow_list(spec, cluster_name), self.sites),
+                    management=management,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self._addons(spec, cluster_name)
         if spec.gitops is not None and spec.gitops.engine != "none":
             from .gitops import GitOps
 
@@ -153,3 +138,46 @@ class Platform(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})
+
+    def _addons(self, spec: PlatformSpec, cluster_name: str) -> None:
+        """Build every add-on of the ordered list `ADDONS` that applies to the cluster."""
+        from .addons import ADDONS
+        from .addons.base import AddonContext
+        from .reachability import sources
+
+        cluster = spec.clusters[cluster_name]
+        component = self.clusters[cluster_name]
+        installed: dict[str, pulumi.ComponentResource] = {}
+        by_engine = self.gitops_releases if cluster.addons.delivery == "gitops" else None
+        for addon in ADDONS:
+            if addon.applies(cluster_name, spec):
+                context = AddonContext(
+                    cluster_name=cluster_name,
+                    cluster=cluster,
+                    provider=component.provider,
+                    labels=component.labels,
+                    parent=component,
+                    site=self.sites[cluster.site],
+                    sources=partial(sources, sites=self.sites),
+                    spec=spec,
+                    installed=dict(installed),
+                    project=self.project_services,
+                    gitops=by_engine,
+                )
+                installed[addon.key] = addon.build(context)
+        self.addons[cluster_name] = installed
+
+
+def build_order(spec: PlatformSpec) -> list[str]:
+    """The clusters in the order they are built: spec order, each capi cluster after its management cluster.
+
+    The spec refuses management cycles (PlatformSpec._cluster_api), so every capi cluster is placed.
+    """
+    order = [name for name, cluster in spec.clusters.items() if cluster.backend != "capi"]
+    waiting = [name for name, cluster in spec.clusters.items() if cluster.backend == "capi"]
+    while waiting:
+        ready = [name for name in waiting if spec.clusters[name].management_cluster in order]
+        assert ready, f"management cycle among {waiting}"  # refused by the spec before any resource
+        order.extend(ready)
+        waiting = [name for name in waiting if name not in ready]
+    return order

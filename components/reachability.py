@@ -77,13 +77,18 @@ def api_allow_list(spec: PlatformSpec, cluster: str) -> list[str]:
     The spec's `api_cidrs`, then, where the clusters read Vault at run time (`vault.in_cluster`),
     Vault's egress: Vault asks each cluster's API to review the service account tokens it is
     shown (TokenReview; components/addons/external_secrets.py); then the GitOps engine's paths
-    (`gitops_sources`). An entry named twice is kept once, at its first place (sources' slugs
-    name resources).
+    (`gitops_sources`); then, for a capi cluster, its management cluster's site. An entry named
+    twice is kept once, at its first place (sources' slugs name resources).
     """
     entries = list(spec.clusters[cluster].api_cidrs)
     if spec.vault is not None and spec.vault.in_cluster is not None:
         entries.extend(spec.vault.in_cluster.egress)
     entries.extend(gitops_sources(spec, cluster))
+    management = spec.clusters[cluster].management_cluster
+    if spec.clusters[cluster].backend == "capi" and management in spec.clusters:
+        # Cluster API's controllers and the cluster's autoscaler call its API from the management
+        # cluster (components/clusters/capi.py), through its public address: its site's egress.
+        entries.append(f"site:{spec.clusters[management].site}")
     return list(dict.fromkeys(entries))
 
 

@@ -289,6 +289,10 @@ def _compare_resources(
     replace = [c.path for c in inputs if any(covers(p, c.path) for p in new["replace_on_changes"])]
     if replace:
         notes.append(f"replace_on_changes: {', '.join(replace)}")
+    identity = [c.path for c in inputs if _kubernetes_identity(new["type"], c.path)]
+    if identity:
+        replace += identity
+        notes.append(f"a new Kubernetes object: {', '.join(identity)} changed")
     if renamed:
         notes.append(f"was {old['urn']} (matched by alias)")
     changes = inputs + options
@@ -302,6 +306,19 @@ def _compare_resources(
         notes=notes,
     )
     return found, ignored
+
+
+#: What names a Kubernetes object: pulumi-kubernetes replaces an object whose name or namespace
+#: changes ("Changing the identity of the resource always causes a replacement", provider/pkg/provider/
+#: provider.go Diff, forceNewFields).
+KUBERNETES_IDENTITY = ("metadata.name", "metadata.namespace")
+
+
+def _kubernetes_identity(token: str, path: str) -> bool:
+    """Whether `path` is an identity field of a Kubernetes object (not of a Helm release or provider)."""
+    if not token.startswith("kubernetes:") or token.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/")):
+        return False
+    return path in KUBERNETES_IDENTITY
 
 
 def diff_plans(base: Plan, head: Plan) -> PlanDiff:

@@ -58,6 +58,10 @@ class Plan:
     #: Data-source calls (token, args with secrets redacted, provider reference), in call
     #: order; what the preview would ask the providers, not part of the plan document.
     invokes: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: Existing resources the program reads (`Resource.get`: a capi cluster's kubeconfig Secret), in
+    #: read order: urn, type, name, id, parent, provider, depends_on. `pulumi preview` shows them as
+    #: reads; they are no registration of the plan document.
+    reads: list[dict[str, Any]] = field(default_factory=list, repr=False)
     #: Outputs each component registered (`pulumi stack` shows them), by URN, secrets redacted.
     component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     #: The program's warnings (`pulumi.log.warn`), as `pulumi preview` would show them; not part of the plan document.
@@ -170,6 +174,7 @@ class PlanRecorder(MockMonitor):
         self.worker_loops: set[asyncio.AbstractEventLoop] = set()
         self.records: list[dict[str, Any]] = []
         self.invokes: list[dict[str, Any]] = []
+        self.reads: list[dict[str, Any]] = []
         self.component_outputs: dict[str, dict[str, Any]] = {}
         #: Packages whose default provider the stack disables (`pulumi:disable-default-providers`).
         self.disabled_default_providers: frozenset[str] = frozenset()
@@ -229,6 +234,26 @@ class PlanRecorder(MockMonitor):
             self.mocks.providers[urn] = inputs
         with self._lock:
             self.records.append(record)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        """Record a read of an existing resource, then let the mock monitor answer it."""
+        if not request.provider:
+            self._refuse_default_provider(request.type, self.make_urn(request.parent, request.type, request.name))
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        self._keep_worker_loop()
+        with self._lock:
+            self.reads.append(
+                {
+                    "urn": self.make_urn(request.parent, request.type, request.name),
+                    "type": request.type,
+                    "name": request.name,
+                    "id": request.id,
+                    "parent": request.parent or None,
+                    "provider": request.provider or None,
+                    "depends_on": sorted(request.dependencies),
+                }
+            )
         return response
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
@@ -370,6 +395,7 @@ def evaluate(
             outputs=recorder.stack_outputs,
             revealed=recorder.revealed,
             invokes=recorder.invokes,
+            reads=recorder.reads,
             component_outputs=recorder.component_outputs,
             warnings=list(warned.messages),
         )

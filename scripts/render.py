@@ -308,6 +308,10 @@ def own_objects(plan: Plan) -> list[OwnObjects]:
         kind = resource["type"]
         if not kind.startswith("kubernetes:") or kind == RELEASE or kind.startswith("kubernetes:helm.sh/"):
             continue
+        if not resource["custom"]:
+            # A multi-language component (yaml/v2:ConfigFile of an upstream release manifest, fetched by
+            # the provider at deployment): its objects are not in the plan.
+            continue
         cluster = _cluster_of(plan, resource)
         spec = clusters.get(cluster) or {}
         group = found.setdefault(
@@ -325,9 +329,10 @@ def own_objects(plan: Plan) -> list[OwnObjects]:
 def validate_all(plan: Plan, rendered: list[Rendered]) -> Iterator[tuple[Rendered | OwnObjects, list[Problem]]]:
     """Each release's rendered objects, then each cluster's own objects, with their problems.
 
-    Own custom resources are checked against the CRDs the cluster's releases install
+    Custom resources, own or rendered, are checked against the CRDs the cluster's releases install
     (`rendered_crds`) before the locked ones; own patches partially (only the fields they set).
     """
+    crds = rendered_crds(rendered)
     for item in rendered:
         yield (
             item,
@@ -335,9 +340,11 @@ def validate_all(plan: Plan, rendered: list[Rendered]) -> Iterator[tuple[Rendere
                 item.objects,
                 item.release.kube_version,
                 f"cluster {item.release.cluster}, release {item.release.resource}",
+                # Another release's CRDs on the cluster (cert-manager's, for the Cluster API operator's
+                # Certificate), installed first: the release waits for that add-on (ChartRelease.waits_for).
+                crds=crds.get(item.release.cluster, []),
             ),
         )
-    crds = rendered_crds(rendered)
     for own in own_objects(plan):
         at = f"cluster {own.cluster}, Meridian's own objects"
         served = crds.get(own.cluster, [])

@@ -38,9 +38,19 @@ CLUSTERS: dict[str, dict[str, Any]] = {
         "control_plane": {"flavor": "m1.large"},
         "node_pools": {"w": {"flavor": "m1.large"}},
     },
+    "capi": {
+        "site": "os-a",
+        "backend": "capi",
+        "management_cluster": "mgmt",
+        "image": "ubuntu-2404-kube",
+        "control_plane": {"flavor": "m1.large"},
+        "node_pools": {"w": {"flavor": "m1.large"}},
+    },
     "eks": {"site": "aws-b", "backend": "eks", "node_pools": {"w": {"flavor": "m6i.large"}}},
     "attached": {"site": "os-a", "backend": "attached", "kubeconfig": "config:hpcKubeconfig"},
 }
+#: The management cluster `platform` adds for capi clusters that name `mgmt`.
+MANAGEMENT = {**CLUSTERS["rke2"], "version": "1.34"}
 
 
 def cluster(backend: str, version: str = "", **changes: Any) -> dict[str, Any]:
@@ -59,6 +69,8 @@ def platform(
 ) -> dict[str, Any]:
     raw = copy.deepcopy(BASE)
     raw["clusters"] = clusters
+    if any(c.get("management_cluster") == "mgmt" for c in clusters.values()) and "mgmt" not in clusters:
+        raw["clusters"] = {**clusters, "mgmt": copy.deepcopy(MANAGEMENT)}
     if edit is not None:
         edit(raw)
     return raw

@@ -60,7 +60,7 @@ def test_every_registered_cluster_is_labelled_with_what_it_is() -> None:
         "meridian.io/project": "destine-extremes",
         "meridian.io/cluster": "extremes-kajaani",
         "meridian.io/site": kajaani.site,
-        "meridian.io/backend": "rke2",
+        "meridian.io/backend": "capi",
         "meridian.io/kubernetes-version": kajaani.version,
         "meridian.io/gpu": "true",
         "meridian.io/gpu-a100-40gb": "true",
@@ -270,10 +270,14 @@ def test_the_engine_opens_exactly_its_paths_between_sites(bundled_plan: Any) -> 
     assert "site:ewc-bologna" in gitops_sources(spec, "extremes-bologna")
     # In the plan: the addresses themselves.
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
-    listener = plan.one("openstack:loadbalancer/listener:Listener", "extremes-kajaani-api-6443")
+    # extremes-kajaani is a capi cluster: its API load balancer is CAPO's, the allow-list its OpenStackCluster's.
+    kajaani = plan.one(
+        "kubernetes:infrastructure.cluster.x-k8s.io/v1beta1:OpenStackCluster", "extremes-kajaani-openstack-cluster"
+    )
+    allowed = kajaani["inputs"]["spec"]["apiServerLoadBalancer"]["allowedCIDRs"]
     eks = plan.one("aws:eks/cluster:Cluster", "postproc-eks")
     bologna_egress = plan.outputs["egress_addresses"]["ewc-bologna"]
-    assert bologna_egress and all(f"{ip}/32" in listener["inputs"]["allowedCidrs"] for ip in bologna_egress)
+    assert bologna_egress and all(f"{ip}/32" in allowed for ip in bologna_egress)
     assert all(f"{ip}/32" in eks["inputs"]["vpcConfig"]["publicAccessCidrs"] for ip in bologna_egress)
     home = plan.one("openstack:loadbalancer/listener:Listener", "extremes-bologna-api-6443")["inputs"]["allowedCidrs"]
     for site in ("lumi-kajaani", "aws-frankfurt"):
@@ -363,8 +367,9 @@ def test_a_review_shows_the_engine_arriving_and_whom_it_registers(tmp_path: Path
         "extremes-bologna-fleet",
     ):
         assert f"`{name}`" in creates, name
-    # The registrations open the engine's paths: the registered clusters' API allow-lists change.
-    assert "`extremes-kajaani-api-6443`" in report[report.index("### To update") :]
+    # The registrations open the engine's paths: the registered clusters' API allow-lists change (the
+    # capi cluster's already admits Bologna, its management cluster).
+    assert "`postproc-eks`" in report[report.index("### To update") :]
     text = diagram(report)
     assert mermaid_parse(text).returncode == 0
     arrows = [line for line in text.splitlines() if " -. fleet .-> " in line]

@@ -28,6 +28,7 @@ from helm_values import unknown_keys
 
 from components.addons import ADDONS
 from components.addons.base import AddonContext, ChartRelease, chart_release
+from components.addons.cluster_api import operator_release
 from components.addons.external_secrets import external_secrets_release
 from components.addons.gpu_operator import gpu_operator_release
 from components.addons.ingress import ingress_releases
@@ -252,6 +253,8 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
         ],
         "gpu_operator": [gpu_operator_release(CLUSTER, cluster)],
         "ingress": ingress_releases(CLUSTER, ["0.0.0.0/0"]),
+        # Cluster API's operator needs cert-manager, from the ingress add-on.
+        "cluster_api": [operator_release(CLUSTER)],
         "jupyterhub": [
             jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
             jupyterhub_release(CLUSTER, on_eks, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
@@ -285,6 +288,8 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     # on eks needs the default StorageClass.
     assert records["gpu_operator"][0].waits_for == ("observability",)
     assert records["observability"][1].waits_for == ("block_storage",)
+    # Cluster API's operator: its webhook certificate is cert-manager's, from the ingress add-on.
+    assert records["cluster_api"][0].waits_for == ("ingress",)
     # The check bites: with the hub first, it waits for add-ons not yet built.
     assert order_problems(list(reversed(order)), records) == [
         ("jupyterhub", "ingress"),
@@ -294,6 +299,7 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
         ("jupyterhub", "observability"),
         ("gpu_operator", "observability"),
         ("observability", "block_storage"),
+        ("cluster_api", "ingress"),
     ]
 
 
@@ -720,29 +726,44 @@ def _hub_clusters(stack: str) -> set[str]:
 
 
 def test_clusters_without_a_hub_publish_nothing(bundled_plan: Callable[[str], Plan]) -> None:
-    # destine-extremes: only postproc has a hub; its rke2 clusters and the attached one publish nothing.
+    # destine-extremes: only postproc has a hub; its other clusters publish nothing. extremes-bologna
+    # builds the capi cluster extremes-kajaani, so it gets cert-manager (Cluster API's webhooks), alone.
     plan = bundled_plan("destine-extremes")
     assert _hub_clusters("destine-extremes") == {"postproc"}
-    assert [r["name"] for r in plan.by_type(INGRESS)] == ["postproc-ingress"]
+    assert [r["name"] for r in plan.by_type(INGRESS)] == ["extremes-bologna-ingress", "postproc-ingress"]
     assert [r["name"] for r in plan.by_type(ISSUER)] == ["postproc-letsencrypt-production"]
     published = {
         r["name"] for r in plan.by_type(RELEASE) if r["inputs"]["chart"] in ("traefik", "cert-manager", "jupyterhub")
     }
-    assert published == {"postproc-traefik", "postproc-cert-manager", "postproc-jupyterhub"}
+    assert published == {
+        "postproc-traefik",
+        "postproc-cert-manager",
+        "postproc-jupyterhub",
+        "extremes-bologna-cert-manager",
+    }
     namespaces = [
         r["name"] for r in plan.by_type(NAMESPACE) if r["inputs"]["metadata"]["name"] in ("traefik", "cert-manager")
     ]
-    assert sorted(namespaces) == ["postproc-cert-manager", "postproc-traefik"]
+    assert sorted(namespaces) == ["extremes-bologna-cert-manager", "postproc-cert-manager", "postproc-traefik"]
+    # Nothing of Traefik's on the management cluster: no load balancer, no floating IP.
+    bologna = plan.within(plan.one(INGRESS, "extremes-bologna-ingress")["urn"])
+    assert sorted(r["type"] for r in bologna.resources) == [
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:helm.sh/v3:Release",
+    ]
 
 
 @pytest.mark.parametrize("stack", BUNDLED)
 def test_ingress_goes_exactly_where_a_hub_is_published(bundled_plan: Callable[[str], Plan], stack: str) -> None:
     plan = bundled_plan(stack)
     expected = _hub_clusters(stack)
-    assert {r["name"].removesuffix("-ingress") for r in plan.by_type(INGRESS)} == expected
-    for chart in ("traefik", "cert-manager"):
+    raw = stack_platform(stack)
+    # Management clusters of capi clusters get the add-on for cert-manager alone.
+    managing = {c["management_cluster"] for c in raw["clusters"].values() if c.get("backend") == "capi"}
+    assert {r["name"].removesuffix("-ingress") for r in plan.by_type(INGRESS)} == expected | managing
+    for chart, where in (("traefik", expected), ("cert-manager", expected | managing)):
         found = {r["name"].removesuffix(f"-{chart}") for r in plan.by_type(RELEASE) if r["inputs"]["chart"] == chart}
-        assert found == expected, chart
+        assert found == where, chart
 
 
 def test_bundled_stacks_include_a_hub_and_a_cluster_without() -> None:

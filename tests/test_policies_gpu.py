@@ -1095,13 +1095,15 @@ def test_bundled_magnum_and_site_flavors(analyzer: Analyzer, bundled_plan: Calla
     """buildspace: Magnum processing-a30 3 x 1 + EKS t4 2 x 1; destine-extremes' site flavor counts once declared."""
     buildspace = violations(analyzer, bundled_plan("buildspace"), {"gpu-cap-per-stack": {"max_gpus_per_stack": 4}})
     assert "5 GPUs" in next(v.message for v in buildspace.violations if v.policy == "gpu-cap-per-stack")
-    # extremes-bologna 2 x 2, postproc-h100 2 x 8; lumi-kajaani's own gpu.a100.1 only when configured.
+    # extremes-bologna 2 x 2, postproc-h100 2 x 8; lumi-kajaani's own gpu.a100.1 only when configured,
+    # then the capi pool's MachineDeployment at its autoscaler max-size: 4 x 1.
     destine = bundled_plan("destine-extremes")
     base = violations(analyzer, destine, {"gpu-cap-per-stack": {"max_gpus_per_stack": 19}})
     assert "20 GPUs" in next(v.message for v in base.violations if v.policy == "gpu-cap-per-stack")
     declared = {"max_gpus_per_stack": 20, "gpu_flavors": [{"name": "gpu.a100.1", "gpus": 1}]}
     with_site = violations(analyzer, destine, {"gpu-cap-per-stack": declared})
-    assert "21 GPUs" in next(v.message for v in with_site.violations if v.policy == "gpu-cap-per-stack")
+    message = next(v.message for v in with_site.violations if v.policy == "gpu-cap-per-stack")
+    assert "24 GPUs" in message and "extremes-kajaani-a100: 4" in message
 
 
 def test_real_node_groups_are_tainted_and_clusters_run_the_operator(
@@ -1252,3 +1254,35 @@ def test_an_operator_a_gitops_engine_installs_by_the_clusters_name_covers_it(ana
     report = run(analyzer, *gpu, resource("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", "op", pending, parent=None))
     found = [v for v in report.violations if v.policy == "gpu-operator-on-gpu-clusters"]
     assert [(v.level, "during preview" in v.message) for v in found] == [("advisory", True)]
+
+
+MACHINE_DEPLOYMENT = "kubernetes:cluster.x-k8s.io/v1beta2:MachineDeployment"
+KUBEADM_CONFIG_TEMPLATE = "kubernetes:bootstrap.cluster.x-k8s.io/v1beta2:KubeadmConfigTemplate"
+
+
+def test_capi_gpu_pools_are_counted_and_must_be_tainted(
+    analyzer: Analyzer, bundled_plan: Callable[[str], Plan]
+) -> None:
+    """A Cluster API pool: its flavor from the machine template it names, its taints from its bootstrap template."""
+    plan = bundled_plan("destine-extremes")
+    pool = plan.one(MACHINE_DEPLOYMENT, "extremes-kajaani-a100")
+    bootstrap = plan.one(KUBEADM_CONFIG_TEMPLATE, "extremes-kajaani-a100-bootstrap")
+    config = {"gpu_flavors": [{"name": "gpu.a100.1", "gpus": 1}]}
+    clean = violations(analyzer, plan, {"gpu-nodes-tainted": config})
+    assert hits(clean, "gpu-nodes-tainted") == []
+
+    def untainted(inputs: dict[str, Any]) -> dict[str, Any]:
+        changed = copy.deepcopy(inputs)
+        registration = changed["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]
+        registration["taints"] = [t for t in registration["taints"] if t["key"] != "nvidia.com/gpu"]
+        return changed
+
+    broken = Plan(
+        project=plan.project,
+        stack=plan.stack,
+        resources=[{**r, "inputs": untainted(r["inputs"])} if r is bootstrap else r for r in plan.resources],
+    )
+    report = violations(analyzer, broken, {"gpu-nodes-tainted": config})
+    assert hits(report, "gpu-nodes-tainted") == [(pool["urn"], "mandatory")]
+    # Without the site's flavor declared, the pool is not known to carry GPUs: nothing to say.
+    assert hits(violations(analyzer, broken), "gpu-nodes-tainted") == []

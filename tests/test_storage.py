@@ -184,13 +184,15 @@ def test_cinder_csi_plugins_as_upstream_ships_them(bundled_plan: Callable[[str],
     assert len(checksum) == 64 and int(checksum, 16) >= 0
 
 
-def test_every_rke2_version_has_its_cinder_csi_release() -> None:
+def test_every_rke2_and_capi_version_has_its_cinder_csi_release() -> None:
     from components.addons.cinder_csi import RELEASES
     from components.spec.catalog import BACKEND_VERSIONS
 
-    assert sorted(RELEASES) == sorted(BACKEND_VERSIONS["rke2"])
+    assert sorted(RELEASES) == sorted(set(BACKEND_VERSIONS["rke2"]) | set(BACKEND_VERSIONS["capi"]))
+    # cloud-provider-openstack's tags: v1.32.1, v1.33.1, v1.34.1 and v1.35.0 (the newest of each minor).
     for minor, images in RELEASES.items():
-        assert images["cinder-csi-plugin"].endswith(f":v{minor}.1"), minor
+        patch = "0" if minor == "1.35" else "1"
+        assert images["cinder-csi-plugin"].endswith(f":v{minor}.{patch}"), minor
 
 
 def test_the_cloud_config_is_secret_and_authenticates_with_the_cluster_credential() -> None:

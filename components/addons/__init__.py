@@ -91,16 +91,31 @@ def _gpu_operator(context: AddonContext) -> pulumi.ComponentResource:
 
 def _ingress_applies(name: str, spec: PlatformSpec) -> bool:
     # On clusters that publish a service (the hub, the central observability endpoints), unless switched off.
-    cluster = spec.clusters[name]
-    from .observability import is_central
+    from .cluster_api import manages
+    from .ingress import publishes
 
-    return cluster.addons.ingress.enabled and (cluster.addons.hub is not None or is_central(spec, name))
+    # Also on management clusters of capi clusters, for its cert-manager alone (cluster_api.py).
+    return spec.clusters[name].addons.ingress.enabled and (publishes(spec, name) or bool(manages(spec, name)))
 
 
 def _ingress(context: AddonContext) -> pulumi.ComponentResource:
     from .ingress import Ingress
 
     return Ingress(f"{context.cluster_name}-ingress", context, opts=pulumi.ResourceOptions(parent=context.parent))
+
+
+def _cluster_api_applies(name: str, spec: PlatformSpec) -> bool:
+    from .cluster_api import manages
+
+    return bool(manages(spec, name))
+
+
+def _cluster_api(context: AddonContext) -> pulumi.ComponentResource:
+    from .cluster_api import ClusterApiProviders
+
+    return ClusterApiProviders(
+        f"{context.cluster_name}-cluster-api", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
 
 
 def _jupyterhub_applies(name: str, spec: PlatformSpec) -> bool:
@@ -114,7 +129,8 @@ def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
 
 
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
-#: the ones its releases wait for (the hub after block storage and ingress). External Secrets
+#: the ones its releases wait for (the hub after block storage and ingress, Cluster API's
+#: providers after the ingress add-on's cert-manager). External Secrets
 #: comes first: any add-on may take a secret from it (external_secrets.runtime_secret). The collector (or, on
 #: the central cluster, the central stack with its collector) comes after the ingress that
 #: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
@@ -123,6 +139,7 @@ ADDONS: tuple[Addon, ...] = (
     Addon("external_secrets", _external_secrets_applies, _external_secrets),
     Addon("block_storage", _storage_applies, _storage),
     Addon("ingress", _ingress_applies, _ingress),
+    Addon("cluster_api", _cluster_api_applies, _cluster_api),
     Addon("observability", _observability_applies, _observability),
     Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),

@@ -1,11 +1,12 @@
-"""Cinder CSI on rke2 clusters: volumes for PersistentVolumeClaims, from the site's Cinder.
+"""Cinder CSI on rke2 and capi clusters: volumes for PersistentVolumeClaims, from the site's Cinder.
 
-RKE2 ships no volume driver and the cloud-provider-openstack charts are not in the offline
-mirror, so Meridian writes the driver's objects itself. Every fact below (images, arguments,
-RBAC rules, mounts) comes from cloud-provider-openstack's manifests/cinder-csi-plugin/ at the
-release matching the cluster's Kubernetes minor (v1.32.1, v1.33.1, v1.34.1: upstream recommends
-the plugin release of the cluster's version, docs/cinder-csi-plugin/using-cinder-csi-plugin.md;
-the three differ only in their images).
+RKE2 ships no volume driver (nor does a kubeadm cluster Cluster API builds) and the
+cloud-provider-openstack charts are not in the offline mirror, so Meridian writes the driver's
+objects itself. Every fact below (images, arguments, RBAC rules, mounts) comes from
+cloud-provider-openstack's manifests/cinder-csi-plugin/ at the release matching the cluster's
+Kubernetes minor (v1.32.1, v1.33.1, v1.34.1, v1.35.0: upstream recommends the plugin release of
+the cluster's version, docs/cinder-csi-plugin/using-cinder-csi-plugin.md; they differ only in
+their images).
 
 Decisions against the upstream manifests:
 
@@ -58,7 +59,7 @@ NODE_CLOUD_CONF = "[Metadata]\nsearch-order = configDrive,metadataService\n"
 
 _REGISTRY = "registry.k8s.io"
 #: Images of cloud-provider-openstack manifests/cinder-csi-plugin per Kubernetes minor (tags
-#: v1.32.1, v1.33.1, v1.34.1), by container name.
+#: v1.32.1, v1.33.1, v1.34.1, v1.35.0), by container name.
 RELEASES: dict[str, dict[str, str]] = {
     "1.32": {
         "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.32.1",
@@ -78,6 +79,15 @@ RELEASES: dict[str, dict[str, str]] = {
     },
     "1.34": {
         "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.34.1",
+        "csi-attacher": f"{_REGISTRY}/sig-storage/csi-attacher:v4.10.0",
+        "csi-provisioner": f"{_REGISTRY}/sig-storage/csi-provisioner:v5.3.0",
+        "csi-resizer": f"{_REGISTRY}/sig-storage/csi-resizer:v1.14.0",
+        "liveness-probe": f"{_REGISTRY}/sig-storage/livenessprobe:v2.17.0",
+        "node-driver-registrar": f"{_REGISTRY}/sig-storage/csi-node-driver-registrar:v2.15.0",
+    },
+    # v1.35.0 changed only the plugin's image from v1.34.1 (and the snapshotter's, not run here).
+    "1.35": {
+        "cinder-csi-plugin": f"{_REGISTRY}/provider-os/cinder-csi-plugin:v1.35.0",
         "csi-attacher": f"{_REGISTRY}/sig-storage/csi-attacher:v4.10.0",
         "csi-provisioner": f"{_REGISTRY}/sig-storage/csi-provisioner:v5.3.0",
         "csi-resizer": f"{_REGISTRY}/sig-storage/csi-resizer:v1.14.0",

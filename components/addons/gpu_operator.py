@@ -161,7 +161,9 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
             "enabled": uses_mig,
             # Changing MIG mode needs a GPU reset; GPUs passed through to OpenStack VMs only
             # reset with a reboot of the VM (GPU Operator docs, "MIG support": WITH_REBOOT).
-            "env": [{"name": "WITH_REBOOT", "value": "true" if cluster.backend in ("rke2", "magnum") else "false"}],
+            "env": [
+                {"name": "WITH_REBOOT", "value": "true" if cluster.backend in ("rke2", "magnum", "capi") else "false"}
+            ],
             "config": {"default": "all-disabled", "create": False, "name": ""},
         },
         "devicePlugin": {"enabled": True},

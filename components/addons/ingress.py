@@ -48,6 +48,7 @@ from typing import Any
 
 import pulumi
 
+from ..spec import PlatformSpec
 from ..spec.addons import AcmeSpec
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
 from .base import namespace as addon_namespace
@@ -306,23 +307,38 @@ def ingress_releases(
     :param push: the central observability's push entry point (see `traefik_values`).
     """
     return [
-        chart_release(
-            f"{cluster_name}-traefik",
-            "traefik",
-            namespace=TRAEFIK_NAMESPACE,
-            values=traefik_values(source_ranges, load_balancer, push),
-            # Its crds/ (IngressRoute, Middleware, Traefik Hub) are installed on every cluster, though
-            # Traefik serves Middlewares only where the central observability endpoints are: Helm
-            # installs crds/ at a release's install only, never at an upgrade, so a cluster that
-            # becomes the central one later must already have them.
-        ),
-        chart_release(
-            f"{cluster_name}-cert-manager",
-            "cert-manager",
-            namespace=CERT_MANAGER_NAMESPACE,
-            values=cert_manager_values(cert_manager_role),
-        ),
+        traefik_release(cluster_name, source_ranges, load_balancer, push),
+        cert_manager_release(cluster_name, cert_manager_role),
     ]
+
+
+def traefik_release(
+    cluster_name: str,
+    source_ranges: pulumi.Input[Sequence[str]],
+    load_balancer: dict[str, Any] | None = None,
+    push: PushEntry | None = None,
+) -> ChartRelease:
+    """Traefik's release record (see `traefik_values`)."""
+    return chart_release(
+        f"{cluster_name}-traefik",
+        "traefik",
+        namespace=TRAEFIK_NAMESPACE,
+        values=traefik_values(source_ranges, load_balancer, push),
+        # Its crds/ (IngressRoute, Middleware, Traefik Hub) are installed on every cluster, though
+        # Traefik serves Middlewares only where the central observability endpoints are: Helm
+        # installs crds/ at a release's install only, never at an upgrade, so a cluster that
+        # becomes the central one later must already have them.
+    )
+
+
+def cert_manager_release(cluster_name: str, cert_manager_role: pulumi.Input[str] | None = None) -> ChartRelease:
+    """cert-manager's release record (with its DNS-01 role, when it has one)."""
+    return chart_release(
+        f"{cluster_name}-cert-manager",
+        "cert-manager",
+        namespace=CERT_MANAGER_NAMESPACE,
+        values=cert_manager_values(cert_manager_role),
+    )
 
 
 def cluster_issuer_spec(acme: AcmeSpec, route53: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -548,11 +564,18 @@ class Ingress(pulumi.ComponentResource):
         :param opts: options of the component itself.
         """
         super().__init__("meridian:addons:Ingress", name, None, opts)
-        import pulumi_kubernetes as k8s
 
         from ..reachability import cidrs
 
         cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
+        self.addresses, self.push_addresses = [], []
+        if context.spec is not None and not publishes(context.spec, cluster_name):
+            # A management cluster of capi clusters that publishes nothing: cert-manager only, for
+            # Cluster API's webhooks (cluster_api.py); no Traefik, no load balancer.
+            self.releases = [cert_manager_release(cluster_name)]
+            self._deliver(context, {})
+            self.register_outputs({"ingress_class": None, "issuer": spec.acme.issuer if spec.acme else None})
+            return
         entries = list(spec.allowed_sources)
         if context.spec is not None:
             from .observability import probe_sources
@@ -588,6 +611,16 @@ class Ingress(pulumi.ComponentResource):
             role_arn, policy, route53 = _dns01_role(cluster_name, context, self)
             waits["cert-manager"] = [policy]  # its permissions before its first ACME order
         self.releases = ingress_releases(cluster_name, allowed_v4, load_balancer, role_arn, push)
+        self._deliver(context, waits, route53)
+        self.register_outputs({"ingress_class": INGRESS_CLASS, "issuer": spec.acme.issuer if spec.acme else None})
+
+    def _deliver(
+        self, context: AddonContext, waits: dict[str, list[pulumi.Resource]], route53: dict[str, Any] | None = None
+    ) -> None:
+        """Each release in its namespace, then the ACME ClusterIssuer (when the spec has an account)."""
+        import pulumi_kubernetes as k8s
+
+        cluster_name, spec = context.cluster_name, context.cluster.addons.ingress
         delivered: dict[str, pulumi.Resource] = {}
         for release in self.releases:
             namespace = addon_namespace(
@@ -617,4 +650,10 @@ class Ingress(pulumi.ComponentResource):
                     parent=self, provider=context.provider, depends_on=[delivered["cert-manager"]]
                 ),
             )
-        self.register_outputs({"ingress_class": INGRESS_CLASS, "issuer": spec.acme.issuer if spec.acme else None})
+
+
+def publishes(spec: PlatformSpec, cluster_name: str) -> bool:
+    """Whether the cluster publishes a service through Traefik: a hub, or the central observability endpoints."""
+    from .observability import is_central
+
+    return spec.clusters[cluster_name].addons.hub is not None or is_central(spec, cluster_name)

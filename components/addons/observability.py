@@ -143,7 +143,7 @@ def collector_sources(spec: PlatformSpec, cluster_name: str) -> list[str]:
 def node_count(cluster: ClusterSpec) -> int:
     """The most nodes the cluster may have: every pool at its max size, plus the control plane where it is ours."""
     workers = sum(pool.max_size for pool in cluster.node_pools.values())
-    return workers + (cluster.control_plane.count if cluster.backend == "rke2" else 0)
+    return workers + (cluster.control_plane.count if cluster.backend in ("rke2", "capi") else 0)
 
 
 def wal_size_gb(cluster: ClusterSpec, buffer_minutes: int) -> int:
@@ -269,7 +269,7 @@ def collector_release(
         PROMETHEUS_STACK_CHART,
         namespace=NAMESPACE,
         values=values,
-        waits_for=("block_storage",) if cluster.backend in ("eks", "rke2") else (),
+        waits_for=("block_storage",) if cluster.backend in ("eks", "rke2", "capi") else (),
     )
 
 

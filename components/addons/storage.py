@@ -5,14 +5,14 @@ volumes, later Prometheus and Loki).
 
 * eks: the Amazon EBS CSI driver is an EKS add-on of the cluster backend
   (components/clusters/eks.py, `<cluster>-ebs-csi`); this add-on makes its class `gp3`.
-* rke2: RKE2 ships no volume driver, so this add-on installs Cinder CSI (cinder_csi.py) with the
-  site's cluster application credential, and its class `csi-cinder`.
+* rke2, capi: RKE2 ships no volume driver, nor does a kubeadm cluster, so this add-on installs
+  Cinder CSI (cinder_csi.py) with the site's cluster application credential, and its class `csi-cinder`.
 * magnum: Cinder CSI and its class come with the cluster (Magnum's driver). attached: the owner's.
 
 Children of the `<cluster>-block-storage` component:
 
 * `<cluster>-storage-class`   storage.k8s.io/v1 StorageClass (default class)
-* rke2: `<cluster>-cinder-csi-config` Secret and `<cluster>-<object name>` for the driver's objects
+* rke2, capi: `<cluster>-cinder-csi-config` Secret and `<cluster>-<object name>` for the driver's objects
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..spec import ClusterSpec
 from .base import AddonContext, kubernetes_object, secrets_checksum
 
 #: Backends whose volume driver Meridian installs and whose default class this add-on makes.
-BACKENDS = frozenset({"eks", "rke2"})
+BACKENDS = frozenset({"eks", "rke2", "capi"})
 
 #: The class name and the EBS CSI driver's provisioner and parameters (aws-ebs-csi-driver
 #: docs/parameters.md: `type`, `encrypted`). gp3 gives 3,000 IOPS and 125 MiB/s at any size;
@@ -68,14 +68,14 @@ def default_class(name: str, provisioner: str, labels: dict[str, str], parameter
 
 
 class BlockStorage(pulumi.ComponentResource):
-    """The cluster's default StorageClass, and on rke2 the Cinder CSI driver (see the module docstring)."""
+    """The cluster's default StorageClass, and on rke2 and capi the Cinder CSI driver (see the module docstring)."""
 
     def __init__(self, name: str, context: AddonContext, *, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("meridian:addons:BlockStorage", name, None, opts)
         from . import cinder_csi
 
         cluster_name = context.cluster_name
-        if context.cluster.backend == "rke2":
+        if context.cluster.backend in ("rke2", "capi"):
             _cinder_csi(cluster_name, context, self)
             document = default_class(cinder_csi.CLASS_NAME, cinder_csi.DRIVER, context.labels, {})
         else:
@@ -94,12 +94,12 @@ class BlockStorage(pulumi.ComponentResource):
 
 
 def _cinder_csi(cluster_name: str, context: AddonContext, parent: pulumi.Resource) -> None:
-    """Install Cinder CSI on an rke2 cluster (its class is made by the caller)."""
+    """Install Cinder CSI on an rke2 or capi cluster (its class is made by the caller)."""
     from ..secrets import secret
     from . import cinder_csi
 
     settings = context.site.spec.openstack
-    credential = settings.cluster_credential  # PlatformSpec requires it on sites with rke2 clusters
+    credential = settings.cluster_credential  # PlatformSpec requires it on sites with rke2 or capi clusters
     # `secret` resolves the reference as a secret Output; what is built from it stays secret.
     config: pulumi.Output[str] = secret(credential.secret).apply(
         lambda value: cinder_csi.cloud_conf(credential.auth_url, credential.id, value, settings.region)

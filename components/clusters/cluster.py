@@ -2,7 +2,7 @@
 
 Children of KubernetesCluster (`parent=self`):
 
-* the backend's control plane (see `rke2`, `magnum`, `eks`; nothing for `attached`)
+* the backend's control plane (see `rke2`, `magnum`, `capi`, `eks`; nothing for `attached`)
 * `<cluster>-<pool>`  NodePool per `node_pools` entry, holding the pool's nodes
 * `<cluster>-k8s`     pulumi_kubernetes.Provider built from the cluster's kubeconfig; every
                       add-on on the cluster receives it explicitly
@@ -11,6 +11,7 @@ Children of KubernetesCluster (`parent=self`):
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
@@ -62,6 +63,18 @@ class NodePool(pulumi.ComponentResource):
         self.register_outputs({"node_labels": self.node_labels, **outputs})
 
 
+@dataclass(frozen=True)
+class Management:
+    """What a capi cluster's backend needs of its management cluster."""
+
+    #: The management cluster's key in the spec.
+    name: str
+    #: Its KubernetesCluster component (its Kubernetes provider, labels).
+    cluster: KubernetesCluster
+    #: Its Cluster API providers (components/addons/cluster_api.py); `ready` is what to wait for.
+    providers: Any
+
+
 class KubernetesCluster(pulumi.ComponentResource):
     """A Kubernetes cluster on a site, exposing its kubeconfig and an explicit Kubernetes provider."""
 
@@ -89,6 +102,8 @@ class KubernetesCluster(pulumi.ComponentResource):
     volume_driver: pulumi.Resource | None = None
     """The volume driver Meridian installs with the cluster (eks: the EBS CSI add-on), which the
     default StorageClass waits for; None where the cloud's driver comes with the cluster or none does."""
+    management: Management | None = None
+    """capi: the management cluster whose Cluster API controllers build this one (None elsewhere)."""
     service_account_issuer: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
     """eks: the IAM OIDC provider's ARN and the issuer URL of the cluster's service-account tokens,
     which IAM roles for service accounts trust (add-ons make such roles: the EBS CSI driver's,
@@ -102,6 +117,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         site: Site,
         project: ProjectSpec,
         api_sources: list[Source] | None = None,
+        management: Management | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """Create the cluster `name` on `site`.
@@ -111,9 +127,11 @@ class KubernetesCluster(pulumi.ComponentResource):
         :param site: the site component the cluster runs on (its provider, network and tags).
         :param project: the project spec, for names and tags.
         :param api_sources: the resolved API allow-list (reachability.api_allow_list, sources); none when omitted.
+        :param management: capi only: the management cluster and its Cluster API providers.
         :param opts: options of the component itself.
         """
         super().__init__("meridian:clusters:KubernetesCluster", name, None, opts)
+        self.management = management
         self.name = name
         self.spec = spec
         self.project = project

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 BACKEND_VERSIONS: dict[str, dict[str, str]] = {
     "rke2": {"1.32": "v1.32.13+rke2r1", "1.33": "v1.33.13+rke2r2", "1.34": "v1.34.5+rke2r1"},
     "magnum": {"1.34": "v1.34.7", "1.35": "v1.35.5"},
+    "capi": {"1.34": "v1.34.7", "1.35": "v1.35.5"},
     "eks": {"1.33": "1.33", "1.34": "1.34", "1.35": "1.35"},
     "attached": {f"1.{minor}": f"1.{minor}" for minor in range(30, 36)},
 }

@@ -7,6 +7,7 @@ Rules that need the site (backend fits the site, GPU flavors, versions) live in
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -214,6 +215,9 @@ class GpuSpec(SpecModel):
         return {"nvidia.com/gpu": self.count}
 
 
+#: A Kubernetes release inside an image name (image-builder: `ubuntu-2404-kube-v1.34.7`).
+IMAGE_KUBE_RELEASE = re.compile(r"kube-?v?(1\.[0-9]+\.[0-9]+)")
+
 #: The control plane's key beside the node pools wherever pools are listed (capacity, boot records).
 CONTROL_PLANE = "control-plane"
 
@@ -280,7 +284,10 @@ class ControlPlaneSpec(SpecModel):
 
     count: int = Field(default=3, ge=1, le=7, description="Control-plane nodes: 1 (development) or 3 (HA).")
     flavor: str | None = Field(
-        default=None, min_length=1, max_length=64, description="Flavor of the servers (required for rke2 and magnum)."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Flavor of the servers (required for rke2, magnum and capi).",
     )
     disk_gb: int = Field(default=80, ge=40, le=2048, description="Root disk of each server in GiB (etcd lives here).")
     initialized: bool = Field(
@@ -310,9 +317,14 @@ class ClusterSpec(SpecModel):
     """A Kubernetes cluster on one site."""
 
     site: str = Field(min_length=1, max_length=40, description="Key of the site (in `sites`) the cluster runs on.")
-    backend: Literal["rke2", "magnum", "eks", "attached"] = Field(
-        description="How the cluster is provisioned: rke2 or magnum on OpenStack, eks on AWS, attached for an "
-        "existing cluster."
+    backend: Literal["rke2", "magnum", "capi", "eks", "attached"] = Field(
+        description="How the cluster is provisioned: rke2, magnum or capi (Cluster API, reconciled by "
+        "`management_cluster`) on OpenStack, eks on AWS, attached for an existing cluster."
+    )
+    management_cluster: Name | None = Field(
+        default=None,
+        description="capi only: the project's cluster whose Cluster API controllers build, heal and upgrade this "
+        "one (they run there, with its autoscaler).",
     )
     version: str = Field(pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version, e.g. 1.33.")
     control_plane: ControlPlaneSpec = Field(default_factory=ControlPlaneSpec, description="Control-plane shape.")
@@ -355,6 +367,34 @@ class ClusterSpec(SpecModel):
         description="eks only: IAM roles granted cluster-admin through EKS access entries.",
     )
 
+    def _capi_rules(self, problems: CrossFieldError) -> None:
+        """What a Cluster API cluster needs: a management cluster, an image built for its exact version."""
+        if self.management_cluster is None:
+            problems.add(("management_cluster",), "a capi cluster is built by another cluster of the project: name it")
+        if self.control_plane.initialized:
+            problems.add(
+                ("control_plane", "initialized"),
+                "rke2 only: a capi control plane's state is kept by its management cluster",
+            )
+        release = BACKEND_VERSIONS["capi"].get(self.version)
+        if self.image is None:
+            problems.add(
+                ("image",),
+                "capi machines boot an image with kubeadm, kubelet and containerd of the cluster's version "
+                f"(an image-builder image, e.g. ubuntu-2404-kube-{release or 'v1.34.7'})",
+            )
+        elif release is not None:
+            # image-builder names its OpenStack images after the Kubernetes release they carry
+            # (images/capi/packer/openstack: `ubuntu-2404-kube-v1.34.7`): a name naming another release
+            # is an image from before an upgrade, which kubeadm would refuse to join with.
+            found = IMAGE_KUBE_RELEASE.search(self.image)
+            if found is not None and found.group(1) != release.removeprefix("v"):
+                problems.add(
+                    ("image",),
+                    f"{self.image} carries Kubernetes v{found.group(1)}; the cluster runs {release} "
+                    "(upgrade the image with the version)",
+                )
+
     def gpu_driver(self, gpu: GpuSpec) -> Literal["operator", "preinstalled"]:
         """Who installs the driver on a GPU pool of this cluster (the spec's choice or the backend's default)."""
         if gpu.driver is not None:
@@ -396,7 +436,11 @@ class ClusterSpec(SpecModel):
                 problems.add(
                     ("node_pools", CONTROL_PLANE), f"'{CONTROL_PLANE}' names the control plane: rename the pool"
                 )
-        if self.backend in ("rke2", "magnum") and self.control_plane.flavor is None:
+        if self.backend == "capi":
+            self._capi_rules(problems)
+        elif self.management_cluster is not None:
+            problems.add(("management_cluster",), f"only capi clusters have a management cluster, not {self.backend}")
+        if self.backend in ("rke2", "magnum", "capi") and self.control_plane.flavor is None:
             problems.add(("control_plane", "flavor"), f"{self.backend} clusters need a control-plane flavor")
         if self.backend == "magnum":
             for reserved in ("default-worker", "default-master"):

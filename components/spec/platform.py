@@ -20,8 +20,21 @@ from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
 from .vault import VaultSpec
 
+#: The oldest Kubernetes minor Cluster API v1.14 runs its management cluster on (cluster-api
+#: docs/book/src/reference/versions.md: management clusters v1.33 to v1.36).
+CAPI_MANAGEMENT_MINOR = 33
+#: A capi cluster's pod and service ranges (components/clusters/capi.py POD_CIDR, SERVICE_CIDR).
+CAPI_POD_CIDR = "192.168.0.0/16"
+CAPI_SERVICE_CIDR = "10.96.0.0/12"
+
 #: Which site kinds each cluster backend can run on.
-BACKEND_SITE_KINDS = {"rke2": {"openstack"}, "magnum": {"openstack"}, "eks": {"aws"}, "attached": {"openstack", "aws"}}
+BACKEND_SITE_KINDS = {
+    "rke2": {"openstack"},
+    "magnum": {"openstack"},
+    "capi": {"openstack"},
+    "eks": {"aws"},
+    "attached": {"openstack", "aws"},
+}
 
 
 class InterconnectSpec(SpecModel):
@@ -264,6 +277,95 @@ class PlatformSpec(SpecModel):
         return self
 
     @model_validator(mode="after")
+    def _cluster_api(self) -> PlatformSpec:
+        """A capi cluster's management cluster is another of the project's, built by Meridian, with no cycle."""
+        problems = CrossFieldError()
+        known = ", ".join(sorted(self.clusters))
+        cycles: set[frozenset[str]] = set()
+        for name, cluster in self.clusters.items():
+            if cluster.backend != "capi" or cluster.management_cluster is None:
+                continue
+            where = ("clusters", name, "management_cluster")
+            home = self.clusters.get(cluster.management_cluster)
+            if home is None:
+                problems.add(where, f"'{cluster.management_cluster}' is not a cluster of the project (known: {known})")
+                continue
+            if cluster.management_cluster == name:
+                problems.add(where, "a cluster cannot build itself: name another cluster of the project")
+                continue
+            chain = [name, cluster.management_cluster]
+            while self.clusters.get(chain[-1]) is not None and self.clusters[chain[-1]].backend == "capi":
+                upstream = self.clusters[chain[-1]].management_cluster
+                if upstream is None or upstream not in self.clusters or upstream in chain[1:]:
+                    break
+                chain.append(upstream)
+                if upstream == name:
+                    # Said once, at the cycle's first cluster in the spec.
+                    if frozenset(chain) not in cycles:
+                        cycles.add(frozenset(chain))
+                        problems.add(where, "management clusters form a cycle: " + " -> ".join(chain))
+                    break
+            if home.backend == "attached":
+                # Its egress and API allow-list are its owner's: the workload cluster's API load balancer
+                # cannot admit its controllers, and Meridian installs no providers there.
+                problems.add(
+                    where,
+                    f"'{cluster.management_cluster}' is attached (someone else's cluster): Cluster API's controllers "
+                    "need a cluster whose egress Meridian knows and whose add-ons it installs",
+                )
+            elif int(home.version.split(".")[1]) < CAPI_MANAGEMENT_MINOR:
+                problems.add(
+                    ("clusters", cluster.management_cluster, "version"),
+                    f"manages capi cluster '{name}': Cluster API v1.14's controllers run on Kubernetes "
+                    f"1.{CAPI_MANAGEMENT_MINOR} or later, not {home.version}",
+                )
+            elif not home.addons.ingress.enabled:
+                # The Cluster API operator's webhook certificate is cert-manager's (cluster-api-operator
+                # chart 0.28.0 renders a cert-manager Issuer and Certificate), and cert-manager comes
+                # with the ingress add-on (components/addons/ingress.py).
+                problems.add(
+                    ("clusters", cluster.management_cluster, "addons", "ingress", "enabled"),
+                    f"manages capi cluster '{name}': the Cluster API operator needs cert-manager, which comes "
+                    "with the ingress add-on",
+                )
+            site = self.sites.get(cluster.site)
+            for other, other_site in self.sites.items():
+                for purpose, reserved in (("pod", CAPI_POD_CIDR), ("service", CAPI_SERVICE_CIDR)):
+                    if ipaddress.ip_network(other_site.cidr).overlaps(ipaddress.ip_network(reserved)):
+                        # Nodes route these ranges inside the cluster: a site in them would be unreachable.
+                        problems.add(
+                            ("sites", other, "cidr"),
+                            f"{other_site.cidr} overlaps the {purpose} range {reserved} of capi cluster '{name}'",
+                        )
+            for pool_name, pool in cluster.node_pools.items():
+                if pool.min_size > 0 or site is None:
+                    continue
+                facts = site.flavors.get(pool.flavor)
+                if facts is None or facts.vcpus is None or facts.memory_gib is None:
+                    # cluster-autoscaler builds a node from these annotations to decide whether a pending
+                    # pod would fit on a pool at zero (clusterapi provider README, "Scale from zero support").
+                    problems.add(
+                        ("clusters", name, "node_pools", pool_name, "min_size"),
+                        f"a pool at zero nodes is sized from its flavor: give sites.{cluster.site}.flavors."
+                        f"{pool.flavor} its vcpus and memory_gib",
+                    )
+            hub = cluster.addons.hub
+            if hub is not None:
+                problems.add(
+                    ("clusters", name, "addons", "jupyterhub"),
+                    "capi clusters run no OpenStack cloud controller yet, so nothing publishes the hub's load "
+                    "balancer: run the hub on an rke2, magnum or eks cluster",
+                )
+            if self.observability is not None and self.observability.central.cluster == name:
+                problems.add(
+                    ("observability", "central", "cluster"),
+                    f"'{name}' is capi: its clusters run no OpenStack cloud controller yet, so nothing publishes "
+                    "the central endpoints' load balancers: choose an rke2, magnum or eks cluster",
+                )
+        problems.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
     def _cross_references(self) -> PlatformSpec:
         problems = CrossFieldError()
         for (name_a, a), (name_b, b) in combinations(self.sites.items(), 2):
@@ -282,11 +384,17 @@ class PlatformSpec(SpecModel):
         # controller calls Cinder and Nova from inside the cluster with its own credential.
         for site_name, site_spec in self.sites.items():
             rke2 = sorted(n for n, c in self.clusters.items() if c.site == site_name and c.backend == "rke2")
-            if rke2 and site_spec.openstack is not None and site_spec.openstack.cluster_credential is None:
+            capi = sorted(n for n, c in self.clusters.items() if c.site == site_name and c.backend == "capi")
+            if site_spec.openstack is not None and site_spec.openstack.cluster_credential is None and (rke2 or capi):
                 problems.add(
                     ("sites", site_name, "openstack", "cluster_credential"),
-                    f"rke2 clusters {', '.join(rke2)} get Cinder CSI volumes, which call the cloud with their own "
-                    "application credential: create one with the member role and give its auth_url, id and secret",
+                    (
+                        f"rke2 clusters {', '.join(rke2)} get"
+                        if rke2
+                        else f"capi clusters {', '.join(capi)} are built by Cluster API's OpenStack provider and get"
+                    )
+                    + " Cinder CSI volumes, which call the cloud with their own application credential: create one "
+                    "with the member role and give its auth_url, id and secret",
                 )
         in_cluster = self.vault.in_cluster if self.vault is not None else None
         for index, entry in enumerate(in_cluster.egress if in_cluster is not None else []):

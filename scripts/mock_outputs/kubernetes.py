@@ -16,7 +16,53 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _capi_kubeconfig(name: str) -> dict[str, Any]:
+    """The Secret Cluster API's control plane writes for cluster `name` (`<name>-kubeconfig`, key `value`).
+
+    The kubeconfig kubeadm's control plane provider generates (cluster-api util/kubeconfig): the
+    API's load balancer address, the cluster CA, and a client certificate of `<name>-admin`.
+    """
+    from ..mocks import documentation_ip
+
+    def pem(kind: str, seed: str) -> str:
+        body = base64.b64encode(hashlib.sha256(seed.encode()).digest() * 3).decode()
+        return _b64(f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n".encode())
+
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": f"https://{documentation_ip(name, 'api')}:6443",
+                    "certificate-authority-data": pem("CERTIFICATE", f"{name}/ca"),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": f"{name}-admin",
+                "user": {
+                    "client-certificate-data": pem("CERTIFICATE", f"{name}/admin"),
+                    "client-key-data": pem("RSA PRIVATE KEY", f"{name}/admin-key"),
+                },
+            }
+        ],
+        "contexts": [{"name": f"{name}-admin@{name}", "context": {"cluster": name, "user": f"{name}-admin"}}],
+        "current-context": f"{name}-admin@{name}",
+    }
+    return {
+        "type": "cluster.x-k8s.io/secret",
+        "metadata": {"name": f"{name}-kubeconfig", "labels": {"cluster.x-k8s.io/cluster-name": name}},
+        "data": {"value": _b64(json.dumps(kubeconfig).encode())},
+    }
+
+
 def _secret(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
+    if args.resource_id and args.name.endswith("-kubeconfig"):
+        # A read of Cluster API's kubeconfig Secret (components/clusters/capi.py).
+        return _capi_kubeconfig(args.name.removesuffix("-kubeconfig"))
     # A `kubernetes.io/service-account-token` Secret is filled in by the API's token controller
     # with the account's token, the cluster's CA and the namespace (Kubernetes docs, "Manually
     # create a long-lived API token for a ServiceAccount"); pulumi-kubernetes waits for it.
@@ -41,7 +87,16 @@ def _secret(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-RESOURCES: dict[str, ResourceBuilder] = {"kubernetes:core/v1:Secret": _secret}
+def _config_file(args: MockResourceArgs, _: dict[str, Any]) -> dict[str, Any]:
+    # The provider reads the file (an upstream release manifest at a URL) and registers its objects
+    # as the component's children; offline the file is not fetched, so the component has none.
+    return {"resources": []}
+
+
+RESOURCES: dict[str, ResourceBuilder] = {
+    "kubernetes:core/v1:Secret": _secret,
+    "kubernetes:yaml/v2:ConfigFile": _config_file,
+}
 CALLS: dict[str, CallBuilder] = {}
 #: type token -> (EC2-style ID prefix, ARN kind or "" when the type has no ARN; "service:kind" outside EC2)
 AWS_IDS: dict[str, tuple[str, str]] = {}

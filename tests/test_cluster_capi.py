@@ -1,0 +1,264 @@
+"""capi clusters: Cluster API objects on the management cluster (components/clusters/capi.py, addons/cluster_api.py).
+
+The bundled stack destine-extremes builds extremes-kajaani with Cluster API from extremes-bologna.
+Every object is validated against the CRDs of the releases the providers serve (Cluster API v1.14.0,
+CAPO v0.14.7, the operator v0.28.0: the chart lock's CRD files, from the mirror).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import edited_stack
+
+from components.addons.cluster_api import CAPI_VERSION, CAPO_VERSION, ORC_MANIFEST
+from components.clusters.capi import CALICO_MANIFEST, PROVIDER_ID
+from components.spec.catalog import BACKEND_VERSIONS
+from scripts.diff import diff_plans
+from scripts.harness import STACKS, Plan, evaluate
+from scripts.mocks import stable_uuid
+from scripts.validate import validate_objects
+
+STACK = "destine-extremes"
+CLUSTER = "extremes-kajaani"
+NAMESPACE = "capi-extremes-kajaani"
+MD = "kubernetes:cluster.x-k8s.io/v1beta2:MachineDeployment"
+MHC = "kubernetes:cluster.x-k8s.io/v1beta2:MachineHealthCheck"
+CAPI_CLUSTER = "kubernetes:cluster.x-k8s.io/v1beta2:Cluster"
+KCP = "kubernetes:controlplane.cluster.x-k8s.io/v1beta2:KubeadmControlPlane"
+BOOTSTRAP = "kubernetes:bootstrap.cluster.x-k8s.io/v1beta2:KubeadmConfigTemplate"
+OS_CLUSTER = "kubernetes:infrastructure.cluster.x-k8s.io/v1beta1:OpenStackCluster"
+MACHINES = "kubernetes:infrastructure.cluster.x-k8s.io/v1beta1:OpenStackMachineTemplate"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET = "kubernetes:core/v1:Secret"
+PROVIDER = "pulumi:providers:kubernetes"
+CAPI_TYPES = (CAPI_CLUSTER, KCP, MD, MHC, BOOTSTRAP, OS_CLUSTER, MACHINES)
+CAPACITY = "capacity.cluster-autoscaler.kubernetes.io/"
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return evaluate(STACK, reveal_secrets=True)
+
+
+def kubelet_args(registration: dict[str, Any]) -> dict[str, str]:
+    return {arg["name"]: arg["value"] for arg in registration["kubeletExtraArgs"]}
+
+
+def capi_objects(plan: Plan) -> list[dict[str, Any]]:
+    return [r["inputs"] for token in CAPI_TYPES for r in plan.by_type(token)]
+
+
+def test_every_cluster_api_object_validates_against_the_providers_crds(plan: Plan) -> None:
+    objects = capi_objects(plan)
+    assert len(objects) == 1 + 1 + 2 + 2 + 2 + 1 + 3  # Cluster, KCP, MDs, MHCs, bootstraps, OSCluster, templates
+    assert validate_objects(objects, "1.34.0", "capi") == []
+    operator_objects = [r["inputs"] for r in plan.resources if r["type"].startswith("kubernetes:operator.cluster")]
+    assert len(operator_objects) == 4
+    assert validate_objects(operator_objects, "1.34.0", "providers") == []
+    # The check bites: a misspelt field and a v1beta1-style argument map are refused.
+    deployment = copy.deepcopy(plan.one(MD, f"{CLUSTER}-a100")["inputs"])
+    deployment["spec"]["template"]["spec"]["infraRef"] = deployment["spec"]["template"]["spec"].pop("infrastructureRef")
+    bootstrap = copy.deepcopy(plan.one(BOOTSTRAP, f"{CLUSTER}-a100-bootstrap")["inputs"])
+    registration = bootstrap["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]
+    registration["kubeletExtraArgs"] = kubelet_args(registration)
+    problems = validate_objects([deployment, bootstrap], "1.34.0", "broken")
+    assert len(problems) == 2, [str(p) for p in problems]
+
+
+def test_each_pool_gets_its_machines_labels_taints_and_autoscaler_annotations(plan: Plan) -> None:
+    spec = yaml.safe_load((STACKS / f"Pulumi.{STACK}.yaml").read_text())["config"]["meridian:platform"]
+    kajaani = spec["clusters"][CLUSTER]
+    for pool_name, pool in kajaani["node_pools"].items():
+        deployment = plan.one(MD, f"{CLUSTER}-{pool_name}")["inputs"]
+        template_ref = deployment["spec"]["template"]["spec"]["infrastructureRef"]["name"]
+        [machines] = [r["inputs"] for r in plan.by_type(MACHINES) if r["inputs"]["metadata"]["name"] == template_ref]
+        machine = machines["spec"]["template"]["spec"]
+        assert machine["flavor"] == pool["flavor"]
+        assert machine["image"] == {"filter": {"name": kajaani["image"]}}
+        assert machine["rootVolume"] == {"sizeGiB": pool.get("disk_gb", 100)}
+        assert machines["metadata"]["namespace"] == NAMESPACE
+        bootstrap_ref = deployment["spec"]["template"]["spec"]["bootstrap"]["configRef"]
+        [bootstrap] = [
+            r["inputs"] for r in plan.by_type(BOOTSTRAP) if r["inputs"]["metadata"]["name"] == bootstrap_ref["name"]
+        ]
+        registration = bootstrap["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]
+        args = kubelet_args(registration)
+        assert args["provider-id"] == PROVIDER_ID
+        labels = dict(item.split("=", 1) for item in args["node-labels"].split(","))
+        assert labels["meridian.io/pool"] == pool_name
+        assert deployment["spec"]["template"]["spec"]["version"] == BACKEND_VERSIONS["capi"][kajaani["version"]]
+        # Both pools autoscale: the bounds as annotations, no replicas for the engine to fight over.
+        annotations = deployment["metadata"]["annotations"]
+        assert annotations["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"] == str(pool["min_size"])
+        assert annotations["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"] == str(pool["max_size"])
+        assert "replicas" not in deployment["spec"]
+        health = plan.one(MHC, f"{CLUSTER}-{pool_name}-health")["inputs"]["spec"]
+        assert health["selector"] == deployment["spec"]["selector"]
+        assert {c["status"] for c in health["checks"]["unhealthyNodeConditions"]} == {"False", "Unknown"}
+    # The GPU pool: MIG layout label, the GPU taint, and what a node at zero looks like.
+    a100 = plan.one(MD, f"{CLUSTER}-a100")["inputs"]["metadata"]["annotations"]
+    bootstrap = plan.one(BOOTSTRAP, f"{CLUSTER}-a100-bootstrap")["inputs"]
+    registration = bootstrap["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]
+    assert registration["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    labels = dict(item.split("=", 1) for item in kubelet_args(registration)["node-labels"].split(","))
+    assert labels["nvidia.com/mig.config"].startswith("custom-")
+    flavor = spec["sites"]["lumi-kajaani"]["flavors"]["gpu.a100.1"]
+    assert a100[CAPACITY + "cpu"] == str(flavor["vcpus"])
+    assert a100[CAPACITY + "memory"] == f"{flavor['memory_gib'] * 1024}Mi"
+    assert (a100[CAPACITY + "gpu-type"], a100[CAPACITY + "gpu-count"]) == ("nvidia.com/gpu", "1")
+    assert a100[CAPACITY + "taints"] == "nvidia.com/gpu=present:NoSchedule"
+    assert "meridian.io/pool=a100" in a100[CAPACITY + "labels"].split(",")
+    # Workers carry no taint but what the spec says (an empty list, not kubeadm's default).
+    workflow = plan.one(BOOTSTRAP, f"{CLUSTER}-workflow-bootstrap")["inputs"]
+    assert workflow["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]["taints"] == []
+
+
+def test_the_cluster_sits_on_the_site_network_behind_its_allow_list(plan: Plan) -> None:
+    spec = plan.one(OS_CLUSTER, f"{CLUSTER}-openstack-cluster")["inputs"]["spec"]
+    # The site's network and subnet, by the IDs the cloud gave them.
+    assert spec["network"] == {"id": stable_uuid("openstack:networking/network:Network", "lumi-kajaani-network")}
+    assert spec["subnets"] == [{"id": stable_uuid("openstack:networking/subnet:Subnet", "lumi-kajaani-subnet")}]
+    assert "managedSubnets" not in spec and "router" not in spec
+    balancer = spec["apiServerLoadBalancer"]
+    assert balancer["enabled"] is True and balancer["provider"] == "amphora"
+    egress = plan.outputs["egress_addresses"]
+    # The admins, the site's own network, and the management cluster's site (Cluster API's controllers).
+    assert "192.0.2.0/25" in balancer["allowedCIDRs"] and "10.81.0.0/16" in balancer["allowedCIDRs"]
+    assert all(f"{ip}/32" in balancer["allowedCIDRs"] for ip in egress["ewc-bologna"])
+    assert spec["identityRef"] == {"cloudName": "openstack", "name": f"{CLUSTER}-cloud-config", "type": "Secret"}
+    cloud = plan.one(SECRET, f"{CLUSTER}-cloud-config")
+    assert cloud["secret_paths"] and "stringData" in cloud["secret_paths"][0]
+    clouds = yaml.safe_load(plan.revealed[cloud["urn"]]["stringData"]["clouds.yaml"])["clouds"]["openstack"]
+    assert clouds["auth_type"] == "v3applicationcredential"
+    assert clouds["auth"]["application_credential_id"] == "9f8e7d6c5b4a4f3e2d1c0b9a8f7e6d5c"
+    assert clouds["region_name"] == "RegionOne"
+    # The secret itself never appears in the plan document.
+    assert clouds["auth"]["application_credential_secret"] not in json.dumps(plan.to_json())
+
+
+def test_the_providers_are_pinned_and_awaited_after_cert_manager(plan: Plan) -> None:
+    providers = {r["inputs"]["kind"]: r for r in plan.resources if r["type"].startswith("kubernetes:operator.cluster")}
+    assert {kind: r["inputs"]["spec"]["version"] for kind, r in providers.items()} == {
+        "CoreProvider": CAPI_VERSION,
+        "BootstrapProvider": CAPI_VERSION,
+        "ControlPlaneProvider": CAPI_VERSION,
+        "InfrastructureProvider": CAPO_VERSION,
+    }
+    assert providers["CoreProvider"]["inputs"]["metadata"]["name"] == "cluster-api"
+    assert providers["InfrastructureProvider"]["inputs"]["metadata"]["name"] == "openstack"
+    operator = plan.one(RELEASE, "extremes-bologna-cluster-api-operator")
+    cert_manager = plan.one(RELEASE, "extremes-bologna-cert-manager")
+    orc = plan.one("kubernetes:yaml/v2:ConfigFile", "extremes-bologna-orc")
+    assert orc["inputs"]["file"] == ORC_MANIFEST
+    assert cert_manager["urn"] in operator["depends_on"]
+    for provider in providers.values():
+        annotations = provider["inputs"]["metadata"]["annotations"]
+        assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+        assert operator["urn"] in provider["depends_on"]
+    assert orc["urn"] in providers["InfrastructureProvider"]["depends_on"]
+    # Every Cluster API object of the workload cluster waits for all four.
+    for token in CAPI_TYPES:
+        for resource in plan.by_type(token):
+            assert {p["urn"] for p in providers.values()} <= set(resource["depends_on"]), resource["name"]
+
+
+def test_the_kubeconfig_is_read_once_the_control_plane_is_available(plan: Plan) -> None:
+    control_plane = plan.one(KCP, f"{CLUSTER}-control-plane")
+    version = BACKEND_VERSIONS["capi"]["1.34"]
+    wait = json.loads(control_plane["inputs"]["metadata"]["annotations"]["pulumi.com/waitFor"])
+    assert wait == ["condition=Available", f"jsonpath={{.status.version}}={version}"]
+    [read] = [r for r in plan.reads if r["name"] == f"{CLUSTER}-kubeconfig"]
+    assert read["id"] == f"{NAMESPACE}/{CLUSTER}-kubeconfig"
+    assert read["depends_on"] == [control_plane["urn"]]
+    bologna = plan.one(PROVIDER, "extremes-bologna-k8s")
+    assert read["provider"].startswith(bologna["urn"])
+    # The readiness wait follows the control plane; the CNI goes through a provider on the new API.
+    ready = plan.one("command:local:Command", f"{CLUSTER}-api-ready")
+    assert control_plane["urn"] in ready["depends_on"]
+    calico = plan.one("kubernetes:yaml/v2:ConfigFile", f"{CLUSTER}-calico")
+    assert calico["inputs"]["file"] == CALICO_MANIFEST
+    assert calico["provider"].startswith(plan.one(PROVIDER, f"{CLUSTER}-bootstrap-k8s")["urn"])
+    # The cluster's provider holds the kubeconfig Cluster API wrote: secret in the plan, the same text revealed.
+    provider = plan.one(PROVIDER, f"{CLUSTER}-k8s")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    kubeconfig = yaml.safe_load(plan.revealed[provider["urn"]]["kubeconfig"])
+    assert kubeconfig["users"][0]["name"] == f"{CLUSTER}-admin"
+    server = kubeconfig["clusters"][0]["cluster"]["server"]
+    env = plan.revealed[ready["urn"]]["environment"]
+    assert env["MERIDIAN_API_SERVER"] == server
+    assert (
+        env["MERIDIAN_API_CERT"] == base64.b64decode(kubeconfig["users"][0]["user"]["client-certificate-data"]).decode()
+    )
+    assert ready["inputs"]["environment"]["MERIDIAN_API_KEY"] == "[secret]"
+
+
+def test_the_autoscaler_runs_on_the_management_cluster_against_the_workload_cluster(plan: Plan) -> None:
+    deployment = plan.one("kubernetes:apps/v1:Deployment", f"{CLUSTER}-autoscaler")["inputs"]
+    assert deployment["metadata"]["namespace"] == NAMESPACE
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.34.5"
+    assert "--cloud-provider=clusterapi" in container["args"]
+    assert "--clusterapi-cloud-config-authoritative" in container["args"]
+    assert f"--node-group-auto-discovery=clusterapi:namespace={NAMESPACE},clusterName={CLUSTER}" in container["args"]
+    [volume] = pod["volumes"]
+    assert volume["secret"]["secretName"] == f"{CLUSTER}-kubeconfig"
+    role = plan.one("kubernetes:rbac.authorization.k8s.io/v1:Role", f"{CLUSTER}-autoscaler-role")["inputs"]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert {"machinedeployments", "machinedeployments/scale", "openstackmachinetemplates"} <= resources
+
+
+def _edit(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Plan:
+    return edited_stack(tmp_path, STACK, edit)
+
+
+def test_a_pool_size_change_updates_its_machine_deployment_only(tmp_path: Path, plan: Plan) -> None:
+    def grow(platform: dict[str, Any]) -> None:
+        platform["clusters"][CLUSTER]["node_pools"]["a100"]["max_size"] = 6
+
+    head = _edit(tmp_path, grow)
+    base = evaluate(STACK)
+    diff = diff_plans(base, head)
+    changed = [(c.operation, c.name) for c in diff.changes]
+    assert changed == [("update", f"{CLUSTER}-a100")], changed
+    [change] = diff.changes
+    [property_change] = change.changes
+    assert property_change.path == 'metadata.annotations["cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"]'
+    assert (property_change.old, property_change.new) == ("4", "6")
+
+
+def test_a_version_upgrade_rolls_the_control_plane_then_the_pools_in_place(tmp_path: Path) -> None:
+    def upgrade(platform: dict[str, Any]) -> None:
+        kajaani = platform["clusters"][CLUSTER]
+        kajaani["version"] = "1.35"
+        kajaani["image"] = "ubuntu-2404-kube-v1.35.5"
+
+    head = _edit(tmp_path, upgrade)
+    base = evaluate(STACK)
+    diff = diff_plans(base, head)
+    by_name = {c.name: c for c in diff.changes}
+    version = BACKEND_VERSIONS["capi"]["1.35"]
+    control_plane = by_name[f"{CLUSTER}-control-plane"]
+    assert control_plane.operation == "update"
+    assert any(c.path == "spec.version" and c.new == version for c in control_plane.changes)
+    for pool in ("workflow", "a100"):
+        deployment = by_name[f"{CLUSTER}-{pool}"]
+        assert deployment.operation == "update", pool
+        assert any(c.path == "spec.template.spec.version" and c.new == version for c in deployment.changes)
+        # The new image makes new (immutable) machine templates the deployment now names.
+        assert by_name[f"{CLUSTER}-{pool}-machines"].operation == "replace"
+    # The pools roll after the control plane: each deployment waits for it (and it for its version).
+    for pool in ("workflow", "a100"):
+        assert head.one(KCP, f"{CLUSTER}-control-plane")["urn"] in head.one(MD, f"{CLUSTER}-{pool}")["depends_on"]
+    # Nothing of the cluster itself is replaced.
+    replaced = {c.name for c in diff.changes if c.operation in ("replace", "delete")}
+    assert replaced == {f"{CLUSTER}-workflow-machines", f"{CLUSTER}-a100-machines", f"{CLUSTER}-control-plane-machines"}
