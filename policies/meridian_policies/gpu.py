@@ -44,6 +44,11 @@ OS_INSTANCE = "openstack:compute/instance:Instance"
 MAGNUM_NODE_GROUP = "openstack:containerinfra/nodeGroup:NodeGroup"
 MAGNUM_CLUSTER = "openstack:containerinfra/cluster:Cluster"
 MAGNUM_TEMPLATE = "openstack:containerinfra/clusterTemplate:ClusterTemplate"
+MACHINE_DEPLOYMENT = "kubernetes:cluster.x-k8s.io/v1beta2:MachineDeployment"
+OS_MACHINE_TEMPLATE = "kubernetes:infrastructure.cluster.x-k8s.io/v1beta1:OpenStackMachineTemplate"
+KUBEADM_CONFIG_TEMPLATE = "kubernetes:bootstrap.cluster.x-k8s.io/v1beta2:KubeadmConfigTemplate"
+#: The autoscaler's bounds on a MachineDeployment (kubernetes/autoscaler clusterapi provider README).
+CAPI_MAX_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 CLUSTER = "meridian:clusters:KubernetesCluster"
 NODE_POOL = "meridian:clusters:NodePool"
@@ -248,6 +253,24 @@ class Graph:
         """The first resource of type `token` that `resource` depends on."""
         return next((d for d in resource.dependencies if d.resource_type == token), None)
 
+    def referenced(self, resource: PolicyResource, token: str, name: Any) -> PolicyResource | None:
+        """The object of type `token` named `name` in `resource`'s namespace, through the same provider.
+
+        Cluster API references carry a name only: the object is in the referrer's namespace (its
+        ContractVersionedObjectReference), on the same cluster.
+        """
+        namespace = get(resource.props, "metadata", "namespace")
+        provider = resource.provider.urn if resource.provider is not None else None
+        for other in self.resources:
+            if (
+                other.resource_type == token
+                and get(other.props, "metadata", "name") == name
+                and get(other.props, "metadata", "namespace") == namespace
+                and (other.provider.urn if other.provider is not None else None) == provider
+            ):
+                return other
+        return None
+
     def template_of(self, cluster: PolicyResource) -> PolicyResource | None:
         """The ClusterTemplate a Magnum cluster is made from: its dependency, else its only sibling template."""
         template = self.dependency(cluster, MAGNUM_TEMPLATE)
@@ -306,9 +329,21 @@ def gpu_nodes(resource: PolicyResource, graph: Graph, flavors: Mapping[str, int]
             get(props, "nodeCount"),
             get(props, "labels", "max_node_count", default=get(template_props, "labels", "max_node_count")),
         )
+    elif kind == MACHINE_DEPLOYMENT:
+        # Cluster API (components/clusters/capi.py): the flavor is its OpenStackMachineTemplate's; the
+        # most nodes the autoscaler's max-size annotation, else its replicas.
+        template = graph.referenced(resource, OS_MACHINE_TEMPLATE, machine_template_name(props))
+        flavor = get(template.props, "spec", "template", "spec", "flavor") if template is not None else None
+        per_node = flavors.get(flavor, 0)
+        nodes = _most(get(props, "metadata", "annotations", CAPI_MAX_SIZE), get(props, "spec", "replicas"))
     else:
         return None
     return GpuNodes(resource, flavor, nodes, per_node) if per_node > 0 else None
+
+
+def machine_template_name(props: Mapping[str, Any]) -> Any:
+    """The OpenStackMachineTemplate a MachineDeployment's machines are made from."""
+    return get(props, "spec", "template", "spec", "infrastructureRef", "name")
 
 
 def _magnum_cluster_flavor(cluster: PolicyResource, graph: Graph) -> Any:
@@ -327,17 +362,51 @@ def _inventory(args: StackValidationArgs, deferred: _Deferred) -> tuple[Graph, l
 # -- policies -------------------------------------------------------------------------------------------
 
 
-def _gpu_nodes_tainted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != EKS_NODE_GROUP or not is_gpu_node_group(args.props):
+def _gpu_nodes_tainted(args: StackValidationArgs, report: ReportViolation) -> None:
+    deferred = _Deferred()
+    graph = Graph(args.resources)
+    flavors = _gpu_flavors(args.get_config())
+    for resource in args.resources:
+        if resource.resource_type == EKS_NODE_GROUP:
+            deferred.attempt(_eks_group_tainted, resource, report)
+        elif resource.resource_type == MACHINE_DEPLOYMENT:
+            deferred.attempt(_machine_deployment_tainted, resource, graph, flavors, report)
+    deferred.raise_if_any()
+
+
+def _eks_group_tainted(resource: PolicyResource, report: ReportViolation) -> None:
+    if not is_gpu_node_group(resource.props):
         return
-    for taint in get(args.props, "taints", default=[]):
+    for taint in get(resource.props, "taints", default=[]):
         if get(taint, "key") == GPU_TAINT_KEY and get(taint, "effect") == EKS_NO_SCHEDULE:
             return
-    types = ", ".join(_strings(get(args.props, "instanceTypes"))) or "GPU AMI"
-    report(  # pragma: no mutate - urn None is report_violation's default
+    types = ", ".join(_strings(get(resource.props, "instanceTypes"))) or "GPU AMI"
+    report(
         f"GPU node group ({types}) has no {GPU_TAINT_KEY} taint with effect {EKS_NO_SCHEDULE}: "
         "any pod could be scheduled onto (and keep busy) its expensive nodes",
-        None,
+        resource.urn,
+    )
+
+
+def _machine_deployment_tainted(
+    resource: PolicyResource, graph: Graph, flavors: Mapping[str, int], report: ReportViolation
+) -> None:
+    """A Cluster API pool's nodes register with the taints of its KubeadmConfigTemplate's join configuration."""
+    nodes = gpu_nodes(resource, graph, flavors)
+    if nodes is None:
+        return
+    name = get(resource.props, "spec", "template", "spec", "bootstrap", "configRef", "name")
+    bootstrap = graph.referenced(resource, KUBEADM_CONFIG_TEMPLATE, name)
+    registration = ("spec", "template", "spec", "joinConfiguration", "nodeRegistration")
+    taints = get(bootstrap.props, *registration, "taints", default=[]) if bootstrap is not None else []
+    for taint in taints:
+        if get(taint, "key") == GPU_TAINT_KEY and get(taint, "effect") in (GPU_TAINT_EFFECT, "NoExecute"):
+            return
+    report(
+        f"GPU MachineDeployment ({nodes.flavor}) registers its nodes without a {GPU_TAINT_KEY} "
+        f"{GPU_TAINT_EFFECT} taint (its KubeadmConfigTemplate {name}): any pod could be scheduled onto its "
+        "expensive nodes",
+        resource.urn,
     )
 
 
@@ -639,13 +708,16 @@ def _gpu_cap_per_stack(args: StackValidationArgs, report: ReportViolation) -> No
 _GPU_FLAVORS_CONFIG = {"gpu_flavors": GPU_FLAVORS_SCHEMA}
 
 POLICIES = [
-    resource_policy(
+    stack_policy(
         "gpu-nodes-tainted",
-        "GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only pods that ask for GPUs land there.",
+        "GPU node groups (EKS) and MachineDeployments (Cluster API) carry the nvidia.com/gpu NoSchedule taint, so "
+        "only pods that ask for GPUs land there.",
         _gpu_nodes_tainted,
         severity=Severity.MEDIUM,
-        remediation="Give the node group the taint key nvidia.com/gpu with effect NO_SCHEDULE (Meridian adds it to "
-        "every pool with a gpu block); GPU workloads tolerate it.",
+        remediation="Give the node group the taint key nvidia.com/gpu with effect NO_SCHEDULE, or the "
+        "MachineDeployment's KubeadmConfigTemplate the taint nvidia.com/gpu NoSchedule in its join configuration "
+        "(Meridian adds it to every pool with a gpu block); GPU workloads tolerate it.",
+        config=_GPU_FLAVORS_CONFIG,
     ),
     stack_policy(
         "gpu-operator-on-gpu-clusters",
