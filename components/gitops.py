@@ -31,8 +31,12 @@ on the management cluster deploy to each cluster through its kubeconfig):
 * `<c>-<release>-clusterprofile`  config.projectsveltos.io/v1beta1 ClusterProfile `<project>-<c>-<release>`
                                  per such release, in `helmCharts`
 
-On every registered cluster, through its own provider: the engine's identity (`_identity`), and
-with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`.
+A capi cluster built from the cluster running Sveltos gets no Secret and no SveltosCluster: Sveltos
+finds Cluster API's Cluster objects itself, and its Cluster object carries the labels
+(spec.gitops.discovered, clusters/capi.py).
+
+On every other registered cluster, through its own provider: the engine's identity (`_identity`),
+and with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`.
 
 Reachability: the management cluster's site is admitted to every registered cluster's API,
 and with Fleet every registered cluster's site to the management cluster's
@@ -55,7 +59,7 @@ import pulumi
 from .addons.base import ChartRelease, GitOpsRelease, chart_release, container_resources, deliver, kubernetes_object
 from .addons.base import namespace as addon_namespace
 from .spec import PlatformSpec
-from .spec.gitops import LABEL_PREFIX, GitRepoSpec, cluster_labels, registered_clusters
+from .spec.gitops import LABEL_PREFIX, GitRepoSpec, cluster_labels, discovered, registered_clusters
 
 FLEET_NAMESPACE = "cattle-fleet-system"
 #: Fleet's default workspace: Cluster, GitRepo and their Secrets live together there (a GitRepo
@@ -373,9 +377,12 @@ class GitOps(pulumi.ComponentResource):
         management = str(spec.gitops.management_cluster)
         self.registered = registered_clusters(spec)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        # Clusters the engine finds by itself (Sveltos, Cluster API clusters of its own cluster) need
+        # neither an identity nor a registration: their Cluster object carries the labels (capi.py).
         identities = {
             cluster: self._identity(cluster, engine, kubeconfigs[cluster], providers[cluster], labels)
             for cluster in self.registered
+            if not discovered(spec, cluster)
         }
         if engine == "fleet":
             from .addons.external_secrets import api_endpoint
@@ -484,6 +491,8 @@ class GitOps(pulumi.ComponentResource):
             )
             self.objects = []
             for cluster in self.registered:
+                if cluster not in identities:
+                    continue
                 kubeconfig, ready = identities[cluster]
                 self._register(
                     f"{cluster}-sveltos",

@@ -83,8 +83,11 @@ class Platform(pulumi.ComponentResource):
                 cluster = spec.clusters[cluster_name]
                 management = None
                 if cluster.backend == "capi":
+                    from .spec.gitops import cluster_labels, discovered
+
                     home = str(cluster.management_cluster)
-                    management = Management(home, self.clusters[home], self.addons[home]["cluster_api"])
+                    engine_labels = cluster_labels(spec, cluster_name) if discovered(spec, cluster_name) else {}
+                    management = Management(home, self.clusters[home], self.addons[home]["cluster_api"], engine_labels)
                 self.clusters[cluster_name] = KubernetesCluster(
                     cluster_name,
                     cluster,

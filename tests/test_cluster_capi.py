@@ -262,3 +262,35 @@ def test_a_version_upgrade_rolls_the_control_plane_then_the_pools_in_place(tmp_p
     # Nothing of the cluster itself is replaced.
     replaced = {c.name for c in diff.changes if c.operation in ("replace", "delete")}
     assert replaced == {f"{CLUSTER}-workflow-machines", f"{CLUSTER}-a100-machines", f"{CLUSTER}-control-plane-machines"}
+
+
+def test_sveltos_finds_the_capi_cluster_by_itself(tmp_path: Path) -> None:
+    """With Sveltos on the management cluster: no SveltosCluster for the capi cluster, its labels on its Cluster."""
+    from components.spec import parse_platform
+    from components.spec.gitops import cluster_labels
+
+    def sveltos(platform: dict[str, Any]) -> None:
+        platform["gitops"] = {"engine": "sveltos", "management_cluster": "extremes-bologna", "exclude": ["hpc-bridge"]}
+
+    head = _edit(tmp_path, sveltos)
+    platform = yaml.safe_load((tmp_path / f"Pulumi.{STACK}.yaml").read_text())["config"]["meridian:platform"]
+    spec = parse_platform(platform, STACK)
+    registrations = [r["name"] for r in head.by_type("kubernetes:lib.projectsveltos.io/v1beta1:SveltosCluster")]
+    assert registrations == ["postproc-sveltos-cluster"]
+    assert not [r for r in head.resources if r["name"].startswith(f"{CLUSTER}-sveltos")]
+    # No identity of the engine on it either (the others get `<c>-sveltos-identity`).
+    identities = sorted({r["name"] for r in head.resources if "-identity" in r["name"]})
+    assert identities == ["postproc-sveltos-identity", "postproc-sveltos-identity-token"], identities
+    labels = head.one(CAPI_CLUSTER, f"{CLUSTER}-cluster")["inputs"]["metadata"]["labels"]
+    assert cluster_labels(spec, CLUSTER).items() <= labels.items()
+    # Its GPU Operator still comes from the engine, selected by those labels.
+    [profile] = [
+        r for r in head.by_type("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile") if CLUSTER in r["name"]
+    ]
+    selector = profile["inputs"]["spec"]["clusterSelector"]
+    assert selector["matchExpressions"] == [{"key": "meridian.io/cluster", "operator": "In", "values": [CLUSTER]}]
+    assert selector["matchLabels"].items() <= labels.items()
+    # With Fleet (the bundled stack), the capi cluster is registered like any other.
+    fleet = evaluate(STACK)
+    assert fleet.one("kubernetes:fleet.cattle.io/v1alpha1:Cluster", f"{CLUSTER}-fleet-cluster")
+    assert "meridian.io/cluster" not in fleet.one(CAPI_CLUSTER, f"{CLUSTER}-cluster")["inputs"]["metadata"]["labels"]

@@ -288,7 +288,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         {
             "apiVersion": CLUSTER_API,
             "kind": "Cluster",
-            "metadata": {"name": name},
+            # Sveltos on the management cluster selects the cluster by these labels (spec.gitops.discovered).
+            "metadata": {"name": name, "labels": {**labels, **management.engine_labels}},
             "spec": {
                 "clusterNetwork": {
                     "pods": {"cidrBlocks": [POD_CIDR]},

@@ -11,7 +11,8 @@ Children of KubernetesCluster (`parent=self`):
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
@@ -73,6 +74,9 @@ class Management:
     cluster: KubernetesCluster
     #: Its Cluster API providers (components/addons/cluster_api.py); `ready` is what to wait for.
     providers: Any
+    #: Labels of the cluster's Cluster object besides its own: the GitOps engine's, where the engine
+    #: finds Cluster API clusters by itself (spec.gitops.discovered: Sveltos).
+    engine_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class KubernetesCluster(pulumi.ComponentResource):

@@ -195,6 +195,24 @@ def registered_clusters(spec: PlatformSpec) -> list[str]:
     return [name for name in spec.clusters if name != gitops.management_cluster and name not in gitops.exclude]
 
 
+def discovered(spec: PlatformSpec, name: str) -> bool:
+    """Whether the engine finds registered cluster `name` by itself, with no registration object.
+
+    Sveltos watches Cluster API's Cluster objects on its own cluster and manages those its selectors
+    match through their `<c>-kubeconfig` Secret (libsveltos v1.13.0 lib/clusterproxy: clusterType Capi):
+    a capi cluster whose management cluster runs Sveltos is labelled on its Cluster object instead.
+    """
+    gitops = spec.gitops
+    cluster = spec.clusters[name]
+    return (
+        gitops is not None
+        and gitops.engine == "sveltos"
+        and cluster.backend == "capi"
+        and cluster.management_cluster == gitops.management_cluster
+        and name in registered_clusters(spec)
+    )
+
+
 def selected(spec: PlatformSpec, selector: dict[str, str]) -> list[str]:
     """The registered clusters whose labels match every pair of `selector` (matchLabels semantics)."""
     return [
