@@ -41,7 +41,7 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFwd6oICq9AtXBvygotknHau8mmMqeeWp
 
 
 def synthetic_platform(clusters: int) -> dict[str, Any]:
-    """A valid platform with `clusters` clusters: rke2 and magnum on OpenStack sites, eks on AWS sites.
+    """A valid platform with `clusters` clusters: rke2, magnum and capi on OpenStack sites, eks on AWS sites.
 
     Every cluster has a CPU pool and a GPU pool; GPU pools cycle through MIG, time-slicing
     and whole GPUs so every GPU Operator path is exercised. Every add-on the spec offers is
@@ -50,7 +50,8 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
     sites: dict[str, Any] = {}
     specs: dict[str, Any] = {}
     for index in range(clusters):
-        backend = ("rke2", "eks", "magnum", "rke2")[index % 4]
+        # Every fourth cluster is built by Cluster API from the rke2 cluster three before it.
+        backend = ("rke2", "eks", "magnum", "capi")[index % 4]
         kind = "aws" if backend == "eks" else "openstack"
         site = f"{kind}-{index // CLUSTERS_PER_SITE}"
         if site not in sites:
@@ -108,14 +109,19 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
         cluster: dict[str, Any] = {
             "site": site,
             "backend": backend,
-            "version": {"rke2": "1.33", "eks": "1.34", "magnum": "1.34"}[backend],
+            "version": {"rke2": "1.33", "eks": "1.34", "magnum": "1.34", "capi": "1.34"}[backend],
             "node_pools": {"cpu": {"flavor": cpu_flavor, "min_size": 2, "max_size": 4}, "gpu": gpu_pool},
         }
-        if backend in ("rke2", "magnum"):
+        if backend in ("rke2", "magnum", "capi"):
             cluster["control_plane"] = {"count": 3, "flavor": "m1.large"}
-        if backend == "magnum":
+        if backend in ("magnum", "capi"):
             cluster["image"] = "ubuntu-2404-kube-v1.34.7"
+        if backend == "capi":
+            cluster["management_cluster"] = f"c{index - 3:03d}"
         cluster["addons"] = addon_settings(sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
+        if backend == "capi":
+            # capi clusters run no cloud controller yet: nothing would publish a hub's load balancer.
+            del cluster["addons"]["jupyterhub"]
         specs[f"c{index:03d}"] = cluster
     # Central observability on the first cluster; every cluster's collector ships to it.
     central_domain = sites[specs["c000"]["site"]]["dns"]["domain"]

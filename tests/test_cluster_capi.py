@@ -113,7 +113,8 @@ def test_each_pool_gets_its_machines_labels_taints_and_autoscaler_annotations(pl
     flavor = spec["sites"]["lumi-kajaani"]["flavors"]["gpu.a100.1"]
     assert a100[CAPACITY + "cpu"] == str(flavor["vcpus"])
     assert a100[CAPACITY + "memory"] == f"{flavor['memory_gib'] * 1024}Mi"
-    assert (a100[CAPACITY + "gpu-type"], a100[CAPACITY + "gpu-count"]) == ("nvidia.com/gpu", "1")
+    # Mixed-strategy MIG: its slices are resources no capacity annotation can name (the pool stays above zero).
+    assert CAPACITY + "gpu-type" not in a100 and CAPACITY + "gpu-count" not in a100
     assert a100[CAPACITY + "taints"] == "nvidia.com/gpu=present:NoSchedule"
     assert "meridian.io/pool=a100" in a100[CAPACITY + "labels"].split(",")
     # Workers carry no taint but what the spec says (an empty list, not kubeadm's default).
@@ -126,7 +127,12 @@ def test_the_cluster_sits_on_the_site_network_behind_its_allow_list(plan: Plan) 
     # The site's network and subnet, by the IDs the cloud gave them.
     assert spec["network"] == {"id": stable_uuid("openstack:networking/network:Network", "lumi-kajaani-network")}
     assert spec["subnets"] == [{"id": stable_uuid("openstack:networking/subnet:Subnet", "lumi-kajaani-subnet")}]
-    assert "managedSubnets" not in spec and "router" not in spec
+    assert "managedSubnets" not in spec
+    # The site's router, named so CAPO admits its gateway (the nodes' source towards the API's floating IP).
+    assert spec["router"] == {"id": stable_uuid("openstack:networking/router:Router", "lumi-kajaani-router")}
+    rules = {r["name"]: r for r in spec["managedSecurityGroups"]["allNodesSecurityGroupRules"]}
+    assert (rules["node exporter"]["portRangeMin"], rules["node exporter"]["portRangeMax"]) == (9100, 9100)
+    assert rules["IP-in-IP (Calico)"]["protocol"] == "4"
     balancer = spec["apiServerLoadBalancer"]
     assert balancer["enabled"] is True and balancer["provider"] == "amphora"
     egress = plan.outputs["egress_addresses"]
@@ -294,3 +300,57 @@ def test_sveltos_finds_the_capi_cluster_by_itself(tmp_path: Path) -> None:
     fleet = evaluate(STACK)
     assert fleet.one("kubernetes:fleet.cattle.io/v1alpha1:Cluster", f"{CLUSTER}-fleet-cluster")
     assert "meridian.io/cluster" not in fleet.one(CAPI_CLUSTER, f"{CLUSTER}-cluster")["inputs"]["metadata"]["labels"]
+
+
+def test_machines_take_the_break_glass_key_from_their_boot_configuration(plan: Plan) -> None:
+    """No Nova key pair (it is the deployer's; CAPO creates servers as the cluster credential's user)."""
+    key = yaml.safe_load((STACKS / f"Pulumi.{STACK}.yaml").read_text())["config"]["meridian:platform"]["sites"][
+        "lumi-kajaani"
+    ]["openstack"]["ssh_public_key"]
+    admin_group = stable_uuid("openstack:networking/secGroup:SecGroup", "lumi-kajaani-admin")
+    for template in plan.by_type(MACHINES):
+        machine = template["inputs"]["spec"]["template"]["spec"]
+        assert "sshKeyName" not in machine
+        assert machine["securityGroups"] == [{"id": admin_group}]
+    plane = plan.one(KCP, f"{CLUSTER}-control-plane")["inputs"]["spec"]["kubeadmConfigSpec"]
+    pools = [r["inputs"]["spec"]["template"]["spec"] for r in plan.by_type(BOOTSTRAP)]
+    for config in (plane, *pools):
+        [user] = config["users"]
+        assert user["sshAuthorizedKeys"] == [key] and user["name"] == "meridian"
+
+
+def test_a_whole_gpu_pool_can_sit_at_zero(tmp_path: Path) -> None:
+    def whole(platform: dict[str, Any]) -> None:
+        pool = platform["clusters"][CLUSTER]["node_pools"]["a100"]
+        pool["min_size"] = 0
+        pool["gpu"] = {"model": "A100-40GB", "count": 1}
+
+    head = _edit(tmp_path, whole)
+    deployment = head.one(MD, f"{CLUSTER}-a100")["inputs"]
+    annotations = deployment["metadata"]["annotations"]
+    assert annotations["cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"] == "0"
+    assert (annotations[CAPACITY + "gpu-type"], annotations[CAPACITY + "gpu-count"]) == ("nvidia.com/gpu", "1")
+    assert annotations[CAPACITY + "cpu"] == "16" and annotations[CAPACITY + "ephemeral-disk"] == "500Gi"
+    assert "replicas" not in deployment["spec"]
+
+    def time_sliced(platform: dict[str, Any]) -> None:
+        whole(platform)
+        gpu = platform["clusters"][CLUSTER]["node_pools"]["a100"]["gpu"]
+        gpu.update({"sharing": "time-sliced", "time_slicing": {"replicas": 4}})
+
+    (tmp_path / "shared").mkdir()
+    shared = edited_stack(tmp_path / "shared", STACK, time_sliced).one(MD, f"{CLUSTER}-a100")
+    # What a node advertises: four shares of its one GPU.
+    assert shared["inputs"]["metadata"]["annotations"][CAPACITY + "gpu-count"] == "4"
+
+
+def test_versions_and_images_follow_the_catalog() -> None:
+    from components.addons.cinder_csi import RELEASES
+    from components.clusters.capi import AUTOSCALER_IMAGES
+
+    assert sorted(AUTOSCALER_IMAGES) == sorted(BACKEND_VERSIONS["capi"])
+    for minor, image in AUTOSCALER_IMAGES.items():
+        # The autoscaler's release of the cluster's minor (its README's version policy).
+        assert image.rsplit(":", 1)[1].startswith(f"v{minor}."), image
+        assert BACKEND_VERSIONS["capi"][minor].startswith(f"v{minor}."), minor
+        assert minor in RELEASES

@@ -320,6 +320,8 @@ def test_node_security_group_rules(rk: Rke2Plan) -> None:
         ("udp", 8472, 8472),
         ("tcp", 9099, 9099),
         ("tcp", 30000, 32767),
+        # The collector's node exporter (host network), scraped from the other nodes.
+        ("tcp", ports.NODE_EXPORTER, ports.NODE_EXPORTER),
     }
     from_site = {ports.KUBE_API, ports.RKE2_SUPERVISOR}
     assert ingress == {(p, lo, hi, "IPv4", group_id, None) for p, lo, hi in between_nodes} | {

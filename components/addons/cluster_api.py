@@ -24,8 +24,9 @@ Decisions:
 * **cert-manager** is required by the operator (its webhook certificate) and by every provider
   (theirs): it comes with the ingress add-on, which the spec keeps on for management clusters.
 * **ORC.** CAPO needs the OpenStack Resource Controller, installed separately (CAPO v0.14.7
-  docs/book/src/clusteropenstack/configuration.md, "ORC", which names v2.0.3): its release
-  manifest, applied through pulumi-kubernetes' `yaml/v2:ConfigFile` from the pinned release URL.
+  docs/book/src/clusteropenstack/configuration.md, "ORC"): the release CAPO v0.14.7 is built and
+  tested against (go.mod, v2.4.0), its release manifest applied through pulumi-kubernetes'
+  `yaml/v2:ConfigFile` from the pinned release URL.
 
 Children of `<cluster>-cluster-api` (through the management cluster's provider):
 
@@ -52,8 +53,9 @@ from .base import namespace as addon_namespace
 #: CRDs the mirror holds and Meridian's objects are validated against (components/charts.lock.yaml).
 CAPI_VERSION = "v1.14.0"
 CAPO_VERSION = "v0.14.7"
-#: The OpenStack Resource Controller CAPO v0.14.7's documentation installs.
-ORC_VERSION = "v2.0.3"
+#: The OpenStack Resource Controller CAPO v0.14.7 is built against (its go.mod) and its e2e tests
+#: install (its documentation's example still names v2.0.3).
+ORC_VERSION = "v2.4.0"
 ORC_MANIFEST = f"https://github.com/k-orc/openstack-resource-controller/releases/download/{ORC_VERSION}/install.yaml"
 OPERATOR_NAMESPACE = "capi-operator-system"
 #: The API group and version of the operator's provider objects.

@@ -50,6 +50,7 @@ import pulumi
 import yaml
 
 from .. import reachability
+from ..ports import NODE_EXPORTER
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..spec.platform import CAPI_POD_CIDR, CAPI_SERVICE_CIDR
@@ -72,8 +73,8 @@ SERVICE_CIDR = CAPI_SERVICE_CIDR
 #: Its default IP-in-IP encapsulation and BGP sessions are admitted between nodes (ALL_NODES_RULES).
 CALICO_VERSION = "v3.31.3"
 CALICO_MANIFEST = f"https://raw.githubusercontent.com/projectcalico/calico/{CALICO_VERSION}/manifests/calico.yaml"
-#: Rules CAPO adds to every node's managed security group, for Calico (CAPO v0.14.7
-#: templates/cluster-template.yaml): BGP between nodes, and IP-in-IP (IP protocol 4).
+#: Rules CAPO adds to every node's managed security group: for Calico (CAPO v0.14.7
+#: templates/cluster-template.yaml), BGP between nodes and IP-in-IP (IP protocol 4); and the node exporter.
 ALL_NODES_RULES: tuple[dict[str, Any], ...] = (
     {
         "name": "BGP (Calico)",
@@ -93,6 +94,18 @@ ALL_NODES_RULES: tuple[dict[str, Any], ...] = (
         "protocol": "4",
         "remoteManagedGroups": ["controlplane", "worker"],
     },
+    {
+        # The collector's node exporter listens on each node's own network (ports.NODE_EXPORTER);
+        # CAPO's managed rules open only etcd, the kubelet, the API and NodePorts between nodes.
+        "name": "node exporter",
+        "description": "Prometheus node exporter, scraped by the cluster's collector",
+        "direction": "ingress",
+        "etherType": "IPv4",
+        "protocol": "tcp",
+        "portRangeMin": NODE_EXPORTER,
+        "portRangeMax": NODE_EXPORTER,
+        "remoteManagedGroups": ["controlplane", "worker"],
+    },
 )
 #: The kubelet's node name and provider ID, as CAPO's templates give them: cloud-init fills the
 #: jinja variables (Cluster API's kubeadm bootstrap writes `## template: jinja` cloud-config). The
@@ -105,12 +118,15 @@ PROVIDER_ID = "openstack:///'{{ instance_id }}'"
 MIN_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
 MAX_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 CAPACITY = "capacity.cluster-autoscaler.kubernetes.io/"
+GPU_RESOURCE = "nvidia.com/gpu"
 #: The cluster-autoscaler release per Kubernetes minor: its docs ask for the latest release of the
 #: cluster's minor (kubernetes/autoscaler cluster-autoscaler/README.md; tags cluster-autoscaler-1.34.5, -1.35.2).
 AUTOSCALER_IMAGES = {
     "1.34": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.34.5",
     "1.35": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2",
 }
+#: The user the site's break-glass key logs in as on every machine (kubeadm `users`, cloud-init).
+BREAK_GLASS_USER = "meridian"
 #: Where the autoscaler reads the workload cluster's kubeconfig (the Secret's key `value`).
 KUBECONFIG_MOUNT = "/etc/kubernetes/workload"
 #: How long the control plane may take to come up or to roll to a new version (3 machines).
@@ -166,19 +182,36 @@ def _taints(taints: list[TaintSpec]) -> list[dict[str, str]]:
     ]
 
 
-def machine_template(flavor: str, image: str, disk_gb: int, keypair: Any, tags: list[str]) -> dict[str, Any]:
-    """An OpenStackMachineTemplate's spec: flavor, image by name, a root volume, the site's key pair."""
+def machine_template(flavor: str, image: str, disk_gb: int, admin_group: Any, tags: list[str]) -> dict[str, Any]:
+    """An OpenStackMachineTemplate's spec: flavor, image by name, a root volume, the site's admin group.
+
+    No Nova key pair: key pairs belong to the user who made them (the deployer's, the site's), and
+    CAPO creates servers as the cluster credential's user. The break-glass key comes with the boot
+    configuration instead (BREAK_GLASS_USER); the site's admin group admits SSH from its admin CIDRs.
+    """
     return {
         "template": {
             "spec": {
                 "flavor": flavor,
                 "image": {"filter": {"name": image}},
                 "rootVolume": {"sizeGiB": disk_gb},
-                "sshKeyName": keypair,
+                "securityGroups": [{"id": admin_group}],
                 "tags": tags,
             }
         }
     }
+
+
+def break_glass(public_key: str) -> list[dict[str, Any]]:
+    """The kubeadm boot configuration's `users`: the site's break-glass key on every machine."""
+    return [
+        {
+            "name": BREAK_GLASS_USER,
+            "sshAuthorizedKeys": [public_key],
+            "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "shell": "/bin/bash",
+        }
+    ]
 
 
 def autoscaling_annotations(pool: NodePoolSpec, flavor: Any, labels: dict[str, str]) -> dict[str, str]:
@@ -195,9 +228,13 @@ def autoscaling_annotations(pool: NodePoolSpec, flavor: Any, labels: dict[str, s
         annotations[CAPACITY + "cpu"] = str(flavor.vcpus)
         annotations[CAPACITY + "memory"] = f"{int(flavor.memory_gib * 1024)}Mi"
         annotations[CAPACITY + "ephemeral-disk"] = f"{pool.disk_gb}Gi"
-        if pool.gpu is not None:
-            annotations[CAPACITY + "gpu-type"] = "nvidia.com/gpu"
-            annotations[CAPACITY + "gpu-count"] = str(pool.gpu.count)
+        gpus = pool.gpu.resources().get(GPU_RESOURCE) if pool.gpu is not None else None
+        if gpus is not None:
+            # What a node advertises as nvidia.com/gpu: whole GPUs, time-sliced shares or single-strategy
+            # MIG slices. Mixed-strategy slices are resources of their own, which the autoscaler's
+            # annotations cannot describe (the spec keeps such pools above zero).
+            annotations[CAPACITY + "gpu-type"] = GPU_RESOURCE
+            annotations[CAPACITY + "gpu-count"] = str(gpus)
         annotations[CAPACITY + "labels"] = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         taints = [f"{t.key}={t.value}:{t.effect}" for t in pool.node_taints]
         if taints:
@@ -265,6 +302,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 # The site's network and subnet, behind the site's router (its egress, its gateway).
                 "network": {"id": site.network_id},
                 "subnets": [{"id": site.subnet_id}],
+                # Named, so CAPO admits its gateway address on the API load balancer: nodes reach the
+                # API at its floating IP, and Neutron gives such traffic the router's address
+                # (neutron router_info.py; CAPO v0.14.7 loadbalancer.go adds the router's IPs it knows).
+                "router": {"id": site.router_id},
                 "apiServerLoadBalancer": {
                     "enabled": True,
                     "provider": settings.load_balancer_provider,
@@ -312,7 +353,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
             "apiVersion": OPENSTACK_API,
             "kind": "OpenStackMachineTemplate",
             "metadata": {"name": plane_machines},
-            "spec": machine_template(plane.flavor, spec.image, plane.disk_gb, site.keypair_name, tags),
+            "spec": machine_template(plane.flavor, spec.image, plane.disk_gb, site.admin_security_group_id, tags),
         },
         cluster,
         base,
@@ -343,6 +384,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                 "kubeadmConfigSpec": {
                     "initConfiguration": {"nodeRegistration": registration},
                     "joinConfiguration": {"nodeRegistration": registration},
+                    "users": break_glass(settings.ssh_public_key),
                 },
             },
         },
@@ -356,9 +398,11 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
         _pool(cluster, component, pool_name, pool, site, version, tags, place, [*base, capi_cluster, control_plane])
     # Cluster API writes the admin kubeconfig into `<c>-kubeconfig` (key `value`) as the control plane
     # comes up; it is read once the control plane is Available, and it is secret from that moment.
+    # The ID comes from the control plane's: unknown while it is to be created, so a preview does
+    # not read a Secret that does not exist yet (the engine reads during previews when it can).
     stored = k8s.core.v1.Secret.get(
         f"{name}-kubeconfig",
-        f"{namespace}/{name}-kubeconfig",
+        control_plane.id.apply(lambda _: f"{namespace}/{name}-kubeconfig"),
         opts=pulumi.ResourceOptions(parent=cluster, provider=provider, depends_on=[control_plane]),
     )
     decoded: pulumi.Output[str] = stored.data.apply(lambda data: base64.b64decode((data or {})["value"]).decode())
@@ -428,12 +472,13 @@ def _pool(
             "apiVersion": OPENSTACK_API,
             "kind": "OpenStackMachineTemplate",
             "metadata": {"name": machines_name},
-            "spec": machine_template(pool.flavor, str(image), pool.disk_gb, site.keypair_name, tags),
+            "spec": machine_template(pool.flavor, str(image), pool.disk_gb, site.admin_security_group_id, tags),
         },
         component,
         after,
     )
     join = {
+        "users": break_glass(site.spec.openstack.ssh_public_key if site.spec.openstack else ""),
         "joinConfiguration": {
             "nodeRegistration": {
                 "name": NODE_NAME,
@@ -441,7 +486,7 @@ def _pool(
                 # Listed even when empty: an absent list would give kubeadm's default, no taint for workers.
                 "taints": _taints(pool.node_taints),
             }
-        }
+        },
     }
     bootstrap_name = f"{md_name}-{_digest(join)}"
     bootstrap = place(

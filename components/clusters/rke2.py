@@ -76,6 +76,8 @@ NODE_RULES: tuple[tuple[str, str, int, int], ...] = (
     ("Canal VXLAN", "udp", 8472, 8472),
     ("Canal health checks", "tcp", 9099, 9099),
     ("NodePort services", "tcp", 30000, 32767),
+    # Not in RKE2's list: the collector's node exporter (hostNetwork), scraped from other nodes.
+    ("node exporter", "tcp", ports.NODE_EXPORTER, ports.NODE_EXPORTER),
 )
 
 

@@ -280,6 +280,16 @@ class PlatformSpec(SpecModel):
     def _cluster_api(self) -> PlatformSpec:
         """A capi cluster's management cluster is another of the project's, built by Meridian, with no cycle."""
         problems = CrossFieldError()
+        capi = sorted(name for name, cluster in self.clusters.items() if cluster.backend == "capi")
+        for other, other_site in self.sites.items() if capi else ():
+            for purpose, reserved in (("pod", CAPI_POD_CIDR), ("service", CAPI_SERVICE_CIDR)):
+                if ipaddress.ip_network(other_site.cidr).overlaps(ipaddress.ip_network(reserved)):
+                    # Nodes route these ranges inside their cluster: a site in them would be unreachable.
+                    problems.add(
+                        ("sites", other, "cidr"),
+                        f"{other_site.cidr} overlaps the {purpose} range {reserved} of the capi clusters "
+                        f"({', '.join(capi)})",
+                    )
         known = ", ".join(sorted(self.clusters))
         cycles: set[frozenset[str]] = set()
         for name, cluster in self.clusters.items():
@@ -329,16 +339,17 @@ class PlatformSpec(SpecModel):
                     "with the ingress add-on",
                 )
             site = self.sites.get(cluster.site)
-            for other, other_site in self.sites.items():
-                for purpose, reserved in (("pod", CAPI_POD_CIDR), ("service", CAPI_SERVICE_CIDR)):
-                    if ipaddress.ip_network(other_site.cidr).overlaps(ipaddress.ip_network(reserved)):
-                        # Nodes route these ranges inside the cluster: a site in them would be unreachable.
-                        problems.add(
-                            ("sites", other, "cidr"),
-                            f"{other_site.cidr} overlaps the {purpose} range {reserved} of capi cluster '{name}'",
-                        )
             for pool_name, pool in cluster.node_pools.items():
                 if pool.min_size > 0 or site is None:
+                    continue
+                if pool.gpu is not None and pool.gpu.mig is not None and pool.gpu.mig.strategy == "mixed":
+                    # The clusterapi provider's capacity annotations know one GPU resource (gpu-type,
+                    # gpu-count); pods here ask for nvidia.com/mig-<profile>, which no annotation offers.
+                    problems.add(
+                        ("clusters", name, "node_pools", pool_name, "min_size"),
+                        "the autoscaler cannot start a node of a mixed-strategy MIG pool from zero (it cannot "
+                        "tell which slices a node would offer): keep one node, or use the single strategy",
+                    )
                     continue
                 facts = site.flavors.get(pool.flavor)
                 if facts is None or facts.vcpus is None or facts.memory_gib is None:
