@@ -119,9 +119,6 @@ def synthetic_platform(clusters: int) -> dict[str, Any]:
         if backend == "capi":
             cluster["management_cluster"] = f"c{index - 3:03d}"
         cluster["addons"] = addon_settings(sites[site]["dns"]["domain"], f"c{index:03d}", gpu)
-        if backend == "capi":
-            # capi clusters run no cloud controller yet: nothing would publish a hub's load balancer.
-            del cluster["addons"]["jupyterhub"]
         specs[f"c{index:03d}"] = cluster
     # Central observability on the first cluster; every cluster's collector ships to it.
     central_domain = sites[specs["c000"]["site"]]["dns"]["domain"]

@@ -37,12 +37,10 @@ def test_synthetic_platform_is_a_valid_spec_of_that_size(clusters: int) -> None:
         assert set(cluster.node_pools) == {"cpu", "gpu"}, name
         assert cluster.node_pools["cpu"].gpu is None
         assert cluster.node_pools["gpu"].gpu is not None
-        # Every add-on the spec offers is on, the hub included, so the benchmark grows with the product;
-        # but on capi clusters, which publish no load balancer yet (README, "Cluster API").
-        offered = [addon for addon in ADDONS if not (cluster.backend == "capi" and addon == "jupyterhub")]
-        assert all(getattr(cluster.addons, addon).enabled for addon in offered), name
+        # Every add-on the spec offers is on, the hub included, so the benchmark grows with the product.
+        assert all(getattr(cluster.addons, addon).enabled for addon in ADDONS), name
         assert cluster.addons.delivery == "direct", name
-        assert (cluster.addons.hub is None) == (cluster.backend == "capi"), name
+        assert cluster.addons.hub is not None, name
         if cluster.backend == "capi":
             # Built from the rke2 cluster of its group of four.
             assert spec.clusters[str(cluster.management_cluster)].backend == "rke2", name

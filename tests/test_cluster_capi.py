@@ -354,3 +354,74 @@ def test_versions_and_images_follow_the_catalog() -> None:
         assert image.rsplit(":", 1)[1].startswith(f"v{minor}."), image
         assert BACKEND_VERSIONS["capi"][minor].startswith(f"v{minor}."), minor
         assert minor in RELEASES
+
+
+OCCM = "openstack-cloud-controller-manager"
+
+
+def test_the_cloud_controller_initialises_nodes_and_makes_load_balancers(plan: Plan) -> None:
+    """cloud-provider external everywhere, and cloud-provider-openstack's controller on the new cluster first."""
+    control_plane = plan.one(KCP, f"{CLUSTER}-control-plane")["inputs"]["spec"]["kubeadmConfigSpec"]
+    assert control_plane["clusterConfiguration"]["controllerManager"]["extraArgs"] == [
+        {"name": "cloud-provider", "value": "external"}
+    ]
+    registrations = [
+        control_plane["initConfiguration"]["nodeRegistration"],
+        control_plane["joinConfiguration"]["nodeRegistration"],
+        *(
+            r["inputs"]["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"]
+            for r in plan.by_type(BOOTSTRAP)
+        ),
+    ]
+    for registration in registrations:
+        assert kubelet_args(registration)["cloud-provider"] == "external"
+    daemonset = plan.one("kubernetes:apps/v1:DaemonSet", f"{CLUSTER}-occm-daemonset")
+    bootstrap = plan.one(PROVIDER, f"{CLUSTER}-bootstrap-k8s")
+    assert daemonset["provider"].startswith(bootstrap["urn"])
+    pod = daemonset["inputs"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["image"].endswith(":v1.34.1")
+    assert f"--cluster-name={CLUSTER}" in container["args"]
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    config = plan.one(SECRET, f"{CLUSTER}-occm-config")
+    assert config["inputs"]["metadata"]["name"] == "openstack-ccm-cloud-config"  # not Cinder CSI's cloud-config
+    conf = plan.revealed[config["urn"]]["stringData"]["cloud.conf"]
+    assert "[Global]" in conf and "application-credential-id" in conf
+    load_balancer = conf[conf.index("[LoadBalancer]") :].splitlines()[1:]
+    settings = dict(line.split(" = ", 1) for line in load_balancer if line)
+    # The site's external network (the one CAPO's OpenStackCluster names) and subnet, amphora.
+    external = plan.one(OS_CLUSTER, f"{CLUSTER}-openstack-cluster")["inputs"]["spec"]["externalNetwork"]["id"]
+    subnet = stable_uuid("openstack:networking/subnet:Subnet", "lumi-kajaani-subnet")
+    assert settings == {
+        "floating-network-id": f'"{external}"',
+        "subnet-id": f'"{subnet}"',
+        "lb-provider": '"amphora"',
+        "manage-security-groups": "true",
+    }
+    # The add-ons' provider waits for it: its kubeconfig resolves once the DaemonSet is ready.
+    assert daemonset["urn"] in {d for d in plan.one(PROVIDER, f"{CLUSTER}-k8s")["depends_on"]}
+
+
+def test_a_hub_can_run_on_a_capi_cluster(tmp_path: Path) -> None:
+    """The ingress add-on publishes through the cloud controller's load balancer, as on magnum."""
+    from components.addons.ingress import OPENSTACK_KEEP_FLOATING_IP
+
+    def hub(platform: dict[str, Any]) -> None:
+        platform["clusters"][CLUSTER]["addons"]["jupyterhub"] = copy.deepcopy(
+            platform["clusters"]["postproc"]["addons"]["jupyterhub"]
+        ) | {"hostname": "hub.kajaani.destine-x.eu", "gpu_quota": {}}
+        platform["clusters"][CLUSTER]["addons"]["jupyterhub"]["profiles"].pop("h100-slice")
+        platform["clusters"][CLUSTER]["addons"]["ingress"] = {
+            "allowed_sources": ["0.0.0.0/0"],
+            "acme": {"email": "platform@destine-x.eu", "environment": "production"},
+        }
+
+    head = _edit(tmp_path, hub)
+    traefik = head.one(RELEASE, f"{CLUSTER}-traefik")["inputs"]["values"]
+    service = traefik["service"]
+    assert service["annotations"][OPENSTACK_KEEP_FLOATING_IP] == "true"
+    assert head.one("openstack:networking/floatingIp:FloatingIp", f"{CLUSTER}-ingress")
+    assert head.one(RELEASE, f"{CLUSTER}-jupyterhub")

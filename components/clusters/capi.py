@@ -54,7 +54,7 @@ from ..ports import NODE_EXPORTER
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..spec.platform import CAPI_POD_CIDR, CAPI_SERVICE_CIDR
-from . import readiness
+from . import occm, readiness
 
 if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
@@ -168,8 +168,11 @@ def clouds_yaml(cloud: str, region: str, auth_url: str, credential_id: str, secr
 
 
 def kubelet_args(labels: dict[str, str]) -> list[dict[str, str]]:
-    """The kubelet's extra arguments, as a v1beta2 list of name and value: the provider ID, the node's labels."""
-    args = [{"name": "provider-id", "value": PROVIDER_ID}]
+    """The kubelet's extra arguments, as a v1beta2 list of name and value.
+
+    The external cloud provider (occm.py initialises the nodes), the provider ID, the node's labels.
+    """
+    args = [{"name": "cloud-provider", "value": "external"}, {"name": "provider-id", "value": PROVIDER_ID}]
     if labels:
         args.append({"name": "node-labels", "value": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))})
     return args
@@ -382,6 +385,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
                     "spec": {"infrastructureRef": _ref(OPENSTACK_API, "OpenStackMachineTemplate", plane_machines)}
                 },
                 "kubeadmConfigSpec": {
+                    # Cloud loops run in the OpenStack cloud controller manager (occm.py), as CAPO's templates set it.
+                    "clusterConfiguration": {
+                        "controllerManager": {"extraArgs": [{"name": "cloud-provider", "value": "external"}]}
+                    },
                     "initConfiguration": {"nodeRegistration": registration},
                     "joinConfiguration": {"nodeRegistration": registration},
                     "users": break_glass(settings.ssh_public_key),
@@ -426,10 +433,30 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     calico = k8s.yaml.v2.ConfigFile(
         f"{name}-calico", file=CALICO_MANIFEST, opts=pulumi.ResourceOptions(parent=cluster, provider=bootstrap)
     )
+    # The cloud controller manager: nodes are tainted uninitialised until it ran (occm.py).
+    occm_config: pulumi.Output[str] = pulumi.Output.all(
+        cloud_config_global(settings), site.external_network_id, site.subnet_id
+    ).apply(
+        lambda parts: parts[0] + "\n" + occm.load_balancer_conf(parts[1], parts[2], settings.load_balancer_provider)
+    )
+    controller = occm.install(
+        name, spec.version, config=pulumi.Output.secret(occm_config), labels=labels, provider=bootstrap, parent=cluster
+    )
     if autoscaled:
         _autoscaler(name, spec, labels, place, cluster, [home, control_plane])
-    return pulumi.Output.all(calico.resources, readiness.after_ready(ready, kubeconfig)).apply(
-        lambda args: str(args[1])
+    # Handed to the add-ons once the network and the cloud controller run.
+    return pulumi.Output.all(calico.resources, controller.id, readiness.after_ready(ready, kubeconfig)).apply(
+        lambda args: str(args[2])
+    )
+
+
+def cloud_config_global(settings: Any) -> pulumi.Output[str]:
+    """cloud.conf's [Global]: the site's cluster application credential (secret), as Cinder CSI's."""
+    from ..secrets import secret
+
+    credential = settings.cluster_credential
+    return secret(credential.secret).apply(
+        lambda value: occm.cloud_conf(str(credential.auth_url), credential.id, value, settings.region)
     )
 
 

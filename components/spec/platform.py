@@ -360,19 +360,6 @@ class PlatformSpec(SpecModel):
                         f"a pool at zero nodes is sized from its flavor: give sites.{cluster.site}.flavors."
                         f"{pool.flavor} its vcpus and memory_gib",
                     )
-            hub = cluster.addons.hub
-            if hub is not None:
-                problems.add(
-                    ("clusters", name, "addons", "jupyterhub"),
-                    "capi clusters run no OpenStack cloud controller yet, so nothing publishes the hub's load "
-                    "balancer: run the hub on an rke2, magnum or eks cluster",
-                )
-            if self.observability is not None and self.observability.central.cluster == name:
-                problems.add(
-                    ("observability", "central", "cluster"),
-                    f"'{name}' is capi: its clusters run no OpenStack cloud controller yet, so nothing publishes "
-                    "the central endpoints' load balancers: choose an rke2, magnum or eks cluster",
-                )
         problems.raise_if_any()
         return self
 
