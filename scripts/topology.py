@@ -107,6 +107,24 @@ def _gitops_paths(plan: Plan, cluster_urns: dict[str, str]) -> set[tuple[str, st
     return found
 
 
+#: A capi cluster's Cluster object, made through its management cluster's provider (components/clusters/capi.py).
+CAPI_CLUSTER = "kubernetes:cluster.x-k8s.io/v1beta2:Cluster"
+
+
+def _cluster_api_paths(plan: Plan, cluster_urns: dict[str, str]) -> set[tuple[str, str]]:
+    """(management cluster, capi cluster): whose Cluster API controllers build which cluster."""
+    provider_home = {r["urn"]: r.get("parent") for r in plan.resources if r["type"] == "pulumi:providers:kubernetes"}
+    found = set()
+    for resource in plan.resources:
+        if resource["type"] != CAPI_CLUSTER or resource.get("parent") not in cluster_urns:
+            continue
+        provider = str(resource.get("provider") or "").rsplit("::", 1)[0]
+        home = provider_home.get(provider)
+        if home in cluster_urns:
+            found.add((cluster_urns[home], cluster_urns[resource["parent"]]))
+    return found
+
+
 def _owner(urn: str, parents: dict[str, str], nodes_by_urn: dict[str, _Node]) -> _Node | None:
     """The nearest drawn node at or above `urn` in the resource tree."""
     current: str | None = urn
@@ -154,6 +172,7 @@ def mermaid(result: PlanDiff, base: Plan, head: Plan) -> str:
                 contains.append((f"cluster/{cluster}", key))
         edges |= {(f"cluster/{a}", f"cluster/{b}", "metrics, logs") for a, b in _push_paths(plan, cluster_urns)}
         edges |= {(f"cluster/{a}", f"cluster/{b}", engine) for a, b, engine in _gitops_paths(plan, cluster_urns)}
+        edges |= {(f"cluster/{a}", f"cluster/{b}", "cluster api") for a, b in _cluster_api_paths(plan, cluster_urns)}
     for key, sides in presence.items():
         if sides == {"head"}:
             nodes[key].status = "added"
