@@ -400,7 +400,7 @@ def test_the_cloud_controller_initialises_nodes_and_makes_load_balancers(plan: P
         "floating-network-id": f'"{external}"',
         "subnet-id": f'"{subnet}"',
         "lb-provider": '"amphora"',
-        "manage-security-groups": "true",
+        "create-monitor": "true",
     }
     # The add-ons' provider waits for it: its kubeconfig resolves once the DaemonSet is ready.
     assert daemonset["urn"] in {d for d in plan.one(PROVIDER, f"{CLUSTER}-k8s")["depends_on"]}

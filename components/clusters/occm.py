@@ -15,9 +15,11 @@ cluster's minor), with these decisions:
   which Cinder CSI's controller takes on the same cluster: components/addons/cinder_csi.py), with
   the site's cluster application credential ([Global], as Cinder CSI's) and the load balancers'
   settings ([LoadBalancer]): the site's external network for floating IPs, the site's subnet for
-  VIPs and members, Octavia's amphora provider, and `manage-security-groups`, so the controller
-  admits the load balancer to the nodes' NodePorts (CAPO's managed groups admit NodePorts from the
-  cluster's nodes only: securitygroups_rules.go `getSGWorkerNodePort`).
+  VIPs and members, Octavia's amphora provider, and a health monitor per pool (`create-monitor`,
+  as Magnum's default `octavia_lb_healthcheck`), so a node going away leaves the pool at once.
+  Security groups stay CAPO's: its worker group admits NodePorts from the cluster's subnet
+  (CAPO v0.14.7 securitygroups_rules.go `getSGWorkerNodePortCIDR`), where amphorae connect from;
+  `manage-security-groups` would add a group per Service to the project's quota for nothing.
 * `--cluster-name` is the cluster's name, not upstream's `kubernetes`: the controller names
   load balancers after it, and several clusters share a tenancy.
 * Only the controller's own ServiceAccount and ClusterRole (`--use-service-account-credentials=false`
@@ -59,7 +61,7 @@ def load_balancer_conf(floating_network: str, subnet: str, provider: str) -> str
         f'floating-network-id = "{floating_network}"\n'
         f'subnet-id = "{subnet}"\n'
         f'lb-provider = "{provider}"\n'
-        "manage-security-groups = true\n"
+        "create-monitor = true\n"
     )
 
 
@@ -149,15 +151,15 @@ def documents(cluster: str, minor: str, labels: dict[str, str], checksum: pulumi
                                     "capabilities": {"drop": ["ALL"]},
                                     "readOnlyRootFilesystem": True,
                                 },
+                                # Not upstream's /etc/kubernetes/pki: the controller authenticates with its
+                                # account's token, and kubeadm's keys there are root's alone.
                                 "volumeMounts": [
-                                    {"mountPath": "/etc/kubernetes/pki", "name": "k8s-certs", "readOnly": True},
                                     {"mountPath": "/etc/ssl/certs", "name": "ca-certs", "readOnly": True},
                                     {"mountPath": "/etc/config", "name": "cloud-config", "readOnly": True},
                                 ],
                             }
                         ],
                         "volumes": [
-                            {"name": "k8s-certs", "hostPath": {"path": "/etc/kubernetes/pki", "type": "Directory"}},
                             {"name": "ca-certs", "hostPath": {"path": "/etc/ssl/certs", "type": "Directory"}},
                             {"name": "cloud-config", "secret": {"secretName": SECRET}},
                         ],
