@@ -349,17 +349,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     )
     plane = spec.control_plane
     assert plane.flavor is not None  # ClusterSpec requires it for capi
-    plane_machines = f"{kcp_name}-{_digest([plane.flavor, spec.image, plane.disk_gb])}"
-    plane_template = place(
-        f"{name}-control-plane-machines",
-        {
-            "apiVersion": OPENSTACK_API,
-            "kind": "OpenStackMachineTemplate",
-            "metadata": {"name": plane_machines},
-            "spec": machine_template(plane.flavor, spec.image, plane.disk_gb, site.admin_security_group_id, tags),
-        },
-        cluster,
-        base,
+    plane_machines, plane_template = _machines(
+        place, kcp_name, (plane.flavor, spec.image, plane.disk_gb), site, tags, cluster, base
     )
     registration = {"name": NODE_NAME, "kubeletExtraArgs": kubelet_args({})}
     control_plane = place(
@@ -460,6 +451,35 @@ def cloud_config_global(settings: Any) -> pulumi.Output[str]:
     )
 
 
+def _machines(
+    place: Any,
+    prefix: str,
+    shape: tuple[str, str, int],
+    site: OpenStackSite,
+    tags: list[str],
+    parent: pulumi.Resource,
+    after: list[pulumi.Resource],
+) -> tuple[str, Any]:
+    """The OpenStackMachineTemplate `<prefix>-machines` of (flavor, image, disk): its object name and resource.
+
+    The name carries a digest of the shape: templates are immutable (see the module docstring).
+    """
+    flavor, image, disk_gb = shape
+    object_name = f"{prefix}-{_digest(list(shape))}"
+    resource = place(
+        f"{prefix}-machines",
+        {
+            "apiVersion": OPENSTACK_API,
+            "kind": "OpenStackMachineTemplate",
+            "metadata": {"name": object_name},
+            "spec": machine_template(flavor, image, disk_gb, site.admin_security_group_id, tags),
+        },
+        parent,
+        after,
+    )
+    return object_name, resource
+
+
 def _credentials(kubeconfig: str) -> tuple[str, str, str, str]:
     """(server, CA, client certificate, client key) of a kubeadm admin kubeconfig (PEMs decoded)."""
     document = yaml.safe_load(kubeconfig) or {}
@@ -492,17 +512,8 @@ def _pool(
     name = cluster.name
     image = cluster.spec.image
     md_name = f"{name}-{pool_name}"
-    machines_name = f"{md_name}-{_digest([pool.flavor, image, pool.disk_gb])}"
-    machines = place(
-        f"{md_name}-machines",
-        {
-            "apiVersion": OPENSTACK_API,
-            "kind": "OpenStackMachineTemplate",
-            "metadata": {"name": machines_name},
-            "spec": machine_template(pool.flavor, str(image), pool.disk_gb, site.admin_security_group_id, tags),
-        },
-        component,
-        after,
+    machines_name, machines = _machines(
+        place, md_name, (pool.flavor, str(image), pool.disk_gb), site, tags, component, after
     )
     join = {
         "users": break_glass(site.spec.openstack.ssh_public_key if site.spec.openstack else ""),
