@@ -404,3 +404,21 @@ def test_every_pinned_version_is_the_released_chart(chart: str) -> None:
     # locked without a digest: its verified reference files' Chart.yaml.
     folder = chart_dir(chart) if locked(chart).digest is not None else chart_reference(chart)
     assert chart_version(folder) == locked(chart).version
+
+
+def test_crd_documents_are_parsed_once_and_read_as_before() -> None:
+    """A chart's CRDs arrive with every release of it: parsed once per process, the same documents."""
+    import yaml as pyyaml
+
+    from scripts.validate import _FAST_LOADER, load_documents
+
+    crd = (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: widgets.example.org}\nspec: {group: example.org}\n"
+    )
+    config_map = "# Source: c/templates/cm.yaml\nkind: ConfigMap\nmetadata: {name: a}\n"
+    manifest = f"---\n# Source: c/crds/w.yaml\n{crd}---\n{config_map}"
+    first, second = load_documents(manifest), load_documents(manifest.replace("name: a", "name: b"))
+    assert first == list(pyyaml.load_all(manifest, Loader=_FAST_LOADER))
+    assert first[0] is second[0] and first[0]["kind"] == "CustomResourceDefinition"
+    assert (first[1]["metadata"]["name"], second[1]["metadata"]["name"]) == ("a", "b")
