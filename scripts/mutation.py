@@ -48,16 +48,17 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
     "cluster backends": (
         ["components/clusters/*", "components/reachability.py", "components/octavia.py"],
         ["test_cluster_rke2.py", "test_cluster_magnum.py", "test_cluster_eks.py", "test_cluster_attached.py",
-         "test_readiness.py", "test_reachability.py", "test_sites.py", "test_golden.py", "test_provider_contract.py"],
+         "test_cluster_capi.py", "test_readiness.py", "test_reachability.py", "test_sites.py", "test_golden.py",
+         "test_provider_contract.py"],
     ),
     # The add-on layer in two areas, so that each runs in an evening: the per-cluster add-ons, and
     # the observability layer (collector, central stack, logs, Thanos, probes, alerts, dashboards).
     "add-on values": (
         ["components/addons/__init__.py", "components/addons/base.py", "components/addons/cinder_csi.py",
-         "components/addons/dns.py", "components/addons/gpu_operator.py", "components/addons/ingress.py",
-         "components/addons/jupyterhub.py", "components/addons/storage.py"],
+         "components/addons/cluster_api.py", "components/addons/dns.py", "components/addons/gpu_operator.py",
+         "components/addons/ingress.py", "components/addons/jupyterhub.py", "components/addons/storage.py"],
         ["test_gpu_operator.py", "test_ingress.py", "test_jupyterhub.py", "test_storage.py", "test_golden.py",
-         "test_render.py"],
+         "test_render.py", "test_cluster_capi.py"],
     ),
     "observability": (
         ["components/addons/alerts.py", "components/addons/central.py", "components/addons/dashboards.py",
