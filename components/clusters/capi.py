@@ -27,8 +27,9 @@ namespace `capi-<c>` unless noted):
                               control plane is Available; secret from the first moment
 * `<c>-api-ready`             command.local.Command: /readyz through the API load balancer (readiness.py)
 * `<c>-bootstrap-k8s`         Kubernetes provider on the new cluster, for its CNI only
-* `<c>-calico`                yaml/v2:ConfigFile: Calico's release manifest (the cluster's CNI); the
-                              kubeconfig handed to add-ons waits for it
+* `<c>-calico`                yaml/v2:ConfigFile: Calico's release manifest (the cluster's CNI)
+* `<c>-occm-*`                the OpenStack cloud controller manager (occm.py): its Secret, account,
+                              rights and DaemonSet; the kubeconfig handed to add-ons waits for it and Calico
 * `<c>-autoscaler-*`          ServiceAccount, Role, RoleBinding and Deployment of the cluster-autoscaler
                               (clusterapi provider), only when a pool autoscales
 
