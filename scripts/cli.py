@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def _plan(args: argparse.Namespace) -> int:
         return BAD_INPUT
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(render_tree(plan.resources))
+    print(render_tree(plan.resources, plan.reads))
     if args.json:
         write_plan(plan, Path(args.json))
         print(f"plan written to {args.json}")
@@ -38,25 +39,31 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_tree(resources: list[dict[str, Any]]) -> str:
-    """The resource tree as `pulumi preview` draws it, with a count."""
-    children: dict[str | None, list[dict[str, Any]]] = {}
+def render_tree(resources: list[dict[str, Any]], reads: Sequence[dict[str, Any]] = ()) -> str:
+    """The resource tree as `pulumi preview` draws it, with a count; reads of existing resources marked `>`."""
+    children: dict[str | None, list[tuple[str, dict[str, Any]]]] = {}
     for resource in resources:
-        children.setdefault(resource["parent"], []).append(resource)
-    rows: list[tuple[str, str]] = []
+        children.setdefault(resource["parent"], []).append(("+", resource))
+    for read in reads:
+        children.setdefault(read["parent"], []).append((">", read))
+    rows: list[tuple[str, str, str]] = []
 
     def visit(parent: str | None, indent: str) -> None:
         kids = children.get(parent, [])
-        for index, resource in enumerate(kids):
+        for index, (op, resource) in enumerate(kids):
             last = index == len(kids) - 1
             branch = "" if parent is None else ("└─ " if last else "├─ ")
-            rows.append((f"{indent}{branch}{resource['type']}", resource["name"]))
+            rows.append(
+                (op, f"{indent}{branch}{resource['type']}", resource["name"] + (" (read)" if op == ">" else ""))
+            )
             visit(resource["urn"], indent + ("" if parent is None else ("   " if last else "│  ")))
 
     visit(None, "")
-    width = max((len(kind) for kind, _ in rows), default=4) + 2
-    lines = [f" +  {'Type'.ljust(width)}Name"] + [f" +  {kind.ljust(width)}{name}" for kind, name in rows]
+    width = max((len(kind) for _, kind, _ in rows), default=4) + 2
+    lines = [f" +  {'Type'.ljust(width)}Name"] + [f" {op}  {kind.ljust(width)}{name}" for op, kind, name in rows]
     lines.append(f"\nResources:\n    + {len(resources)} to create")
+    if reads:
+        lines.append(f"    > {len(reads)} to read")
     return "\n".join(lines)
 
 

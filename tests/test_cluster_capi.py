@@ -448,3 +448,14 @@ def test_the_review_draws_who_builds_the_capi_cluster(tmp_path: Path) -> None:
     source, target = (part.strip() for part in arrow.split(" -. cluster api .-> "))
     assert labels[source] == "extremes-bologna: rke2 1.34"
     assert labels[target] == f"{CLUSTER}: capi 1.34"
+
+
+def test_the_plan_shows_the_kubeconfig_read(plan: Plan) -> None:
+    """`meridian plan` draws reads as `pulumi preview` does: marked `>`, under their parent, counted apart."""
+    from scripts.cli import render_tree
+
+    text = render_tree(plan.resources, plan.reads)
+    [line] = [line for line in text.splitlines() if line.endswith(f"{CLUSTER}-kubeconfig (read)")]
+    assert line.startswith(" >  ") and "kubernetes:core/v1:Secret" in line
+    assert text.endswith(f"+ {len(plan.resources)} to create\n    > 1 to read")
+    assert "to read" not in render_tree(plan.resources)
