@@ -105,7 +105,8 @@ class VaultProject(pulumi.ComponentResource):
         super().__init__("meridian:index:VaultProject", name, None, opts)
         import pulumi_vault as vault
 
-        assert spec.vault is not None and spec.vault.provider_needed, "applies only when Vault is written to"
+        # The Platform builds it only then (PROJECT_SERVICES); the assertion narrows the type.
+        assert spec.vault is not None and spec.vault.provider_needed  # pragma: no mutate
         self.provider = vault.Provider(name, **provider_args(spec.vault), opts=pulumi.ResourceOptions(parent=self))
         self.policy = None
         self.policy_name = None
@@ -120,7 +121,7 @@ class VaultProject(pulumi.ComponentResource):
             )
             self.policy = policy
             self.policy_name = policy.name
-        self.register_outputs({})
+        self.register_outputs({})  # pragma: no mutate - no outputs either way
 
 
 def vault_project(project: dict[str, pulumi.Resource] | Any) -> VaultProject:

@@ -87,3 +87,40 @@ def test_a_stack_without_write_back_has_no_vault_provider(bundled_plan: Callable
     assert platform_of("destine-extremes")["vault"].get("write_back") is None
     plan = bundled_plan("destine-extremes")
     assert plan.by_type("pulumi:providers:vault") == [] and plan.by_type(SECRET_V2) == []
+
+
+def test_the_vault_provider_takes_the_spec_namespace_and_its_tls_consent() -> None:
+    """provider_args: the namespace only when the spec names one; skip_tls_verify pinned false unless allowed."""
+    from components.spec.vault import VaultSpec
+    from components.vaultside import CHILD_TOKEN_SECONDS, provider_args
+
+    write_back = {"mount": "kv", "path": "p/meridian"}
+    plain = provider_args(VaultSpec.model_validate({"write_back": write_back}))
+    assert plain == {"max_lease_ttl_seconds": CHILD_TOKEN_SECONDS, "skip_tls_verify": False}
+    scoped = VaultSpec.model_validate(
+        {"write_back": write_back, "namespace": "ecmwf/eo4eu", "tls": {"allow_skip_verify": True}}
+    )
+    assert provider_args(scoped) == {"max_lease_ttl_seconds": CHILD_TOKEN_SECONDS, "namespace": "ecmwf/eo4eu"}
+    assert CHILD_TOKEN_SECONDS == 7200
+
+
+def test_the_vault_project_sits_under_the_platform_and_is_found_only_there(
+    bundled_plan: Callable[[str], Plan],
+) -> None:
+    import pytest
+
+    from components.vaultside import vault_project
+
+    plan = bundled_plan("eo4eu")
+    (project,) = plan.by_type("meridian:index:VaultProject")
+    (platform,) = plan.by_type("meridian:index:Platform")
+    assert project["name"] == "eo4eu-vault" and project["parent"] == platform["urn"]
+    (provider,) = plan.by_type("pulumi:providers:vault")
+    assert provider["name"] == "eo4eu-vault" and provider["parent"] == project["urn"]
+    # eo4eu's clusters read Vault at run time: the policy every cluster's role holds, through the provider.
+    policy = plan.one("vault:index/policy:Policy", "eo4eu-runtime-read")
+    assert policy["inputs"]["name"] == "meridian-eo4eu-runtime-read" and policy["parent"] == project["urn"]
+    assert policy["provider"].startswith(provider["urn"] + "::")
+    message = r"^the Vault provider is built by the Platform for every stack that writes to Vault$"
+    with pytest.raises(ValueError, match=message):
+        vault_project({})
