@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -426,28 +425,6 @@ def test_a_hub_can_run_on_a_capi_cluster(tmp_path: Path) -> None:
     assert service["annotations"][OPENSTACK_KEEP_FLOATING_IP] == "true"
     assert head.one("openstack:networking/floatingIp:FloatingIp", f"{CLUSTER}-ingress")
     assert head.one(RELEASE, f"{CLUSTER}-jupyterhub")
-
-
-def test_the_review_draws_who_builds_the_capi_cluster(tmp_path: Path) -> None:
-    from test_diffreport import diagram, mermaid_parse
-
-    from scripts.diffreport import markdown
-
-    def on_rke2(platform: dict[str, Any]) -> None:
-        kajaani = platform["clusters"][CLUSTER]
-        kajaani["backend"] = "rke2"
-        for key in ("management_cluster", "image"):
-            del kajaani[key]
-
-    base, head = _edit(tmp_path, on_rke2), evaluate(STACK)
-    text = diagram(markdown(diff_plans(base, head), base, head))
-    assert mermaid_parse(text).returncode == 0
-    arrows = [line for line in text.splitlines() if " -. cluster api .-> " in line]
-    [arrow] = arrows
-    labels = dict(re.findall(r'(n_\w+)\["([^"]*)"\]', text))
-    source, target = (part.strip() for part in arrow.split(" -. cluster api .-> "))
-    assert labels[source] == "extremes-bologna: rke2 1.34"
-    assert labels[target] == f"{CLUSTER}: capi 1.34"
 
 
 def test_the_plan_shows_the_kubeconfig_read(plan: Plan) -> None:

@@ -9,6 +9,7 @@ comes from the edit and from the plans' own resources, never from the report und
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -784,3 +785,23 @@ def test_a_pool_renamed_with_its_alias_keeps_its_machines_and_their_old_labels(
         '"meridian.io/pool=gpu"): its 1 existing machines keep the `userData` they were created with (secret, '
         "ignored after creation); existing nodes change only when replaced"
     ]
+
+
+def test_the_topology_draws_who_builds_a_capi_cluster(tmp_path: Path, bundled_plan: Any) -> None:
+    """destine-extremes' capi cluster, drawn with an arrow from the cluster whose Cluster API builds it."""
+
+    def on_rke2(platform: dict[str, Any]) -> None:
+        kajaani = platform["clusters"]["extremes-kajaani"]
+        kajaani["backend"] = "rke2"
+        for key in ("management_cluster", "image"):
+            del kajaani[key]
+
+    base, head = edited_stack(tmp_path, "destine-extremes", on_rke2), bundled_plan("destine-extremes")
+    text = diagram(markdown(diff_plans(base, head), base, head))
+    assert mermaid_parse(text).returncode == 0
+    arrows = [line for line in text.splitlines() if " -. cluster api .-> " in line]
+    [arrow] = arrows
+    labels = dict(re.findall(r'(n_\w+)\["([^"]*)"\]', text))
+    source, target = (part.strip() for part in arrow.split(" -. cluster api .-> "))
+    assert labels[source] == "extremes-bologna: rke2 1.34"
+    assert labels[target] == "extremes-kajaani: capi 1.34"
