@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import edited_stack
+from conftest import PlanCache, edited_stack
 
 from components.addons.cluster_api import CAPI_VERSION, CAPO_VERSION, ORC_MANIFEST
 from components.clusters.capi import CALICO_MANIFEST, PROVIDER_ID
@@ -43,9 +43,15 @@ CAPI_TYPES = (CAPI_CLUSTER, KCP, MD, MHC, BOOTSTRAP, OS_CLUSTER, MACHINES)
 CAPACITY = "capacity.cluster-autoscaler.kubernetes.io/"
 
 
-@pytest.fixture(scope="module")
+_PLANS: dict[str, Plan] = PlanCache()
+
+
+@pytest.fixture
 def plan() -> Plan:
-    return evaluate(STACK, reveal_secrets=True)
+    """destine-extremes with secrets revealed, evaluated once per process (afresh per test in mutmut's stats run)."""
+    if STACK not in _PLANS:
+        _PLANS[STACK] = evaluate(STACK, reveal_secrets=True)
+    return _PLANS[STACK]
 
 
 def kubelet_args(registration: dict[str, Any]) -> dict[str, str]:
