@@ -442,3 +442,30 @@ def test_the_plan_shows_the_kubeconfig_read(plan: Plan) -> None:
     assert line.startswith(" >  ") and "kubernetes:core/v1:Secret" in line
     assert text.endswith(f"+ {len(plan.resources)} to create\n    > 1 to read")
     assert "to read" not in render_tree(plan.resources)
+
+
+def test_taints_without_a_value_and_flavors_without_sizes() -> None:
+    """A taint may have no value (kubeadm's taint has then no `value`); capacity needs both CPU and memory."""
+    from components.clusters.capi import MAX_SIZE, MIN_SIZE, _taints, autoscaling_annotations
+    from components.spec.clusters import NodePoolSpec, TaintSpec
+    from components.spec.sites import FlavorSpec
+
+    taints = [TaintSpec(key="dedicated", effect="NoSchedule"), TaintSpec(key="a", value="b", effect="NoExecute")]
+    assert _taints(taints) == [
+        {"key": "dedicated", "effect": "NoSchedule"},
+        {"key": "a", "value": "b", "effect": "NoExecute"},
+    ]
+    pool = NodePoolSpec(flavor="m1.large", min_size=1, max_size=3)
+    bounds = {MIN_SIZE: "1", MAX_SIZE: "3"}
+    # No facts, or half of them: the bounds alone (the autoscaler then needs a node to look at).
+    for flavor in (None, FlavorSpec(vcpus=4), FlavorSpec(memory_gib=16)):
+        assert autoscaling_annotations(pool, flavor, {}) == bounds, flavor
+    sized = autoscaling_annotations(pool, FlavorSpec(vcpus=4, memory_gib=16), {"tier": "batch"})
+    assert sized == bounds | {
+        CAPACITY + "cpu": "4",
+        CAPACITY + "memory": "16384Mi",
+        CAPACITY + "ephemeral-disk": "100Gi",
+        CAPACITY + "labels": "tier=batch",
+    }
+    # A fixed-size pool: nothing for the autoscaler.
+    assert autoscaling_annotations(NodePoolSpec(flavor="m1.large", min_size=2, max_size=2), None, {}) == {}
