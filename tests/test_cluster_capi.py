@@ -469,3 +469,115 @@ def test_taints_without_a_value_and_flavors_without_sizes() -> None:
     }
     # A fixed-size pool: nothing for the autoscaler.
     assert autoscaling_annotations(NodePoolSpec(flavor="m1.large", min_size=2, max_size=2), None, {}) == {}
+
+
+def test_the_cloud_controllers_pod_and_rights_are_upstreams(plan: Plan) -> None:
+    """cloud-provider-openstack v1.34.1 manifests/controller-manager: its arguments, mounts and rights, hardened."""
+    daemonset = plan.one("kubernetes:apps/v1:DaemonSet", f"{CLUSTER}-occm-daemonset")["inputs"]
+    assert daemonset["metadata"] | {"labels": None} == {
+        "name": OCCM,
+        "namespace": "kube-system",
+        "labels": None,
+    }
+    pod = daemonset["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == [
+        "/bin/openstack-cloud-controller-manager",
+        "--v=1",
+        f"--cluster-name={CLUSTER}",
+        "--cloud-config=/etc/config/cloud.conf",
+        "--cloud-provider=openstack",
+        "--use-service-account-credentials=false",
+        "--bind-address=127.0.0.1",
+    ]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    assert pod["securityContext"] == {
+        "runAsUser": 1001,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert (
+        container["resources"]["limits"] == {"memory": "512Mi"} and container["resources"]["requests"]["cpu"] == "200m"
+    )
+    mounts = {m["name"]: (m["mountPath"], m["readOnly"]) for m in container["volumeMounts"]}
+    assert mounts == {"ca-certs": ("/etc/ssl/certs", True), "cloud-config": ("/etc/config", True)}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["cloud-config"]["secret"] == {"secretName": "openstack-ccm-cloud-config"}
+    assert volumes["ca-certs"]["hostPath"] == {"path": "/etc/ssl/certs", "type": "Directory"}
+    assert (pod["hostNetwork"], pod["serviceAccountName"]) == (True, "cloud-controller-manager")
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in pod["tolerations"]
+    # It restarts when its configuration changes (the checksum of the Secret's data).
+    template_annotations = daemonset["spec"]["template"]["metadata"]["annotations"]
+    assert set(template_annotations) == {"meridian.io/cloud-config-checksum"}
+    role = plan.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", f"{CLUSTER}-occm-clusterrole")["inputs"]
+    rights = {
+        (rule["apiGroups"][0], resource): tuple(rule["verbs"])
+        for rule in role["rules"]
+        for resource in rule["resources"]
+    }
+    assert rights == {
+        ("coordination.k8s.io", "leases"): ("get", "create", "update"),
+        ("", "events"): ("create", "patch", "update"),
+        ("", "nodes"): ("*",),
+        ("", "nodes/status"): ("patch",),
+        ("", "services"): ("list", "patch", "update", "watch"),
+        ("", "services/status"): ("patch",),
+        ("", "serviceaccounts"): ("create", "get"),
+        ("", "serviceaccounts/token"): ("create",),
+        ("", "persistentvolumes"): ("*",),
+        ("", "endpoints"): ("create", "get", "list", "watch", "update"),
+        ("", "configmaps"): ("get", "list", "watch"),
+        ("", "secrets"): ("list", "get", "watch"),
+    }
+    binding = plan.one(
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", f"{CLUSTER}-occm-clusterrolebinding"
+    )
+    assert binding["inputs"]["roleRef"]["name"] == role["metadata"]["name"] == "system:cloud-controller-manager"
+    assert binding["inputs"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "cloud-controller-manager", "namespace": "kube-system"}
+    ]
+
+
+def test_the_autoscalers_pod_is_hardened_and_sized(plan: Plan) -> None:
+    deployment = plan.one("kubernetes:apps/v1:Deployment", f"{CLUSTER}-autoscaler")["inputs"]
+    assert deployment["metadata"]["name"] == f"{CLUSTER}-autoscaler" and deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == f"{CLUSTER}-autoscaler"
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    [container] = pod["containers"]
+    assert container["command"] == ["/cluster-autoscaler"]
+    assert container["args"][1] == "--kubeconfig=/etc/kubernetes/workload/value"
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}}
+    assert container["volumeMounts"] == [
+        {"name": "workload-kubeconfig", "mountPath": "/etc/kubernetes/workload", "readOnly": True}
+    ]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    role = plan.one("kubernetes:rbac.authorization.k8s.io/v1:Role", f"{CLUSTER}-autoscaler-role")["inputs"]
+    assert role["rules"][0]["verbs"] == ["get", "list", "update", "watch", "patch"]
+    assert role["rules"][1] == {
+        "apiGroups": ["infrastructure.cluster.x-k8s.io"],
+        "resources": ["openstackmachinetemplates"],
+        "verbs": ["get", "list", "watch"],
+    }
+    binding = plan.one("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", f"{CLUSTER}-autoscaler-binding")["inputs"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{CLUSTER}-autoscaler",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{CLUSTER}-autoscaler", "namespace": NAMESPACE}]
