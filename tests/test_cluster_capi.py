@@ -581,3 +581,61 @@ def test_the_autoscalers_pod_is_hardened_and_sized(plan: Plan) -> None:
         "name": f"{CLUSTER}-autoscaler",
     }
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": f"{CLUSTER}-autoscaler", "namespace": NAMESPACE}]
+
+
+def test_the_cluster_objects_carry_their_shape_ranges_and_health_rules(plan: Plan) -> None:
+    from components.clusters.capi import NODE_STARTUP_SECONDS, POD_CIDR, SERVICE_CIDR, UNHEALTHY_SECONDS
+
+    namespace = plan.one("kubernetes:core/v1:Namespace", f"{CLUSTER}-capi-namespace")["inputs"]["metadata"]
+    assert namespace["name"] == NAMESPACE and namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    cloud = plan.one(SECRET, f"{CLUSTER}-cloud-config")["inputs"]["metadata"]
+    assert (cloud["name"], cloud["namespace"]) == (f"{CLUSTER}-cloud-config", NAMESPACE)
+    assert cloud["labels"]["clusterctl.cluster.x-k8s.io/move"] == "true"
+    cluster = plan.one(CAPI_CLUSTER, f"{CLUSTER}-cluster")["inputs"]
+    assert cluster["metadata"]["namespace"] == NAMESPACE and cluster["metadata"]["labels"]["cluster"] == CLUSTER
+    assert cluster["spec"]["clusterNetwork"] == {
+        "pods": {"cidrBlocks": [POD_CIDR]},
+        "services": {"cidrBlocks": [SERVICE_CIDR]},
+        "serviceDomain": "cluster.local",
+    }
+    assert (POD_CIDR, SERVICE_CIDR) == ("192.168.0.0/16", "10.96.0.0/12")
+    assert cluster["spec"]["controlPlaneRef"] == {
+        "apiGroup": "controlplane.cluster.x-k8s.io",
+        "kind": "KubeadmControlPlane",
+        "name": f"{CLUSTER}-control-plane",
+    }
+    assert cluster["spec"]["infrastructureRef"] == {
+        "apiGroup": "infrastructure.cluster.x-k8s.io",
+        "kind": "OpenStackCluster",
+        "name": CLUSTER,
+    }
+    openstack = plan.one(OS_CLUSTER, f"{CLUSTER}-openstack-cluster")["inputs"]["spec"]
+    assert openstack["controlPlaneAvailabilityZones"] == ["nova"]
+    assert "cluster=extremes-kajaani" in openstack["tags"] and openstack["tags"] == sorted(openstack["tags"])
+    assert openstack["managedSecurityGroups"]["allowAllInClusterTraffic"] is False
+    control_plane = plan.one(KCP, f"{CLUSTER}-control-plane")["inputs"]
+    assert control_plane["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "3600"
+    assert (control_plane["spec"]["replicas"], control_plane["spec"]["version"]) == (3, "v1.34.7")
+    [machines] = [
+        r["inputs"]
+        for r in plan.by_type(MACHINES)
+        if r["inputs"]["metadata"]["name"]
+        == control_plane["spec"]["machineTemplate"]["spec"]["infrastructureRef"]["name"]
+    ]
+    assert machines["spec"]["template"]["spec"]["flavor"] == "standard.large"
+    assert machines["spec"]["template"]["spec"]["rootVolume"] == {"sizeGiB": 80}
+    registration = control_plane["spec"]["kubeadmConfigSpec"]["initConfiguration"]["nodeRegistration"]
+    assert registration["name"] == "{{ local_hostname }}"
+    assert "node-labels" not in kubelet_args(registration)
+    for pool in ("workflow", "a100"):
+        deployment = plan.one(MD, f"{CLUSTER}-{pool}")["inputs"]["spec"]
+        selector = {"cluster.x-k8s.io/cluster-name": CLUSTER, "cluster.x-k8s.io/deployment-name": f"{CLUSTER}-{pool}"}
+        assert deployment["selector"] == {"matchLabels": selector}
+        assert deployment["template"]["metadata"]["labels"] == selector
+        assert deployment["clusterName"] == deployment["template"]["spec"]["clusterName"] == CLUSTER
+        health = plan.one(MHC, f"{CLUSTER}-{pool}-health")["inputs"]["spec"]
+        assert health["clusterName"] == CLUSTER
+        assert health["checks"]["nodeStartupTimeoutSeconds"] == NODE_STARTUP_SECONDS == 1200
+        assert {c["timeoutSeconds"] for c in health["checks"]["unhealthyNodeConditions"]} == {UNHEALTHY_SECONDS}
+        assert UNHEALTHY_SECONDS == 300
+        assert {c["type"] for c in health["checks"]["unhealthyNodeConditions"]} == {"Ready"}
