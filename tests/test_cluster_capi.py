@@ -639,3 +639,35 @@ def test_the_cluster_objects_carry_their_shape_ranges_and_health_rules(plan: Pla
         assert {c["timeoutSeconds"] for c in health["checks"]["unhealthyNodeConditions"]} == {UNHEALTHY_SECONDS}
         assert UNHEALTHY_SECONDS == 300
         assert {c["type"] for c in health["checks"]["unhealthyNodeConditions"]} == {"Ready"}
+
+
+def test_the_operator_release_and_provider_namespaces(plan: Plan) -> None:
+    operator = plan.one(RELEASE, "extremes-bologna-cluster-api-operator")["inputs"]
+    assert (operator["chart"], operator["version"], operator["namespace"]) == (
+        "cluster-api-operator",
+        "0.28.0",
+        "capi-operator-system",
+    )
+    values = operator["values"]
+    assert values["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert values["containerSecurityContext"]["manager"]["allowPrivilegeEscalation"] is False
+    assert values["resources"]["manager"]["limits"] == {"memory": "300Mi"}
+    assert "core" not in values and "infrastructure" not in values  # the providers are the program's objects
+    expected = {
+        "CoreProvider": "capi-system",
+        "BootstrapProvider": "capi-kubeadm-bootstrap-system",
+        "ControlPlaneProvider": "capi-kubeadm-control-plane-system",
+        "InfrastructureProvider": "capo-system",
+    }
+    for resource in plan.resources:
+        if resource["type"].startswith("kubernetes:operator.cluster.x-k8s.io/v1alpha2:"):
+            inputs = resource["inputs"]
+            namespace = expected[inputs["kind"]]
+            assert inputs["metadata"]["namespace"] == namespace
+            assert inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "900"
+            home = plan.one("kubernetes:core/v1:Namespace", f"extremes-bologna-{namespace}")
+            assert home["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+            assert home["urn"] in resource["depends_on"]
+    assert ORC_MANIFEST == (
+        "https://github.com/k-orc/openstack-resource-controller/releases/download/v2.4.0/install.yaml"
+    )
