@@ -22,7 +22,7 @@ from components.addons.cluster_api import CAPI_VERSION, CAPO_VERSION, ORC_MANIFE
 from components.clusters.capi import CALICO_MANIFEST, PROVIDER_ID
 from components.spec.catalog import BACKEND_VERSIONS
 from scripts.diff import diff_plans
-from scripts.harness import STACKS, Plan, evaluate
+from scripts.harness import STACKS, Plan, evaluate, offline_vault_field
 from scripts.mocks import stable_uuid
 from scripts.validate import validate_objects
 
@@ -151,7 +151,11 @@ def test_the_cluster_sits_on_the_site_network_behind_its_allow_list(plan: Plan) 
     clouds = yaml.safe_load(plan.revealed[cloud["urn"]]["stringData"]["clouds.yaml"])["clouds"]["openstack"]
     assert clouds["auth_type"] == "v3applicationcredential"
     assert clouds["auth"]["application_credential_id"] == "9f8e7d6c5b4a4f3e2d1c0b9a8f7e6d5c"
-    assert clouds["region_name"] == "RegionOne"
+    assert clouds["auth"]["auth_url"] == "https://keystone.lumi-kajaani.example:5000/v3"
+    # The secret is the one the site's reference names (read offline as a marked placeholder).
+    reference = ("kv", "destine-extremes/openstack/lumi-kajaani", "cluster_credential_secret")
+    assert clouds["auth"]["application_credential_secret"] == offline_vault_field(*reference)
+    assert (clouds["region_name"], clouds["interface"], clouds["identity_api_version"]) == ("RegionOne", "public", 3)
     # The secret itself never appears in the plan document.
     assert clouds["auth"]["application_credential_secret"] not in json.dumps(plan.to_json())
 
