@@ -675,3 +675,33 @@ def test_the_operator_release_and_provider_namespaces(plan: Plan) -> None:
     assert ORC_MANIFEST == (
         "https://github.com/k-orc/openstack-resource-controller/releases/download/v2.4.0/install.yaml"
     )
+
+
+def test_an_unusable_kubeconfig_fails_without_showing_it() -> None:
+    """What `pulumi up` prints when Cluster API's kubeconfig cannot be used: what is wrong, never the text."""
+    from components.clusters.capi import KubeconfigError, _credentials
+
+    key = "c2VjcmV0LWFkbWluLWtleQ=="  # base64 of an admin key's stand-in
+    good = {
+        "clusters": [{"cluster": {"server": "https://203.0.113.5:6443", "certificate-authority-data": key}}],
+        "users": [{"user": {"client-certificate-data": key, "client-key-data": key}}],
+    }
+    assert _credentials(json.dumps(good), CLUSTER)[0] == "https://203.0.113.5:6443"
+    assert _credentials(json.dumps(good), CLUSTER)[3] == "secret-admin-key"
+    broken_yaml = f"users: [{{user: {{client-key-data: {key}}}]\n  bad: : :"
+    no_key = copy.deepcopy(good)
+    del no_key["users"][0]["user"]["client-key-data"]
+    not_base64 = copy.deepcopy(good)
+    not_base64["users"][0]["user"]["client-key-data"] = "secret-admin-key!"
+    cases = {
+        broken_yaml: "is not YAML",
+        json.dumps(no_key): "has no client-key-data",
+        json.dumps(not_base64): "client-key-data is not base64-encoded PEM",
+        "[]": "has no server, certificate-authority-data, client-certificate-data, client-key-data",
+    }
+    for text, said in cases.items():
+        with pytest.raises(KubeconfigError) as caught:
+            _credentials(text, CLUSTER)
+        message = str(caught.value)
+        assert said in message and CLUSTER in message, message
+        assert key not in message and "secret-admin-key" not in message

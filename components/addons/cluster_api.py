@@ -146,20 +146,24 @@ class ClusterApiProviders(pulumi.ComponentResource):
 
         cluster_name = context.cluster_name
         release = operator_release(cluster_name)
-        namespace = addon_namespace(
-            f"{cluster_name}-{OPERATOR_NAMESPACE}",
-            OPERATOR_NAMESPACE,
-            labels=context.labels,
-            enforce="restricted",
-            provider=context.provider,
-            parent=self,
-        )
+        # The operator's namespace and each provider's, all at Pod Security `restricted` (module docstring).
+        homes = {
+            namespace: addon_namespace(
+                f"{cluster_name}-{namespace}",
+                namespace,
+                labels=context.labels,
+                enforce="restricted",
+                provider=context.provider,
+                parent=self,
+            )
+            for namespace in (OPERATOR_NAMESPACE, *(entry[3] for entry in PROVIDERS))
+        }
         operator = deliver(
             release,
             provider=context.provider,
             parent=self,
             depends_on=context.waits(release),
-            namespace=namespace.metadata.name,
+            namespace=homes[OPERATOR_NAMESPACE].metadata.name,
         )
         orc = k8s.yaml.v2.ConfigFile(
             f"{cluster_name}-orc",
@@ -168,14 +172,7 @@ class ClusterApiProviders(pulumi.ComponentResource):
         )
         self.ready = []
         for suffix, kind, provider_name, provider_namespace, version in PROVIDERS:
-            home = addon_namespace(
-                f"{cluster_name}-{provider_namespace}",
-                provider_namespace,
-                labels=context.labels,
-                enforce="restricted",
-                provider=context.provider,
-                parent=self,
-            )
+            home = homes[provider_namespace]
             # The infrastructure provider's controllers use ORC's CRDs from their first reconcile.
             after = [operator, home, orc] if kind == "InfrastructureProvider" else [operator, home]
             self.ready.append(

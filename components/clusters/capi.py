@@ -406,7 +406,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: OpenStackSite) ->
     )
     decoded: pulumi.Output[str] = stored.data.apply(lambda data: base64.b64decode((data or {})["value"]).decode())
     kubeconfig: pulumi.Output[str] = pulumi.Output.secret(decoded)
-    parts = kubeconfig.apply(_credentials)
+    parts = kubeconfig.apply(lambda text: _credentials(text, name))
     ready = readiness.api_ready(
         name,
         server=parts.apply(lambda p: p[0]),
@@ -481,21 +481,49 @@ def _machines(
     return object_name, resource
 
 
-def _credentials(kubeconfig: str) -> tuple[str, str, str, str]:
-    """(server, CA, client certificate, client key) of a kubeadm admin kubeconfig (PEMs decoded)."""
-    document = yaml.safe_load(kubeconfig) or {}
-    cluster = (document.get("clusters") or [{}])[0].get("cluster", {})
-    user = (document.get("users") or [{}])[0].get("user", {})
+def _credentials(kubeconfig: str, cluster: str = "") -> tuple[str, str, str, str]:
+    """(server, CA, client certificate, client key) of a kubeadm admin kubeconfig (PEMs decoded).
 
-    def pem(field: str, where: dict[str, Any]) -> str:
-        return base64.b64decode(where.get(field, "")).decode()
+    Raises KubeconfigError naming what is missing or unreadable, never the text: the kubeconfig
+    holds the admin key, and an exception raised here is what `pulumi up` prints.
+    """
+    where = f"Cluster API's kubeconfig of cluster {cluster}".rstrip()
+    try:
+        document = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError:
+        # PyYAML's message quotes the offending lines: not repeated.
+        raise KubeconfigError(f"{where} is not YAML") from None
+    clusters = document.get("clusters") if isinstance(document, dict) else None
+    users = document.get("users") if isinstance(document, dict) else None
+    entry = (clusters or [{}])[0].get("cluster") if isinstance(clusters, list) and clusters else None
+    user = (users or [{}])[0].get("user") if isinstance(users, list) and users else None
+    fields = (
+        ("server", entry),
+        ("certificate-authority-data", entry),
+        ("client-certificate-data", user),
+        ("client-key-data", user),
+    )
+    missing = [name for name, holder in fields if not isinstance(holder, dict) or not holder.get(name)]
+    if missing:
+        raise KubeconfigError(f"{where} has no {', '.join(missing)}")
+    assert isinstance(entry, dict) and isinstance(user, dict)  # checked just above
+
+    def pem(field: str, holder: dict[str, Any]) -> str:
+        try:
+            return base64.b64decode(str(holder[field]), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise KubeconfigError(f"{where}: {field} is not base64-encoded PEM") from None
 
     return (
-        str(cluster.get("server", "")),
-        pem("certificate-authority-data", cluster),
+        str(entry["server"]),
+        pem("certificate-authority-data", entry),
         pem("client-certificate-data", user),
         pem("client-key-data", user),
     )
+
+
+class KubeconfigError(ValueError):
+    """A kubeconfig Cluster API wrote that cannot be used; its message never holds the kubeconfig's text."""
 
 
 def _pool(
@@ -513,11 +541,13 @@ def _pool(
     name = cluster.name
     image = cluster.spec.image
     md_name = f"{name}-{pool_name}"
+    assert site.spec.openstack is not None  # capi runs on OpenStack sites only (PlatformSpec)
+    key = site.spec.openstack.ssh_public_key
     machines_name, machines = _machines(
         place, md_name, (pool.flavor, str(image), pool.disk_gb), site, tags, component, after
     )
     join = {
-        "users": break_glass(site.spec.openstack.ssh_public_key if site.spec.openstack else ""),
+        "users": break_glass(key),
         "joinConfiguration": {
             "nodeRegistration": {
                 "name": NODE_NAME,
