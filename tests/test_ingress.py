@@ -33,6 +33,7 @@ from components.addons.external_secrets import external_secrets_release
 from components.addons.gpu_operator import gpu_operator_release
 from components.addons.ingress import ingress_releases
 from components.addons.jupyterhub import jupyterhub_release
+from components.addons.mlflow import operator_release as cnpg_release
 from components.addons.observability import collector_release, public_endpoints
 from components.charts import LOCK_FILE
 from components.clusters.cluster import KubernetesCluster
@@ -259,6 +260,9 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
             jupyterhub_release(CLUSTER, cluster, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
             jupyterhub_release(CLUSTER, on_eks, hub, issuer="letsencrypt-production", secrets_checksum="0" * 64),
         ],
+        # CloudNativePG's PodMonitor needs the collector's CRDs; MLflow's objects are the program's own.
+        "cloudnative_pg": [cnpg_release(CLUSTER, cluster, {})],
+        "mlflow": [],
     }
 
 
@@ -290,8 +294,10 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     assert records["observability"][1].waits_for == ("block_storage",)
     # Cluster API's operator: its webhook certificate is cert-manager's, from the ingress add-on.
     assert records["cluster_api"][0].waits_for == ("ingress",)
+    assert records["cloudnative_pg"][0].waits_for == ("observability",)
     # The check bites: with the hub first, it waits for add-ons not yet built.
     assert order_problems(list(reversed(order)), records) == [
+        ("cloudnative_pg", "observability"),
         ("jupyterhub", "ingress"),
         ("jupyterhub", "observability"),
         ("jupyterhub", "block_storage"),

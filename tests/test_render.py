@@ -62,6 +62,13 @@ EXPECTED_KINDS = {
     "fleet-crd": {"CustomResourceDefinition"},
     "fleet": {"Deployment", "ConfigMap", "ClusterRole"},
     "projectsveltos": {"CustomResourceDefinition", "Deployment", "Job"},
+    # CloudNativePG: the operator, the CRDs MLflow's database objects are validated against, its webhooks.
+    "cloudnative-pg": {
+        "CustomResourceDefinition",
+        "Deployment",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    },
 }
 _RENDERED: dict[str, tuple[Plan, list[Rendered]]] = PlanCache()
 
@@ -146,6 +153,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("core", "traefik"): "v1.33.13",
         ("core", "cert-manager"): "v1.33.13",
         ("core", "jupyterhub"): "v1.33.13",
+        ("core", "cloudnative-pg"): "v1.33.13",
         ("burst", "gpu-operator"): "v1.34.0",
         ("burst", "traefik"): "v1.34.0",
         ("burst", "cert-manager"): "v1.34.0",
@@ -169,6 +177,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("alloy", "node-agents"),
         ("loki", "monitoring"),
         ("prometheus-blackbox-exporter", "monitoring"),
+        ("cloudnative-pg", "cnpg-system"),
     }
 
 
@@ -342,13 +351,14 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "core.core-alloy.yaml",
         "core.core-blackbox-exporter.yaml",
         "core.core-cert-manager.yaml",
+        "core.core-cloudnative-pg.yaml",
         "core.core-gpu-operator.yaml",
         "core.core-jupyterhub.yaml",
         "core.core-kube-prometheus-stack.yaml",
         "core.core-loki.yaml",
         "core.core-traefik.yaml",
     ]
-    assert "14 releases rendered, 2 not rendered, 0 invalid objects" in result.stdout
+    assert "15 releases rendered, 2 not rendered, 0 invalid objects" in result.stdout
     assert "burst/burst-external-secrets: external-secrets 2.9.0 not rendered: the mirror holds" in result.stdout
 
 

@@ -128,13 +128,34 @@ def _jupyterhub(context: AddonContext) -> pulumi.ComponentResource:
     return JupyterHub(f"{context.cluster_name}-jupyterhub", context, opts=pulumi.ResourceOptions(parent=context.parent))
 
 
+def _mlflow_applies(name: str, spec: PlatformSpec) -> bool:
+    from .mlflow import applies
+
+    return applies(spec, name)
+
+
+def _cloudnative_pg(context: AddonContext) -> pulumi.ComponentResource:
+    from .mlflow import CloudNativePg
+
+    return CloudNativePg(
+        f"{context.cluster_name}-cloudnative-pg", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
+def _mlflow(context: AddonContext) -> pulumi.ComponentResource:
+    from .mlflow import Mlflow
+
+    return Mlflow(f"{context.cluster_name}-mlflow", context, opts=pulumi.ResourceOptions(parent=context.parent))
+
+
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
 #: the ones its releases wait for (the hub after block storage and ingress, Cluster API's
 #: providers after the ingress add-on's cert-manager). External Secrets
 #: comes first: any add-on may take a secret from it (external_secrets.runtime_secret). The collector (or, on
 #: the central cluster, the central stack with its collector) comes after the ingress that
 #: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
-#: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs.
+#: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs. MLflow
+#: comes last, after its database's operator (CloudNativePG), the ingress and the collector.
 ADDONS: tuple[Addon, ...] = (
     Addon("external_secrets", _external_secrets_applies, _external_secrets),
     Addon("block_storage", _storage_applies, _storage),
@@ -143,6 +164,8 @@ ADDONS: tuple[Addon, ...] = (
     Addon("observability", _observability_applies, _observability),
     Addon("gpu_operator", _gpu_operator_applies, _gpu_operator),
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),
+    Addon("cloudnative_pg", _mlflow_applies, _cloudnative_pg),
+    Addon("mlflow", _mlflow_applies, _mlflow),
 )
 
 

@@ -193,12 +193,16 @@ def kubernetes_object(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    stateful: bool = False,
 ) -> pulumi.CustomResource:
     """One of the program's own Kubernetes objects, as the SDK's typed resource of its kind.
 
     The object is written as the API takes it (camelCase fields); its kind picks the class
     (`apps/v1` `Deployment` -> `pulumi_kubernetes.apps.v1.Deployment`), which the engine and the
     plan show under its own type.
+
+    :param stateful: the object holds data (a database): protected, and left in the cluster when it
+        leaves the stack (Pulumi options protect and retainOnDelete).
     """
     import importlib
 
@@ -206,7 +210,13 @@ def kubernetes_object(
 
     api_version, kind = str(document["apiVersion"]), str(document["kind"])
     group, _, version = api_version.rpartition("/")
-    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on))
+    opts = pulumi.ResourceOptions(
+        parent=parent,
+        provider=provider,
+        depends_on=list(depends_on),
+        protect=stateful or None,
+        retain_on_delete=stateful or None,
+    )
     if group not in SDK_GROUPS:
         # A custom resource (a CRD's kind): the SDK's generic class, its fields as the API takes them.
         fields = {key: value for key, value in document.items() if key not in ("apiVersion", "kind")}

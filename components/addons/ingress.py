@@ -653,7 +653,9 @@ class Ingress(pulumi.ComponentResource):
 
 
 def publishes(spec: PlatformSpec, cluster_name: str) -> bool:
-    """Whether the cluster publishes a service through Traefik: a hub, or the central observability endpoints."""
+    """Whether the cluster publishes a service through Traefik: a hub, the central observability endpoints, MLflow."""
+    from .mlflow import applies as runs_mlflow
     from .observability import is_central
 
-    return spec.clusters[cluster_name].addons.hub is not None or is_central(spec, cluster_name)
+    hub = spec.clusters[cluster_name].addons.hub is not None
+    return hub or is_central(spec, cluster_name) or runs_mlflow(spec, cluster_name)

@@ -60,6 +60,7 @@ from .base import (
 from .base import namespace as addon_namespace
 from .dns import public_record
 from .ingress import INGRESS_CLASS, Ingress
+from .mlflow import NotebookAccess, notebook_access
 from .storage import applies as storage_applies
 
 JUPYTERHUB_CHART = "jupyterhub"
@@ -284,12 +285,18 @@ def hub_service_monitor(labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def jupyterhub_values(
-    cluster: ClusterSpec, hub: JupyterHubSpec, *, issuer: str | None, secrets_checksum: pulumi.Input[str]
+    cluster: ClusterSpec,
+    hub: JupyterHubSpec,
+    *,
+    issuer: str | None,
+    secrets_checksum: pulumi.Input[str],
+    mlflow: NotebookAccess | None = None,
 ) -> dict[str, Any]:
     """The chart values of the hub: the one place its configuration comes from (no credential in them).
 
     :param issuer: the ClusterIssuer that signs the hub's certificate (None without TLS).
     :param secrets_checksum: `secrets_checksum` of the hub's Secret data.
+    :param mlflow: the project's MLflow, as the notebooks reach it (mlflow.py `notebook_access`).
     """
     section, authenticator = _authenticator(hub)
     culling = hub.culling
@@ -364,8 +371,10 @@ def jupyterhub_values(
             # iptables init container, runs privileged as root with NET_ADMIN in every user pod
             # (files/hub/jupyterhub_config.py), which Pod Security baseline refuses.
             "cloudMetadata": {"blockWithIptables": False},
-            "networkPolicy": {"enabled": True},
+            "networkPolicy": {"enabled": True, **({"egress": mlflow.egress} if mlflow and mlflow.egress else {})},
             "profileList": profile_list(cluster, hub),
+            # The mlflow client's tracking server (MLFLOW_TRACKING_URI), set in every notebook.
+            **({"extraEnv": {"MLFLOW_TRACKING_URI": mlflow.url}} if mlflow is not None else {}),
         },
         "cull": {
             "enabled": culling.enabled,
@@ -386,6 +395,7 @@ def jupyterhub_release(
     *,
     issuer: str | None,
     secrets_checksum: pulumi.Input[str],
+    mlflow: NotebookAccess | None = None,
 ) -> ChartRelease:
     """The hub's release record, after the add-ons it needs.
 
@@ -396,7 +406,7 @@ def jupyterhub_release(
         f"{cluster_name}-jupyterhub",
         JUPYTERHUB_CHART,
         namespace=NAMESPACE,
-        values=jupyterhub_values(cluster, hub, issuer=issuer, secrets_checksum=secrets_checksum),
+        values=jupyterhub_values(cluster, hub, issuer=issuer, secrets_checksum=secrets_checksum, mlflow=mlflow),
         waits_for=(
             *(("block_storage",) if storage_applies(cluster) else ()),
             "ingress",
@@ -476,6 +486,7 @@ class JupyterHub(pulumi.ComponentResource):
             # The spec gives a TLS hub an ACME account; without TLS the values name no issuer.
             issuer=acme.issuer if acme is not None else None,
             secrets_checksum=secrets_checksum(secret_data),
+            mlflow=notebook_access(context.spec, context.cluster_name),
         )
         summary = gpu_summary(context.cluster_name, cluster)
         self.quota = gpu_quota(summary, cluster, hub)

@@ -1,10 +1,12 @@
-"""Object storage the central observability keeps its data in: one bucket (or container) per purpose.
+"""Object storage add-ons keep their data in: one bucket (or container) per purpose.
 
 On AWS sites an S3 bucket, encrypted, never public, reached through an IAM role only the named
 Kubernetes service accounts may assume (IRSA, eks); on OpenStack sites a Swift container reached
-with the site's cluster application credential. Both are protected (`protect`, `retain_on_delete`):
-the data outlives the stack's resources. Loki keeps its chunks in the `logs` store (logs.py), the
-Thanos sidecar and compactor their blocks in the `metrics` store (thanos.py).
+with the site's cluster application credential, or, for clients that speak S3 only, through the
+site's S3-compatible endpoint with the project's keys (`over_s3`; the site's `object_storage`).
+Both are protected (`protect`, `retain_on_delete`): the data outlives the stack's resources. Loki
+keeps its chunks in the `logs` store (logs.py), the Thanos sidecar and compactor their blocks in
+the `metrics` store (thanos.py), MLflow its artifacts and its database's backups in `mlflow` (mlflow.py).
 
 Children, for purpose `<p>` on cluster `<c>` (named `<project>-<c>-<p>` in the cloud):
 
@@ -29,7 +31,7 @@ from .base import AddonContext
 class ObjectStore:
     """Where one purpose's objects live, and how its clients reach it."""
 
-    #: "s3" or "swift".
+    #: "s3" (AWS's, or the site's S3-compatible endpoint) or "swift".
     kind: str
     #: The bucket's or container's name.
     name: pulumi.Output[str]
@@ -42,6 +44,10 @@ class ObjectStore:
     auth_url: str | None = None
     credential_id: str | None = None
     credential_secret_ref: str | None = None
+    #: S3 on OpenStack: the site's endpoint, and references to the project's keys for it.
+    endpoint: str | None = None
+    access_key_ref: str | None = None
+    secret_key_ref: str | None = None
 
 
 #: S3 bucket names are 3 to 63 characters (Amazon S3 user guide, "Bucket naming rules"); Swift's
@@ -79,11 +85,20 @@ def bucket_policy(bucket_arn: str) -> dict[str, Any]:
 
 
 def object_store(
-    purpose: str, context: AddonContext, parent: pulumi.Resource, accounts: Sequence[tuple[str, str]]
+    purpose: str,
+    context: AddonContext,
+    parent: pulumi.Resource,
+    accounts: Sequence[tuple[str, str]],
+    *,
+    owner: str = "central observability",
+    over_s3: bool = False,
 ) -> ObjectStore:
-    """Create the store of `purpose` on the central cluster's site.
+    """Create the store of `purpose` on the site of the context's cluster.
 
     :param accounts: (namespace, service account) of every client (the IAM role's trust, on AWS).
+    :param owner: what keeps its data there, for the IAM role's description.
+    :param over_s3: the clients speak S3 only: on OpenStack, reach the container through the site's
+        S3-compatible endpoint (the spec requires the site's `object_storage` then).
     """
     from ..clusters.eks import irsa_trust_policy
 
@@ -124,14 +139,14 @@ def object_store(
             opts=on_site,
         )
         identity = context.parent.service_account_issuer
-        assert identity is not None, "the spec puts central observability on AWS sites on eks clusters only"
+        assert identity is not None, f"the spec puts the {owner} on AWS sites on eks clusters only"
         provider_arn, issuer = identity
         role = aws.iam.Role(
             f"{resource}-role",
             assume_role_policy=pulumi.Output.all(provider_arn, issuer).apply(
                 lambda found: irsa_trust_policy(found[0], found[1], accounts)
             ),
-            description=f"{purpose} of cluster {cluster_name}'s central observability: its bucket only",
+            description=f"{purpose} of cluster {cluster_name}'s {owner}: its bucket only",
             tags=tags,
             opts=on_site,
         )
@@ -145,6 +160,19 @@ def object_store(
     import pulumi_openstack as openstack
 
     settings = site.spec.openstack
+    if over_s3:
+        s3 = settings.object_storage
+        assert s3 is not None, "the spec requires the site's object_storage for S3 clients"
+        container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)
+        return ObjectStore(
+            "s3",
+            container.name,
+            s3.region,
+            [container],
+            endpoint=s3.endpoint,
+            access_key_ref=s3.access_key_id,
+            secret_key_ref=s3.secret_access_key,
+        )
     credential = settings.cluster_credential
     assert credential is not None, "the spec requires the central site's cluster_credential on OpenStack"
     container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)

@@ -15,6 +15,7 @@ from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
 from .gitops import LABEL_PREFIX, GitOpsSpec, registered_clusters
+from .mlops import MlopsSpec
 from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
@@ -84,6 +85,12 @@ class PlatformSpec(SpecModel):
         default=None,
         description="The project's GitOps engine (Fleet or Sveltos) on one of its clusters, which registers every "
         "other cluster with its labels and delivers Git repositories to those a selector matches.",
+    )
+
+    mlops: MlopsSpec | None = Field(
+        default=None,
+        description="The project's MLOps services: MLflow's tracking server and model registry on one of its "
+        "clusters, its database and artifacts kept and backed up there.",
     )
 
     def interconnected(self, a: str, b: str) -> bool:
@@ -201,6 +208,77 @@ class PlatformSpec(SpecModel):
             seen.setdefault(hostname, (*where, key))
         problems.raise_if_any()
         return self
+
+    @model_validator(mode="after")
+    def _mlops(self) -> PlatformSpec:
+        """MLflow's cluster is the project's, built by Meridian, publishes over TLS and has object storage."""
+        mlops = self.mlops
+        if mlops is None:
+            return self
+        problems = CrossFieldError()
+        home = self.clusters.get(mlops.cluster)
+        if home is None:
+            known = ", ".join(sorted(self.clusters)) or "none"
+            problems.add(("mlops", "cluster"), f"'{mlops.cluster}' is not a cluster of the project (known: {known})")
+            problems.raise_if_any()
+            return self
+        assert home is not None  # pragma: no mutate - narrows the type after raise_if_any
+        ingress = ("clusters", mlops.cluster, "addons", "ingress")
+        if home.backend == "attached":
+            problems.add(
+                ("mlops", "cluster"),
+                f"'{mlops.cluster}' is attached (someone else's cluster): MLflow needs a cluster Meridian builds, "
+                "whose storage, object store and ingress it owns",
+            )
+        elif not home.addons.ingress.enabled:
+            problems.add((*ingress, "enabled"), "MLflow is published through the ingress add-on: keep it on")
+        elif not home.addons.ingress.allowed_sources:
+            problems.add(
+                (*ingress, "allowed_sources"),
+                "MLflow is published: list who may reach it (CIDRs, site:<name>, or 0.0.0.0/0 for the internet)",
+            )
+        elif home.addons.ingress.acme is None:
+            problems.add(
+                (*ingress, "acme"),
+                "MLflow is served over TLS only (its login sends tokens): give the ingress its ACME account",
+            )
+        site = self.sites.get(home.site)
+        if site is not None and home.backend != "attached":
+            # On AWS that is an eks cluster (BACKEND_SITE_KINDS), whose service accounts assume
+            # the bucket's IAM role (IRSA); on OpenStack the site's S3 endpoint serves the bucket.
+            openstack = site.openstack
+            if openstack is not None and openstack.object_storage is None:
+                problems.add(
+                    ("sites", home.site, "openstack", "object_storage"),
+                    f"MLflow on '{mlops.cluster}' keeps its artifacts and database backups over S3, and site "
+                    f"'{home.site}' offers none: give the site's S3 endpoint and the project's keys for it",
+                )
+            hostname = mlops.mlflow.hostname
+            if not hostname.endswith(f".{site.dns.domain}"):
+                problems.add(
+                    ("mlops", "mlflow", "hostname"),
+                    f"{hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the cluster's "
+                    "records are made",
+                )
+        for where, hostname in self._published_hostnames():
+            if hostname == mlops.mlflow.hostname and where[0] != "mlops":
+                problems.add(("mlops", "mlflow", "hostname"), f"{hostname} is already used by {'.'.join(where)}")
+        problems.raise_if_any()
+        return self
+
+    def _published_hostnames(self) -> list[tuple[tuple[str, ...], str]]:
+        """Every public hostname the spec names, with where it is set."""
+        found: list[tuple[tuple[str, ...], str]] = []
+        for name, cluster in self.clusters.items():
+            if cluster.addons.hub is not None:
+                found.append((("clusters", name, "addons", "jupyterhub", "hostname"), cluster.addons.hub.hostname))
+        if self.observability is not None:
+            central = self.observability.central
+            for key in ("grafana_hostname", "metrics_hostname", "logs_hostname"):
+                found.append((("observability", "central", key), getattr(central, key)))
+        if self.mlops is not None:
+            found.append((("mlops", "mlflow", "hostname"), self.mlops.mlflow.hostname))
+        return found
 
     @model_validator(mode="after")
     def _gitops(self) -> PlatformSpec:

@@ -55,6 +55,25 @@ class ClusterCredential(ApplicationCredential):
     )
 
 
+class S3EndpointSpec(SpecModel):
+    """The site's S3-compatible object storage API (Swift's s3api middleware, or Ceph RGW).
+
+    Swift containers the program creates are buckets of the same name there, for EC2-style keys of
+    the same project (`openstack ec2 credentials create`). MLflow and CloudNativePG's backups speak
+    S3 only: on OpenStack they reach the project's containers through this endpoint.
+    """
+
+    endpoint: HttpsUrl = Field(description="The S3 API's URL, e.g. https://object-store.example.org.")
+    region: str = Field(
+        default="us-east-1",
+        min_length=1,
+        max_length=64,
+        description="The region S3 signatures name (Swift s3api's `location`, us-east-1 unless the cloud set it).",
+    )
+    access_key_id: SecretRef = Field(description="The EC2-style access key of the project, as a secret reference.")
+    secret_access_key: SecretRef = Field(description="Its secret key, as a secret reference.")
+
+
 class OpenStackSettings(SpecModel):
     """How to reach an OpenStack tenancy and what it offers."""
 
@@ -104,6 +123,11 @@ class OpenStackSettings(SpecModel):
         default="amphora",
         description="Octavia provider of the site's load balancers, sent explicitly so a cloud without it fails "
         "at the load balancer, not later. Only amphora is supported: see the validator for why not ovn.",
+    )
+    object_storage: S3EndpointSpec | None = Field(
+        default=None,
+        description="The site's S3-compatible object storage API and the project's keys for it; required for "
+        "services that keep objects over S3 (MLflow's artifacts and database backups).",
     )
     magnum_management_cidrs: list[Ipv4Cidr] = Field(
         default_factory=list,

@@ -1,0 +1,95 @@
+"""Spec of a project's MLOps services: the MLflow tracking server and model registry, and their login.
+
+Rules that need the rest of the project (the cluster exists and can publish, the site offers
+object storage) live on `PlatformSpec._mlops`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from ..secrets import SecretRef
+from .addons import Hostname, StorageSpec
+from .base import HttpsUrl, Name, SpecModel
+
+#: A six-field cron expression, seconds first (CloudNativePG ScheduledBackup `schedule`: robfig/cron
+#: with seconds, api/v1 scheduledbackup_types.go), e.g. `0 0 2 * * *` for 02:00 every day.
+BACKUP_SCHEDULE_PATTERN = r"^\S+( \S+){5}$"
+
+
+class OidcLoginSpec(SpecModel):
+    """The project's OpenID Connect provider, which the MLOps services log scientists in with."""
+
+    issuer: HttpsUrl = Field(
+        description="The provider's issuer URL; its discovery document is at <issuer>/.well-known/openid-configuration "
+        "(e.g. https://aai.egi.eu/auth/realms/egi)."
+    )
+    client_id: str = Field(min_length=1, max_length=256, description="The OAuth client's ID.")
+    client_secret: SecretRef = Field(
+        description="The OAuth client's secret: `config:<key>` (a secret stack config key) or "
+        "`vault:<mount>/<path>#<field>`."
+    )
+    groups_claim: str = Field(
+        default="groups",
+        pattern=r"^[A-Za-z0-9_:.-]{1,64}$",
+        description="The ID token claim holding the user's groups, e.g. groups or eduperson_entitlement.",
+    )
+    allowed_groups: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1,
+        max_length=32,
+        description="Groups whose members may use the services; nobody else gets past the login.",
+    )
+    scopes: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_:.-]{1,64}$")]] = Field(
+        default_factory=lambda: ["openid", "profile", "email"],
+        max_length=16,
+        description="Scopes asked of the provider; must include openid.",
+    )
+
+    @model_validator(mode="after")
+    def _openid(self) -> OidcLoginSpec:
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include openid: without it the provider issues no ID token to log in with")
+        return self
+
+
+class DatabaseSpec(SpecModel):
+    """MLflow's backend store: a PostgreSQL cluster run by CloudNativePG, backed up to the object store."""
+
+    instances: int = Field(
+        default=2,
+        ge=1,
+        le=5,
+        description="PostgreSQL instances: one primary and instances-1 streaming replicas it fails over to.",
+    )
+    storage: StorageSpec = Field(default_factory=lambda: StorageSpec(size_gb=20), description="Each instance's volume.")
+    backup_schedule: str = Field(
+        default="0 0 2 * * *",
+        pattern=BACKUP_SCHEDULE_PATTERN,
+        description="When the base backup runs: six cron fields, seconds first (WAL is archived continuously).",
+    )
+    retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days of backups (base backups and WAL) kept in the object store."
+    )
+
+
+class MlflowSpec(SpecModel):
+    """The MLflow tracking server and model registry of the project."""
+
+    hostname: Hostname = Field(description="MLflow's public name (TLS, the project's login in front).")
+    replicas: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Tracking server pods (stateless; the state is in the database and the object store).",
+    )
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec, description="The backend store.")
+
+
+class MlopsSpec(SpecModel):
+    """A project's MLOps services, on one of its clusters."""
+
+    cluster: Name = Field(description="The project's cluster that runs MLflow.")
+    login: OidcLoginSpec = Field(description="How scientists log in to the services' web interfaces and APIs.")
+    mlflow: MlflowSpec = Field(description="The tracking server and model registry.")
