@@ -118,6 +118,7 @@ def test_a_pool_setting_in_user_data_flags_only_that_pools_machines(tmp_path: Pa
         pools["a100"]["gpu"]["mig"]["profile"] = "all-3g.40gb"
         # The hub's profile asks for the pool's slice: it follows (the spec refuses a slice the pool lacks).
         platform["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["a100-slice"]["gpu"]["slice"] = "3g.40gb"
+        platform["mlops"]["workflows"]["templates"]["train-a100-slice"]["gpu"]["slice"] = "3g.40gb"
         pools["services"]["taints"] = [{"key": "dedicated", "value": "services", "effect": "NoSchedule"}]
 
     base, head = bundled_plan("eo4eu"), edited(tmp_path, repartition)
@@ -771,6 +772,7 @@ def test_a_pool_renamed_with_its_alias_keeps_its_machines_and_their_old_labels(
         pools = platform["clusters"]["core"]["node_pools"]
         pools["gpu"] = pools.pop("a100")
         platform["clusters"]["core"]["addons"]["jupyterhub"]["profiles"]["a100-slice"]["gpu"]["pool"] = "gpu"
+        platform["mlops"]["workflows"]["templates"]["train-a100-slice"]["gpu"]["pool"] = "gpu"
 
     base, head = bundled_plan("eo4eu"), edited(tmp_path, rename)
     # What the program would declare with the rename: aliases to the old names.

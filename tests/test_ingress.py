@@ -35,9 +35,10 @@ from components.addons.ingress import ingress_releases
 from components.addons.jupyterhub import jupyterhub_release
 from components.addons.mlflow import operator_release as cnpg_release
 from components.addons.observability import collector_release, public_endpoints
+from components.addons.workflows import argo_release, artifact_repository
 from components.charts import LOCK_FILE
 from components.clusters.cluster import KubernetesCluster
-from components.spec import SpecError, parse_platform
+from components.spec import ClusterSpec, SpecError, parse_platform
 from scripts.crdschema import schema_of, validate
 from scripts.harness import STACKS, Plan, bundled_stacks
 from scripts.mocks import documentation_ip
@@ -263,7 +264,16 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
         # CloudNativePG's PodMonitor needs the collector's CRDs; MLflow's objects are the program's own.
         "cloudnative_pg": [cnpg_release(CLUSTER, cluster, {})],
         "mlflow": [],
+        # Argo's Ingress needs Traefik and the issuer; its controller's ServiceMonitor the collector's CRDs.
+        "workflows": [_argo_release(cluster)],
     }
+
+
+def _argo_release(cluster: ClusterSpec) -> ChartRelease:
+    platform = parse_platform(load_platform(STACKS / "Pulumi.eo4eu.yaml"), "eo4eu")
+    assert platform.mlops is not None
+    repository = artifact_repository("b", "r", None)
+    return argo_release(CLUSTER, cluster, platform.mlops, issuer="x", labels={}, repository=repository, role_arn=None)
 
 
 def order_problems(order: list[str], waits: Mapping[str, list[ChartRelease]]) -> list[tuple[str, str]]:
@@ -295,8 +305,11 @@ def test_addons_come_after_what_their_releases_wait_for() -> None:
     # Cluster API's operator: its webhook certificate is cert-manager's, from the ingress add-on.
     assert records["cluster_api"][0].waits_for == ("ingress",)
     assert records["cloudnative_pg"][0].waits_for == ("observability",)
+    assert records["workflows"][0].waits_for == ("ingress", "observability")
     # The check bites: with the hub first, it waits for add-ons not yet built.
     assert order_problems(list(reversed(order)), records) == [
+        ("workflows", "ingress"),
+        ("workflows", "observability"),
         ("cloudnative_pg", "observability"),
         ("jupyterhub", "ingress"),
         ("jupyterhub", "observability"),

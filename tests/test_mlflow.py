@@ -28,6 +28,7 @@ BACKUP = "kubernetes:postgresql.cnpg.io/v1:ScheduledBackup"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SECRET = "kubernetes:core/v1:Secret"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
+NAME = "kubernetes.io/metadata.name"
 
 _PLANS: dict[str, Plan] = PlanCache()
 
@@ -292,7 +293,12 @@ def test_only_the_login_the_notebooks_and_the_collector_reach_the_server() -> No
         for peer in sources
         if "namespaceSelector" in peer
     }
-    assert namespaces == {"jupyterhub", "monitoring"}
+    assert namespaces == {"jupyterhub", "monitoring", "workflows"}
+    # Of the hub's namespace, its users' servers only (KubeSpawner's label), not the hub or its proxy.
+    (notebooks,) = [
+        p for p in sources if p.get("namespaceSelector", {}).get("matchLabels", {}).get(NAME) == "jupyterhub"
+    ]
+    assert notebooks["podSelector"] == {"matchLabels": {"component": "singleuser-server"}}
     login = policies["mlflow-login"]
     (traefik,) = login["ingress"][0]["from"]
     assert traefik["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "traefik"}
@@ -401,7 +407,10 @@ def test_the_database_objects_validate_against_the_operators_crds(cnpg_crds: lis
 def test_notebooks_find_mlflow_in_their_cluster_or_at_its_hostname() -> None:
     plan = plan_of("eo4eu")
     core = plan.one("kubernetes:helm.sh/v3:Release", "core-jupyterhub")["inputs"]["values"]["singleuser"]
-    assert core["extraEnv"] == {"MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc.cluster.local:5000"}
+    assert core["extraEnv"] == {
+        "MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc.cluster.local:5000",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     # z2jh's singleuser policy admits no private address: the server's pods are opened, on its port only.
     (rule,) = core["networkPolicy"]["egress"]
     (peer,) = rule["to"]
@@ -410,5 +419,43 @@ def test_notebooks_find_mlflow_in_their_cluster_or_at_its_hostname() -> None:
     assert rule["ports"] == [{"port": 5000, "protocol": "TCP"}]
     # Frankfurt's notebooks reach it at its public name, through the login.
     burst = plan.one("kubernetes:helm.sh/v3:Release", "burst-jupyterhub")["inputs"]["values"]["singleuser"]
-    assert burst["extraEnv"] == {"MLFLOW_TRACKING_URI": "https://mlflow.bologna.eo4eu.eu"}
+    assert burst["extraEnv"]["MLFLOW_TRACKING_URI"] == "https://mlflow.bologna.eo4eu.eu"
     assert "egress" not in burst["networkPolicy"]
+
+
+def test_the_server_keeps_its_stored_secrets_under_its_own_key_and_sends_no_telemetry() -> None:
+    plan = plan_of(OPENSTACK)
+    deployment = named(plan, DEPLOYMENT, "mlflow")["inputs"]["spec"]["template"]["spec"]
+    variables = env(container(plan, "mlflow"))
+    # Unset, MLflow wraps the gateway's stored keys with a published default (mlflow/utils/crypto.py).
+    assert variables["MLFLOW_CRYPTO_KEK_PASSPHRASE"] == {
+        "secretKeyRef": {"name": "mlflow-server", "key": "kek-passphrase"}
+    }
+    key = plan.one("random:index/randomPassword:RandomPassword", "hub-mlflow-kek-passphrase")
+    assert key["inputs"]["length"] >= 32
+    assert "stringData" in named(plan, SECRET, "mlflow-server")["secret_paths"]
+    assert variables["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    # One job queue per pod would run the periodic tasks once per replica.
+    assert variables["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # Service links would set MLFLOW_PORT=tcp://..., the variable behind --port.
+    assert deployment["enableServiceLinks"] is False
+    # The server's own helpers call it on the loopback names (MLflow's default list has them).
+    hosts = flags(container(plan, "mlflow")["args"][1:])["--allowed-hosts"][0].split(",")
+    assert {"localhost:*", "127.0.0.1:*"} <= set(hosts)
+
+
+def test_large_uploads_have_room_and_time_on_their_way_through_the_login_and_traefik() -> None:
+    plan = plan_of(OPENSTACK)
+    deployment = named(plan, DEPLOYMENT, "mlflow")["inputs"]["spec"]["template"]["spec"]
+    # Uploads are spooled to TMPDIR before they go to the bucket.
+    assert env(container(plan, "mlflow"))["TMPDIR"] == "/tmp"
+    (volume,) = deployment["volumes"]
+    assert volume["emptyDir"]["sizeLimit"] == "20Gi"
+    login = flags(container(plan, "mlflow-login")["args"])
+    assert login["--upstream-timeout"] == ["15m"]  # oauth2-proxy's default is 30 s
+    assert login["--api-route"] == ["^/api/", "^/ajax-api/", "^/gateway/", "^/v1/traces"]
+    # Users the provider has not verified an address of still get in by their groups.
+    assert login["--insecure-oidc-allow-unverified-email"] == ["true"]
+    assert login["--code-challenge-method"] == ["S256"]
+    traefik = plan.one("kubernetes:helm.sh/v3:Release", "hub-traefik")["inputs"]["values"]["ports"]["websecure"]
+    assert traefik["transport"] == {"respondingTimeouts": {"readTimeout": "15m"}}  # Traefik v3's default is 60 s

@@ -63,6 +63,8 @@ EXPECTED_KINDS = {
     "fleet": {"Deployment", "ConfigMap", "ClusterRole"},
     "projectsveltos": {"CustomResourceDefinition", "Deployment", "Job"},
     # CloudNativePG: the operator, the CRDs MLflow's database objects are validated against, its webhooks.
+    # Argo: the controller and the server, its Ingress, the minimal CRDs (crds.full false).
+    "argo-workflows": {"Deployment", "Ingress", "ConfigMap", "CustomResourceDefinition"},
     "cloudnative-pg": {
         "CustomResourceDefinition",
         "Deployment",
@@ -154,6 +156,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("core", "cert-manager"): "v1.33.13",
         ("core", "jupyterhub"): "v1.33.13",
         ("core", "cloudnative-pg"): "v1.33.13",
+        ("core", "argo-workflows"): "v1.33.13",
         ("burst", "gpu-operator"): "v1.34.0",
         ("burst", "traefik"): "v1.34.0",
         ("burst", "cert-manager"): "v1.34.0",
@@ -178,6 +181,7 @@ def test_releases_know_their_cluster_and_its_exact_version() -> None:
         ("loki", "monitoring"),
         ("prometheus-blackbox-exporter", "monitoring"),
         ("cloudnative-pg", "cnpg-system"),
+        ("argo-workflows", "argo-workflows"),
     }
 
 
@@ -349,6 +353,7 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "burst.burst-kube-prometheus-stack.yaml",
         "burst.burst-traefik.yaml",
         "core.core-alloy.yaml",
+        "core.core-argo-workflows.yaml",
         "core.core-blackbox-exporter.yaml",
         "core.core-cert-manager.yaml",
         "core.core-cloudnative-pg.yaml",
@@ -358,7 +363,7 @@ def test_cli_render_writes_one_manifest_per_release(tmp_path: Path) -> None:
         "core.core-loki.yaml",
         "core.core-traefik.yaml",
     ]
-    assert "15 releases rendered, 2 not rendered, 0 invalid objects" in result.stdout
+    assert "16 releases rendered, 2 not rendered, 0 invalid objects" in result.stdout
     assert "burst/burst-external-secrets: external-secrets 2.9.0 not rendered: the mirror holds" in result.stdout
 
 

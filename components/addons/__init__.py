@@ -148,6 +148,20 @@ def _mlflow(context: AddonContext) -> pulumi.ComponentResource:
     return Mlflow(f"{context.cluster_name}-mlflow", context, opts=pulumi.ResourceOptions(parent=context.parent))
 
 
+def _workflows_applies(name: str, spec: PlatformSpec) -> bool:
+    from .workflows import applies
+
+    return applies(spec, name)
+
+
+def _workflows(context: AddonContext) -> pulumi.ComponentResource:
+    from .workflows import ArgoWorkflows
+
+    return ArgoWorkflows(
+        f"{context.cluster_name}-workflows", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
 #: the ones its releases wait for (the hub after block storage and ingress, Cluster API's
 #: providers after the ingress add-on's cert-manager). External Secrets
@@ -155,7 +169,8 @@ def _mlflow(context: AddonContext) -> pulumi.ComponentResource:
 #: the central cluster, the central stack with its collector) comes after the ingress that
 #: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
 #: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs. MLflow
-#: comes last, after its database's operator (CloudNativePG), the ingress and the collector.
+#: comes after its database's operator (CloudNativePG), the ingress and the collector; Argo
+#: Workflows last (its steps log to MLflow).
 ADDONS: tuple[Addon, ...] = (
     Addon("external_secrets", _external_secrets_applies, _external_secrets),
     Addon("block_storage", _storage_applies, _storage),
@@ -166,6 +181,7 @@ ADDONS: tuple[Addon, ...] = (
     Addon("jupyterhub", _jupyterhub_applies, _jupyterhub),
     Addon("cloudnative_pg", _mlflow_applies, _cloudnative_pg),
     Addon("mlflow", _mlflow_applies, _mlflow),
+    Addon("workflows", _workflows_applies, _workflows),
 )
 
 

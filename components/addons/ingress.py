@@ -191,7 +191,13 @@ def traefik_values(
         # no entry point is served on them only (Traefik docs, EntryPoints: asDefault; with none
         # marked, every entry point would be a default), never on the push entry point.
         "web": {"asDefault": True, "http": {"redirections": {"entryPoint": REDIRECT_TO_HTTPS}}},
-        "websecure": {"asDefault": True, "http": {"tls": {"enabled": True}}},
+        # Traefik v3 reads a request for 60 s at most by default (entry point
+        # respondingTimeouts.readTimeout): enough for pages, not for a model file uploaded to MLflow.
+        "websecure": {
+            "asDefault": True,
+            "http": {"tls": {"enabled": True}},
+            "transport": {"respondingTimeouts": {"readTimeout": "15m"}},
+        },
     }
     if push is not None:
         ports[PUSH_ENTRY] = {
@@ -653,7 +659,7 @@ class Ingress(pulumi.ComponentResource):
 
 
 def publishes(spec: PlatformSpec, cluster_name: str) -> bool:
-    """Whether the cluster publishes a service through Traefik: a hub, the central observability endpoints, MLflow."""
+    """Whether the cluster publishes a service through Traefik: a hub, the central observability endpoints, MLOps."""
     from .mlflow import applies as runs_mlflow
     from .observability import is_central
 

@@ -60,7 +60,7 @@ from .base import (
 from .base import namespace as addon_namespace
 from .dns import public_record
 from .ingress import INGRESS_CLASS, Ingress
-from .mlflow import NotebookAccess, notebook_access
+from .mlflow import NotebookAccess, client_env, notebook_access
 from .storage import applies as storage_applies
 
 JUPYTERHUB_CHART = "jupyterhub"
@@ -125,11 +125,11 @@ def gpu_node_tolerations(cluster: ClusterSpec) -> list[dict[str, str]]:
     """Tolerations for every taint of every GPU pool, each once."""
     found: list[dict[str, str]] = []
     for pool in cluster.gpu_pools:
-        found.extend(toleration for toleration in _tolerations(cluster, pool) if toleration not in found)
+        found.extend(toleration for toleration in pool_tolerations(cluster, pool) if toleration not in found)
     return found
 
 
-def _tolerations(cluster: ClusterSpec, pool: str) -> list[dict[str, str]]:
+def pool_tolerations(cluster: ClusterSpec, pool: str) -> list[dict[str, str]]:
     """Tolerations for every taint of `pool` (the GPU taint and the pool's own)."""
     tolerations = []
     for taint in cluster.node_pools[pool].node_taints:
@@ -162,7 +162,7 @@ def profile_list(cluster: ClusterSpec, hub: JupyterHubSpec) -> list[dict[str, An
             # Extended resources are requested through limits; Kubernetes sets the request equal.
             override["extra_resource_limits"] = {resources[slug]: str(profile.gpu.count)}
             override["node_selector"] = {POOL_LABEL: profile.gpu.pool}
-            override["tolerations"] = _tolerations(cluster, profile.gpu.pool)
+            override["tolerations"] = pool_tolerations(cluster, profile.gpu.pool)
         if profile.image is not None:
             override["image"] = f"{profile.image.name}:{profile.image.reference}"
         entry: dict[str, Any] = {
@@ -374,7 +374,7 @@ def jupyterhub_values(
             "networkPolicy": {"enabled": True, **({"egress": mlflow.egress} if mlflow and mlflow.egress else {})},
             "profileList": profile_list(cluster, hub),
             # The mlflow client's tracking server (MLFLOW_TRACKING_URI), set in every notebook.
-            **({"extraEnv": {"MLFLOW_TRACKING_URI": mlflow.url}} if mlflow is not None else {}),
+            **({"extraEnv": client_env(mlflow.url)} if mlflow is not None else {}),
         },
         "cull": {
             "enabled": culling.enabled,

@@ -122,6 +122,33 @@ WAIT_READY = {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSecond
 #: collector (scraping pod addresses) need, so the private ranges are listed again
 #: (mlflow/server/security_utils.py `get_private_ip_patterns`).
 PRIVATE_HOST_PATTERNS = ("10.*", "192.168.*", *(f"172.{octet}.*" for octet in range(16, 32)))
+#: Loopback names, also in MLflow's default list (`get_localhost_addresses`): the server's own
+#: helpers call it at http://<host>:<port> (mlflow/server/__init__.py, the job runner's URI).
+LOOPBACK_HOSTS = ("localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "0.0.0.0", "0.0.0.0:*")  # noqa: S104 - Host names
+#: What the server is told besides its flags (mlflow/environment_variables.py, utils/crypto.py):
+#: * no telemetry to mlflow-telemetry.io from a research platform's servers;
+#: * no background job runner: it keeps its queue per pod (huey in /dev/shm) and would run the
+#:   periodic GenAI tasks once per replica (MLFLOW_SERVER_JOB_ENABLE_PERIODIC_TASKS: "enable this on
+#:   only one instance"); evaluations run from clients and workflows instead;
+#: * USER for a uid with no passwd entry (getpass.getuser, tracking/context/default_context.py).
+SERVER_SETTINGS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "USER": "mlflow",
+}
+#: The Secret with the key that wraps the secrets MLflow stores in its database (gateway API keys):
+#: unset, MLflow uses a published default passphrase (utils/crypto.py DEFAULT_KEK_PASSPHRASE).
+SERVER_SECRET = "mlflow-server"
+KEK_ENV = {
+    "name": "MLFLOW_CRYPTO_KEK_PASSPHRASE",
+    "valueFrom": {"secretKeyRef": {"name": SERVER_SECRET, "key": "kek-passphrase"}},
+}
+#: Uploads are spooled to the temporary directory before they go to S3 (S3 has no streaming
+#: upload in mlflow/server/handlers.py): room for large model files.
+SPOOL_LIMIT = "20Gi"
+#: How long the login waits for MLflow's answer (oauth2-proxy `--upstream-timeout`, default 30 s):
+#: the server answers an upload only once it is in the bucket.
+UPSTREAM_TIMEOUT = "15m"
 SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
 LOGIN_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "login"}
 UPGRADE_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}
@@ -144,7 +171,7 @@ def allowed_hosts(hostname: str) -> list[str]:
         f"mlflow.{NAMESPACE}.svc:{PORT}",
         f"mlflow.{NAMESPACE}:{PORT}",
     ]
-    return [hostname, *service, *PRIVATE_HOST_PATTERNS]
+    return [hostname, *service, *LOOPBACK_HOSTS, *PRIVATE_HOST_PATTERNS]
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,11 @@ class NotebookAccess:
     #: NetworkPolicy egress rules the notebooks need for it: the chart's singleuser policy admits
     #: public addresses only (z2jh 4.4.0 values.yaml `egressAllowRules.privateIPs: false`).
     egress: list[dict[str, Any]]
+
+
+def client_env(url: str) -> dict[str, str]:
+    """The environment of MLflow's clients the platform runs (notebooks, workflow steps): where, and no telemetry."""
+    return {"MLFLOW_TRACKING_URI": url, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def notebook_access(spec: PlatformSpec | None, cluster_name: str) -> NotebookAccess | None:
@@ -349,6 +381,12 @@ TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": SCRATCH}
 
 
+def _settings_env() -> list[dict[str, str]]:
+    """SERVER_SETTINGS, HOME and the temporary directory on the pod's scratch volume."""
+    scratch = {"HOME": SCRATCH, "TMPDIR": SCRATCH}
+    return [{"name": key, "value": value} for key, value in {**SERVER_SETTINGS, **scratch}.items()]
+
+
 def server_args(hostname: str, access: StoreAccess) -> list[str]:
     """`mlflow server`'s arguments (mlflow/cli/__init__.py `server`); the database comes from the environment.
 
@@ -378,7 +416,7 @@ def server_deployment(
         "image": MLFLOW_IMAGE,
         "command": ["mlflow"],
         "args": server_args(mlflow_hostname, access),
-        "env": [DATABASE_ENV, *store_env(access), {"name": "HOME", "value": SCRATCH}],
+        "env": [DATABASE_ENV, KEK_ENV, *store_env(access), *_settings_env()],
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": probe,
         "livenessProbe": {**probe, "failureThreshold": 6},
@@ -399,9 +437,12 @@ def server_deployment(
                     "serviceAccountName": SERVICE_ACCOUNT,
                     # The server never calls the Kubernetes API (IRSA mounts its own token).
                     "automountServiceAccountToken": False,
+                    # Kubernetes' service links would set MLFLOW_PORT=tcp://... (Service `mlflow`),
+                    # the variable behind `mlflow server --port`.
+                    "enableServiceLinks": False,
                     "securityContext": _pod_security(MLFLOW_UID),
                     "containers": [container],
-                    "volumes": [TMP_VOLUME],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": SPOOL_LIMIT}}],
                     "topologySpreadConstraints": [_spread(SERVER_LABELS)],
                 },
             },
@@ -432,7 +473,7 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
         "image": MLFLOW_IMAGE,
         # Through the shell so that the URI (with the password) is never an argument in the pod spec.
         "command": ["sh", "-c", 'exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"'],
-        "env": [DATABASE_ENV, {"name": "HOME", "value": SCRATCH}],
+        "env": [DATABASE_ENV, KEK_ENV, *_settings_env()],
         "resources": container_resources("100m", "512Mi", "1Gi"),
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [TMP_MOUNT],
@@ -451,6 +492,7 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
                 "metadata": {"labels": {**labels, **UPGRADE_LABELS}},
                 "spec": {
                     "restartPolicy": "OnFailure",
+                    "enableServiceLinks": False,
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,
                     "securityContext": _pod_security(MLFLOW_UID),
@@ -463,6 +505,11 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 # -- the login ---------------------------------------------------------------------------------------
+
+
+#: MLflow's API paths (mlflow/server/__init__.py, fastapi_app.py: the REST API, the UI's, the AI
+#: gateway's and the OpenTelemetry traces' routers): a request without a session gets 401 there.
+API_ROUTES = ("^/api/", "^/ajax-api/", "^/gateway/", "^/v1/traces")
 
 
 def login_args(mlops: MlopsSpec) -> list[str]:
@@ -484,10 +531,14 @@ def login_args(mlops: MlopsSpec) -> list[str]:
         f"--oidc-groups-claim={login.groups_claim}",
         *(f"--allowed-group={group}" for group in login.allowed_groups),
         f"--scope={' '.join(login.scopes)}",
+        # Who gets in is decided by groups: any address, verified by the provider or not (an
+        # unverified one is refused otherwise: providers/provider_data.go, email_verified).
         "--email-domain=*",
+        "--insecure-oidc-allow-unverified-email=true",
+        "--code-challenge-method=S256",
         "--skip-jwt-bearer-tokens=true",
-        "--api-route=^/api/",
-        "--api-route=^/ajax-api/",
+        *(f"--api-route={route}" for route in API_ROUTES),
+        f"--upstream-timeout={UPSTREAM_TIMEOUT}",
         "--reverse-proxy=true",
         "--cookie-secure=true",
         "--cookie-name=_mlflow_login",
@@ -597,24 +648,39 @@ def _from_namespace(name: str, pods: Mapping[str, str] | None = None) -> dict[st
     return peer
 
 
-def client_namespaces(spec: PlatformSpec, cluster_name: str) -> list[str]:
-    """Namespaces on the cluster whose pods use the server directly: the hub's notebooks."""
-    from .jupyterhub import NAMESPACE as HUB_NAMESPACE
+#: The hub's users' servers (KubeSpawner labels them `component: singleuser-server`).
+NOTEBOOK_PODS = {"component": "singleuser-server"}
 
-    return [HUB_NAMESPACE] if spec.clusters[cluster_name].addons.hub is not None else []
+
+def client_namespaces(spec: PlatformSpec, cluster_name: str) -> list[tuple[str, Mapping[str, str] | None]]:
+    """Pods on the cluster that use the server directly, by namespace: the hub's notebooks, the workflows' steps.
+
+    They reach it without the login: the hub's users are the project's scientists (the hub has its
+    own login and allowed list), and workflows run what was submitted through Argo's login.
+    """
+    from .jupyterhub import NAMESPACE as HUB_NAMESPACE
+    from .workflows import WORKFLOWS_NAMESPACE
+    from .workflows import applies as runs_workflows
+
+    found: list[tuple[str, Mapping[str, str] | None]] = []
+    if spec.clusters[cluster_name].addons.hub is not None:
+        found.append((HUB_NAMESPACE, NOTEBOOK_PODS))
+    if runs_workflows(spec, cluster_name):
+        found.append((WORKFLOWS_NAMESPACE, None))
+    return found
 
 
 def network_policies(spec: PlatformSpec, cluster_name: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Who reaches the server and the login: nothing else in the cluster does (where the CNI enforces policies).
 
-    The server: the login, the Job's and the in-cluster clients' pods, and the collector (its
+    The server: the login, the in-cluster clients' pods, and the collector (its
     /metrics). The login: Traefik's pods and the collector (its metrics port).
     """
     from .observability import NAMESPACE as COLLECTOR_NAMESPACE
 
     server_from = [
         {"podSelector": {"matchLabels": LOGIN_LABELS}},
-        *(_from_namespace(name) for name in client_namespaces(spec, cluster_name)),
+        *(_from_namespace(name, pods) for name, pods in client_namespaces(spec, cluster_name)),
     ]
     login_from: list[dict[str, Any]] = [
         {"from": [_from_namespace(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS)], "ports": [{"port": "http"}]}
@@ -747,7 +813,18 @@ class Mlflow(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
-        upgrade = own(f"{name}-db-upgrade", upgrade_job(labels), database, account)
+        # Generated once and kept: a new passphrase would leave the stored secrets unreadable.
+        passphrase = random.RandomPassword(
+            f"{name}-kek-passphrase", length=48, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        server_secret = k8s.core.v1.Secret(
+            f"{name}-server-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVER_SECRET, namespace=namespace.metadata.name, labels=labels),
+            type="Opaque",
+            string_data={"kek-passphrase": passphrase.result},
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        upgrade = own(f"{name}-db-upgrade", upgrade_job(labels), database, account, server_secret)
         server = own(
             f"{name}-server",
             server_deployment(mlops.mlflow.hostname, mlops.mlflow.replicas, access, labels),

@@ -1,4 +1,4 @@
-"""Spec of a project's MLOps services: the MLflow tracking server and model registry, and their login.
+"""Spec of a project's MLOps services: MLflow's tracking server and model registry, Argo Workflows, their login.
 
 Rules that need the rest of the project (the cluster exists and can publish, the site offers
 object storage) live on `PlatformSpec._mlops`.
@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .addons import Hostname, StorageSpec
+from .addons import Hostname, ImageSpec, ProfileGpuSpec, StorageSpec
 from .base import HttpsUrl, Name, SpecModel
 
 #: A six-field cron expression, seconds first (CloudNativePG ScheduledBackup `schedule`: robfig/cron
@@ -87,9 +87,51 @@ class MlflowSpec(SpecModel):
     database: DatabaseSpec = Field(default_factory=DatabaseSpec, description="The backend store.")
 
 
+#: A workflow parameter's name (Argo: `{{workflow.parameters.<name>}}` in the command).
+ParameterName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")]
+
+
+class WorkflowTemplateSpec(SpecModel):
+    """A step scientists run from their workflows (`templateRef`) or on its own: its image, command and resources."""
+
+    description: str = Field(default="", max_length=256, description="What the step does.")
+    image: ImageSpec = Field(description="The step's container image, pinned.")
+    command: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        min_length=1,
+        max_length=64,
+        description="The command and its arguments; `{{workflow.parameters.<name>}}` takes a parameter.",
+    )
+    parameters: dict[ParameterName, Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=dict, max_length=32, description="The workflow's parameters and their defaults."
+    )
+    cpu: float = Field(default=2, ge=0.1, le=256, description="Guaranteed CPUs.")
+    memory_gb: int = Field(default=8, ge=1, le=4096, description="Guaranteed memory in GiB (also its limit).")
+    gpu: ProfileGpuSpec | None = Field(default=None, description="GPUs for the step, from one GPU pool of the cluster.")
+    timeout_minutes: int = Field(
+        default=24 * 60,
+        ge=1,
+        le=30 * 24 * 60,
+        description="The step is stopped after this long (activeDeadlineSeconds).",
+    )
+
+
+class WorkflowsSpec(SpecModel):
+    """Argo Workflows on the MLOps cluster: data preparation, training and validation as workflows."""
+
+    hostname: Hostname = Field(description="The Argo Workflows UI's and API's public name (the project's login).")
+    parallelism: int = Field(default=20, ge=1, le=1000, description="Workflows that run at once; more wait.")
+    retention_days: int = Field(
+        default=7, ge=1, le=90, description="Days a finished workflow is kept (its record and its logs' artifacts)."
+    )
+    templates: dict[Name, WorkflowTemplateSpec] = Field(
+        default_factory=dict, max_length=64, description="WorkflowTemplates for the project's steps, keyed by name."
+    )
+
+
 class MlopsSpec(SpecModel):
     """A project's MLOps services, on one of its clusters."""
 
-    cluster: Name = Field(description="The project's cluster that runs MLflow.")
+    cluster: Name = Field(description="The project's cluster that runs MLflow and Argo Workflows.")
     login: OidcLoginSpec = Field(description="How scientists log in to the services' web interfaces and APIs.")
     mlflow: MlflowSpec = Field(description="The tracking server and model registry.")
+    workflows: WorkflowsSpec | None = Field(default=None, description="Argo Workflows, with the project's templates.")

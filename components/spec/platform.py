@@ -9,13 +9,13 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
 from ..labels import cloud_tags, site_labels
-from .addons import INTERNET
+from .addons import INTERNET, profile_resource
 from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
 from .errors import CrossFieldError, refuse_case_twins
 from .gitops import LABEL_PREFIX, GitOpsSpec, registered_clusters
-from .mlops import MlopsSpec
+from .mlops import MlopsSpec, WorkflowsSpec
 from .observability import ObservabilitySpec
 from .project import ProjectSpec
 from .sites import SiteSpec, aws_partition
@@ -230,7 +230,8 @@ class PlatformSpec(SpecModel):
                 f"'{mlops.cluster}' is attached (someone else's cluster): MLflow needs a cluster Meridian builds, "
                 "whose storage, object store and ingress it owns",
             )
-        elif not home.addons.ingress.enabled:
+            problems.raise_if_any()
+        if not home.addons.ingress.enabled:
             problems.add((*ingress, "enabled"), "MLflow is published through the ingress add-on: keep it on")
         elif not home.addons.ingress.allowed_sources:
             problems.add(
@@ -243,7 +244,7 @@ class PlatformSpec(SpecModel):
                 "MLflow is served over TLS only (its login sends tokens): give the ingress its ACME account",
             )
         site = self.sites.get(home.site)
-        if site is not None and home.backend != "attached":
+        if site is not None:
             # On AWS that is an eks cluster (BACKEND_SITE_KINDS), whose service accounts assume
             # the bucket's IAM role (IRSA); on OpenStack the site's S3 endpoint serves the bucket.
             openstack = site.openstack
@@ -260,11 +261,37 @@ class PlatformSpec(SpecModel):
                     f"{hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the cluster's "
                     "records are made",
                 )
+        if mlops.workflows is not None:
+            self._workflows(problems, mlops.workflows, home)
+        seen: dict[str, tuple[str, ...]] = {}
         for where, hostname in self._published_hostnames():
-            if hostname == mlops.mlflow.hostname and where[0] != "mlops":
-                problems.add(("mlops", "mlflow", "hostname"), f"{hostname} is already used by {'.'.join(where)}")
+            if hostname in seen and where[0] == "mlops":
+                problems.add(where, f"{hostname} is already used by {'.'.join(seen[hostname])}")
+            seen.setdefault(hostname, where)
         problems.raise_if_any()
         return self
+
+    def _workflows(self, problems: CrossFieldError, workflows: WorkflowsSpec, home: ClusterSpec) -> None:
+        """Argo's hostname is the site's; each template's GPU is one a pool of the cluster offers."""
+        where = ("mlops", "workflows")
+        site = self.sites.get(home.site)
+        if site is not None and not workflows.hostname.endswith(f".{site.dns.domain}"):
+            problems.add(
+                (*where, "hostname"),
+                f"{workflows.hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the "
+                "cluster's records are made",
+            )
+        gpu_pools = home.gpu_pools
+        for name, template in workflows.templates.items():
+            if template.gpu is None:
+                continue
+            at = (*where, "templates", name, "gpu")
+            if not gpu_pools:
+                problems.add(at, "the MLOps cluster has no GPU pools: remove the gpu block or add a GPU pool")
+                continue
+            found = profile_resource(template.gpu, gpu_pools)
+            if isinstance(found, tuple):
+                problems.add((*at, found[0]), found[1])
 
     def _published_hostnames(self) -> list[tuple[tuple[str, ...], str]]:
         """Every public hostname the spec names, with where it is set."""
@@ -278,6 +305,8 @@ class PlatformSpec(SpecModel):
                 found.append((("observability", "central", key), getattr(central, key)))
         if self.mlops is not None:
             found.append((("mlops", "mlflow", "hostname"), self.mlops.mlflow.hostname))
+            if self.mlops.workflows is not None:
+                found.append((("mlops", "workflows", "hostname"), self.mlops.workflows.hostname))
         return found
 
     @model_validator(mode="after")
