@@ -154,7 +154,7 @@ def test_the_store_logs_in_on_the_clusters_mount_once_everything_it_needs_exists
         }
         # Only Meridian's own consumers' namespaces may use it: it reads everything under the prefix.
         assert store["inputs"]["spec"]["conditions"] == [
-            {"namespaces": ["monitoring", "mlflow", "argo-workflows", "workflows"]}
+            {"namespaces": ["monitoring", "mlflow", "argo-workflows", "workflows", "models"]}
         ]
         # The operator may request tokens for the reader only (the chart's cluster-wide grant is off).
         token_role = plan.one("kubernetes:rbac.authorization.k8s.io/v1:Role", f"{cluster}-vault-reader-token")
@@ -302,8 +302,8 @@ def test_the_store_and_the_external_secret_validate_against_the_mirrors_crds(
     """external-secrets.io_{clustersecretstores,externalsecrets}.yaml at helm-chart-2.9.0 (chart lock `crds:`)."""
     plan = bundled_plan("eo4eu")
     objects = [dict(r["inputs"]) for r in (*plan.by_type(STORE), *plan.by_type(EXTERNAL_SECRET))]
-    # The store, Grafana's client secret, and on core MLflow's and Argo's S3 keys and login secrets.
-    assert len(objects) == 7
+    # The store, Grafana's client secret, and on core the MLOps services' S3 keys and login secrets.
+    assert len(objects) == 8
     assert validate_objects(objects, "v1.34.0", "eo4eu") == []
     (grafana,) = [o for o in objects if o["metadata"]["name"] == "meridian-grafana-oauth"]
     store, external = copy.deepcopy(objects[0]), copy.deepcopy(grafana)

@@ -266,6 +266,8 @@ def _records_by_addon() -> dict[str, list[ChartRelease]]:
         "mlflow": [],
         # Argo's Ingress needs Traefik and the issuer; its controller's ServiceMonitor the collector's CRDs.
         "workflows": [_argo_release(cluster)],
+        # The model services' objects are the program's own.
+        "model_services": [],
     }
 
 

@@ -265,10 +265,10 @@ def test_the_logins_secrets_are_secret_and_the_cookie_key_a_length_oauth2_proxy_
 
 def test_the_ingress_publishes_the_login_with_a_certificate() -> None:
     plan = plan_of(OPENSTACK)
-    ingress = named(plan, "kubernetes:networking.k8s.io/v1:Ingress", "mlflow")["inputs"]
+    ingress = named(plan, "kubernetes:networking.k8s.io/v1:Ingress", "mlflow-login")["inputs"]
     assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}
     assert ingress["spec"]["ingressClassName"] == "traefik"
-    assert ingress["spec"]["tls"] == [{"hosts": ["mlflow.a.example.org"], "secretName": "mlflow-tls"}]
+    assert ingress["spec"]["tls"] == [{"hosts": ["mlflow.a.example.org"], "secretName": "mlflow-login-tls"}]
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "mlflow.a.example.org"
     (path,) = rule["http"]["paths"]
@@ -293,7 +293,7 @@ def test_only_the_login_the_notebooks_and_the_collector_reach_the_server() -> No
         for peer in sources
         if "namespaceSelector" in peer
     }
-    assert namespaces == {"jupyterhub", "monitoring", "workflows"}
+    assert namespaces == {"jupyterhub", "monitoring", "workflows", "models"}
     # Of the hub's namespace, its users' servers only (KubeSpawner's label), not the hub or its proxy.
     (notebooks,) = [
         p for p in sources if p.get("namespaceSelector", {}).get("matchLabels", {}).get(NAME) == "jupyterhub"

@@ -162,6 +162,20 @@ def _workflows(context: AddonContext) -> pulumi.ComponentResource:
     )
 
 
+def _models_applies(name: str, spec: PlatformSpec) -> bool:
+    from .models import applies
+
+    return applies(spec, name)
+
+
+def _models(context: AddonContext) -> pulumi.ComponentResource:
+    from .models import ModelServices
+
+    return ModelServices(
+        f"{context.cluster_name}-model-services", context, opts=pulumi.ResourceOptions(parent=context.parent)
+    )
+
+
 #: Every add-on, in the order the Platform builds them on each cluster: an add-on comes after
 #: the ones its releases wait for (the hub after block storage and ingress, Cluster API's
 #: providers after the ingress add-on's cert-manager). External Secrets
@@ -170,7 +184,7 @@ def _workflows(context: AddonContext) -> pulumi.ComponentResource:
 #: publishes the central endpoints and before the GPU Operator: its kube-prometheus-stack brings
 #: the Prometheus Operator's CRDs, which the GPU Operator's DCGM ServiceMonitor needs. MLflow
 #: comes after its database's operator (CloudNativePG), the ingress and the collector; Argo
-#: Workflows last (its steps log to MLflow).
+#: Workflows and the model services last (they use MLflow).
 ADDONS: tuple[Addon, ...] = (
     Addon("external_secrets", _external_secrets_applies, _external_secrets),
     Addon("block_storage", _storage_applies, _storage),
@@ -182,6 +196,7 @@ ADDONS: tuple[Addon, ...] = (
     Addon("cloudnative_pg", _mlflow_applies, _cloudnative_pg),
     Addon("mlflow", _mlflow_applies, _mlflow),
     Addon("workflows", _workflows_applies, _workflows),
+    Addon("model_services", _models_applies, _models),
 )
 
 

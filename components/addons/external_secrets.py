@@ -79,10 +79,10 @@ ROLE = "external-secrets"
 #: from the release name, since the token Role binds it by name).
 CONTROLLER = "external-secrets"
 #: The namespaces whose ExternalSecrets the store serves: those of Meridian's add-ons that take a
-#: secret at run time (`runtime_secret`: Grafana's in `monitoring`, MLflow's and Argo's in theirs).
+#: secret at run time (`runtime_secret`: Grafana's in `monitoring`, the MLOps services' in theirs).
 #: The store can read every secret under the project's prefix, so no other namespace may use it;
 #: only cluster admins (and `pulumi up`) may create ExternalSecrets at all (`rbac.aggregateToEdit/Admin` off).
-RUNTIME_NAMESPACES = ("monitoring", "mlflow", "argo-workflows", "workflows")
+RUNTIME_NAMESPACES = ("monitoring", "mlflow", "argo-workflows", "workflows", "models")
 #: Vault tokens the store gets live ten minutes: ESO logs in again for each read (no token
 #: cache unless `vault.enableTokenCache`), so a token only has to outlive one reconcile.
 TOKEN_SECONDS = 600

@@ -56,9 +56,9 @@ the move to the plugin, whose object stores read backups the in-tree one wrote. 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 
@@ -66,8 +66,18 @@ from ..spec import ClusterSpec, PlatformSpec
 from ..spec.mlops import DatabaseSpec, MlopsSpec
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver, kubernetes_object
 from .base import namespace as addon_namespace
-from .dns import public_record
-from .ingress import INGRESS_CLASS, TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS, Ingress
+from .login import (
+    RESTRICTED_CONTAINER,
+    LoginProxy,
+    budget_document,
+    from_namespace,
+    network_policy,
+    publish,
+    restricted_pod,
+    service_document,
+    service_monitor,
+    spread,
+)
 from .objectstore import ObjectStore, bucket_name, object_store
 
 CNPG_CHART = "cloudnative-pg"
@@ -79,14 +89,11 @@ NAMESPACE = "mlflow"
 #: bypasses). PostgreSQL 18, the major CloudNativePG 1.30 defaults to (pkg/versions/versions.go), in
 #: the `system` flavour, the one with barman-cloud for backups.
 MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.17.0-full"
-PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.15.3"
 POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie"
 #: The tracking server's port (`mlflow server --port`, default 5000) and the login's: oauth2-proxy
 #: listens on 4180 (`--http-address`, whose default binds 127.0.0.1 only) and serves /metrics on
 #: a port of its own (`--metrics-address`, off by default).
 PORT = 5000
-PROXY_PORT = 4180
-PROXY_METRICS_PORT = 44180
 #: The CloudNativePG Cluster, and what the operator derives from its name (pkg/specs/secrets.go,
 #: services.go, pods.go): the app user's Secret `<name>-app` (key `uri`), the read-write Service
 #: `<name>-rw` on 5432, the exporter's pod port `metrics` (9187), the pods' label `cnpg.io/cluster`,
@@ -96,16 +103,12 @@ DATABASE_NAME = "mlflow"
 APP_SECRET = f"{DATABASE}-app"
 SERVICE_ACCOUNT = "mlflow"
 OBJECT_SECRET = "mlflow-object-store"
-OIDC_SECRET = "mlflow-login-oidc"
-COOKIE_SECRET = "mlflow-login-cookie"
-TLS_SECRET = "mlflow-tls"
 #: Where the bucket's objects go: the runs' artifacts and the database's backups.
 ARTIFACTS_PREFIX = "artifacts"
 BACKUPS_PREFIX = "postgres"
 #: A non-root user for MLflow's image, which declares none (python:3.11-slim, docker/Dockerfile.full),
 #: and the one oauth2-proxy's distroless image runs as (CHANGELOG, #1478: 65532).
 MLFLOW_UID = 10001
-PROXY_UID = 65532
 #: boto3 1.36+ sends checksums that S3-compatible stores other than AWS refuse (cloudnative-pg#7715,
 #: barman#1112); CloudNativePG 1.30's documented fix (docs/src/appendixes/object_stores.md) is to
 #: compute them only where an operation requires them. MLflow's boto3 gets the same.
@@ -146,9 +149,6 @@ KEK_ENV = {
 #: Uploads are spooled to the temporary directory before they go to S3 (S3 has no streaming
 #: upload in mlflow/server/handlers.py): room for large model files.
 SPOOL_LIMIT = "20Gi"
-#: How long the login waits for MLflow's answer (oauth2-proxy `--upstream-timeout`, default 30 s):
-#: the server answers an upload only once it is in the bucket.
-UPSTREAM_TIMEOUT = "15m"
 SERVER_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "tracking-server"}
 LOGIN_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "login"}
 UPGRADE_LABELS = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/component": "db-upgrade"}
@@ -198,7 +198,7 @@ def notebook_access(spec: PlatformSpec | None, cluster_name: str) -> NotebookAcc
     if not applies(spec, cluster_name):
         return NotebookAccess(url=f"https://{spec.mlops.mlflow.hostname}", egress=[])
     rule = {
-        "to": [{**_from_namespace(NAMESPACE), "podSelector": {"matchLabels": dict(SERVER_LABELS)}}],
+        "to": [{**from_namespace(NAMESPACE), "podSelector": {"matchLabels": dict(SERVER_LABELS)}}],
         "ports": [{"port": PORT, "protocol": "TCP"}],
     }
     return NotebookAccess(url=service_url(), egress=[rule])
@@ -347,18 +347,6 @@ def backup_document(database: DatabaseSpec, labels: Mapping[str, str]) -> dict[s
 # -- the tracking server -----------------------------------------------------------------------------
 
 
-def _pod_security(uid: int) -> dict[str, Any]:
-    """Pod Security restricted, as a pod and its containers state it."""
-    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
-
-
 def store_env(access: StoreAccess) -> list[dict[str, Any]]:
     """The environment MLflow's boto3 reaches the bucket with: the role (IRSA injects it) or the site's keys."""
     env: list[dict[str, Any]] = [{"name": "AWS_DEFAULT_REGION", "value": access.region}]
@@ -421,7 +409,7 @@ def server_deployment(
         "readinessProbe": probe,
         "livenessProbe": {**probe, "failureThreshold": 6},
         "resources": container_resources("250m", "1Gi", "2Gi"),
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [TMP_MOUNT],
     }
     return {
@@ -440,23 +428,13 @@ def server_deployment(
                     # Kubernetes' service links would set MLFLOW_PORT=tcp://... (Service `mlflow`),
                     # the variable behind `mlflow server --port`.
                     "enableServiceLinks": False,
-                    "securityContext": _pod_security(MLFLOW_UID),
+                    "securityContext": restricted_pod(MLFLOW_UID),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": SPOOL_LIMIT}}],
-                    "topologySpreadConstraints": [_spread(SERVER_LABELS)],
+                    "topologySpreadConstraints": [spread(SERVER_LABELS)],
                 },
             },
         },
-    }
-
-
-def _spread(selector: Mapping[str, str]) -> dict[str, Any]:
-    """Replicas on different nodes where the cluster has them."""
-    return {
-        "maxSkew": 1,
-        "topologyKey": "kubernetes.io/hostname",
-        "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": dict(selector)},
     }
 
 
@@ -475,7 +453,7 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
         "command": ["sh", "-c", 'exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"'],
         "env": [DATABASE_ENV, KEK_ENV, *_settings_env()],
         "resources": container_resources("100m", "512Mi", "1Gi"),
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [TMP_MOUNT],
     }
     return {
@@ -495,7 +473,7 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
                     "enableServiceLinks": False,
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,
-                    "securityContext": _pod_security(MLFLOW_UID),
+                    "securityContext": restricted_pod(MLFLOW_UID),
                     "containers": [container],
                     "volumes": [TMP_VOLUME],
                 },
@@ -512,153 +490,19 @@ def upgrade_job(labels: Mapping[str, str]) -> dict[str, Any]:
 API_ROUTES = ("^/api/", "^/ajax-api/", "^/gateway/", "^/v1/traces")
 
 
-def login_args(mlops: MlopsSpec) -> list[str]:
-    """oauth2-proxy's arguments (v7.15 docs/configuration/overview.md): the project's OIDC provider, its groups.
-
-    API paths answer 401 instead of redirecting to the provider (`--api-route`), so a client
-    without a token fails plainly; a valid bearer ID token passes (`--skip-jwt-bearer-tokens`).
-    """
-    login = mlops.login
-    hostname = mlops.mlflow.hostname
-    args = [
-        "--provider=oidc",
-        f"--oidc-issuer-url={login.issuer}",
-        f"--client-id={login.client_id}",
-        f"--redirect-url=https://{hostname}/oauth2/callback",
-        f"--http-address=0.0.0.0:{PROXY_PORT}",
-        f"--metrics-address=0.0.0.0:{PROXY_METRICS_PORT}",
-        f"--upstream={service_url()}/",
-        f"--oidc-groups-claim={login.groups_claim}",
-        *(f"--allowed-group={group}" for group in login.allowed_groups),
-        f"--scope={' '.join(login.scopes)}",
-        # Who gets in is decided by groups: any address, verified by the provider or not (an
-        # unverified one is refused otherwise: providers/provider_data.go, email_verified).
-        "--email-domain=*",
-        "--insecure-oidc-allow-unverified-email=true",
-        "--code-challenge-method=S256",
-        "--skip-jwt-bearer-tokens=true",
-        *(f"--api-route={route}" for route in API_ROUTES),
-        f"--upstream-timeout={UPSTREAM_TIMEOUT}",
-        "--reverse-proxy=true",
-        "--cookie-secure=true",
-        "--cookie-name=_mlflow_login",
-        "--cookie-expire=12h",
-        "--skip-provider-button=true",
-        "--silence-ping-logging=true",
-    ]
-    return args
-
-
-def login_deployment(mlops: MlopsSpec, labels: Mapping[str, str]) -> dict[str, Any]:
-    """oauth2-proxy's Deployment: its secrets from the environment (OAUTH2_PROXY_<FLAG>), probes /ping and /ready."""
-    env = [
-        {
-            "name": "OAUTH2_PROXY_CLIENT_SECRET",
-            "valueFrom": {"secretKeyRef": {"name": OIDC_SECRET, "key": "client-secret"}},
-        },
-        {
-            "name": "OAUTH2_PROXY_COOKIE_SECRET",
-            "valueFrom": {"secretKeyRef": {"name": COOKIE_SECRET, "key": "cookie-secret"}},
-        },
-    ]
-    container = {
-        "name": "oauth2-proxy",
-        "image": PROXY_IMAGE,
-        "args": login_args(mlops),
-        "env": env,
-        "ports": [
-            {"name": "http", "containerPort": PROXY_PORT},
-            {"name": "metrics", "containerPort": PROXY_METRICS_PORT},
-        ],
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 10},
-        "livenessProbe": {"httpGet": {"path": "/ping", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
-        "resources": container_resources("50m", "64Mi", "256Mi"),
-        "securityContext": CONTAINER_SECURITY,
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "mlflow-login", "namespace": NAMESPACE, "labels": {**labels, **LOGIN_LABELS}},
-        "spec": {
-            "replicas": mlops.mlflow.replicas,
-            "selector": {"matchLabels": LOGIN_LABELS},
-            "template": {
-                "metadata": {"labels": {**labels, **LOGIN_LABELS}},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": _pod_security(PROXY_UID),
-                    "containers": [container],
-                    "topologySpreadConstraints": [_spread(LOGIN_LABELS)],
-                },
-            },
-        },
-    }
-
-
-def service_document(
-    name: str, selector: Mapping[str, str], ports: Sequence[tuple[str, int]], labels: Mapping[str, str]
-) -> dict[str, Any]:
-    """A ClusterIP Service of `selector`'s pods, ports by name."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {**labels, **selector}},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": dict(selector),
-            "ports": [{"name": port, "port": number, "targetPort": port} for port, number in ports],
-        },
-    }
-
-
-def budget_document(name: str, selector: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A PodDisruptionBudget: one pod may go at a time (`maxUnavailable`, so a single replica never blocks a drain)."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(selector)}},
-    }
-
-
-def ingress_document(hostname: str, issuer: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The hostname's Ingress to the login, its certificate from the ACME issuer (cert-manager ingress-shim)."""
-    backend = {"service": {"name": "mlflow-login", "port": {"name": "http"}}}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {
-            "name": "mlflow",
-            "namespace": NAMESPACE,
-            "labels": dict(labels),
-            "annotations": {"cert-manager.io/cluster-issuer": issuer},
-        },
-        "spec": {
-            "ingressClassName": INGRESS_CLASS,
-            "tls": [{"hosts": [hostname], "secretName": TLS_SECRET}],
-            "rules": [{"host": hostname, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}],
-        },
-    }
-
-
-def _from_namespace(name: str, pods: Mapping[str, str] | None = None) -> dict[str, Any]:
-    peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
-    if pods is not None:
-        peer["podSelector"] = {"matchLabels": dict(pods)}
-    return peer
-
-
 #: The hub's users' servers (KubeSpawner labels them `component: singleuser-server`).
 NOTEBOOK_PODS = {"component": "singleuser-server"}
 
 
 def client_namespaces(spec: PlatformSpec, cluster_name: str) -> list[tuple[str, Mapping[str, str] | None]]:
-    """Pods on the cluster that use the server directly, by namespace: the hub's notebooks, the workflows' steps.
+    """Pods on the cluster that use the server directly, by namespace: notebooks, workflow steps, model servers.
 
     They reach it without the login: the hub's users are the project's scientists (the hub has its
     own login and allowed list), and workflows run what was submitted through Argo's login.
     """
     from .jupyterhub import NAMESPACE as HUB_NAMESPACE
+    from .models import NAMESPACE as MODELS_NAMESPACE
+    from .models import applies as serves_models
     from .workflows import WORKFLOWS_NAMESPACE
     from .workflows import applies as runs_workflows
 
@@ -667,71 +511,55 @@ def client_namespaces(spec: PlatformSpec, cluster_name: str) -> list[tuple[str, 
         found.append((HUB_NAMESPACE, NOTEBOOK_PODS))
     if runs_workflows(spec, cluster_name):
         found.append((WORKFLOWS_NAMESPACE, None))
+    if serves_models(spec, cluster_name):
+        found.append((MODELS_NAMESPACE, None))
     return found
 
 
-def network_policies(spec: PlatformSpec, cluster_name: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Who reaches the server and the login: nothing else in the cluster does (where the CNI enforces policies).
+def server_policy(spec: PlatformSpec, cluster_name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """Who reaches the server: its login, the in-cluster clients' pods and the collector (its /metrics).
 
-    The server: the login, the in-cluster clients' pods, and the collector (its
-    /metrics). The login: Traefik's pods and the collector (its metrics port).
+    Nobody else in the cluster does (where the CNI enforces policies); the login's own policy is login.py's.
     """
     from .observability import NAMESPACE as COLLECTOR_NAMESPACE
 
     server_from = [
         {"podSelector": {"matchLabels": LOGIN_LABELS}},
-        *(_from_namespace(name, pods) for name, pods in client_namespaces(spec, cluster_name)),
+        *(from_namespace(name, pods) for name, pods in client_namespaces(spec, cluster_name)),
     ]
-    login_from: list[dict[str, Any]] = [
-        {"from": [_from_namespace(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS)], "ports": [{"port": "http"}]}
-    ]
-    server_rules: list[dict[str, Any]] = [{"from": server_from, "ports": [{"port": "http"}]}]
+    rules: list[dict[str, Any]] = [{"from": server_from, "ports": [{"port": "http"}]}]
     if spec.clusters[cluster_name].addons.observed:
-        server_rules.append({"from": [_from_namespace(COLLECTOR_NAMESPACE)], "ports": [{"port": "http"}]})
-        login_from.append({"from": [_from_namespace(COLLECTOR_NAMESPACE)], "ports": [{"port": "metrics"}]})
-
-    def policy(name: str, pods: Mapping[str, str], rules: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
-            "spec": {"podSelector": {"matchLabels": dict(pods)}, "policyTypes": ["Ingress"], "ingress": rules},
-        }
-
-    return [policy("mlflow-server", SERVER_LABELS, server_rules), policy("mlflow-login", LOGIN_LABELS, login_from)]
+        rules.append({"from": [from_namespace(COLLECTOR_NAMESPACE)], "ports": [{"port": "http"}]})
+    return network_policy("mlflow-server", NAMESPACE, SERVER_LABELS, rules, labels)
 
 
 def monitors(labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The collector's monitors: the server's /metrics, the login's, and the database's exporter (port `metrics`)."""
+    """The collector's monitors: the server's /metrics and the database's exporter (port `metrics`)."""
     from .gpu_operator import SCRAPE_LABEL
-
-    meta = {**labels, **SCRAPE_LABEL}
-
-    def service_monitor(name: str, selector: Mapping[str, str], port: str) -> dict[str, Any]:
-        return {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "ServiceMonitor",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": meta},
-            "spec": {
-                "selector": {"matchLabels": dict(selector)},
-                "endpoints": [{"port": port, "path": "/metrics", "interval": "60s"}],
-            },
-        }
 
     database = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": {"name": DATABASE, "namespace": NAMESPACE, "labels": meta},
+        "metadata": {"name": DATABASE, "namespace": NAMESPACE, "labels": {**labels, **SCRAPE_LABEL}},
         "spec": {
             "selector": {"matchLabels": {"cnpg.io/cluster": DATABASE}},
             "podMetricsEndpoints": [{"port": "metrics", "interval": "60s"}],
         },
     }
-    return [
-        service_monitor("mlflow", SERVER_LABELS, "http"),
-        service_monitor("mlflow-login", LOGIN_LABELS, "metrics"),
-        database,
-    ]
+    return [service_monitor("mlflow", NAMESPACE, SERVER_LABELS, "http", labels), database]
+
+
+def login_proxy(mlops: MlopsSpec) -> LoginProxy:
+    """MLflow's login: oauth2-proxy `mlflow-login` in front of the Service (login.py)."""
+    return LoginProxy(
+        name="mlflow-login",
+        namespace=NAMESPACE,
+        hostname=mlops.mlflow.hostname,
+        upstream=f"{service_url()}/",
+        replicas=mlops.mlflow.replicas,
+        pods=LOGIN_LABELS,
+        api_routes=API_ROUTES,
+    )
 
 
 # -- the component -----------------------------------------------------------------------------------
@@ -831,49 +659,17 @@ class Mlflow(pulumi.ComponentResource):
             upgrade,
             *prerequisites,
         )
-        own(f"{name}-service", service_document("mlflow", SERVER_LABELS, [("http", PORT)], labels), namespace)
-        own(f"{name}-server-budget", budget_document("mlflow", SERVER_LABELS, labels), namespace)
-        oidc = runtime_secret(
-            f"{name}-oidc",
-            context,
-            name=OIDC_SECRET,
-            namespace=NAMESPACE,
-            data={"client-secret": mlops.login.client_secret},
-            parent=self,
-            depends_on=[namespace],
+        own(
+            f"{name}-service", service_document("mlflow", NAMESPACE, SERVER_LABELS, [("http", PORT)], labels), namespace
         )
-        # oauth2-proxy takes a 16, 24 or 32 byte cookie key as it is (pkg/validation/cookie.go).
-        cookie_key = random.RandomPassword(
-            f"{name}-cookie-secret", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
-        cookie = k8s.core.v1.Secret(
-            f"{name}-cookie",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COOKIE_SECRET, namespace=namespace.metadata.name, labels=labels),
-            type="Opaque",
-            string_data={"cookie-secret": cookie_key.result},
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
-        )
-        login = own(f"{name}-login", login_deployment(mlops, labels), oidc, cookie, server)
-        login_ports = [("http", PROXY_PORT), ("metrics", PROXY_METRICS_PORT)]
-        own(f"{name}-login-service", service_document("mlflow-login", LOGIN_LABELS, login_ports, labels), namespace)
-        own(f"{name}-login-budget", budget_document("mlflow-login", LOGIN_LABELS, labels), namespace)
-        acme = context.cluster.addons.ingress.acme
-        assert acme is not None, "the spec gives MLflow's ingress its ACME account"
-        ingress = cast(Ingress, context.installed["ingress"])  # pragma: no mutate - cast does nothing at run time
-        own(f"{name}-ingress", ingress_document(mlops.mlflow.hostname, acme.issuer, labels), login, ingress)
-        for document in network_policies(spec, context.cluster_name, labels):
-            own(f"{name}-{document['metadata']['name'].removeprefix('mlflow-')}-policy", document, namespace)
+        own(f"{name}-server-budget", budget_document("mlflow", NAMESPACE, SERVER_LABELS, labels), namespace)
+        publish(name, context, self, mlops.login, login_proxy(mlops), after=[namespace, server], what="MLflow")
+        own(f"{name}-server-policy", server_policy(spec, context.cluster_name, labels), namespace)
         if context.cluster.addons.observed:
-            for document in monitors(labels):
-                suffix = {"mlflow": "monitor", "mlflow-login": "login-monitor", DATABASE: "db-monitor"}
-                own(
-                    f"{name}-{suffix[document['metadata']['name']]}",
-                    document,
-                    server,
-                    database,
-                    context.installed["observability"],
-                )
-        public_record(name, mlops.mlflow.hostname, ingress.addresses, context.site, self, "MLflow")
+            server_monitor, database_monitor = monitors(labels)
+            observability = context.installed["observability"]
+            own(f"{name}-monitor", server_monitor, server, observability)
+            own(f"{name}-db-monitor", database_monitor, database, observability)
         self.register_outputs(
             {"hostname": mlops.mlflow.hostname, "url": service_url(), "bucket": access.bucket, "namespace": NAMESPACE}
         )

@@ -47,7 +47,7 @@ from typing import Any, cast
 import pulumi
 
 from ..spec import ClusterSpec, PlatformSpec
-from ..spec.addons import profile_resource
+from ..spec.addons import ProfileGpuSpec, profile_resource
 from ..spec.clusters import POOL_LABEL
 from ..spec.mlops import MlopsSpec, WorkflowsSpec, WorkflowTemplateSpec
 from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver, kubernetes_object
@@ -225,6 +225,19 @@ def argo_release(
     )
 
 
+def gpu_placement(cluster: ClusterSpec, gpu: ProfileGpuSpec) -> tuple[str, dict[str, str], list[dict[str, str]]]:
+    """A GPU request's resource name, node selector and tolerations, from the cluster's GPU pools.
+
+    The same as a hub profile's (jupyterhub.py): the resource the pool's nodes advertise
+    (`profile_resource`, the one GPU summary), the pool's label, a toleration of each of its taints.
+    """
+    from .jupyterhub import pool_tolerations
+
+    resource = profile_resource(gpu, cluster.gpu_pools)
+    assert isinstance(resource, str), resource  # the spec refuses a GPU no pool offers
+    return resource, {POOL_LABEL: gpu.pool}, pool_tolerations(cluster, gpu.pool)
+
+
 def template_document(
     name: str, template: WorkflowTemplateSpec, cluster: ClusterSpec, labels: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -234,7 +247,6 @@ def template_document(
     summary: `profile_resource`, the pool's taints), as a hub profile's do; steps log to MLflow
     through its Service (MLFLOW_TRACKING_URI).
     """
-    from .jupyterhub import pool_tolerations
     from .mlflow import SCRATCH, client_env, service_url
 
     memory = f"{template.memory_gb}Gi"
@@ -260,11 +272,8 @@ def template_document(
         "volumes": [{"name": "scratch", "emptyDir": {}}],
     }
     if template.gpu is not None:
-        resource = profile_resource(template.gpu, cluster.gpu_pools)
-        assert isinstance(resource, str), resource  # the spec refuses a GPU no pool offers
+        resource, step["nodeSelector"], step["tolerations"] = gpu_placement(cluster, template.gpu)
         resources["limits"][resource] = str(template.gpu.count)
-        step["nodeSelector"] = {POOL_LABEL: template.gpu.pool}
-        step["tolerations"] = pool_tolerations(cluster, template.gpu.pool)
     spec: dict[str, Any] = {"entrypoint": "main", "serviceAccountName": WORKFLOW_ACCOUNT, "templates": [step]}
     if template.parameters:
         spec["arguments"] = {

@@ -128,6 +128,72 @@ class WorkflowsSpec(SpecModel):
     )
 
 
+#: A registered model's URI: `models:/<name>/<version>` or `models:/<name>@<alias>` (MLflow model
+#: registry URIs, mlflow/store/artifact/utils/models.py).
+MODEL_URI_PATTERN = r"^models:/[A-Za-z0-9][A-Za-z0-9._-]{0,254}(/[1-9][0-9]{0,9}|@[A-Za-z][A-Za-z0-9_-]{0,254})$"
+
+
+class ReplicasSpec(SpecModel):
+    """How far a model service scales."""
+
+    min: int = Field(default=1, ge=1, le=100, description="Replicas at the least load.")
+    max: int = Field(ge=1, le=100, description="Replicas at the most.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicasSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is more than max ({self.max})")
+        return self
+
+
+class ScalingTargetSpec(SpecModel):
+    """What the autoscaler keeps each replica at."""
+
+    cpu_percent: int | None = Field(
+        default=None, ge=10, le=100, description="Average CPU use, in percent of the replicas' CPU requests."
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, le=100_000, description="Requests per second per replica (not available yet: see README)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> ScalingTargetSpec:
+        if self.requests_per_second is not None:
+            raise ValueError(
+                "requests_per_second needs a custom metrics API (prometheus-adapter or KEDA) reading a Prometheus "
+                "in the cluster; the site collectors only forward metrics and no adapter is installed: use "
+                "cpu_percent"
+            )
+        if self.cpu_percent is None:
+            raise ValueError("name the target: cpu_percent")
+        return self
+
+
+class ModelServiceSpec(SpecModel):
+    """A registered model served over REST (MLflow's model server), scaled with its load, behind the project's login."""
+
+    model: str = Field(
+        pattern=MODEL_URI_PATTERN,
+        max_length=300,
+        description="The registered model: models:/<name>/<version> or models:/<name>@<alias>.",
+    )
+    cluster: Name = Field(description="The cluster it runs on: MLflow's (mlops.cluster), whose registry it loads from.")
+    hostname: Hostname = Field(description="The API's public name (TLS, the project's login: bearer tokens).")
+    image: ImageSpec | None = Field(
+        default=None,
+        description="The server image, with the model flavour's packages; default: MLflow's own (-full) image.",
+    )
+    replicas: ReplicasSpec = Field(description="The autoscaler's bounds.")
+    target: ScalingTargetSpec = Field(
+        default_factory=lambda: ScalingTargetSpec(cpu_percent=70), description="What the autoscaler keeps."
+    )
+    cpu: float = Field(default=1, ge=0.1, le=256, description="Guaranteed CPUs per replica (the autoscaler's base).")
+    memory_gb: int = Field(default=4, ge=1, le=4096, description="Memory per replica in GiB (also its limit).")
+    workers: int = Field(default=2, ge=1, le=32, description="Server worker processes per replica.")
+    timeout_seconds: int = Field(default=60, ge=1, le=3600, description="A request's longest time before a 504.")
+    gpu: ProfileGpuSpec | None = Field(default=None, description="GPUs per replica, from one GPU pool of the cluster.")
+
+
 class MlopsSpec(SpecModel):
     """A project's MLOps services, on one of its clusters."""
 
@@ -135,3 +201,6 @@ class MlopsSpec(SpecModel):
     login: OidcLoginSpec = Field(description="How scientists log in to the services' web interfaces and APIs.")
     mlflow: MlflowSpec = Field(description="The tracking server and model registry.")
     workflows: WorkflowsSpec | None = Field(default=None, description="Argo Workflows, with the project's templates.")
+    model_services: dict[Name, ModelServiceSpec] = Field(
+        default_factory=dict, max_length=32, description="Registered models served as APIs, keyed by service name."
+    )

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
 from ..labels import cloud_tags, site_labels
-from .addons import INTERNET, profile_resource
+from .addons import INTERNET, ProfileGpuSpec, profile_resource
 from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
 from .clusters import ClusterSpec
@@ -263,6 +263,7 @@ class PlatformSpec(SpecModel):
                 )
         if mlops.workflows is not None:
             self._workflows(problems, mlops.workflows, home)
+        self._model_services(problems, mlops, home)
         seen: dict[str, tuple[str, ...]] = {}
         for where, hostname in self._published_hostnames():
             if hostname in seen and where[0] == "mlops":
@@ -270,6 +271,37 @@ class PlatformSpec(SpecModel):
             seen.setdefault(hostname, where)
         problems.raise_if_any()
         return self
+
+    def _model_services(self, problems: CrossFieldError, mlops: MlopsSpec, home: ClusterSpec) -> None:
+        """Model services run on MLflow's cluster, publish in its site's domain, and get GPUs a pool offers."""
+        site = self.sites.get(home.site)
+        for name, service in mlops.model_services.items():
+            where = ("mlops", "model_services", name)
+            if service.cluster != mlops.cluster:
+                known = "not a cluster of the project" if service.cluster not in self.clusters else "a cluster"
+                problems.add(
+                    (*where, "cluster"),
+                    f"'{service.cluster}' is {known} without MLflow: a model service loads its model from the "
+                    f"registry's Service on MLflow's cluster, '{mlops.cluster}'",
+                )
+                continue
+            if site is not None and not service.hostname.endswith(f".{site.dns.domain}"):
+                problems.add(
+                    (*where, "hostname"),
+                    f"{service.hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the "
+                    "cluster's records are made",
+                )
+            if service.gpu is not None:
+                self._gpu_fits(problems, (*where, "gpu"), service.gpu, home)
+
+    def _gpu_fits(self, problems: CrossFieldError, at: tuple[str, ...], gpu: ProfileGpuSpec, home: ClusterSpec) -> None:
+        """A GPU request of an MLOps service against the pools of its cluster (as a hub profile's)."""
+        if not home.gpu_pools:
+            problems.add(at, "the MLOps cluster has no GPU pools: remove the gpu block or add a GPU pool")
+            return
+        found = profile_resource(gpu, home.gpu_pools)
+        if isinstance(found, tuple):
+            problems.add((*at, found[0]), found[1])
 
     def _workflows(self, problems: CrossFieldError, workflows: WorkflowsSpec, home: ClusterSpec) -> None:
         """Argo's hostname is the site's; each template's GPU is one a pool of the cluster offers."""
@@ -281,17 +313,9 @@ class PlatformSpec(SpecModel):
                 f"{workflows.hostname} is outside site '{home.site}''s DNS domain {site.dns.domain}, where the "
                 "cluster's records are made",
             )
-        gpu_pools = home.gpu_pools
         for name, template in workflows.templates.items():
-            if template.gpu is None:
-                continue
-            at = (*where, "templates", name, "gpu")
-            if not gpu_pools:
-                problems.add(at, "the MLOps cluster has no GPU pools: remove the gpu block or add a GPU pool")
-                continue
-            found = profile_resource(template.gpu, gpu_pools)
-            if isinstance(found, tuple):
-                problems.add((*at, found[0]), found[1])
+            if template.gpu is not None:
+                self._gpu_fits(problems, (*where, "templates", name, "gpu"), template.gpu, home)
 
     def _published_hostnames(self) -> list[tuple[tuple[str, ...], str]]:
         """Every public hostname the spec names, with where it is set."""
@@ -307,6 +331,8 @@ class PlatformSpec(SpecModel):
             found.append((("mlops", "mlflow", "hostname"), self.mlops.mlflow.hostname))
             if self.mlops.workflows is not None:
                 found.append((("mlops", "workflows", "hostname"), self.mlops.workflows.hostname))
+            for name, service in self.mlops.model_services.items():
+                found.append((("mlops", "model_services", name, "hostname"), service.hostname))
         return found
 
     @model_validator(mode="after")

@@ -1,0 +1,140 @@
+"""Model services: registered models served over REST and autoscaled, behind the login (components/addons/models.py).
+
+tests/specs/mlops.happy.yaml serves models:/nowcast/3 on an A100 MIG slice of MLflow's cluster;
+eo4eu serves models:/flood-nowcast@champion with two to eight replicas on CPUs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from conftest import PlanCache
+
+from components.addons import models
+from scripts.harness import Plan, evaluate
+from scripts.validate import validate_objects
+
+OPENSTACK = "tests/specs/mlops.happy.yaml"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+
+_PLANS: dict[str, Plan] = PlanCache()
+
+
+def plan_of(stack: str) -> Plan:
+    if stack not in _PLANS:
+        _PLANS[stack] = evaluate(stack, reveal_secrets=True)
+    return _PLANS[stack]
+
+
+def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
+    (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]
+    return found
+
+
+def pod_of(plan: Plan, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = named(plan, DEPLOYMENT, name)["inputs"]["spec"]["template"]["spec"]
+    return found
+
+
+def test_the_server_loads_the_registered_model_from_mlflow_in_the_cluster() -> None:
+    plan = plan_of(OPENSTACK)
+    deployment = named(plan, DEPLOYMENT, "model-nowcast")["inputs"]
+    assert deployment["metadata"]["namespace"] == "models"
+    # The autoscaler owns the count: a `pulumi up` must not reset it.
+    assert "replicas" not in deployment["spec"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["mlflow"]
+    assert container["args"] == [
+        "models",
+        "serve",
+        "--model-uri=models:/nowcast/3",
+        "--host=0.0.0.0",
+        "--port=8080",
+        "--workers=2",
+        "--env-manager=local",
+        "--timeout=60",
+    ]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+    assert container["image"] == "ghcr.io/mlflow/mlflow:v3.17.0-full"
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+    # /ping answers 200 once the model is loaded: ready only then; up to ten minutes to load.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    # MLflow's server admits the models namespace (the registry and the proxied artifacts).
+    policy = named(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "mlflow-server")["inputs"]["spec"]
+    peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "models"}}} in peers
+
+
+def test_a_gpu_model_gets_the_pools_resource_selector_and_tolerations() -> None:
+    pod = pod_of(plan_of(OPENSTACK), "model-nowcast")
+    (container,) = pod["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "1", "memory": "4Gi"},
+        "limits": {"memory": "4Gi", "nvidia.com/gpu": "1"},
+    }
+    assert pod["nodeSelector"] == {"meridian.io/pool": "a100"}
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+    ]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+
+
+def test_the_autoscaler_keeps_the_specs_bounds_and_cpu_target() -> None:
+    plan = plan_of("eo4eu")
+    autoscaler = named(plan, HPA, "model-flood-nowcast")["inputs"]["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "model-flood-nowcast",
+    }
+    assert (autoscaler["minReplicas"], autoscaler["maxReplicas"]) == (2, 8)
+    (metric,) = autoscaler["metrics"]
+    assert metric == {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}},
+    }
+    # Utilisation is of the requests: the pods request CPU.
+    (container,) = pod_of(plan, "model-flood-nowcast")["containers"]
+    assert container["resources"]["requests"]["cpu"] == "2"
+    assert container["args"][2] == "--model-uri=models:/flood-nowcast@champion"
+
+
+def test_only_the_services_login_reaches_the_model_and_the_login_answers_401_without_a_token() -> None:
+    plan = plan_of(OPENSTACK)
+    policy = named(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "model-nowcast")["inputs"]["spec"]
+    assert policy["podSelector"] == {"matchLabels": models.pod_labels("nowcast")}
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "models"}},
+            "podSelector": {"matchLabels": models.login_labels("nowcast")},
+        }
+    ]
+    service = named(plan, "kubernetes:core/v1:Service", "model-nowcast")["inputs"]["spec"]
+    assert service["selector"] == models.pod_labels("nowcast")
+    assert service["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+    (login,) = pod_of(plan, "model-nowcast-login")["containers"]
+    args = dict(arg.split("=", 1) for arg in login["args"])
+    assert args["--upstream"] == "http://model-nowcast.models.svc.cluster.local:8080/"
+    assert args["--api-route"] == "^/"
+    assert args["--redirect-url"] == "https://nowcast.a.example.org/oauth2/callback"
+    ingress = named(plan, "kubernetes:networking.k8s.io/v1:Ingress", "model-nowcast-login")["inputs"]["spec"]
+    assert ingress["rules"][0]["host"] == "nowcast.a.example.org"
+    assert plan.one("openstack:dns/recordSet:RecordSet", "hub-model-nowcast-dns")["inputs"]["name"] == (
+        "nowcast.a.example.org."
+    )
+
+
+def test_the_autoscaler_validates_and_a_broken_one_does_not() -> None:
+    plan = plan_of("eo4eu")
+    documents = [dict(named(plan, HPA, "model-flood-nowcast")["inputs"])]
+    assert validate_objects(documents, "v1.33.0", "eo4eu") == []
+    broken = copy.deepcopy(documents[0])
+    broken["spec"]["minReplicas"] = "two"
+    (problem,) = validate_objects([broken], "v1.33.0", "eo4eu")
+    assert "minReplicas" in problem.message
