@@ -162,6 +162,10 @@ def test_catalog_groups_have_sources_and_names() -> None:
         "blackbox-exporter",
         "jupyterhub",
         "traefik",
+        "mlflow",
+        "oauth2-proxy",
+        "argo-workflows",
+        "cloudnative-pg",
     }
     for group in EXPORTER_METRICS.values():
         assert group.source and group.names, group.exporter
@@ -177,6 +181,10 @@ def test_catalog_groups_have_sources_and_names() -> None:
         "probe_success": "blackbox-exporter",
         "traefik_entrypoint_requests_total": "traefik",
         "up": "scrape",
+        "mlflow_http_request_duration_seconds_bucket": "mlflow",
+        "oauth2_proxy_requests_total": "oauth2-proxy",
+        "argo_workflows_gauge": "argo-workflows",
+        "cnpg_collector_last_available_backup_timestamp": "cloudnative-pg",
     }.items():
         assert exporter_of(metric) == exporter, metric
     # DCGM_FI_DRIVER_VERSION is a `label` field in the counters file: never a series.
@@ -193,9 +201,9 @@ def test_kube_state_metrics_label_sanitising() -> None:
 # --- Dashboards ----------------------------------------------------------------------------------
 
 
-def test_dashboards_are_the_three_asked_for() -> None:
+def test_dashboards_are_the_four_asked_for() -> None:
     models = dashboards()
-    assert list(models) == ["meridian-fleet", "meridian-gpu", "meridian-jupyterhub"]
+    assert list(models) == ["meridian-fleet", "meridian-gpu", "meridian-jupyterhub", "meridian-mlops"]
     for uid, model in models.items():
         assert model["uid"] == uid
         assert json.loads(json.dumps(model)) == model
@@ -248,6 +256,15 @@ def test_dashboards_use_the_facts_they_depend_on() -> None:
     assert "GPU_I_PROFILE" in queries
     assert "prometheus_remote_storage_queue_highest_timestamp_seconds" in queries
     assert "jupyterhub_active_users" in queries and "jupyterhub_server_spawn_duration_seconds_bucket" in queries
+    # MLOps: MLflow's prefix is its own (defaults_prefix="mlflow"); the model services' traffic is
+    # their logins', per service from the login's Service name (job); GPU use by the pod DCGM
+    # attributes the GPU to, whose labels arrive prefixed (honor_labels false).
+    assert "mlflow_http_request_duration_seconds_bucket" in queries
+    assert 'label_replace(sum by (site, cluster, job) (rate(oauth2_proxy_requests_total{' in queries
+    assert '"service", "$1", "job", "model-(.+)-login"' in queries
+    assert 'exported_namespace="models"' in queries and "by (site, cluster, exported_pod)" in queries
+    assert "kube_horizontalpodautoscaler_status_current_replicas" in queries
+    assert "time() - max(cnpg_collector_last_available_backup_timestamp" in queries
 
 
 def test_every_query_parses_with_promtool(tmp_path: Path) -> None:

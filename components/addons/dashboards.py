@@ -37,6 +37,8 @@ from .metrics_catalog import (
     DCGM_MIG_PROFILE_LABEL,
     DCGM_MODEL_LABEL,
     DCGM_NODE_LABELS,
+    DCGM_POD_LABEL,
+    DCGM_POD_NAMESPACE_LABEL,
     GPU_PRODUCT_NODE_LABEL,
     POOL_NODE_LABEL,
     kube_state_metrics_label,
@@ -630,9 +632,171 @@ def _jupyterhub() -> Dashboard:
     )
 
 
+def _mlops() -> Dashboard:
+    """MLflow, the model services, Argo Workflows and MLflow's database (components/addons/mlflow.py, models.py)."""
+    where = "{{site}} / {{cluster}}"
+    by = "by (site, cluster)"
+    # The model services' traffic as their logins count it (the model server exports no metrics).
+    models = f'{SCOPE}, namespace="models"'
+    service = 'label_replace({expr}, "service", "$1", "job", "model-(.+)-login")'
+    gpu = f'{DCGM_POD_NAMESPACE_LABEL}="models"'
+    return Dashboard(
+        uid="meridian-mlops",
+        title="Meridian / MLOps",
+        description="MLflow's tracking server, the model services, Argo Workflows and MLflow's database.",
+        variables=_SCOPE_VARIABLES,
+        panels=(
+            Panel(
+                "MLflow requests by status",
+                "timeseries",
+                (
+                    Query(
+                        f"sum by (site, cluster, status) (rate(mlflow_http_request_total{{{SCOPE}}}{RATE}))",
+                        where + " / {{status}}",
+                    ),
+                ),
+                "Tracking and registry API requests per second (proxied artifact transfers are not counted).",
+                unit="reqps",
+            ),
+            Panel(
+                "MLflow latency (95th percentile)",
+                "timeseries",
+                (
+                    Query(
+                        "histogram_quantile(0.95, sum by (site, cluster, le) "
+                        f"(rate(mlflow_http_request_duration_seconds_bucket{{{SCOPE}}}{RATE})))",
+                        where,
+                    ),
+                ),
+                unit="s",
+            ),
+            Panel(
+                "MLflow errors",
+                "timeseries",
+                (Query(f'sum {by} (rate(mlflow_http_request_total{{{SCOPE}, status=~"5.."}}{RATE}))', where),),
+                "Responses with a 5xx status, per second.",
+                unit="reqps",
+            ),
+            Panel(
+                "Model service requests",
+                "timeseries",
+                (
+                    Query(
+                        service.format(
+                            expr=f"sum by (site, cluster, job) (rate(oauth2_proxy_requests_total{{{models}}}{RATE}))"
+                        ),
+                        "{{service}}",
+                    ),
+                ),
+                "Requests per second through each service's login.",
+                unit="reqps",
+            ),
+            Panel(
+                "Model service latency (95th percentile)",
+                "timeseries",
+                (
+                    Query(
+                        service.format(
+                            expr="histogram_quantile(0.95, sum by (site, cluster, job, le) "
+                            f"(rate(oauth2_proxy_response_duration_seconds_bucket{{{models}}}{RATE})))"
+                        ),
+                        "{{service}}",
+                    ),
+                ),
+                "Time to answer, the model's inference included.",
+                unit="s",
+            ),
+            Panel(
+                "Model service errors",
+                "timeseries",
+                (
+                    Query(
+                        service.format(
+                            expr="sum by (site, cluster, job) "
+                            f'(rate(oauth2_proxy_requests_total{{{models}, code=~"5.."}}{RATE}))'
+                        ),
+                        "{{service}}",
+                    ),
+                ),
+                "Responses with a 5xx status, per second (504: a request outlived the server's timeout).",
+                unit="reqps",
+            ),
+            Panel(
+                "Model service replicas",
+                "timeseries",
+                (
+                    Query(
+                        f"sum by (site, cluster, horizontalpodautoscaler) "
+                        f"(kube_horizontalpodautoscaler_status_current_replicas{{{models}}})",
+                        "{{horizontalpodautoscaler}}",
+                    ),
+                    Query(
+                        f"sum by (site, cluster, horizontalpodautoscaler) "
+                        f"(kube_horizontalpodautoscaler_spec_max_replicas{{{models}}})",
+                        "{{horizontalpodautoscaler}} max",
+                    ),
+                ),
+                "Replicas the autoscaler runs, against its maximum.",
+            ),
+            Panel(
+                "Model service GPU use",
+                "timeseries",
+                (
+                    Query(
+                        f"avg by (site, cluster, {DCGM_POD_LABEL}) (DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{SCOPE}, {gpu}}})",
+                        "{{" + DCGM_POD_LABEL + "}}",
+                    ),
+                ),
+                "Graphics engine activity of the GPUs (or MIG slices) the model servers hold, 0 to 1.",
+                unit="percentunit",
+            ),
+            Panel(
+                "Workflows by phase",
+                "timeseries",
+                (Query(f"sum by (site, cluster, phase) (argo_workflows_gauge{{{SCOPE}}})", where + " / {{phase}}"),),
+                "Workflows the controller knows, by phase (Pending, Running, Succeeded, Failed, Error).",
+            ),
+            Panel(
+                "Workflow controller errors (per hour)",
+                "timeseries",
+                (
+                    Query(
+                        f"sum by (site, cluster, cause) (increase(argo_workflows_error_count{{{SCOPE}}}[1h]))",
+                        where + " / {{cause}}",
+                    ),
+                ),
+            ),
+            Panel(
+                "MLflow database up",
+                "stat",
+                (Query(f"min(cnpg_collector_up{{{SCOPE}}})", instant=True),),
+                "1 when every PostgreSQL instance answers its exporter.",
+                width=6,
+                height=4,
+            ),
+            Panel(
+                "Last base backup",
+                "stat",
+                (Query(f"time() - max(cnpg_collector_last_available_backup_timestamp{{{SCOPE}}} > 0)", instant=True),),
+                "Age of the newest base backup in the object store.",
+                unit="s",
+                width=6,
+                height=4,
+            ),
+            Panel(
+                "Replication lag",
+                "timeseries",
+                (Query(f"max by (site, cluster, pod) (cnpg_pg_replication_lag{{{SCOPE}}})", "{{pod}}"),),
+                "Seconds each standby is behind the primary.",
+                unit="s",
+            ),
+        ),
+    )
+
+
 def dashboard_specs() -> tuple[Dashboard, ...]:
     """Every dashboard as builder objects, in the order Grafana lists them."""
-    return (_fleet(), _gpu(), _jupyterhub())
+    return (_fleet(), _gpu(), _jupyterhub(), _mlops())
 
 
 def dashboards() -> dict[str, dict[str, Any]]:

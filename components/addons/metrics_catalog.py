@@ -490,6 +490,109 @@ TRAEFIK = _group(
     ),
 )
 
+#: MLflow's tracking server (mlflow 3.18 server/prometheus_exporter.py: prometheus_flask_exporter
+#: 0.23.2 `GunicornInternalPrometheusMetrics` with `defaults_prefix="mlflow"`, grouped by MLflow's
+#: version, so no `path` label; server/otlp_metrics.py). Requests served by MLflow's FastAPI routers
+#: ahead of the Flask app (proxied artifacts, OTLP traces, the gateway) are not counted.
+MLFLOW = _group(
+    "mlflow",
+    "mlflow 3.18.0 wheel, mlflow/server/prometheus_exporter.py and mlflow/server/otlp_metrics.py",
+    (
+        "mlflow_http_request_total",
+        "mlflow_http_request_exceptions_total",
+        "mlflow_exporter_info",
+        "mlflow_spans_ingested_total",
+        "mlflow_trace_ingestion_server_errors_total",
+        *_histograms(
+            "mlflow_http_request_duration_seconds",
+            "mlflow_otlp_request_duration_seconds",
+            "mlflow_otlp_request_payload_bytes",
+            "mlflow_otlp_spans_per_request",
+        ),
+    ),
+)
+
+#: oauth2-proxy, the login in front of MLflow and the model services (requests by `code`, durations
+#: by lower-case `method`; /ping and /ready are answered before the middleware and not counted).
+OAUTH2_PROXY = _group(
+    "oauth2-proxy",
+    "oauth2-proxy/oauth2-proxy v7.15.3, pkg/middleware/metrics.go",
+    (
+        "oauth2_proxy_requests_total",
+        "oauth2_proxy_requests_in_flight",
+        *_histograms("oauth2_proxy_response_duration_seconds"),
+    ),
+)
+
+#: Argo Workflows' controller (OpenTelemetry metrics exported with the namespace `argo_workflows`, no
+#: counter or unit suffixes: util/telemetry/exporter_prometheus.go). Non-leader controllers serve none.
+ARGO_WORKFLOWS = _group(
+    "argo-workflows",
+    "argoproj/argo-workflows v4.0.6, docs/metrics.md and util/telemetry/exporter_prometheus.go",
+    (
+        "argo_workflows_gauge",
+        "argo_workflows_total_count",
+        "argo_workflows_workflow_condition",
+        "argo_workflows_error_count",
+        "argo_workflows_log_messages",
+        "argo_workflows_is_leader",
+        "argo_workflows_pods_gauge",
+        "argo_workflows_queue_depth_gauge",
+        "argo_workflows_workers_busy_count",
+        "argo_workflows_version",
+        *_histograms(
+            "argo_workflows_operation_duration_seconds",
+            "argo_workflows_queue_latency",
+            "argo_workflows_queue_duration",
+            "argo_workflows_k8s_request_duration",
+            "argo_workflows_workflowtemplate_runtime",
+        ),
+    ),
+)
+
+#: CloudNativePG's instance exporter (port `metrics`): the built-in collector and the default
+#: queries (`cnpg_<query>_<column>`). The backup timestamps are filled by the in-tree Barman Cloud
+#: backup MLflow's database uses, on the primary, 0 until the first backup.
+CLOUDNATIVE_PG = _group(
+    "cloudnative-pg",
+    "cloudnative-pg/cloudnative-pg v1.30.0, pkg/management/postgres/webserver/metricserver/pg_collector.go and "
+    "config/manager/default-monitoring.yaml",
+    (
+        "cnpg_collector_up",
+        "cnpg_collector_postgres_version",
+        "cnpg_collector_last_collection_error",
+        "cnpg_collector_collections_total",
+        "cnpg_collector_collection_errors_total",
+        "cnpg_collector_fencing_on",
+        "cnpg_collector_nodes_used",
+        "cnpg_collector_manual_switchover_required",
+        "cnpg_collector_replica_mode",
+        "cnpg_collector_sync_replicas",
+        "cnpg_collector_pg_wal",
+        "cnpg_collector_pg_wal_archive_status",
+        "cnpg_collector_last_available_backup_timestamp",
+        "cnpg_collector_last_failed_backup_timestamp",
+        "cnpg_collector_first_recoverability_point",
+        "cnpg_pg_replication_lag",
+        "cnpg_pg_replication_in_recovery",
+        "cnpg_pg_replication_is_wal_receiver_up",
+        "cnpg_pg_replication_streaming_replicas",
+        "cnpg_pg_stat_replication_replay_lag_seconds",
+        "cnpg_pg_stat_replication_replay_diff_bytes",
+        "cnpg_pg_stat_archiver_last_archived_time",
+        "cnpg_pg_stat_archiver_seconds_since_last_archival",
+        "cnpg_pg_stat_archiver_failed_count",
+        "cnpg_pg_database_size_bytes",
+        "cnpg_pg_postmaster_start_time",
+    ),
+)
+
+#: DCGM attributes a GPU's series to the pod it is allocated to (`pod`, `namespace`, `container`;
+#: gpu-operator sets DCGM_EXPORTER_KUBERNETES); the GPU Operator's ServiceMonitor does not honour the
+#: exporter's labels, so they arrive prefixed (Prometheus `honor_labels: false`).
+DCGM_POD_NAMESPACE_LABEL = "exported_namespace"
+DCGM_POD_LABEL = "exported_pod"
+
 #: Every group by exporter.
 EXPORTER_METRICS: Mapping[str, ExporterMetrics] = MappingProxyType(
     {
@@ -505,6 +608,10 @@ EXPORTER_METRICS: Mapping[str, ExporterMetrics] = MappingProxyType(
             BLACKBOX,
             JUPYTERHUB,
             TRAEFIK,
+            MLFLOW,
+            OAUTH2_PROXY,
+            ARGO_WORKFLOWS,
+            CLOUDNATIVE_PG,
         )
     }
 )
