@@ -74,6 +74,12 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
          "components/addons/external_secrets.py"],
         ["test_secrets.py", "test_vault.py", "test_writeback.py", "test_external_secrets.py"],
     ),
+    # The MLOps services: MLflow and its database, Argo Workflows, the model services, their login.
+    "mlops": (
+        ["components/addons/mlflow.py", "components/addons/workflows.py", "components/addons/models.py",
+         "components/addons/login.py"],
+        ["test_mlflow.py", "test_workflows.py", "test_models.py", "test_ingress.py"],
+    ),
     "policies": (
         ["policies/meridian_policies/*"],
         # The policies' own tests; the whole-stack runs (test_gate's bundled stacks, test_render's
