@@ -260,7 +260,7 @@ def test_dashboards_use_the_facts_they_depend_on() -> None:
     # their logins', per service from the login's Service name (job); GPU use by the pod DCGM
     # attributes the GPU to, whose labels arrive prefixed (honor_labels false).
     assert "mlflow_http_request_duration_seconds_bucket" in queries
-    assert 'label_replace(sum by (site, cluster, job) (rate(oauth2_proxy_requests_total{' in queries
+    assert "label_replace(sum by (site, cluster, job) (rate(oauth2_proxy_requests_total{" in queries
     assert '"service", "$1", "job", "model-(.+)-login"' in queries
     assert 'exported_namespace="models"' in queries and "by (site, cluster, exported_pod)" in queries
     assert "kube_horizontalpodautoscaler_status_current_replicas" in queries

@@ -523,6 +523,7 @@ def test_gitops_delivery_on_a_cluster_with_nothing_to_deliver_warns(tmp_path: Pa
         del platform["clusters"]["postproc"]["node_pools"]["h100"]
         platform["clusters"]["postproc"]["addons"].pop("jupyterhub", None)
         platform["mlops"]["workflows"]["templates"]["train-h100-slice"].pop("gpu")
+        platform["mlops"]["model_services"]["emulator"].pop("gpu")
 
     plan = edited(tmp_path, "destine-extremes", cpu_only)
     assert [w.split(": ", 2)[1] for w in plan.warnings] == ["meridian:platform.clusters.postproc.addons.delivery"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import yaml
 from conftest import PlanCache
 
 from components.addons import models
@@ -18,6 +19,8 @@ from scripts.validate import validate_objects
 OPENSTACK = "tests/specs/mlops.happy.yaml"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
 
 _PLANS: dict[str, Plan] = PlanCache()
 
@@ -138,3 +141,72 @@ def test_the_autoscaler_validates_and_a_broken_one_does_not() -> None:
     broken["spec"]["minReplicas"] = "two"
     (problem,) = validate_objects([broken], "v1.33.0", "eo4eu")
     assert "minReplicas" in problem.message
+
+
+def test_scaling_on_requests_reads_the_logins_rate_from_the_central_prometheus_through_the_adapter() -> None:
+    plan = plan_of(OPENSTACK)
+    autoscaler = named(plan, HPA, "model-nowcast")["inputs"]["spec"]
+    (metric,) = autoscaler["metrics"]
+    # An Object metric of the login's Service, averaged over the model server's replicas.
+    assert metric == {
+        "type": "Object",
+        "object": {
+            "describedObject": {"apiVersion": "v1", "kind": "Service", "name": "model-nowcast-login"},
+            "metric": {"name": "oauth2_proxy_requests_per_second"},
+            "target": {"type": "AverageValue", "averageValue": "20"},
+        },
+    }
+    config = yaml.safe_load(named(plan, CONFIGMAP, "prometheus-adapter")["inputs"]["data"]["config.yaml"])
+    (rule,) = config["rules"]
+    # This cluster's logins in `models`, by the external label every collector adds.
+    assert rule["seriesQuery"] == 'oauth2_proxy_requests_total{cluster="hub",namespace="models",service!=""}'
+    assert rule["resources"] == {
+        "overrides": {"namespace": {"resource": "namespace"}, "service": {"resource": "service"}}
+    }
+    assert rule["name"] == {"matches": "^oauth2_proxy_requests_total$", "as": metric["object"]["metric"]["name"]}
+    # The resources' matchers only reach the query with the cluster said again (docs/config.md), over
+    # a window of five one-minute scrapes, which the adapter keeps the metric for.
+    assert rule["metricsQuery"] == ('sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>,cluster="hub"}[5m]))')
+    (adapter,) = pod_of(plan, "prometheus-adapter")["containers"]
+    args = dict(arg.split("=", 1) for arg in adapter["args"])
+    # The central Prometheus of this cluster (central.py's Service), the only one that answers queries.
+    assert args["--prometheus-url"] == "http://central-prometheus.monitoring.svc:9090/"
+    assert args["--metrics-max-age"] == "5m"
+    assert adapter["image"] == "registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0"
+    service = plan.one("kubernetes:apiregistration.k8s.io/v1:APIService")["inputs"]
+    assert service["metadata"]["name"] == "v1beta2.custom.metrics.k8s.io"
+    assert service["spec"]["service"] == {"name": "prometheus-adapter", "namespace": "custom-metrics", "port": 443}
+    # The API server verifies the adapter: the CA of its certificate, injected by cert-manager.
+    assert "insecureSkipTLSVerify" not in service["spec"]
+    # The adapter's own CA, which outlives the serving certificate's renewals.
+    assert service["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": "custom-metrics/prometheus-adapter-ca"
+    }
+    ca = named(plan, "kubernetes:cert-manager.io/v1:Certificate", "prometheus-adapter-ca")["inputs"]["spec"]
+    assert ca["isCA"] is True
+    issuer = named(plan, "kubernetes:cert-manager.io/v1:Issuer", "prometheus-adapter")["inputs"]["spec"]
+    assert issuer == {"ca": {"secretName": ca["secretName"]}}
+    certificate = named(plan, "kubernetes:cert-manager.io/v1:Certificate", "prometheus-adapter-tls")["inputs"]["spec"]
+    assert certificate["issuerRef"] == {"name": "prometheus-adapter", "kind": "Issuer"}
+    assert "prometheus-adapter.custom-metrics.svc" in certificate["dnsNames"]
+    volumes = {v["name"]: v for v in pod_of(plan, "prometheus-adapter")["volumes"]}
+    assert volumes["serving-cert"]["secret"] == {"secretName": certificate["secretName"]}
+    # The HPA controller may read the custom metrics.
+    binding = named(plan, CLUSTER_ROLE_BINDING, "meridian:hpa-custom-metrics")["inputs"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"}
+    ]
+    # eo4eu scales on CPU only: no adapter there.
+    assert not plan_of("eo4eu").by_type("kubernetes:apiregistration.k8s.io/v1:APIService")
+
+
+def test_the_labels_selectors_match_are_spelled_out() -> None:
+    # The Deployment's, Service's and autoscaler's selector, and the login's: one service each.
+    assert models.pod_labels("nowcast") == {
+        "app.kubernetes.io/name": "model-nowcast",
+        "app.kubernetes.io/component": "model-server",
+    }
+    assert models.login_labels("nowcast") == {
+        "app.kubernetes.io/name": "model-nowcast",
+        "app.kubernetes.io/component": "login",
+    }

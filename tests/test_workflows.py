@@ -62,8 +62,12 @@ def test_the_server_logs_in_with_the_projects_oidc_provider_and_its_rbac() -> No
     assert plan.revealed[secret["urn"]]["stringData"] == {
         "client-secret": offline_vault_field("kv", "testproj/mlops", "client_secret")
     }
-    # SSO RBAC on, and the server may read only the token of the account users act as.
-    assert sso["rbac"] == {"enabled": True, "secretWhitelist": ["scientist.service-account-token"]}
+    # SSO RBAC on; the server reads with its own account only the token of the account users act as
+    # and the client's Secrets (v4.0.6 server/auth/sso/sso.go reads both; without them it cannot start).
+    assert sso["rbac"] == {
+        "enabled": True,
+        "secretWhitelist": ["scientist.service-account-token", "argo-server-sso", "argo-server-sso-client"],
+    }
     # Argo asks for openid itself; the groups claim is the default `groups` here.
     assert sso["scopes"] == ["profile", "email"] and "customGroupClaimName" not in sso
     eo4eu = values(plan_of("eo4eu"), "core")["server"]["sso"]
@@ -91,7 +95,19 @@ def test_members_of_the_allowed_groups_act_as_the_scientist_account_in_the_workf
     assert role["metadata"]["namespace"] == "workflows"
     verbs = {resource: rule["verbs"] for rule in role["rules"] for resource in rule["resources"]}
     assert "delete" in verbs["workflows"] and verbs["pods/log"] == ["get", "list", "watch"]
-    assert "secrets" not in verbs and "create" not in verbs["pods"]
+    # Retrying deletes the failed pods with the user's account (server/workflow/workflow_server.go).
+    assert verbs["pods"] == ["get", "list", "watch", "delete"]
+    # Showing an artifact reads the repository's keys with it (server/artifacts/artifact_server.go):
+    # that Secret only, on a site whose repository has keys.
+    (secrets,) = [rule for rule in role["rules"] if rule["resources"] == ["secrets"]]
+    assert secrets == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["argo-artifacts"],
+        "verbs": ["get"],
+    }
+    eks = named(plan_of(EKS), "kubernetes:rbac.authorization.k8s.io/v1:Role", "scientist")["inputs"]
+    assert not [rule for rule in eks["rules"] if "secrets" in rule["resources"]]
     binding = named(plan, "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "scientist")["inputs"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "scientist", "namespace": "argo-workflows"}]
     assert binding["roleRef"]["name"] == "scientist" and binding["metadata"]["namespace"] == "workflows"
@@ -181,6 +197,8 @@ def test_workflow_pods_run_without_privileges_and_finished_workflows_are_collect
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
         "runAsUser": 8737,
+        "runAsGroup": 8737,
+        "fsGroup": 8737,
     }
     assert defaults["ttlStrategy"] == {"secondsAfterCompletion": 7 * 24 * 3600}
     assert defaults["serviceAccountName"] == "workflow"

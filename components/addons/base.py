@@ -173,6 +173,8 @@ def secrets_checksum(data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str
 SDK_GROUPS = {
     "": "core",
     "apps": "apps",
+    "autoscaling": "autoscaling",
+    "apiregistration.k8s.io": "apiregistration",
     "batch": "batch",
     "policy": "policy",
     "networking.k8s.io": "networking",

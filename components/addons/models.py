@@ -23,10 +23,10 @@ Endpoints (mlflow/pyfunc/scoring_server): `POST /invocations`, `GET /ping` and `
 the model is loaded), `GET /version`. Clients call `https://<hostname>/invocations` with an ID
 token from the project's provider as a bearer token.
 
-Scaling. The HPA scales on CPU utilisation of the pods' requests. Scaling on requests per second
-needs a custom metrics API (prometheus-adapter or KEDA) reading a Prometheus that can be queried
-in the cluster; the site collectors are Prometheus agents that only forward, and no such adapter
-is in the mirror, so the spec refuses `requests_per_second` with that reason.
+Scaling. The HPA scales on CPU utilisation of the pods' requests, or on requests per second
+per replica as the service's login counts them: a custom metric served by prometheus-adapter
+(`<c>-...-prometheus-adapter` objects in namespace `custom-metrics`) from the central Prometheus,
+the only one that answers queries, which the spec therefore requires on this cluster.
 
 The Deployment names no `replicas`: the HPA owns the count, and a `pulumi up` must not reset it.
 """
@@ -142,13 +142,34 @@ def server_deployment(
 
 
 def autoscaler_document(service: str, model: ModelServiceSpec, labels: Mapping[str, str]) -> dict[str, Any]:
-    """The HorizontalPodAutoscaler (autoscaling/v2): CPU utilisation of the requests, the spec's bounds.
+    """The HorizontalPodAutoscaler (autoscaling/v2) between the spec's bounds.
 
-    Scaling down waits five minutes of lower load (the API's default stabilisation), so a model
-    that takes minutes to load is not dropped between bursts.
+    On CPU utilisation of the requests, or on requests per second per replica: the custom metric
+    the adapter serves for the service's login Service (an Object metric with an AverageValue
+    target: the value divided by the model server's replicas). Scaling down waits five minutes of
+    lower load (the API's default stabilisation), so a model that takes minutes to load is not
+    dropped between bursts.
     """
-    assert model.target.cpu_percent is not None, "the spec refuses other targets"
     name = f"model-{service}"
+    metric: dict[str, Any]
+    if model.target.requests_per_second is not None:
+        metric = {
+            "type": "Object",
+            "object": {
+                "describedObject": {"apiVersion": "v1", "kind": "Service", "name": proxy_of(service, model).name},
+                "metric": {"name": REQUESTS_METRIC},
+                "target": {"type": "AverageValue", "averageValue": f"{model.target.requests_per_second:g}"},
+            },
+        }
+    else:
+        assert model.target.cpu_percent is not None, "the spec names one target"
+        metric = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": model.target.cpu_percent},
+            },
+        }
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -157,18 +178,252 @@ def autoscaler_document(service: str, model: ModelServiceSpec, labels: Mapping[s
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "minReplicas": model.replicas.min,
             "maxReplicas": model.replicas.max,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": model.target.cpu_percent},
-                    },
-                }
-            ],
+            "metrics": [metric],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
         },
     }
+
+
+# -- the custom metrics adapter ---------------------------------------------------------------------
+
+#: prometheus-adapter (kubernetes-sigs/prometheus-adapter v0.12.0, deploy/manifests and
+#: docs/walkthrough.md): it serves custom.metrics.k8s.io from PromQL, here the central Prometheus of
+#: the cluster (components/addons/central.py), where every collector's series arrive with the
+#: project's external labels. Its image runs as 65534 (Dockerfile `USER 65534`).
+ADAPTER_IMAGE = "registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0"
+ADAPTER = "prometheus-adapter"
+ADAPTER_NAMESPACE = "custom-metrics"
+ADAPTER_LABELS = {"app.kubernetes.io/name": ADAPTER, "app.kubernetes.io/component": "metrics-adapter"}
+ADAPTER_TLS = f"{ADAPTER}-tls"
+ADAPTER_PORT = 6443
+#: The metric the HPAs name: the login's request rate per Service (oauth2_proxy_requests_total,
+#: pkg/middleware/metrics.go), over two minutes.
+REQUESTS_METRIC = "oauth2_proxy_requests_per_second"
+#: The rate's window: five of the collector's one-minute scrapes of the logins, so a late sample
+#: (remote write to the central Prometheus) never leaves it with fewer than two.
+RATE_WINDOW = "5m"
+ADAPTER_CA = f"{ADAPTER}-ca"
+
+
+def scales_on_requests(spec: PlatformSpec) -> bool:
+    """Whether a model service scales on requests per second (and the adapter is needed)."""
+    services = spec.mlops.model_services.values() if spec.mlops is not None else ()
+    return any(model.target.requests_per_second is not None for model in services)
+
+
+def adapter_config(cluster_name: str) -> dict[str, Any]:
+    """The adapter's discovery rule (docs/config.md): the logins' request counters of this cluster's `models`.
+
+    The central Prometheus holds every cluster's series: the rule selects this cluster's by its
+    external label, and maps `namespace` and `service` (the ServiceMonitor's target labels) to
+    the Kubernetes objects the HPAs describe.
+    """
+    return {
+        "rules": [
+            {
+                "seriesQuery": "oauth2_proxy_requests_total"
+                f'{{cluster="{cluster_name}",namespace="{NAMESPACE}",service!=""}}',
+                "resources": {
+                    "overrides": {"namespace": {"resource": "namespace"}, "service": {"resource": "service"}}
+                },
+                "name": {"matches": "^oauth2_proxy_requests_total$", "as": REQUESTS_METRIC},
+                # LabelMatchers hold the resources' labels only (docs/config.md): the cluster again here,
+                # or every site's logins of the same names would add up.
+                "metricsQuery": "sum by (<<.GroupBy>>) "
+                f'(rate(<<.Series>>{{<<.LabelMatchers>>,cluster="{cluster_name}"}}[{RATE_WINDOW}]))',
+            }
+        ]
+    }
+
+
+def adapter_documents(cluster_name: str, prometheus_url: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The adapter's objects: account and RBAC, configuration, serving certificate, Deployment, Service, APIService.
+
+    The APIService's CA comes from cert-manager's CA injector (`cert-manager.io/inject-ca-from`),
+    from the adapter's own CA, which signs its serving certificate: the API server verifies the
+    adapter (the upstream manifests skip that with insecureSkipTLSVerify).
+    """
+    from ..yamlout import dump
+    from .mlflow import SCRATCH
+
+    meta = {"namespace": ADAPTER_NAMESPACE, "labels": {**labels, **ADAPTER_LABELS}}
+    account = {"kind": "ServiceAccount", "name": ADAPTER, "namespace": ADAPTER_NAMESPACE}
+    rbac = "rbac.authorization.k8s.io/v1"
+
+    def binding(
+        kind: str, name: str, role_kind: str, role: str, subject: dict[str, str], **extra: str
+    ) -> dict[str, Any]:
+        metadata = {"name": name, "labels": dict(labels), **extra}
+        return {
+            "apiVersion": rbac,
+            "kind": kind,
+            "metadata": metadata,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": [subject],
+        }
+
+    dns = f"{ADAPTER}.{ADAPTER_NAMESPACE}.svc"
+    container = {
+        "name": ADAPTER,
+        "image": ADAPTER_IMAGE,
+        "args": [
+            "--tls-cert-file=/var/run/serving-cert/tls.crt",
+            "--tls-private-key-file=/var/run/serving-cert/tls.key",
+            "--config=/etc/adapter/config.yaml",
+            "--metrics-relist-interval=1m",
+            # At least the scrape interval, or the metric vanishes between samples (README, v0.12.0).
+            f"--metrics-max-age={RATE_WINDOW}",
+            f"--prometheus-url={prometheus_url}",
+            f"--secure-port={ADAPTER_PORT}",
+        ],
+        "ports": [{"name": "https", "containerPort": ADAPTER_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10},
+        "livenessProbe": {
+            "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+            "periodSeconds": 10,
+            "failureThreshold": 5,
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "180Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": dict(RESTRICTED_CONTAINER),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": SCRATCH},
+            {"name": "serving-cert", "mountPath": "/var/run/serving-cert", "readOnly": True},
+            {"name": "config", "mountPath": "/etc/adapter", "readOnly": True},
+        ],
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": ADAPTER, **meta},
+            "automountServiceAccountToken": True,
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": f"meridian:{ADAPTER}", "labels": dict(labels)},
+            # It maps series to the objects they describe (docs/config.md, resources).
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["nodes", "namespaces", "pods", "services"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ],
+        },
+        binding("ClusterRoleBinding", f"meridian:{ADAPTER}", "ClusterRole", f"meridian:{ADAPTER}", account),
+        # An aggregated API server checks its callers with the API server (TokenReview, SubjectAccessReview).
+        binding(
+            "ClusterRoleBinding", f"meridian:{ADAPTER}:auth-delegator", "ClusterRole", "system:auth-delegator", account
+        ),
+        binding(
+            "RoleBinding",
+            f"meridian:{ADAPTER}:auth-reader",
+            "Role",
+            "extension-apiserver-authentication-reader",
+            account,
+            namespace="kube-system",
+        ),
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": {"name": "meridian:custom-metrics-reader", "labels": dict(labels)},
+            "rules": [{"apiGroups": ["custom.metrics.k8s.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]}],
+        },
+        # The HPA controller reads the custom metrics.
+        binding(
+            "ClusterRoleBinding",
+            "meridian:hpa-custom-metrics",
+            "ClusterRole",
+            "meridian:custom-metrics-reader",
+            {"kind": "ServiceAccount", "name": "horizontal-pod-autoscaler", "namespace": "kube-system"},
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": ADAPTER, **meta},
+            "data": {"config.yaml": dump(adapter_config(cluster_name))},
+        },
+        # A CA of its own (cert-manager docs, "CA" issuer bootstrapped from a self-signed one): the
+        # APIService trusts the CA, which outlives the serving certificate's renewals.
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": f"{ADAPTER}-bootstrap", **meta},
+            "spec": {"selfSigned": {}},
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": ADAPTER_CA, **meta},
+            "spec": {
+                "isCA": True,
+                "commonName": f"{ADAPTER} CA",
+                "secretName": ADAPTER_CA,
+                "duration": "87600h",
+                "issuerRef": {"name": f"{ADAPTER}-bootstrap", "kind": "Issuer"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+            },
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Issuer",
+            "metadata": {"name": ADAPTER, **meta},
+            "spec": {"ca": {"secretName": ADAPTER_CA}},
+        },
+        {
+            "apiVersion": "cert-manager.io/v1",
+            "kind": "Certificate",
+            "metadata": {"name": ADAPTER_TLS, **meta},
+            "spec": {
+                "secretName": ADAPTER_TLS,
+                "dnsNames": [dns, f"{dns}.cluster.local"],
+                "issuerRef": {"name": ADAPTER, "kind": "Issuer"},
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            },
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": ADAPTER, **meta},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": ADAPTER_LABELS},
+                "template": {
+                    "metadata": {"labels": {**labels, **ADAPTER_LABELS}},
+                    "spec": {
+                        "serviceAccountName": ADAPTER,
+                        "securityContext": restricted_pod(65534),
+                        "containers": [container],
+                        "volumes": [
+                            {"name": "tmp", "emptyDir": {}},
+                            {"name": "serving-cert", "secret": {"secretName": ADAPTER_TLS}},
+                            {"name": "config", "configMap": {"name": ADAPTER}},
+                        ],
+                        "topologySpreadConstraints": [spread(ADAPTER_LABELS)],
+                    },
+                },
+            },
+        },
+        service_document(ADAPTER, ADAPTER_NAMESPACE, ADAPTER_LABELS, [("https", 443)], labels),
+        budget_document(ADAPTER, ADAPTER_NAMESPACE, ADAPTER_LABELS, labels),
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {
+                "name": "v1beta2.custom.metrics.k8s.io",
+                "labels": dict(labels),
+                "annotations": {"cert-manager.io/inject-ca-from": f"{ADAPTER_NAMESPACE}/{ADAPTER_CA}"},
+            },
+            "spec": {
+                "group": "custom.metrics.k8s.io",
+                "version": "v1beta2",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "service": {"name": ADAPTER, "namespace": ADAPTER_NAMESPACE, "port": 443},
+            },
+        },
+    ]
 
 
 def proxy_of(service: str, model: ModelServiceSpec) -> LoginProxy:
@@ -196,6 +451,9 @@ class ModelServices(pulumi.ComponentResource):
             name, NAMESPACE, labels=labels, enforce="restricted", provider=provider, parent=self
         )
         mlflow = context.installed["mlflow"]
+        adapter: list[pulumi.Resource] = []
+        if scales_on_requests(spec):
+            adapter = self._adapter(context)
         for service, model in spec.mlops.model_services.items():
             prefix = f"{context.cluster_name}-model-{service}"
 
@@ -212,11 +470,48 @@ class ModelServices(pulumi.ComponentResource):
                 namespace,
             )
             own(f"{prefix}-budget", budget_document(f"model-{service}", NAMESPACE, pods, labels), namespace)
-            own(f"{prefix}-autoscaler", autoscaler_document(service, model, labels), server)
+            own(f"{prefix}-autoscaler", autoscaler_document(service, model, labels), server, *adapter)
             proxy = proxy_of(service, model)
             rules = [{"from": [from_namespace(NAMESPACE, proxy.pods)], "ports": [{"port": "http"}]}]
             own(f"{prefix}-policy", network_policy(f"model-{service}", NAMESPACE, pods, rules, labels), namespace)
             publish(prefix, context, self, spec.mlops.login, proxy, after=[namespace, server], what=f"model {service}")
         self.register_outputs(
-            {"namespace": NAMESPACE, "services": {key: m.hostname for key, m in spec.mlops.model_services.items()}}
+            {
+                "namespace": NAMESPACE,
+                "custom_metrics": bool(adapter),
+                "services": {key: m.hostname for key, m in spec.mlops.model_services.items()},
+            }
         )
+
+    def _adapter(self, context: AddonContext) -> list[pulumi.Resource]:
+        """The custom metrics adapter, in its namespace, querying the central Prometheus of this cluster."""
+        from .central import CENTRAL_SERVICE, PROMETHEUS_PORT
+        from .observability import NAMESPACE as MONITORING
+
+        namespace = addon_namespace(
+            f"{context.cluster_name}-custom-metrics",
+            ADAPTER_NAMESPACE,
+            labels=context.labels,
+            enforce="restricted",
+            provider=context.provider,
+            parent=self,
+        )
+        url = f"http://{CENTRAL_SERVICE}.{MONITORING}.svc:{PROMETHEUS_PORT}/"
+        made: list[pulumi.Resource] = []
+        # cert-manager's CRDs and CA injector come with the ingress add-on; the central Prometheus with
+        # the central stack (the add-on `observability` on this cluster).
+        after = [namespace, context.installed["ingress"], context.installed["observability"]]
+        for document in adapter_documents(context.cluster_name, url, context.labels):
+            name = document["metadata"]["name"].replace(":", "-").replace(".", "-")
+            kind = document["kind"].lower()
+            made.append(
+                kubernetes_object(
+                    f"{context.cluster_name}-{kind}-{name}",
+                    document,
+                    provider=context.provider,
+                    parent=self,
+                    # The APIService last: the API server calls the adapter as soon as it is registered.
+                    depends_on=[*after, *made] if document["kind"] == "APIService" else after,
+                )
+            )
+        return made

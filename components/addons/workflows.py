@@ -95,7 +95,7 @@ def _restricted_container() -> dict[str, Any]:
 def _restricted_pod(uid: int | None = None) -> dict[str, Any]:
     pod: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     if uid is not None:
-        pod["runAsUser"] = uid
+        pod.update(runAsUser=uid, runAsGroup=uid, fsGroup=uid)
     return pod
 
 
@@ -140,7 +140,9 @@ def argo_values(
         "redirectUrl": f"https://{hostname}/oauth2/callback",
         # openid is Argo's own; the rest are the login's (the groups claim's scope among them).
         "scopes": [scope for scope in login.scopes if scope != "openid"],
-        "rbac": {"enabled": True, "secretWhitelist": [SCIENTIST_TOKEN]},
+        # The server reads, with its own account, only the SSO client's Secrets and the token of the
+        # account users act as (v4.0.6 server/auth/sso/sso.go reads clientId and clientSecret).
+        "rbac": {"enabled": True, "secretWhitelist": [SCIENTIST_TOKEN, SSO_SECRET, SSO_CLIENT_SECRET]},
         "sessionExpiry": "10h",
     }
     if login.groups_claim != "groups":
@@ -305,22 +307,34 @@ def json_quote(value: str) -> str:
     return json.dumps(value)
 
 
-def scientist_role(labels: Mapping[str, str]) -> dict[str, Any]:
-    """What scientists may do in `workflows`: run, watch and delete workflows and their templates, read logs."""
+def scientist_role(labels: Mapping[str, str], artifacts_secret: bool) -> dict[str, Any]:
+    """What scientists may do in `workflows`: run, watch and delete workflows and their templates, read logs.
+
+    The server acts with this account for them (SSO RBAC): retrying a workflow deletes its failed
+    pods (v4.0.6 server/workflow/workflow_server.go), and showing an artifact or an archived log
+    reads the repository's keys (server/artifacts/artifact_server.go), which any workflow they
+    submit can mount anyway.
+    """
     argo = ["workflows", "workflowtemplates", "cronworkflows", "workfloweventbindings"]
+    rules: list[dict[str, Any]] = [
+        {
+            "apiGroups": ["argoproj.io"],
+            "resources": argo,
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+        {"apiGroups": [""], "resources": ["pods/log", "events"], "verbs": ["get", "list", "watch"]},
+    ]
+    if artifacts_secret:
+        rules.append(
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [ARTIFACTS_SECRET], "verbs": ["get"]}
+        )
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": SCIENTIST, "namespace": WORKFLOWS_NAMESPACE, "labels": dict(labels)},
-        "rules": [
-            {
-                "apiGroups": ["argoproj.io"],
-                "resources": argo,
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-            },
-            {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list", "watch"]},
-        ],
+        "rules": rules,
     }
 
 
@@ -410,7 +424,7 @@ class ArgoWorkflows(pulumi.ComponentResource):
         )
         role = kubernetes_object(
             f"{name}-scientist-role",
-            scientist_role(labels),
+            scientist_role(labels, store.endpoint is not None),
             provider=provider,
             parent=self,
             depends_on=[workflow_namespace],

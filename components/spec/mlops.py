@@ -153,19 +153,17 @@ class ScalingTargetSpec(SpecModel):
         default=None, ge=10, le=100, description="Average CPU use, in percent of the replicas' CPU requests."
     )
     requests_per_second: float | None = Field(
-        default=None, gt=0, le=100_000, description="Requests per second per replica (not available yet: see README)."
+        default=None,
+        gt=0,
+        le=100_000,
+        description="Requests per second per replica, as the service's login counts them (the MLOps cluster must "
+        "run the central observability, whose Prometheus the custom metrics adapter queries).",
     )
 
     @model_validator(mode="after")
     def _one(self) -> ScalingTargetSpec:
-        if self.requests_per_second is not None:
-            raise ValueError(
-                "requests_per_second needs a custom metrics API (prometheus-adapter or KEDA) reading a Prometheus "
-                "in the cluster; the site collectors only forward metrics and no adapter is installed: use "
-                "cpu_percent"
-            )
-        if self.cpu_percent is None:
-            raise ValueError("name the target: cpu_percent")
+        if (self.cpu_percent is None) == (self.requests_per_second is None):
+            raise ValueError("name one target: cpu_percent or requests_per_second")
         return self
 
 

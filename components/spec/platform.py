@@ -293,6 +293,16 @@ class PlatformSpec(SpecModel):
                 )
             if service.gpu is not None:
                 self._gpu_fits(problems, (*where, "gpu"), service.gpu, home)
+            central = self.observability.central.cluster if self.observability is not None else None
+            if service.target.requests_per_second is not None and central != mlops.cluster:
+                # The collectors are Prometheus agents that only forward: the one Prometheus that
+                # answers queries is the central one (components/addons/central.py).
+                problems.add(
+                    (*where, "target", "requests_per_second"),
+                    f"scaling on requests needs a Prometheus in the cluster to query, and '{mlops.cluster}' does not "
+                    "run the central observability (its collector only forwards): use cpu_percent, or put "
+                    "observability.central on MLflow's cluster",
+                )
 
     def _gpu_fits(self, problems: CrossFieldError, at: tuple[str, ...], gpu: ProfileGpuSpec, home: ClusterSpec) -> None:
         """A GPU request of an MLOps service against the pools of its cluster (as a hub profile's)."""
