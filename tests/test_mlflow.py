@@ -307,12 +307,15 @@ def test_only_the_login_the_notebooks_and_the_collector_reach_the_server() -> No
 
 def test_the_collector_scrapes_the_server_the_login_and_the_database() -> None:
     plan = plan_of(OPENSTACK)
+    # The collector's own kind of monitor (observability.py service_monitor): in its namespace,
+    # selecting the Services of MLflow's.
     monitors = {
         r["inputs"]["metadata"]["name"]: r["inputs"]["spec"]
         for r in plan.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
-        if r["inputs"]["metadata"]["namespace"] == "mlflow"
+        if r["inputs"]["spec"].get("namespaceSelector") == {"matchNames": ["mlflow"]}
     }
-    assert monitors["mlflow"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "60s"}]
+    assert monitors["mlflow"]["endpoints"] == [{"port": "http", "interval": "30s"}]
+    assert monitors["mlflow"]["selector"] == {"matchLabels": mlflow.SERVER_LABELS}
     assert monitors["mlflow-login"]["endpoints"][0]["port"] == "metrics"
     database = plan.one("kubernetes:monitoring.coreos.com/v1:PodMonitor")["inputs"]["spec"]
     # The instances' exporter: pod label cnpg.io/cluster, port `metrics` (9187; pkg/specs/pods.go).

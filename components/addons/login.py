@@ -253,23 +253,6 @@ def proxy_policy(proxy: LoginProxy, observed: bool, labels: Mapping[str, str]) -
     return network_policy(proxy.name, proxy.namespace, proxy.pods, rules, labels)
 
 
-def service_monitor(
-    name: str, namespace: str, selector: Mapping[str, str], port: str, labels: Mapping[str, str]
-) -> dict[str, Any]:
-    """The collector's ServiceMonitor of a Service's /metrics on `port`."""
-    from .gpu_operator import SCRAPE_LABEL
-
-    return {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "ServiceMonitor",
-        "metadata": {"name": name, "namespace": namespace, "labels": {**labels, **SCRAPE_LABEL}},
-        "spec": {
-            "selector": {"matchLabels": dict(selector)},
-            "endpoints": [{"port": port, "path": "/metrics", "interval": "60s"}],
-        },
-    }
-
-
 def publish(
     prefix: str,
     context: AddonContext,
@@ -326,6 +309,8 @@ def publish(
     observed = context.cluster.addons.observed
     own(f"{prefix}-login-policy", proxy_policy(proxy, observed, labels), *after)
     if observed:
+        from .observability import service_monitor
+
         monitor = service_monitor(proxy.name, proxy.namespace, proxy.pods, "metrics", labels)
         own(f"{prefix}-login-monitor", monitor, deployment, context.installed["observability"])
     public_record(prefix, proxy.hostname, ingress.addresses, context.site, parent, what)

@@ -75,7 +75,6 @@ from .login import (
     publish,
     restricted_pod,
     service_document,
-    service_monitor,
     spread,
 )
 from .objectstore import ObjectStore, bucket_name, object_store
@@ -536,6 +535,7 @@ def server_policy(spec: PlatformSpec, cluster_name: str, labels: Mapping[str, st
 def monitors(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """The collector's monitors: the server's /metrics and the database's exporter (port `metrics`)."""
     from .gpu_operator import SCRAPE_LABEL
+    from .observability import service_monitor
 
     database = {
         "apiVersion": "monitoring.coreos.com/v1",

@@ -199,8 +199,9 @@ ADAPTER_PORT = 6443
 #: The metric the HPAs name: the login's request rate per Service (oauth2_proxy_requests_total,
 #: pkg/middleware/metrics.go), over two minutes.
 REQUESTS_METRIC = "oauth2_proxy_requests_per_second"
-#: The rate's window: five of the collector's one-minute scrapes of the logins, so a late sample
-#: (remote write to the central Prometheus) never leaves it with fewer than two.
+#: The rate's window: ten of the collector's 30-second scrapes of the logins (observability.py
+#: SCRAPE_INTERVAL_SECONDS), so a late sample (remote write to the central Prometheus) never leaves
+#: it with fewer than two.
 RATE_WINDOW = "5m"
 ADAPTER_CA = f"{ADAPTER}-ca"
 

@@ -160,10 +160,10 @@ def object_store(
     import pulumi_openstack as openstack
 
     settings = site.spec.openstack
+    container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)
     if over_s3:
         s3 = settings.object_storage
         assert s3 is not None, "the spec requires the site's object_storage for S3 clients"
-        container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)
         return ObjectStore(
             "s3",
             container.name,
@@ -175,7 +175,6 @@ def object_store(
         )
     credential = settings.cluster_credential
     assert credential is not None, "the spec requires the central site's cluster_credential on OpenStack"
-    container = openstack.objectstorage.Container(resource, name=name, region=settings.region, opts=protected)
     return ObjectStore(
         "swift",
         container.name,
