@@ -54,6 +54,7 @@ from .base import AddonContext, ChartRelease, chart_release, container_resources
 from .base import namespace as addon_namespace
 from .dns import public_record
 from .ingress import INGRESS_CLASS, Ingress
+from .login import RESTRICTED_CONTAINER
 from .objectstore import bucket_name, object_store
 
 ARGO_CHART = "argo-workflows"
@@ -86,10 +87,6 @@ DAY = 24 * 3600
 def applies(spec: PlatformSpec, cluster_name: str) -> bool:
     """Whether Argo Workflows runs on `cluster_name`."""
     return spec.mlops is not None and spec.mlops.cluster == cluster_name and spec.mlops.workflows is not None
-
-
-def _restricted_container() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
 def _restricted_pod(uid: int | None = None) -> dict[str, Any]:
@@ -166,10 +163,10 @@ def argo_values(
             "resources": container_resources("100m", "256Mi", "1Gi"),
         },
         "executor": {
-            "securityContext": _restricted_container(),
+            "securityContext": dict(RESTRICTED_CONTAINER),
             "resources": container_resources("50m", "64Mi", "256Mi"),
         },
-        "mainContainer": {"securityContext": {**_restricted_container(), "readOnlyRootFilesystem": False}},
+        "mainContainer": {"securityContext": {**dict(RESTRICTED_CONTAINER), "readOnlyRootFilesystem": False}},
         "workflow": {
             "serviceAccount": {"create": True, "name": WORKFLOW_ACCOUNT, "annotations": account_annotations},
             "rbac": {"create": True},
