@@ -5,8 +5,9 @@ every rke2 pool: `desired_size`, else `min_size`, machines): the flavor, the poo
 maximum size, vCPUs and memory per node, the GPUs per node as pods request them (whole, MIG
 slices, time-sliced shares: components/spec/gpu.py), and the price per node-hour.
 Sizes come from the site's `flavors`, else for AWS from Meridian's table of instance types
-(components/spec/catalog.py); prices only from the site's `flavors`. What is not known is None,
-and a review says "unknown" or "unpriced" rather than guessing. `meridian diff --format markdown`
+(components/spec/catalog.py); prices from the site's `flavors`, else for AWS from Meridian's dated
+on-demand price catalogue (`price_source` says which). What is not known is None, and a review
+says "unknown" or "unpriced" rather than guessing. `meridian diff --format markdown`
 compares it before and after (scripts/diffreport.py).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .spec import PlatformSpec
-from .spec.catalog import AWS_INSTANCE_SIZES
+from .spec.catalog import AWS_INSTANCE_SIZES, aws_on_demand_price
 from .spec.clusters import CONTROL_PLANE, GpuSpec
 from .spec.sites import SiteSpec
 
@@ -25,12 +26,21 @@ def _node(site: SiteSpec, flavor: str) -> dict[str, Any]:
     known = AWS_INSTANCE_SIZES.get(flavor) if site.kind == "aws" else None
     vcpus = declared.vcpus if declared is not None and declared.vcpus is not None else None
     memory = declared.memory_gib if declared is not None and declared.memory_gib is not None else None
+    price, source, currency = None, None, site.currency or ("USD" if site.kind == "aws" else "EUR")
+    if declared is not None and declared.price_per_hour is not None:
+        price, source = declared.price_per_hour, "site"
+    elif site.aws is not None:
+        # The catalogue is in USD whatever the site's own prices are in.
+        listed = aws_on_demand_price(site.aws.region, flavor)
+        if listed is not None:
+            price, source, currency = listed, "aws-catalogue", "USD"
     return {
         "flavor": flavor,
         "vcpus": vcpus if vcpus is not None else (known.vcpus if known else None),
         "memory_gib": memory if memory is not None else (known.memory_gib if known else None),
-        "price_per_hour": declared.price_per_hour if declared is not None else None,
-        "currency": site.currency or ("USD" if site.kind == "aws" else "EUR"),
+        "price_per_hour": price,
+        "price_source": source,
+        "currency": currency,
     }
 
 

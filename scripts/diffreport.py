@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.gitops import ENGINE_OBJECT_SUFFIX
+from components.spec.catalog import aws_prices
 from components.spec.clusters import CONTROL_PLANE
 
 from .diff import PlanDiff, PropertyChange, ResourceChange, compare, property_lines, shown, urn_name
@@ -490,6 +491,20 @@ def _span(values: tuple[float, float] | None) -> str:
     return _number(low) if low == high else f"{_number(low)} to {_number(high)}"
 
 
+def _catalogue_note(*plans: Plan) -> str:
+    """Where AWS prices came from, when a pool of either plan took one from Meridian's catalogue."""
+    for plan in plans:
+        capacity = plan.outputs.get("capacity")
+        pools = [pool for pools in capacity.values() for pool in pools.values()] if isinstance(capacity, dict) else []
+        if any(pool.get("price_source") == "aws-catalogue" for pool in pools):
+            catalogue = aws_prices()
+            return (
+                f", else AWS on-demand list prices as of {catalogue['as_of']}: Meridian's catalogue, "
+                "components/spec/aws-prices.json"
+            )
+    return ""
+
+
 def capacity_section(base: Plan, head: Plan) -> list[str]:
     """Capacity and cost before and after, from the pools' minimum to maximum sizes (components/capacity.py)."""
     before, after = _capacity_totals(base), _capacity_totals(head)
@@ -500,7 +515,7 @@ def capacity_section(base: Plan, head: Plan) -> list[str]:
         "### Capacity and cost",
         "",
         f"From the pools' minimum to maximum sizes; cost: price per node-hour for {MONTH_HOURS} hours (the sites' "
-        "`flavors`).",
+        f"`flavors`{_catalogue_note(base, head)}).",
         "",
         "| | before | after |",
         "| --- | ---: | ---: |",

@@ -585,15 +585,18 @@ def test_the_capacity_output_says_what_each_pool_offers_and_costs(tmp_path: Path
     plan = edited(tmp_path, priced)
     capacity = plan.outputs["capacity"]
     assert capacity["core"]["a100"] == {
-        "flavor": "vm.a100.1gpu", "vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5, "currency": "EUR",
+        "flavor": "vm.a100.1gpu", "vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5, "price_source": "site",
+        "currency": "EUR",
         # rke2 pools are fixed-size (clusters/rke2.py makes initial_size machines): min_size 1 both ways.
         "min": 1, "max": 1,
         "gpu": {"model": "A100-80GB", "sharing": "MIG all-1g.10gb", "per_node": {"nvidia.com/gpu": 7}},
     }  # fmt: skip
     assert capacity["core"]["control-plane"]["min"] == capacity["core"]["control-plane"]["max"] == 3
-    # AWS sizes from Meridian's table (the EC2 instance type pages); no price without the site's.
+    # AWS sizes from Meridian's table (the EC2 instance type pages); the price from Meridian's dated
+    # on-demand catalogue (components/spec/aws-prices.json: g6e.12xlarge in eu-central-1, USD).
     assert capacity["burst"]["l40s"] == {
-        "flavor": "g6e.12xlarge", "vcpus": 48, "memory_gib": 384, "price_per_hour": None, "currency": "USD",
+        "flavor": "g6e.12xlarge", "vcpus": 48, "memory_gib": 384, "price_per_hour": 13.12002,
+        "price_source": "aws-catalogue", "currency": "USD",
         "min": 0, "max": 6, "gpu": {"model": "L40S", "sharing": "whole", "per_node": {"nvidia.com/gpu": 4}},
     }  # fmt: skip
 
@@ -624,8 +627,12 @@ def test_a_resized_gpu_pool_shows_its_capacity_and_cost_delta(tmp_path: Path) ->
         f"{12 + 24 + 16 + 8} to {12 + 24 + 16 + 16 + 288}",
         f"{12 + 24 + 32 + 8} to {12 + 24 + 32 + 16 + 288} |",
     ]
-    # The burst cluster's two pools have no price: said, not guessed.
-    assert rows["pools unpriced"] == ["2", "2 |"]
+    # The burst cluster (eks, eu-central-1) is priced from the catalogue, in its own currency:
+    # system m6i.xlarge 2..4 at 0.23, l40s g6e.12xlarge 0..6 at 13.12002 (USD per hour).
+    low, high = 2 * 0.23 * month, (4 * 0.23 + 6 * 13.12002) * month
+    assert rows["cost per month (USD)"] == [f"{low:,.0f} to {high:,.0f}", f"{low:,.0f} to {high:,.0f} |"]
+    assert rows["pools unpriced"] == ["0", "0 |"]
+    assert "else AWS on-demand list prices as of 2025, before June: Meridian's catalogue" in table
 
 
 def test_a_removed_protected_volume_is_at_risk(bundled_plan: Any) -> None:

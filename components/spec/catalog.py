@@ -5,7 +5,11 @@ Each table says where its facts come from; update them together with that source
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 #: Kubernetes minor versions each backend can run, with the exact release where the
 #: backend needs one.
@@ -140,8 +144,8 @@ class InstanceSize:
 
 
 #: EC2 instance types' sizes (AWS EC2 instance type pages: general purpose M6i, accelerated
-#: computing G4dn, G5, G6, G6e, P4, P5). Prices are not here: they change by region and month and
-#: no price list could be recorded with its date (README, "The review flow"); a site gives its own.
+#: computing G4dn, G5, G6, G6e, P4, P5). Their on-demand prices are in `aws-prices.json`
+#: (`aws_on_demand_price`); a site's own `flavors` take precedence over both.
 AWS_INSTANCE_SIZES: dict[str, InstanceSize] = {
     "m6i.large": InstanceSize(2, 8),
     "m6i.xlarge": InstanceSize(4, 16),
@@ -161,3 +165,22 @@ AWS_INSTANCE_SIZES: dict[str, InstanceSize] = {
     "p4de.24xlarge": InstanceSize(96, 1152),
     "p5.48xlarge": InstanceSize(192, 2048),
 }
+
+
+#: The AWS on-demand price catalogue: USD per instance-hour (Linux, shared tenancy) by region and
+#: instance type of `AWS_INSTANCE_SIZES`, with its source and date; written by `python -m
+#: scripts.prices` (which says where the prices come from and what it refuses), never by hand.
+AWS_PRICES_FILE = Path(__file__).with_name("aws-prices.json")
+
+
+@cache
+def aws_prices() -> dict[str, Any]:
+    """The catalogue (`AWS_PRICES_FILE`): source, as_of, currency, terms, excluded, prices."""
+    loaded: dict[str, Any] = json.loads(AWS_PRICES_FILE.read_text())
+    return loaded
+
+
+def aws_on_demand_price(region: str, instance_type: str) -> float | None:
+    """The catalogue's price per hour (USD) of an instance type in a region; None where it has none."""
+    price: float | None = aws_prices()["prices"].get(region, {}).get(instance_type)
+    return price
