@@ -139,6 +139,20 @@ def plan_of(write_stack: Callable[..., Path]) -> Callable[..., Plan]:
 
 
 _PLANS: dict[str, Plan] = PlanCache()
+_REVEALED: dict[str, Plan] = PlanCache()
+
+
+def revealed_plan(stack: str) -> Plan:
+    """A stack's plan (a bundled stack's name or a stack file's path) with secrets revealed, once per process."""
+    if stack not in _REVEALED:
+        _REVEALED[stack] = evaluate(stack, reveal_secrets=True)
+    return _REVEALED[stack]
+
+
+def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
+    """The one resource of type `token` whose Kubernetes object is called `name`."""
+    (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]
+    return found
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PlanCache
+from conftest import named
+from conftest import revealed_plan as plan_of
 
 from components.addons import mlflow
 from components.addons.external_secrets import RUNTIME_NAMESPACES
-from scripts.harness import Plan, evaluate, offline_vault_field
+from scripts.harness import Plan, offline_vault_field
 from scripts.render import releases, render_release, rendered_crds
 from scripts.validate import builtin_api_versions, validate_objects
 
@@ -29,15 +30,6 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SECRET = "kubernetes:core/v1:Secret"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 NAME = "kubernetes.io/metadata.name"
-
-_PLANS: dict[str, Plan] = PlanCache()
-
-
-def plan_of(stack: str) -> Plan:
-    """A stack's plan with secrets revealed, once per process."""
-    if stack not in _PLANS:
-        _PLANS[stack] = evaluate(stack, reveal_secrets=True)
-    return _PLANS[stack]
 
 
 def spec_of(resource: dict[str, Any]) -> dict[str, Any]:
@@ -63,11 +55,6 @@ def flags(args: list[str]) -> dict[str, list[str]]:
 
 def env(found: dict[str, Any]) -> dict[str, Any]:
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in found["env"]}
-
-
-def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
-    (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]
-    return found
 
 
 # -- the database --------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import copy
 from typing import Any
 
 import yaml
-from conftest import PlanCache
+from conftest import named
+from conftest import revealed_plan as plan_of
 
 from components.addons import models
-from scripts.harness import Plan, evaluate
+from scripts.harness import Plan
 from scripts.validate import validate_objects
 
 OPENSTACK = "tests/specs/mlops.happy.yaml"
@@ -21,19 +22,6 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
-
-_PLANS: dict[str, Plan] = PlanCache()
-
-
-def plan_of(stack: str) -> Plan:
-    if stack not in _PLANS:
-        _PLANS[stack] = evaluate(stack, reveal_secrets=True)
-    return _PLANS[stack]
-
-
-def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
-    (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]
-    return found
 
 
 def pod_of(plan: Plan, name: str) -> dict[str, Any]:

@@ -13,10 +13,11 @@ import json
 from typing import Any
 
 import yaml
-from conftest import PlanCache
+from conftest import named
+from conftest import revealed_plan as plan_of
 
 from components.addons import workflows
-from scripts.harness import Plan, evaluate, offline_vault_field
+from scripts.harness import Plan, offline_vault_field
 from scripts.render import releases, render_release
 from scripts.validate import builtin_api_versions, validate_objects
 
@@ -25,22 +26,9 @@ EKS = "tests/specs/mlops-eks.happy.yaml"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"
 
-_PLANS: dict[str, Plan] = PlanCache()
-
-
-def plan_of(stack: str) -> Plan:
-    if stack not in _PLANS:
-        _PLANS[stack] = evaluate(stack, reveal_secrets=True)
-    return _PLANS[stack]
-
 
 def values(plan: Plan, cluster: str) -> dict[str, Any]:
     found: dict[str, Any] = plan.one(RELEASE, f"{cluster}-argo-workflows")["inputs"]["values"]
-    return found
-
-
-def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
-    (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]
     return found
 
 
