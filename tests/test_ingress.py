@@ -532,6 +532,23 @@ def test_traefik_renders_what_the_values_ask(bundled_plan: Callable[[str], Plan]
     assert "--providers.kubernetesingress.ingressendpoint.publishedservice=traefik/traefik" in args
     # processing hosts the central observability endpoints: Traefik serves their Middleware.
     assert "--providers.kubernetescrd" in args
+    # HSTS on every HTTPS answer (HSTS_MIDDLEWARE): the entry point names the file provider's
+    # middleware (entryPoints.<name>.http.middlewares), the provider reads the chart's ConfigMap
+    # mounted where the flag says, and the ConfigMap's dynamic configuration defines it.
+    assert "--entryPoints.websecure.http.middlewares=meridian-hsts@file" in args
+    assert "--providers.file.directory=/etc/traefik/dynamic" in args
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    (config_map,) = [
+        c for c in objects_of(traefik_render, "ConfigMap") if c["metadata"]["name"].endswith("-file-provider")
+    ]
+    (volume,) = [
+        name for name, v in volumes.items() if v.get("configMap", {}).get("name") == config_map["metadata"]["name"]
+    ]
+    assert mounts[volume] == "/etc/traefik/dynamic"
+    dynamic = yaml.safe_load(config_map["data"]["config.yml"])
+    # Traefik headers middleware: stsSeconds (Strict-Transport-Security max-age), a year.
+    assert dynamic == {"http": {"middlewares": {"meridian-hsts": {"headers": {"stsSeconds": 31536000}}}}}
 
 
 @pytest.mark.parametrize(("chart", "namespace"), [("traefik", "traefik"), ("cert-manager", "cert-manager")])

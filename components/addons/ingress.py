@@ -67,6 +67,16 @@ ACME_SERVERS = {
 
 
 REDIRECT_TO_HTTPS = {"to": "websecure", "scheme": "https", "permanent": True}
+#: Strict-Transport-Security on every HTTPS answer of the public entry point: a browser that has
+#: seen a Meridian host once never asks it over plain HTTP again, so a cookie set without the
+#: Secure attribute (Argo Workflows' SSO cookies when the server itself runs without TLS:
+#: argo-workflows server/apiserver/argoserver.go passes `TLSConfig != nil` to sso.New) is never
+#: sent in clear. A headers middleware of Traefik's file provider (dynamic configuration
+#: `http.middlewares.<name>.headers.stsSeconds`; Traefik sends it on TLS requests only), named on
+#: the entry point so that every router gets it. One year; no includeSubDomains or preload, which
+#: would bind hosts Meridian does not run.
+HSTS_MIDDLEWARE = "meridian-hsts"
+HSTS_SECONDS = 31536000
 
 #: cloud-provider-aws Service annotations (pkg/providers/v1/aws.go): a Network Load Balancer, in
 #: the given subnets, with the given Elastic IP allocations (one per subnet, so one per zone: "Must
@@ -195,7 +205,7 @@ def traefik_values(
         # respondingTimeouts.readTimeout): enough for pages, not for a model file uploaded to MLflow.
         "websecure": {
             "asDefault": True,
-            "http": {"tls": {"enabled": True}},
+            "http": {"tls": {"enabled": True}, "middlewares": [f"{HSTS_MIDDLEWARE}@file"]},
             "transport": {"respondingTimeouts": {"readTimeout": "15m"}},
         },
     }
@@ -249,6 +259,12 @@ def traefik_values(
             "kubernetesCRD": {"enabled": push is not None, "allowCrossNamespace": False},
             # Ingress status gets the load balancer's address (what DNS records point at).
             "kubernetesIngress": published,
+            # The HSTS middleware (HSTS_MIDDLEWARE): a ConfigMap the chart writes and mounts
+            # (templates/provider-file-cm.yaml), not a CRD object, so no CRD provider for it.
+            "file": {
+                "enabled": True,
+                "content": {"http": {"middlewares": {HSTS_MIDDLEWARE: {"headers": {"stsSeconds": HSTS_SECONDS}}}}},
+            },
         },
         "ports": ports,
         # externalTrafficPolicy stays Cluster: Local keeps traffic off nodes without a Traefik pod
