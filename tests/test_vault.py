@@ -1019,7 +1019,11 @@ def test_what_counts_as_a_request_that_never_left() -> None:
     from components.vault import _locked, _never_sent, _sealed
 
     assert _never_sent(requests.exceptions.ConnectTimeout())
-    refused = urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))
+    # What requests raises for a refused connection: urllib3's MaxRetryError whose reason is a
+    # NewConnectionError (urllib3 connectionpool.py urlopen, connection.py _new_conn).
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 1)
+    new = urllib3.exceptions.NewConnectionError(urllib3.connection.HTTPConnection("127.0.0.1", 1), "refused")
+    refused = urllib3.exceptions.MaxRetryError(pool, "/", new)
     assert _never_sent(requests.exceptions.ConnectionError(refused))
     # Without a reason, or with words only, a connection may have been made.
     assert not _never_sent(requests.exceptions.ConnectionError())
