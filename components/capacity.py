@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .spec import PlatformSpec
-from .spec.catalog import AWS_INSTANCE_SIZES, aws_on_demand_price
+from .spec.catalog import AWS_INSTANCE_SIZES, aws_on_demand_price, aws_prices
 from .spec.clusters import CONTROL_PLANE, GpuSpec
 from .spec.sites import SiteSpec
 
@@ -26,20 +26,23 @@ def _node(site: SiteSpec, flavor: str) -> dict[str, Any]:
     known = AWS_INSTANCE_SIZES.get(flavor) if site.kind == "aws" else None
     vcpus = declared.vcpus if declared is not None and declared.vcpus is not None else None
     memory = declared.memory_gib if declared is not None and declared.memory_gib is not None else None
-    price, source, currency = None, None, site.currency or ("USD" if site.kind == "aws" else "EUR")
+    price, source, as_of = None, None, None
+    currency = site.currency or ("USD" if site.kind == "aws" else "EUR")
     if declared is not None and declared.price_per_hour is not None:
         price, source = declared.price_per_hour, "site"
     elif site.aws is not None:
         # The catalogue is in USD whatever the site's own prices are in.
         listed = aws_on_demand_price(site.aws.region, flavor)
         if listed is not None:
-            price, source, currency = listed, "aws-catalogue", "USD"
+            price, source, currency, as_of = listed, "aws-catalogue", "USD", aws_prices()["as_of"]
     return {
         "flavor": flavor,
         "vcpus": vcpus if vcpus is not None else (known.vcpus if known else None),
         "memory_gib": memory if memory is not None else (known.memory_gib if known else None),
         "price_per_hour": price,
         "price_source": source,
+        # When the catalogue's prices were read: a review names the date each plan's prices are of.
+        "price_as_of": as_of,
         "currency": currency,
     }
 

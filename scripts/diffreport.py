@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.gitops import ENGINE_OBJECT_SUFFIX
-from components.spec.catalog import aws_prices
 from components.spec.clusters import CONTROL_PLANE
 
 from .diff import PlanDiff, PropertyChange, ResourceChange, compare, property_lines, shown, urn_name
@@ -492,17 +491,24 @@ def _span(values: tuple[float, float] | None) -> str:
 
 
 def _catalogue_note(*plans: Plan) -> str:
-    """Where AWS prices came from, when a pool of either plan took one from Meridian's catalogue."""
+    """Where AWS prices came from, when a pool of either plan took one from Meridian's catalogue.
+
+    Each plan's pools say which catalogue (`price_as_of`): after a refresh, base and head differ.
+    """
+    dates: list[str] = []
     for plan in plans:
         capacity = plan.outputs.get("capacity")
         pools = [pool for pools in capacity.values() for pool in pools.values()] if isinstance(capacity, dict) else []
-        if any(pool.get("price_source") == "aws-catalogue" for pool in pools):
-            catalogue = aws_prices()
-            return (
-                f", else AWS on-demand list prices as of {catalogue['as_of']}: Meridian's catalogue, "
-                "components/spec/aws-prices.json"
-            )
-    return ""
+        for pool in pools:
+            as_of = pool.get("price_as_of")
+            if pool.get("price_source") == "aws-catalogue" and isinstance(as_of, str) and as_of not in dates:
+                dates.append(as_of)
+    if not dates:
+        return ""
+    return (
+        f", else AWS on-demand list prices as of {' (before), then '.join(dates)}: Meridian's catalogue, "
+        "components/spec/aws-prices.json"
+    )
 
 
 def capacity_section(base: Plan, head: Plan) -> list[str]:

@@ -6,8 +6,11 @@ on-demand Linux list price per hour, in USD, of the EC2 instance types whose siz
 SkyPilot catalogue file (`catalogs/v<N>/aws/vms.csv` of github.com/skypilot-org/skypilot-catalog,
 one row per instance type and availability zone: InstanceType, vCPUs, MemoryGiB, Price, Region, ...),
 which SkyPilot's job fills from the AWS Price List API (term OnDemand, operating system Linux, no
-pre-installed software, capacity status Used: sky/catalog/data_fetchers/fetch_aws.py). Any file in
-that form will do, for example one written from the Price List API's own CSV.
+pre-installed software, capacity status Used, tenancy Shared or Host, a price above zero:
+sky/catalog/data_fetchers/fetch_aws.py `_get_pricing_table`; an instance on a dedicated host is
+priced by the host, so the instance prices it keeps are the shared-tenancy ones, and two prices for
+one type and region are refused below). Any file in that form will do, for example one written
+from the Price List API's own CSV.
 
 Refused, so that a catalogue is never half-right: a price that differs between the zones of one
 region, a size that differs from Meridian's table (the table or the input is wrong), and an
@@ -52,7 +55,7 @@ def build(
         price, region = float(row["Price"]), row["Region"]
         known = prices[region].get(kind)
         if known is not None and known != price:
-            raise CatalogueError(f"row {number}: {kind} in {region} costs {price:g} here, {known:g} in another zone")
+            raise CatalogueError(f"row {number}: {kind} in {region} costs {price:g} here, {known:g} in an earlier row")
         prices[region][kind] = price
     priced = {kind for region in prices.values() for kind in region}
     missing = sorted(set(AWS_INSTANCE_SIZES) - priced - set(excluded))

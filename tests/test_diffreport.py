@@ -586,6 +586,7 @@ def test_the_capacity_output_says_what_each_pool_offers_and_costs(tmp_path: Path
     capacity = plan.outputs["capacity"]
     assert capacity["core"]["a100"] == {
         "flavor": "vm.a100.1gpu", "vcpus": 16, "memory_gib": 120, "price_per_hour": 2.5, "price_source": "site",
+        "price_as_of": None,
         "currency": "EUR",
         # rke2 pools are fixed-size (clusters/rke2.py makes initial_size machines): min_size 1 both ways.
         "min": 1, "max": 1,
@@ -596,7 +597,7 @@ def test_the_capacity_output_says_what_each_pool_offers_and_costs(tmp_path: Path
     # on-demand catalogue (components/spec/aws-prices.json: g6e.12xlarge in eu-central-1, USD).
     assert capacity["burst"]["l40s"] == {
         "flavor": "g6e.12xlarge", "vcpus": 48, "memory_gib": 384, "price_per_hour": 13.12002,
-        "price_source": "aws-catalogue", "currency": "USD",
+        "price_source": "aws-catalogue", "price_as_of": "2025, before June", "currency": "USD",
         "min": 0, "max": 6, "gpu": {"model": "L40S", "sharing": "whole", "per_node": {"nvidia.com/gpu": 4}},
     }  # fmt: skip
 
@@ -633,6 +634,14 @@ def test_a_resized_gpu_pool_shows_its_capacity_and_cost_delta(tmp_path: Path) ->
     assert rows["cost per month (USD)"] == [f"{low:,.0f} to {high:,.0f}", f"{low:,.0f} to {high:,.0f} |"]
     assert rows["pools unpriced"] == ["0", "0 |"]
     assert "else AWS on-demand list prices as of 2025, before June: Meridian's catalogue" in table
+    # After a refresh, each side's prices are dated by the catalogue that priced them.
+    refreshed = copy.deepcopy(head)
+    for pools in refreshed.outputs["capacity"].values():
+        for pool in pools.values():
+            if pool["price_source"] == "aws-catalogue":
+                pool["price_as_of"] = "2026-11"
+    note = section(markdown(diff_plans(base, refreshed), base, refreshed), "Capacity and cost")
+    assert "list prices as of 2025, before June (before), then 2026-11: Meridian's catalogue" in note
 
 
 def test_a_removed_protected_volume_is_at_risk(bundled_plan: Any) -> None:

@@ -52,7 +52,7 @@ def test_a_catalogue_holds_one_price_per_region_and_type_with_its_source_and_dat
 def test_a_catalogue_refuses_inputs_that_would_make_it_half_right(tmp_path: Path) -> None:
     zones = rows({"InstanceType": "g5.xlarge", "vCPUs": "4.0", "MemoryGiB": "16.0", "Price": "1.3",
                   "Region": "eu-central-1", "AvailabilityZone": "euc1-az3"})  # fmt: skip
-    conflict = re.escape("g5.xlarge in eu-central-1 costs 1.3 here, 1.5 in another zone")
+    conflict = re.escape("g5.xlarge in eu-central-1 costs 1.3 here, 1.5 in an earlier row")
     with pytest.raises(CatalogueError, match=conflict):
         build(zones, source="s", as_of="a", dated_by="d", excluded={})
     resized = [{**row, "MemoryGiB": "24.0"} if row["InstanceType"] == "g6e.xlarge" else row for row in rows()]
