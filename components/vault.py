@@ -225,7 +225,7 @@ class VaultSession:
                 if number == RETRY_ATTEMPTS - 1:
                     raise SecretUnavailableError(f"{transient} (after {RETRY_ATTEMPTS} attempts)") from None
                 self.sleep(RETRY_DELAYS[number])
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        raise AssertionError("unreachable")  # pragma: no cover, no mutate - the loop returns or raises
 
     def _call(
         self,
@@ -286,14 +286,13 @@ class VaultSession:
             except hvac.exceptions.Forbidden:
                 if token_check:
                     raise SecretUnavailableError("the Vault token is invalid, expired or revoked") from None
-                # (A login at a mount that does not exist is refused the same way: the request
-                # carries no token, and Vault answers 403 to any unauthenticated unknown path.)
-                advice = (
-                    "check the role, its credentials and that the auth method is enabled at that mount"
-                    if login
-                    else "check the token's policies"
-                )
-                raise SecretUnavailableError(f"Vault refused the {what} ({advice})") from None
+                # Only a login gets here: the mount lookup and reads handle their 403 (`handled`). A
+                # login at a mount that does not exist is refused the same way: the request carries
+                # no token, and Vault answers 403 to any unauthenticated unknown path.
+                raise SecretUnavailableError(
+                    f"Vault refused the {what} (check the role, its credentials and that the auth method is enabled "
+                    "at that mount)"
+                ) from None
             except hvac.exceptions.InvalidPath:
                 if login:
                     raise SecretUnavailableError(f"Vault has no {what} (is the auth method enabled there?)") from None

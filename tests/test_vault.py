@@ -371,7 +371,15 @@ def test_jwt_login_with_a_ci_identity_token(env: pytest.MonkeyPatch) -> None:
     assert session(spec).read("secret", "eo4eu/openstack", "app_secret") == VALUE
     # Another project's job, or a token signed by another key, is refused.
     env.setenv("VAULT_ID_TOKEN", JWT_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "other/repo"}))
-    _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the jwt login at auth/jwt", spec)
+    refused = _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the jwt login at auth/jwt", spec)
+    assert refused == "Vault refused the jwt login at auth/jwt (HTTP 400: check the role and its credentials)"
+    # At a mount that is not there (the role and token are good at auth/jwt).
+    env.setenv("VAULT_ID_TOKEN", JWT_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "ecmwf/eo4eu"}))
+    elsewhere = {"auth": {"method": "jwt", "role": "ci", "mount": "gitlab-jwt"}}
+    assert _fails("secret", "eo4eu/openstack", "app_secret", "auth/gitlab-jwt", elsewhere) == (
+        "Vault refused the jwt login at auth/gitlab-jwt (check the role, its credentials and that the auth method "
+        "is enabled at that mount)"
+    )
     env.setenv("VAULT_ID_TOKEN", OTHER_KEY.token({"aud": AUDIENCE, "sub": "job", "project_path": "ecmwf/eo4eu"}))
     _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the jwt login at auth/jwt", spec)
     env.delenv("VAULT_ID_TOKEN")
@@ -671,10 +679,24 @@ def test_kubernetes_login_with_the_pods_service_account(env: pytest.MonkeyPatch,
         (tmp_path / "token").write_text(account_token)
         spec = {"auth": {"method": "kubernetes", "role": "deployer", "token_file": str(tmp_path / "token")}}
         assert session(spec).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+        elsewhere = {"auth": {**spec["auth"], "mount": "other-cluster"}}
+        assert _fails("secret", "eo4eu/openstack", "app_secret", "auth/other-cluster", elsewhere) == (
+            "Vault refused the kubernetes login at auth/other-cluster (check the role, its credentials and that the "
+            "auth method is enabled at that mount)"
+        )
         (tmp_path / "token").write_text(OTHER_KEY.token({"sub": "system:serviceaccount:meridian:deployer"}))
-        _fails("secret", "eo4eu/openstack", "app_secret", "Vault refused the kubernetes login at auth/kubernetes", spec)
+        refused = _fails(
+            "secret", "eo4eu/openstack", "app_secret", "Vault refused the kubernetes login at auth/kubernetes", spec
+        )
+        assert refused == (
+            "Vault refused the kubernetes login at auth/kubernetes (check the role, its credentials and that the "
+            "auth method is enabled at that mount)"
+        )
         (tmp_path / "token").unlink()
-        _fails("secret", "eo4eu/openstack", "app_secret", "token could not be read from", spec)
+        missing = _fails("secret", "eo4eu/openstack", "app_secret", "token could not be read from", spec)
+        assert missing == f"the Kubernetes service account token could not be read from {tmp_path / 'token'} " + (
+            "(FileNotFoundError)"
+        )
 
 
 def _ca_pem() -> str:
@@ -926,9 +948,12 @@ def test_messages_of_a_login_vault_may_have_received_and_of_an_untrusted_certifi
     )
 
 
-def _fake_vault(mounts: Any, secret: dict[str, Any] | None = None) -> type[BaseHTTPRequestHandler]:
+def _fake_vault(
+    mounts: Any, secret: dict[str, Any] | None = None, *, read: tuple[int, bytes, str] | None = None
+) -> type[BaseHTTPRequestHandler]:
     """A server that passes the token lookup and answers the mount lookup with `mounts` (JSON), and a
-    KV v1 read with `secret`: for the replies OpenBao itself never gives."""
+    read with `secret` (KV v1's `data`) or with `read` (status, body, content type) as it stands:
+    for the replies OpenBao itself never gives."""
 
     class Fake(_Quiet):
         def do_GET(self) -> None:
@@ -941,6 +966,13 @@ def _fake_vault(mounts: Any, secret: dict[str, Any] | None = None) -> type[BaseH
                     self.end_headers()
                 else:
                     self.send_json(200, mounts)
+            elif read is not None:
+                status, body, content_type = read
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             elif secret is not None:
                 self.send_json(200, {"data": secret})
             else:
@@ -1030,3 +1062,132 @@ def test_what_counts_as_a_request_that_never_left() -> None:
     assert not _never_sent(requests.exceptions.ConnectionError("connection reset"))
     # An error without Vault's `errors` is neither sealed nor locked.
     assert not _sealed(Exception()) and not _locked(Exception())
+
+
+JSON = "application/json"
+LEGACY = {"data": {"path": "legacy/", "type": "kv"}}
+LEGACY_V2 = {"data": {"path": "legacy/", "type": "kv", "options": {"version": "2"}}}
+
+
+@pytest.mark.parametrize(
+    ("mounts", "read", "expected"),
+    [
+        (LEGACY, (400, b'{"errors": ["bad"]}', JSON),
+         "Vault refused the read of legacy/team/x (HTTP 400: check the reference)"),
+        (LEGACY_V2, (401, b'{"errors": []}', JSON),
+         "Vault refused the read of legacy/team/x (HTTP 401: check the reference)"),
+        (LEGACY, (418, b'{"errors": []}', JSON),
+         "Vault at {address} answered the read of legacy/team/x with an unexpected reply (HTTP other than 2xx)"),
+        (LEGACY, (429, b'{"errors": []}', JSON),
+         "Vault at {address} answered the read of legacy/team/x with an unexpected reply (HTTP 429)"),
+        (LEGACY, (200, b"not json", JSON),
+         "the reply from {address} to the read of legacy/team/x is not Vault's (not JSON: a proxy or another server?)"),
+        (LEGACY_V2, (200, b"<html>proxy</html>", "text/html"),
+         "the reply from {address} to the read of legacy/team/x is not Vault's (not JSON: a proxy or another server?)"),
+        (LEGACY, (200, b'{"no": "data"}', JSON), "the reply from {address} for legacy/team/x is not Vault's"),
+        (LEGACY, (503, b'{"errors": ["busy"]}', JSON),
+         "Vault at {address} is unavailable (HTTP 503) (after 4 attempts)"),
+    ],
+)  # fmt: skip
+def test_reads_answered_wrongly_are_named_whole(
+    env: pytest.MonkeyPatch, mounts: dict[str, Any], read: tuple[int, bytes, str], expected: str
+) -> None:
+    with _http_server(_fake_vault(mounts, read=read)) as address:
+        env.setenv("VAULT_ADDR", address)
+        with pytest.raises(SecretUnavailableError) as caught:
+            session().read("legacy", "team/x", "field")
+    assert str(caught.value) == expected.format(address=address)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, "Vault refused the approle login at auth/approle (HTTP 400: check the role and its credentials)"),
+        (404, "Vault has no approle login at auth/approle (is the auth method enabled there?)"),
+    ],
+)
+def test_logins_answered_wrongly_are_named_whole(env: pytest.MonkeyPatch, status: int, expected: str) -> None:
+    env.delenv("VAULT_TOKEN")
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    with _http_server(_fixed_reply(status, b'{"errors": []}')) as address:
+        env.setenv("VAULT_ADDR", address)
+        assert _message({"auth": {"method": "approle"}}) == expected
+
+
+def test_the_first_missing_login_material_is_named_whole(env: pytest.MonkeyPatch) -> None:
+    env.delenv("VAULT_TOKEN")
+    assert _message() == "no Vault token: set VAULT_TOKEN, or log in first (~/.vault-token)"
+    assert _message({"auth": {"method": "approle"}}) == "VAULT_ROLE_ID is not set (the AppRole role ID)"
+
+
+def test_a_kubernetes_role_that_is_not_there(env: pytest.MonkeyPatch, bao: Bao, tmp_path: Path) -> None:
+    """A role the auth method does not have: Vault's 400, with the login's advice."""
+    env.delenv("VAULT_TOKEN")
+    root = bao.client()
+    if "kubernetes/" not in root.sys.list_auth_methods()["data"]:
+        root.sys.enable_auth_method("kubernetes")
+    (tmp_path / "token").write_text(JWT_KEY.token({"sub": "system:serviceaccount:meridian:deployer"}))
+    spec = {"auth": {"method": "kubernetes", "role": "nobody", "token_file": str(tmp_path / "token")}}
+    message = _message(spec)
+    assert message.startswith("Vault refused the kubernetes login at auth/kubernetes (HTTP 4"), message
+    assert message.endswith(": check the role and its credentials)"), message
+
+
+def test_a_failed_login_is_not_tried_again_in_the_same_run(env: pytest.MonkeyPatch) -> None:
+    """One login per run: the second reference gets the first failure, and Vault sees one request."""
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    handler = _fixed_reply(400, b'{"errors": []}')
+    with _http_server(handler) as address:
+        env.setenv("VAULT_ADDR", address)
+        runs = session({"auth": {"method": "approle"}})
+        messages = []
+        for _ in range(2):
+            with pytest.raises(SecretUnavailableError) as caught:
+                runs.read("secret", "eo4eu/openstack", "app_secret")
+            messages.append(str(caught.value))
+    assert (
+        messages[0]
+        == messages[1]
+        == ("Vault refused the approle login at auth/approle (HTTP 400: check the role and its credentials)")
+    )
+    assert handler.requests == 1
+
+
+def test_the_run_reads_vault_where_its_own_environment_says(env: pytest.MonkeyPatch, bao: Bao) -> None:
+    """The session's environment, not the process's: hvac would otherwise fall back to VAULT_ADDR."""
+    env.setenv("VAULT_ADDR", f"http://127.0.0.1:{_free_port()}")
+    environ = {"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.root_token}
+    assert VaultSession(environ=environ).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+
+
+def test_vault_is_asked_with_a_timeout(env: pytest.MonkeyPatch) -> None:
+    """A server that accepts and never answers ends the run, named, instead of hanging it."""
+    import components.vault as vault_module
+
+    env.setattr(vault_module, "TIMEOUT_SECONDS", 0.2)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env.setenv("VAULT_ADDR", address)
+        assert _message() == f"Vault at {address} is unreachable (ReadTimeout) (after 4 attempts)"
+
+
+def test_which_certificates_a_run_trusts(tmp_path: Path) -> None:
+    """VAULT_SKIP_VERIFY as Vault's CLI parses it (Go strconv.ParseBool: 1, t, T, TRUE, true, True);
+    VAULT_CACERT before VAULT_CAPATH; each only with the stack's consent."""
+    import certifi
+
+    skip = VaultSpec.model_validate({"tls": {"allow_skip_verify": True}})
+    for value in ("1", "t", "T", "TRUE", "true", "True"):
+        assert VaultSession(skip, environ={"VAULT_SKIP_VERIFY": value})._verify() is False
+    for value in ("0", "false", "no", ""):
+        assert VaultSession(skip, environ={"VAULT_SKIP_VERIFY": value})._verify() == certifi.where()
+    allowed = VaultSpec.model_validate({"tls": {"allow_ca_from_environment": True}})
+    assert VaultSession(allowed, environ={"VAULT_CAPATH": str(tmp_path)})._verify() == str(tmp_path)
+    both = {"VAULT_CACERT": "/ca.pem", "VAULT_CAPATH": str(tmp_path)}
+    assert VaultSession(allowed, environ=both)._verify() == "/ca.pem"
+    assert VaultSession(environ={"VAULT_CAPATH": str(tmp_path)}).tls_problem() == (
+        "VAULT_CAPATH is set but the stack does not allow a CA from the environment "
+        "(vault.tls.allow_ca_from_environment)"
+    )
