@@ -91,10 +91,9 @@ class VaultProject(pulumi.ComponentResource):
 
     provider: pulumi.ProviderResource
     """The Vault provider every resource in Vault is created with."""
-    policy: pulumi.Resource | None
-    """The clusters' read policy (with `vault.in_cluster`)."""
-    policy_name: pulumi.Output[str] | None
-    """Its name, as the policy resource reports it (roles that hold it depend on it)."""
+    policy_name: pulumi.Output[str] | None = None
+    """The name of the clusters' read policy (with `vault.in_cluster`), as the policy resource reports
+    it (roles that hold it depend on it)."""
 
     def __init__(self, name: str, spec: PlatformSpec, *, opts: pulumi.ResourceOptions | None = None) -> None:
         """Create the provider (and the policy).
@@ -108,8 +107,6 @@ class VaultProject(pulumi.ComponentResource):
         # The Platform builds it only then (PROJECT_SERVICES); the assertion narrows the type.
         assert spec.vault is not None and spec.vault.provider_needed  # pragma: no mutate
         self.provider = vault.Provider(name, **provider_args(spec.vault), opts=pulumi.ResourceOptions(parent=self))
-        self.policy = None
-        self.policy_name = None
         in_cluster = spec.vault.in_cluster
         if in_cluster is not None:
             project = spec.project.name
@@ -119,7 +116,6 @@ class VaultProject(pulumi.ComponentResource):
                 policy=policy_document(project, in_cluster),
                 opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
             )
-            self.policy = policy
             self.policy_name = policy.name
         self.register_outputs({})  # pragma: no mutate - no outputs either way
 

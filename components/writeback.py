@@ -37,7 +37,8 @@ def write_back_items(
     grafana_admin: pulumi.Output[str] | None,
 ) -> list[tuple[str, str, dict[str, pulumi.Output[str] | str]]]:
     """(resource name, secret path inside the mount, data) of everything written back, in spec order."""
-    assert spec.vault is not None and spec.vault.write_back is not None, "applies only when asked for"
+    # The Platform calls it only then; the assertion narrows the types.
+    assert spec.vault is not None and spec.vault.write_back is not None  # pragma: no mutate
     prefix, project = spec.vault.write_back.path, spec.project.name
     items: list[tuple[str, str, dict[str, pulumi.Output[str] | str]]] = []
     for name in spec.clusters:
@@ -93,7 +94,8 @@ class VaultWriteBack(pulumi.ComponentResource):
         super().__init__("meridian:index:VaultWriteBack", name, None, opts)
         import pulumi_vault as vault
 
-        assert spec.vault is not None and spec.vault.write_back is not None, "applies only when asked for"
+        # The Platform builds it only then; the assertion narrows the types.
+        assert spec.vault is not None and spec.vault.write_back is not None  # pragma: no mutate
         on_vault = pulumi.ResourceOptions(parent=self, provider=provider)
         self.paths: list[str] = []
         for resource, path, data in write_back_items(spec, kubeconfigs, hubs, grafana_admin):

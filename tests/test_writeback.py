@@ -121,6 +121,13 @@ def test_the_vault_project_sits_under_the_platform_and_is_found_only_there(
     policy = plan.one("vault:index/policy:Policy", "eo4eu-runtime-read")
     assert policy["inputs"]["name"] == "meridian-eo4eu-runtime-read" and policy["parent"] == project["urn"]
     assert policy["provider"].startswith(provider["urn"] + "::")
+    # The whole HCL the plan sends: read on the project's runtime prefix (KV v2 data), nothing more.
+    assert policy["inputs"]["policy"] == (
+        "# Meridian: what the clusters of eo4eu read at run time (External Secrets Operator).\n"
+        'path "kv/data/eo4eu/runtime/*" {\n'
+        '  capabilities = ["read"]\n'
+        "}\n"
+    )
     message = r"^the Vault provider is built by the Platform for every stack that writes to Vault$"
     with pytest.raises(ValueError, match=message):
         vault_project({})
