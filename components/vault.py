@@ -336,7 +336,8 @@ class VaultSession:
         import hvac
 
         client = self.client()
-        full = f"{mount}/{path}".strip("/")
+        # Neither part starts or ends with "/" (secrets.py VAULT_REF, the spec's reference pattern).
+        full = f"{mount}/{path}"
         if full not in self._located:
             try:
                 reply = self._call(
@@ -361,10 +362,6 @@ class VaultSession:
                 raise SecretUnavailableError(f"mount {found} is KV version {version}, which Meridian cannot read")
             self._located[full] = (found, full[len(found) :].strip("/"), version)
         return self._located[full]
-
-    def kv_version(self, mount: str) -> str:
-        """The KV version of `mount` ("1" or "2")."""
-        return self.locate(mount, "")[2]
 
     def read(self, mount: str, path: str, field: str) -> str:
         """The value of `field` in the secret at `mount`/`path` (KV v1 or v2)."""

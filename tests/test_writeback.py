@@ -56,12 +56,22 @@ def test_every_generated_credential_is_a_kv_secret_through_the_explicit_provider
         assert inputs["dataJson"] == "[secret]" and "dataJson" in resource["secret_paths"], name
         assert inputs["deleteAllVersions"] is True
     assert secrets["eo4eu-kubeconfig-core"]["inputs"]["name"] == ("eo4eu/meridian/clusters/core/kubeconfig")
+    # One write-back component under the Platform holds them all (its type is what `pulumi stack`
+    # shows and what aliases would have to follow).
+    (component,) = plan.by_type("meridian:index:VaultWriteBack")
+    (platform,) = plan.by_type("meridian:index:Platform")
+    assert component["parent"] == platform["urn"]
+    assert {resource["parent"] for resource in secrets.values()} == {component["urn"]}
     assert secrets["eo4eu-grafana"]["inputs"]["name"] == "eo4eu/meridian/observability/grafana"
 
 
 def test_the_written_values_are_the_generated_ones() -> None:
     plan = evaluate("eo4eu", reveal_secrets=True)
-    written = {r["name"]: json.loads(plan.revealed[r["urn"]]["dataJson"]) for r in plan.by_type(SECRET_V2)}
+    raw = {r["name"]: plan.revealed[r["urn"]]["dataJson"] for r in plan.by_type(SECRET_V2)}
+    written = {name: json.loads(text) for name, text in raw.items()}
+    # Keys in sorted order: the same data is the same text, so a preview shows no change.
+    assert all(text == json.dumps(written[name], sort_keys=True) for name, text in raw.items())
+    assert list(written["eo4eu-grafana"]) == ["admin-password", "admin-user"]
     # The admin kubeconfig each cluster's own Kubernetes provider uses.
     providers = plan.by_type("pulumi:providers:kubernetes")
     assert sorted(p["name"] for p in providers) == ["burst-k8s", "core-k8s"]
