@@ -198,6 +198,52 @@ def test_central_prometheus_receives_keeps_and_alerts(bundled_plan: Callable[[st
         validate(broken, schema_of(prometheus_crd("prometheuses"), "v1"))
 
 
+def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Callable[[str], Plan]) -> None:
+    """Its remote-write receiver takes any sample, unauthenticated in-cluster: a NetworkPolicy admits
+    the pods that write and query (every one of them found in the plan), and nobody else."""
+    from scripts.validate import validate_objects
+
+    plan = bundled_plan("destine-extremes")
+    name = "kubernetes.io/metadata.name"
+    (policy,) = [
+        r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r["name"] == "postproc-central-prometheus-policy"
+    ]  # fmt: skip
+    service = plan.one("kubernetes:core/v1:Service", "postproc-central-prometheus-service")["inputs"]
+    # The pods the Service sends to, and only those (the Prometheus Operator's pod label).
+    assert policy["metadata"]["namespace"] == service["metadata"]["namespace"] == "monitoring"
+    assert policy["spec"]["podSelector"] == {"matchLabels": service["spec"]["selector"]}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    admitted = {peer["namespaceSelector"]["matchLabels"][name]: peer.get("podSelector") for peer in rule["from"]}
+    # Traefik's pods only, of its namespace (the push endpoint, behind basic auth).
+    assert admitted == {
+        "monitoring": None,
+        "traefik": {
+            "matchLabels": {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}
+        },
+        "custom-metrics": None,
+    }
+    # Who asks it, from the plan: the central cluster's agent writes to its Service from `monitoring`;
+    # the push Ingress's backend is its Service; the metrics adapter queries it from `custom-metrics`.
+    agents = [r for r in plan.by_type("kubernetes:helm.sh/v3:Release") if r["name"] == "postproc-kube-prometheus-stack"]
+    (agent,) = agents
+    url = agent["inputs"]["values"]["prometheus"]["prometheusSpec"]["remoteWrite"][0]["url"]
+    assert url.startswith("http://central-prometheus.monitoring.svc:") and agent["inputs"]["namespace"] == "monitoring"
+    adapters = [
+        r["inputs"] for r in plan.by_type("kubernetes:apps/v1:Deployment")
+        if r["inputs"]["metadata"]["name"] == "prometheus-adapter"
+    ]  # fmt: skip
+    (adapter,) = adapters
+    assert adapter["metadata"]["namespace"] in admitted
+    (container,) = adapter["spec"]["template"]["spec"]["containers"]
+    assert "--prometheus-url=http://central-prometheus.monitoring.svc:9090/" in container["args"]
+    assert validate_objects([policy], "1.34", "central") == []
+    broken = copy.deepcopy(policy)
+    broken["spec"]["ingress"][0]["from"][0]["namespaceSelector"] = "monitoring"
+    assert validate_objects([broken], "1.34", "central") != []
+
+
 def test_remote_write_endpoint_is_tls_basic_auth_and_its_path_only(plan_of: Callable[..., Plan]) -> None:
     """Traefik docs, Kubernetes Ingress annotations: router.tls, router.middlewares `<namespace>-<name>@kubernetescrd`;
     middlewares, BasicAuth: `secret` holds htpasswd `users`."""

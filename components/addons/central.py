@@ -13,6 +13,10 @@ central cluster; through its provider):
 * `<c>-central-prometheus`    monitoring.coreos.com/v1 Prometheus `central`: the remote-write receiver, the
                               store (retention from the spec) and the rule evaluator, alerting to Alertmanager
 * `<c>-central-prometheus-service`  core/v1 Service `central-prometheus` in front of it
+* `<c>-central-prometheus-policy`   networking.k8s.io/v1 NetworkPolicy `central-prometheus`: only Meridian's
+                              own pods reach the server (its remote-write receiver takes any sample it is
+                              sent, unauthenticated in-cluster): the `monitoring` namespace, Traefik's pods
+                              (the authenticated push endpoint) and the metrics adapter of the model services
 * `<c>-push-users`            core/v1 Secret `meridian-push-users`: the bcrypt htpasswd entry Traefik checks
 * `<c>-push-auth`             traefik.io/v1alpha1 Middleware `meridian-push-auth` (basicAuth)
 * `<c>-push-ca-keypair`       core/v1 Secret `meridian-push-ca-keypair` (kubernetes.io/tls): the project CA
@@ -71,6 +75,8 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 #: The central Prometheus object and its Service.
 CENTRAL_PROMETHEUS = "central"
 CENTRAL_SERVICE = "central-prometheus"
+#: The label the Prometheus Operator gives the central server's pods (its Service and policy select them).
+PROMETHEUS_POD = {"operator.prometheus.io/name": CENTRAL_PROMETHEUS}
 PROMETHEUS_PORT = 9090
 #: In-cluster, the central cluster's agent writes straight to the server's Service.
 IN_CLUSTER = Endpoints(
@@ -380,10 +386,33 @@ def central_service(labels: Mapping[str, str]) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": CENTRAL_SERVICE, "namespace": NAMESPACE, "labels": dict(labels)},
         "spec": {
-            "selector": {"operator.prometheus.io/name": CENTRAL_PROMETHEUS},
+            "selector": dict(PROMETHEUS_POD),
             "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": "web"}],
         },
     }
+
+
+def central_policy(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Who may reach the central Prometheus pods, on every port (remote write, queries, the Thanos sidecar).
+
+    `enableRemoteWriteReceiver` takes any sample from anyone who reaches the web port, and the
+    in-cluster path carries no credentials: without this policy a notebook or a workflow on the
+    central cluster could write series (a forged request rate scales a model service to its
+    maximum, models.py) or read every site's. Admitted: the `monitoring` namespace (the agent that
+    ships the central cluster's own series, Grafana, Thanos, the blackbox exporter), Traefik's pods
+    (the push endpoint, which checks the collectors' basic auth first) and the model services'
+    metrics adapter. Enforced where the cluster's CNI enforces NetworkPolicies (README, "MLOps").
+    """
+    from .ingress import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
+    from .login import from_namespace, network_policy
+    from .models import ADAPTER_NAMESPACE
+
+    peers = [
+        from_namespace(NAMESPACE),
+        from_namespace(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
+        from_namespace(ADAPTER_NAMESPACE),
+    ]
+    return network_policy(CENTRAL_SERVICE, NAMESPACE, PROMETHEUS_POD, [{"from": peers}], labels)
 
 
 def htpasswd(user: str, password: str) -> str:
@@ -583,6 +612,13 @@ class CentralObservability(pulumi.ComponentResource):
         kubernetes_object(
             f"{cluster_name}-central-prometheus-service",
             central_service(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"]],
+        )
+        kubernetes_object(
+            f"{cluster_name}-central-prometheus-policy",
+            central_policy(labels),
             provider=context.provider,
             parent=self,
             depends_on=[self.collector["namespace"]],
