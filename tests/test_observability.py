@@ -244,6 +244,44 @@ def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Call
     assert validate_objects([broken], "1.34", "central") != []
 
 
+def test_only_grafana_the_log_collectors_and_the_push_endpoint_reach_loki(
+    bundled_plan: Callable[[str], Plan],
+) -> None:
+    """Loki's push API takes any line in-cluster and its query API returns every site's logs: its
+    policy selects exactly the pods the chart renders behind the `loki` Service."""
+    from scripts.render import chart_api_versions, releases, render_release
+    from scripts.validate import builtin_api_versions
+
+    plan = bundled_plan("destine-extremes")
+    name = "kubernetes.io/metadata.name"
+    (policy,) = [
+        r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r["name"] == "postproc-loki-policy"
+    ]  # fmt: skip
+    (rule,) = policy["spec"]["ingress"]
+    admitted = {peer["namespaceSelector"]["matchLabels"][name]: peer.get("podSelector") for peer in rule["from"]}
+    assert set(admitted) == {"monitoring", "node-agents", "traefik"} and admitted["monitoring"] is None
+    assert admitted["traefik"] == {
+        "matchLabels": {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}
+    }
+    # The central cluster's own log collector pushes from node-agents (logs.py, in-cluster URL).
+    alloy = plan.one("kubernetes:helm.sh/v3:Release", "postproc-alloy")["inputs"]
+    assert alloy["namespace"] == "node-agents" and "http://loki.monitoring.svc:3100/" in json.dumps(alloy["values"])
+    # The chart's own pods and Service: the policy's selector picks the pods the Service sends to.
+    resources = [
+        r for r in plan.resources if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == "postproc-loki"
+    ]
+    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
+    rendered = render_release(record, chart_api_versions(record.chart) | builtin_api_versions(record.kube_version), "x")
+    (server,) = [o for o in rendered.objects if o["kind"] == "StatefulSet"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= server["spec"]["template"]["metadata"]["labels"].items()
+    (service,) = [o for o in rendered.objects if o["kind"] == "Service" and o["metadata"]["name"] == "loki"]
+    # ...and the Service sends to those pods, which the policy covers.
+    assert service["spec"]["selector"].items() <= server["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["metadata"]["namespace"] == record.namespace == "monitoring"
+
+
 def test_remote_write_endpoint_is_tls_basic_auth_and_its_path_only(plan_of: Callable[..., Plan]) -> None:
     """Traefik docs, Kubernetes Ingress annotations: router.tls, router.middlewares `<namespace>-<name>@kubernetescrd`;
     middlewares, BasicAuth: `secret` holds htpasswd `users`."""

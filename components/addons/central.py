@@ -26,6 +26,9 @@ central cluster; through its provider):
                               https://<logs_hostname>/loki/api/v1/push on Traefik's push entry point only, a
                               certificate from the project CA, basic auth; the push load balancer admits the
                               observed sites and nothing else (ingress.py `PUSH_ENTRY`, `collector_sources`)
+* `<c>-loki-policy`           networking.k8s.io/v1 NetworkPolicy `loki`: Loki's pods take logs and queries from
+                              `monitoring` (Grafana), `node-agents` (the central cluster's own log collector)
+                              and Traefik's pods (the authenticated push endpoint) only
 * `<c>-alert-rules`           monitoring.coreos.com/v1 PrometheusRule: the alerts (alerts.py)
 * `<c>-blackbox-exporter`     helm.v3.Release of prometheus-blackbox-exporter, and `<c>-probe-<target>`
                               monitoring.coreos.com/v1 Probes of every public hostname (probes.py)
@@ -415,6 +418,30 @@ def central_policy(labels: Mapping[str, str]) -> dict[str, Any]:
     return network_policy(CENTRAL_SERVICE, NAMESPACE, PROMETHEUS_POD, [{"from": peers}], labels)
 
 
+#: The labels the loki chart gives its single-binary pods (templates/single-binary/_helpers-single-binary.tpl
+#: loki.singleBinarySelectorLabels: name, instance, component).
+LOKI_POD = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/component": "single-binary"}
+
+
+def loki_policy(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Who may reach Loki's pods (its push and query APIs).
+
+    Like the central Prometheus, its push API takes any line in-cluster, and its query API returns
+    every site's logs. Admitted: `monitoring` (Grafana), the node agents' namespace (the central
+    cluster's own Alloy pushes in-cluster) and Traefik's pods (the push endpoint, behind basic auth).
+    """
+    from .ingress import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
+    from .login import from_namespace, network_policy
+    from .observability import NODE_AGENTS_NAMESPACE
+
+    peers = [
+        from_namespace(NAMESPACE),
+        from_namespace(NODE_AGENTS_NAMESPACE),
+        from_namespace(TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS),
+    ]
+    return network_policy(LOKI_SERVICE, NAMESPACE, LOKI_POD, [{"from": peers}], labels)
+
+
 def htpasswd(user: str, password: str) -> str:
     """An htpasswd line with a bcrypt hash (what Traefik's basicAuth reads), stable for the same password.
 
@@ -690,6 +717,13 @@ class CentralObservability(pulumi.ComponentResource):
             parent=self,
             depends_on=[self.collector["namespace"], *storage_needs, *context.waits(loki_release)],
             namespace=NAMESPACE,
+        )
+        kubernetes_object(
+            f"{cluster_name}-loki-policy",
+            loki_policy(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"]],
         )
         for route, host, backend in (
             ("metrics", central.metrics_hostname, prometheus),
