@@ -244,6 +244,48 @@ def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Call
     assert validate_objects([broken], "1.34", "central") != []
 
 
+def test_thanos_and_alertmanager_answer_their_own_namespace_only(bundled_plan: Callable[[str], Plan]) -> None:
+    """Thanos Query serves every site's series and Alertmanager takes silences, neither with
+    credentials: their policies admit `monitoring` only, and select the pods that serve."""
+    from scripts.render import chart_api_versions, releases, render_release
+    from scripts.validate import builtin_api_versions
+
+    plan = bundled_plan("destine-extremes")
+    policies = {
+        r["name"]: r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r["name"] in ("postproc-thanos-policy", "postproc-alertmanager-policy")
+    }  # fmt: skip
+    monitoring = [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
+    for policy in policies.values():
+        assert policy["metadata"]["namespace"] == "monitoring" and policy["spec"]["ingress"] == monitoring
+    # Every Thanos workload's pods (Query, Store, the compactor).
+    selector = policies["postproc-thanos-policy"]["spec"]["podSelector"]["matchLabels"]
+    workloads = [
+        r["inputs"] for r in plan.resources
+        if r["type"] in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+        and r["inputs"]["metadata"]["name"].startswith("thanos-")
+    ]  # fmt: skip
+    assert sorted(w["metadata"]["name"] for w in workloads) == ["thanos-compact", "thanos-query", "thanos-store"]
+    for workload in workloads:
+        assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+    # Grafana asks Query, in the namespace the policy admits.
+    assert "http://thanos-query.monitoring.svc:10902" in json.dumps(
+        plan.one("kubernetes:helm.sh/v3:Release", "postproc-kube-prometheus-stack")["inputs"]["values"]
+    )
+    # Alertmanager: the pods the chart's own Service selects (rendered by the real helm).
+    resources = [
+        r for r in plan.resources
+        if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == "postproc-kube-prometheus-stack"
+    ]  # fmt: skip
+    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
+    rendered = render_release(record, chart_api_versions(record.chart) | builtin_api_versions(record.kube_version), "x")
+    (service,) = [
+        o for o in rendered.objects
+        if o["kind"] == "Service" and o["metadata"]["name"] == "kube-prometheus-stack-alertmanager"
+    ]  # fmt: skip
+    assert policies["postproc-alertmanager-policy"]["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+
+
 def test_only_grafana_the_log_collectors_and_the_push_endpoint_reach_loki(
     bundled_plan: Callable[[str], Plan],
 ) -> None:

@@ -26,6 +26,8 @@ central cluster; through its provider):
                               https://<logs_hostname>/loki/api/v1/push on Traefik's push entry point only, a
                               certificate from the project CA, basic auth; the push load balancer admits the
                               observed sites and nothing else (ingress.py `PUSH_ENTRY`, `collector_sources`)
+* `<c>-alertmanager-policy`   networking.k8s.io/v1 NetworkPolicy `alertmanager`: its API (alerts, silences)
+                              from `monitoring` only
 * `<c>-loki-policy`           networking.k8s.io/v1 NetworkPolicy `loki`: Loki's pods take logs and queries from
                               `monitoring` (Grafana), `node-agents` (the central cluster's own log collector)
                               and Traefik's pods (the authenticated push endpoint) only
@@ -402,9 +404,11 @@ def central_policy(labels: Mapping[str, str]) -> dict[str, Any]:
     in-cluster path carries no credentials: without this policy a notebook or a workflow on the
     central cluster could write series (a forged request rate scales a model service to its
     maximum, models.py) or read every site's. Admitted: the `monitoring` namespace (the agent that
-    ships the central cluster's own series, Grafana, Thanos, the blackbox exporter), Traefik's pods
-    (the push endpoint, which checks the collectors' basic auth first) and the model services'
-    metrics adapter. Enforced where the cluster's CNI enforces NetworkPolicies (README, "MLOps").
+    ships the central cluster's own series, Thanos Query), Traefik's pods (the push endpoint, which
+    checks the collectors' basic auth first) and the model services' metrics adapter. Thanos
+    (thanos.py), Alertmanager and Loki have policies of their own. Enforced only where the
+    cluster's CNI enforces NetworkPolicies: Calico or Canal on rke2, capi and Magnum; on eks only
+    with the VPC CNI's network policy agent switched on, which Meridian does not do (README).
     """
     from .ingress import TRAEFIK_NAMESPACE, TRAEFIK_POD_LABELS
     from .login import from_namespace, network_policy
@@ -416,6 +420,22 @@ def central_policy(labels: Mapping[str, str]) -> dict[str, Any]:
         from_namespace(ADAPTER_NAMESPACE),
     ]
     return network_policy(CENTRAL_SERVICE, NAMESPACE, PROMETHEUS_POD, [{"from": peers}], labels)
+
+
+#: The labels of the Alertmanager pods the chart's Service selects (kube-prometheus-stack
+#: templates/alertmanager/service.yaml: name, and the operator's `alertmanager: <object name>`).
+ALERTMANAGER_POD = {"app.kubernetes.io/name": "alertmanager", "alertmanager": ALERTMANAGER_SERVICE[0]}
+
+
+def alertmanager_policy(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Who may reach Alertmanager: `monitoring` only.
+
+    Its API takes alerts and silences from whoever reaches it; the central Prometheus sends there and
+    Grafana reads there, so a workflow on the central cluster cannot mute an alert.
+    """
+    from .login import from_namespace, network_policy
+
+    return network_policy("alertmanager", NAMESPACE, ALERTMANAGER_POD, [{"from": [from_namespace(NAMESPACE)]}], labels)
 
 
 #: The labels the loki chart gives its single-binary pods (templates/single-binary/_helpers-single-binary.tpl
@@ -646,6 +666,13 @@ class CentralObservability(pulumi.ComponentResource):
         kubernetes_object(
             f"{cluster_name}-central-prometheus-policy",
             central_policy(labels),
+            provider=context.provider,
+            parent=self,
+            depends_on=[self.collector["namespace"]],
+        )
+        kubernetes_object(
+            f"{cluster_name}-alertmanager-policy",
+            alertmanager_policy(labels),
             provider=context.provider,
             parent=self,
             depends_on=[self.collector["namespace"]],

@@ -247,8 +247,23 @@ def thanos_documents(
             ],
         },
     }
+    # Query answers every site's series, recent and archived, without credentials; Store serves the
+    # archive to Query; the compactor only its metrics. Their clients are all in `namespace`
+    # (Grafana, Query, the agent scraping them): nothing else reaches them (the central
+    # Prometheus's policy, central.py, closes the other door to the same data).
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "thanos", "namespace": namespace, "labels": _labels("query", labels)},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]}],
+        },
+    }
     return {
         "thanos": account,
+        "thanos-policy": policy,
         "thanos-store": store,
         "thanos-store-service": _service(STORE, "store", namespace, labels, "grpc"),
         "thanos-query": query,
