@@ -102,6 +102,10 @@ def test_every_cluster_gets_a_mount_of_its_own_configured_with_its_api_and_ca(
         assert "kubernetesCaCert" not in config["secret_paths"] and "kubernetesHost" not in config["secret_paths"]
         # No reviewer token: Vault reviews with the token it is shown (module docstring of external_secrets).
         assert config["inputs"]["disableLocalCaJwt"] is True
+        # The server's own default, said because the provider always sends one (module docstring):
+        # an issuer check would refuse the projected tokens of every cluster whose issuer is not
+        # `kubernetes/serviceaccount` (OpenBao path_config.go).
+        assert config["inputs"]["disableIssValidation"] is True
         assert "tokenReviewerJwt" not in config["inputs"]
         for resource in (mount, config, plan.one(ROLE, f"{cluster}-vault-role")):
             assert resource["provider"].startswith(provider["urn"] + "::")
@@ -344,6 +348,14 @@ def test_the_operators_values_are_the_charts_own_keys_and_pass_its_schema(
     broken = {**values, "replicaCount": "two", "webhook": {**values["webhook"], "replicaCount": "two"}}
     errors = sorted(error.json_path for error in jsonschema.Draft202012Validator(schema).iter_errors(broken))
     assert errors == ["$.replicaCount", "$.webhook.replicaCount"]
+    # Spelled out, not taken from the function under test: every pod of the chart (controller,
+    # webhook, cert controller) gets a restricted pod securityContext (the switch the chart reads,
+    # non-root, the runtime's seccomp profile); the chart installs its CRDs; cluster generators
+    # stay out of the operator's RBAC.
+    restricted = {"enabled": True, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    for where in (values, values["webhook"], values["certController"]):
+        assert where["podSecurityContext"] == restricted
+    assert values["installCRDs"] is True and values["processClusterGenerator"] is False
     # Two of each, leader election among the controllers, disruption budgets, restricted pods.
     assert (values["replicaCount"], values["leaderElect"], values["webhook"]["replicaCount"]) == (2, True, 2)
     assert (
