@@ -1160,7 +1160,11 @@ def test_the_run_reads_vault_where_its_own_environment_says(env: pytest.MonkeyPa
     """The session's environment, not the process's: hvac would otherwise fall back to VAULT_ADDR."""
     env.setenv("VAULT_ADDR", f"http://127.0.0.1:{_free_port()}")
     environ = {"VAULT_ADDR": bao.address, "VAULT_TOKEN": bao.root_token}
-    assert VaultSession(environ=environ).read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    runs = VaultSession(environ=environ)
+    assert runs.read("secret", "eo4eu/openstack", "app_secret") == VALUE
+    # Every request waits TIMEOUT_SECONDS at most, not hvac's 30 (hvac/adapters.py keeps the
+    # client's request arguments in `_kwargs`, which its own Adapter.from_adapter reads).
+    assert runs.client().adapter._kwargs["timeout"] == 10
 
 
 def test_vault_is_asked_with_a_timeout(env: pytest.MonkeyPatch) -> None:
@@ -1192,3 +1196,20 @@ def test_which_certificates_a_run_trusts(tmp_path: Path) -> None:
         "VAULT_CAPATH is set but the stack does not allow a CA from the environment "
         "(vault.tls.allow_ca_from_environment)"
     )
+
+
+def test_a_login_answered_with_json_that_is_not_vaults(env: pytest.MonkeyPatch) -> None:
+    """JSON without Vault's `auth` (a proxy's or another API's answer): named, never a traceback."""
+
+    class NotVault(_Quiet):
+        def do_POST(self) -> None:
+            self.send_json(200, {"status": "ok"})
+
+    env.setenv("VAULT_ROLE_ID", "role")
+    env.setenv("VAULT_SECRET_ID", "secret")
+    with _http_server(NotVault) as address:
+        env.setenv("VAULT_ADDR", address)
+        assert _message({"auth": {"method": "approle"}}) == (
+            f"the reply from {address} to the approle login at auth/approle is not Vault's "
+            "(not JSON: a proxy or another server?)"
+        )
