@@ -198,24 +198,40 @@ def test_central_prometheus_receives_keeps_and_alerts(bundled_plan: Callable[[st
         validate(broken, schema_of(prometheus_crd("prometheuses"), "v1"))
 
 
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def admitted_namespaces(policy: dict[str, Any]) -> dict[str, Any]:
+    """namespace -> the selector of its admitted pods (None: all of them), of a one-rule policy."""
+    (rule,) = policy["spec"]["ingress"]
+    return {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: peer.get("podSelector")
+            for peer in rule["from"]}  # fmt: skip
+
+
+def rendered_objects(plan: Plan, release: str) -> list[dict[str, Any]]:
+    """`helm template` of one of the plan's releases, through the program's render path."""
+    from scripts.render import chart_api_versions, releases, render_release
+    from scripts.validate import builtin_api_versions
+
+    resources = [r for r in plan.resources if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == release]
+    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
+    apis = chart_api_versions(record.chart) | builtin_api_versions(record.kube_version)
+    return list(render_release(record, apis, release).objects)
+
+
 def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Callable[[str], Plan]) -> None:
     """Its remote-write receiver takes any sample, unauthenticated in-cluster: a NetworkPolicy admits
     the pods that write and query (every one of them found in the plan), and nobody else."""
     from scripts.validate import validate_objects
 
     plan = bundled_plan("destine-extremes")
-    name = "kubernetes.io/metadata.name"
-    (policy,) = [
-        r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if r["name"] == "postproc-central-prometheus-policy"
-    ]  # fmt: skip
+    policy = plan.one(NETWORK_POLICY, "postproc-central-prometheus-policy")["inputs"]
     service = plan.one("kubernetes:core/v1:Service", "postproc-central-prometheus-service")["inputs"]
     # The pods the Service sends to, and only those (the Prometheus Operator's pod label).
     assert policy["metadata"]["namespace"] == service["metadata"]["namespace"] == "monitoring"
     assert policy["spec"]["podSelector"] == {"matchLabels": service["spec"]["selector"]}
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    (rule,) = policy["spec"]["ingress"]
-    admitted = {peer["namespaceSelector"]["matchLabels"][name]: peer.get("podSelector") for peer in rule["from"]}
+    admitted = admitted_namespaces(policy)
     # Traefik's pods only, of its namespace (the push endpoint, behind basic auth).
     assert admitted == {
         "monitoring": None,
@@ -247,14 +263,11 @@ def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Call
 def test_thanos_and_alertmanager_answer_their_own_namespace_only(bundled_plan: Callable[[str], Plan]) -> None:
     """Thanos Query serves every site's series and Alertmanager takes silences, neither with
     credentials: their policies admit `monitoring` only, and select the pods that serve."""
-    from scripts.render import chart_api_versions, releases, render_release
-    from scripts.validate import builtin_api_versions
-
     plan = bundled_plan("destine-extremes")
     policies = {
-        r["name"]: r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if r["name"] in ("postproc-thanos-policy", "postproc-alertmanager-policy")
-    }  # fmt: skip
+        name: plan.one(NETWORK_POLICY, name)["inputs"]
+        for name in ("postproc-thanos-policy", "postproc-alertmanager-policy")
+    }
     monitoring = [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
     for policy in policies.values():
         assert policy["metadata"]["namespace"] == "monitoring" and policy["spec"]["ingress"] == monitoring
@@ -273,14 +286,8 @@ def test_thanos_and_alertmanager_answer_their_own_namespace_only(bundled_plan: C
         plan.one("kubernetes:helm.sh/v3:Release", "postproc-kube-prometheus-stack")["inputs"]["values"]
     )
     # Alertmanager: the pods the chart's own Service selects (rendered by the real helm).
-    resources = [
-        r for r in plan.resources
-        if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == "postproc-kube-prometheus-stack"
-    ]  # fmt: skip
-    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
-    rendered = render_release(record, chart_api_versions(record.chart) | builtin_api_versions(record.kube_version), "x")
     (service,) = [
-        o for o in rendered.objects
+        o for o in rendered_objects(plan, "postproc-kube-prometheus-stack")
         if o["kind"] == "Service" and o["metadata"]["name"] == "kube-prometheus-stack-alertmanager"
     ]  # fmt: skip
     assert policies["postproc-alertmanager-policy"]["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
@@ -291,17 +298,9 @@ def test_only_grafana_the_log_collectors_and_the_push_endpoint_reach_loki(
 ) -> None:
     """Loki's push API takes any line in-cluster and its query API returns every site's logs: its
     policy selects exactly the pods the chart renders behind the `loki` Service."""
-    from scripts.render import chart_api_versions, releases, render_release
-    from scripts.validate import builtin_api_versions
-
     plan = bundled_plan("destine-extremes")
-    name = "kubernetes.io/metadata.name"
-    (policy,) = [
-        r["inputs"] for r in plan.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if r["name"] == "postproc-loki-policy"
-    ]  # fmt: skip
-    (rule,) = policy["spec"]["ingress"]
-    admitted = {peer["namespaceSelector"]["matchLabels"][name]: peer.get("podSelector") for peer in rule["from"]}
+    policy = plan.one(NETWORK_POLICY, "postproc-loki-policy")["inputs"]
+    admitted = admitted_namespaces(policy)
     assert set(admitted) == {"monitoring", "node-agents", "traefik"} and admitted["monitoring"] is None
     assert admitted["traefik"] == {
         "matchLabels": {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/instance": "traefik-traefik"}
@@ -310,18 +309,14 @@ def test_only_grafana_the_log_collectors_and_the_push_endpoint_reach_loki(
     alloy = plan.one("kubernetes:helm.sh/v3:Release", "postproc-alloy")["inputs"]
     assert alloy["namespace"] == "node-agents" and "http://loki.monitoring.svc:3100/" in json.dumps(alloy["values"])
     # The chart's own pods and Service: the policy's selector picks the pods the Service sends to.
-    resources = [
-        r for r in plan.resources if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == "postproc-loki"
-    ]
-    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
-    rendered = render_release(record, chart_api_versions(record.chart) | builtin_api_versions(record.kube_version), "x")
-    (server,) = [o for o in rendered.objects if o["kind"] == "StatefulSet"]
+    objects = rendered_objects(plan, "postproc-loki")
+    (server,) = [o for o in objects if o["kind"] == "StatefulSet"]
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= server["spec"]["template"]["metadata"]["labels"].items()
-    (service,) = [o for o in rendered.objects if o["kind"] == "Service" and o["metadata"]["name"] == "loki"]
+    (service,) = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "loki"]
     # ...and the Service sends to those pods, which the policy covers.
     assert service["spec"]["selector"].items() <= server["spec"]["template"]["metadata"]["labels"].items()
-    assert policy["metadata"]["namespace"] == record.namespace == "monitoring"
+    assert policy["metadata"]["namespace"] == service["metadata"]["namespace"] == "monitoring"
 
 
 def test_remote_write_endpoint_is_tls_basic_auth_and_its_path_only(plan_of: Callable[..., Plan]) -> None:

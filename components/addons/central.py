@@ -656,27 +656,18 @@ class CentralObservability(pulumi.ComponentResource):
             parent=self,
             depends_on=[stack, *thanos_needs],
         )
-        kubernetes_object(
-            f"{cluster_name}-central-prometheus-service",
-            central_service(labels),
-            provider=context.provider,
-            parent=self,
-            depends_on=[self.collector["namespace"]],
-        )
-        kubernetes_object(
-            f"{cluster_name}-central-prometheus-policy",
-            central_policy(labels),
-            provider=context.provider,
-            parent=self,
-            depends_on=[self.collector["namespace"]],
-        )
-        kubernetes_object(
-            f"{cluster_name}-alertmanager-policy",
-            alertmanager_policy(labels),
-            provider=context.provider,
-            parent=self,
-            depends_on=[self.collector["namespace"]],
-        )
+        for suffix, document in (
+            ("central-prometheus-service", central_service(labels)),
+            ("central-prometheus-policy", central_policy(labels)),
+            ("alertmanager-policy", alertmanager_policy(labels)),
+        ):
+            kubernetes_object(
+                f"{cluster_name}-{suffix}",
+                document,
+                provider=context.provider,
+                parent=self,
+                depends_on=[self.collector["namespace"]],
+            )
         project = spec.project.name
         password = secrets.secret(observability.push_password)
         users = k8s.core.v1.Secret(
