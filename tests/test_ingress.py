@@ -23,7 +23,7 @@ import jsonschema
 import pulumi
 import pytest
 import yaml
-from conftest import PlanCache, load_platform
+from conftest import PlanCache, load_platform, rendered_release
 from helm_values import unknown_keys
 
 from components.addons import ADDONS
@@ -144,12 +144,8 @@ def assert_sized(resources: Mapping[str, Any], where: str) -> None:
 def rendered(plan: Plan, chart: str) -> Rendered:
     """`helm template` of the buildspace release of `chart`, through the program's render path."""
     if chart not in _RENDERS:
-        # Only the two ingress releases: the hub's holds secret values, which render needs revealed.
-        wanted = {f"{CLUSTER}-{chart}"}
-        resources = [r for r in plan.resources if r["type"] != RELEASE or r["name"] in wanted]
-        (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
-        apis = chart_api_versions(record.chart) | builtin_api_versions(record.kube_version)
-        _RENDERS[chart] = render_release(record, apis, str(STACK_FILE))
+        # Only this release: the hub's holds secret values, which render needs revealed.
+        _RENDERS[chart] = rendered_release(plan, f"{CLUSTER}-{chart}", str(STACK_FILE))
     return _RENDERS[chart]
 
 

@@ -24,7 +24,7 @@ import jmespath
 import jsonschema
 import pytest
 import yaml
-from conftest import load_platform
+from conftest import load_platform, rendered_release
 from helm_values import unknown_keys
 
 from components.addons.central import alertmanager_config, htpasswd, receiver_secret_refs, role_attribute_path
@@ -209,14 +209,7 @@ def admitted_namespaces(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def rendered_objects(plan: Plan, release: str) -> list[dict[str, Any]]:
-    """`helm template` of one of the plan's releases, through the program's render path."""
-    from scripts.render import chart_api_versions, releases, render_release
-    from scripts.validate import builtin_api_versions
-
-    resources = [r for r in plan.resources if r["type"] != "kubernetes:helm.sh/v3:Release" or r["name"] == release]
-    (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
-    apis = chart_api_versions(record.chart) | builtin_api_versions(record.kube_version)
-    return list(render_release(record, apis, release).objects)
+    return list(rendered_release(plan, release).objects)
 
 
 def test_only_meridians_own_pods_reach_the_central_prometheus(bundled_plan: Callable[[str], Plan]) -> None:

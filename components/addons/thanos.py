@@ -254,7 +254,11 @@ def thanos_documents(
     policy = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": {"name": "thanos", "namespace": namespace, "labels": _labels("query", labels)},
+        "metadata": {
+            "name": "thanos",
+            "namespace": namespace,
+            "labels": {**labels, "app.kubernetes.io/name": "thanos"},
+        },
         "spec": {
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "thanos"}},
             "policyTypes": ["Ingress"],
