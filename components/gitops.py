@@ -18,7 +18,7 @@ Fleet (Rancher Fleet, standalone; chart lock `fleet-crd`, `fleet`):
 * `<r>-git-auth`                 Secret with the repo's credentials (basic-auth or ssh-auth), if any
 * `<r>-gitrepo`                  fleet.cattle.io/v1alpha1 GitRepo `<r>` targeting the clusters its selector matches
 * `<c>-<release>-helmop`         fleet.cattle.io/v1alpha1 HelmOp `<c>-<release>` per add-on release of a
-                                 cluster with `addons.delivery: gitops` (`release_groups`)
+                                 cluster with `addons.delivery: gitops` (`GitOps.deliver`)
 
 Sveltos (chart lock `projectsveltos`; agentless, `sveltos_values`: its controllers and agents
 on the management cluster deploy to each cluster through its kubeconfig):
@@ -35,8 +35,10 @@ A capi cluster built from the cluster running Sveltos gets no Secret and no Svel
 finds Cluster API's Cluster objects itself, and its Cluster object carries the labels
 (spec.gitops.discovered, clusters/capi.py).
 
-On every other registered cluster, through its own provider: the engine's identity (`_identity`),
-and with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`.
+On every other registered cluster, through its own provider: the engine's identity (`_login`),
+and with Fleet its agent's namespace `cattle-fleet-system` at Pod Security `baseline`. Under the
+add-on whose release the engine installs there: `<c>-<release>-delivered`, a command that waits
+until the engine has deployed it (`release_deployed`, components/delivered.py).
 
 Reachability: the management cluster's site is admitted to every registered cluster's API,
 and with Fleet every registered cluster's site to the management cluster's
@@ -50,8 +52,11 @@ management cluster can therefore administer every registered cluster (README, "G
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -192,23 +197,6 @@ def sveltos_cluster_document(name: str, labels: Mapping[str, str]) -> dict[str, 
     }
 
 
-def release_groups(releases: Sequence[GitOpsRelease]) -> dict[str, list[GitOpsRelease]]:
-    """The releases by cluster: one engine object per cluster and release, named `<cluster>-<release>`.
-
-    Decision (README, "GitOps"): each cluster's release is its own object, selecting the add-on's
-    label and that cluster's name, rather than one object per value set or engine-side templating.
-    Its name never changes with its values, so a new chart version or MIG layout updates the object
-    in place and the engine upgrades the release; an object renamed instead would be created
-    beside the old one and the old one's deletion would uninstall the release both own (Sveltos
-    withdraws a deleted profile's charts; Fleet's agent cleans up a removed bundle's release).
-    The values are the record's whichever way the chart is delivered.
-    """
-    groups: dict[str, list[GitOpsRelease]] = {}
-    for item in releases:
-        groups.setdefault(f"{item.cluster}-{item.release.release_name}", []).append(item)
-    return groups
-
-
 #: Values Fleet rewrites even with `disablePreProcess` (target/builder.go processLabelValues, v0.16.1).
 FLEET_LABEL_VALUE = "global.fleet.clusterLabels."
 
@@ -345,7 +333,18 @@ def git_auth_data(repo: GitRepoSpec) -> dict[str, pulumi.Input[str]]:
 
 
 class GitOps(pulumi.ComponentResource):
-    """The project's GitOps engine on its management cluster, every other cluster registered with it."""
+    """The project's GitOps engine on its management cluster, every other cluster registered with it.
+
+    Built in three steps the Platform takes in cluster order (components/platform.py): the
+    engine when its management cluster and that cluster's add-ons exist; `register` for each
+    registered cluster, once the cluster exists; `deliver` for each release an add-on of a
+    `delivery: gitops` cluster hands over, which returns what the add-on's own objects wait for.
+    """
+
+    #: The engine's release on the management cluster (Fleet's manager, Sveltos).
+    home: pulumi.Resource
+    #: The namespace of the registrations (Fleet's workspace, Sveltos's clusters' namespace).
+    workspace: Any
 
     def __init__(
         self,
@@ -353,43 +352,39 @@ class GitOps(pulumi.ComponentResource):
         spec: PlatformSpec,
         *,
         provider: pulumi.ProviderResource,
-        kubeconfigs: Mapping[str, pulumi.Output[str]],
-        providers: Mapping[str, pulumi.ProviderResource],
+        kubeconfig: pulumi.Output[str],
         labels: Mapping[str, str],
-        releases: Sequence[GitOpsRelease] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Install the engine and register the clusters.
+        """Install the engine on the management cluster (and, with Fleet, its repos).
 
         :param spec: the validated spec (its `gitops` names an engine and the management cluster).
         :param provider: the management cluster's Kubernetes provider.
-        :param kubeconfigs: every cluster's admin kubeconfig (secret), by cluster key: where each API is.
-        :param releases: the add-on releases the engine installs (clusters with `addons.delivery: gitops`).
-        :param providers: every cluster's Kubernetes provider, by cluster key: the engine's identity
-            (and, with Fleet, the agent's namespace) are made on each registered cluster through it.
+        :param kubeconfig: the management cluster's admin kubeconfig (secret): where its API is.
         :param labels: labels for the objects made on the management cluster (the project's).
         """
         import pulumi_kubernetes as k8s
 
         assert spec.gitops is not None and spec.gitops.engine != "none"  # the Platform builds it only then
-        engine = spec.gitops.engine
+        self.engine = engine = spec.gitops.engine
         super().__init__(f"meridian:gitops:{'Fleet' if engine == 'fleet' else 'Sveltos'}", name, None, opts)
+        self.spec = spec
+        self.provider = provider
+        self.labels = dict(labels)
         management = str(spec.gitops.management_cluster)
         self.registered = registered_clusters(spec)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-        # Clusters the engine finds by itself (Sveltos, Cluster API clusters of its own cluster) need
-        # neither an identity nor a registration: their Cluster object carries the labels (capi.py).
-        identities = {
-            cluster: self._identity(cluster, engine, kubeconfigs[cluster], providers[cluster], labels)
-            for cluster in self.registered
-            if not discovered(spec, cluster)
-        }
+        self.objects: list[pulumi.Resource] = []
+        self.delivered: list[str] = []
+        #: Per registered cluster: its kubeconfig and provider (`register`), then the engine's login there.
+        self._clusters: dict[str, tuple[pulumi.Output[str], pulumi.ProviderResource]] = {}
+        self._logins: dict[str, Login] = {}
+        self._registrations: dict[str, list[pulumi.Resource]] = {}
         if engine == "fleet":
             from .addons.external_secrets import api_endpoint
 
             # The API's URL and CA certificate are public (every client is shown them): not secret,
             # though the kubeconfig they are read from is.
-            endpoint = pulumi.Output.unsecret(kubeconfigs[management].apply(api_endpoint))
+            endpoint = pulumi.Output.unsecret(kubeconfig.apply(api_endpoint))
             # Fleet 0.16.1's pods set no seccomp profile (charts/fleet/templates/deployment*.yaml, the
             # agent's manifest.go), which `restricted` requires: `baseline`, warning of the rest.
             home = addon_namespace(
@@ -403,10 +398,10 @@ class GitOps(pulumi.ComponentResource):
             )
             crds, manager = fleet_releases(spec, endpoint[0], endpoint[1])
             crd_release = deliver(crds, provider=provider, parent=self, namespace=home.metadata.name)
-            manager_release = deliver(
+            self.home = deliver(
                 manager, provider=provider, parent=self, depends_on=[crd_release], namespace=home.metadata.name
             )
-            workspace = addon_namespace(
+            self.workspace = workspace = addon_namespace(
                 f"{management}-fleet-workspace",
                 FLEET_WORKSPACE,
                 labels=labels,
@@ -414,31 +409,8 @@ class GitOps(pulumi.ComponentResource):
                 provider=provider,
                 parent=self,
             )
-            self.objects: list[pulumi.Resource] = []
-            for cluster in self.registered:
-                kubeconfig, ready = identities[cluster]
-                # The agent's namespace on the registered cluster, made before Fleet deploys into it:
-                # rke2's CIS profile makes `restricted` every namespace's default, which the agent
-                # (no seccomp profile) does not meet; Fleet's own apply sets no labels to undo this.
-                agent_home = addon_namespace(
-                    f"{cluster}-fleet-agent-namespace",
-                    FLEET_NAMESPACE,
-                    labels=labels,
-                    enforce="baseline",
-                    warn="restricted",
-                    provider=providers[cluster],
-                    parent=self,
-                )
-                self._register(
-                    f"{cluster}-fleet",
-                    fleet_cluster_document(cluster, cluster_labels(spec, cluster)),
-                    secret=(f"{cluster}-kubeconfig", workspace.metadata.name, FLEET_KUBECONFIG_KEY, kubeconfig),
-                    provider=provider,
-                    labels=labels,
-                    depends_on=[manager_release, agent_home, *ready],
-                )
             for repo_name, repo in spec.gitops.repos.items():
-                first: list[pulumi.Resource] = [manager_release, workspace]
+                first: list[pulumi.Resource] = [self.home, self.workspace]
                 if repo.credentials is not None:
                     kind = "kubernetes.io/ssh-auth" if repo.credentials.ssh_private_key else "kubernetes.io/basic-auth"
                     first.append(
@@ -449,7 +421,7 @@ class GitOps(pulumi.ComponentResource):
                             ),
                             type=kind,
                             string_data=git_auth_data(repo),
-                            opts=on_cluster,
+                            opts=pulumi.ResourceOptions(parent=self, provider=provider),
                         )
                     )
                 self.objects.append(
@@ -461,16 +433,6 @@ class GitOps(pulumi.ComponentResource):
                         depends_on=first,
                     )
                 )
-            for object_name, group in release_groups(releases).items():
-                self.objects.append(
-                    kubernetes_object(
-                        object_name + ENGINE_OBJECT_SUFFIX[HELMOP],
-                        helmop_document(object_name, group, labels),
-                        provider=provider,
-                        parent=self,
-                        depends_on=[manager_release, workspace, *self._waits(group)],
-                    )
-                )
         else:
             home = addon_namespace(
                 f"{management}-sveltos-namespace",
@@ -480,8 +442,8 @@ class GitOps(pulumi.ComponentResource):
                 provider=provider,
                 parent=self,
             )
-            release = deliver(sveltos_release(spec), provider=provider, parent=self, namespace=home.metadata.name)
-            clusters_namespace = addon_namespace(
+            self.home = deliver(sveltos_release(spec), provider=provider, parent=self, namespace=home.metadata.name)
+            self.workspace = addon_namespace(
                 f"{management}-sveltos-clusters",
                 SVELTOS_CLUSTERS,
                 labels=labels,
@@ -489,36 +451,88 @@ class GitOps(pulumi.ComponentResource):
                 provider=provider,
                 parent=self,
             )
-            self.objects = []
-            for cluster in self.registered:
-                if cluster not in identities:
-                    continue
-                kubeconfig, ready = identities[cluster]
-                self._register(
-                    f"{cluster}-sveltos",
-                    sveltos_cluster_document(cluster, cluster_labels(spec, cluster)),
-                    secret=(
-                        f"{cluster}-sveltos-kubeconfig",
-                        clusters_namespace.metadata.name,
-                        SVELTOS_KUBECONFIG_KEY,
-                        kubeconfig,
-                    ),
-                    provider=provider,
-                    labels=labels,
-                    depends_on=[release, *ready],
-                )
-            for object_name, group in release_groups(releases).items():
-                self.objects.append(
-                    kubernetes_object(
-                        object_name + ENGINE_OBJECT_SUFFIX[CLUSTER_PROFILE],
-                        cluster_profile_document(f"{spec.project.name}-{object_name}", group, labels),
-                        provider=provider,
-                        parent=self,
-                        depends_on=[release, *self._waits(group)],
-                    )
-                )
+
+    def register(self, cluster: str, kubeconfig: pulumi.Output[str], provider: pulumi.ProviderResource) -> None:
+        """Register `cluster` (built): the engine's identity there, its kubeconfig Secret and the engine's object.
+
+        Clusters the engine finds by itself (Sveltos, Cluster API clusters of its own cluster) get
+        neither an identity nor a registration here: their Cluster object carries the labels (capi.py).
+        """
+        self._clusters[cluster] = (kubeconfig, provider)
+        if discovered(self.spec, cluster):
+            return
+        login = self._login(cluster)
+        labels = cluster_labels(self.spec, cluster)
+        if self.engine == "fleet":
+            # The agent's namespace on the registered cluster, made before Fleet deploys into it:
+            # rke2's CIS profile makes `restricted` every namespace's default, which the agent
+            # (no seccomp profile) does not meet; Fleet's own apply sets no labels to undo this.
+            agent_home = addon_namespace(
+                f"{cluster}-fleet-agent-namespace",
+                FLEET_NAMESPACE,
+                labels=self.labels,
+                enforce="baseline",
+                warn="restricted",
+                provider=provider,
+                parent=self,
+            )
+            self._register(
+                f"{cluster}-fleet",
+                fleet_cluster_document(cluster, labels),
+                secret=(f"{cluster}-kubeconfig", self.workspace.metadata.name, FLEET_KUBECONFIG_KEY, login.kubeconfig),
+                depends_on=[self.home, self.workspace, agent_home, *login.made],
+            )
+        else:
+            self._register(
+                f"{cluster}-sveltos",
+                sveltos_cluster_document(cluster, labels),
+                secret=(
+                    f"{cluster}-sveltos-kubeconfig",
+                    self.workspace.metadata.name,
+                    SVELTOS_KUBECONFIG_KEY,
+                    login.kubeconfig,
+                ),
+                depends_on=[self.home, self.workspace, *login.made],
+            )
+
+    def deliver(self, item: GitOpsRelease, parent: pulumi.Resource) -> pulumi.Resource:
+        """Hand `item` to the engine; the returned wait succeeds once the engine has installed it.
+
+        The engine's object (`<cluster>-<release>`, a HelmOp or a ClusterProfile) is made on the
+        management cluster after what the release needs on its cluster (`item.depends_on`) and
+        after the cluster's registration; the wait (`<cluster>-<release>-delivered`, under
+        `parent`, the add-on's component) polls the cluster for the deployed release
+        (components/delivered.py), so the add-on's own objects of the chart's kinds, and the
+        add-ons after it, come after the chart.
+        """
+        cluster = item.cluster
+        assert cluster in self._clusters, f"{cluster} is delivered to before it is registered"  # program order
+        name = f"{cluster}-{item.release.release_name}"
+        self.delivered.append(name)
+        registration = [self.home, *self._registrations.get(cluster, [])]
+        if self.engine == "fleet":
+            document = helmop_document(name, [item], self.labels)
+            resource = name + ENGINE_OBJECT_SUFFIX[HELMOP]
+        else:
+            document = cluster_profile_document(f"{self.spec.project.name}-{name}", [item], self.labels)
+            resource = name + ENGINE_OBJECT_SUFFIX[CLUSTER_PROFILE]
+        engine_object = kubernetes_object(
+            resource,
+            document,
+            provider=self.provider,
+            parent=self,
+            depends_on=[*registration, self.workspace, *item.depends_on],
+        )
+        self.objects.append(engine_object)
+        login = self._login(cluster)
+        # After the binding too: a discovered cluster's login exists only for this wait, and a token
+        # RBAC does not yet bind would be refused (403), which ends the wait.
+        return release_deployed(name, item.release, login, after=[engine_object, *login.made], parent=parent)
+
+    def close(self) -> None:
+        """Record the component's outputs once every cluster is registered and every release delivered."""
         self.register_outputs(
-            {"engine": engine, "registered": self.registered, "releases": sorted(release_groups(releases))}
+            {"engine": self.engine, "registered": self.registered, "releases": sorted(self.delivered)}
         )
 
     def _register(
@@ -527,8 +541,6 @@ class GitOps(pulumi.ComponentResource):
         document: dict[str, Any],
         *,
         secret: tuple[str, pulumi.Input[str], str, pulumi.Output[str]],
-        provider: pulumi.ProviderResource,
-        labels: Mapping[str, str],
         depends_on: list[pulumi.Resource],
     ) -> None:
         """A cluster's registration on the management cluster: its kubeconfig Secret, then the engine's object.
@@ -541,48 +553,41 @@ class GitOps(pulumi.ComponentResource):
         name, namespace, key, kubeconfig = secret
         stored = k8s.core.v1.Secret(
             f"{prefix}-kubeconfig",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=self.labels),
             string_data={key: kubeconfig},
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
         )
-        self.objects.append(
-            kubernetes_object(
-                f"{prefix}-cluster", document, provider=provider, parent=self, depends_on=[*depends_on, stored]
-            )
+        registration = kubernetes_object(
+            f"{prefix}-cluster", document, provider=self.provider, parent=self, depends_on=[*depends_on, stored]
         )
+        self.objects.append(registration)
+        self._registrations[prefix.rsplit("-", 1)[0]] = [registration]
 
-    def _waits(self, group: Sequence[GitOpsRelease]) -> list[pulumi.Resource]:
-        """What must exist on the clusters before the engine installs `group` there (their ConfigMaps, namespaces)."""
-        return [resource for item in group for resource in item.depends_on]
-
-    def _identity(
-        self,
-        cluster: str,
-        engine: str,
-        kubeconfig: pulumi.Output[str],
-        provider: pulumi.ProviderResource,
-        labels: Mapping[str, str],
-    ) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
-        """The engine's service account on `cluster`, and a kubeconfig that logs in as it (secret).
+    def _login(self, cluster: str) -> Login:
+        """The engine's service account on `cluster` and how to log in as it (made once per cluster).
 
         A token Secret (`kubernetes.io/service-account-token`): the API's token controller fills
         it in, and pulumi-kubernetes waits for that (its awaiter for the type, pulumi-kubernetes#2048);
-        the account must exist first (pulumi-kubernetes#4396).
+        the account must exist first (pulumi-kubernetes#4396). A cluster the engine discovers by
+        itself gets one only when a release is delivered to it: the delivery's wait logs in with it.
         """
+        if cluster in self._logins:
+            return self._logins[cluster]
         import pulumi_kubernetes as k8s
 
         from .addons.external_secrets import api_endpoint
 
+        kubeconfig, provider = self._clusters[cluster]
         on_target = pulumi.ResourceOptions(parent=self, provider=provider)
         account = k8s.core.v1.ServiceAccount(
-            f"{cluster}-{engine}-identity",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, namespace="kube-system", labels=dict(labels)),
+            f"{cluster}-{self.engine}-identity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, namespace="kube-system", labels=self.labels),
             automount_service_account_token=False,
             opts=on_target,
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{cluster}-{engine}-identity",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, labels=dict(labels)),
+            f"{cluster}-{self.engine}-identity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, labels=self.labels),
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
             ),
@@ -590,19 +595,89 @@ class GitOps(pulumi.ComponentResource):
             opts=on_target,
         )
         token_secret = k8s.core.v1.Secret(
-            f"{cluster}-{engine}-identity-token",
+            f"{cluster}-{self.engine}-identity-token",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{ENGINE_ACCOUNT}-token",
                 namespace="kube-system",
-                labels=dict(labels),
+                labels=self.labels,
                 annotations={"kubernetes.io/service-account.name": ENGINE_ACCOUNT},
             ),
             type="kubernetes.io/service-account-token",
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[account]),
         )
         endpoint = pulumi.Output.unsecret(kubeconfig.apply(api_endpoint))
-        token = token_secret.data.apply(lambda data: base64.b64decode((data or {})["token"]).decode())
+        token: pulumi.Output[str] = pulumi.Output.secret(
+            token_secret.data.apply(lambda data: base64.b64decode((data or {})["token"]).decode())
+        )
         config = pulumi.Output.all(endpoint, token).apply(
             lambda args: token_kubeconfig(cluster, args[0][0], args[0][1], args[1])
         )
-        return pulumi.Output.secret(config), [binding, token_secret]
+        login = Login(
+            kubeconfig=pulumi.Output.secret(config),
+            # Public, but taken from the kubeconfig, a secret whose parts stay secret in the state.
+            server=pulumi.Output.secret(endpoint.apply(lambda found: found[0])),
+            ca_pem=pulumi.Output.secret(endpoint.apply(lambda found: found[1])),
+            token=token,
+            made=(binding, token_secret),
+        )
+        self._logins[cluster] = login
+        return login
+
+
+@dataclass(frozen=True)
+class Login:
+    """How the engine (and the delivery waits) log in to one registered cluster."""
+
+    #: A kubeconfig with the engine's token (secret): what the registration Secret holds.
+    kubeconfig: pulumi.Output[str]
+    #: The API's URL and the CA that signed its serving certificate (public).
+    server: pulumi.Output[str]
+    ca_pem: pulumi.Output[str]
+    #: The engine's service-account token (secret).
+    token: pulumi.Output[str]
+    #: The binding and the token Secret: what must exist before anyone logs in.
+    made: tuple[pulumi.Resource, ...]
+
+
+#: Seconds a delivery's wait gives the engine beyond the release's own Helm timeout: Fleet's manager
+#: deploys its agent to a newly registered cluster first, and both engines reconcile on their own
+#: schedule. Past this, `pulumi up` fails loudly, naming the release.
+DELIVERY_GRACE_SECONDS = 1200
+#: Seconds between two looks at the release.
+DELIVERY_INTERVAL_SECONDS = 15
+
+
+def release_deployed(
+    name: str, release: ChartRelease, login: Login, *, after: Sequence[pulumi.Resource], parent: pulumi.Resource
+) -> pulumi.Resource:
+    """`<name>-delivered`: a `command.local.Command` that waits for the engine to deploy `release` (delivered.py).
+
+    A real provider resource, run where Pulumi runs (it needs `python3` there, as the program
+    does). It runs again when the chart version or the values change: an upgrade is waited for too.
+    """
+    import pulumi_command as command
+
+    from . import delivered
+
+    values_digest = pulumi.Output.from_input(release.values).apply(
+        lambda values: hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+    )
+    return command.local.Command(
+        f"{name}-delivered",
+        create=Path(delivered.__file__).read_text(encoding="utf-8"),
+        interpreter=["python3", "-c"],
+        environment={
+            "MERIDIAN_API_SERVER": login.server,
+            "MERIDIAN_API_CA": login.ca_pem,
+            "MERIDIAN_API_TOKEN": login.token,
+            "MERIDIAN_RELEASE": release.release_name,
+            "MERIDIAN_RELEASE_NAMESPACE": release.namespace,
+            "MERIDIAN_CHART_VERSION": release.chart.version,
+            "MERIDIAN_WAIT_TIMEOUT": str(release.timeout + DELIVERY_GRACE_SECONDS),
+            "MERIDIAN_WAIT_INTERVAL": str(DELIVERY_INTERVAL_SECONDS),
+        },
+        # The digest, not the values: it shows that something changed without showing a value.
+        triggers=[release.chart.version, pulumi.Output.unsecret(values_digest)],
+        logging=command.local.Logging.STDERR,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
+    )

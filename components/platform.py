@@ -33,8 +33,6 @@ class Platform(pulumi.ComponentResource):
     """Project-wide components by key (components/addons PROJECT_SERVICES): the push CA."""
     gitops: Any = None
     """The GitOps engine's component on the management cluster (components/gitops.py), if the spec has one."""
-    gitops_releases: list[Any]
-    """Releases the add-ons of `addons.delivery: gitops` clusters hand to the engine (addons.base.GitOpsRelease)."""
 
     @property
     def gpu_operators(self) -> dict[str, Any]:
@@ -67,7 +65,7 @@ class Platform(pulumi.ComponentResource):
         self.clusters = {}
         self.addons = {}
         self.project_services = {}
-        self.gitops_releases = []
+        self.gitops = None
         from .addons import PROJECT_SERVICES
 
         for service in PROJECT_SERVICES:
@@ -78,7 +76,9 @@ class Platform(pulumi.ComponentResource):
             from .reachability import api_allow_list, sources
 
             # Each cluster with its add-ons; a capi cluster after its management cluster's, whose
-            # Cluster API providers build it (build_order).
+            # Cluster API providers build it, and a cluster whose add-ons the GitOps engine delivers
+            # after the engine (build_order).
+            engine_home = str(spec.gitops.management_cluster) if spec.gitops is not None and engine_of(spec) else None
             for cluster_name in build_order(spec):
                 cluster = spec.clusters[cluster_name]
                 management = None
@@ -98,21 +98,13 @@ class Platform(pulumi.ComponentResource):
                     management=management,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+                if self.gitops is not None and cluster_name in self.gitops.registered:
+                    self._register(cluster_name)
                 self._addons(spec, cluster_name)
-        if spec.gitops is not None and spec.gitops.engine != "none":
-            from .gitops import GitOps
-
-            management = self.clusters[str(spec.gitops.management_cluster)]
-            self.gitops = GitOps(
-                f"{management.name}-gitops",
-                spec,
-                provider=management.provider,
-                kubeconfigs={name: cluster.kubeconfig for name, cluster in self.clusters.items()},
-                providers={name: cluster.provider for name, cluster in self.clusters.items()},
-                releases=self.gitops_releases,
-                labels=management.labels,
-                opts=pulumi.ResourceOptions(parent=management),
-            )
+                if cluster_name == engine_home:
+                    self._engine(spec, cluster_name)
+        if self.gitops is not None:
+            self.gitops.close()
         if spec.vault is not None and spec.vault.write_back is not None:
             from .vaultside import vault_project
             from .writeback import VaultWriteBack
@@ -142,6 +134,31 @@ class Platform(pulumi.ComponentResource):
             )
         self.register_outputs({"sites": sorted(self.sites), "clusters": sorted(self.clusters)})
 
+    def _engine(self, spec: PlatformSpec, home: str) -> None:
+        """The GitOps engine on its management cluster `home` (built, with its add-ons).
+
+        The clusters built before it are registered at once; the later ones as they are built.
+        """
+        from .gitops import GitOps
+
+        management = self.clusters[home]
+        self.gitops = GitOps(
+            f"{management.name}-gitops",
+            spec,
+            provider=management.provider,
+            kubeconfig=management.kubeconfig,
+            labels=management.labels,
+            opts=pulumi.ResourceOptions(parent=management),
+        )
+        for name in self.clusters:
+            if name in self.gitops.registered:
+                self._register(name)
+
+    def _register(self, cluster_name: str) -> None:
+        """Register the built cluster `cluster_name` with the engine."""
+        cluster = self.clusters[cluster_name]
+        self.gitops.register(cluster_name, cluster.kubeconfig, cluster.provider)
+
     def _addons(self, spec: PlatformSpec, cluster_name: str) -> None:
         """Build every add-on of the ordered list `ADDONS` that applies to the cluster."""
         from .addons import ADDONS
@@ -151,7 +168,9 @@ class Platform(pulumi.ComponentResource):
         cluster = spec.clusters[cluster_name]
         component = self.clusters[cluster_name]
         installed: dict[str, pulumi.ComponentResource] = {}
-        by_engine = self.gitops_releases if cluster.addons.delivery == "gitops" else None
+        # The spec allows `delivery: gitops` only on a cluster the engine manages (spec/platform.py),
+        # and build_order builds such a cluster after the engine.
+        by_engine = self.gitops if cluster.addons.delivery == "gitops" else None
         for addon in ADDONS:
             if addon.applies(cluster_name, spec):
                 context = AddonContext(
@@ -171,16 +190,34 @@ class Platform(pulumi.ComponentResource):
         self.addons[cluster_name] = installed
 
 
-def build_order(spec: PlatformSpec) -> list[str]:
-    """The clusters in the order they are built: spec order, each capi cluster after its management cluster.
+def engine_of(spec: PlatformSpec) -> bool:
+    """Whether the spec runs a GitOps engine."""
+    return spec.gitops is not None and spec.gitops.engine != "none"
 
-    The spec refuses management cycles (PlatformSpec._cluster_api), so every capi cluster is placed.
+
+def _needs(spec: PlatformSpec, name: str) -> list[str]:
+    """The clusters `name` is built after.
+
+    Its Cluster API management cluster, and the GitOps engine's cluster when the engine delivers
+    its add-ons.
     """
-    order = [name for name, cluster in spec.clusters.items() if cluster.backend != "capi"]
-    waiting = [name for name, cluster in spec.clusters.items() if cluster.backend == "capi"]
+    cluster = spec.clusters[name]
+    needs = [str(cluster.management_cluster)] if cluster.backend == "capi" else []
+    if cluster.addons.delivery == "gitops" and spec.gitops is not None and engine_of(spec):
+        needs.append(str(spec.gitops.management_cluster))
+    return needs
+
+
+def build_order(spec: PlatformSpec) -> list[str]:
+    """The clusters in the order they are built: spec order, each after the clusters it needs (`_needs`).
+
+    The spec refuses cycles (PlatformSpec._cluster_api, _gitops_order), so every cluster is placed.
+    """
+    order = [name for name in spec.clusters if not _needs(spec, name)]
+    waiting = [name for name in spec.clusters if _needs(spec, name)]
     while waiting:
-        ready = [name for name in waiting if spec.clusters[name].management_cluster in order]
-        assert ready, f"management cycle among {waiting}"  # refused by the spec before any resource
+        ready = [name for name in waiting if all(need in order for need in _needs(spec, name))]
+        assert ready, f"build cycle among {waiting}"  # refused by the spec before any resource
         order.extend(ready)
         waiting = [name for name in waiting if name not in ready]
     return order

@@ -168,6 +168,83 @@ def releases(plan: Plan, revealed: Plan | None = None) -> list[ReleaseRecord]:
                 include_crds=not inputs.get("skipCrds", False),
             )
         )
+    found.extend(_engine_releases(plan))
+    return found
+
+
+#: The objects through which a GitOps engine installs an add-on's release on a registered cluster
+#: (components/gitops.py): they are releases too, rendered as the engine's Helm would install them.
+HELMOP = "kubernetes:fleet.cattle.io/v1alpha1:HelmOp"
+CLUSTER_PROFILE = "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"
+CLUSTER_LABEL = "meridian.io/cluster"
+
+
+def _target_cluster(resource: dict[str, Any], selector: dict[str, Any]) -> str:
+    """The one cluster an engine's object selects by name (`meridian.io/cluster In [<c>]`)."""
+    names = [
+        value
+        for expression in selector.get("matchExpressions") or []
+        if expression.get("key") == CLUSTER_LABEL and expression.get("operator") == "In"
+        for value in expression.get("values") or []
+    ]
+    if len(names) != 1:
+        raise RenderError(f"{resource['name']} does not select exactly one cluster by {CLUSTER_LABEL}")
+    return str(names[0])
+
+
+def _engine_releases(plan: Plan) -> list[ReleaseRecord]:
+    """The releases the plan hands to a GitOps engine (Fleet HelmOps, Sveltos ClusterProfiles' helmCharts).
+
+    Each is rendered for the cluster it selects, with that cluster's Kubernetes version and
+    provider, so its objects are validated and gated where they will run.
+    """
+    clusters = plan.outputs.get("clusters") or {}
+    # Each cluster's provider reference (`<urn>::<id>`) as the resources made through it carry it.
+    by_urn = {r["urn"]: r for r in plan.resources}
+    providers = {}
+    for resource in plan.resources:
+        reference = resource.get("provider") or ""
+        owner = by_urn.get(by_urn.get(reference.rsplit("::", 1)[0], {}).get("parent") or "")
+        if owner is not None and owner["type"] == CLUSTER:
+            providers[str(owner["name"])] = reference
+    found = []
+    for kind in (HELMOP, CLUSTER_PROFILE):
+        for resource in plan.by_type(kind):
+            if any(path_segments(path)[:2] == ["spec", "helm"] for path in resource["secret_paths"]) or any(
+                path_segments(path)[:2] == ["spec", "helmCharts"] for path in resource["secret_paths"]
+            ):
+                raise RenderError(f"{resource['name']} hands secret values to the GitOps engine")
+            spec = resource["inputs"]["spec"]
+            if kind == HELMOP:
+                helm = spec["helm"]
+                cluster = _target_cluster(resource, spec["targets"][0]["clusterSelector"])
+                chart, version, repository = helm["chart"], helm["version"], helm["repo"]
+                name, namespace, values = helm["releaseName"], spec["defaultNamespace"], helm.get("values") or {}
+                include_crds = True
+            else:
+                (helm,) = spec["helmCharts"]
+                cluster = _target_cluster(resource, spec["clusterSelector"])
+                chart, version = str(helm["chartName"]).rsplit("/", 1)[-1], helm["chartVersion"]
+                repository, name, namespace = helm["repositoryURL"], helm["releaseName"], helm["releaseNamespace"]
+                values = json.loads(helm.get("values") or "{}")
+                include_crds = not (helm.get("options") or {}).get("skipCRDs", False)
+            target = clusters.get(cluster) or {}
+            found.append(
+                ReleaseRecord(
+                    urn=resource["urn"],
+                    resource=resource["name"],
+                    name=str(name),
+                    chart=str(chart),
+                    version=str(version),
+                    repository=str(repository),
+                    namespace=str(namespace),
+                    values=values,
+                    cluster=cluster,
+                    kube_version=kube_version(str(target.get("backend", "")), str(target.get("version", ""))),
+                    provider=providers.get(cluster),
+                    include_crds=include_crds,
+                )
+            )
     return found
 
 

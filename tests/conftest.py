@@ -150,14 +150,16 @@ def revealed_plan(stack: str) -> Plan:
 
 
 def rendered_release(plan: Plan, release: str, where: str = "") -> Any:
-    """`helm template` of the plan's release named `release` (its Pulumi name), through the program's render path.
+    """`helm template` of the plan's release named `release` (its Pulumi name, or its GitOps engine object's),
+    through the program's render path.
 
     Only that release is read from the plan, so others' secret values need not be revealed.
     """
-    from scripts.render import RELEASE, chart_api_versions, releases, render_release
+    from scripts.render import CLUSTER_PROFILE, HELMOP, RELEASE, chart_api_versions, releases, render_release
     from scripts.validate import builtin_api_versions
 
-    resources = [r for r in plan.resources if r["type"] != RELEASE or r["name"] == release]
+    kinds = (RELEASE, HELMOP, CLUSTER_PROFILE)
+    resources = [r for r in plan.resources if r["type"] not in kinds or r["name"] == release]
     (record,) = releases(Plan(plan.project, plan.stack, resources, plan.outputs))
     apis = chart_api_versions(record.chart) | builtin_api_versions(record.kube_version)
     return render_release(record, apis, where or release)

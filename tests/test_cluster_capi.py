@@ -293,16 +293,30 @@ def test_sveltos_finds_the_capi_cluster_by_itself(tmp_path: Path) -> None:
     spec = parse_platform(platform, STACK)
     registrations = [r["name"] for r in head.by_type("kubernetes:lib.projectsveltos.io/v1beta1:SveltosCluster")]
     assert registrations == ["postproc-sveltos-cluster"]
-    assert not [r for r in head.resources if r["name"].startswith(f"{CLUSTER}-sveltos")]
-    # No identity of the engine on it either (the others get `<c>-sveltos-identity`).
+    assert not [
+        r for r in head.resources if r["name"].startswith(f"{CLUSTER}-sveltos") and "-identity" not in r["name"]
+    ]
+    # The engine's identity on it serves only the waits for what the engine delivers there
+    # (components/delivered.py): no registration Secret holds its token.
     identities = sorted({r["name"] for r in head.resources if "-identity" in r["name"]})
-    assert identities == ["postproc-sveltos-identity", "postproc-sveltos-identity-token"], identities
+    assert identities == [
+        f"{CLUSTER}-sveltos-identity",
+        f"{CLUSTER}-sveltos-identity-token",
+        "postproc-sveltos-identity",
+        "postproc-sveltos-identity-token",
+    ], identities
+    assert not [r for r in head.by_type("kubernetes:core/v1:Secret") if r["name"] == f"{CLUSTER}-sveltos-kubeconfig"]
+    wait = head.one("command:local:Command", f"{CLUSTER}-gpu-operator-delivered")
+    # After the token and its binding: a token RBAC does not bind yet would be refused, ending the wait.
+    token = head.one("kubernetes:core/v1:Secret", f"{CLUSTER}-sveltos-identity-token")
+    binding = head.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", f"{CLUSTER}-sveltos-identity")
+    assert token["urn"] in wait["depends_on"] and binding["urn"] in wait["depends_on"]
     labels = head.one(CAPI_CLUSTER, f"{CLUSTER}-cluster")["inputs"]["metadata"]["labels"]
     assert cluster_labels(spec, CLUSTER).items() <= labels.items()
     # Its GPU Operator still comes from the engine, selected by those labels.
-    [profile] = [
-        r for r in head.by_type("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile") if CLUSTER in r["name"]
-    ]
+    profile = head.one(
+        "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile", f"{CLUSTER}-gpu-operator-clusterprofile"
+    )
     selector = profile["inputs"]["spec"]["clusterSelector"]
     assert selector["matchExpressions"] == [{"key": "meridian.io/cluster", "operator": "In", "values": [CLUSTER]}]
     assert selector["matchLabels"].items() <= labels.items()

@@ -391,44 +391,58 @@ def _direct(tmp_path: Path, stack: str, cluster: str) -> Plan:
     return edited(tmp_path, stack, direct)
 
 
+#: The releases the engine delivers on the bundled stacks' `delivery: gitops` clusters: the site
+#: collector's two and the GPU Operator (README, "GitOps").
+DELIVERED = ("alloy", "gpu-operator", "kube-prometheus-stack")
+
+
 def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: Path, bundled_plan: Any) -> None:
     """One source of values per add-on: the release record, whichever way it is delivered."""
     fleet = bundled_plan("destine-extremes")
-    [helmop] = fleet.by_type(HELMOP)
+    assert sorted(r["name"] for r in fleet.by_type(HELMOP)) == [f"extremes-kajaani-{r}-helmop" for r in DELIVERED]
     (tmp_path / "a").mkdir()
-    direct = _direct(tmp_path / "a", "destine-extremes", "extremes-kajaani").one(
-        RELEASE, "extremes-kajaani-gpu-operator"
-    )
-    helm = helmop["inputs"]["spec"]["helm"]
-    assert helm["values"] == direct["inputs"]["values"]
-    assert (helm["chart"], helm["version"], helm["repo"], helm["releaseName"]) == (
-        direct["inputs"]["chart"], direct["inputs"]["version"], direct["inputs"]["repositoryOpts"]["repo"],
-        direct["inputs"]["name"],
-    )  # fmt: skip
-    assert helmop["inputs"]["spec"]["defaultNamespace"] == direct["inputs"]["namespace"]
-    assert helm["disablePreProcess"] is True  # Fleet's `${ }` templating would change them otherwise
+    direct_plan = _direct(tmp_path / "a", "destine-extremes", "extremes-kajaani")
+    for release in DELIVERED:
+        helmop = fleet.one(HELMOP, f"extremes-kajaani-{release}-helmop")
+        direct = direct_plan.one(RELEASE, f"extremes-kajaani-{release}")
+        helm = helmop["inputs"]["spec"]["helm"]
+        assert helm["values"] == direct["inputs"]["values"], release
+        assert (helm["chart"], helm["version"], helm["repo"], helm["releaseName"], helm["timeoutSeconds"]) == (
+            direct["inputs"]["chart"], direct["inputs"]["version"], direct["inputs"]["repositoryOpts"]["repo"],
+            direct["inputs"]["name"], direct["inputs"]["timeout"],
+        )  # fmt: skip
+        assert helmop["inputs"]["spec"]["defaultNamespace"] == direct["inputs"]["namespace"]
+        assert helm["disablePreProcess"] is True  # Fleet's `${ }` templating would change them otherwise
     sveltos = bundled_plan("buildspace")
-    [profile] = sveltos.by_type(CLUSTER_PROFILE)
+    assert sorted(r["name"] for r in sveltos.by_type(CLUSTER_PROFILE)) == [
+        f"city-services-{r}-clusterprofile" for r in DELIVERED
+    ]
     (tmp_path / "b").mkdir()
-    direct = _direct(tmp_path / "b", "buildspace", "city-services").one(RELEASE, "city-services-gpu-operator")
-    [chart] = profile["inputs"]["spec"]["helmCharts"]
-    # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean).
-    assert json.loads(chart["values"]) == direct["inputs"]["values"]
-    assert chart["options"] == {
-        "atomic": True, "wait": True, "timeout": f"{direct['inputs']['timeout']}s", "skipCRDs": False,
-        "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
-    }  # fmt: skip
-    assert (chart["chartVersion"], chart["repositoryURL"], chart["releaseNamespace"]) == (
-        direct["inputs"]["version"],
-        direct["inputs"]["repositoryOpts"]["repo"],
-        direct["inputs"]["namespace"],
-    )
+    direct_plan = _direct(tmp_path / "b", "buildspace", "city-services")
+    for release in DELIVERED:
+        profile = sveltos.one(CLUSTER_PROFILE, f"city-services-{release}-clusterprofile")
+        direct = direct_plan.one(RELEASE, f"city-services-{release}")
+        [chart] = profile["inputs"]["spec"]["helmCharts"]
+        # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean).
+        assert json.loads(chart["values"]) == direct["inputs"]["values"], release
+        assert chart["options"] == {
+            "atomic": True, "wait": True, "timeout": f"{direct['inputs']['timeout']}s", "skipCRDs": False,
+            "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
+        }  # fmt: skip
+        assert (chart["chartVersion"], chart["repositoryURL"], chart["releaseNamespace"], chart["releaseName"]) == (
+            direct["inputs"]["version"],
+            direct["inputs"]["repositoryOpts"]["repo"],
+            direct["inputs"]["namespace"],
+            direct["inputs"]["name"],
+        )
+    # Switched to direct, nothing is left with the engine.
+    assert not direct_plan.by_type(CLUSTER_PROFILE)
 
 
 def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_plan: Any) -> None:
     plan = bundled_plan("destine-extremes")
     spec = parse_platform(platform_of("destine-extremes"), "destine-extremes")
-    [helmop] = plan.by_type(HELMOP)
+    helmop = plan.one(HELMOP, "extremes-kajaani-gpu-operator-helmop")
     # Named after its cluster and release, never after its values: a values change updates it in place.
     assert helmop["inputs"]["metadata"]["name"] == "extremes-kajaani-gpu-operator"
     [target] = helmop["inputs"]["spec"]["targets"]
@@ -444,18 +458,40 @@ def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_pl
     config = plan.one("kubernetes:core/v1:ConfigMap", "extremes-kajaani-gpu-operator-mig-parted")
     namespace = plan.one("kubernetes:core/v1:Namespace", "extremes-kajaani-gpu-operator")
     assert config["urn"] in helmop["depends_on"] and namespace["urn"] in helmop["depends_on"]
-    profile = bundled_plan("buildspace").one(CLUSTER_PROFILE)
+    profile = bundled_plan("buildspace").one(CLUSTER_PROFILE, "city-services-gpu-operator-clusterprofile")
     assert (
         bundled_plan("buildspace").one("kubernetes:core/v1:Namespace", "city-services-gpu-operator")["urn"]
         in (profile["depends_on"])
     )
     # The other GPU clusters keep their direct releases.
     assert plan.one(RELEASE, "postproc-gpu-operator")
+    # The collector goes to every observed cluster of the engine: it selects the cluster by name alone,
+    # after its namespace, the push credentials and CA it reads, and the cluster's registration.
+    collector = plan.one(HELMOP, "extremes-kajaani-kube-prometheus-stack-helmop")
+    assert collector["inputs"]["spec"]["targets"] == [
+        {
+            "name": "extremes-kajaani-kube-prometheus-stack",
+            "clusterSelector": {
+                "matchLabels": {},
+                "matchExpressions": [{"key": "meridian.io/cluster", "operator": "In", "values": ["extremes-kajaani"]}],
+            },
+        }
+    ]
+    for kind, name in (
+        ("kubernetes:core/v1:Namespace", "extremes-kajaani-monitoring"),
+        ("kubernetes:core/v1:Secret", "extremes-kajaani-push-credentials"),
+        ("kubernetes:core/v1:ConfigMap", "extremes-kajaani-push-ca"),
+        ("kubernetes:fleet.cattle.io/v1alpha1:Cluster", "extremes-kajaani-fleet-cluster"),
+    ):
+        assert plan.one(kind, name)["urn"] in collector["depends_on"], name
+    logs = plan.one(HELMOP, "extremes-kajaani-alloy-helmop")
+    assert plan.one("kubernetes:core/v1:Namespace", "extremes-kajaani-node-agents")["urn"] in logs["depends_on"]
+    assert logs["inputs"]["spec"]["defaultNamespace"] == "node-agents"
 
 
 def test_the_engines_objects_validate_against_the_mirrors_crds(bundled_plan: Any) -> None:
-    helmop = dict(bundled_plan("destine-extremes").one(HELMOP)["inputs"])
-    profile = dict(bundled_plan("buildspace").one(CLUSTER_PROFILE)["inputs"])
+    helmop = dict(bundled_plan("destine-extremes").one(HELMOP, "extremes-kajaani-gpu-operator-helmop")["inputs"])
+    profile = dict(bundled_plan("buildspace").one(CLUSTER_PROFILE, "city-services-alloy-clusterprofile")["inputs"])
     assert validate_objects([helmop], "v1.34.0", "destine-extremes") == []
     assert validate_objects([profile], "v1.35.0", "buildspace") == []
     broken_op, broken_profile = copy.deepcopy(helmop), copy.deepcopy(profile)
@@ -476,17 +512,17 @@ def test_a_review_shows_a_chart_moving_from_direct_to_the_engine(tmp_path: Path,
     result = diff_plans(base, head)
     moves = {(c.operation, c.type, c.name) for c in result.changes if "gpu-operator" in c.name}
     assert ("delete", RELEASE, "extremes-kajaani-gpu-operator") in moves
-    [helmop] = head.by_type(HELMOP)
-    assert ("create", HELMOP, helmop["name"]) in moves
+    assert ("create", HELMOP, "extremes-kajaani-gpu-operator-helmop") in moves
     report = markdown(result, base, head)
     assert "`extremes-kajaani-gpu-operator`" in report[report.index("### To delete") :]
     # Loud: the deletion would uninstall what the engine now manages (README, the two-step switch).
-    [moved] = [line for line in report.splitlines() if "**moved to GitOps**" in line]
-    urn = base.one(RELEASE, "extremes-kajaani-gpu-operator")["urn"]
-    assert moved == (
-        "> - **moved to GitOps** `kubernetes:helm.sh/v3:Release` `extremes-kajaani-gpu-operator`: deleting it "
-        f"uninstalls the release the engine takes over; `pulumi state delete` it before this `pulumi up` (`{urn}`)"
-    )
+    moved = sorted(line for line in report.splitlines() if "**moved to GitOps**" in line)
+    assert moved == [
+        f"> - **moved to GitOps** `kubernetes:helm.sh/v3:Release` `extremes-kajaani-{release}`: deleting it "
+        "uninstalls the release the engine takes over; `pulumi state delete` it before this `pulumi up` "
+        f"(`{base.one(RELEASE, f'extremes-kajaani-{release}')['urn']}`)"
+        for release in ("alloy", "gpu-operator", "kube-prometheus-stack")
+    ]
 
 
 def test_a_values_change_updates_the_engines_object_in_place(tmp_path: Path, bundled_plan: Any) -> None:

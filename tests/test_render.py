@@ -106,7 +106,12 @@ def _record(chart: str, values: dict[str, Any], *, namespace: str = "research", 
 @pytest.mark.parametrize("stack", BUNDLED)
 def test_every_release_renders_and_every_object_validates(stack: str) -> None:
     plan, renders = rendered(stack)
-    releases_in_plan = plan.by_type("kubernetes:helm.sh/v3:Release")
+    # Helm releases, and the releases the GitOps engines install (their HelmOps, ClusterProfiles).
+    releases_in_plan = [
+        *plan.by_type("kubernetes:helm.sh/v3:Release"),
+        *plan.by_type("kubernetes:fleet.cattle.io/v1alpha1:HelmOp"),
+        *plan.by_type("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile"),
+    ]
     assert len(renders) == len(releases_in_plan)
     # Only a chart the lock says has no verified copy goes unrendered, and it says so.
     unverified = {name for name, chart in chart_lock().charts.items() if chart.digest is None}

@@ -79,12 +79,8 @@ def _gpu_operator(context: AddonContext) -> pulumi.ComponentResource:
 
     return GpuOperator(
         f"{context.cluster_name}-gpu-operator",
-        context.cluster,
-        cluster_name=context.cluster_name,
-        provider=context.provider,
-        labels=context.labels,
+        context,
         depends_on=context.waits(gpu_operator_release(context.cluster_name, context.cluster)),
-        gitops=context.gitops,
         opts=pulumi.ResourceOptions(parent=context.parent),
     )
 

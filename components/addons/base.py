@@ -6,11 +6,12 @@ An add-on is two steps that stay apart (README, "Add-ons"):
    the chart pinned in the chart lock, the Helm release name, namespace, values, and the
    add-ons on the same cluster it must wait for. No Pulumi resource is made there, so the
    record can be tested, rendered and compared on its own.
-2. **How** — `deliver` turns the record into a `kubernetes:helm.sh/v3:Release` through the
-   cluster's explicit provider; on a cluster with `addons.delivery: gitops` an add-on that can be
-   delivered so hands the same record over (`GitOpsRelease`), and the project's GitOps engine
-   installs it from a Fleet HelmOp or a Sveltos ClusterProfile (components/gitops.py): the values
-   are the record's either way.
+2. **How** — `AddonContext.deliver`: on most clusters `deliver` turns the record into a
+   `kubernetes:helm.sh/v3:Release` through the cluster's explicit provider; on a cluster with
+   `addons.delivery: gitops` the add-ons the engine may deliver hand the same record over
+   (`GitOpsRelease`), the project's GitOps engine installs it from a Fleet HelmOp or a Sveltos
+   ClusterProfile, and a wait for the deployed release stands where the Helm release would
+   (components/gitops.py, components/delivered.py): the values are the record's either way.
 
 The Platform walks `components.addons.ADDONS` in order, once per cluster, and builds each
 add-on that `applies` to the cluster; an add-on's component gets an `AddonContext` with the
@@ -23,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
 
@@ -243,6 +244,14 @@ class GitOpsRelease:
     depends_on: tuple[pulumi.Resource, ...] = ()
 
 
+class Engine(Protocol):
+    """The project's GitOps engine as the add-ons see it (components/gitops.py `GitOps`)."""
+
+    def deliver(self, item: GitOpsRelease, parent: pulumi.Resource) -> pulumi.Resource:
+        """Hand `item` to the engine; what is returned exists once the engine has installed the release."""
+        ...
+
+
 @dataclass(frozen=True)
 class AddonContext:
     """What an add-on's component gets from the Platform for one cluster."""
@@ -266,9 +275,38 @@ class AddonContext:
     installed: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     #: The project-wide components (`PROJECT_SERVICES`), by key: built once, before any add-on.
     project: Mapping[str, pulumi.Resource] = field(default_factory=dict)
-    #: Where a cluster with `addons.delivery: gitops` hands the releases the engine installs (the
-    #: Platform gives them to components/gitops.py); None on clusters installed directly.
-    gitops: list[GitOpsRelease] | None = None
+    #: The engine a cluster with `addons.delivery: gitops` hands its releases to (components/gitops.py);
+    #: None on clusters whose releases are installed directly.
+    gitops: Engine | None = None
+
+    def deliver(
+        self,
+        release: ChartRelease,
+        *,
+        parent: pulumi.Resource,
+        depends_on: Sequence[pulumi.Resource],
+        namespace: pulumi.Input[str],
+        selector: Mapping[str, str] | None = None,
+    ) -> pulumi.Resource:
+        """Install `release` the cluster's way: directly (`deliver`) or by the project's GitOps engine.
+
+        What is returned is what the release's dependents wait for: the Helm release, or the
+        engine's wait for the deployed release (components/delivered.py). Either way the record
+        and so the values are the same.
+
+        :param depends_on: what the release needs first on the cluster; it must hold the release's
+            Namespace resource, which the engine's object waits for (the engines would otherwise
+            create the namespace themselves, without its Pod Security labels).
+        :param namespace: the Namespace resource's name Output (direct delivery depends on it).
+        :param selector: labels a cluster must carry for the engine's object to select it, besides its
+            name (the GPU Operator's `meridian.io/gpu: "true"`).
+        """
+        if self.gitops is None:
+            return deliver(
+                release, provider=self.provider, parent=parent, depends_on=list(depends_on), namespace=namespace
+            )
+        item = GitOpsRelease(self.cluster_name, release, dict(selector or {}), tuple(depends_on))
+        return self.gitops.deliver(item, parent)
 
     def waits(self, release: ChartRelease) -> list[pulumi.Resource]:
         """The components `release` waits for; an add-on it names that is not on the cluster is a program error."""

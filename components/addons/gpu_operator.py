@@ -34,7 +34,7 @@ from ..spec.clusters import GPU_TAINT
 from ..spec.gitops import LABEL_PREFIX
 from ..spec.gpu import ClusterGpuSummary, gpu_summary
 from ..yamlout import dump
-from .base import ChartRelease, GitOpsRelease, chart_release, deliver
+from .base import AddonContext, ChartRelease, chart_release
 from .base import namespace as addon_namespace
 
 GPU_OPERATOR_CHART = "gpu-operator"
@@ -234,29 +234,24 @@ class GpuOperator(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        cluster: ClusterSpec,
+        context: AddonContext,
         *,
-        cluster_name: str,
-        provider: pulumi.ProviderResource,
-        labels: dict[str, str],
         depends_on: Sequence[pulumi.Resource] = (),
-        gitops: list[GitOpsRelease] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """Install the GPU Operator on the cluster `cluster_name`.
+        """Install the GPU Operator on the context's cluster.
 
         :param name: `<cluster>-gpu-operator`; prefixes the children's names.
-        :param cluster: the cluster's spec (its GPU pools decide the configuration).
-        :param cluster_name: the cluster's key in the spec.
-        :param provider: the cluster's Kubernetes provider (explicit, never ambient).
-        :param gitops: where to hand the chart release when the cluster's add-ons are delivered by the
-            project's GitOps engine (`addons.delivery: gitops`); None installs it directly.
-        :param labels: labels for the Kubernetes objects created here.
+        :param context: the cluster's add-on context: its spec (the GPU pools decide the
+            configuration), its explicit provider, labels, and how its releases are delivered
+            (directly, or by the project's GitOps engine with `addons.delivery: gitops`).
         :param depends_on: what the operator's objects need first: the add-ons its release waits for
             (`gpu_operator_release`), the collector whose CRDs the DCGM ServiceMonitor needs.
         :param opts: options of the component itself.
         """
         super().__init__("meridian:addons:GpuOperator", name, None, opts)
+        cluster_name, cluster = context.cluster_name, context.cluster
+        provider, labels = context.provider, context.labels
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         self.summary = gpu_summary(cluster_name, cluster)
         self.release = gpu_operator_release(cluster_name, cluster)
@@ -294,15 +289,16 @@ class GpuOperator(pulumi.ComponentResource):
                     opts=on_cluster,
                 )
             )
-        if adopted is None and gitops is not None:
-            # The project's GitOps engine installs the chart, on every GPU cluster of this value set;
-            # the namespace and the ConfigMaps the chart reads exist first (made here, directly).
-            selector = {f"{LABEL_PREFIX}gpu": "true"}
-            # The namespace too: both engines would create it themselves, without its Pod Security labels.
-            first = (*depends, namespace) if adopted is None else tuple(depends)
-            gitops.append(GitOpsRelease(cluster_name, self.release, selector, first))
-        elif adopted is None:
-            deliver(self.release, provider=provider, parent=self, depends_on=depends, namespace=namespace_name)
+        if adopted is None:
+            # On a `delivery: gitops` cluster the project's engine installs the chart on GPU clusters
+            # (the label), this one by name; the namespace and the ConfigMaps it reads exist first.
+            context.deliver(
+                self.release,
+                parent=self,
+                depends_on=[*depends, namespace],
+                namespace=namespace_name,
+                selector={f"{LABEL_PREFIX}gpu": "true"},
+            )
         else:
             # Server-side apply of Meridian's fields only; patchForce takes them over from the
             # field manager of the driver's Helm release (Pulumi Kubernetes docs, "Server-side

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pulumi
@@ -319,8 +320,13 @@ def collector_objects(
     *,
     stack_values: Mapping[str, Any] | None = None,
     depends_on: list[pulumi.Resource] | None = None,
+    by_engine: bool = False,
 ) -> dict[str, pulumi.Resource]:
-    """Create the collector's resources under `component` (shared by SiteObservability and CentralObservability)."""
+    """Create the collector's resources under `component` (shared by SiteObservability and CentralObservability).
+
+    :param by_engine: deliver the collector's releases the cluster's way (`AddonContext.deliver`),
+        which is the GitOps engine on a `delivery: gitops` cluster; otherwise always directly.
+    """
     import pulumi_kubernetes as k8s
 
     from .. import secrets
@@ -375,9 +381,12 @@ def collector_objects(
         endpoints=endpoints,
         stack_values=stack_values,
     )
-    created["stack"] = deliver(
+    # The site collector goes the cluster's way (by the GitOps engine with `delivery: gitops`); the
+    # central stack's is always installed directly (central.py: its values carry its login's names
+    # and its own releases are direct).
+    install = context.deliver if by_engine else partial(deliver, provider=context.provider)
+    created["stack"] = install(
         stack,
-        provider=context.provider,
         parent=component,
         depends_on=[*needs, *context.waits(stack)],
         namespace=namespace.metadata.name,
@@ -389,9 +398,7 @@ def collector_objects(
         endpoints.logs,
         PUSH_SECRET if endpoints.authenticated else None,
     )
-    created["logs"] = deliver(
-        logs, provider=context.provider, parent=component, depends_on=logs_needs, namespace=node_agents.metadata.name
-    )
+    created["logs"] = install(logs, parent=component, depends_on=logs_needs, namespace=node_agents.metadata.name)
     for key, monitors in ADDON_MONITORS.items():
         if key in context.installed:
             for name, namespace_name, selector, port in monitors:
@@ -418,6 +425,6 @@ class SiteObservability(pulumi.ComponentResource):
         super().__init__("meridian:addons:SiteObservability", name, None, opts)
         assert context.spec is not None and context.spec.observability is not None, "applies only when declared"
         self.resources = collector_objects(
-            self, context, context.spec.observability, public_endpoints(context.spec.observability)
+            self, context, context.spec.observability, public_endpoints(context.spec.observability), by_engine=True
         )
         self.register_outputs({})

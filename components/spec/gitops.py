@@ -222,6 +222,20 @@ def selected(spec: PlatformSpec, selector: dict[str, str]) -> list[str]:
     ]
 
 
+def engine_delivered(spec: PlatformSpec, name: str) -> bool:
+    """Whether a `delivery: gitops` cluster has an add-on the engine delivers (README, "GitOps").
+
+    The site collector (not the central stack's, always direct) and the GPU Operator where Meridian
+    installs it (magnum's driver installs its own, attached clusters are their owners').
+    """
+    cluster = spec.clusters[name]
+    collector = cluster.addons.observed and not (
+        spec.observability is not None and spec.observability.central.cluster == name
+    )
+    gpu_operator = bool(cluster.gpu_pools) and cluster.backend not in ("magnum", "attached")
+    return collector or gpu_operator
+
+
 def warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
     """What is valid but almost certainly not meant, as (key path, message).
 
@@ -231,14 +245,13 @@ def warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
     gitops = spec.gitops
     found: list[tuple[tuple[str | int, ...], str]] = []
     for name, cluster in spec.clusters.items():
-        # Today the GPU Operator is what an engine can deliver, and only where Meridian installs it.
-        deliverable = bool(cluster.gpu_pools) and cluster.backend not in ("magnum", "attached")
-        if cluster.addons.delivery == "gitops" and not deliverable:
+        if cluster.addons.delivery == "gitops" and not engine_delivered(spec, name):
             found.append(
                 (
                     ("clusters", name, "addons", "delivery"),
-                    "nothing on this cluster is delivered by GitOps (today: the GPU Operator Meridian installs, on "
-                    "clusters with GPU pools, not magnum's own): its add-ons stay direct",
+                    "nothing on this cluster is delivered by GitOps (today: the site collector of an observed "
+                    "cluster, and the GPU Operator Meridian installs on clusters with GPU pools, not magnum's "
+                    "own): its add-ons stay direct",
                 )
             )
     if gitops is None:

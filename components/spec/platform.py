@@ -359,6 +359,21 @@ class PlatformSpec(SpecModel):
                     else f"{engine} does not manage it (the management cluster, or excluded)"
                 )
                 problems.add(("clusters", name, "addons", "delivery"), f"gitops delivery needs an engine: {why}")
+            elif cluster.addons.delivery == "gitops" and self.gitops is not None:
+                # The engine must exist before it delivers; a cluster its own management cluster is
+                # built from (Cluster API) exists before the engine can.
+                chain = [str(self.gitops.management_cluster)]
+                while (upstream := self.clusters.get(chain[-1])) is not None and upstream.backend == "capi":
+                    if upstream.management_cluster is None or upstream.management_cluster in chain:
+                        break
+                    chain.append(str(upstream.management_cluster))
+                if name in chain:
+                    problems.add(
+                        ("clusters", name, "addons", "delivery"),
+                        "the engine runs on a cluster Cluster API builds from this one "
+                        f"({' built from '.join(chain)}): its add-ons cannot wait for the engine; "
+                        "deliver them directly",
+                    )
             for key in cluster.labels:
                 if key.startswith(LABEL_PREFIX):
                     problems.add(
