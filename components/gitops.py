@@ -212,6 +212,17 @@ def _plain_strings(value: Any) -> Iterator[str]:
         yield value
 
 
+def _has_outputs(value: Any) -> bool:
+    """Whether `value` holds a Pulumi Output anywhere (values known only at deployment)."""
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_outputs(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_outputs(item) for item in value)
+    return False
+
+
 def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
     """The add-on's labels, and the names of exactly the clusters of this value set."""
     clusters = sorted(item.cluster for item in group)
@@ -257,12 +268,17 @@ def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[s
 def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
     """A Sveltos ClusterProfile installing the group's release on its clusters (config.projectsveltos.io/v1beta1)."""
     release = group[0].release
+    if any("{{" in text for text in _plain_strings(release.values)):
+        # Sveltos renders helmCharts[].values as a Go template, always (addon-controller handlers_helm.go).
+        # Values known only at deployment (an address, an ARN) are Outputs: no template in them.
+        raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
     # JSON is YAML that no parser re-types (go-yaml v2, which Sveltos reads values with, takes an
     # unquoted `y` or `n` for a boolean; PyYAML's dump would leave them unquoted).
-    values = json.dumps(dict(release.values), sort_keys=True)
-    if "{{" in values:
-        # Sveltos renders helmCharts[].values as a Go template, always (addon-controller handlers_helm.go).
-        raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
+    values: pulumi.Input[str] = (
+        pulumi.Output.from_input(dict(release.values)).apply(lambda known: json.dumps(known, sort_keys=True))
+        if _has_outputs(release.values)
+        else json.dumps(dict(release.values), sort_keys=True)
+    )
     repository = f"meridian-{release.chart.name}"
     return {
         "apiVersion": "config.projectsveltos.io/v1beta1",

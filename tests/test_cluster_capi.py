@@ -444,7 +444,9 @@ def test_a_hub_can_run_on_a_capi_cluster(tmp_path: Path) -> None:
         }
 
     head = _edit(tmp_path, hub)
-    traefik = head.one(RELEASE, f"{CLUSTER}-traefik")["inputs"]["values"]
+    # The cluster's add-ons come from the engine (the bundled stack's `delivery: gitops`).
+    helmop = head.one("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", f"{CLUSTER}-traefik-helmop")
+    traefik = helmop["inputs"]["spec"]["helm"]["values"]
     service = traefik["service"]
     assert service["annotations"][OPENSTACK_KEEP_FLOATING_IP] == "true"
     assert head.one("openstack:networking/floatingIp:FloatingIp", f"{CLUSTER}-ingress")

@@ -396,15 +396,14 @@ def _direct(tmp_path: Path, stack: str, cluster: str) -> Plan:
 DELIVERED = ("alloy", "gpu-operator", "kube-prometheus-stack")
 
 
-def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: Path, bundled_plan: Any) -> None:
-    """One source of values per add-on: the release record, whichever way it is delivered."""
-    fleet = bundled_plan("destine-extremes")
-    assert sorted(r["name"] for r in fleet.by_type(HELMOP)) == [f"extremes-kajaani-{r}-helmop" for r in DELIVERED]
-    (tmp_path / "a").mkdir()
-    direct_plan = _direct(tmp_path / "a", "destine-extremes", "extremes-kajaani")
-    for release in DELIVERED:
-        helmop = fleet.one(HELMOP, f"extremes-kajaani-{release}-helmop")
-        direct = direct_plan.one(RELEASE, f"extremes-kajaani-{release}")
+def _same_values_as_direct(engine_plan: Plan, direct_plan: Plan, cluster: str) -> list[str]:
+    """Every engine object for `cluster` installs exactly the direct release's chart and values; their releases."""
+    seen = []
+    for helmop in engine_plan.by_type(HELMOP):
+        if not helmop["name"].startswith(f"{cluster}-"):
+            continue
+        release = helmop["inputs"]["spec"]["helm"]["releaseName"]
+        direct = direct_plan.one(RELEASE, f"{cluster}-{release}")
         helm = helmop["inputs"]["spec"]["helm"]
         assert helm["values"] == direct["inputs"]["values"], release
         assert (helm["chart"], helm["version"], helm["repo"], helm["releaseName"], helm["timeoutSeconds"]) == (
@@ -413,18 +412,14 @@ def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: 
         )  # fmt: skip
         assert helmop["inputs"]["spec"]["defaultNamespace"] == direct["inputs"]["namespace"]
         assert helm["disablePreProcess"] is True  # Fleet's `${ }` templating would change them otherwise
-    sveltos = bundled_plan("buildspace")
-    assert sorted(r["name"] for r in sveltos.by_type(CLUSTER_PROFILE)) == [
-        f"city-services-{r}-clusterprofile" for r in DELIVERED
-    ]
-    (tmp_path / "b").mkdir()
-    direct_plan = _direct(tmp_path / "b", "buildspace", "city-services")
-    for release in DELIVERED:
-        profile = sveltos.one(CLUSTER_PROFILE, f"city-services-{release}-clusterprofile")
-        direct = direct_plan.one(RELEASE, f"city-services-{release}")
+        seen.append(release)
+    for profile in engine_plan.by_type(CLUSTER_PROFILE):
+        if not profile["name"].startswith(f"{cluster}-"):
+            continue
         [chart] = profile["inputs"]["spec"]["helmCharts"]
+        direct = direct_plan.one(RELEASE, f"{cluster}-{chart['releaseName']}")
         # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean).
-        assert json.loads(chart["values"]) == direct["inputs"]["values"], release
+        assert json.loads(chart["values"]) == direct["inputs"]["values"], chart["releaseName"]
         assert chart["options"] == {
             "atomic": True, "wait": True, "timeout": f"{direct['inputs']['timeout']}s", "skipCRDs": False,
             "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
@@ -435,8 +430,65 @@ def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: 
             direct["inputs"]["namespace"],
             direct["inputs"]["name"],
         )
-    # Switched to direct, nothing is left with the engine.
-    assert not direct_plan.by_type(CLUSTER_PROFILE)
+        seen.append(chart["releaseName"])
+    # Switched to direct, nothing of the cluster is left with the engine.
+    assert not [r for r in direct_plan.by_type(HELMOP) + direct_plan.by_type(CLUSTER_PROFILE) if cluster in r["name"]]
+    return sorted(seen)
+
+
+def test_the_engine_installs_the_same_values_the_direct_release_would(tmp_path: Path, bundled_plan: Any) -> None:
+    """One source of values per add-on: the release record, whichever way it is delivered."""
+    (tmp_path / "a").mkdir()
+    direct = _direct(tmp_path / "a", "destine-extremes", "extremes-kajaani")
+    assert _same_values_as_direct(bundled_plan("destine-extremes"), direct, "extremes-kajaani") == list(DELIVERED)
+    (tmp_path / "b").mkdir()
+    direct = _direct(tmp_path / "b", "buildspace", "city-services")
+    assert _same_values_as_direct(bundled_plan("buildspace"), direct, "city-services") == list(DELIVERED)
+
+
+def _eo4eu_by_engine(engine: str) -> Callable[[dict[str, Any]], None]:
+    """eo4eu with `engine` on `core`, and `burst` (eks: External Secrets, ingress, hub, collector, GPUs) by it."""
+
+    def edit(platform: dict[str, Any]) -> None:
+        platform["gitops"] = {"engine": engine, "management_cluster": "core"}
+        platform["clusters"]["burst"]["addons"]["delivery"] = "gitops"
+
+    return edit
+
+
+@pytest.mark.parametrize("engine", ["fleet", "sveltos"])
+def test_every_add_on_the_engine_delivers_has_the_direct_values(tmp_path: Path, engine: str) -> None:
+    """External Secrets and the ingress too, whose values hold addresses known only at deployment."""
+    from components.spec.gitops import engine_delivered
+
+    (tmp_path / "engine").mkdir()
+    engine_plan = edited(tmp_path / "engine", "eo4eu", _eo4eu_by_engine(engine))
+    (tmp_path / "direct").mkdir()
+    direct = edited(tmp_path / "direct", "eo4eu", lambda platform: None)
+    delivered = _same_values_as_direct(engine_plan, direct, "burst")
+    assert delivered == [
+        "alloy", "cert-manager", "external-secrets", "gpu-operator", "kube-prometheus-stack", "traefik",
+    ]  # fmt: skip
+    spec = parse_platform(
+        yaml.safe_load((tmp_path / "engine" / "Pulumi.eo4eu.yaml").read_text())["config"]["meridian:platform"], "eo4eu"
+    )
+    assert engine_delivered(spec, "burst") == ["external_secrets", "ingress", "observability", "gpu_operator"]
+    # The central cluster's own add-ons stay direct whatever the engine.
+    assert not [
+        r for r in engine_plan.by_type(RELEASE) if r["name"].startswith("burst-") and "jupyterhub" not in r["name"]
+    ]
+    # What needs a delivered chart's kinds and webhooks waits for the engine to have installed it.
+    waits = {
+        r["name"]: r["urn"] for r in engine_plan.by_type("command:local:Command") if r["name"].startswith("burst-")
+    }
+    store = engine_plan.one("kubernetes:external-secrets.io/v1:ClusterSecretStore", "burst-vault-store")
+    assert waits["burst-external-secrets-delivered"] in store["depends_on"]
+    issuer = engine_plan.one("kubernetes:cert-manager.io/v1:ClusterIssuer", "burst-letsencrypt-production")
+    assert waits["burst-cert-manager-delivered"] in issuer["depends_on"]
+    # The hub waits for the ingress: for the engine's Traefik and cert-manager (a component's
+    # dependency reaches its children).
+    hub = engine_plan.one(RELEASE, "burst-jupyterhub")
+    assert {waits["burst-traefik-delivered"], waits["burst-cert-manager-delivered"]} <= set(hub["depends_on"])
 
 
 def test_the_engines_object_selects_the_gpu_clusters_of_its_value_set(bundled_plan: Any) -> None:
@@ -553,17 +605,22 @@ def test_values_an_engine_would_rewrite_are_refused() -> None:
 
 
 def test_gitops_delivery_on_a_cluster_with_nothing_to_deliver_warns(tmp_path: Path) -> None:
-    def cpu_only(platform: dict[str, Any]) -> None:
-        # postproc is registered and has GPUs; without them nothing of it goes through the engine.
-        platform["clusters"]["postproc"]["addons"]["delivery"] = "gitops"
-        del platform["clusters"]["postproc"]["node_pools"]["h100"]
-        platform["clusters"]["postproc"]["addons"].pop("jupyterhub", None)
-        platform["mlops"]["workflows"]["templates"]["train-h100-slice"].pop("gpu")
-        platform["mlops"]["model_services"]["emulator"].pop("gpu")
+    def nothing(platform: dict[str, Any]) -> None:
+        # kajaani, unobserved and without GPUs, runs nothing the engine delivers (no hub, no Vault
+        # in clusters in this project).
+        kajaani = platform["clusters"]["extremes-kajaani"]
+        del kajaani["node_pools"]["a100"]
+        kajaani["addons"]["observability"] = {"enabled": False}
 
-    plan = edited(tmp_path, "destine-extremes", cpu_only)
-    assert [w.split(": ", 2)[1] for w in plan.warnings] == ["meridian:platform.clusters.postproc.addons.delivery"]
-    assert "stay direct" in plan.warnings[0]
+    plan = edited(tmp_path, "destine-extremes", nothing)
+    assert [w.split(": ", 2)[1] for w in plan.warnings] == [
+        "meridian:platform.clusters.extremes-kajaani.addons.delivery"
+    ]
+    assert plan.warnings[0].split(": ", 2)[2] == (
+        "nothing on this cluster is delivered by GitOps (today: External Secrets, the ingress, the site collector "
+        "and the GPU Operator Meridian installs, where they apply): its add-ons stay direct"
+    )
+    assert not plan.by_type(HELMOP)
 
 
 @pytest.mark.cli

@@ -196,6 +196,13 @@ ADDONS: tuple[Addon, ...] = (
 )
 
 
+#: The add-ons whose releases a `delivery: gitops` cluster hands to the project's GitOps engine
+#: (`AddonContext.deliver`; README, "GitOps"): the per-cluster services every cluster of a fleet runs
+#: alike. The project's services (the central observability stack, the hub, Cluster API's operator,
+#: the MLOps charts), each on the one cluster the spec names, stay direct.
+ENGINE_DELIVERED = frozenset({"external_secrets", "ingress", "observability", "gpu_operator"})
+
+
 def _push_authority(spec: PlatformSpec, parent: pulumi.Resource) -> pulumi.ComponentResource:
     from .pushca import PushAuthority
 

@@ -63,7 +63,6 @@ from .base import (
     ChartRelease,
     chart_release,
     container_resources,
-    deliver,
     kubernetes_object,
 )
 from .base import namespace as addon_namespace
@@ -381,11 +380,11 @@ class ExternalSecrets(pulumi.ComponentResource):
             parent=self,
         )
         release_record = external_secrets_release(cluster)
-        release = deliver(
+        # The cluster's way: directly, or by the project's GitOps engine (`delivery: gitops`).
+        release = context.deliver(
             release_record,
-            provider=context.provider,
             parent=self,
-            depends_on=context.waits(release_record),
+            depends_on=[*context.waits(release_record), namespace],
             namespace=namespace.metadata.name,
         )
         reader = k8s.core.v1.ServiceAccount(

@@ -50,7 +50,7 @@ import pulumi
 
 from ..spec import PlatformSpec
 from ..spec.addons import AcmeSpec
-from .base import AddonContext, ChartRelease, chart_release, container_resources, deliver
+from .base import AddonContext, ChartRelease, chart_release, container_resources
 from .base import namespace as addon_namespace
 
 #: The IngressClass Traefik serves (and the only one Meridian's Ingresses name).
@@ -653,11 +653,11 @@ class Ingress(pulumi.ComponentResource):
                 provider=context.provider,
                 parent=self,
             )
-            delivered[release.chart.name] = deliver(
+            # The cluster's way: directly, or by the project's GitOps engine (`delivery: gitops`).
+            delivered[release.chart.name] = context.deliver(
                 release,
-                provider=context.provider,
                 parent=self,
-                depends_on=waits.get(release.chart.name),
+                depends_on=[*waits.get(release.chart.name, []), namespace],
                 namespace=namespace.metadata.name,
             )
         if spec.acme is not None:

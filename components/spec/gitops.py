@@ -222,18 +222,24 @@ def selected(spec: PlatformSpec, selector: dict[str, str]) -> list[str]:
     ]
 
 
-def engine_delivered(spec: PlatformSpec, name: str) -> bool:
-    """Whether a `delivery: gitops` cluster has an add-on the engine delivers (README, "GitOps").
+def engine_delivered(spec: PlatformSpec, name: str) -> list[str]:
+    """The add-ons whose releases the engine delivers on the `delivery: gitops` cluster `name` (README, "GitOps").
 
-    The site collector (not the central stack's, always direct) and the GPU Operator where Meridian
-    installs it (magnum's driver installs its own, attached clusters are their owners').
+    Those of `components.addons.ENGINE_DELIVERED` that apply to the cluster, except the central
+    observability stack (always direct) and magnum's GPU Operator (its driver installs it).
     """
-    cluster = spec.clusters[name]
-    collector = cluster.addons.observed and not (
-        spec.observability is not None and spec.observability.central.cluster == name
-    )
-    gpu_operator = bool(cluster.gpu_pools) and cluster.backend not in ("magnum", "attached")
-    return collector or gpu_operator
+    from ..addons import ADDONS, ENGINE_DELIVERED
+
+    central = spec.observability is not None and spec.observability.central.cluster == name
+    magnum = spec.clusters[name].backend == "magnum"
+    return [
+        addon.key
+        for addon in ADDONS
+        if addon.key in ENGINE_DELIVERED
+        and addon.applies(name, spec)
+        and not (addon.key == "observability" and central)
+        and not (addon.key == "gpu_operator" and magnum)
+    ]
 
 
 def warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
@@ -249,9 +255,9 @@ def warnings(spec: PlatformSpec) -> list[tuple[tuple[str | int, ...], str]]:
             found.append(
                 (
                     ("clusters", name, "addons", "delivery"),
-                    "nothing on this cluster is delivered by GitOps (today: the site collector of an observed "
-                    "cluster, and the GPU Operator Meridian installs on clusters with GPU pools, not magnum's "
-                    "own): its add-ons stay direct",
+                    "nothing on this cluster is delivered by GitOps (today: External Secrets, the ingress, the "
+                    "site collector and the GPU Operator Meridian installs, where they apply): its add-ons "
+                    "stay direct",
                 )
             )
     if gitops is None:
