@@ -80,6 +80,11 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
          "components/addons/login.py"],
         ["test_mlflow.py", "test_workflows.py", "test_models.py", "test_ingress.py"],
     ),
+    # GitOps: the engine, the clusters' registration, delivery by the engine and its wait.
+    "gitops": (
+        ["components/gitops.py", "components/delivered.py"],
+        ["test_gitops.py", "test_delivered.py"],
+    ),
     "policies": (
         ["policies/meridian_policies/*"],
         # The policies' own tests; the whole-stack runs (test_gate's bundled stacks, test_render's
