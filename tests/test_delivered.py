@@ -278,9 +278,13 @@ def _run(
         "MERIDIAN_WAIT_TIMEOUT": str(timeout),
         "MERIDIAN_WAIT_INTERVAL": "0.2",
     }
-    # As the command runs it: the module's source with `python3 -c` (here the test's interpreter).
-    source = Path(delivered.__file__).read_text(encoding="utf-8")
-    return subprocess.run([sys.executable, "-c", source], env=env, capture_output=True, text=True, timeout=60)
+    # As the command runs it: the module's source as `__main__`, nothing of the repository on the
+    # path (the command passes the source to `python3 -c`; test_each_delivered_release_... checks
+    # `create` is the file's source). runpy reads the file: a mutation run's copy is too long for
+    # one argument. The mutant under test, if any, reaches the script (scripts/mutation.py).
+    env.update({key: os.environ[key] for key in ("MUTANT_UNDER_TEST",) if key in os.environ})
+    runner = f"import runpy; runpy.run_path({delivered.__file__!r}, run_name='__main__')"
+    return subprocess.run([sys.executable, "-c", runner], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_the_wait_ends_when_the_wanted_version_is_deployed(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
