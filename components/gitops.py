@@ -311,6 +311,25 @@ def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: 
     }
 
 
+#: Sveltos copies a ClusterProfile's name into a label value of its ClusterSummaries (addon-controller
+#: v1.13.0 controllers/profile_utils.go addClusterSummaryLabels), which Kubernetes bounds at 63.
+LABEL_VALUE_MAX = 63
+
+
+def profile_name(project: str, name: str) -> str:
+    """The ClusterProfile of `<cluster>-<release>`: `<project>-<cluster>-<release>`, at most 63 characters.
+
+    ClusterProfiles are cluster-scoped, so the project's name keeps two projects' apart on one
+    management cluster. A longer name (project and cluster names may have 40 characters each) is cut
+    and ends in a digest of the whole, so it is still unique and never changes with the values.
+    """
+    full = f"{project}-{name}"
+    if len(full) <= LABEL_VALUE_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[: LABEL_VALUE_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
 def token_kubeconfig(cluster: str, server: str, ca_pem: str, token: str) -> str:
     """A kubeconfig that authenticates with a bearer token (the engine's service account on `cluster`).
 
@@ -392,7 +411,7 @@ class GitOps(pulumi.ComponentResource):
         self.objects: list[pulumi.Resource] = []
         self.delivered: list[str] = []
         #: Per registered cluster: its kubeconfig and provider (`register`), then the engine's login there.
-        self._clusters: dict[str, tuple[pulumi.Output[str], pulumi.ProviderResource]] = {}
+        self._clusters: dict[str, tuple[pulumi.Output[str], pulumi.ProviderResource, dict[str, str]]] = {}
         self._logins: dict[str, Login] = {}
         self._registrations: dict[str, list[pulumi.Resource]] = {}
         if engine == "fleet":
@@ -468,17 +487,25 @@ class GitOps(pulumi.ComponentResource):
                 parent=self,
             )
 
-    def register(self, cluster: str, kubeconfig: pulumi.Output[str], provider: pulumi.ProviderResource) -> None:
+    def register(
+        self,
+        cluster: str,
+        kubeconfig: pulumi.Output[str],
+        provider: pulumi.ProviderResource,
+        labels: Mapping[str, str],
+    ) -> None:
         """Register `cluster` (built): the engine's identity there, its kubeconfig Secret and the engine's object.
 
         Clusters the engine finds by itself (Sveltos, Cluster API clusters of its own cluster) get
         neither an identity nor a registration here: their Cluster object carries the labels (capi.py).
+
+        :param labels: the labels of the objects made on `cluster` (its own, the project's).
         """
-        self._clusters[cluster] = (kubeconfig, provider)
+        self._clusters[cluster] = (kubeconfig, provider, dict(labels))
         if discovered(self.spec, cluster):
             return
         login = self._login(cluster)
-        labels = cluster_labels(self.spec, cluster)
+        selected_by = cluster_labels(self.spec, cluster)
         if self.engine == "fleet":
             # The agent's namespace on the registered cluster, made before Fleet deploys into it:
             # rke2's CIS profile makes `restricted` every namespace's default, which the agent
@@ -486,7 +513,7 @@ class GitOps(pulumi.ComponentResource):
             agent_home = addon_namespace(
                 f"{cluster}-fleet-agent-namespace",
                 FLEET_NAMESPACE,
-                labels=self.labels,
+                labels=labels,
                 enforce="baseline",
                 warn="restricted",
                 provider=provider,
@@ -494,14 +521,14 @@ class GitOps(pulumi.ComponentResource):
             )
             self._register(
                 f"{cluster}-fleet",
-                fleet_cluster_document(cluster, labels),
+                fleet_cluster_document(cluster, selected_by),
                 secret=(f"{cluster}-kubeconfig", self.workspace.metadata.name, FLEET_KUBECONFIG_KEY, login.kubeconfig),
                 depends_on=[self.home, self.workspace, agent_home, *login.made],
             )
         else:
             self._register(
                 f"{cluster}-sveltos",
-                sveltos_cluster_document(cluster, labels),
+                sveltos_cluster_document(cluster, selected_by),
                 secret=(
                     f"{cluster}-sveltos-kubeconfig",
                     self.workspace.metadata.name,
@@ -530,7 +557,7 @@ class GitOps(pulumi.ComponentResource):
             document = helmop_document(name, [item], self.labels)
             resource = name + ENGINE_OBJECT_SUFFIX[HELMOP]
         else:
-            document = cluster_profile_document(f"{self.spec.project.name}-{name}", [item], self.labels)
+            document = cluster_profile_document(profile_name(self.spec.project.name, name), [item], self.labels)
             resource = name + ENGINE_OBJECT_SUFFIX[CLUSTER_PROFILE]
         engine_object = kubernetes_object(
             resource,
@@ -593,17 +620,17 @@ class GitOps(pulumi.ComponentResource):
 
         from .addons.external_secrets import api_endpoint
 
-        kubeconfig, provider = self._clusters[cluster]
+        kubeconfig, provider, own_labels = self._clusters[cluster]
         on_target = pulumi.ResourceOptions(parent=self, provider=provider)
         account = k8s.core.v1.ServiceAccount(
             f"{cluster}-{self.engine}-identity",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, namespace="kube-system", labels=self.labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, namespace="kube-system", labels=own_labels),
             automount_service_account_token=False,
             opts=on_target,
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{cluster}-{self.engine}-identity",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, labels=self.labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENGINE_ACCOUNT, labels=own_labels),
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
             ),
@@ -615,7 +642,7 @@ class GitOps(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{ENGINE_ACCOUNT}-token",
                 namespace="kube-system",
-                labels=self.labels,
+                labels=own_labels,
                 annotations={"kubernetes.io/service-account.name": ENGINE_ACCOUNT},
             ),
             type="kubernetes.io/service-account-token",

@@ -157,7 +157,7 @@ class Platform(pulumi.ComponentResource):
     def _register(self, cluster_name: str) -> None:
         """Register the built cluster `cluster_name` with the engine."""
         cluster = self.clusters[cluster_name]
-        self.gitops.register(cluster_name, cluster.kubeconfig, cluster.provider)
+        self.gitops.register(cluster_name, cluster.kubeconfig, cluster.provider, cluster.labels)
 
     def _addons(self, spec: PlatformSpec, cluster_name: str) -> None:
         """Build every add-on of the ordered list `ADDONS` that applies to the cluster."""

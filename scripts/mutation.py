@@ -161,6 +161,8 @@ def _env() -> dict[str, str]:
         # The copies find the mirror and the chart cache where this tree finds them.
         "MERIDIAN_UPSTREAM": str(mirror_root().resolve()),
         "MERIDIAN_CHART_CACHE": str(cache_root().resolve()),
+        # Mermaid's parser (`make tools`, 170 MB of node_modules the copies leave out).
+        "MERIDIAN_MERMAID": str(REPO / "scripts" / "mermaid"),
     }
 
 

@@ -9,6 +9,7 @@ comes from the edit and from the plans' own resources, never from the report und
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -297,7 +298,9 @@ def test_a_new_violation_from_the_gate_is_at_risk(tmp_path: Path, bundled_plan: 
 
 # -- the topology picture ----------------------------------------------------------------------------------
 
-MERMAID = Path(__file__).resolve().parents[1] / "scripts" / "mermaid"
+#: Where `make tools` installs Mermaid's parser; a mutation run's copy of the tree (which leaves
+#: ignored files out) is pointed at the tree's own (scripts/mutation.py).
+MERMAID = Path(os.environ.get("MERIDIAN_MERMAID") or Path(__file__).resolve().parents[1] / "scripts" / "mermaid")
 
 
 def mermaid_parse(text: str) -> subprocess.CompletedProcess[str]:

@@ -637,3 +637,30 @@ def test_the_plan_command_shows_the_warning_and_strict_refuses(tmp_path: Path) -
     strict = meridian("plan", str(path), "--strict")
     assert strict.returncode == BAD_INPUT and f"error: {path}: {where}" in strict.stderr
     assert "(an error in strict mode)" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_a_cluster_profile_name_fits_a_label_value() -> None:
+    """Sveltos copies the profile's name into a label of its ClusterSummaries (63 characters at most)."""
+    from components.gitops import profile_name
+
+    assert profile_name("buildspace", "city-services-alloy") == "buildspace-city-services-alloy"
+    exact = "p" * 30 + "-" + "c" * 32  # 63 characters: kept as it is
+    assert profile_name("p" * 30, "c" * 32) == exact and len(exact) == 63
+    long = profile_name("destine-extremes-research", "extremes-kajaani-kube-prometheus-stack")
+    assert len(long) == 63
+    # Cut at 54 characters (a trailing dash dropped), then a digest of the whole name.
+    assert long.startswith("destine-extremes-research-extremes-kajaani-kube-promet-")
+    assert long != profile_name("destine-extremes-research", "extremes-kajaani-kube-prometheus-stacks")
+    assert long == profile_name("destine-extremes-research", "extremes-kajaani-kube-prometheus-stack")
+
+
+def test_the_engines_objects_on_a_cluster_carry_that_clusters_labels(bundled_plan: Any) -> None:
+    plan = bundled_plan("destine-extremes")
+    for kind, name in (
+        ("kubernetes:core/v1:ServiceAccount", "extremes-kajaani-fleet-identity"),
+        ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "extremes-kajaani-fleet-identity"),
+        ("kubernetes:core/v1:Secret", "extremes-kajaani-fleet-identity-token"),
+        ("kubernetes:core/v1:Namespace", "extremes-kajaani-fleet-agent-namespace"),
+    ):
+        labels = plan.one(kind, name)["inputs"]["metadata"]["labels"]
+        assert (labels["cluster"], labels["site"]) == ("extremes-kajaani", "lumi-kajaani"), (name, labels)
