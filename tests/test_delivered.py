@@ -15,8 +15,10 @@ Two layers:
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import http.server
+import io
 import json
 import os
 import ssl
@@ -215,6 +217,8 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
     answers: list[list[dict[str, Any]]] = []
     status = 0
+    #: Answer with a body shorter than its Content-Length says (a connection cut mid-answer).
+    truncate = False
     seen: list[str] = []
 
     def do_GET(self) -> None:
@@ -236,6 +240,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
         body = json.dumps({"apiVersion": "v1", "kind": "SecretList", "items": matching}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) + (100 if handler.truncate else 0)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -245,7 +250,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:  # noqa: F811 - the imported fixture
-    handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "seen": []})
+    handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "truncate": False, "seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
@@ -266,7 +271,9 @@ def _run(
     timeout: int,
     version: str = "88.5.3",
     token: str = TOKEN,
+    as_script: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """The wait against `server`: its `main` in this process, or (`as_script`) the script as the command runs it."""
     env = {
         "PATH": os.environ["PATH"],
         "MERIDIAN_API_SERVER": server,
@@ -278,6 +285,11 @@ def _run(
         "MERIDIAN_WAIT_TIMEOUT": str(timeout),
         "MERIDIAN_WAIT_INTERVAL": "0.2",
     }
+    if not as_script:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = delivered.main(env)
+        return subprocess.CompletedProcess(["main"], code, out.getvalue(), err.getvalue())
     # As the command runs it: the module's source as `__main__`, nothing of the repository on the
     # path (the command passes the source to `python3 -c`; test_each_delivered_release_... checks
     # `create` is the file's source). runpy reads the file: a mutation run's copy is too long for
@@ -294,7 +306,7 @@ def test_the_wait_ends_when_the_wanted_version_is_deployed(pki: Path, api: tuple
         [helm_secret("kube-prometheus-stack", "88.5.3", "pending-install")],
         [helm_secret("kube-prometheus-stack", "88.5.3", "deployed")],
     ]
-    result = _run(pki, server, timeout=30)
+    result = _run(pki, server, timeout=30, as_script=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"deployed: release monitoring/kube-prometheus-stack (chart version 88.5.3) on {server}"
@@ -339,6 +351,16 @@ def test_a_refused_token_ends_the_wait_at_once(pki: Path, api: tuple[str, type[_
 def test_server_errors_are_retried(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
     server, handler = api
     handler.status = 503
+    result = _run(pki, server, timeout=1)
+    assert result.returncode == 1 and len(handler.seen) >= 2
+    assert "(deployed versions seen: none)" in result.stderr
+
+
+def test_an_answer_cut_short_is_retried(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
+    # http.client raises IncompleteRead (not an OSError) for it: retried like any failed attempt.
+    server, handler = api
+    handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed")]]
+    handler.truncate = True
     result = _run(pki, server, timeout=1)
     assert result.returncode == 1 and len(handler.seen) >= 2
     assert "(deployed versions seen: none)" in result.stderr
