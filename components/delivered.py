@@ -66,9 +66,11 @@ def deployed_versions(secret_list: Mapping[str, Any]) -> list[str]:
     """The chart versions of the deployed revisions in a SecretList of Helm's storage."""
     versions = []
     for item in secret_list.get("items") or []:
-        if item.get("type") != "helm.sh/release.v1":
+        stored = (item.get("data") or {}).get("release")
+        if item.get("type") != "helm.sh/release.v1" or not stored:
+            # Not Helm's (the label selector is only labels), or a storage object without a release.
             continue
-        release = decode_release((item.get("data") or {}).get("release", ""))
+        release = decode_release(stored)
         if (release.get("info") or {}).get("status") == "deployed":
             versions.append(str(((release.get("chart") or {}).get("metadata") or {}).get("version")))
     return versions
@@ -76,8 +78,10 @@ def deployed_versions(secret_list: Mapping[str, Any]) -> list[str]:
 
 def storage_url(server: str, namespace: str, release: str) -> str:
     """The API path listing the deployed revisions of `release` in `namespace` (Helm's storage labels)."""
-    selector = urllib.parse.quote(f"owner=helm,name={release},status=deployed", safe="")
-    return f"{server.rstrip('/')}/api/v1/namespaces/{urllib.parse.quote(namespace)}/secrets?labelSelector={selector}"
+    selector = urllib.parse.quote(f"owner=helm,name={release},status=deployed")
+    return (
+        f"{server.removesuffix('/')}/api/v1/namespaces/{urllib.parse.quote(namespace)}/secrets?labelSelector={selector}"
+    )
 
 
 class RefusedError(Exception):

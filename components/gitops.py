@@ -88,9 +88,11 @@ ENGINE_OBJECT_SUFFIX = {HELMOP: "-helmop", CLUSTER_PROFILE: "-clusterprofile"}
 ENGINE_ACCOUNT = "meridian-gitops"
 
 
-def fleet_releases(spec: PlatformSpec, api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> list[ChartRelease]:
-    """Fleet's CRDs, then the manager told where agents call back (the management cluster's API) and whom to trust."""
-    cluster = str(spec.gitops.management_cluster) if spec.gitops is not None else ""
+def fleet_releases(cluster: str, api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> list[ChartRelease]:
+    """Fleet's CRDs, then the manager told where agents call back (the management cluster's API) and whom to trust.
+
+    :param cluster: the management cluster (the releases' Pulumi names are `<cluster>-fleet-crd`, `<cluster>-fleet`).
+    """
     crds = chart_release(f"{cluster}-fleet-crd", "fleet-crd", namespace=FLEET_NAMESPACE, values={})
     manager = chart_release(
         f"{cluster}-fleet", "fleet", namespace=FLEET_NAMESPACE, values=fleet_values(api_url, api_ca), timeout=900
@@ -115,9 +117,11 @@ def fleet_values(api_url: pulumi.Input[str], api_ca: pulumi.Input[str]) -> dict[
     }
 
 
-def sveltos_release(spec: PlatformSpec) -> ChartRelease:
-    """The projectsveltos chart, agentless (its controllers reach each cluster's API; nothing calls back)."""
-    cluster = str(spec.gitops.management_cluster) if spec.gitops is not None else ""
+def sveltos_release(cluster: str) -> ChartRelease:
+    """The projectsveltos chart on the management cluster `cluster`, agentless.
+
+    Its controllers reach each cluster's API; nothing calls back.
+    """
     return chart_release(f"{cluster}-sveltos", "projectsveltos", namespace=SVELTOS_NAMESPACE, values=sveltos_values())
 
 
@@ -212,17 +216,6 @@ def _plain_strings(value: Any) -> Iterator[str]:
         yield value
 
 
-def _has_outputs(value: Any) -> bool:
-    """Whether `value` holds a Pulumi Output anywhere (values known only at deployment)."""
-    if isinstance(value, pulumi.Output):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_outputs(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_outputs(item) for item in value)
-    return False
-
-
 def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
     """The add-on's labels, and the names of exactly the clusters of this value set."""
     clusters = sorted(item.cluster for item in group)
@@ -274,11 +267,8 @@ def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: 
         raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
     # JSON is YAML that no parser re-types (go-yaml v2, which Sveltos reads values with, takes an
     # unquoted `y` or `n` for a boolean; PyYAML's dump would leave them unquoted).
-    values: pulumi.Input[str] = (
-        pulumi.Output.from_input(dict(release.values)).apply(lambda known: json.dumps(known, sort_keys=True))
-        if _has_outputs(release.values)
-        else json.dumps(dict(release.values), sort_keys=True)
-    )
+    # Values known only at deployment (an address) are filled in by Pulumi before the JSON is written.
+    values = pulumi.Output.from_input(dict(release.values)).apply(lambda known: json.dumps(known, sort_keys=True))
     repository = f"meridian-{release.chart.name}"
     return {
         "apiVersion": "config.projectsveltos.io/v1beta1",
@@ -431,7 +421,7 @@ class GitOps(pulumi.ComponentResource):
                 provider=provider,
                 parent=self,
             )
-            crds, manager = fleet_releases(spec, endpoint[0], endpoint[1])
+            crds, manager = fleet_releases(management, endpoint[0], endpoint[1])
             crd_release = deliver(crds, provider=provider, parent=self, namespace=home.metadata.name)
             self.home = deliver(
                 manager, provider=provider, parent=self, depends_on=[crd_release], namespace=home.metadata.name
@@ -477,7 +467,9 @@ class GitOps(pulumi.ComponentResource):
                 provider=provider,
                 parent=self,
             )
-            self.home = deliver(sveltos_release(spec), provider=provider, parent=self, namespace=home.metadata.name)
+            self.home = deliver(
+                sveltos_release(management), provider=provider, parent=self, namespace=home.metadata.name
+            )
             self.workspace = addon_namespace(
                 f"{management}-sveltos-clusters",
                 SVELTOS_CLUSTERS,

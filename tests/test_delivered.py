@@ -393,12 +393,14 @@ def test_an_address_that_is_not_https_is_refused(pki: Path) -> None:  # noqa: F8
 def test_the_decoder_reads_only_deployed_helm_releases() -> None:
     listing = {
         "items": [
+            {"type": "Opaque", "data": {"release": "bm90IGhlbG0="}},  # labelled alike, but not Helm's
+            {"type": "helm.sh/release.v1", "data": {}},  # a storage object without its release
             helm_secret("x", "1.0.0", "superseded", 1),
             helm_secret("x", "1.1.0", "deployed", 2),
-            {"type": "Opaque", "data": {"release": "bm90IGhlbG0="}},
+            helm_secret("x", "1.2.0", "deployed", 3, gzipped=False),
         ]
     }
-    assert delivered.deployed_versions(listing) == ["1.1.0"]
+    assert delivered.deployed_versions(listing) == ["1.1.0", "1.2.0"]
     assert delivered.deployed_versions({"items": None}) == []
     assert delivered.storage_url("https://api:6443/", "ns", "r") == (
         "https://api:6443/api/v1/namespaces/ns/secrets?labelSelector=owner%3Dhelm%2Cname%3Dr%2Cstatus%3Ddeployed"

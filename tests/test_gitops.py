@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -418,8 +419,9 @@ def _same_values_as_direct(engine_plan: Plan, direct_plan: Plan, cluster: str) -
             continue
         [chart] = profile["inputs"]["spec"]["helmCharts"]
         direct = direct_plan.one(RELEASE, f"{cluster}-{chart['releaseName']}")
-        # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean).
-        assert json.loads(chart["values"]) == direct["inputs"]["values"], chart["releaseName"]
+        # JSON: YAML no parser re-types (Sveltos reads values with go-yaml v2, where `y` is a boolean);
+        # its keys sorted, so the same values always read the same.
+        assert chart["values"] == json.dumps(direct["inputs"]["values"], sort_keys=True), chart["releaseName"]
         assert chart["options"] == {
             "atomic": True, "wait": True, "timeout": f"{direct['inputs']['timeout']}s", "skipCRDs": False,
             "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
@@ -652,6 +654,10 @@ def test_a_cluster_profile_name_fits_a_label_value() -> None:
     assert long.startswith("destine-extremes-research-extremes-kajaani-kube-promet-")
     assert long != profile_name("destine-extremes-research", "extremes-kajaani-kube-prometheus-stacks")
     assert long == profile_name("destine-extremes-research", "extremes-kajaani-kube-prometheus-stack")
+    # A cut that ends in a dash drops it: no double dash before the digest.
+    dashed = profile_name("p" * 12, "c" * 40 + "-" + "r" * 30)
+    full = "p" * 12 + "-" + "c" * 40 + "-" + "r" * 30
+    assert dashed == "p" * 12 + "-" + "c" * 40 + "-" + hashlib.sha256(full.encode()).hexdigest()[:8]
 
 
 def test_the_engines_objects_on_a_cluster_carry_that_clusters_labels(bundled_plan: Any) -> None:
