@@ -7,7 +7,9 @@ Children: one site component per entry of `sites` (`meridian:sites:OpenStackSite
 followed by every add-on of the ordered list `components.addons.ADDONS` that applies to it, given
 the cluster's Kubernetes provider and parented to the cluster's component. A capi cluster comes
 after its management cluster and that cluster's add-ons (`build_order`): Cluster API's providers
-there build it.
+there build it. The GitOps engine (components/gitops.py) is built right after its management
+cluster's add-ons; each registered cluster is registered with it as soon as both exist, and a
+cluster whose add-ons the engine delivers comes after the engine.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ def _needs(spec: PlatformSpec, name: str) -> list[str]:
 def build_order(spec: PlatformSpec) -> list[str]:
     """The clusters in the order they are built: spec order, each after the clusters it needs (`_needs`).
 
-    The spec refuses cycles (PlatformSpec._cluster_api, _gitops_order), so every cluster is placed.
+    The spec refuses cycles (PlatformSpec._cluster_api, and _gitops for a cluster the engine's own
+    cluster is built from), so every cluster is placed.
     """
     order = [name for name in spec.clusters if not _needs(spec, name)]
     waiting = [name for name in spec.clusters if _needs(spec, name)]

@@ -295,8 +295,9 @@ class AddonContext:
         and so the values are the same.
 
         :param depends_on: what the release needs first on the cluster; it must hold the release's
-            Namespace resource, which the engine's object waits for (the engines would otherwise
-            create the namespace themselves, without its Pod Security labels).
+            Namespace resource, which the engine's object waits for: Pulumi makes the namespace with
+            its Pod Security labels, and the engine then finds it (both engines create a missing
+            one, unlabelled, and Pulumi's create would then find the name taken).
         :param namespace: the Namespace resource's name Output (direct delivery depends on it).
         :param selector: labels a cluster must carry for the engine's object to select it, besides its
             name (the GPU Operator's `meridian.io/gpu: "true"`).
