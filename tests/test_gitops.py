@@ -302,8 +302,38 @@ def test_sveltos_registers_each_cluster_with_its_labels(bundled_plan: Any) -> No
     assert secret["secret_paths"]
     release = plan.one(RELEASE, "processing-sveltos")
     assert release["inputs"]["namespace"] == "projectsveltos"
-    assert release["inputs"]["values"]["agent"] == {"managementCluster": True}
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    job = {"resources": {"requests": {"cpu": "10m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}}
+    assert release["inputs"]["values"] == {
+        # Agentless: Sveltos's agents run on the management cluster, nothing in the managed ones.
+        "agent": {"managementCluster": True},
+        "telemetry": {"disabled": True},
+        "addonController": {
+            "controller": {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}},
+            "initialization": {"containerSecurityContext": restricted},
+        },
+        "crdManagerJob": {"crdManager": job},
+        "registerMgmtClusterJob": {"registerMgmtCluster": job},
+    }
     assert not plan.by_type(FLEET_CLUSTER)
+    # The engine's objects on the management cluster: cluster-scoped ClusterProfiles named after the
+    # project too, labelled as the management cluster's objects are.
+    profile = plan.one(CLUSTER_PROFILE, "city-services-gpu-operator-clusterprofile")
+    assert profile["inputs"]["metadata"] == {
+        "name": "buildspace-city-services-gpu-operator",
+        "labels": release_labels(plan, "processing-sveltos-namespace"),
+    }
+
+
+def release_labels(plan: Plan, namespace: str) -> dict[str, str]:
+    """The project's labels of a Namespace the engine's component made (its Pod Security labels left out)."""
+    labels = plan.one("kubernetes:core/v1:Namespace", namespace)["inputs"]["metadata"]["labels"]
+    return {key: value for key, value in labels.items() if not key.startswith("pod-security.kubernetes.io/")}
 
 
 # -- checks nobody here wrote -----------------------------------------------------------------------------
