@@ -216,6 +216,17 @@ def _plain_strings(value: Any) -> Iterator[str]:
         yield value
 
 
+def _has_outputs(value: Any) -> bool:
+    """Whether `value` holds a Pulumi Output anywhere (a value known only at deployment)."""
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_outputs(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_outputs(item) for item in value)
+    return False
+
+
 def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
     """The add-on's labels, and the names of exactly the clusters of this value set."""
     clusters = sorted(item.cluster for item in group)
@@ -267,8 +278,13 @@ def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: 
         raise ValueError(f"{release.resource}: values hold '{{{{', which Sveltos would read as a template")
     # JSON is YAML that no parser re-types (go-yaml v2, which Sveltos reads values with, takes an
     # unquoted `y` or `n` for a boolean; PyYAML's dump would leave them unquoted).
-    # Values known only at deployment (an address) are filled in by Pulumi before the JSON is written.
-    values = pulumi.Output.from_input(dict(release.values)).apply(lambda known: json.dumps(known, sort_keys=True))
+    # Values known only at deployment (an address) are filled in by Pulumi before the JSON is written;
+    # plain values are written at once, so the document stays a plain one (the policy tests build it).
+    values: pulumi.Input[str] = (
+        pulumi.Output.from_input(dict(release.values)).apply(lambda known: json.dumps(known, sort_keys=True))
+        if _has_outputs(release.values)
+        else json.dumps(dict(release.values), sort_keys=True)
+    )
     repository = f"meridian-{release.chart.name}"
     return {
         "apiVersion": "config.projectsveltos.io/v1beta1",

@@ -15,7 +15,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import MagicMock
 
+import pulumi
 import pytest
 import yaml
 from conftest import edited_stack, write_edited
@@ -669,6 +671,17 @@ def test_the_plan_command_shows_the_warning_and_strict_refuses(tmp_path: Path) -
     strict = meridian("plan", str(path), "--strict")
     assert strict.returncode == BAD_INPUT and f"error: {path}: {where}" in strict.stderr
     assert "(an error in strict mode)" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_values_known_only_at_deployment_are_found_anywhere() -> None:
+    """An Output deep in the values (the ingress's address) makes Pulumi write the ClusterProfile's JSON."""
+    from components.gitops import _has_outputs
+
+    address = MagicMock(spec=pulumi.Output)
+    assert _has_outputs({"service": {"annotations": {"ip": address}}})
+    assert _has_outputs({"ports": [{"a": 1}, address]})
+    assert _has_outputs((address,))
+    assert not _has_outputs({"service": {"annotations": {"ip": "192.0.2.1"}, "ports": [1, "2"]}})
 
 
 def test_a_cluster_profile_name_fits_a_label_value() -> None:
