@@ -21,16 +21,15 @@ import http.server
 import io
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import https_server
 from test_readiness import pki  # noqa: F401 - the module's CA and server certificate fixture
 
 from components import delivered
@@ -251,17 +250,8 @@ class _Api(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:  # noqa: F811 - the imported fixture
     handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "truncate": False, "seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.pem", pki / "server.key")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with https_server(handler, pki) as url:
+        yield url, handler
 
 
 def _run(

@@ -17,16 +17,14 @@ import copy
 import http.server
 import os
 import shutil
-import ssl
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import PlanCache
+from conftest import PlanCache, https_server
 
 from components.clusters import readiness
 from scripts.harness import SECRET, Plan
@@ -197,19 +195,9 @@ class _Api(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:
     handler = type("Api", (_Api,), {"seen": [], "not_ready": 0, "never": False, "refuse": 0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.pem", pki / "server.key")
-    context.load_verify_locations(pki / "ca.pem")
-    context.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no answer: anonymous auth off
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    # No client certificate, no answer: anonymous auth off.
+    with https_server(handler, pki, client_certificates=True) as url:
+        yield url, handler
 
 
 def _run(pki: Path, server: str, *, timeout: int, client: str = "client") -> subprocess.CompletedProcess[str]:
