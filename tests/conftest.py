@@ -197,25 +197,29 @@ def analyzer() -> Any:
 
 
 @contextlib.contextmanager
-def https_server(
-    handler: type[http.server.BaseHTTPRequestHandler], pki: Path, *, client_certificates: bool = False
+def local_server(
+    handler: type[http.server.BaseHTTPRequestHandler],
+    pki: Path | None = None,
+    *,
+    client_certificates: bool = False,
 ) -> Iterator[str]:
-    """A local HTTPS server on 127.0.0.1 answering with `handler`; yields its URL.
+    """A local server on 127.0.0.1 answering with `handler`: HTTPS with `pki`, else HTTP; yields its URL.
 
     :param pki: a directory with `server.pem`/`server.key` (for IP 127.0.0.1) and `ca.pem`.
     :param client_certificates: demand a client certificate the CA signed (an API with anonymous auth off).
     """
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.pem", pki / "server.key")
-    if client_certificates:
-        context.load_verify_locations(pki / "ca.pem")
-        context.verify_mode = ssl.CERT_REQUIRED
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    if pki is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki / "server.pem", pki / "server.key")
+        if client_certificates:
+            context.load_verify_locations(pki / "ca.pem")
+            context.verify_mode = ssl.CERT_REQUIRED
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if pki is not None else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import https_server
+from conftest import local_server
 from test_readiness import pki  # noqa: F401 - the module's CA and server certificate fixture
 
 from components import delivered
@@ -250,7 +250,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:  # noqa: F811 - the imported fixture
     handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "truncate": False, "seen": []})
-    with https_server(handler, pki) as url:
+    with local_server(handler, pki) as url:
         yield url, handler
 
 

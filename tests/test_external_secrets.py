@@ -21,9 +21,9 @@ import hvac.exceptions
 import jsonschema
 import pytest
 import yaml
-from conftest import load_platform
+from conftest import load_platform, local_server
 from helm_values import unknown_keys
-from test_vault import JWT_KEY, OTHER_KEY, Bao, _ca_pem, _dev_server, _http_server, _token_review
+from test_vault import JWT_KEY, OTHER_KEY, Bao, _ca_pem, _dev_server, _token_review
 
 from components.addons import ADDONS
 from components.addons.external_secrets import (
@@ -521,7 +521,7 @@ def test_a_clusters_store_logs_in_on_its_mount_and_reads_only_the_projects_paths
             bearers.append(self.headers.get("Authorization"))
             super().do_POST()
 
-    with _http_server(Recording) as api:
+    with local_server(Recording) as api:
         config = auth_config_args(api, _ca_pem())
         root.write(f"auth/{mount}/config", **config)
         api_role = _as_api(
@@ -556,7 +556,7 @@ def test_a_clusters_store_logs_in_on_its_mount_and_reads_only_the_projects_paths
         "kubernetes.io/serviceaccount/service-account.name": "builder",
     }
     other_token = JWT_KEY.token(builder)
-    with _http_server(_token_review(other_token, "default", "builder")) as api:
+    with local_server(_token_review(other_token, "default", "builder")) as api:
         root.write(f"auth/{mount}/config", **auth_config_args(api, _ca_pem()))
         with pytest.raises(hvac.exceptions.Forbidden):
             hvac.Client(url=server.address).auth.kubernetes.login(

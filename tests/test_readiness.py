@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PlanCache, https_server
+from conftest import PlanCache, local_server
 
 from components.clusters import readiness
 from scripts.harness import SECRET, Plan
@@ -196,7 +196,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:
     handler = type("Api", (_Api,), {"seen": [], "not_ready": 0, "never": False, "refuse": 0})
     # No client certificate, no answer: anonymous auth off.
-    with https_server(handler, pki, client_certificates=True) as url:
+    with local_server(handler, pki, client_certificates=True) as url:
         yield url, handler
 
 

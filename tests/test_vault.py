@@ -20,17 +20,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import hvac
 import pytest
+from conftest import local_server
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel
@@ -391,7 +391,7 @@ def test_jwt_login_with_a_github_actions_token(env: pytest.MonkeyPatch) -> None:
     $ACTIONS_ID_TOKEN_REQUEST_TOKEN as a bearer token; the endpoint here is a local stand-in for GitHub's."""
     env.delenv("VAULT_TOKEN")
     issued = JWT_KEY.token({"aud": AUDIENCE, "sub": "repo:ecmwf/eo4eu", "project_path": "ecmwf/eo4eu"})
-    with _http_server(_github_token_endpoint("request-token", issued)) as address:
+    with local_server(_github_token_endpoint("request-token", issued)) as address:
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token?api-version=2.0")
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
         spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
@@ -466,7 +466,7 @@ def test_a_sealed_server(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ],
 )
 def test_a_reply_that_is_not_vaults(env: pytest.MonkeyPatch, status: int, body: bytes, words: str) -> None:
-    with _http_server(_fixed_reply(status, body)) as address:
+    with local_server(_fixed_reply(status, body)) as address:
         env.setenv("VAULT_ADDR", address)
         message = _fails("secret", "eo4eu/openstack", "app_secret", words)
         assert "Sign in" not in message
@@ -474,7 +474,7 @@ def test_a_reply_that_is_not_vaults(env: pytest.MonkeyPatch, status: int, body: 
 
 def test_5xx_is_retried_then_named(env: pytest.MonkeyPatch) -> None:
     handler = _fixed_reply(502, b"<html>Bad Gateway</html>")
-    with _http_server(handler) as address:
+    with local_server(handler) as address:
         env.setenv("VAULT_ADDR", address)
         waits: list[float] = []
         with pytest.raises(SecretUnavailableError) as caught:
@@ -507,18 +507,6 @@ def test_problems_name_the_reference_and_its_key_path_never_a_value(env: pytest.
 
 
 # -- helpers -------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -663,7 +651,7 @@ def test_kubernetes_login_with_the_pods_service_account(env: pytest.MonkeyPatch,
             "kubernetes.io/serviceaccount/service-account.uid": "d3c0b2a1-0000-4000-8000-000000000001",
         }
     )
-    with _http_server(_token_review(account_token, "meridian", "deployer")) as api:
+    with local_server(_token_review(account_token, "meridian", "deployer")) as api:
         root = bao.client()
         if "kubernetes/" not in root.sys.list_auth_methods()["data"]:
             root.sys.enable_auth_method("kubernetes")
@@ -801,7 +789,7 @@ def test_an_approle_login_is_not_sent_twice(env: pytest.MonkeyPatch) -> None:
     env.setenv("VAULT_SECRET_ID", "secret")
     spec = {"auth": {"method": "approle"}}
     handler = _fixed_reply(502, b"<html>Bad Gateway</html>")
-    with _http_server(handler) as address:
+    with local_server(handler) as address:
         env.setenv("VAULT_ADDR", address)
         message = _fails("secret", "eo4eu/openstack", "app_secret", "not retried", spec)
     assert handler.requests == 1 and message.startswith(f"Vault at {address} answered HTTP 502 during the approle")
@@ -815,7 +803,7 @@ def test_an_approle_login_is_not_sent_twice(env: pytest.MonkeyPatch) -> None:
 def test_a_login_answered_by_something_else(env: pytest.MonkeyPatch) -> None:
     env.setenv("VAULT_ROLE_ID", "role")
     env.setenv("VAULT_SECRET_ID", "secret")
-    with _http_server(_fixed_reply(200, b"<html>Sign in to the proxy</html>")) as address:
+    with local_server(_fixed_reply(200, b"<html>Sign in to the proxy</html>")) as address:
         env.setenv("VAULT_ADDR", address)
         message = _fails("secret", "eo4eu/openstack", "app_secret", "is not Vault's", {"auth": {"method": "approle"}})
     assert message == f"the reply from {address} to the approle login at auth/approle is not Vault's " + (
@@ -828,7 +816,7 @@ def test_github_answering_without_a_token(env: pytest.MonkeyPatch) -> None:
         def do_GET(self) -> None:
             self.send_json(200, {"value": None})
 
-    with _http_server(NoToken) as address:
+    with local_server(NoToken) as address:
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token?api-version=2.0")
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token")
         spec = {"auth": {"method": "jwt", "role": "ci", "token_source": "github-actions", "audience": AUDIENCE}}
@@ -902,7 +890,7 @@ def test_githubs_token_endpoint_faults_are_named_and_retried_only_when_transient
         (404, "GitHub's OIDC token endpoint refused the request (HTTP 404)"),
     ):
         handler = _fixed_reply(status, b"{}")
-        with _http_server(handler) as address:
+        with local_server(handler) as address:
             env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token")
             assert _message(spec) == expected
         assert handler.requests == (4 if status == 500 else 1)
@@ -912,7 +900,7 @@ def test_githubs_token_endpoint_faults_are_named_and_retried_only_when_transient
         def do_GET(self) -> None:
             self.send_json(200, {"value": 12345})
 
-    with _http_server(NumberToken) as address:
+    with local_server(NumberToken) as address:
         env.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", f"{address}/token")
         assert _message(spec) == "GitHub's OIDC token endpoint answered without a token"
 
@@ -935,7 +923,7 @@ def test_messages_of_a_login_vault_may_have_received_and_of_an_untrusted_certifi
 ) -> None:
     env.setenv("VAULT_ROLE_ID", "role")
     env.setenv("VAULT_SECRET_ID", "secret")
-    with _http_server(_fixed_reply(502, b"<html>Bad Gateway</html>")) as address:
+    with local_server(_fixed_reply(502, b"<html>Bad Gateway</html>")) as address:
         env.setenv("VAULT_ADDR", address)
         assert _message({"auth": {"method": "approle"}}) == (
             f"Vault at {address} answered HTTP 502 during the approle login at auth/approle; not retried, since "
@@ -994,7 +982,7 @@ def _fake_vault(
     ],
 )  # fmt: skip
 def test_mount_lookups_that_are_not_vaults_answer(env: pytest.MonkeyPatch, mounts: Any, expected: str) -> None:
-    with _http_server(_fake_vault(mounts)) as address:
+    with local_server(_fake_vault(mounts)) as address:
         env.setenv("VAULT_ADDR", address)
         assert _message() == expected.format(address=address)
 
@@ -1003,7 +991,7 @@ def test_a_legacy_generic_mount_without_options_is_kv_version_1(env: pytest.Monk
     """Vault's `generic` is the old name of KV; a mount without `options.version` is version 1."""
     # Names may end in any letter the reference pattern allows (only Vault's "/" is taken off).
     mounts = {"data": {"path": "archiveX/", "type": "generic"}}
-    with _http_server(_fake_vault(mounts, {"field": VALUE})) as address:
+    with local_server(_fake_vault(mounts, {"field": VALUE})) as address:
         env.setenv("VAULT_ADDR", address)
         runs = session()
         assert runs.read("archiveX", "team/rayX", "field") == VALUE
@@ -1093,7 +1081,7 @@ LEGACY_V2 = {"data": {"path": "legacy/", "type": "kv", "options": {"version": "2
 def test_reads_answered_wrongly_are_named_whole(
     env: pytest.MonkeyPatch, mounts: dict[str, Any], read: tuple[int, bytes, str], expected: str
 ) -> None:
-    with _http_server(_fake_vault(mounts, read=read)) as address:
+    with local_server(_fake_vault(mounts, read=read)) as address:
         env.setenv("VAULT_ADDR", address)
         with pytest.raises(SecretUnavailableError) as caught:
             session().read("legacy", "team/x", "field")
@@ -1111,7 +1099,7 @@ def test_logins_answered_wrongly_are_named_whole(env: pytest.MonkeyPatch, status
     env.delenv("VAULT_TOKEN")
     env.setenv("VAULT_ROLE_ID", "role")
     env.setenv("VAULT_SECRET_ID", "secret")
-    with _http_server(_fixed_reply(status, b'{"errors": []}')) as address:
+    with local_server(_fixed_reply(status, b'{"errors": []}')) as address:
         env.setenv("VAULT_ADDR", address)
         assert _message({"auth": {"method": "approle"}}) == expected
 
@@ -1140,7 +1128,7 @@ def test_a_failed_login_is_not_tried_again_in_the_same_run(env: pytest.MonkeyPat
     env.setenv("VAULT_ROLE_ID", "role")
     env.setenv("VAULT_SECRET_ID", "secret")
     handler = _fixed_reply(400, b'{"errors": []}')
-    with _http_server(handler) as address:
+    with local_server(handler) as address:
         env.setenv("VAULT_ADDR", address)
         runs = session({"auth": {"method": "approle"}})
         messages = []
@@ -1207,7 +1195,7 @@ def test_a_login_answered_with_json_that_is_not_vaults(env: pytest.MonkeyPatch) 
 
     env.setenv("VAULT_ROLE_ID", "role")
     env.setenv("VAULT_SECRET_ID", "secret")
-    with _http_server(NotVault) as address:
+    with local_server(NotVault) as address:
         env.setenv("VAULT_ADDR", address)
         assert _message({"auth": {"method": "approle"}}) == (
             f"the reply from {address} to the approle login at auth/approle is not Vault's "
