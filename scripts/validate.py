@@ -47,8 +47,8 @@ class Problem:
 
 #: Kinds the API schemas list under every group that are not resources discovery serves.
 NOT_RESOURCES = frozenset({"DeleteOptions", "WatchEvent", "Status", "APIGroup", "APIVersions", "APIResourceList"})
-#: (apiVersion, kind) -> CRD document, from the locked charts and CRD files; filled on first use.
-_KNOWN_CRDS: dict[tuple[str, str], dict[str, Any]] = {}
+#: (apiVersion, kind) -> the locked CRD serving it (None: none does), filled as kinds are looked up.
+_KNOWN_CRDS: dict[tuple[str, str], dict[str, Any] | None] = {}
 #: Objects already found valid: (kube version, partial, canonical JSON digest, id of the serving CRD).
 _VALID: set[tuple[str, bool, str, int]] = set()
 
@@ -75,6 +75,8 @@ _CRD_KIND = "\nkind: CustomResourceDefinition\n"
 #: A document separator of `helm template` output and CRD files: `---` alone on its line (inside a
 #: block scalar the line would be indented).
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+#: Comment and blank lines at the head of a document.
+_HEAD = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?(?:\n|\Z))*")
 
 
 def load_documents(text: str) -> list[Any]:
@@ -87,27 +89,59 @@ def load_documents(text: str) -> list[Any]:
     documents: list[Any] = []
     for chunk in _SEPARATOR.split(text):
         if _CRD_KIND in f"\n{chunk}":
-            key = hashlib.sha256(chunk.encode()).digest()
+            # The same CRD from its file and from `helm template --include-crds`, which heads it with
+            # a `# Source:` comment and ends it with one newline more or less: comments and blank
+            # lines around a CRD change nothing (none ends in a block scalar that keeps them).
+            body = _HEAD.sub("", chunk).rstrip() + "\n"
+            key = hashlib.sha256(body.encode()).digest()
             if key not in _CRD_DOCUMENTS:
-                _CRD_DOCUMENTS[key] = list(yaml.load_all(chunk, Loader=_FAST_LOADER))
+                _CRD_DOCUMENTS[key] = list(yaml.load_all(body, Loader=_FAST_LOADER))
             documents.extend(_CRD_DOCUMENTS[key])
         else:
             documents.extend(yaml.load_all(chunk, Loader=_FAST_LOADER))
     return documents
 
 
-def locked_crds() -> dict[tuple[str, str], dict[str, Any]]:
-    """Every CRD the locked charts ship in `crds/` (subcharts included) and every locked CRD file."""
-    if not _KNOWN_CRDS:
-        verified = [name for name, chart in chart_lock().charts.items() if chart.digest is not None]
-        paths = [path for name in verified for path in chart_crd_files(name)]
-        paths += [crd_file(path) for path in chart_lock().crds]
-        for path in paths:
-            for document in load_documents(path.read_text(encoding="utf-8")):
+def locked_crd(key: tuple[str, str]) -> dict[str, Any] | None:
+    """The CRD the locked charts (`crds/`, subcharts included) or locked CRD files serve `key` with.
+
+    Looked up lazily: parsing all of them (15 MB of YAML) costs seconds per process, and a stack
+    needs a few. Only the CRD documents whose text holds the kind as a `kind:` value and the group
+    as a `group:` value are parsed (a CRD spells both so, in `names` and `spec`); when several
+    serve it, the last in file order does, as if all were read in turn.
+    """
+    if key not in _KNOWN_CRDS:
+        api_version, kind = key
+        group = api_version.rpartition("/")[0]
+        found = None
+        spelled = re.compile(rf"""^[ \t]*group:[ \t]*["']?{re.escape(group)}["']?[ \t]*$""", re.MULTILINE)
+        for chunk in _crd_chunks().get(kind, []) if group else []:
+            if not spelled.search(chunk):
+                continue
+            for document in load_documents(chunk):
                 if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
-                    for key in crd_key(document):
-                        _KNOWN_CRDS[key] = document
-    return _KNOWN_CRDS
+                    found = document if key in crd_key(document) else found
+        _KNOWN_CRDS[key] = found
+    return _KNOWN_CRDS[key]
+
+
+#: A `kind:` value (a CRD's `names.kind`, quoted or not): which CRD documents can serve a kind.
+_KIND_VALUE = re.compile(r"""^[ \t]*kind:[ \t]*["']?([A-Za-z0-9]+)["']?[ \t]*$""", re.MULTILINE)
+
+
+@cache
+def _crd_chunks() -> dict[str, list[str]]:
+    """Every CRD document's text of the locked charts and CRD files (in file order), by each `kind:` value in it."""
+    verified = [name for name, chart in chart_lock().charts.items() if chart.digest is not None]
+    paths = [path for name in verified for path in chart_crd_files(name)]
+    paths += [crd_file(path) for path in chart_lock().crds]
+    chunks: dict[str, list[str]] = {}
+    for path in paths:
+        for chunk in _SEPARATOR.split(path.read_text(encoding="utf-8")):
+            if _CRD_KIND in f"\n{chunk}":
+                for kind in dict.fromkeys(_KIND_VALUE.findall(chunk)):
+                    chunks.setdefault(kind, []).append(chunk)
+    return chunks
 
 
 @cache
@@ -150,11 +184,16 @@ def validate_objects(
     others before the locked ones.
     """
     documents = list(objects)
-    served = dict(locked_crds())
+    served: dict[tuple[str, str], dict[str, Any]] = {}
     for document in [*crds, *documents]:
         if document.get("kind") == "CustomResourceDefinition":
             for key in crd_key(document):
                 served[key] = document
+    for document in documents:
+        key = (str(document.get("apiVersion")), str(document.get("kind")))
+        crd = served.get(key) or locked_crd(key)
+        if crd is not None:
+            served[key] = crd
     version = _minor(kube_version)
     problems = []
     for document in documents:

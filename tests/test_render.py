@@ -442,3 +442,37 @@ def test_crd_documents_are_parsed_once_and_read_as_before() -> None:
     assert first == list(pyyaml.load_all(manifest, Loader=_FAST_LOADER))
     assert first[0] is second[0] and first[0]["kind"] == "CustomResourceDefinition"
     assert (first[1]["metadata"]["name"], second[1]["metadata"]["name"]) == ("a", "b")
+    # The chart's file, as `helm template --include-crds` prints it and as the file holds it
+    # (a newline more): one parse.
+    (from_file,) = load_documents(f"{crd}\n")
+    assert from_file is first[0]
+
+
+def test_locked_crds_are_looked_up_by_group_and_kind_as_a_full_read_finds_them() -> None:
+    """Only the CRD documents that spell a kind and its group are parsed; the answer is a full read's."""
+    from scripts.crdschema import crd_key
+    from scripts.upstream import chart_crd_files, crd_file
+    from scripts.validate import load_documents, locked_crd
+
+    # The Prometheus Operator's kinds, which three places serve (kube-prometheus-stack's `crds/`,
+    # then Loki's grafana-agent-operator subchart's, in the lock's order, and ServiceMonitor a
+    # locked file, read last), and every CRD of a many-document file: the last one read serves.
+    served = {}
+    charts = [name for name in chart_lock().charts if name in ("kube-prometheus-stack", "loki")]
+    paths = [*(path for name in charts for path in chart_crd_files(name)), crd_file("fleet.cattle.io_all.yaml")]
+    for path in [*paths, crd_file("monitoring.coreos.com_servicemonitors.yaml")]:
+        for document in load_documents(path.read_text(encoding="utf-8")):
+            if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+                served.update(dict.fromkeys(crd_key(document), document))
+    assert len(served) > 20 and ("fleet.cattle.io/v1alpha1", "GitRepo") in served
+    for key, document in served.items():
+        assert locked_crd(key) == document, key
+    # Kinds no locked CRD serves: built-in ones, a known kind in another group or at a version
+    # not served, a group without that kind.
+    for key in [
+        ("apps/v1", "Deployment"),
+        ("example.org/v1alpha1", "GitRepo"),
+        ("fleet.cattle.io/v9", "GitRepo"),
+        ("fleet.cattle.io/v1alpha1", "Deployment"),
+    ]:
+        assert locked_crd(key) is None, key
