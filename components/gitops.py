@@ -227,18 +227,17 @@ def _has_outputs(value: Any) -> bool:
     return False
 
 
-def _selector(group: Sequence[GitOpsRelease]) -> dict[str, Any]:
-    """The add-on's labels, and the names of exactly the clusters of this value set."""
-    clusters = sorted(item.cluster for item in group)
+def _selector(item: GitOpsRelease) -> dict[str, Any]:
+    """The add-on's labels, and the name of the cluster the release is for."""
     return {
-        "matchLabels": dict(group[0].selector),
-        "matchExpressions": [{"key": f"{LABEL_PREFIX}cluster", "operator": "In", "values": clusters}],
+        "matchLabels": dict(item.selector),
+        "matchExpressions": [{"key": f"{LABEL_PREFIX}cluster", "operator": "In", "values": [item.cluster]}],
     }
 
 
-def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A Fleet HelmOp installing the group's release on its clusters (fleet.cattle.io/v1alpha1, v0.16.1 CRD)."""
-    release = group[0].release
+def helmop_document(name: str, item: GitOpsRelease, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A Fleet HelmOp installing the release on its cluster (fleet.cattle.io/v1alpha1, v0.16.1 CRD)."""
+    release = item.release
     if any(text.startswith(FLEET_LABEL_VALUE) for text in _plain_strings(release.values)):
         raise ValueError(f"{release.resource}: a value starts with {FLEET_LABEL_VALUE!r}, which Fleet would replace")
     if release.skip_crds:
@@ -264,14 +263,14 @@ def helmop_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[s
             },
             # Not `namespace`, which fails a chart with cluster-scoped objects (the CRD's description).
             "defaultNamespace": release.namespace,
-            "targets": [{"name": name, "clusterSelector": _selector(group)}],
+            "targets": [{"name": name, "clusterSelector": _selector(item)}],
         },
     }
 
 
-def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A Sveltos ClusterProfile installing the group's release on its clusters (config.projectsveltos.io/v1beta1)."""
-    release = group[0].release
+def cluster_profile_document(name: str, item: GitOpsRelease, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A Sveltos ClusterProfile installing the release on its cluster (config.projectsveltos.io/v1beta1)."""
+    release = item.release
     if any("{{" in text for text in _plain_strings(release.values)):
         # Sveltos renders helmCharts[].values as a Go template, always (addon-controller handlers_helm.go).
         # Values known only at deployment (an address, an ARN) are Outputs: no template in them.
@@ -291,7 +290,7 @@ def cluster_profile_document(name: str, group: Sequence[GitOpsRelease], labels: 
         "kind": "ClusterProfile",
         "metadata": {"name": name, "labels": dict(labels)},
         "spec": {
-            "clusterSelector": _selector(group),
+            "clusterSelector": _selector(item),
             "helmCharts": [
                 {
                     "repositoryURL": release.chart.repository,
@@ -562,10 +561,10 @@ class GitOps(pulumi.ComponentResource):
         self.delivered.append(name)
         registration = [self.home, *self._registrations.get(cluster, [])]
         if self.engine == "fleet":
-            document = helmop_document(name, [item], self.labels)
+            document = helmop_document(name, item, self.labels)
             resource = name + ENGINE_OBJECT_SUFFIX[HELMOP]
         else:
-            document = cluster_profile_document(profile_name(self.spec.project.name, name), [item], self.labels)
+            document = cluster_profile_document(profile_name(self.spec.project.name, name), item, self.labels)
             resource = name + ENGINE_OBJECT_SUFFIX[CLUSTER_PROFILE]
         engine_object = kubernetes_object(
             resource,

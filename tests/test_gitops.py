@@ -629,13 +629,23 @@ def test_values_an_engine_would_rewrite_are_refused() -> None:
     from components.addons.base import GitOpsRelease, chart_release
     from components.gitops import cluster_profile_document, helmop_document
 
-    def group(values: dict[str, Any]) -> list[GitOpsRelease]:
-        return [GitOpsRelease("c", chart_release("c-x", "gpu-operator", namespace="n", values=values), {})]
+    def item(values: dict[str, Any]) -> GitOpsRelease:
+        return GitOpsRelease("c", chart_release("c-x", "gpu-operator", namespace="n", values=values), {})
 
     with pytest.raises(ValueError, match="Fleet would replace"):
-        helmop_document("c-x", group({"a": ["global.fleet.clusterLabels.site"]}), {})
+        helmop_document("c-x", item({"a": ["global.fleet.clusterLabels.site"]}), {})
     with pytest.raises(ValueError, match="Sveltos would read as a template"):
-        cluster_profile_document("p-c-x", group({"a": {"b": "{{ .Cluster }}"}}), {})
+        cluster_profile_document("p-c-x", item({"a": {"b": "{{ .Cluster }}"}}), {})
+
+
+def test_plain_values_make_a_plain_cluster_profile() -> None:
+    """Values known before deployment are written as JSON at once, outside a Pulumi run too (the policy tests')."""
+    from components.addons.base import GitOpsRelease, chart_release
+    from components.gitops import cluster_profile_document
+
+    release = chart_release("c-x", "gpu-operator", namespace="n", values={"b": "n", "a": [1, True]})
+    document = cluster_profile_document("p-c-x", GitOpsRelease("c", release, {}), {})
+    assert document["spec"]["helmCharts"][0]["values"] == '{"a": [1, true], "b": "n"}'
 
 
 def test_gitops_delivery_on_a_cluster_with_nothing_to_deliver_warns(tmp_path: Path) -> None:

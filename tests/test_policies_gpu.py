@@ -1229,10 +1229,10 @@ def test_an_operator_a_gitops_engine_installs_by_the_clusters_name_covers_it(ana
 
     gpu = eks_gpu_cluster("gpu")
     release = chart_release("gpu-gpu-operator", "gpu-operator", namespace="gpu-operator", values={"x": 1})
-    group = [GitOpsRelease("gpu", release, {"meridian.io/gpu": "true"})]
+    item = GitOpsRelease("gpu", release, {"meridian.io/gpu": "true"})
     for kind, document in (
-        ("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", helmop_document("op", group, {})),
-        ("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile", cluster_profile_document("op", group, {})),
+        ("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", helmop_document("op", item, {})),
+        ("kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile", cluster_profile_document("op", item, {})),
     ):
         engine = resource(kind, "op", document, parent=None)
         assert hits(run(analyzer, *gpu, engine), "gpu-operator-on-gpu-clusters") == [], kind
@@ -1243,13 +1243,13 @@ def test_an_operator_a_gitops_engine_installs_by_the_clusters_name_covers_it(ana
         renamed = resource(kind, "op", json.loads(json.dumps(other).replace("gpu-operator", "other-chart")))
         assert hits(run(analyzer, *gpu, renamed), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
     # Another chart's object with targets unknown during preview hides nothing: the cluster certainly has none.
-    other_chart = helmop_document("op", group, {})
+    other_chart = helmop_document("op", item, {})
     other_chart["spec"]["helm"]["chart"] = "cert-manager"
     other_chart["spec"]["targets"] = UNKNOWN
     unrelated = resource("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", "op", other_chart, parent=None)
     assert hits(run(analyzer, *gpu, unrelated), "gpu-operator-on-gpu-clusters") == [(gpu[0]["urn"], "mandatory")]
     # The operator's own object with targets unknown: any cluster may be its, so none is claimed missing.
-    pending = helmop_document("op", group, {})
+    pending = helmop_document("op", item, {})
     pending["spec"]["targets"] = UNKNOWN
     report = run(analyzer, *gpu, resource("kubernetes:fleet.cattle.io/v1alpha1:HelmOp", "op", pending, parent=None))
     found = [v for v in report.violations if v.policy == "gpu-operator-on-gpu-clusters"]

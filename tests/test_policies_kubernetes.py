@@ -623,11 +623,11 @@ def test_charts_a_gitops_engine_installs_are_held_to_the_same_rules(analyzer: An
     from components.gitops import cluster_profile_document, helmop_document
 
     record = chart_release("c-gpu-operator", "gpu-operator", namespace="gpu-operator", values={})
-    group = [GitOpsRelease("c", record, {})]
+    item = GitOpsRelease("c", record, {})
     kinds = {
-        "kubernetes:fleet.cattle.io/v1alpha1:HelmOp": (helmop_document("op", group, {}), ("spec", "helm")),
+        "kubernetes:fleet.cattle.io/v1alpha1:HelmOp": (helmop_document("op", item, {}), ("spec", "helm")),
         "kubernetes:config.projectsveltos.io/v1beta1:ClusterProfile": (
-            cluster_profile_document("op", group, {}),
+            cluster_profile_document("op", item, {}),
             ("spec", "helmCharts", 0),
         ),
     }
