@@ -90,8 +90,9 @@ class RefusedError(Exception):
 
 def attempt(url: str, token: str, context: ssl.SSLContext, timeout: float) -> list[str] | None:
     """One look at the release's storage: the deployed chart versions, or None if the API did not answer."""
-    # `main` admits only https addresses.
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    # `main` admits only https addresses. No Accept header: the API answers JSON to a request
+    # without one (k8s.io/apiserver handlers/negotiation, the first serializer when none is asked).
+    headers = {"Authorization": f"Bearer {token}"}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:  # noqa: S310

@@ -21,8 +21,10 @@ import http.server
 import io
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,11 +220,14 @@ class _Api(http.server.BaseHTTPRequestHandler):
     status = 0
     #: Answer with a body shorter than its Content-Length says (a connection cut mid-answer).
     truncate = False
+    #: Seconds to wait before answering (an API that hangs).
+    delay = 0.0
     seen: list[str] = []
 
     def do_GET(self) -> None:
         handler = type(self)
         handler.seen.append(self.path)
+        time.sleep(handler.delay)
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self.send_response(401)
             self.end_headers()
@@ -249,7 +254,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api(pki: Path) -> Iterator[tuple[str, type[_Api]]]:  # noqa: F811 - the imported fixture
-    handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "truncate": False, "seen": []})
+    handler = type("Api", (_Api,), {"answers": [[]], "status": 0, "truncate": False, "delay": 0.0, "seen": []})
     with local_server(handler, pki) as url:
         yield url, handler
 
@@ -354,6 +359,18 @@ def test_an_answer_cut_short_is_retried(pki: Path, api: tuple[str, type[_Api]]) 
     result = _run(pki, server, timeout=1)
     assert result.returncode == 1 and len(handler.seen) >= 2
     assert "(deployed versions seen: none)" in result.stderr
+
+
+def test_an_api_that_does_not_answer_in_time_is_one_failed_attempt(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
+    # Each look at the API is bounded (the wait's interval): a hung connection does not stall the wait.
+    server, handler = api
+    handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed")]]
+    handler.delay = 1.0
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    url = delivered.storage_url(server, "monitoring", "kube-prometheus-stack")
+    assert delivered.attempt(url, TOKEN, context, 0.1) is None
+    handler.delay = 0.0
+    assert delivered.attempt(url, TOKEN, context, 5) == ["88.5.3"]
 
 
 def test_an_api_whose_certificate_the_ca_did_not_sign_is_never_trusted(
