@@ -40,7 +40,6 @@ import json
 import os
 import ssl
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -118,31 +117,31 @@ def main(environ: Mapping[str, str]) -> int:
     if not server.startswith("https://"):
         print(f"the Kubernetes API address {server!r} is not https", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory() as work:
-        ca_file = os.path.join(work, "ca.pem")
-        with open(ca_file, "w", encoding="utf-8") as handle:
-            handle.write(environ["MERIDIAN_API_CA"])
-        context = ssl.create_default_context(cafile=ca_file)
-        url = storage_url(server, namespace, release)
-        where = f"release {namespace}/{release} (chart version {version}) on {server}"
-        while True:
-            try:
-                versions = attempt(url, environ["MERIDIAN_API_TOKEN"], context, interval)
-            except RefusedError as refused:
-                print(f"the Kubernetes API at {server} refused the GitOps engine's token ({refused})", file=sys.stderr)
-                return 1
-            if versions is not None and version in versions:
-                print(f"deployed: {where}")
-                return 0
-            if time.monotonic() >= deadline:
-                seen = ", ".join(sorted(set(versions or []))) or "none"
-                print(
-                    f"the GitOps engine did not deploy {where} in {environ['MERIDIAN_WAIT_TIMEOUT']} s "
-                    f"(deployed versions seen: {seen})",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(interval)
+    try:
+        context = ssl.create_default_context(cadata=environ["MERIDIAN_API_CA"])
+    except ssl.SSLError:
+        print(f"the Kubernetes API's CA for {server} is not a PEM certificate", file=sys.stderr)
+        return 1
+    url = storage_url(server, namespace, release)
+    where = f"release {namespace}/{release} (chart version {version}) on {server}"
+    while True:
+        try:
+            versions = attempt(url, environ["MERIDIAN_API_TOKEN"], context, interval)
+        except RefusedError as refused:
+            print(f"the Kubernetes API at {server} refused the GitOps engine's token ({refused})", file=sys.stderr)
+            return 1
+        if versions is not None and version in versions:
+            print(f"deployed: {where}")
+            return 0
+        if time.monotonic() >= deadline:
+            seen = ", ".join(sorted(set(versions or []))) or "none"
+            print(
+                f"the GitOps engine did not deploy {where} in {environ['MERIDIAN_WAIT_TIMEOUT']} s "
+                f"(deployed versions seen: {seen})",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(interval)
 
 
 if __name__ == "__main__":

@@ -391,6 +391,20 @@ def test_an_api_whose_certificate_the_ca_did_not_sign_is_never_trusted(
     assert handler.seen == []  # the TLS handshake failed: no request, no token sent
 
 
+def test_a_ca_that_is_not_a_certificate_ends_the_wait_with_one_line(
+    pki: Path,  # noqa: F811
+    api: tuple[str, type[_Api]],
+    tmp_path: Path,
+) -> None:
+    server, handler = api
+    (tmp_path / "ca.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    )
+    result = _run(tmp_path, server, timeout=60)
+    assert result.returncode == 1 and handler.seen == []
+    assert result.stderr == f"the Kubernetes API's CA for {server} is not a PEM certificate\n"
+
+
 def test_an_address_that_is_not_https_is_refused(pki: Path) -> None:  # noqa: F811
     result = _run(pki, "http://127.0.0.1:1", timeout=1)
     assert result.returncode == 1
