@@ -369,6 +369,9 @@ def test_an_api_that_does_not_answer_in_time_is_one_failed_attempt(pki: Path, ap
     context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     url = delivered.storage_url(server, "monitoring", "kube-prometheus-stack")
     assert delivered.attempt(url, TOKEN, context, 0.1) is None
+    # The wait gives each look the interval (0.2 s): an API slower than that never ends it well.
+    result = _run(pki, server, timeout=1)
+    assert result.returncode == 1 and "(deployed versions seen: none)" in result.stderr
     handler.delay = 0.0
     assert delivered.attempt(url, TOKEN, context, 5) == ["88.5.3"]
 
