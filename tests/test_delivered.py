@@ -317,13 +317,19 @@ def test_the_wait_ends_when_the_wanted_version_is_deployed(pki: Path, api: tuple
 
 def test_an_older_deployed_version_is_not_enough(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
     # An upgrade: the previous revision stays deployed until the new one is (Helm supersedes it then).
+    # Two revisions left `deployed` (Helm can leave an interrupted upgrade's predecessor so): both named.
     server, handler = api
-    handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.2", "deployed")]]
+    handler.answers = [
+        [
+            helm_secret("kube-prometheus-stack", "88.5.2", "deployed", 2),
+            helm_secret("kube-prometheus-stack", "88.5.1", "deployed", 1),
+        ]
+    ]
     result = _run(pki, server, timeout=1)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"the GitOps engine did not deploy release monitoring/kube-prometheus-stack (chart version 88.5.3) on "
-        f"{server} in 1 s (deployed versions seen: 88.5.2)"
+        f"{server} in 1 s (deployed versions seen: 88.5.1, 88.5.2)"
     )
     assert len(handler.seen) >= 2
 
@@ -331,7 +337,9 @@ def test_an_older_deployed_version_is_not_enough(pki: Path, api: tuple[str, type
 def test_releases_stored_before_helm_compressed_them_are_read(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
     server, handler = api
     handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed", gzipped=False)]]
-    assert _run(pki, server, timeout=5).returncode == 0
+    result = _run(pki, server, timeout=5)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"deployed: release monitoring/kube-prometheus-stack (chart version 88.5.3) on {server}\n"
 
 
 @pytest.mark.parametrize("status", [401, 403])
