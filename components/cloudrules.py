@@ -136,9 +136,6 @@ TAG_RULES_BY_TYPE: dict[str, TagRules] = {
     "openstack:loadbalancer/member:Member": OCTAVIA_TAGS,
 }
 
-#: The strictest rules of all services an OpenStack site's tags end up on (Nova's, today).
-STRICTEST_OPENSTACK_TAGS = NOVA_TAGS
-
 # -- kubelet node labels ---------------------------------------------------------------------------
 
 #: Labels in the kubernetes.io / k8s.io namespaces a kubelet may set on its own node

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from components.spec import ClusterSpec, GpuSpec, NodePoolSpec
 from components.spec.catalog import GPU_MODELS
-from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, POOL_LABEL, MigSpec
+from components.spec.clusters import DEVICE_PLUGIN_CONFIG_LABEL, GPU_TAINT, MIG_CONFIG_LABEL, MigSpec
 from components.spec.errors import format_problems
 from components.spec.gpu import ClusterGpuSummary, PoolGpuOffer, gpu_summary
 
@@ -352,7 +352,6 @@ def test_gpu_summary_describes_each_gpu_pool() -> None:
                 per_node={"nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-2g.20gb": 2, "nvidia.com/mig-3g.40gb": 2},
                 gpus_per_node=2,
                 max_nodes=2,
-                node_selector={POOL_LABEL: "a100"},
             ),
             "t4": PoolGpuOffer(
                 pool="t4",
@@ -361,7 +360,6 @@ def test_gpu_summary_describes_each_gpu_pool() -> None:
                 per_node={"nvidia.com/gpu": 1},
                 gpus_per_node=1,
                 max_nodes=3,
-                node_selector={POOL_LABEL: "t4"},
             ),
         },
     )

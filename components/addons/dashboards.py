@@ -50,8 +50,6 @@ SIDECAR_LABEL = "grafana_dashboard"
 SIDECAR_LABEL_VALUE = "1"
 #: The Prometheus datasource kube-prometheus-stack provisions (grafana.sidecar.datasources.uid).
 PROMETHEUS_DATASOURCE: Mapping[str, str] = {"type": "prometheus", "uid": "prometheus"}
-#: The Loki datasource the central stack will add (no panel reads logs yet).
-LOKI_DATASOURCE: Mapping[str, str] = {"type": "loki", "uid": "loki"}
 #: The dashboard JSON schema version written; Grafana migrates older versions forward on load.
 SCHEMA_VERSION = 39
 #: ConfigMaps hold at most 1 MiB (Kubernetes docs, "ConfigMaps").

@@ -93,7 +93,6 @@ METRICS_SECRET = "meridian-hub-metrics"
 #: The hub Service's port and metrics path (z2jh templates/hub/service.yaml: port `hub`, 8081).
 HUB_METRICS_PORT = "hub"
 HUB_METRICS_PATH = "/hub/metrics"
-HUB_SERVICE_LABELS = {"app.kubernetes.io/component": "hub", "app.kubernetes.io/instance": "jupyterhub"}
 
 
 def gpu_resources(cluster: ClusterSpec, hub: JupyterHubSpec) -> dict[str, str]:

@@ -6,9 +6,9 @@ re-deriving MIG or time-slicing arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .clusters import POOL_LABEL, ClusterSpec
+from .clusters import ClusterSpec
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,6 @@ class PoolGpuOffer:
     #: Physical GPUs per node.
     gpus_per_node: int
     max_nodes: int
-    #: Node labels a pod selects to land on this pool (it must also tolerate the GPU taint).
-    node_selector: dict[str, str] = field(default_factory=dict)
 
     @property
     def at_most(self) -> dict[str, int]:
@@ -48,11 +46,6 @@ class ClusterGpuSummary:
                 totals[name] = totals.get(name, 0) + count
         return totals
 
-    @property
-    def physical_gpus(self) -> int:
-        """Physical GPUs at max size (what cost caps count)."""
-        return sum(offer.gpus_per_node * offer.max_nodes for offer in self.pools.values())
-
 
 def gpu_summary(name: str, cluster: ClusterSpec) -> ClusterGpuSummary:
     """Summarise what the GPU pools of `cluster` offer."""
@@ -66,6 +59,5 @@ def gpu_summary(name: str, cluster: ClusterSpec) -> ClusterGpuSummary:
             per_node=pool.gpu.resources(),
             gpus_per_node=pool.gpu.count,
             max_nodes=pool.max_size,
-            node_selector={POOL_LABEL: pool_name},
         )
     return ClusterGpuSummary(cluster=name, pools=offers)
