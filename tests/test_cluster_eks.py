@@ -346,6 +346,26 @@ def test_ebs_csi_driver_runs_as_its_own_service_account_role(plans: Plans) -> No
     assert cluster.mock(addon)[0] == f"{EKS_NAME}:aws-ebs-csi-driver"
 
 
+def test_the_metrics_server_add_on_serves_the_autoscalers(plans: Plans) -> None:
+    """EKS runs no Metrics Server (EKS user guide, "View resource usage with the Kubernetes Metrics Server"):
+    without the community add-on `metrics-server`, a CPU autoscaler never gets a metric."""
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    addon = cluster.one(EKS_ADDON, f"{CLUSTER}-metrics-server")
+    assert addon["inputs"] == {
+        "clusterName": EKS_NAME,
+        "addonName": "metrics-server",
+        "addonVersion": "v0.8.0-eksbuild.6",
+        "resolveConflictsOnCreate": "OVERWRITE",
+        "resolveConflictsOnUpdate": "OVERWRITE",
+        "tags": addon["inputs"]["tags"],
+    }
+    assert addon["inputs"]["tags"]["Name"] == f"{EKS_NAME}-metrics-server"
+    groups = {g["urn"] for g in cluster.all(NODE_GROUP)}
+    assert groups and groups <= set(addon["depends_on"])
+    assert cluster.mock(addon)[0] == f"{EKS_NAME}:metrics-server"
+
+
 def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) -> None:
     _, plan = plans("main")
     cluster = Cluster(plan)

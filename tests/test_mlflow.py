@@ -8,8 +8,11 @@ objects are validated against the CRDs the locked operator chart renders (the re
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import secrets
+import string
 from typing import Any
 
 import pytest
@@ -244,8 +247,24 @@ def test_the_logins_secrets_are_secret_and_the_cookie_key_a_length_oauth2_proxy_
     (key,) = [
         r for r in plan.by_type("random:index/randomPassword:RandomPassword") if r["name"] == "hub-mlflow-cookie-secret"
     ]
-    # 16, 24 or 32 bytes (oauth2-proxy pkg/validation/cookie.go), taken as it is without special characters.
-    assert key["inputs"]["length"] == 32 and key["inputs"]["special"] is False
+    # oauth2-proxy v7.15.3 keys its cookies with the base64 decoding of the secret when that decodes
+    # to 16, 24 or 32 bytes, else with its raw bytes (pkg/encryption/utils.go SecretBytes, unpadded
+    # URL alphabet); pkg/validation/cookie.go refuses other lengths. Letters and digits decode: the
+    # key the proxy uses is 32 bytes (AES-256), not the 24 that 32 characters would decode to.
+    assert key["inputs"]["special"] is False
+
+    def secret_bytes(secret: str) -> bytes:
+        try:
+            decoded = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+        except ValueError:
+            return secret.encode()
+        return decoded if len(decoded) in (16, 24, 32) else secret.encode()
+
+    alphabet = string.ascii_letters + string.digits
+    for _ in range(20):
+        sample = "".join(secrets.choice(alphabet) for _ in range(key["inputs"]["length"]))
+        assert len(secret_bytes(sample)) == 32
+    assert len(secret_bytes("a" * 32)) == 24  # what the key was before
     cookie = named(plan, SECRET, "mlflow-login-cookie")
     assert "stringData" in cookie["secret_paths"]
 

@@ -55,6 +55,15 @@ def test_the_server_loads_the_registered_model_from_mlflow_in_the_cluster() -> N
     assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}
     assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["livenessProbe"]["timeoutSeconds"] == container["readinessProbe"]["timeoutSeconds"] == 5
+    # uvicorn (started by `mlflow models serve` with this environment) keeps idle connections
+    # longer than oauth2-proxy reuses them (90 s, Go's http.DefaultTransport): no reuse race.
+    assert int(env["UVICORN_TIMEOUT_KEEP_ALIVE"]) > 90
+    # Stopping: PID 1 (mlflow, no SIGTERM handler) never gets the kubelet's SIGTERM; the hook
+    # waits for the endpoint removal, then stops uvicorn (every process but PID 1), which finishes
+    # its requests; the grace period covers the wait, a request's 60 s and the exit.
+    assert container["lifecycle"] == {"preStop": {"exec": {"command": ["bash", "-c", "sleep 5; kill -TERM -1"]}}}
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 5 + 60 + 10
     # MLflow's server admits the models namespace (the registry and the proxied artifacts).
     policy = named(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "mlflow-server")["inputs"]["spec"]
     peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
@@ -153,7 +162,7 @@ def test_scaling_on_requests_reads_the_logins_rate_from_the_central_prometheus_t
     }
     assert rule["name"] == {"matches": "^oauth2_proxy_requests_total$", "as": metric["object"]["metric"]["name"]}
     # The resources' matchers only reach the query with the cluster said again (docs/config.md), over
-    # a window of five one-minute scrapes, which the adapter keeps the metric for.
+    # a window of ten 30-second scrapes, which the adapter keeps the metric for.
     assert rule["metricsQuery"] == ('sum by (<<.GroupBy>>) (rate(<<.Series>>{<<.LabelMatchers>>,cluster="hub"}[5m]))')
     (adapter,) = pod_of(plan, "prometheus-adapter")["containers"]
     args = dict(arg.split("=", 1) for arg in adapter["args"])

@@ -42,6 +42,8 @@ PROXY_PORT = 4180
 PROXY_METRICS_PORT = 44180
 #: The user its distroless image runs as (CHANGELOG, #1478: 65532).
 PROXY_UID = 65532
+#: Letters and digits of the cookie key: 43 decode (base64, URL alphabet) to 32 bytes (`publish`).
+COOKIE_SECRET_LENGTH = 43
 #: How long the proxy waits for the service's answer (`--upstream-timeout`, default 30 s): an
 #: upload is answered only once it is stored.
 UPSTREAM_TIMEOUT = "15m"
@@ -287,9 +289,14 @@ def publish(
         parent=parent,
         depends_on=list(after),
     )
-    # oauth2-proxy takes a 16, 24 or 32 byte cookie key as it is (pkg/validation/cookie.go).
+    # oauth2-proxy's cookie key must be 16, 24 or 32 bytes (pkg/validation/cookie.go), after it
+    # base64-decodes what decodes (pkg/encryption/utils.go `SecretBytes`, unpadded URL alphabet):
+    # 32 letters and digits would decode to 24 bytes (AES-192); 43 decode to 32, an AES-256 key.
     cookie_key = random.RandomPassword(
-        f"{prefix}-cookie-secret", length=32, special=False, opts=pulumi.ResourceOptions(parent=parent)
+        f"{prefix}-cookie-secret",
+        length=COOKIE_SECRET_LENGTH,
+        special=False,
+        opts=pulumi.ResourceOptions(parent=parent),
     )
     cookie = k8s.core.v1.Secret(
         f"{prefix}-cookie",

@@ -59,6 +59,13 @@ NAMESPACE = "models"
 PORT = 8080
 #: Seconds a model has to load (download from the registry, import) before the pod is restarted.
 STARTUP_SECONDS = 600
+#: Seconds a stopping server keeps serving before it is told to stop: the time for its removal from
+#: the Service's endpoints to reach the login's proxy, which would otherwise send it new requests.
+DRAIN_SECONDS = 5
+#: Seconds uvicorn keeps an idle connection open (uvicorn's default is 5). oauth2-proxy reuses idle
+#: upstream connections for 90 s (v7.15.3 pkg/upstream/http.go: http.DefaultTransport's
+#: IdleConnTimeout); a server closing first races the proxy's next request, which fails with a 502.
+KEEP_ALIVE_SECONDS = 120
 
 
 def applies(spec: PlatformSpec, cluster_name: str) -> bool:
@@ -101,7 +108,14 @@ def server_deployment(
     resources: dict[str, Any] = {"requests": {"cpu": f"{model.cpu:g}", "memory": memory}, "limits": {"memory": memory}}
     image = MLFLOW_IMAGE if model.image is None else f"{model.image.name}:{model.image.reference}"
     probe = {"httpGet": {"path": "/ping", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}
-    env = {**client_env(service_url()), "HOME": SCRATCH, "TMPDIR": SCRATCH}
+    # uvicorn reads its settings from UVICORN_* variables too (its CLI's click auto_envvar_prefix);
+    # `mlflow models serve` starts it with this environment (pyfunc/scoring_server get_cmd).
+    env = {
+        **client_env(service_url()),
+        "HOME": SCRATCH,
+        "TMPDIR": SCRATCH,
+        "UVICORN_TIMEOUT_KEEP_ALIVE": str(KEEP_ALIVE_SECONDS),
+    }
     container = {
         "name": "model",
         "image": image,
@@ -111,7 +125,23 @@ def server_deployment(
         "ports": [{"name": "http", "containerPort": PORT}],
         "startupProbe": {**probe, "failureThreshold": STARTUP_SECONDS // 10},
         "readinessProbe": probe,
-        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
+        # /health answers from the event loop that also serves predictions: a busy server gets the
+        # readiness probe's 5 s too rather than the 1 s default before a restart is counted.
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 6,
+        },
+        # Stopping. The container's PID 1 is `mlflow models serve`, which sets no SIGTERM handler
+        # and waits for its uvicorn child (MLflow 3.17.0 pyfunc/backend.py `serve`): a PID 1
+        # without a handler never receives the kubelet's SIGTERM (pid_namespaces(7)), so uvicorn
+        # would be killed at the end of the grace period, mid-request. Before that SIGTERM, the hook
+        # waits for the endpoint removal to spread, then sends SIGTERM to every process but PID 1
+        # (kill(2), pid -1): uvicorn stops accepting, finishes the requests it has and exits, and
+        # `mlflow` with it. bash is in every image MLflow's server runs in (it starts uvicorn with
+        # `bash -c`).
+        "lifecycle": {"preStop": {"exec": {"command": ["bash", "-c", f"sleep {DRAIN_SECONDS}; kill -TERM -1"]}}},
         "resources": resources,
         "securityContext": {**RESTRICTED_CONTAINER},
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
@@ -120,6 +150,9 @@ def server_deployment(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": restricted_pod(MLFLOW_UID),
+        # The drain, a request's longest time (after which the server answers 504), and ten seconds
+        # for uvicorn and mlflow to exit: the kubelet kills what is left after it.
+        "terminationGracePeriodSeconds": DRAIN_SECONDS + model.timeout_seconds + 10,
         "containers": [container],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "20Gi"}}],
         "topologySpreadConstraints": [spread(pod_labels(service))],
@@ -197,7 +230,7 @@ ADAPTER_LABELS = {"app.kubernetes.io/name": ADAPTER, "app.kubernetes.io/componen
 ADAPTER_TLS = f"{ADAPTER}-tls"
 ADAPTER_PORT = 6443
 #: The metric the HPAs name: the login's request rate per Service (oauth2_proxy_requests_total,
-#: pkg/middleware/metrics.go), over two minutes.
+#: pkg/middleware/metrics.go), over RATE_WINDOW.
 REQUESTS_METRIC = "oauth2_proxy_requests_per_second"
 #: The rate's window: ten of the collector's 30-second scrapes of the logins (observability.py
 #: SCRAPE_INTERVAL_SECONDS), so a late sample (remote write to the central Prometheus) never leaves

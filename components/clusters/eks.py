@@ -75,6 +75,15 @@ CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 #: eks describe-addon-versions --addon-name aws-ebs-csi-driver --kubernetes-version <version>`
 #: before moving it or adding a Kubernetes version to the catalog.
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
+#: The Kubernetes Metrics Server as an EKS community add-on. EKS runs none by default (EKS user
+#: guide, "View resource usage with the Kubernetes Metrics Server"), so without it no
+#: HorizontalPodAutoscaler on CPU (a model service's default target) ever gets a metric and
+#: `kubectl top` answers nothing; rke2 (rke2-metrics-server) and Magnum (its cluster-addons chart,
+#: `metricsServer.enabled`) bring one. v0.8.0-eksbuild.6 is pinned in public EKS code of 2026; no
+#: source here lists its Kubernetes versions: check with `aws eks describe-addon-versions
+#: --addon-name metrics-server --kubernetes-version <version>` as for the EBS CSI driver.
+METRICS_SERVER_ADDON = "metrics-server"
+METRICS_SERVER_VERSION = "v0.8.0-eksbuild.6"
 EBS_CSI_VERSION = "v1.66.0-eksbuild.1"
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
 #: The AWS managed policy the driver's controller needs (it sits under the service-role/ path).
@@ -431,6 +440,18 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         # The add-on becomes ACTIVE only once its pods run, so the nodes come first; the role's
         # policy must be attached before the controller first calls EC2.
         opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=[ebs_policy, *groups]),
+    )
+    # The resource metrics API (metrics.k8s.io) the autoscalers read; it needs no AWS permission.
+    aws.eks.Addon(
+        f"{name}-metrics-server",
+        cluster_name=control_plane.name,
+        addon_name=METRICS_SERVER_ADDON,
+        addon_version=METRICS_SERVER_VERSION,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=tags("metrics-server"),
+        # ACTIVE only once its pods run: after the nodes.
+        opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=groups),
     )
 
     # Including the deployer's admin association makes the kubeconfig (and so the Kubernetes

@@ -293,6 +293,15 @@ class PlatformSpec(SpecModel):
                 )
             if service.gpu is not None:
                 self._gpu_fits(problems, (*where, "gpu"), service.gpu, home)
+            if service.target.cpu_percent is not None and home.backend == "capi":
+                # rke2 runs rke2-metrics-server, Magnum's cluster-addons chart a Metrics Server, eks
+                # gets the community add-on (components/clusters/eks.py); Meridian's kubeadm
+                # clusters run none, and without metrics.k8s.io a CPU autoscaler never scales.
+                problems.add(
+                    (*where, "target", "cpu_percent"),
+                    f"scaling on CPU reads the resource metrics API, and '{mlops.cluster}' (capi) runs no Metrics "
+                    "Server to serve it: use requests_per_second, with observability.central on MLflow's cluster",
+                )
             central = self.observability.central.cluster if self.observability is not None else None
             if service.target.requests_per_second is not None and central != mlops.cluster:
                 # The collectors are Prometheus agents that only forward: the one Prometheus that
