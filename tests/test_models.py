@@ -49,7 +49,11 @@ def test_the_server_loads_the_registered_model_from_mlflow_in_the_cluster() -> N
     ]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
-    assert container["image"] == "ghcr.io/mlflow/mlflow:v3.17.0-full"
+    # A GPU service names its own image (MLflow's carries no CUDA framework); a CPU one may take
+    # MLflow's -full image (eo4eu's flood-nowcast).
+    assert container["image"] == "registry.example.org/testproj/nowcast-server:2026.11.1"
+    (cpu_server,) = pod_of(plan_of("eo4eu"), "model-flood-nowcast")["containers"]
+    assert cpu_server["image"] == "ghcr.io/mlflow/mlflow:v3.17.0-full"
     assert container["ports"] == [{"name": "http", "containerPort": 8080}]
     # /ping answers 200 once the model is loaded: ready only then; up to ten minutes to load.
     assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}

@@ -293,6 +293,14 @@ class PlatformSpec(SpecModel):
                 )
             if service.gpu is not None:
                 self._gpu_fits(problems, (*where, "gpu"), service.gpu, home)
+                if service.image is None:
+                    # MLflow's -full image is Python with MLflow's extras (docker/Dockerfile.full):
+                    # no deep-learning framework, no CUDA; a GPU model would fail to load or run on CPU.
+                    problems.add(
+                        (*where, "image"),
+                        "a model service with a GPU needs an image with its model flavour's GPU packages (MLflow's "
+                        "default image has no CUDA framework): name one",
+                    )
             if service.target.cpu_percent is not None and home.backend == "capi":
                 # rke2 runs rke2-metrics-server, Magnum's cluster-addons chart a Metrics Server, eks
                 # gets the community add-on (components/clusters/eks.py); Meridian's kubeadm
