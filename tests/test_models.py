@@ -7,8 +7,15 @@ eo4eu serves models:/flood-nowcast@champion with two to eight replicas on CPUs.
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import named
 from conftest import revealed_plan as plan_of
@@ -211,3 +218,60 @@ def test_the_labels_selectors_match_are_spelled_out() -> None:
         "app.kubernetes.io/name": "model-nowcast",
         "app.kubernetes.io/component": "login",
     }
+
+
+# -- stopping, on a real kernel -----------------------------------------------------------------------
+
+#: `mlflow models serve` with --env-manager local, as far as signals go (MLflow 3.17.0
+#: pyfunc/backend.py `serve`): starts the server and waits for it, no SIGTERM handler.
+_SERVE = """
+import subprocess, sys
+sys.exit(subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]]).wait())
+"""
+#: uvicorn, as far as signals go: on SIGTERM it finishes what it serves and exits 0.
+_SERVER = """
+import pathlib, signal, sys, time
+state = pathlib.Path(sys.argv[1])
+def stop(*_):
+    state.write_text("drained")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+state.write_text("serving")
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_the_stop_hook_drains_the_server_that_pid_1_would_never_stop(tmp_path: Path) -> None:
+    """The planned preStop hook, run in the pod's PID namespace: PID 1 ignores SIGTERM, the hook stops the server.
+
+    A real PID namespace (unshare, as the container runtime makes one): pid_namespaces(7) says its
+    init gets no signal it has no handler for, which is why the hook exists.
+    """
+    if subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True).returncode:
+        pytest.skip("this machine does not let the tests make a PID namespace (unshare --pid)")
+    (container,) = pod_of(plan_of(OPENSTACK), "model-nowcast")["containers"]
+    hook = container["lifecycle"]["preStop"]["exec"]["command"]
+    state = tmp_path / "state"
+    pod = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", _SERVE, _SERVER, str(state)]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (state.exists() and state.read_text() == "serving") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.read_text() == "serving"
+        (init,) = [int(p) for p in Path(f"/proc/{pod.pid}/task/{pod.pid}/children").read_text().split()]
+        # The kubelet's SIGTERM to the container's PID 1: dropped, nothing stops.
+        os.kill(init, signal.SIGTERM)
+        time.sleep(1)
+        assert pod.poll() is None and state.read_text() == "serving"
+        # The hook, as the kubelet runs it: in the container's namespaces.
+        done = subprocess.run(["nsenter", "--target", str(init), "--pid", "--mount", "--", *hook], timeout=60)
+        assert done.returncode == 0
+        assert pod.wait(timeout=30) == 0  # PID 1 (mlflow) exits with its server, before any SIGKILL
+        assert state.read_text() == "drained"
+    finally:
+        if pod.poll() is None:
+            pod.kill()
+            pod.wait()
