@@ -681,6 +681,10 @@ def test_every_input_is_an_sdk_input(rk: Rke2Plan) -> None:
 SERVER_SETTINGS: dict[str, Any] = {
     # RKE2's default CNI, named so that the Canal ports opened in NODE_RULES are the ones in use.
     "cni": "canal",
+    # "disable: Do not deploy packaged components and delete any deployed components": RKE2 before
+    # 1.36 deploys ingress-nginx (hostPorts 80 and 443 on every node, docs.rke2.io networking
+    # services); Meridian's ingress is Traefik, so the packaged one is never started.
+    "disable": ["rke2-ingress-nginx"],
     # "profile: Validate system configuration against the selected benchmark (valid items: cis,
     # cis-1.23 (deprecated))"; rancher/rke2 pkg/rke2/rke2.go refuses cis-1.23 with a fatal error
     # ("cis-1.23 profile is deprecated. Please use 'cis' instead."), so "cis" exactly.

@@ -850,7 +850,14 @@ def test_the_load_balancer_gets_a_floating_ip_meridian_owns(bundled_plan: Callab
     # with keep-floatingip, leaves it when the Service is deleted (OCCM load balancer docs).
     assert ipaddress.ip_address(service["spec"]["loadBalancerIP"])
     assert fip["urn"] in plan.one(RELEASE, f"{CLUSTER}-traefik")["depends_on"]
-    assert service["annotations"] == {"loadbalancer.openstack.org/keep-floatingip": "true"}
+    # Idle connections (a notebook's websocket, a long upload's answer) live an hour as on
+    # Meridian's own load balancers; OCCM's default would be Octavia's 50 s (annotations read by
+    # cloud-provider-openstack v1.35.0 pkg/openstack/loadbalancer.go).
+    assert service["annotations"] == {
+        "loadbalancer.openstack.org/keep-floatingip": "true",
+        "loadbalancer.openstack.org/timeout-client-data": "3600000",
+        "loadbalancer.openstack.org/timeout-member-data": "3600000",
+    }
 
 
 def test_traefik_replicas_spread_over_nodes(bundled_plan: Callable[[str], Plan]) -> None:

@@ -142,7 +142,11 @@ def test_magnum_push_service_keeps_its_own_floating_ip(bundled_plan: Callable[[s
     spec.loadBalancerIP and keeps it (keep-floatingip), the allow-list from loadBalancerSourceRanges."""
     plan = bundled_plan("buildspace")
     push = plan.one(RELEASE, "processing-traefik")["inputs"]["values"]["service"]["additionalServices"]["push"]
-    assert push["annotations"] == {"loadbalancer.openstack.org/keep-floatingip": "true"}
+    assert push["annotations"] == {
+        "loadbalancer.openstack.org/keep-floatingip": "true",
+        "loadbalancer.openstack.org/timeout-client-data": "3600000",
+        "loadbalancer.openstack.org/timeout-member-data": "3600000",
+    }
     assert push["spec"]["type"] == "LoadBalancer"
     assert sorted(push["spec"]["loadBalancerSourceRanges"]) == egress(plan, *observed_sites("buildspace"))
     floating = plan.one("openstack:networking/floatingIp:FloatingIp", "processing-push")["inputs"]

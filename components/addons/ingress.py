@@ -90,6 +90,8 @@ AWS_LB_EIPS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
 #: on the address the DNS record still lists: on, every address reaches every node.
 AWS_LB_CROSS_ZONE = "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled"
 OPENSTACK_KEEP_FLOATING_IP = "loadbalancer.openstack.org/keep-floatingip"
+OPENSTACK_TIMEOUT_CLIENT_DATA = "loadbalancer.openstack.org/timeout-client-data"
+OPENSTACK_TIMEOUT_MEMBER_DATA = "loadbalancer.openstack.org/timeout-member-data"
 #: Traefik's node ports on rke2, behind Meridian's Octavia load balancer (inside the API server's
 #: default node-port range, 30000-32767), by the entry point and public port they serve.
 NODE_PORTS = {"web": (80, 30080), "websecure": (443, 30443)}
@@ -111,9 +113,21 @@ def openstack_load_balancer(address: pulumi.Input[str]) -> dict[str, Any]:
     cloud-provider-openstack attaches an existing floating IP named in spec.loadBalancerIP to the
     load balancer it creates (OCCM docs, "Exposing applications using services of LoadBalancer
     type"; the field is deprecated in Kubernetes but kept, kubernetes#107235), and keeps it when
-    the Service goes (annotation keep-floatingip).
+    the Service goes (annotation keep-floatingip). Its listeners' idle timeouts are the ones
+    Meridian's own load balancers have (octavia.IDLE_TIMEOUT_MS): without the annotations OCCM
+    sets Octavia's 50 s (cloud-provider-openstack v1.35.0 pkg/openstack/loadbalancer.go, applied
+    only where the provider supports timeouts, so harmless on OVN).
     """
-    return {"spec": {"loadBalancerIP": address}, "annotations": {OPENSTACK_KEEP_FLOATING_IP: "true"}}
+    from ..octavia import IDLE_TIMEOUT_MS
+
+    return {
+        "spec": {"loadBalancerIP": address},
+        "annotations": {
+            OPENSTACK_KEEP_FLOATING_IP: "true",
+            OPENSTACK_TIMEOUT_CLIENT_DATA: str(IDLE_TIMEOUT_MS),
+            OPENSTACK_TIMEOUT_MEMBER_DATA: str(IDLE_TIMEOUT_MS),
+        },
+    }
 
 
 def aws_load_balancer(allocations: Sequence[pulumi.Input[str]], subnets: Sequence[pulumi.Input[str]]) -> dict[str, Any]:

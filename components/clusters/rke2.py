@@ -56,6 +56,8 @@ CUSTOM_CAS = ("server-ca", "client-ca", "request-header-ca", "etcd/server-ca", "
 CA_PEMS = 2 * len(CUSTOM_CAS) + 1
 #: RKE2's default CNI; its VXLAN and health ports are opened between nodes below.
 CNI = "canal"
+#: RKE2's packaged ingress controller, which every server is told not to deploy (`server_config`).
+PACKAGED_INGRESS = "rke2-ingress-nginx"
 INSTALL_URL = "https://get.rke2.io"
 TLS_DIR = "/var/lib/rancher/rke2/server/tls"
 CONFIG_PATH = "/etc/rancher/rke2/config.yaml"
@@ -413,6 +415,10 @@ def server_config(
         "agent-token": agent_token,
         "tls-san": tls_san,
         "cni": CNI,
+        # RKE2 1.32-1.34 deploy their own ingress-nginx (hostPorts 80/443 on every node, an admission
+        # webhook) unless told not to (docs.rke2.io networking_services, "Nginx Ingress Controller");
+        # Meridian's ingress is Traefik (components/addons/ingress.py), so it stays off.
+        "disable": [PACKAGED_INGRESS],
         "profile": "cis",
         "write-kubeconfig-mode": "0600",
         "node-label": [f"meridian.io/cluster={cluster}", "meridian.io/role=server"],
