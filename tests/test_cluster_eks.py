@@ -560,7 +560,12 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
         assert inputs["launchTemplate"] == {"id": template_id(f"{CLUSTER}-{pool}-nodes"), "version": "1"}
         [device] = template["inputs"]["blockDeviceMappings"]
         assert device["ebs"]["encrypted"] == "true" and device["ebs"]["volumeSize"] == 100
-        assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
+        # IMDSv2 and one hop: pods (a notebook) get no token, so never the node role's credentials.
+        assert template["inputs"]["metadataOptions"] == {
+            "httpEndpoint": "enabled",
+            "httpTokens": "required",
+            "httpPutResponseHopLimit": 1,
+        }
         assert inputs["updateConfig"] == {"maxUnavailable": 1}
         assert inputs["tags"]["cluster"] == CLUSTER
         assert "scalingConfig.desiredSize" in group["ignore_changes"]

@@ -627,3 +627,32 @@ def test_a_quota_names_only_resources_some_pool_offers() -> None:
     assert _hub({"a": {"display_name": "P", "cpu": 1, "memory_gb": 2}}, {"nvidia.com/gpu": 1}).pool_problems(
         cpu_only, ()
     ) == [(("gpu_quota", "nvidia.com/gpu"), "no pool offers nvidia.com/gpu (offered: none)")]
+
+
+def test_the_groups_claim_is_asked_for_by_its_scope(bundled_plan: Callable[[str], Plan]) -> None:
+    """EGI Check-in releases eduperson_entitlement to clients that ask for the scope of that name only.
+
+    eo4eu's hubs admit their virtual organisation's entitlements: without the scope no user would
+    have groups, and every login (admins' too) would be refused (oauthenticator 17.4.0 oauth2.py
+    get_user_groups, check_allowed).
+    """
+    from components.spec.addons import AuthenticatorSpec
+
+    for hub in ("core-jupyterhub", "burst-jupyterhub"):
+        config = hub_values(bundled_plan("eo4eu"), hub)["hub"]["config"]["GenericOAuthenticator"]
+        assert config["scope"] == ["openid", "profile", "email", "eduperson_entitlement"]
+        assert config["auth_state_groups_key"] == "oauth_user.eduperson_entitlement"
+    base = {
+        "kind": "generic-oauth",
+        "client_id": "c",
+        "client_secret": "config:s",
+        "authorize_url": "https://idp.example/auth",
+        "token_url": "https://idp.example/token",
+        "userdata_url": "https://idp.example/userinfo",
+        "admin_users": ["a"],
+    }
+    assert AuthenticatorSpec(**base).scopes == ["openid", "profile", "email"]
+    # A Keycloak groups claim comes from a mapper, with or without a scope of its name: nothing added.
+    assert AuthenticatorSpec(**base, groups_claim="groups").scopes == ["openid", "profile", "email"]
+    # Scopes named in the spec are asked as they are.
+    assert AuthenticatorSpec(**base, groups_claim="groups", scope=["openid", "roles"]).scopes == ["openid", "roles"]

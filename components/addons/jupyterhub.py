@@ -366,8 +366,10 @@ def jupyterhub_values(
             "startTimeout": START_TIMEOUT,
             "storage": user_storage,
             # The singleuser NetworkPolicy keeps user pods off the cloud metadata server (its
-            # egressAllowRules.cloudMetadataServer is false by default). The chart's other way, an
-            # iptables init container, runs privileged as root with NET_ADMIN in every user pod
+            # egressAllowRules.cloudMetadataServer is false by default) where the CNI enforces
+            # policies (rke2, capi, Magnum); on eks, whose CNI does not, the nodes' IMDS hop limit
+            # of 1 does (components/clusters/eks.py). The chart's other way, an iptables init
+            # container, runs privileged as root with NET_ADMIN in every user pod
             # (files/hub/jupyterhub_config.py), which Pod Security baseline refuses.
             "cloudMetadata": {"blockWithIptables": False},
             "networkPolicy": {"enabled": True, **({"egress": mlflow.egress} if mlflow and mlflow.egress else {})},

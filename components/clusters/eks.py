@@ -358,9 +358,15 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
                     ),
                 )
             ],
-            # IMDSv2 only; hop limit 2 so pods on the node's network can still reach it.
+            # IMDSv2 only, with a hop limit of 1: a token's reply dies one hop out, so only processes
+            # in the node's own network namespace (kubelet, aws-node, kube-proxy) get one, and pods
+            # (a scientist's notebook) never read the node role's credentials (EKS best practices,
+            # security, "Restrict access to the instance profile assigned to the worker node").
+            # NetworkPolicies, which would otherwise be the guard, are not enforced on eks (README).
+            # Pods that call AWS use IRSA roles; the EBS CSI node plugin falls back to the Kubernetes
+            # API for its instance data (aws-ebs-csi-driver docs/install.md, "Kubernetes metadata").
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
             ),
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags(pool_key))

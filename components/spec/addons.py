@@ -119,6 +119,11 @@ class ImageSpec(SpecModel):
         return self.tag if self.digest is None else f"{self.tag}@{self.digest}"
 
 
+#: The eduPerson entitlement claim: group memberships at AARC identity providers (EGI Check-in), which
+#: release it to clients that ask for the scope of the same name (AARC-G002; EGI Check-in docs, "Scopes").
+ENTITLEMENT = "eduperson_entitlement"
+
+
 class AuthenticatorSpec(SpecModel):
     """How scientists log in: an OAuth2/OIDC identity provider (Keycloak, EGI Check-in) or GitHub."""
 
@@ -139,8 +144,8 @@ class AuthenticatorSpec(SpecModel):
     scope: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         default=None,
         max_length=16,
-        description="OAuth scopes; default openid, profile, email (generic-oauth) or read:org when organizations "
-        "are allowed (github).",
+        description="OAuth scopes; default openid, profile, email, and eduperson_entitlement when that is the "
+        "groups claim (generic-oauth), or read:org when organizations are allowed (github).",
     )
     groups_claim: str | None = Field(
         default=None,
@@ -173,6 +178,11 @@ class AuthenticatorSpec(SpecModel):
             for key in endpoints:
                 if getattr(self, key) is None:
                     problems.add((key,), "generic-oauth needs the provider's endpoint here")
+            if self.groups_claim == ENTITLEMENT and self.scope is not None and ENTITLEMENT not in self.scope:
+                # AARC providers (EGI Check-in, LS AAI) release eduperson_entitlement only to clients
+                # asking for the scope of that name; without it OAuthenticator finds no groups and
+                # lets no group member in (oauthenticator 17.4.0 oauth2.py get_user_groups).
+                problems.add(("scope",), f"the {ENTITLEMENT} claim is released with the scope of that name: add it")
             if (self.allowed_groups or self.admin_groups) and self.groups_claim is None:
                 # OAuthenticator 17 refuses group settings without the claim to read groups from
                 # (oauthenticator 17.4.0 oauth2.py: allowed_groups/admin_groups need manage_groups).
@@ -206,7 +216,7 @@ class AuthenticatorSpec(SpecModel):
         if self.scope is not None:
             return list(self.scope)
         if self.kind == "generic-oauth":
-            return ["openid", "profile", "email"]
+            return ["openid", "profile", "email", *([ENTITLEMENT] if self.groups_claim == ENTITLEMENT else [])]
         # Reading organization and team membership needs read:org (oauthenticator github.py allowed_organizations).
         return ["read:org"] if self.allowed_organizations else []
 
@@ -255,7 +265,7 @@ class ProfileGpuSpec(SpecModel):
     """The GPUs a profile's server gets, from one GPU pool of the cluster."""
 
     pool: Name = Field(description="The GPU pool the server runs on.")
-    count: int = Field(default=1, ge=1, le=64, description="GPUs (or MIG slices, or time-sliced shares) per server.")
+    count: int = Field(default=1, ge=1, le=64, description="GPUs (or MIG slices) per server; one on time-sliced pools.")
     slice: str | None = Field(
         default=None,
         pattern=MIG_SLICE_PATTERN,
@@ -371,6 +381,11 @@ def profile_resource(gpu: ProfileGpuSpec, gpu_pools: Mapping[str, NodePoolSpec])
     else:
         resource = "nvidia.com/gpu"
     per_node = offers[resource]
+    if spec.sharing == "time-sliced" and gpu.count > 1:
+        # Meridian's device plugin configuration refuses such requests (gpu_operator.py
+        # `failRequestsGreaterThanOne`; GPU Operator docs, "Time-Slicing GPUs in Kubernetes"): the
+        # pod would fail admission on every spawn; two shares of one GPU give no more of it anyway.
+        return "count", f"pool '{gpu.pool}' shares its GPUs by time-slicing: a server gets one share, not {gpu.count}"
     if gpu.count > per_node:
         return "count", f"a node of pool '{gpu.pool}' offers {per_node} {resource}, fewer than {gpu.count}"
     return resource
