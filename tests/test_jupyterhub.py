@@ -642,7 +642,7 @@ def test_the_groups_claim_is_asked_for_by_its_scope(bundled_plan: Callable[[str]
         config = hub_values(bundled_plan("eo4eu"), hub)["hub"]["config"]["GenericOAuthenticator"]
         assert config["scope"] == ["openid", "profile", "email", "eduperson_entitlement"]
         assert config["auth_state_groups_key"] == "oauth_user.eduperson_entitlement"
-    base = {
+    base: dict[str, Any] = {
         "kind": "generic-oauth",
         "client_id": "c",
         "client_secret": "config:s",
