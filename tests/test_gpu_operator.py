@@ -588,6 +588,10 @@ def test_mig_strategy_and_mig_manager(gpu_plan: Plan, cluster: str) -> None:
         assert values["mig"]["strategy"] == expect.mig_strategy
     # GPUs passed through to OpenStack VMs only reset their MIG mode with a VM reboot.
     assert env_of(values["migManager"]["env"])["WITH_REBOOT"] == ("false" if expect.backend == "eks" else "true")
+    # eks: the operator's toolkit is off, so the MIG manager is told where the AMI's CDI hook is
+    # (mig-parted v0.15.0 would write the toolkit directory's path into the CDI spec).
+    hook = env_of(values["migManager"]["env"]).get("NVIDIA_CDI_HOOK_PATH")
+    assert hook == ("/usr/bin/nvidia-cdi-hook" if expect.backend == "eks" else None)
 
 
 @pytest.mark.parametrize("cluster", RELEASED)
@@ -601,6 +605,25 @@ def test_driver_and_toolkit_per_backend(gpu_plan: Plan, cluster: str) -> None:
         assert toolkit_env == RKE2_TOOLKIT_ENV
     else:
         assert not any(name.startswith("CONTAINERD_") for name in toolkit_env)
+
+
+def test_a_preinstalled_driver_on_openstack_keeps_the_operators_toolkit(tmp_path: Path) -> None:
+    """The toolkit follows the node image, not the driver.
+
+    Every operand pod names the `nvidia` runtime class (gpu-operator v26.7.0 object_controls.go
+    setRuntimeClassName); an OpenStack image with only a driver has no such containerd handler,
+    so the operator must install the toolkit (RKE2 docs, add-ons, GPU operators, preinstalled
+    drivers: toolkit on with the RKE2 containerd settings). Only eks's NVIDIA AMI ships one.
+    """
+    from conftest import edited_stack
+
+    def preinstalled(platform: dict[str, Any]) -> None:
+        platform["clusters"]["twin"]["node_pools"]["a30"]["gpu"]["driver"] = "preinstalled"
+
+    values = values_of(edited_stack(tmp_path, "meditwin", preinstalled), "twin")
+    assert values["driver"]["enabled"] is False
+    assert values["toolkit"]["enabled"] is True
+    assert env_of(values["toolkit"]["env"]) == RKE2_TOOLKIT_ENV
 
 
 @pytest.mark.parametrize("cluster", RELEASED)

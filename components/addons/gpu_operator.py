@@ -55,6 +55,8 @@ MIG_PARTED_CONFIG = "meridian-mig-parted"
 #: v25.10) nothing makes `nvidia` the default runtime of every pod: workloads get GPUs from
 #: the device plugin's CDI devices, not from a runtime class.
 RKE2_TOOLKIT_ENV = [{"name": "CONTAINERD_SOCKET", "value": "/run/k3s/containerd/containerd.sock"}]
+#: The CDI hook of the nvidia-container-toolkit package on eks's AL2023 NVIDIA AMI.
+AMI_CDI_HOOK = "/usr/bin/nvidia-cdi-hook"
 #: The chart's own node-feature-discovery worker tolerations besides the GPU taint
 #: (gpu-operator v26.7.0 values.yaml `node-feature-discovery.worker.tolerations`): a values list
 #: replaces the default, so what it had is carried over.
@@ -154,15 +156,27 @@ def gpu_operator_values(cluster: ClusterSpec) -> dict[str, Any]:
             "updateStrategy": "RollingUpdate",
         },
         "driver": {"enabled": operator_driver},
-        # The AL2023 NVIDIA AMI (eks) ships the container toolkit with the driver.
-        "toolkit": {"enabled": operator_driver, "env": RKE2_TOOLKIT_ENV if cluster.backend == "rke2" else []},
+        # The container toolkit follows the node image, not the driver: the AL2023 NVIDIA AMI (eks)
+        # ships it with the driver; an OpenStack image with a preinstalled driver ships no `nvidia`
+        # runtime handler, which every operand pod names (gpu-operator v26.7.0 object_controls.go
+        # setRuntimeClassName), so the operator installs the toolkit there (RKE2 docs, add-ons, GPU
+        # operators: toolkit on with a preinstalled driver).
+        "toolkit": {
+            "enabled": cluster.backend != "eks",
+            "env": RKE2_TOOLKIT_ENV if cluster.backend == "rke2" else [],
+        },
         "mig": {"strategy": strategies.pop() if uses_mig else "single"},
         "migManager": {
             "enabled": uses_mig,
             # Changing MIG mode needs a GPU reset; GPUs passed through to OpenStack VMs only
             # reset with a reboot of the VM (GPU Operator docs, "MIG support": WITH_REBOOT).
             "env": [
-                {"name": "WITH_REBOOT", "value": "true" if cluster.backend in ("rke2", "magnum", "capi") else "false"}
+                {"name": "WITH_REBOOT", "value": "true" if cluster.backend in ("rke2", "magnum", "capi") else "false"},
+                # With the operator's toolkit off (eks), the operator gives the MIG manager no CDI hook
+                # path (gpu-operator v26.7.0 object_controls.go) and mig-parted falls back to the
+                # toolkit's install directory (v0.15.0 cmd/nvidia-mig-manager), absent on the NVIDIA
+                # AMI, whose nvidia-container-toolkit package puts the hook in /usr/bin.
+                *([{"name": "NVIDIA_CDI_HOOK_PATH", "value": AMI_CDI_HOOK}] if cluster.backend == "eks" else []),
             ],
             "config": {"default": "all-disabled", "create": False, "name": ""},
         },
