@@ -723,3 +723,30 @@ def test_the_engines_objects_on_a_cluster_carry_that_clusters_labels(bundled_pla
     ):
         labels = plan.one(kind, name)["inputs"]["metadata"]["labels"]
         assert (labels["cluster"], labels["site"]) == ("extremes-kajaani", "lumi-kajaani"), (name, labels)
+
+
+def test_the_engines_own_objects_live_in_its_workspace_with_the_management_clusters_labels(bundled_plan: Any) -> None:
+    """GitRepos and HelmOps sit in Fleet's workspace (fleet-default: the namespace Fleet reads
+    them from for downstream clusters) on the management cluster, labelled as its resources are."""
+    plan = bundled_plan("destine-extremes")
+    bologna = plan.one("kubernetes:core/v1:Namespace", "extremes-bologna-fleet-namespace")["inputs"]["metadata"]
+    # The project's labels on the management cluster's resources (the Namespace adds Pod Security's).
+    expected = {k: v for k, v in bologna["labels"].items() if not k.startswith("pod-security.kubernetes.io/")}
+    assert (expected["cluster"], expected["site"]) == ("extremes-bologna", "ewc-bologna")
+    objects = [*plan.by_type(GITREPO), *plan.by_type(HELMOP)]
+    assert len(objects) >= 5
+    for found in objects:
+        metadata = found["inputs"]["metadata"]
+        suffix = "-gitrepo" if found["type"] == GITREPO else "-helmop"
+        name = found["name"].removesuffix(suffix)
+        assert metadata == {"name": name, "namespace": "fleet-default", "labels": expected}
+
+
+def test_a_helmop_that_would_skip_crds_is_refused_by_name() -> None:
+    from components.addons.base import GitOpsRelease, chart_release
+    from components.gitops import helmop_document
+
+    release = chart_release("c-x", "gpu-operator", namespace="n", values={}, skip_crds=True)
+    with pytest.raises(ValueError) as refused:
+        helmop_document("c-x", GitOpsRelease("c", release, {}), {})
+    assert str(refused.value) == f"{release.resource}: a HelmOp cannot skip its chart's CRDs"
