@@ -61,7 +61,15 @@ from typing import Any
 
 import pulumi
 
-from .addons.base import ChartRelease, GitOpsRelease, chart_release, container_resources, deliver, kubernetes_object
+from .addons.base import (
+    HELM_SETTINGS,
+    ChartRelease,
+    GitOpsRelease,
+    chart_release,
+    container_resources,
+    deliver,
+    kubernetes_object,
+)
 from .addons.base import namespace as addon_namespace
 from .spec import PlatformSpec
 from .spec.gitops import LABEL_PREFIX, GitRepoSpec, cluster_labels, discovered, registered_clusters
@@ -94,9 +102,8 @@ def fleet_releases(cluster: str, api_url: pulumi.Input[str], api_ca: pulumi.Inpu
     :param cluster: the management cluster (the releases' Pulumi names are `<cluster>-fleet-crd`, `<cluster>-fleet`).
     """
     crds = chart_release(f"{cluster}-fleet-crd", "fleet-crd", namespace=FLEET_NAMESPACE, values={})
-    manager = chart_release(
-        f"{cluster}-fleet", "fleet", namespace=FLEET_NAMESPACE, values=fleet_values(api_url, api_ca), timeout=900
-    )
+    values = fleet_values(api_url, api_ca)
+    manager = chart_release(f"{cluster}-fleet", "fleet", namespace=FLEET_NAMESPACE, values=values)
     return [crds, manager]
 
 
@@ -257,8 +264,8 @@ def helmop_document(name: str, item: GitOpsRelease, labels: Mapping[str, str]) -
                 # off, so the values installed are the record's.
                 "disablePreProcess": True,
                 # What direct delivery asks of Helm (addons.base.HELM_SETTINGS) that HelmOp has.
-                "atomic": True,
-                "maxHistory": 10,
+                "atomic": HELM_SETTINGS["atomic"],
+                "maxHistory": HELM_SETTINGS["max_history"],
                 "timeoutSeconds": release.timeout,
             },
             # Not `namespace`, which fails a chart with cluster-scoped objects (the CRD's description).
@@ -304,11 +311,14 @@ def cluster_profile_document(name: str, item: GitOpsRelease, labels: Mapping[str
                     # What direct delivery asks of Helm (addons.base.HELM_SETTINGS, the record's timeout);
                     # Sveltos's own defaults are neither atomic nor waiting, 5 minutes, 2 revisions.
                     "options": {
-                        "atomic": True,
+                        "atomic": HELM_SETTINGS["atomic"],
                         "wait": True,
                         "timeout": f"{release.timeout}s",
                         "skipCRDs": release.skip_crds,
-                        "upgradeOptions": {"maxHistory": 10, "cleanupOnFail": True},
+                        "upgradeOptions": {
+                            "maxHistory": HELM_SETTINGS["max_history"],
+                            "cleanupOnFail": HELM_SETTINGS["cleanup_on_fail"],
+                        },
                     },
                 }
             ],

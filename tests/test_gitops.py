@@ -750,3 +750,24 @@ def test_a_helmop_that_would_skip_crds_is_refused_by_name() -> None:
     with pytest.raises(ValueError) as refused:
         helmop_document("c-x", GitOpsRelease("c", release, {}), {})
     assert str(refused.value) == f"{release.resource}: a HelmOp cannot skip its chart's CRDs"
+
+
+def test_the_engines_objects_ask_helm_what_direct_delivery_asks(bundled_plan: Any) -> None:
+    """Atomic installs, ten revisions kept, the release's own timeout: HelmOps (destine-extremes) and
+    ClusterProfiles (buildspace) as the direct Releases (Fleet's manager among them) have them."""
+    plan = bundled_plan("destine-extremes")
+    manager = plan.one(RELEASE, "extremes-bologna-fleet")["inputs"]
+    assert (manager["atomic"], manager["cleanupOnFail"], manager["maxHistory"], manager["timeout"]) == (
+        True,
+        True,
+        10,
+        900,
+    )
+    for helmop in plan.by_type(HELMOP):
+        helm = helmop["inputs"]["spec"]["helm"]
+        assert (helm["atomic"], helm["maxHistory"]) == (True, 10), helmop["name"]
+        assert helm["timeoutSeconds"] >= 900, helmop["name"]
+    for profile in bundled_plan("buildspace").by_type(CLUSTER_PROFILE):
+        options = profile["inputs"]["spec"]["helmCharts"][0]["options"]
+        assert options["atomic"] is True and options["wait"] is True, profile["name"]
+        assert options["upgradeOptions"] == {"maxHistory": 10, "cleanupOnFail": True}, profile["name"]
