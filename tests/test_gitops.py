@@ -208,6 +208,10 @@ def test_fleet_values_are_keys_of_the_chart() -> None:
     # "strict" is one of the two modes the chart documents (values.yaml: system-store or strict).
     assert "`strict` mode" in (chart_dir("fleet") / "values.yaml").read_text(encoding="utf-8")
     assert set(values["bootstrap"]) <= set(upstream["bootstrap"])
+    # The manager bounded as every Meridian container (policy container-resources): the chart sets none.
+    assert upstream["resources"] == {}
+    assert values["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+    assert values["metrics"] == {"enabled": True}
     sveltos = yaml.safe_load((chart_dir("projectsveltos") / "values.yaml").read_text(encoding="utf-8"))
     for key, value in sveltos_values().items():
         assert key in sveltos
