@@ -351,35 +351,38 @@ def test_a_refused_token_ends_the_wait_at_once(pki: Path, api: tuple[str, type[_
     assert result.stderr.strip() == f"the Kubernetes API at {server} refused the GitOps engine's token (HTTP {status})"
 
 
-def test_server_errors_are_retried(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503},
+        # http.client raises IncompleteRead (not an OSError) for an answer cut short.
+        {"truncate": True},
+        # Slower than the wait's interval (0.2 s), which bounds each look: a hung API never stalls it.
+        {"delay": 1.0},
+    ],
+    ids=["server-error", "cut-short", "hung"],
+)
+def test_a_failed_look_is_retried_until_the_time_runs_out(
+    pki: Path,  # noqa: F811
+    api: tuple[str, type[_Api]],
+    fault: dict[str, Any],
+) -> None:
     server, handler = api
-    handler.status = 503
+    handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed")]]
+    for key, value in fault.items():
+        setattr(handler, key, value)
     result = _run(pki, server, timeout=1)
     assert result.returncode == 1 and len(handler.seen) >= 2
     assert "(deployed versions seen: none)" in result.stderr
 
 
-def test_an_answer_cut_short_is_retried(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
-    # http.client raises IncompleteRead (not an OSError) for it: retried like any failed attempt.
+def test_one_look_at_an_api_that_does_not_answer_in_time_fails(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
     server, handler = api
     handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed")]]
-    handler.truncate = True
-    result = _run(pki, server, timeout=1)
-    assert result.returncode == 1 and len(handler.seen) >= 2
-    assert "(deployed versions seen: none)" in result.stderr
-
-
-def test_an_api_that_does_not_answer_in_time_is_one_failed_attempt(pki: Path, api: tuple[str, type[_Api]]) -> None:  # noqa: F811
-    # Each look at the API is bounded (the wait's interval): a hung connection does not stall the wait.
-    server, handler = api
-    handler.answers = [[helm_secret("kube-prometheus-stack", "88.5.3", "deployed")]]
-    handler.delay = 1.0
     context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     url = delivered.storage_url(server, "monitoring", "kube-prometheus-stack")
+    handler.delay = 1.0
     assert delivered.attempt(url, TOKEN, context, 0.1) is None
-    # The wait gives each look the interval (0.2 s): an API slower than that never ends it well.
-    result = _run(pki, server, timeout=1)
-    assert result.returncode == 1 and "(deployed versions seen: none)" in result.stderr
     handler.delay = 0.0
     assert delivered.attempt(url, TOKEN, context, 5) == ["88.5.3"]
 
