@@ -16,7 +16,7 @@ from .base import MIG_SLICE_PATTERN, HttpsUrl, Name, Source, SpecModel
 from .errors import CrossFieldError, Path
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from .clusters import NodePoolSpec
 
@@ -124,6 +124,18 @@ class ImageSpec(SpecModel):
 ENTITLEMENT = "eduperson_entitlement"
 
 
+def missing_entitlement_scope(groups_claim: str | None, scopes: Sequence[str]) -> str | None:
+    """The problem of asking for the entitlements claim without its scope (None when there is none).
+
+    Without the scope the claim never arrives: the login finds no groups and lets no group member in
+    (oauthenticator 17.4.0 oauth2.py get_user_groups; oauth2-proxy's allowed groups alike). Shared
+    by the hub's authenticator and the MLOps login.
+    """
+    if groups_claim == ENTITLEMENT and ENTITLEMENT not in scopes:
+        return f"the {ENTITLEMENT} claim is released with the scope of that name: add it"
+    return None
+
+
 class AuthenticatorSpec(SpecModel):
     """How scientists log in: an OAuth2/OIDC identity provider (Keycloak, EGI Check-in) or GitHub."""
 
@@ -178,11 +190,10 @@ class AuthenticatorSpec(SpecModel):
             for key in endpoints:
                 if getattr(self, key) is None:
                     problems.add((key,), "generic-oauth needs the provider's endpoint here")
-            if self.groups_claim == ENTITLEMENT and self.scope is not None and ENTITLEMENT not in self.scope:
-                # AARC providers (EGI Check-in, LS AAI) release eduperson_entitlement only to clients
-                # asking for the scope of that name; without it OAuthenticator finds no groups and
-                # lets no group member in (oauthenticator 17.4.0 oauth2.py get_user_groups).
-                problems.add(("scope",), f"the {ENTITLEMENT} claim is released with the scope of that name: add it")
+            # The default scopes include it (`scopes`); a list of the spec's own must too.
+            missing = missing_entitlement_scope(self.groups_claim, self.scopes)
+            if missing is not None:
+                problems.add(("scope",), missing)
             if (self.allowed_groups or self.admin_groups) and self.groups_claim is None:
                 # OAuthenticator 17 refuses group settings without the claim to read groups from
                 # (oauthenticator 17.4.0 oauth2.py: allowed_groups/admin_groups need manage_groups).

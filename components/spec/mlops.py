@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from ..secrets import SecretRef
-from .addons import Hostname, ImageSpec, ProfileGpuSpec, StorageSpec
+from .addons import Hostname, ImageSpec, ProfileGpuSpec, StorageSpec, missing_entitlement_scope
 from .base import HttpsUrl, Name, SpecModel
 
 #: A six-field cron expression, seconds first (CloudNativePG ScheduledBackup `schedule`: robfig/cron
@@ -51,6 +51,9 @@ class OidcLoginSpec(SpecModel):
     def _openid(self) -> OidcLoginSpec:
         if "openid" not in self.scopes:
             raise ValueError("scopes must include openid: without it the provider issues no ID token to log in with")
+        missing = missing_entitlement_scope(self.groups_claim, self.scopes)
+        if missing is not None:
+            raise ValueError(missing)
         return self
 
 
