@@ -71,6 +71,10 @@ NFD_WORKER_DEFAULT_TOLERATIONS = [
 #: operator instead of installing a second one (which would collide on its cluster-scoped
 #: objects) and delivers only what it owns: the ConfigMaps and the ClusterPolicy fields that
 #: select them, the MIG strategy, the operands' tolerations and the reboot setting.
+#: The adopted ClusterPolicy exists before anything here is sent: Magnum reports CREATE_COMPLETE
+#: only once every add-on HelmRelease of the cluster is `Deployed` (magnum-capi-helm 1.4.0
+#: driver.py `_update_status_updating`), the cluster resource waits for that status, and the
+#: cluster's Kubernetes provider is built from its kubeconfig after the API answers (readiness.py).
 ADOPTED_RELEASE = {"magnum": "nvidia-gpu-operator"}
 #: The ClusterPolicy the chart creates (templates/clusterpolicy.yaml `name: cluster-policy`).
 CLUSTER_POLICY = "cluster-policy"
