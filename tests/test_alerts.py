@@ -217,7 +217,7 @@ def test_metric_names() -> None:
         "up",
         "prometheus_remote_storage_samples_failed_total",
         "prometheus_remote_storage_samples_total",
-        "prometheus_remote_storage_highest_timestamp_in_seconds",
+        "prometheus_remote_storage_queue_highest_timestamp_seconds",
         "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
         "kube_node_status_condition",
         "kube_pod_container_status_restarts_total",

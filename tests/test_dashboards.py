@@ -25,6 +25,7 @@ from components.addons.dashboards import (
     SIDECAR_LABEL,
     concrete,
     dashboard_configmaps,
+    dashboard_specs,
     dashboards,
     panel_queries,
     variable_queries,
@@ -278,6 +279,71 @@ def test_a_broken_query_fails_promtool(tmp_path: Path) -> None:
     result = _promtool([concrete(panel_queries()[0]), "sum by (site (up)"], tmp_path)
     assert result.returncode != 0
     assert "meridian:dashboard_query:1" in result.stdout + result.stderr
+
+
+def _panel_query(title: str) -> str:
+    (expr,) = [
+        query.expr
+        for dashboard in dashboard_specs()
+        for panel in dashboard.panels
+        if panel.title == title
+        for query in panel.queries
+    ]
+    # Every value of the dashboard's variables, as Grafana's "All" does.
+    return concrete(expr).replace('"$project"', '".*"').replace('"$site"', '".*"').replace('"$cluster"', '".*"')
+
+
+def _certificate_series(exported_namespace: str, days: int) -> dict[str, str]:
+    # As the collector scrapes cert-manager (pkg/metrics/certificates.go labels name, namespace,
+    # issuer_*): its ServiceMonitor keeps the target's `namespace` (honorLabels false), so the
+    # Certificate's namespace arrives as exported_namespace.
+    labels = (
+        f'project="p", site="s", cluster="c", namespace="cert-manager", exported_namespace="{exported_namespace}", '
+        'name="web-tls", issuer_name="letsencrypt", issuer_kind="ClusterIssuer", issuer_group="cert-manager.io"'
+    )
+    return {"series": f"certmanager_certificate_expiration_timestamp_seconds{{{labels}}}", "values": str(days * 86400)}
+
+
+def test_certificates_with_one_name_in_two_namespaces_are_two_rows(tmp_path: Path) -> None:
+    """The expiry panel, evaluated by the real promtool on series shaped as the collector scrapes them."""
+
+    def run(expr: str) -> subprocess.CompletedProcess[str]:
+        promtool = shutil.which("promtool")
+        assert promtool is not None, "promtool is not on PATH: run scripts/debian-tools.sh"
+        (tmp_path / "empty.rules.yaml").write_text('{"groups": []}', encoding="utf-8")
+        row = 'project="p", site="s", cluster="c", exported_namespace="{}", name="web-tls"'
+        tests = {
+            "rule_files": ["empty.rules.yaml"],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": [_certificate_series("jupyterhub", 40), _certificate_series("mlflow", 10)],
+                    "promql_expr_test": [
+                        {
+                            "expr": expr,
+                            "eval_time": "0m",
+                            "exp_samples": [
+                                {"labels": "{" + row.format("jupyterhub") + "}", "value": 40},
+                                {"labels": "{" + row.format("mlflow") + "}", "value": 10},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+        (tmp_path / "panel.test.yaml").write_text(json.dumps(tests), encoding="utf-8")  # JSON is YAML
+        return subprocess.run(
+            [promtool, "test", "rules", "panel.test.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+
+    expr = _panel_query("Certificates: days to expiry")
+    result = run(expr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Grouped by the target's namespace, the two certificates merge into one row (the earlier expiry).
+    broken = run(expr.replace("exported_namespace", "namespace"))
+    assert broken.returncode != 0
+    assert 'got: {cluster="c", name="web-tls", namespace="cert-manager", project="p", site="s"} 1E+01' in broken.stderr
 
 
 def test_the_collector_allow_lists_the_node_labels_the_dashboards_need() -> None:

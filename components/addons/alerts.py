@@ -161,15 +161,14 @@ def remote_write_lagging(t: AlertThresholds) -> AlertRule:
     return AlertRule(
         name="RemoteWriteLagging",
         group="meridian-collectors",
-        # highest_timestamp_in_seconds is one gauge per Prometheus, without labels of its own
-        # (storage/remote/write.go); queue_highest_sent_timestamp_seconds is per queue, with
-        # remote_name and url (queue_manager.go). Matching ignores those two, and group_right
-        # keeps the queue's labels (the site labels and the scrape target's come on both sides).
+        # Both gauges are per queue, with the constant labels remote_name and url (prometheus
+        # v3.14.0 storage/remote/queue_manager.go), so they match one to one. The per-Prometheus
+        # highest_timestamp_in_seconds is deprecated for queue_highest_timestamp_seconds
+        # (storage/remote/write.go, its help text), which the Fleet dashboard's panel reads too.
         # Warning: lagging samples wait in the collector's WAL (buffer_minutes) and still arrive.
         expr=(
-            "prometheus_remote_storage_highest_timestamp_in_seconds\n"
-            "- ignoring (remote_name, url) group_right ()\n"
-            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds\n"
+            "prometheus_remote_storage_queue_highest_timestamp_seconds\n"
+            "- prometheus_remote_storage_queue_highest_sent_timestamp_seconds\n"
             f">= {t.remote_write_lag_seconds}"
         ),
         for_="5m",
@@ -182,7 +181,7 @@ def remote_write_lagging(t: AlertThresholds) -> AlertRule:
             "and the collector's shard count."
         ),
         metrics=(
-            "prometheus_remote_storage_highest_timestamp_in_seconds",
+            "prometheus_remote_storage_queue_highest_timestamp_seconds",
             "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
         ),
     )
@@ -576,10 +575,10 @@ def _remote_write_failing_cases(t: AlertThresholds) -> list[PromtoolCase]:
 
 
 def _remote_write_lagging_cases(t: AlertThresholds) -> list[PromtoolCase]:
-    # The gauge a collector reads at (Unix seconds) advances a minute a minute; the queue's sent
-    # timestamp follows it at a fixed distance.
+    # The newest timestamp a queue holds (Unix seconds) advances a minute a minute; the queue's
+    # sent timestamp follows it at a fixed distance.
     start = 1_000_000
-    read = _series("prometheus_remote_storage_highest_timestamp_in_seconds", _SITE, _SELF_SCRAPE)
+    read = _series("prometheus_remote_storage_queue_highest_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
     sent = _series("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
     behind, close = t.remote_write_lag_seconds + 60, t.remote_write_lag_seconds // 2
     return [

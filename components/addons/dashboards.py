@@ -373,8 +373,10 @@ def _fleet() -> Dashboard:
                 "Certificates: days to expiry",
                 "table",
                 (
+                    # The Certificate's namespace comes as exported_namespace: the scrape target's
+                    # `namespace` (cert-manager's own) wins without honorLabels (observability.py).
                     Query(
-                        f"min by (project, site, cluster, namespace, name) "
+                        f"min by (project, site, cluster, exported_namespace, name) "
                         f"(certmanager_certificate_expiration_timestamp_seconds{{{SCOPE}}} - time()) / 86400",
                         instant=True,
                     ),
