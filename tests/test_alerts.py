@@ -3,7 +3,7 @@
 * The PrometheusRule document parsed back: thresholds reach the expressions and `for`, severities
   are the ones decided (table below, written by hand), every aggregation keeps project, site and
   cluster.
-* `promtool check rules` on the rule file and `promtool test rules` on the generated unit tests
+* `promtool check rules` on the rule file and `promtool test rules` on the cases of tests/alert_cases.py
   (every alert fires on a bad series with exact labels and annotations, and stays silent on a good
   one), at the default thresholds and at others; hand-written cases show a changed threshold
   changes what fires. Both promtool checks are shown to fail on a broken rule and a wrong
@@ -22,18 +22,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import alert_cases
 import jsonschema
 import pytest
 import yaml
+from alert_cases import PromtoolCase, promtool_tests
 
 from components.addons import alerts
 from components.addons.alerts import (
     AlertRule,
-    PromtoolCase,
     alert_rules,
     metric_names,
     prometheus_rule,
-    promtool_tests,
     rule_groups,
 )
 from components.spec.observability import AlertThresholds
@@ -237,7 +237,7 @@ def test_metric_names() -> None:
         for metric in rule.metrics:
             assert re.search(rf"\b{metric}\b", rule.expr), (rule.name, metric)
         # The promtool cases feed an alert only the metrics it says it reads.
-        for case in alerts.CASES[rule.name](DEFAULTS):
+        for case in alert_cases.CASES[rule.name](DEFAULTS):
             fed = {series.split("{", 1)[0] for series in case.series}
             assert fed <= set(rule.metrics), (rule.name, fed)
 
@@ -253,7 +253,7 @@ def test_annotations_name_only_labels_the_alert_carries() -> None:
     for rule in alert_rules(DEFAULTS):
         assert "$labels.url" not in rule.summary + rule.description
     with pytest.raises(KeyError, match="'node'"):
-        alerts.render(alerts.node_not_ready(DEFAULTS).summary, {"project": "p", "site": "s", "cluster": "c"})
+        alert_cases.render(alerts.node_not_ready(DEFAULTS).summary, {"project": "p", "site": "s", "cluster": "c"})
 
 
 @pytest.mark.parametrize("which", THRESHOLDS)
@@ -385,7 +385,7 @@ def test_promtool_test_fails_on_a_wrong_expectation(tmp_path: Path) -> None:
     wrong = copy.deepcopy(tests)
     wrong["tests"] = [copy.deepcopy(silent)]
     wrong["tests"][0]["alert_rule_test"][0]["exp_alerts"] = [
-        alerts.expected_alert(rules["NodeNotReady"], {**WHERE, "node": "gpu-a-node-1"})
+        alert_cases.expected_alert(rules["NodeNotReady"], {**WHERE, "node": "gpu-a-node-1"})
     ]
     path = write_tests(tmp_path, wrong)
     result = promtool("test", "rules", path.name, cwd=tmp_path)
