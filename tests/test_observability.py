@@ -534,12 +534,14 @@ def test_grafana_roles_follow_the_spec(bundled_plan: Callable[[str], Plan]) -> N
             "token_url": "https://l.example.org/t",
             "userdata_url": "https://l.example.org/u",
             "allowed_users": ["o'brien"],
-            "admin_users": ["grace"],
+            "admin_users": ["grace", "ada"],
         }
     )
     path = role_attribute_path(users)
     assert jmespath.search(path, {"preferred_username": "o'brien"}) == "Viewer"
+    # Every name of a list counts (a list of two, each its own literal).
     assert jmespath.search(path, {"preferred_username": "grace"}) == "Admin"
+    assert jmespath.search(path, {"preferred_username": "ada"}) == "Admin"
     assert jmespath.search(path, {"preferred_username": "mallory"}) == ""
 
 
