@@ -143,6 +143,9 @@ def argo_values(
         "sessionExpiry": "10h",
     }
     if login.groups_claim != "groups":
+        # Argo reads a custom groups claim from the ID token only (v4.0.6 server/auth/types/claims.go
+        # GetCustomGroup; its userInfoPath reads just a `groups` key): a provider releasing the
+        # claim at its userinfo endpoint only admits nobody here (README, MLOps login).
         sso["customGroupClaimName"] = login.groups_claim
     return {
         "crds": {"install": True, "keep": True, "full": False},
