@@ -590,14 +590,20 @@ class CentralObservability(pulumi.ComponentResource):
         from .external_secrets import delivered_at_run_time, runtime_secret
 
         spec = context.spec
+        # pragma: no mutate start - narrows a type for mypy; the spec guarantees it
         assert spec is not None and spec.observability is not None, "applies only when declared"
+        # pragma: no mutate end
         observability = spec.observability
         central = observability.central
         cluster_name, labels = context.cluster_name, context.labels
         acme = context.cluster.addons.ingress.acme
+        # pragma: no mutate start - narrows a type for mypy; the spec guarantees it
         assert acme is not None, "the spec requires the central cluster's ingress to have an ACME account"
+        # pragma: no mutate end
         ingress = context.installed["ingress"]
+        # pragma: no mutate start - narrows a type for mypy; the ingress add-on is installed first
         assert isinstance(ingress, Ingress)
+        # pragma: no mutate end
         on_cluster = pulumi.ResourceOptions(parent=self, provider=context.provider)
 
         refs = receiver_secret_refs(observability)
