@@ -431,4 +431,4 @@ class SiteObservability(pulumi.ComponentResource):
         self.resources = collector_objects(
             self, context, context.spec.observability, public_endpoints(context.spec.observability), by_engine=True
         )
-        self.register_outputs({})
+        self.register_outputs({})  # pragma: no mutate - no outputs either way
