@@ -27,7 +27,13 @@ import yaml
 from conftest import load_platform, rendered_release
 from helm_values import unknown_keys
 
-from components.addons.central import alertmanager_config, htpasswd, receiver_secret_refs, role_attribute_path
+from components.addons.central import (
+    alertmanager_config,
+    grafana_ini,
+    htpasswd,
+    receiver_secret_refs,
+    role_attribute_path,
+)
 from components.addons.observability import collector_sources, wal_size_gb
 from components.spec import ClusterSpec, SpecError, parse_platform
 from components.spec.addons import AuthenticatorSpec
@@ -512,6 +518,18 @@ def test_grafana_logs_in_with_the_projects_identity_provider(bundled_plan: Calla
     assert prometheus["isDefault"] is True
     # Loki's Service for release `loki` without its gateway: port 3100 (chart templates/single-binary/service.yaml).
     assert (loki["type"], loki["uid"], loki["url"]) == ("loki", "loki", "http://loki.monitoring.svc:3100")
+
+
+def test_grafana_on_github_admits_the_organizations_not_their_teams() -> None:
+    """Grafana docs, GitHub OAuth: `allowed_organizations` is a space-separated list of organization
+    names; a team (`org:team`, the hub's form) narrows nothing there, so its organization is listed."""
+    observability = copy.deepcopy(platform_of("meditwin")["observability"])
+    observability["central"]["login"]["allowed_organizations"] = ["meditwin-project", "ecmwf:ops-team"]
+    ini = grafana_ini(ObservabilitySpec.model_validate(observability))
+    github = ini["auth.github"]
+    assert github["allowed_organizations"] == "meditwin-project ecmwf"
+    assert github["scopes"] == "user:email,read:org"
+    assert "auth.generic_oauth" not in ini
 
 
 def test_grafana_roles_follow_the_spec(bundled_plan: Callable[[str], Plan]) -> None:
