@@ -13,9 +13,9 @@ kill rate: fewer tests to kill a mutant). `report` reads every area's results:
   `# pragma: no mutate` with the reason it cannot be observed (those never become mutants);
 * no tests: no test reaches the function in mutmut's process (counted as not killed).
 
-The kill rate is killed / (killed + survived + no tests), per area. `--check` exits 1 when an
-area is below the target or has no results. Mutants mutmut has not run yet ("not checked",
-after an interrupted run) are not counted.
+The kill rate is killed / (killed + survived + no tests), per area. Mutants mutmut has not run
+yet ("not checked", after an interrupted run) are not in the rate; the table says how many there
+are. `--check` exits 1 when an area is below the target, has no results or was not run to the end.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
 }  # fmt: skip
 WORK = REPO / ".mutation"
 COUNTED = {"killed": "killed", "timeout": "killed", "survived": "survived", "no tests": "no tests"}
+#: mutmut's status of a mutant it has not run (yet).
+NOT_RUN = "not checked"
 
 
 def _slug(area: str) -> str:
@@ -240,13 +242,16 @@ def results(areas: list[str]) -> list[tuple[str, str, str]]:
 
 
 def report(found: list[tuple[str, str, str]]) -> tuple[str, dict[str, float]]:
-    """A Markdown table (a row per area, then all) and each area's kill rate."""
+    """A Markdown table (a row per area, then all) and each area's kill rate.
+
+    "mutants" counts those run; "not run" those an interrupted run left.
+    """
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for area, _, status in found:
         counts[area][COUNTED.get(status, status)] += 1
     lines = [
-        "| area | mutants | killed | survived | no tests | kill rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| area | mutants | killed | survived | no tests | not run | kill rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     total: Counter[str] = Counter()
     rates = {}
@@ -266,7 +271,10 @@ def _rate(row: Counter[str]) -> float:
 
 def _row(area: str, row: Counter[str]) -> str:
     counted = row["killed"] + row["survived"] + row["no tests"]
-    return f"| {area} | {counted} | {row['killed']} | {row['survived']} | {row['no tests']} | {_rate(row):.1%} |"
+    return (
+        f"| {area} | {counted} | {row['killed']} | {row['survived']} | {row['no tests']} | {row[NOT_RUN]} "
+        f"| {_rate(row):.1%} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,13 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     below = [area for area, rate in rates.items() if rate < TARGET]
     missing = [area for area in AREAS if area not in rates]
+    partial = sorted({area for area, _, status in found if status == NOT_RUN}, key=list(AREAS).index)
     print(f"\ntarget {TARGET:.0%} per area; below: {', '.join(below) or 'none'}", end="; ")
-    print(f"not run: {', '.join(missing) or 'none'}")
+    print(f"not run: {', '.join(missing) or 'none'}; not run to the end: {', '.join(partial) or 'none'}")
     if args.survivors:
         for area, name, status in found:
             if COUNTED.get(status, status) != "killed":
                 print(f"{area}: {status}: {name}")
-    return 1 if args.check and (below or missing) else 0
+    return 1 if args.check and (below or missing or partial) else 0
 
 
 if __name__ == "__main__":

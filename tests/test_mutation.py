@@ -1,0 +1,69 @@
+"""The mutation report (scripts/mutation.py): kill rates per area from mutmut's statuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import mutation
+
+
+def found(area: str, **statuses: int) -> list[tuple[str, str, str]]:
+    names = {"no_tests": "no tests", "not_run": "not checked"}
+    return [
+        (area, f"m.x_f__mutmut_{area}_{status}_{n}", names.get(status, status))
+        for status, count in statuses.items()
+        for n in range(count)
+    ]
+
+
+def test_the_rate_counts_run_mutants_and_the_table_says_how_many_were_not_run() -> None:
+    results = found("secrets", killed=85, timeout=5, survived=6, no_tests=4, not_run=50) + found("gitops", killed=9)
+    table, rates = mutation.report(results)
+    # Timeouts are kills; "no tests" counts against; mutants not run are left out of the rate.
+    assert rates == {"secrets": 0.9, "gitops": 1.0}
+    rows = table.splitlines()
+    assert rows[0] == "| area | mutants | killed | survived | no tests | not run | kill rate |"
+    # Rows follow AREAS' order, whatever order the results come in.
+    assert rows[2:] == [
+        "| secrets | 100 | 90 | 6 | 4 | 50 | 90.0% |",
+        "| gitops | 9 | 9 | 0 | 0 | 0 | 100.0% |",
+        "| **all** | 109 | 99 | 6 | 4 | 50 | 90.8% |",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("results", "status"),
+    [
+        # Every area run to the end and at the target.
+        ([r for area in mutation.AREAS for r in found(area, killed=9, survived=1)], 0),
+        # One area under it.
+        ([r for area in mutation.AREAS for r in found(area, killed=9 if area != "mlops" else 8, survived=1)], 1),
+        # One area not run at all.
+        ([r for area in mutation.AREAS if area != "policies" for r in found(area, killed=10)], 1),
+        # One area stopped before its end, at 100 % of what ran.
+        ([r for area in mutation.AREAS for r in found(area, killed=10, not_run=1 if area == "gitops" else 0)], 1),
+    ],
+)
+def test_check_fails_unless_every_area_ran_to_the_end_at_the_target(
+    results: list[tuple[str, str, str]],
+    status: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(mutation, "results", lambda areas: results)
+    assert mutation.main(["report", "--check"]) == status
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("target 90% per area; below: ")
+    # Without --check the report only reports.
+    assert mutation.main(["report"]) == 0
+
+
+def test_the_summary_names_the_areas_below_missing_and_partial(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = found("mlops", killed=8, survived=2) + found("gitops", killed=10, not_run=3)
+    monkeypatch.setattr(mutation, "results", lambda areas: results)
+    mutation.main(["report"])
+    summary = capsys.readouterr().out.splitlines()[-1]
+    missing = ", ".join(area for area in mutation.AREAS if area not in ("mlops", "gitops"))
+    assert summary == f"target 90% per area; below: mlops; not run: {missing}; not run to the end: gitops"
