@@ -55,7 +55,10 @@ _GPU = {
     "modelName": "NVIDIA A100-SXM4-80GB",
     "device": "nvidia0",
 }
-_CERT = {
+#: cert-manager's certificate series as the collector scrapes them (pkg/metrics/certificates.go labels
+#: name, namespace, issuer_*): the ServiceMonitor keeps the target's `namespace` (honorLabels false), so
+#: the Certificate's arrives as exported_namespace.
+CERT = {
     "job": "cert-manager",
     "instance": "10.0.0.7:9402",
     "namespace": "cert-manager",
@@ -69,7 +72,7 @@ _HUB_PROBE = {"job": "probe/monitoring/jupyterhub", "instance": "https://hub.exa
 _GRAFANA_PROBE = {"job": "probe/monitoring/grafana", "instance": "https://grafana.example.org/api/health"}
 
 
-def _series(metric: str, *labels: Mapping[str, str], **more: str) -> str:
+def series(metric: str, *labels: Mapping[str, str], **more: str) -> str:
     """A series selector with every label given, in promtool's input notation."""
     merged: dict[str, str] = {}
     for part in (*labels, more):
@@ -93,9 +96,9 @@ def _site_stale_cases(t: AlertThresholds) -> list[PromtoolCase]:
         PromtoolCase(
             "SiteStale",
             {
-                _series("up", _SITE, job="kubelet", instance="10.0.1.10:10250"): f"1x{stop}",
-                _series("up", _SITE, job="kube-state-metrics", instance="10.0.0.6:8080"): f"1x{stop}",
-                _series("up", _OTHER_SITE, job="kubelet", instance="10.1.1.10:10250"): live,
+                series("up", _SITE, job="kubelet", instance="10.0.1.10:10250"): f"1x{stop}",
+                series("up", _SITE, job="kube-state-metrics", instance="10.0.0.6:8080"): f"1x{stop}",
+                series("up", _OTHER_SITE, job="kubelet", instance="10.1.1.10:10250"): live,
             },
             f"{at}m",
             (_merge(_SITE),),
@@ -104,8 +107,8 @@ def _site_stale_cases(t: AlertThresholds) -> list[PromtoolCase]:
             "SiteStale",
             {
                 # Targets down (up 0) still mean the collector is sending.
-                _series("up", _SITE, job="kubelet", instance="10.0.1.10:10250"): f"0x{at + 5}",
-                _series("up", _OTHER_SITE, job="kubelet", instance="10.1.1.10:10250"): live,
+                series("up", _SITE, job="kubelet", instance="10.0.1.10:10250"): f"0x{at + 5}",
+                series("up", _OTHER_SITE, job="kubelet", instance="10.1.1.10:10250"): live,
             },
             f"{at}m",
         ),
@@ -113,8 +116,8 @@ def _site_stale_cases(t: AlertThresholds) -> list[PromtoolCase]:
 
 
 def _remote_write_failing_cases(t: AlertThresholds) -> list[PromtoolCase]:
-    total = _series("prometheus_remote_storage_samples_total", _SITE, _SELF_SCRAPE, _QUEUE)
-    failed = _series("prometheus_remote_storage_samples_failed_total", _SITE, _SELF_SCRAPE, _QUEUE)
+    total = series("prometheus_remote_storage_samples_total", _SITE, _SELF_SCRAPE, _QUEUE)
+    failed = series("prometheus_remote_storage_samples_failed_total", _SITE, _SELF_SCRAPE, _QUEUE)
     bad = min(100, t.remote_write_failure_percent + 5)  # percent of 1000 samples a minute
     good = t.remote_write_failure_percent - 1
     return [
@@ -132,8 +135,8 @@ def _remote_write_lagging_cases(t: AlertThresholds) -> list[PromtoolCase]:
     # The newest timestamp a queue holds (Unix seconds) advances a minute a minute; the queue's
     # sent timestamp follows it at a fixed distance.
     start = 1_000_000
-    read = _series("prometheus_remote_storage_queue_highest_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
-    sent = _series("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
+    read = series("prometheus_remote_storage_queue_highest_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
+    sent = series("prometheus_remote_storage_queue_highest_sent_timestamp_seconds", _SITE, _SELF_SCRAPE, _QUEUE)
     behind, close = t.remote_write_lag_seconds + 60, t.remote_write_lag_seconds // 2
     return [
         PromtoolCase(
@@ -153,8 +156,8 @@ def _node_not_ready_cases(t: AlertThresholds) -> list[PromtoolCase]:
         PromtoolCase(
             "NodeNotReady",
             {
-                _series("kube_node_status_condition", ready, node="gpu-a-node-1"): f"0x{minutes + 10}",
-                _series("kube_node_status_condition", ready, node="gpu-a-node-2"): f"1x{minutes + 10}",
+                series("kube_node_status_condition", ready, node="gpu-a-node-1"): f"0x{minutes + 10}",
+                series("kube_node_status_condition", ready, node="gpu-a-node-2"): f"1x{minutes + 10}",
             },
             f"{minutes + 5}m",
             (_merge(_SITE, node="gpu-a-node-1"),),
@@ -163,7 +166,7 @@ def _node_not_ready_cases(t: AlertThresholds) -> list[PromtoolCase]:
         # threshold + 5): pending only.
         PromtoolCase(
             "NodeNotReady",
-            {_series("kube_node_status_condition", ready, node="gpu-a-node-1"): f"1x5 0x{minutes + 10}"},
+            {series("kube_node_status_condition", ready, node="gpu-a-node-1"): f"1x5 0x{minutes + 10}"},
             f"{minutes + 5}m",
         ),
     ]
@@ -171,8 +174,8 @@ def _node_not_ready_cases(t: AlertThresholds) -> list[PromtoolCase]:
 
 def _pod_crash_looping_cases(t: AlertThresholds) -> list[PromtoolCase]:
     pod = _merge(_SITE, _KSM, namespace="jupyterhub", pod="jupyter-alice", container="notebook", uid="1234")
-    counter = _series("kube_pod_container_status_restarts_total", pod)
-    waiting = _series("kube_pod_container_status_waiting_reason", pod, reason="CrashLoopBackOff")
+    counter = series("kube_pod_container_status_restarts_total", pod)
+    waiting = series("kube_pod_container_status_waiting_reason", pod, reason="CrashLoopBackOff")
     return [
         PromtoolCase(
             "PodCrashLooping",
@@ -206,7 +209,7 @@ def _volume_cases(t: AlertThresholds, alert: str, used: str, size: str, *, bytes
     def values(percent: int) -> dict[str, str]:
         # 1000 units of capacity; the kubelet reports bytes available, or inodes used.
         reading = 1000 - 10 * percent if bytes_free else 10 * percent
-        return {_series(used, claim): f"{reading}x20", _series(size, claim): "1000x20"}
+        return {series(used, claim): f"{reading}x20", series(size, claim): "1000x20"}
 
     return [
         PromtoolCase(
@@ -236,8 +239,8 @@ def _volume_inodes_filling_cases(t: AlertThresholds) -> list[PromtoolCase]:
         PromtoolCase(
             "VolumeInodesFilling",
             {
-                _series("kubelet_volume_stats_inodes_used", nfs): "5x20",
-                _series("kubelet_volume_stats_inodes", nfs): "0x20",
+                series("kubelet_volume_stats_inodes_used", nfs): "5x20",
+                series("kubelet_volume_stats_inodes", nfs): "0x20",
             },
             "15m",
         )
@@ -249,8 +252,8 @@ def _gpu_xid_cases(t: AlertThresholds) -> list[PromtoolCase]:
     xid = _merge(_SITE, _GPU, err_code="79", err_msg="GPU has fallen off the bus")
     clean = _merge(_SITE, _GPU, err_code="0", err_msg="No Error")
     return [
-        PromtoolCase("GpuXidErrors", {_series("DCGM_FI_DEV_XID_ERRORS", xid): "79x10"}, "5m", (xid,)),
-        PromtoolCase("GpuXidErrors", {_series("DCGM_FI_DEV_XID_ERRORS", clean): "0x10"}, "5m"),
+        PromtoolCase("GpuXidErrors", {series("DCGM_FI_DEV_XID_ERRORS", xid): "79x10"}, "5m", (xid,)),
+        PromtoolCase("GpuXidErrors", {series("DCGM_FI_DEV_XID_ERRORS", clean): "0x10"}, "5m"),
     ]
 
 
@@ -258,8 +261,8 @@ def _gpu_memory_cases(t: AlertThresholds) -> list[PromtoolCase]:
     def values(percent: int) -> dict[str, str]:
         used = 10 * percent  # of 1000 MiB
         return {
-            _series("DCGM_FI_DEV_FB_USED", _SITE, _GPU): f"{used}x30",
-            _series("DCGM_FI_DEV_FB_FREE", _SITE, _GPU): f"{1000 - used}x30",
+            series("DCGM_FI_DEV_FB_USED", _SITE, _GPU): f"{used}x30",
+            series("DCGM_FI_DEV_FB_FREE", _SITE, _GPU): f"{1000 - used}x30",
         }
 
     full, fine = min(100, t.gpu_memory_percent + 2), t.gpu_memory_percent - 10
@@ -271,11 +274,11 @@ def _gpu_memory_cases(t: AlertThresholds) -> list[PromtoolCase]:
 
 def _certificate_cases(t: AlertThresholds) -> list[PromtoolCase]:
     # time() is the evaluation time, seconds from 0: expiries are set relative to it.
-    metric = _series("certmanager_certificate_expiration_timestamp_seconds", _SITE, _CERT)
+    metric = series("certmanager_certificate_expiration_timestamp_seconds", _SITE, CERT)
     soon = (2 * t.certificate_expiry_days - 1) * SECONDS_PER_DAY // 2  # half a day short of the threshold
     later = (t.certificate_expiry_days + 30) * SECONDS_PER_DAY
     return [
-        PromtoolCase("CertificateExpiring", {metric: f"{soon}x40"}, "30m", (_merge(_SITE, _CERT),)),
+        PromtoolCase("CertificateExpiring", {metric: f"{soon}x40"}, "30m", (_merge(_SITE, CERT),)),
         PromtoolCase("CertificateExpiring", {metric: f"{later}x40"}, "30m"),
         # Not known yet (0): not reported as expired.
         PromtoolCase("CertificateExpiring", {metric: "0x40"}, "30m"),
@@ -283,7 +286,7 @@ def _certificate_cases(t: AlertThresholds) -> list[PromtoolCase]:
 
 
 def _endpoint_certificate_cases(t: AlertThresholds) -> list[PromtoolCase]:
-    metric = _series("probe_ssl_earliest_cert_expiry", _SITE, _GRAFANA_PROBE)
+    metric = series("probe_ssl_earliest_cert_expiry", _SITE, _GRAFANA_PROBE)
     soon = (2 * t.certificate_expiry_days - 1) * SECONDS_PER_DAY // 2
     later = (t.certificate_expiry_days + 30) * SECONDS_PER_DAY
     return [
@@ -299,11 +302,11 @@ def _endpoint_down_cases(t: AlertThresholds) -> list[PromtoolCase]:
         # Every probe counts, the hub's too.
         PromtoolCase(
             "EndpointDown",
-            {_series("probe_success", grafana): "0x20", _series("probe_success", hub): "0x20"},
+            {series("probe_success", grafana): "0x20", series("probe_success", hub): "0x20"},
             "10m",
             (grafana, hub),
         ),
-        PromtoolCase("EndpointDown", {_series("probe_success", grafana): "1x20"}, "10m"),
+        PromtoolCase("EndpointDown", {series("probe_success", grafana): "1x20"}, "10m"),
     ]
 
 
@@ -316,8 +319,8 @@ def _jupyterhub_down_cases(t: AlertThresholds) -> list[PromtoolCase]:
         PromtoolCase(
             "JupyterHubDown",
             {
-                _series("probe_success", hub): f"0x{minutes + 10}",
-                _series("probe_success", grafana): f"0x{minutes + 10}",
+                series("probe_success", hub): f"0x{minutes + 10}",
+                series("probe_success", grafana): f"0x{minutes + 10}",
             },
             f"{minutes + 5}m",
             (hub,),
@@ -325,8 +328,8 @@ def _jupyterhub_down_cases(t: AlertThresholds) -> list[PromtoolCase]:
         PromtoolCase(
             "JupyterHubDown",
             {
-                _series("probe_success", hub): f"1x{minutes + 10}",
-                _series("probe_success", grafana): f"0x{minutes + 10}",
+                series("probe_success", hub): f"1x{minutes + 10}",
+                series("probe_success", grafana): f"0x{minutes + 10}",
             },
             f"{minutes + 5}m",
         ),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+from alert_cases import CERT, series
 
 from components.addons import dashboards as dashboards_module
 from components.addons.dashboards import (
@@ -294,14 +295,11 @@ def _panel_query(title: str) -> str:
 
 
 def _certificate_series(exported_namespace: str, days: int) -> dict[str, str]:
-    # As the collector scrapes cert-manager (pkg/metrics/certificates.go labels name, namespace,
-    # issuer_*): its ServiceMonitor keeps the target's `namespace` (honorLabels false), so the
-    # Certificate's namespace arrives as exported_namespace.
-    labels = (
-        f'project="p", site="s", cluster="c", namespace="cert-manager", exported_namespace="{exported_namespace}", '
-        'name="web-tls", issuer_name="letsencrypt", issuer_kind="ClusterIssuer", issuer_group="cert-manager.io"'
-    )
-    return {"series": f"certmanager_certificate_expiration_timestamp_seconds{{{labels}}}", "values": str(days * 86400)}
+    # As the collector scrapes cert-manager (the alerts' cases describe the labels): the target's
+    # `namespace` kept, the Certificate's as exported_namespace.
+    labels = {"project": "p", "site": "s", "cluster": "c"}
+    metric = "certmanager_certificate_expiration_timestamp_seconds"
+    return {"series": series(metric, labels, CERT, exported_namespace=exported_namespace), "values": str(days * 86400)}
 
 
 def test_certificates_with_one_name_in_two_namespaces_are_two_rows(tmp_path: Path) -> None:
@@ -311,7 +309,7 @@ def test_certificates_with_one_name_in_two_namespaces_are_two_rows(tmp_path: Pat
         promtool = shutil.which("promtool")
         assert promtool is not None, "promtool is not on PATH: run scripts/debian-tools.sh"
         (tmp_path / "empty.rules.yaml").write_text('{"groups": []}', encoding="utf-8")
-        row = 'project="p", site="s", cluster="c", exported_namespace="{}", name="web-tls"'
+        row = 'project="p", site="s", cluster="c", exported_namespace="{}", name="hub-tls"'
         tests = {
             "rule_files": ["empty.rules.yaml"],
             "evaluation_interval": "1m",
@@ -343,7 +341,7 @@ def test_certificates_with_one_name_in_two_namespaces_are_two_rows(tmp_path: Pat
     # Grouped by the target's namespace, the two certificates merge into one row (the earlier expiry).
     broken = run(expr.replace("exported_namespace", "namespace"))
     assert broken.returncode != 0
-    assert 'got: {cluster="c", name="web-tls", namespace="cert-manager", project="p", site="s"} 1E+01' in broken.stderr
+    assert 'got: {cluster="c", name="hub-tls", namespace="cert-manager", project="p", site="s"} 1E+01' in broken.stderr
 
 
 def test_the_collector_allow_lists_the_node_labels_the_dashboards_need() -> None:
