@@ -775,3 +775,23 @@ def test_the_engines_objects_ask_helm_what_direct_delivery_asks(bundled_plan: An
         options = profile["inputs"]["spec"]["helmCharts"][0]["options"]
         assert options["atomic"] is True and options["wait"] is True, profile["name"]
         assert options["upgradeOptions"] == {"maxHistory": 10, "cleanupOnFail": True}, profile["name"]
+
+
+def test_a_repo_path_that_names_a_bundle_after_a_delivered_cluster_is_refused() -> None:
+    """Fleet names a repo's bundles `<repo>-<path>` beside the add-ons' HelmOps `<cluster>-<release>`
+    (fleet v0.16.1 refuses a HelmOp whose name a repo's bundle holds): the path counts, not only the name."""
+    platform = copy.deepcopy(platform_of("destine-extremes"))
+    repos = platform["gitops"]["repos"]
+    # extremes-bologna runs the engine and takes its add-ons directly: a bundle named after it is harmless.
+    repos["extremes"] = {"url": "https://gitlab.destine-x.eu/extremes/apps.git", "paths": ["bologna/apps"]}
+    parse_platform(platform, "destine-extremes")
+    # extremes-kajaani's add-ons come by Fleet, as `extremes-kajaani-<release>`.
+    repos["extremes"]["paths"] = ["bologna/apps", "Kajaani/gpu-operator"]
+    with pytest.raises(SpecError) as raised:
+        parse_platform(platform, "destine-extremes")
+    assert str(raised.value).endswith(
+        "meridian:platform.gitops.repos.extremes: Fleet names a bundle of this repo 'extremes-kajaani-gpu-operator', "
+        "and the add-ons it delivers to cluster 'extremes-kajaani' 'extremes-kajaani-<release>', in the same "
+        "namespace: a bundle named after that cluster can take an add-on's name, which Fleet then refuses; choose "
+        "another name or path"
+    )

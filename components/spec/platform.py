@@ -449,19 +449,22 @@ class PlatformSpec(SpecModel):
                     "register it yourself",
                 )
         if gitops.engine == "fleet":
-            # Fleet names a GitRepo's Bundles after the repo (`<repo>`, `<repo>-<path>`) and a HelmOp's
-            # after the HelmOp, Meridian's `<cluster>-<release>`, all in one namespace; a HelmOp whose
-            # name a repo's Bundle holds is refused ("a non-helmops bundle already exists", fleet
-            # v0.16.1 internal/cmd/controller/helmops/reconciler/helmop_controller.go).
+            # Fleet names a GitRepo's Bundles after the repo and each path (`<repo>`, or
+            # `<repo>-<path>` with `/` as `-`, lower case) and a HelmOp's after the HelmOp, Meridian's
+            # `<cluster>-<release>`, all in one namespace; a HelmOp whose name a repo's Bundle holds is
+            # refused ("a non-helmops bundle already exists", fleet v0.16.1
+            # internal/cmd/controller/helmops/reconciler/helmop_controller.go).
             delivering = sorted(n for n, c in self.clusters.items() if c.addons.delivery == "gitops")
-            for repo in gitops.repos:
-                taken = next((n for n in delivering if repo == n or repo.startswith(n + "-")), None)
-                if taken is not None:
+            for repo, spec in gitops.repos.items():
+                bundles = [f"{repo}-{path.strip('/')}".replace("/", "-").lower() for path in spec.paths] or [repo]
+                clash = next(((b, n) for b in bundles for n in delivering if b == n or b.startswith(n + "-")), None)
+                if clash is not None:
+                    bundle, taken = clash
                     problems.add(
                         ("gitops", "repos", repo),
-                        f"Fleet names this repo's bundles '{repo}[-<path>]', and the add-ons it delivers to "
-                        f"cluster '{taken}' '{taken}-<release>', in the same namespace: a repo named after that "
-                        "cluster can take an add-on's name, which Fleet then refuses; choose another",
+                        f"Fleet names a bundle of this repo '{bundle}', and the add-ons it delivers to cluster "
+                        f"'{taken}' '{taken}-<release>', in the same namespace: a bundle named after that "
+                        "cluster can take an add-on's name, which Fleet then refuses; choose another name or path",
                     )
         problems.raise_if_any()
         return self
