@@ -24,16 +24,41 @@ SPECS = Path(__file__).parent / "specs"
 MUTATION_RUN = bool(os.environ.get("MERIDIAN_MUTATION"))
 
 
+#: mutmut's own runs (its stats, the forced failure, the listing), not a mutant's.
+_NOT_A_MUTANT = ("", "stats", "fail", "list_all_tests", "mutant_generation")
+
+if MUTATION_RUN:
+    # mutmut forks every mutant's run from a process that has collected the tests: importing the
+    # provider SDKs here (what the program imports on its first plan, ~1.3 s) spares every mutant that.
+    from scripts.sdk import load_packages
+
+    load_packages()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """In a mutant's run, fastest tests first (by mutmut's own timings): most mutants die sooner."""
+    """In a mutant's run, the likeliest killers first (scripts/mutation.py `test_order`)."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     stats = Path("mutmut-stats.json")
-    if not MUTATION_RUN or mutant in ("", "stats", "fail", "list_all_tests") or not stats.exists():
+    if not MUTATION_RUN or mutant in _NOT_A_MUTANT or not stats.exists():
         return
     import json
 
+    from scripts import mutation
+
     durations: dict[str, float] = json.loads(stats.read_text()).get("duration_by_test", {})
-    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+    kills = mutation.read_kills(Path(mutation.KILLS))
+    order = mutation.test_order([item.nodeid for item in items], durations, kills, mutation.function_of(mutant))
+    rank = {test: n for n, test in enumerate(order)}
+    items.sort(key=lambda item: rank[item.nodeid])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In a mutant's run, record the test that killed it (its first failure), for `test_order`."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if MUTATION_RUN and report.failed and mutant not in _NOT_A_MUTANT:
+        from scripts import mutation
+
+        mutation.record_kill(Path(mutation.KILLS), mutant, report.nodeid)
 
 
 class PlanCache(dict[str, Any]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scripts import mutation
@@ -67,3 +69,29 @@ def test_the_summary_names_the_areas_below_missing_and_partial(
     summary = capsys.readouterr().out.splitlines()[-1]
     missing = ", ".join(area for area in mutation.AREAS if area not in ("mlops", "gitops"))
     assert summary == f"target 90% per area; below: mlops; not run: {missing}; not run to the end: gitops"
+
+
+def test_a_mutants_tests_run_likeliest_killer_per_second_first(tmp_path: Path) -> None:
+    kills_file = tmp_path / mutation.KILLS
+    durations = {"fast": 1.0, "slow": 10.0, "review": 5.0, "other": 2.0}
+    tests = ["slow", "review", "fast", "other"]
+    # Nothing killed yet: fastest first (unknown durations count as the minimum).
+    assert mutation.test_order([*tests, "new"], durations, [], "m.x_f") == ["new", "fast", "other", "review", "slow"]
+    # The review test killed three of f's mutants, `other` one of g's: for f it goes first,
+    # (3.5/4)/5 s against (0.5/4)/1 s; g's kill does not count for f.
+    for _ in range(3):
+        mutation.record_kill(kills_file, "m.x_f__mutmut_7", "review")
+    mutation.record_kill(kills_file, "m.x_g__mutmut_1", "other")
+    # A worker killed mid-write leaves a torn line: skipped, the rest still read.
+    with kills_file.open("a", encoding="utf-8") as torn:
+        torn.write('{"function": "m.x_f", "te')
+    kills = mutation.read_kills(kills_file)
+    assert kills == [("m.x_f", "review")] * 3 + [("m.x_g", "other")]
+    assert mutation.test_order(tests, durations, kills, "m.x_f") == ["review", "fast", "other", "slow"]
+    assert mutation.test_order(tests, durations, kills, "m.x_g") == ["other", "fast", "review", "slow"]
+    assert mutation.read_kills(tmp_path / "none.jsonl") == []
+
+
+def test_a_mutants_function_is_its_name_without_the_mutant_number() -> None:
+    name = "components.gitops.xǁGitOpsǁ__init__"
+    assert mutation.function_of(f"{name}__mutmut_100") == name
