@@ -355,7 +355,7 @@ def test_the_metrics_server_add_on_serves_the_autoscalers(plans: Plans) -> None:
     assert addon["inputs"] == {
         "clusterName": EKS_NAME,
         "addonName": "metrics-server",
-        "addonVersion": "v0.8.0-eksbuild.6",
+        "addonVersion": "v0.8.1-eksbuild.5",
         "resolveConflictsOnCreate": "OVERWRITE",
         "resolveConflictsOnUpdate": "OVERWRITE",
         "tags": addon["inputs"]["tags"],

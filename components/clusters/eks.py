@@ -79,11 +79,12 @@ EBS_CSI_ADDON = "aws-ebs-csi-driver"
 #: guide, "View resource usage with the Kubernetes Metrics Server"), so without it no
 #: HorizontalPodAutoscaler on CPU (a model service's default target) ever gets a metric and
 #: `kubectl top` answers nothing; rke2 (rke2-metrics-server) and Magnum (its cluster-addons chart,
-#: `metricsServer.enabled`) bring one. v0.8.0-eksbuild.6 is pinned in public EKS code of 2026; no
-#: source here lists its Kubernetes versions: check with `aws eks describe-addon-versions
-#: --addon-name metrics-server --kubernetes-version <version>` as for the EBS CSI driver.
+#: `metricsServer.enabled`) bring one. v0.8.1-eksbuild.5 is the version a public aws-cdk-lib
+#: (aws-eks-v2) project of 2026 pins per Kubernetes version for 1.31 to 1.35, so for each of the
+#: catalog's EKS versions (components/spec/catalog.py); check with `aws eks describe-addon-versions
+#: --addon-name metrics-server --kubernetes-version <version>` before adding a version to the catalog.
 METRICS_SERVER_ADDON = "metrics-server"
-METRICS_SERVER_VERSION = "v0.8.0-eksbuild.6"
+METRICS_SERVER_VERSION = "v0.8.1-eksbuild.5"
 EBS_CSI_VERSION = "v1.66.0-eksbuild.1"
 EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
 #: The AWS managed policy the driver's controller needs (it sits under the service-role/ path).
