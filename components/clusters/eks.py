@@ -70,10 +70,11 @@ CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 #: The Amazon EBS CSI driver as an EKS add-on (EKS user guide, "Amazon EBS CSI driver"): the
 #: add-on name, its pinned version, and the service account its controller runs as, which the
 #: IRSA role trusts. v1.66.0-eksbuild.1 is the version EKS marked default for Kubernetes 1.36 in
-#: September 2026 (mitodl/ol-infrastructure#5959) and is pinned on 1.35 clusters elsewhere; no
-#: source here confirms it for 1.33 and 1.34 (README, "EKS and Magnum specifics"). Check with `aws
-#: eks describe-addon-versions --addon-name aws-ebs-csi-driver --kubernetes-version <version>`
-#: before moving it or adding a Kubernetes version to the catalog.
+#: September 2026 (mitodl/ol-infrastructure#5959); public records of 2026 show it running on 1.33
+#: (beside kube-proxy v1.33.10-eksbuild.29, an eksctl cluster) and 1.35 clusters, and 1.34 lies
+#: between (README, "EKS and Magnum specifics"). Check with `aws eks describe-addon-versions
+#: --addon-name aws-ebs-csi-driver --kubernetes-version <version>` before moving it or adding a
+#: Kubernetes version to the catalog.
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 #: The Kubernetes Metrics Server as an EKS community add-on. EKS runs none by default (EKS user
 #: guide, "View resource usage with the Kubernetes Metrics Server"), so without it no
