@@ -62,6 +62,11 @@ def test_every_generated_credential_is_a_kv_secret_through_the_explicit_provider
     (platform,) = plan.by_type("meridian:index:Platform")
     assert component["parent"] == platform["urn"]
     assert {resource["parent"] for resource in secrets.values()} == {component["urn"]}
+    # The component's output lists every path written (what `pulumi stack output` and a review show).
+    outputs = plan.component_outputs[component["urn"]]
+    assert list(outputs) == ["paths"]
+    assert sorted(outputs["paths"]) == sorted(resource["inputs"]["name"] for resource in secrets.values())
+    assert len(outputs["paths"]) == len(secrets)
     assert secrets["eo4eu-grafana"]["inputs"]["name"] == "eo4eu/meridian/observability/grafana"
 
 
