@@ -370,7 +370,7 @@ def test_a_whole_gpu_pool_can_sit_at_zero(tmp_path: Path) -> None:
 
 def test_versions_and_images_follow_the_catalog() -> None:
     from components.addons.cinder_csi import RELEASES
-    from components.clusters.capi import AUTOSCALER_IMAGES
+    from components.clusters.autoscaler import AUTOSCALER_IMAGES
 
     assert sorted(AUTOSCALER_IMAGES) == sorted(BACKEND_VERSIONS["capi"])
     for minor, image in AUTOSCALER_IMAGES.items():

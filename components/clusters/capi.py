@@ -55,7 +55,7 @@ from ..ports import NODE_EXPORTER
 from ..spec import ClusterSpec, NodePoolSpec, TaintSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..spec.platform import CAPI_POD_CIDR, CAPI_SERVICE_CIDR
-from . import occm, readiness
+from . import autoscaler, occm, readiness
 
 if TYPE_CHECKING:
     from ..sites.openstack import OpenStackSite
@@ -120,12 +120,6 @@ MIN_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size"
 MAX_SIZE = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size"
 CAPACITY = "capacity.cluster-autoscaler.kubernetes.io/"
 GPU_RESOURCE = "nvidia.com/gpu"
-#: The cluster-autoscaler release per Kubernetes minor: its docs ask for the latest release of the
-#: cluster's minor (kubernetes/autoscaler cluster-autoscaler/README.md; tags cluster-autoscaler-1.34.5, -1.35.2).
-AUTOSCALER_IMAGES = {
-    "1.34": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.34.5",
-    "1.35": "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2",
-}
 #: The user the site's break-glass key logs in as on every machine (kubeadm `users`, cloud-init).
 BREAK_GLASS_USER = "meridian"
 #: Where the autoscaler reads the workload cluster's kubeconfig (the Secret's key `value`).
@@ -683,7 +677,7 @@ def _autoscaler(
         parent,
         after,
     )
-    app = {"app.kubernetes.io/name": "cluster-autoscaler", "app.kubernetes.io/instance": name}
+    app = {"app.kubernetes.io/name": autoscaler.APP_NAME, "app.kubernetes.io/instance": name}
     place(
         f"{name}-autoscaler",
         {
@@ -697,35 +691,20 @@ def _autoscaler(
                     "metadata": {"labels": {**labels, **app}},
                     "spec": {
                         "serviceAccountName": account,
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "runAsUser": 65532,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
+                        "securityContext": autoscaler.pod_security_context(),
                         "containers": [
-                            {
-                                "name": "cluster-autoscaler",
-                                "image": AUTOSCALER_IMAGES[spec.version],
-                                "command": ["/cluster-autoscaler"],
-                                "args": [
+                            autoscaler.container(
+                                spec.version,
+                                [
                                     "--cloud-provider=clusterapi",
                                     f"--kubeconfig={KUBECONFIG_MOUNT}/value",
                                     "--clusterapi-cloud-config-authoritative",
                                     f"--node-group-auto-discovery=clusterapi:namespace={namespace_of(name)},clusterName={name}",
                                 ],
-                                "resources": {
-                                    "requests": {"cpu": "100m", "memory": "300Mi"},
-                                    "limits": {"memory": "600Mi"},
-                                },
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                    "readOnlyRootFilesystem": True,
-                                },
-                                "volumeMounts": [
+                                volumeMounts=[
                                     {"name": "workload-kubeconfig", "mountPath": KUBECONFIG_MOUNT, "readOnly": True}
                                 ],
-                            }
+                            )
                         ],
                         "volumes": [{"name": "workload-kubeconfig", "secret": {"secretName": f"{name}-kubeconfig"}}],
                     },
