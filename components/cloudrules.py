@@ -187,3 +187,17 @@ KUBELET_LABEL_RULE = (
     f"{', '.join(sorted(KUBELET_LABELS))}, or under {' / '.join(KUBELET_LABEL_NAMESPACES)}); "
     "use your own prefix, e.g. meridian.io/role"
 )
+
+
+# -- EKS and EC2: name lengths the AWS provider checks ------------------------------------------
+
+#: An EKS cluster's name: at most 100 characters (terraform-provider-aws internal/service/eks
+#: validClusterName; EKS API CreateCluster `name`).
+EKS_CLUSTER_NAME_MAX = 100
+#: A managed node group's `node_group_name_prefix`: 63 characters less the 26 of the unique
+#: suffix the provider appends (internal/service/eks/node_group.go: StringLenBetween(0,
+#: 63-id.UniqueIDSuffixLength); terraform-plugin-sdk id.UniqueIDSuffixLength = 26).
+EKS_NODE_GROUP_PREFIX_MAX = 63 - 26
+#: A launch template's `name_prefix` (internal/verify validate.go ValidLaunchTemplateName: "cannot
+#: be longer than 99 characters, name is limited to 125").
+LAUNCH_TEMPLATE_PREFIX_MAX = 99

@@ -47,6 +47,17 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 KMS_KEY = "aws:kms/key:Key"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+RBAC = "kubernetes:rbac.authorization.k8s.io/v1"
+#: The autoscaler's objects on the cluster: their Pulumi name's suffix after `<cluster>-autoscaler`, and type.
+AUTOSCALER_KINDS = {
+    "-account": "kubernetes:core/v1:ServiceAccount",
+    "-cluster-role": f"{RBAC}:ClusterRole",
+    "-cluster-binding": f"{RBAC}:ClusterRoleBinding",
+    "-status-role": f"{RBAC}:Role",
+    "-status-binding": f"{RBAC}:RoleBinding",
+    "": "kubernetes:apps/v1:Deployment",
+}
 
 
 def template_id(name: str) -> str:
@@ -233,7 +244,9 @@ def test_every_input_is_an_aws_sdk_input(plans: Plans, which: str) -> None:
         ACCESS_POLICY,
         OIDC,
         EKS_ADDON,
+        ROLE_POLICY,
         K8S_PROVIDER,
+        *AUTOSCALER_KINDS.values(),
     }
     assert contract_violations(custom) == []
 
@@ -252,7 +265,13 @@ def test_resources_hang_under_the_cluster_and_use_the_site_provider(plans: Plans
         pool_name = group["name"].removesuffix("-nodes")
         assert group["parent"] == pools[pool_name]["urn"], group["name"]
 
-    cloud = [r for r in cluster.resources if r["custom"] and r["type"] != K8S_PROVIDER]
+    # The cluster's own objects (its autoscaler) go through the cluster's provider, the rest through the site's.
+    k8s_provider = cluster.one(K8S_PROVIDER, f"{CLUSTER}-k8s")
+    on_cluster = [r for r in cluster.resources if r["type"].startswith("kubernetes:")]
+    assert {r["type"] for r in on_cluster} == set(AUTOSCALER_KINDS.values())
+    assert all(r["provider"].startswith(f"{k8s_provider['urn']}::") for r in on_cluster)
+    assert all(r["parent"] == cluster.component["urn"] for r in on_cluster)
+    cloud = [r for r in cluster.resources if r["custom"] and r["type"].startswith("aws:")]
     assert len(cloud) > 10
     for resource in cloud:
         assert resource["provider"], f"{resource['name']} uses the ambient default provider"
@@ -279,8 +298,12 @@ def test_iam_roles_trust_their_service_and_carry_the_managed_policies(plans: Pla
             {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"},
         ),
     }
-    # The EBS CSI driver's role is assumed by a service account, not a service (below).
-    assert {r["name"] for r in cluster.all(ROLE)} == {*expected, f"{CLUSTER}-ebs-csi-role"}
+    # The EBS CSI driver's and the autoscaler's roles are assumed by service accounts, not services (below).
+    assert {r["name"] for r in cluster.all(ROLE)} == {
+        *expected,
+        f"{CLUSTER}-ebs-csi-role",
+        f"{CLUSTER}-autoscaler-role",
+    }
     for role_name, (service, policies) in expected.items():
         role = cluster.one(ROLE, role_name)
         trust = json.loads(role["inputs"]["assumeRolePolicy"])
@@ -364,6 +387,147 @@ def test_the_metrics_server_add_on_serves_the_autoscalers(plans: Plans) -> None:
     groups = {g["urn"] for g in cluster.all(NODE_GROUP)}
     assert groups and groups <= set(addon["depends_on"])
     assert cluster.mock(addon)[0] == f"{EKS_NAME}:metrics-server"
+
+
+def test_the_cluster_autoscaler_scales_this_clusters_node_groups_only(plans: Plans) -> None:
+    """EKS scales no node group by itself (EKS user guide, "Scale cluster compute with Karpenter and Cluster
+    Autoscaler"): without an autoscaler the GPU pool at zero never gets a node.
+
+    kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md: the IAM policy (its minimum,
+    plus autoscaling:DescribeTags and ec2:DescribeLaunchTemplateVersions for auto-discovery of
+    launch-template groups), `--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,
+    k8s.io/cluster-autoscaler/<cluster name>` (the tags EKS puts on managed node groups' Auto Scaling
+    groups, with `owned` as the second's value); aws_util.go GetCurrentAwsRegion reads AWS_REGION
+    before the instance metadata, which pods cannot reach here (hop limit 1).
+    """
+    _, plan = plans("main")
+    cluster = Cluster(plan)
+    issuer = cluster.mock(cluster.one(EKS_CLUSTER, f"{CLUSTER}-eks"))[1]["identities"][0]["oidcs"][0]["issuer"]
+    host = issuer.removeprefix("https://")
+    role = cluster.one(ROLE, f"{CLUSTER}-autoscaler-role")
+    trust = json.loads(role["inputs"]["assumeRolePolicy"])
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Federated": cluster.mock(cluster.one(OIDC, f"{CLUSTER}-oidc"))[1]["arn"]}
+    assert statement["Condition"] == {
+        "StringEquals": {
+            f"{host}:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
+            f"{host}:aud": "sts.amazonaws.com",
+        }
+    }
+    role_id, role_state = cluster.mock(role)
+    policy = cluster.one(ROLE_POLICY, f"{CLUSTER}-autoscaler-policy")
+    assert policy["inputs"]["role"] == role_id
+    assert json.loads(policy["inputs"]["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                    "eks:DescribeNodegroup",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                "Resource": "*",
+                # Only this cluster's groups: the role cannot resize another cluster's nodes.
+                "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{EKS_NAME}": "owned"}},
+            },
+        ],
+    }
+
+    objects = {suffix: cluster.one(kind, f"{CLUSTER}-autoscaler{suffix}") for suffix, kind in AUTOSCALER_KINDS.items()}
+    labels = {"app.kubernetes.io/name": "cluster-autoscaler", "app.kubernetes.io/instance": CLUSTER}
+    account = objects["-account"]["inputs"]["metadata"]
+    assert account == {
+        "name": "cluster-autoscaler",
+        "namespace": "kube-system",
+        "labels": labels,
+        "annotations": {"eks.amazonaws.com/role-arn": role_state["arn"]},
+    }
+    subject = [{"kind": "ServiceAccount", "name": "cluster-autoscaler", "namespace": "kube-system"}]
+    for binding, kind in (("-cluster-binding", "ClusterRole"), ("-status-binding", "Role")):
+        inputs = objects[binding]["inputs"]
+        assert inputs["subjects"] == subject
+        assert inputs["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": kind,
+            "name": "cluster-autoscaler",
+        }
+    rules = objects["-cluster-role"]["inputs"]["rules"]
+
+    def verbs(group: str, resource: str, name: str | None = None) -> set[str]:
+        return {
+            verb
+            for rule in rules
+            if group in rule["apiGroups"]
+            and resource in rule["resources"]
+            and (name is None) == ("resourceNames" not in rule)
+            and (name is None or name in rule["resourceNames"])
+            for verb in rule["verbs"]
+        }
+
+    # What it does: evicts pods off nodes it drains, marks nodes, reads what decides whether a pod fits.
+    assert verbs("", "pods/eviction") == {"create"}
+    assert verbs("", "nodes") == {"get", "list", "watch", "update"}
+    for group, resource in (("", "pods"), ("apps", "daemonsets"), ("storage.k8s.io", "csinodes"), ("", "configmaps")):
+        assert verbs(group, resource) == {"get", "list", "watch"}, resource
+    assert verbs("policy", "poddisruptionbudgets") == {"list", "watch"}
+    assert verbs("coordination.k8s.io", "leases") == {"create"}
+    assert verbs("coordination.k8s.io", "leases", "cluster-autoscaler") == {"get", "update"}
+    # Nothing it could use to read Secrets or change workloads.
+    assert not any(resource in rule["resources"] for rule in rules for resource in ("secrets", "deployments", "*"))
+    status = objects["-status-role"]["inputs"]
+    assert status["metadata"]["namespace"] == "kube-system"
+    assert status["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["cluster-autoscaler-status"],
+            "verbs": ["delete", "get", "update"],
+        },
+    ]
+
+    deployment = objects[""]
+    assert deployment["inputs"]["metadata"] == {
+        "name": "cluster-autoscaler",
+        "namespace": "kube-system",
+        "labels": labels,
+    }
+    pod = deployment["inputs"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "cluster-autoscaler"
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    [container] = pod["containers"]
+    # The autoscaler's release of the cluster's minor (1.34), as for capi.
+    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.34.5"
+    assert container["command"] == ["/cluster-autoscaler"]
+    assert container["args"] == [
+        "--cloud-provider=aws",
+        f"--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/{EKS_NAME}",
+        "--expander=least-waste",
+    ]
+    assert container["env"] == [{"name": "AWS_REGION", "value": REGION}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Its pod needs a node, and its first calls the policy; the role ARN it annotates waits for the role.
+    groups = {g["urn"] for g in cluster.all(NODE_GROUP)}
+    for resource in objects.values():
+        assert groups | {policy["urn"]} <= set(resource["depends_on"]), resource["name"]
 
 
 def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) -> None:
@@ -542,7 +706,9 @@ def test_node_groups_follow_the_pool_specs(plans: Plans) -> None:
 
     # Only the GPU pool is tainted and labelled for the GPU Operator.
     assert gpu["inputs"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu["inputs"]["labels"] == {POOL_LABEL: "a10"}
+    # The accelerator label tells the cluster-autoscaler a node has GPUs before its device plugin does
+    # (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, "Special note on GPU instances").
+    assert gpu["inputs"]["labels"] == {POOL_LABEL: "a10", "k8s.amazonaws.com/accelerator": "nvidia-a10g"}
     assert not cpu["inputs"].get("taints")
     assert cpu["inputs"]["labels"] == {POOL_LABEL: "cpu"}
 
@@ -591,7 +757,11 @@ def test_mig_pool_registers_with_its_partitioning_label(plans: Plans) -> None:
     _, plan = plans("variant")
     a100 = Cluster(plan).one(NODE_GROUP, f"{CLUSTER}-a100-nodes")["inputs"]
     # The GPU Operator's MIG manager partitions the GPUs from this label as soon as the node joins.
-    assert a100["labels"] == {POOL_LABEL: "a100", MIG_CONFIG_LABEL: "all-1g.5gb"}
+    assert a100["labels"] == {
+        POOL_LABEL: "a100",
+        MIG_CONFIG_LABEL: "all-1g.5gb",
+        "k8s.amazonaws.com/accelerator": "nvidia-a100-40gb",
+    }
     assert a100["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert a100["amiType"] == "AL2023_x86_64_NVIDIA"
     assert a100["instanceTypes"] == ["p4d.24xlarge"]

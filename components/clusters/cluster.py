@@ -11,7 +11,7 @@ Children of KubernetesCluster (`parent=self`):
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -108,6 +108,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     default StorageClass waits for; None where the cloud's driver comes with the cluster or none does."""
     management: Management | None = None
     """capi: the management cluster whose Cluster API controllers build this one (None elsewhere)."""
+    on_provider: list[Callable[[k8s.Provider], None]]
+    """What the backend runs on the cluster itself (eks: its cluster-autoscaler), placed through the
+    cluster's provider once it exists: each is called with it, in order, after `build`."""
     service_account_issuer: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
     """eks: the IAM OIDC provider's ARN and the issuer URL of the cluster's service-account tokens,
     which IAM roles for service accounts trust (add-ons make such roles: the EBS CSI driver's,
@@ -144,6 +147,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.pools = {}
         self.agents = {}
         self.boot = {}
+        self.on_provider = []
         backend: Backend = importlib.import_module(f"{__package__}.{spec.backend}")
         self.kubeconfig = pulumi.Output.secret(backend.build(self, spec, site))
         self.provider = k8s.Provider(
@@ -153,6 +157,8 @@ class KubernetesCluster(pulumi.ComponentResource):
             delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        for place in self.on_provider:
+            place(self.provider)
         self.register_outputs({"kubeconfig": self.kubeconfig, "pools": sorted(self.pools)})
 
     def open_pool(self, pool: str) -> NodePool:

@@ -19,6 +19,12 @@ Children of the KubernetesCluster (`parent=cluster`, all through the site's expl
                                 `<cluster>-ebs-csi-policy` RolePolicyAttachment (AmazonEBSCSIDriverPolicy)
 * `<cluster>-ebs-csi`           eks.Addon `aws-ebs-csi-driver`, pinned: volumes for PersistentVolumeClaims
                                 (the StorageClass is the `block_storage` add-on's, components/addons/storage.py)
+* `<cluster>-metrics-server`    eks.Addon `metrics-server`, pinned: the resource metrics API
+* `<cluster>-autoscaler-role`   iam.Role the cluster-autoscaler's service account assumes (IRSA), with the
+                                inline `<cluster>-autoscaler-policy`: read the node groups, scale only this
+                                cluster's Auto Scaling groups
+* `<cluster>-autoscaler-*`      on the cluster (its provider), in kube-system: ServiceAccount, ClusterRole,
+                                ClusterRoleBinding, Role, RoleBinding and Deployment of the cluster-autoscaler
 
 Children of each NodePool `<cluster>-<pool>` (`parent=<the NodePool>`):
 
@@ -40,6 +46,7 @@ from ..spec import ClusterSpec
 from ..spec.catalog import BACKEND_VERSIONS
 from ..spec.sites import aws_partition
 from ..yamlout import dump
+from . import autoscaler
 
 if TYPE_CHECKING:
     from ..sites.aws import AwsSite
@@ -50,6 +57,51 @@ if TYPE_CHECKING:
 #: Days the control-plane logs are kept (audit logs included).
 LOG_RETENTION_DAYS = 90
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+#: The cluster-autoscaler on eks (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md):
+#: EKS tags every managed node group's Auto Scaling group `k8s.io/cluster-autoscaler/enabled` and
+#: `k8s.io/cluster-autoscaler/<cluster name>` (EKS user guide, "Managed node groups": "automatically
+#: tagged for auto-discovery"), which `--node-group-auto-discovery` finds; for a group at zero nodes
+#: it reads the group's labels and taints with eks:DescribeNodegroup and its CPUs, memory and GPUs
+#: from the instance type, so no template tags are needed.
+AUTOSCALER_SERVICE_ACCOUNT = ("kube-system", "cluster-autoscaler")
+#: The README's IAM policy: its minimum (reads, eks:DescribeNodegroup, the two scaling calls) plus
+#: what auto-discovery of launch-template groups adds (autoscaling:DescribeTags,
+#: ec2:DescribeLaunchTemplateVersions). The README spells one action
+#: `ec2:GetInstanceTypesFromInstanceRequirementsPages`, the SDK paginator's name; IAM's action is
+#: `ec2:GetInstanceTypesFromInstanceRequirements`.
+AUTOSCALER_READS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+AUTOSCALER_WRITES = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+#: The label the autoscaler's aws provider reads to know a node has GPUs before the device plugin
+#: advertises them (its README, "Special note on GPU instances"): without it a pending GPU pod
+#: makes it start a second node while the first one's GPUs are still coming up.
+GPU_NODE_LABEL = "k8s.amazonaws.com/accelerator"
+#: The autoscaler's objects' Pulumi names: `<cluster>-autoscaler<suffix>` by kind.
+AUTOSCALER_SUFFIXES = {
+    "ServiceAccount": "-account",
+    "ClusterRole": "-cluster-role",
+    "ClusterRoleBinding": "-cluster-binding",
+    "Role": "-status-role",
+    "RoleBinding": "-status-binding",
+    "Deployment": "",
+}
+
+
+def gpu_label(model: str) -> str:
+    """The accelerator label's value for a GPU model (`L40S` -> `nvidia-l40s`): any value marks a GPU node."""
+    return f"nvidia-{model.lower()}"
+
 
 #: AWS managed policies of the node role, by the role they play in resource names.
 NODE_POLICIES = {
@@ -147,6 +199,162 @@ def irsa_trust_policy(provider_arn: str, issuer: str, accounts: Sequence[tuple[s
             ],
         }
     )
+
+
+def autoscaler_policy(eks_name: str) -> str:
+    """The cluster-autoscaler's IAM policy: read every group, scale only this cluster's.
+
+    The scaling calls are allowed on Auto Scaling groups tagged `k8s.io/cluster-autoscaler/<eks
+    name>` = `owned`, the tag and value EKS gives its managed node groups' groups, so the role
+    cannot resize another cluster's nodes (aws:ResourceTag condition, IAM User Guide).
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": list(AUTOSCALER_READS), "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": list(AUTOSCALER_WRITES),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{eks_name}": "owned"}},
+                },
+            ],
+        }
+    )
+
+
+def autoscaler_objects(
+    cluster: str, eks_name: str, region: str, version: str, role_arn: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """The cluster-autoscaler's objects on an eks cluster, as the API takes them.
+
+    Rights as the upstream chart grants them (kubernetes/autoscaler charts/cluster-autoscaler,
+    templates/clusterrole.yaml and role.yaml); the pod runs as the IRSA service account, with
+    `AWS_REGION` set: a pod cannot reach the instance metadata (hop limit 1, the node groups'
+    launch templates), where the autoscaler would otherwise look its region up (cloudprovider/aws
+    aws_util.go GetCurrentAwsRegion reads AWS_REGION first).
+    """
+    namespace, account = AUTOSCALER_SERVICE_ACCOUNT
+    # The cluster's key as the instance: a label value has 63 characters at most, an EKS name up to 100.
+    labels = {"app.kubernetes.io/name": autoscaler.APP_NAME, "app.kubernetes.io/instance": cluster}
+    read = ["get", "list", "watch"]
+    cluster_rules = [
+        {"apiGroups": [""], "resources": ["events", "endpoints"], "verbs": ["create", "patch"]},
+        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["update"]},
+        {"apiGroups": [""], "resources": ["endpoints"], "resourceNames": [account], "verbs": ["get", "update"]},
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": [*read, "update"]},
+        {
+            "apiGroups": [""],
+            "resources": [
+                "namespaces",
+                "pods",
+                "services",
+                "replicationcontrollers",
+                "persistentvolumeclaims",
+                "persistentvolumes",
+                "configmaps",
+            ],
+            "verbs": read,
+        },
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": read},
+        {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["apps"], "resources": ["daemonsets", "replicasets", "statefulsets"], "verbs": read},
+        {
+            "apiGroups": ["storage.k8s.io"],
+            "resources": ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"],
+            "verbs": read,
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [account],
+            "verbs": ["get", "update"],
+        },
+    ]
+    status = "cluster-autoscaler-status"
+    role_rules = [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [status],
+            "verbs": ["delete", "get", "update"],
+        },
+    ]
+    subject = {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+    rbac = "rbac.authorization.k8s.io"
+    discovery = f"asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/{eks_name}"
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": account,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": {"eks.amazonaws.com/role-arn": role_arn},
+            },
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": account, "labels": labels},
+            "rules": cluster_rules,
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": account, "labels": labels},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": account},
+            "subjects": [subject],
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "Role",
+            "metadata": {"name": account, "namespace": namespace, "labels": labels},
+            "rules": role_rules,
+        },
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": account, "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": rbac, "kind": "Role", "name": account},
+            "subjects": [subject],
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": account, "namespace": namespace, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": account,
+                        # As the upstream examples run it: not evicted before the workloads it makes room for.
+                        "priorityClassName": "system-cluster-critical",
+                        "securityContext": autoscaler.pod_security_context(),
+                        "containers": [
+                            autoscaler.container(
+                                version,
+                                [
+                                    "--cloud-provider=aws",
+                                    f"--node-group-auto-discovery={discovery}",
+                                    # Of several pools that fit a pending pod, the one left least idle.
+                                    "--expander=least-waste",
+                                ],
+                                env=[{"name": "AWS_REGION", "value": region}],
+                            )
+                        ],
+                    },
+                },
+            },
+        },
+    ]
 
 
 def role_name(arn: str) -> str:
@@ -398,8 +606,9 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
-            # The pool label, GPU and partitioning labels: the GPU Operator acts on nodes as they register.
-            labels=pool.node_labels,
+            # The pool label, GPU and partitioning labels: the GPU Operator acts on nodes as they register;
+            # GPU nodes also tell the autoscaler they have GPUs before the device plugin says so.
+            labels={**pool.node_labels, **({GPU_NODE_LABEL: gpu_label(pool_spec.gpu.model)} if pool_spec.gpu else {})},
             taints=[
                 aws.eks.NodeGroupTaintArgs(key=taint.key, value=taint.value, effect=TAINT_EFFECTS[taint.effect])
                 for taint in pool_spec.node_taints
@@ -461,6 +670,38 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         # ACTIVE only once its pods run: after the nodes.
         opts=pulumi.ResourceOptions(parent=cluster, provider=site.provider, depends_on=groups),
     )
+
+    # -- node autoscaling ------------------------------------------------------------------------
+    # EKS scales nothing by itself (EKS user guide, "Scale cluster compute with Karpenter and Cluster
+    # Autoscaler": both are installed by the cluster's owner): without this a pool stays at its
+    # initial size and a GPU pool at zero never gets a node.
+    autoscaler_role = aws.iam.Role(
+        f"{name}-autoscaler-role",
+        assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+            lambda found: irsa_trust_policy(found[0], found[1], [AUTOSCALER_SERVICE_ACCOUNT])
+        ),
+        description=f"Cluster autoscaler of {eks_name}",
+        tags=tags("autoscaler-role"),
+        opts=on_cluster,
+    )
+    scaling = aws.iam.RolePolicy(
+        f"{name}-autoscaler-policy", role=autoscaler_role.id, policy=autoscaler_policy(eks_name), opts=on_cluster
+    )
+
+    def place_autoscaler(provider: pulumi.ProviderResource) -> None:
+        from ..addons.base import kubernetes_object
+
+        for document in autoscaler_objects(name, eks_name, settings.region, spec.version, autoscaler_role.arn):
+            kubernetes_object(
+                f"{name}-autoscaler{AUTOSCALER_SUFFIXES[document['kind']]}",
+                document,
+                provider=provider,
+                parent=cluster,
+                # Its pod needs a node; its first calls need the policy.
+                depends_on=[scaling, *groups],
+            )
+
+    cluster.on_provider.append(place_autoscaler)
 
     # Including the deployer's admin association makes the kubeconfig (and so the Kubernetes
     # provider built from it) wait until the deployer may use the cluster.

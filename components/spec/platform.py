@@ -7,12 +7,19 @@ from itertools import combinations
 
 from pydantic import Field, model_validator
 
-from ..cloudrules import NEUTRON_TAGS, NOVA_TAGS, OCTAVIA_TAGS
+from ..cloudrules import (
+    EKS_CLUSTER_NAME_MAX,
+    EKS_NODE_GROUP_PREFIX_MAX,
+    LAUNCH_TEMPLATE_PREFIX_MAX,
+    NEUTRON_TAGS,
+    NOVA_TAGS,
+    OCTAVIA_TAGS,
+)
 from ..labels import cloud_tags, site_labels
 from .addons import INTERNET, ProfileGpuSpec, profile_resource
 from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
-from .clusters import ClusterSpec
+from .clusters import ClusterSpec, NodePoolSpec
 from .errors import CrossFieldError, refuse_case_twins
 from .gitops import LABEL_PREFIX, GitOpsSpec, registered_clusters
 from .mlops import MlopsSpec, WorkflowsSpec
@@ -27,6 +34,20 @@ CAPI_MANAGEMENT_MINOR = 33
 #: A capi cluster's pod and service ranges (components/clusters/capi.py POD_CIDR, SERVICE_CIDR).
 CAPI_POD_CIDR = "192.168.0.0/16"
 CAPI_SERVICE_CIDR = "10.96.0.0/12"
+
+#: Said of a mixed-strategy MIG pool at zero nodes where an autoscaler would start it (capi, eks):
+#: neither the clusterapi provider's capacity annotations nor the aws provider's instance types
+#: describe MIG slices (one GPU resource, `nvidia.com/gpu`), and pods there ask for
+#: `nvidia.com/mig-<profile>`, which no template node offers, so no pending pod ever starts one.
+MIXED_MIG_FROM_ZERO = (
+    "the autoscaler cannot start a node of a mixed-strategy MIG pool from zero (it cannot tell which slices "
+    "a node would offer): keep one node, or use the single strategy"
+)
+
+
+def _mixed_mig(pool: NodePoolSpec) -> bool:
+    return pool.gpu is not None and pool.gpu.mig is not None and pool.gpu.mig.strategy == "mixed"
+
 
 #: Which site kinds each cluster backend can run on.
 BACKEND_SITE_KINDS = {
@@ -470,6 +491,47 @@ class PlatformSpec(SpecModel):
         return self
 
     @model_validator(mode="after")
+    def _eks(self) -> PlatformSpec:
+        """eks: names within what EKS and the AWS provider take; pools the cluster-autoscaler can start.
+
+        The names are built as components/clusters/eks.py builds them: the cluster
+        `<project>-<site>-<cluster>`, each pool's node group prefix `<cluster>-<pool>-` and launch
+        template prefix `<project>-<site>-<cluster>-<pool>-` (limits: components/cloudrules.py).
+        """
+        problems = CrossFieldError()
+        for name, cluster in self.clusters.items():
+            if cluster.backend != "eks":
+                continue
+            eks_name = f"{self.project.name}-{cluster.site}-{name}"
+            named = len(eks_name) <= EKS_CLUSTER_NAME_MAX
+            if not named:
+                problems.add(
+                    ("clusters", name),
+                    f"the EKS cluster would be named {eks_name} ({len(eks_name)} characters; EKS takes at most "
+                    f"{EKS_CLUSTER_NAME_MAX}): shorten the project, site or cluster name",
+                )
+            for pool_name, pool in cluster.node_pools.items():
+                where = ("clusters", name, "node_pools", pool_name)
+                group, template = f"{name}-{pool_name}-", f"{eks_name}-{pool_name}-"
+                if len(group) > EKS_NODE_GROUP_PREFIX_MAX:
+                    problems.add(
+                        where,
+                        f"the node group's name prefix {group} has {len(group)} characters, the AWS provider takes "
+                        f"at most {EKS_NODE_GROUP_PREFIX_MAX}: shorten the cluster or pool name",
+                    )
+                elif named and len(template) > LAUNCH_TEMPLATE_PREFIX_MAX:
+                    problems.add(
+                        where,
+                        f"the launch template's name prefix {template} has {len(template)} characters, the AWS "
+                        f"provider takes at most {LAUNCH_TEMPLATE_PREFIX_MAX}: shorten the project, site, cluster "
+                        "or pool name",
+                    )
+                if pool.min_size == 0 and _mixed_mig(pool):
+                    problems.add((*where, "min_size"), MIXED_MIG_FROM_ZERO)
+        problems.raise_if_any()
+        return self
+
+    @model_validator(mode="after")
     def _cluster_api(self) -> PlatformSpec:
         """A capi cluster's management cluster is another of the project's, built by Meridian, with no cycle."""
         problems = CrossFieldError()
@@ -535,14 +597,10 @@ class PlatformSpec(SpecModel):
             for pool_name, pool in cluster.node_pools.items():
                 if pool.min_size > 0 or site is None:
                     continue
-                if pool.gpu is not None and pool.gpu.mig is not None and pool.gpu.mig.strategy == "mixed":
+                if _mixed_mig(pool):
                     # The clusterapi provider's capacity annotations know one GPU resource (gpu-type,
                     # gpu-count); pods here ask for nvidia.com/mig-<profile>, which no annotation offers.
-                    problems.add(
-                        ("clusters", name, "node_pools", pool_name, "min_size"),
-                        "the autoscaler cannot start a node of a mixed-strategy MIG pool from zero (it cannot "
-                        "tell which slices a node would offer): keep one node, or use the single strategy",
-                    )
+                    problems.add(("clusters", name, "node_pools", pool_name, "min_size"), MIXED_MIG_FROM_ZERO)
                     continue
                 facts = site.flavors.get(pool.flavor)
                 if facts is None or facts.vcpus is None or facts.memory_gib is None:
