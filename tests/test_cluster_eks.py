@@ -526,8 +526,8 @@ def test_the_cluster_autoscaler_scales_this_clusters_node_groups_only(plans: Pla
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     # Its pod needs a node, and its first calls the policy; the role ARN it annotates waits for the role.
     groups = {g["urn"] for g in cluster.all(NODE_GROUP)}
-    for resource in objects.values():
-        assert groups | {policy["urn"]} <= set(resource["depends_on"]), resource["name"]
+    for placed in objects.values():
+        assert groups | {policy["urn"]} <= set(placed["depends_on"]), placed["name"]
 
 
 def test_kms_key_is_protected_and_encrypts_the_clusters_secrets(plans: Plans) -> None:
