@@ -201,3 +201,14 @@ EKS_NODE_GROUP_PREFIX_MAX = 63 - 26
 #: A launch template's `name_prefix` (internal/verify validate.go ValidLaunchTemplateName: "cannot
 #: be longer than 99 characters, name is limited to 125").
 LAUNCH_TEMPLATE_PREFIX_MAX = 99
+
+#: An EC2 instance type's name: series, generation, options, then `.size` (or `-<variant>.size`);
+#: the option `g` is "AWS Graviton processors" (Amazon EC2 Instance Types guide, "Instance type
+#: naming conventions"), i.e. arm64.
+_EC2_TYPE = re.compile(r"^(?P<series>[a-z]+)(?P<generation>[0-9]+)(?P<options>[a-z]*)[.-]")
+
+
+def ec2_is_arm64(instance_type: str) -> bool:
+    """Whether `instance_type` runs on Graviton (arm64) processors: `m7g.large`, `c6gn.xlarge`, `t4g.small`."""
+    found = _EC2_TYPE.match(instance_type)
+    return found is not None and "g" in found["options"]

@@ -251,3 +251,29 @@ def test_bundled_stacks_send_nothing_the_clouds_refuse(bundled_plan: Callable[[s
     for record in plan.resources:
         if record["type"] == INSTANCE:
             assert NOVA_TAGS.problems(record["inputs"].get("tags", [])) == [], record["name"]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "arm64"),
+    [
+        # The options after the generation: `g` is "AWS Graviton processors" (EC2 instance type naming conventions).
+        ("m7g.large", True),
+        ("c6gn.xlarge", True),
+        ("t4g.small", True),
+        ("im4gn.large", True),
+        ("r8gd.metal-48xl", True),
+        ("g5g.xlarge", True),
+        # A GPU series (`g5`, `g4dn`) or a variant after a hyphen is no option.
+        ("g5.12xlarge", False),
+        ("g4dn.xlarge", False),
+        ("m7i-flex.large", False),
+        ("p6-b200.48xlarge", False),
+        ("m6i.2xlarge", False),
+        ("c7a.large", False),
+        ("gr6.4xlarge", False),
+    ],
+)
+def test_graviton_instance_types_are_told_by_their_options(instance_type: str, arm64: bool) -> None:
+    from components.cloudrules import ec2_is_arm64
+
+    assert ec2_is_arm64(instance_type) is arm64

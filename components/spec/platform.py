@@ -14,6 +14,7 @@ from ..cloudrules import (
     NEUTRON_TAGS,
     NOVA_TAGS,
     OCTAVIA_TAGS,
+    ec2_is_arm64,
 )
 from ..labels import cloud_tags, site_labels
 from .addons import INTERNET, ProfileGpuSpec, profile_resource
@@ -512,6 +513,14 @@ class PlatformSpec(SpecModel):
                 )
             for pool_name, pool in cluster.node_pools.items():
                 where = ("clusters", name, "node_pools", pool_name)
+                if ec2_is_arm64(pool.flavor):
+                    # The node groups boot the x86_64 AL2023 AMIs (components/clusters/eks.py), which an
+                    # arm64 instance cannot run, and Meridian's add-ons are not built for arm64 nodes.
+                    problems.add(
+                        (*where, "flavor"),
+                        f"{pool.flavor} is an arm64 (AWS Graviton) instance type; eks node groups run x86_64 "
+                        "(AL2023 x86_64 AMIs): choose an Intel or AMD type",
+                    )
                 group, template = f"{name}-{pool_name}-", f"{eks_name}-{pool_name}-"
                 if len(group) > EKS_NODE_GROUP_PREFIX_MAX:
                     problems.add(
