@@ -483,6 +483,10 @@ def test_the_cluster_autoscaler_scales_this_clusters_node_groups_only(plans: Pla
     for group, resource in (("", "pods"), ("apps", "daemonsets"), ("storage.k8s.io", "csinodes"), ("", "configmaps")):
         assert verbs(group, resource) == {"get", "list", "watch"}, resource
     assert verbs("policy", "poddisruptionbudgets") == {"list", "watch"}
+    # 1.35 always runs dynamic resource allocation and waits for these informers before anything else
+    # (cluster-autoscaler-1.35.2 config/flags/flags.go, main.go; chart 9.54.0 clusterrole.yaml).
+    for resource in ("resourceclaims", "resourceslices", "deviceclasses"):
+        assert verbs("resource.k8s.io", resource) == {"get", "list", "watch"}, resource
     assert verbs("coordination.k8s.io", "leases") == {"create"}
     assert verbs("coordination.k8s.io", "leases", "cluster-autoscaler") == {"get", "update"}
     # Nothing it could use to read Secrets or change workloads.

@@ -65,11 +65,9 @@ LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 #: it reads the group's labels and taints with eks:DescribeNodegroup and its CPUs, memory and GPUs
 #: from the instance type, so no template tags are needed.
 AUTOSCALER_SERVICE_ACCOUNT = ("kube-system", "cluster-autoscaler")
-#: The README's IAM policy: its minimum (reads, eks:DescribeNodegroup, the two scaling calls) plus
-#: what auto-discovery of launch-template groups adds (autoscaling:DescribeTags,
-#: ec2:DescribeLaunchTemplateVersions). The README spells one action
-#: `ec2:GetInstanceTypesFromInstanceRequirementsPages`, the SDK paginator's name; IAM's action is
-#: `ec2:GetInstanceTypesFromInstanceRequirements`.
+#: The README's IAM policy (its "Full Cluster Autoscaler Features" policy at cluster-autoscaler-1.33.6
+#: and 1.35.2): reads, eks:DescribeNodegroup and the two scaling calls, with what auto-discovery of
+#: launch-template groups needs (autoscaling:DescribeTags, ec2:DescribeLaunchTemplateVersions).
 AUTOSCALER_READS = (
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeAutoScalingInstances",
@@ -206,7 +204,10 @@ def autoscaler_policy(eks_name: str) -> str:
 
     The scaling calls are allowed on Auto Scaling groups tagged `k8s.io/cluster-autoscaler/<eks
     name>` = `owned`, the tag and value EKS gives its managed node groups' groups, so the role
-    cannot resize another cluster's nodes (aws:ResourceTag condition, IAM User Guide).
+    cannot resize another cluster's nodes (the condition of the Cluster Autoscaler policy in the
+    EKS user guide's former Cluster Autoscaler page and the EKS best-practices guide; no AWS page
+    at hand states the tag's value by itself: an AccessDenied on SetDesiredCapacity in the
+    autoscaler's log would say it is otherwise).
     """
     return json.dumps(
         {
@@ -264,6 +265,15 @@ def autoscaler_objects(
         {
             "apiGroups": ["storage.k8s.io"],
             "resources": ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"],
+            "verbs": read,
+        },
+        # From 1.35 dynamic resource allocation is always on (config/flags/flags.go locks
+        # --enable-dynamic-resource-allocation to true) and the autoscaler waits for these informers
+        # to sync before anything else: without the rule it hangs at start, looking Ready (the chart
+        # grants it from 9.54.0, commit d4a3ca1d9b). Harmless to grant on 1.33 and 1.34.
+        {
+            "apiGroups": ["resource.k8s.io"],
+            "resources": ["resourceclaims", "resourceslices", "deviceclasses"],
             "verbs": read,
         },
         {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
