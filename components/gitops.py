@@ -442,7 +442,6 @@ class GitOps(pulumi.ComponentResource):
         self.labels = dict(labels)
         management = str(spec.gitops.management_cluster)
         self.registered = registered_clusters(spec)
-        self.objects: list[pulumi.Resource] = []
         self.delivered: list[str] = []
         #: Per registered cluster: its kubeconfig and provider (`register`), then the engine's login there.
         self._clusters: dict[str, tuple[pulumi.Output[str], pulumi.ProviderResource, dict[str, str]]] = {}
@@ -493,14 +492,12 @@ class GitOps(pulumi.ComponentResource):
                             opts=pulumi.ResourceOptions(parent=self, provider=provider),
                         )
                     )
-                self.objects.append(
-                    kubernetes_object(
-                        f"{repo_name}-gitrepo",
-                        gitrepo_document(repo_name, repo, labels),
-                        provider=provider,
-                        parent=self,
-                        depends_on=first,
-                    )
+                kubernetes_object(
+                    f"{repo_name}-gitrepo",
+                    gitrepo_document(repo_name, repo, labels),
+                    provider=provider,
+                    parent=self,
+                    depends_on=first,
                 )
         else:
             home = addon_namespace(
@@ -602,7 +599,6 @@ class GitOps(pulumi.ComponentResource):
             parent=self,
             depends_on=[*registration, self.workspace, *item.depends_on],
         )
-        self.objects.append(engine_object)
         login = self._login(cluster)
         # After the binding too: a discovered cluster's login exists only for this wait, and a token
         # RBAC does not yet bind would be refused (403), which ends the wait.
@@ -639,7 +635,6 @@ class GitOps(pulumi.ComponentResource):
         registration = kubernetes_object(
             f"{prefix}-cluster", document, provider=self.provider, parent=self, depends_on=[*depends_on, stored]
         )
-        self.objects.append(registration)
         self._registrations[prefix.rsplit("-", 1)[0]] = [registration]
 
     def _login(self, cluster: str) -> Login:
@@ -739,7 +734,7 @@ def release_deployed(
     from . import delivered
 
     values_digest = pulumi.Output.from_input(release.values).apply(
-        lambda values: hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+        lambda values: hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
     )
     return command.local.Command(
         f"{name}-delivered",

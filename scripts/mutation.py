@@ -84,7 +84,8 @@ AREAS: dict[str, tuple[list[str], list[str]]] = {
     # GitOps: the engine, the clusters' registration, delivery by the engine and its wait.
     "gitops": (
         ["components/gitops.py", "components/delivered.py"],
-        ["test_gitops.py", "test_delivered.py"],
+        # With the capi test where Sveltos delivers to a cluster it finds by itself (no registration).
+        ["test_gitops.py", "test_delivered.py", "test_cluster_capi.py::test_sveltos_finds_the_capi_cluster_by_itself"],
     ),
     "policies": (
         ["policies/meridian_policies/*"],

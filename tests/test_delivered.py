@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import hashlib
 import http.server
 import io
 import json
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import local_server
+from conftest import local_server, revealed_plan
 from test_readiness import pki  # noqa: F401 - the module's CA and server certificate fixture
 
 from components import delivered
@@ -65,6 +66,9 @@ def test_each_delivered_release_is_waited_for_after_the_engines_object(
         ("gpu-operator", "gpu-operator", "gpu-operator"),
     ):
         engine_object = plan.one(engine_type, f"{cluster}-{release}{suffix}")
+        # The engine's object belongs to the engine's component (what `pulumi stack` shows under it).
+        [engine] = [r for r in plan.resources if r["type"].startswith("meridian:gitops:")]
+        assert engine_object["parent"] == engine["urn"]
         wait = plan.one(COMMAND, f"{cluster}-{release}-delivered")
         assert engine_object["urn"] in wait["depends_on"]
         inputs = wait["inputs"]
@@ -81,14 +85,19 @@ def test_each_delivered_release_is_waited_for_after_the_engines_object(
             assert environment[variable] == SECRET
             assert f"environment.{variable}" in wait["secret_paths"]
         assert int(environment["MERIDIAN_WAIT_TIMEOUT"]) > 1200
-        # Runs again when the chart or its values change; the values themselves are not shown.
-        assert inputs["triggers"][0] == version and len(inputs["triggers"][1]) == 64
+        # Runs again when the chart or its values change; the values themselves are not shown: the
+        # second trigger is the digest of the values the engine's object carries, as canonical JSON
+        # (sorted keys), so the same values in another order are no change.
+        spec = revealed_plan(stack).revealed[engine_object["urn"]]["spec"]
+        # A HelmOp carries the values as an object, a ClusterProfile as JSON text (components/gitops.py).
+        values = spec["helm"]["values"] if "helm" in spec else json.loads(spec["helmCharts"][0]["values"])
+        canonical = json.dumps(values, sort_keys=True).encode()
+        assert inputs["triggers"] == [version, hashlib.sha256(canonical).hexdigest()]
 
 
 def test_the_wait_logs_in_where_and_as_the_engine_does() -> None:
     """The API address, CA and token are the ones of the engine's registration of the cluster."""
     import yaml
-    from conftest import revealed_plan
 
     plan = revealed_plan("destine-extremes")
     registration = plan.one("kubernetes:core/v1:Secret", "extremes-kajaani-fleet-kubeconfig")
