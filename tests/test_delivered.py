@@ -74,6 +74,10 @@ def test_each_delivered_release_is_waited_for_after_the_engines_object(
         inputs = wait["inputs"]
         assert inputs["interpreter"] == ["python3", "-c"]
         assert inputs["create"] == Path(delivered.__file__).read_text(encoding="utf-8")
+        # ASCII, so the script is the same text whatever the codec reading it (components/gitops.py).
+        assert inputs["create"].isascii()
+        # The wait's progress goes to stderr, which Pulumi shows; nothing of it is kept in outputs.
+        assert inputs["logging"] == "stderr"
         environment = inputs["environment"]
         version = locked(chart).version
         assert environment["MERIDIAN_RELEASE"] == release
