@@ -12,6 +12,8 @@ import base64
 import copy
 import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from conftest import edited_stack, write_edited
 from pulumi.runtime import MockResourceArgs
 
 from components.addons.external_secrets import api_endpoint
-from components.gitops import fleet_values, sveltos_values
+from components.gitops import fleet_values, sveltos_values, token_kubeconfig
 from components.spec import SpecError
 from components.spec.gitops import cluster_labels, registered_clusters
 from components.spec.load import parse_platform
@@ -123,7 +125,31 @@ def test_fleet_registers_each_cluster_with_its_labels_and_a_secret_kubeconfig(bu
         )
 
 
-def test_the_registration_holds_the_engines_own_token_on_each_cluster() -> None:
+def kubectl_view(kubeconfig: str, directory: Path) -> dict[str, Any]:
+    """The kubeconfig as the official kubectl loads it (`kubectl config view --raw`, client-go's clientcmd)."""
+    path = directory / "kubeconfig"
+    path.write_text(kubeconfig, encoding="utf-8")
+    kubectl = Path(sys.executable).parent / "kubectl"
+    done = subprocess.run(
+        [kubectl, "config", "view", "--kubeconfig", path, "--raw", "-o", "json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: dict[str, Any] = json.loads(done.stdout)
+    return loaded
+
+
+def test_kubectl_refuses_a_kubeconfig_of_another_version_or_kind(tmp_path: Path) -> None:
+    """The check above can fail: client-go knows Config v1 only."""
+    good = token_kubeconfig(
+        "lab", "https://10.0.0.1:6443", "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n", "t"
+    )
+    assert kubectl_view(good, tmp_path)["users"] == [{"name": "meridian-gitops", "user": {"token": "t"}}]
+    for broken in (good.replace("apiVersion: v1", "apiVersion: V1"), good.replace("kind: Config", "kind: Konfig")):
+        with pytest.raises(AssertionError, match="is registered for version"):
+            kubectl_view(broken, tmp_path)
+
+
+def test_the_registration_holds_the_engines_own_token_on_each_cluster(tmp_path: Path) -> None:
     """Not Meridian's admin kubeconfig: eks's runs `aws eks get-token`, which neither engine's image can."""
     plan = evaluate(STACKS / "Pulumi.destine-extremes.yaml", reveal_secrets=True)
     for cluster in ("postproc", "extremes-kajaani"):
@@ -150,6 +176,10 @@ def test_the_registration_holds_the_engines_own_token_on_each_cluster() -> None:
         kubeconfig = plan.revealed[secret["urn"]]["stringData"]["value"]
         assert api_endpoint(kubeconfig) == api_endpoint(own)
         document = yaml.safe_load(kubeconfig)
+        # A v1 Config, as client-go (which Fleet's and Sveltos's controllers load it with) reads it:
+        # the real kubectl parses it and reports the same server, CA and token.
+        assert (document["apiVersion"], document["kind"]) == ("v1", "Config")
+        assert kubectl_view(kubeconfig, tmp_path) == document
         [user] = document["users"]
         # What the API's token controller put in the token Secret (the mocks' realistic outputs).
         args = MockResourceArgs(token["type"], token["name"], dict(plan.revealed[token["urn"]]), None, None, True)
