@@ -71,7 +71,8 @@ bench: $(STAMP)
 	$(BIN)/meridian bench --suite --render --check
 
 # Mutation testing over the modules where a mistake is dangerous (pyproject [tool.mutmut]); about
-# five hours on two cores (measured per area: README), not part of `make test`. The analyzer runs in-process so
+# two days on two cores, most of it observability and mlops (measured per area: README), not part of
+# `make test`. The analyzer runs in-process so
 # mutmut sees which tests reach each policy; generated tests draw fewer examples. After a change,
 # `python -m scripts.mutation rerun AREA` runs only what changed. README, "Mutation testing".
 mutation: tools
