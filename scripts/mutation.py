@@ -21,6 +21,7 @@ are. `--check` exits 1 when an area is below the target, has no results or was n
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import os
@@ -170,16 +171,20 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
+def _listed() -> list[str]:
+    """The working tree's files (tracked and new, not ignored), relative to it."""
+    git = shutil.which("git") or "/usr/bin/git"
+    return subprocess.run(  # noqa: S603 - git listing this repository's files
+        [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+
+
 def _copy_tree(work: Path, *, keep: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> None:
     """Copy the working tree's files (tracked and new, not ignored) into `work`, except `keep`.
 
     :param skip: glob patterns (fnmatch, as `only_mutate` writes them) of files not to copy.
     """
-    git = shutil.which("git") or "/usr/bin/git"
-    listed = subprocess.run(  # noqa: S603 - git listing this repository's files
-        [git, "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    for name in listed:
+    for name in _listed():
         source = REPO / name
         if source.is_file() and name not in keep and not any(fnmatch.fnmatch(name, p) for p in skip):
             target = work / name
@@ -241,6 +246,64 @@ def run(areas: list[str]) -> None:
         _mutmut(area, work)
 
 
+def function_texts(source: str) -> dict[str, str]:
+    """Each function's text, comments included, by mutmut's mangled name (`x_f`, `xǁClassǁmethod`)."""
+    from mutmut.mutation.trampoline_templates import mangle_function_name
+
+    lines = source.splitlines()
+    found: dict[str, str] = {}
+
+    def visit(statements: list[ast.stmt], owner: str) -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+                name = mangle_function_name(name=node.name, class_name=owner or None)
+                found[name] = "\n".join(lines[first - 1 : node.end_lineno])
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, f"{owner}.{node.name}" if owner else node.name)
+
+    visit(ast.parse(source).body, "")
+    return found
+
+
+def retext_results(work: Path, modules: list[str]) -> list[str]:
+    """Make mutmut run again every function of `modules` whose text changed, not only its syntax tree.
+
+    mutmut keeps a function's results while a hash of its syntax tree is unchanged
+    (mutation/file_mutation.py compute_function_hashes), and a comment is not in the tree. But a
+    `# pragma: no mutate` comment removes mutants and so renumbers the function's others: the kept
+    results would then be other mutants' (a kill standing for a mutant never run). Before the copy
+    under `work` takes the tree's files, each such function's recorded hash in mutmut's `.meta`
+    is cleared, so mutmut sees it as changed. Returns the functions, `<module path>:<name>`.
+    """
+    cleared = []
+    for name in sorted(_listed()):
+        if not name.endswith(".py") or not any(fnmatch.fnmatch(name, pattern) for pattern in modules):
+            continue
+        old, meta = work / name, work / "mutants" / f"{name}.meta"
+        if old.is_file() and meta.is_file() and (REPO / name).is_file():
+            before, after = old.read_text(encoding="utf-8"), (REPO / name).read_text(encoding="utf-8")
+            cleared += [f"{name}:{function}" for function in clear_retexted(meta, before, after)]
+    return cleared
+
+
+def clear_retexted(meta: Path, before: str, after: str) -> list[str]:
+    """Clear the recorded hash of each function whose text differs between `before` and `after`.
+
+    :param meta: mutmut's `.meta` of the module (under `mutants/`).
+    :returns: those functions' mangled names.
+    """
+    old, new = function_texts(before), function_texts(after)
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    hashes = data.get("hash_by_function_name", {})
+    changed = sorted(name for name in hashes if name in old and old[name] != new.get(name))
+    for name in changed:
+        hashes[name] = ""
+    if changed:
+        meta.write_text(json.dumps(data), encoding="utf-8")
+    return changed
+
+
 def rerun(areas: list[str]) -> None:
     """Bring each area's copy up to date with the tree and run again only the mutants not yet killed.
 
@@ -253,6 +316,9 @@ def rerun(areas: list[str]) -> None:
     for area in areas:
         work = WORK / _slug(area)
         before = {name for _, name, status in results([area]) if COUNTED.get(status, status) != "killed"}
+        retexted = retext_results(work, AREAS[area][0])
+        if retexted:
+            print(f"mutation: {area}: run again (text changed, syntax tree not): {', '.join(retexted)}", flush=True)
         _copy_tree(work, keep=("pyproject.toml",))
         # The area's test list may have grown since the copy was made (AREAS).
         _configure(area, work)

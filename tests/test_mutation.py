@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,34 @@ def test_a_mutants_tests_run_likeliest_killer_per_second_first(tmp_path: Path) -
 def test_a_mutants_function_is_its_name_without_the_mutant_number() -> None:
     name = "components.gitops.xǁGitOpsǁ__init__"
     assert mutation.function_of(f"{name}__mutmut_100") == name
+
+
+def test_a_function_whose_text_alone_changed_is_run_again(tmp_path: Path) -> None:
+    """mutmut keeps results while a function's syntax tree is unchanged; a pragma comment is not in the
+    tree, yet it removes mutants and renumbers the others: such a function's hash is cleared so mutmut
+    runs it again (mutmut 3.8.1 mutation/file_mutation.py compute_function_hashes, __main__.py)."""
+    before = (
+        "def f(a):\n    return a + 1\n\n\n"
+        "def g(a):\n    return a * 2\n\n\n"
+        "class C:\n    @staticmethod\n    def m(a):\n        return a - 1\n\n\n"
+        "def h(a):\n    return a\n"
+    )
+    after = (
+        before.replace("return a + 1", "return a + 1  # pragma: no mutate - reason")
+        .replace("return a - 1", "return a - 2")
+        .replace("def h(a):\n    return a\n", "")
+    )
+    meta = tmp_path / "m.py.meta"
+    hashes = {"x_f": "f1", "x_g": "g1", "xǁCǁm": "m1", "x_h": "h1"}
+    meta.write_text(json.dumps({"exit_code_by_key": {"m.x_f__mutmut_1": 1}, "hash_by_function_name": hashes}))
+    # f: a comment only; m: code; h: gone (mutmut drops it itself); g: unchanged.
+    assert mutation.clear_retexted(meta, before, after) == ["x_f", "x_h", "xǁCǁm"]
+    saved = json.loads(meta.read_text())
+    assert saved["hash_by_function_name"] == {"x_f": "", "x_g": "g1", "xǁCǁm": "", "x_h": ""}
+    assert saved["exit_code_by_key"] == {"m.x_f__mutmut_1": 1}
+    # Nothing changed: the file is left as it is.
+    meta.write_text(json.dumps({"hash_by_function_name": {"x_g": "g1"}}))
+    assert mutation.clear_retexted(meta, before, before) == []
+    assert json.loads(meta.read_text()) == {"hash_by_function_name": {"x_g": "g1"}}
+    # Decorators belong to the function's text.
+    assert mutation.function_texts("@cache\ndef k():\n    pass\n") == {"x_k": "@cache\ndef k():\n    pass"}
