@@ -434,7 +434,8 @@ class GitOps(pulumi.ComponentResource):
         """
         import pulumi_kubernetes as k8s
 
-        assert spec.gitops is not None and spec.gitops.engine != "none"  # the Platform builds it only then
+        # The Platform builds it only then; the assertion narrows the type.
+        assert spec.gitops is not None and spec.gitops.engine != "none"  # pragma: no mutate - narrows a type
         self.engine = engine = spec.gitops.engine
         super().__init__(f"meridian:gitops:{'Fleet' if engine == 'fleet' else 'Sveltos'}", name, None, opts)
         self.spec = spec

@@ -205,8 +205,22 @@ def test_the_agents_namespace_is_made_baseline_before_fleet_deploys_into_it(bund
         registration = plan.one(FLEET_CLUSTER, f"{cluster}-fleet-cluster")
         assert namespace["urn"] in registration["depends_on"]
         assert plan.one(RELEASE, "extremes-bologna-fleet")["urn"] in registration["depends_on"]
+    # On the management cluster too, under the engine's component.
     home = plan.one("kubernetes:core/v1:Namespace", "extremes-bologna-fleet-namespace")
-    assert home["inputs"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    labels = home["inputs"]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert home["parent"] == plan.one("meridian:gitops:Fleet", "extremes-bologna-gitops")["urn"]
+
+
+@pytest.mark.parametrize(("stack", "engine"), [("destine-extremes", "Fleet"), ("buildspace", "Sveltos")])
+def test_the_engines_component_is_typed_by_its_engine(bundled_plan: Any, stack: str, engine: str) -> None:
+    """The component's type is in every URN under it (`meridian:gitops:Fleet` or `...:Sveltos`): a contract."""
+    plan = bundled_plan(stack)
+    [component] = [r for r in plan.resources if r["type"].startswith("meridian:gitops:")]
+    assert component["type"] == f"meridian:gitops:{engine}"
+    management = platform_of(stack)["gitops"]["management_cluster"]
+    assert component["name"] == f"{management}-gitops"
 
 
 def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca() -> None:
