@@ -221,6 +221,59 @@ def test_the_engines_component_is_typed_by_its_engine(bundled_plan: Any, stack: 
     assert component["type"] == f"meridian:gitops:{engine}"
     management = platform_of(stack)["gitops"]["management_cluster"]
     assert component["name"] == f"{management}-gitops"
+    # Everything the engine makes hangs under it (what `pulumi stack` shows, and what moves with it).
+    children = sorted(
+        (r["type"].rpartition(":")[2], r["name"]) for r in plan.resources if r["parent"] == component["urn"]
+    )
+    assert children == ENGINE_CHILDREN[stack]
+    for kind, name in children:
+        if kind == "Namespace" and not name.endswith("fleet-namespace") and "agent" not in name:
+            # Sveltos's namespaces, and Fleet's workspace, hold nothing that needs less than `restricted`.
+            labels = plan.one("kubernetes:core/v1:Namespace", name)["inputs"]["metadata"]["labels"]
+            assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
+
+
+#: The engine component's children in the bundled stacks: (kind, Pulumi name).
+ENGINE_CHILDREN = {
+    "buildspace": [
+        ("ClusterProfile", "city-services-alloy-clusterprofile"),
+        ("ClusterProfile", "city-services-gpu-operator-clusterprofile"),
+        ("ClusterProfile", "city-services-kube-prometheus-stack-clusterprofile"),
+        ("ClusterRoleBinding", "city-services-sveltos-identity"),
+        ("Namespace", "processing-sveltos-clusters"),
+        ("Namespace", "processing-sveltos-namespace"),
+        ("Release", "processing-sveltos"),
+        ("Secret", "city-services-sveltos-identity-token"),
+        ("Secret", "city-services-sveltos-kubeconfig"),
+        ("ServiceAccount", "city-services-sveltos-identity"),
+        ("SveltosCluster", "city-services-sveltos-cluster"),
+    ],
+    "destine-extremes": [
+        ("Cluster", "extremes-kajaani-fleet-cluster"),
+        ("Cluster", "postproc-fleet-cluster"),
+        ("ClusterRoleBinding", "extremes-kajaani-fleet-identity"),
+        ("ClusterRoleBinding", "postproc-fleet-identity"),
+        ("GitRepo", "inference-gitrepo"),
+        ("GitRepo", "workflows-gitrepo"),
+        ("HelmOp", "extremes-kajaani-alloy-helmop"),
+        ("HelmOp", "extremes-kajaani-gpu-operator-helmop"),
+        ("HelmOp", "extremes-kajaani-kube-prometheus-stack-helmop"),
+        ("Namespace", "extremes-bologna-fleet-namespace"),
+        ("Namespace", "extremes-bologna-fleet-workspace"),
+        ("Namespace", "extremes-kajaani-fleet-agent-namespace"),
+        ("Namespace", "postproc-fleet-agent-namespace"),
+        ("Release", "extremes-bologna-fleet"),
+        ("Release", "extremes-bologna-fleet-crd"),
+        ("Secret", "extremes-kajaani-fleet-identity-token"),
+        ("Secret", "extremes-kajaani-fleet-kubeconfig"),
+        ("Secret", "inference-git-auth"),
+        ("Secret", "postproc-fleet-identity-token"),
+        ("Secret", "postproc-fleet-kubeconfig"),
+        ("Secret", "workflows-git-auth"),
+        ("ServiceAccount", "extremes-kajaani-fleet-identity"),
+        ("ServiceAccount", "postproc-fleet-identity"),
+    ],
+}
 
 
 def test_the_manager_calls_back_the_management_api_and_trusts_only_its_ca() -> None:
