@@ -339,8 +339,17 @@ def test_gitrepos_target_the_selected_clusters_with_their_credentials(bundled_pl
     secrets = {r["inputs"]["metadata"]["name"]: r for r in plan.by_type(SECRET_TYPE)}
     assert secrets["workflows-git-auth"]["inputs"]["type"] == "kubernetes.io/basic-auth"
     assert secrets["inference-git-auth"]["inputs"]["type"] == "kubernetes.io/ssh-auth"
+    # Beside its GitRepo (Fleet reads clientSecretName in the GitRepo's namespace), with the project's labels.
+    gitrepo_labels = workflows["metadata"]["labels"]
+    assert gitrepo_labels["project"] == "destine-extremes"
     for name in ("workflows-git-auth", "inference-git-auth"):
         assert secrets[name]["secret_paths"], name
+        assert secrets[name]["inputs"]["metadata"] == {
+            "name": name,
+            "namespace": "fleet-default",
+            "labels": gitrepo_labels,
+        }
+    assert inference["metadata"]["labels"] == gitrepo_labels
 
 
 def test_credentials_keys_are_the_ones_fleet_reads() -> None:
