@@ -22,6 +22,7 @@ import http.server
 import io
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from test_readiness import pki  # noqa: F401 - the module's CA and server certif
 
 from components import delivered
 from components.charts import locked
+from components.gitops import DELIVERY_INTERVAL_SECONDS
 from scripts.harness import SECRET
 
 COMMAND = "command:local:Command"
@@ -89,6 +91,10 @@ def test_each_delivered_release_is_waited_for_after_the_engines_object(
             assert environment[variable] == SECRET
             assert f"environment.{variable}" in wait["secret_paths"]
         assert int(environment["MERIDIAN_WAIT_TIMEOUT"]) > 1200
+        # Every variable delivered.py reads, and only those; one look every DELIVERY_INTERVAL_SECONDS.
+        read = set(re.findall(r'environ\["(MERIDIAN_[A-Z_]+)"\]', inputs["create"]))
+        assert set(environment) == read and len(read) == 8
+        assert environment["MERIDIAN_WAIT_INTERVAL"] == str(DELIVERY_INTERVAL_SECONDS)
         # Runs again when the chart or its values change; the values themselves are not shown: the
         # second trigger is the digest of the values the engine's object carries, as canonical JSON
         # (sorted keys), so the same values in another order are no change.
