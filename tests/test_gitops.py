@@ -226,6 +226,28 @@ def test_the_engines_component_is_typed_by_its_engine(bundled_plan: Any, stack: 
         (r["type"].rpartition(":")[2], r["name"]) for r in plan.resources if r["parent"] == component["urn"]
     )
     assert children == ENGINE_CHILDREN[stack]
+    # What `pulumi stack` shows of it: the engine, whom it registers, what it delivers.
+    spec = parse_platform(platform_of(stack), stack)
+    delivered = sorted(name.rsplit("-", 1)[0] for kind, name in children if kind in ("HelmOp", "ClusterProfile"))
+    assert plan.component_outputs[component["urn"]] == {
+        "engine": engine.lower(),
+        "registered": registered_clusters(spec),
+        "releases": delivered,
+    }
+    # The management side's objects carry the management cluster's labels (the workspace's, less Pod Security's).
+    management_labels = {
+        key: value
+        for key, value in next(
+            plan.one("kubernetes:core/v1:Namespace", name)["inputs"]["metadata"]["labels"]
+            for kind, name in children
+            if kind == "Namespace" and name.startswith(f"{management}-")
+        ).items()
+        if not key.startswith("pod-security.")
+    }
+    assert management_labels["cluster"] == management
+    for kind, name in children:
+        if kind == "Secret" and name.endswith(("-fleet-kubeconfig", "-sveltos-kubeconfig")):
+            assert plan.one(SECRET_TYPE, name)["inputs"]["metadata"]["labels"] == management_labels, name
     for kind, name in children:
         if kind == "Namespace" and not name.endswith("fleet-namespace") and "agent" not in name:
             # Sveltos's namespaces, and Fleet's workspace, hold nothing that needs less than `restricted`.
