@@ -44,6 +44,7 @@ import pulumi_aws as aws
 from ..reachability import Source
 from ..spec import ClusterSpec
 from ..spec.catalog import BACKEND_VERSIONS
+from ..spec.clusters import eks_names
 from ..spec.sites import aws_partition
 from ..yamlout import dump
 from . import autoscaler
@@ -408,7 +409,8 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     settings = site.spec.aws
     assert settings is not None  # an eks cluster runs on an AWS site (PlatformSpec checks it)
     arn_partition = aws_partition(settings.region)
-    eks_name = f"{site.prefix}-{name}"
+    # The names the spec holds to EKS's and the provider's limits (spec.clusters.eks_names).
+    eks_name = eks_names(cluster.project.name, spec.site, name, "")[0]
     base_tags = {**site.tags, "cluster": name}
     on_cluster = pulumi.ResourceOptions(parent=cluster, provider=site.provider)
 
@@ -563,7 +565,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
         # unencrypted unless the account encrypts EBS by default, and cannot require IMDSv2.
         template = aws.ec2.LaunchTemplate(
             f"{name}-{pool_key}-nodes",
-            name_prefix=f"{eks_name}-{pool_key}-",
+            name_prefix=eks_names(cluster.project.name, spec.site, name, pool_key)[2],
             description=f"Nodes of pool {pool_key} of EKS cluster {eks_name}",
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
@@ -600,7 +602,7 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
             cluster_name=control_plane.name,
             # A prefix, not a name: changing the instance type or AMI type replaces the group, and
             # the replacement is created first; under a fixed name EKS would refuse it.
-            node_group_name_prefix=f"{name}-{pool_key}-",
+            node_group_name_prefix=eks_names(cluster.project.name, spec.site, name, pool_key)[1],
             # Follow the control plane's version: an upgrade rolls the nodes after the control plane.
             version=control_plane.version,
             node_role_arn=node_role.arn,

@@ -557,3 +557,15 @@ class ClusterSpec(SpecModel):
                 problems.add(path, message)
         problems.raise_if_any()
         return self
+
+
+def eks_names(project: str, site: str, cluster: str, pool: str) -> tuple[str, str, str]:
+    """The EKS cluster's name, and its pool's node group and launch template name prefixes.
+
+    What components/clusters/eks.py builds, and the spec holds to EKS's and the AWS provider's
+    limits (platform.py `_eks`): the EKS cluster
+    `<project>-<site>-<cluster>`, the node group prefix `<cluster>-<pool>-` and the launch template
+    prefix `<EKS cluster>-<pool>-`.
+    """
+    eks_name = f"{project}-{site}-{cluster}"
+    return eks_name, f"{cluster}-{pool}-", f"{eks_name}-{pool}-"

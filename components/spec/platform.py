@@ -20,7 +20,7 @@ from ..labels import cloud_tags, site_labels
 from .addons import INTERNET, ProfileGpuSpec, profile_resource
 from .base import SITE_REF_PREFIX, Name, SpecModel
 from .catalog import AWS_GPU_INSTANCES
-from .clusters import ClusterSpec, NodePoolSpec
+from .clusters import ClusterSpec, NodePoolSpec, eks_names
 from .errors import CrossFieldError, refuse_case_twins
 from .gitops import LABEL_PREFIX, GitOpsSpec, registered_clusters
 from .mlops import MlopsSpec, WorkflowsSpec
@@ -503,7 +503,7 @@ class PlatformSpec(SpecModel):
         for name, cluster in self.clusters.items():
             if cluster.backend != "eks":
                 continue
-            eks_name = f"{self.project.name}-{cluster.site}-{name}"
+            eks_name = eks_names(self.project.name, cluster.site, name, "")[0]
             named = len(eks_name) <= EKS_CLUSTER_NAME_MAX
             if not named:
                 problems.add(
@@ -521,7 +521,7 @@ class PlatformSpec(SpecModel):
                         f"{pool.flavor} is an arm64 (AWS Graviton) instance type; eks node groups run x86_64 "
                         "(AL2023 x86_64 AMIs): choose an Intel or AMD type",
                     )
-                group, template = f"{name}-{pool_name}-", f"{eks_name}-{pool_name}-"
+                _, group, template = eks_names(self.project.name, cluster.site, name, pool_name)
                 if len(group) > EKS_NODE_GROUP_PREFIX_MAX:
                     problems.add(
                         where,
