@@ -19,6 +19,12 @@ def found(area: str, **statuses: int) -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _no_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copies and samples under .mutation/ are this test's own (none unless it writes them)."""
+    monkeypatch.setattr(mutation, "WORK", tmp_path)
+
+
 def test_the_rate_counts_run_mutants_and_the_table_says_how_many_were_not_run() -> None:
     results = found("secrets", killed=85, timeout=5, survived=6, no_tests=4, not_run=50) + found("gitops", killed=9)
     table, rates = mutation.report(results)
@@ -56,7 +62,7 @@ def test_check_fails_unless_every_area_ran_to_the_end_at_the_target(
     monkeypatch.setattr(mutation, "results", lambda areas: results)
     assert mutation.main(["report", "--check"]) == status
     summary = capsys.readouterr().out.splitlines()[-1]
-    assert summary.startswith("target 90% per area; below: ")
+    assert summary.startswith("target 90% per area (a full run, else a complete sample); below: ")
     # Without --check the report only reports.
     assert mutation.main(["report"]) == 0
 
@@ -69,7 +75,10 @@ def test_the_summary_names_the_areas_below_missing_and_partial(
     mutation.main(["report"])
     summary = capsys.readouterr().out.splitlines()[-1]
     missing = ", ".join(area for area in mutation.AREAS if area not in ("mlops", "gitops"))
-    assert summary == f"target 90% per area; below: mlops; not run: {missing}; not run to the end: gitops"
+    assert summary == (
+        f"target 90% per area (a full run, else a complete sample); below: mlops; not run: {missing}; "
+        "stopped and not sampled: gitops"
+    )
 
 
 def test_a_mutants_tests_run_likeliest_killer_per_second_first(tmp_path: Path) -> None:
@@ -127,3 +136,96 @@ def test_a_function_whose_text_alone_changed_is_run_again(tmp_path: Path) -> Non
     assert json.loads(meta.read_text()) == {"hash_by_function_name": {"x_g": "g1"}}
     # Decorators belong to the function's text.
     assert mutation.function_texts("@cache\ndef k():\n    pass\n") == {"x_k": "@cache\ndef k():\n    pass"}
+
+
+# -- random samples of an area's mutants ------------------------------------------------------------
+
+
+def test_a_draw_is_a_reproducible_sample_without_replacement() -> None:
+    names = [f"m.x_f__mutmut_{n}" for n in range(1, 1001)]
+    drawn = mutation.draw(list(reversed(names)), 150, "2026-12-02/mlops")
+    assert len(drawn) == len(set(drawn)) == 150
+    assert set(drawn) <= set(names)
+    assert drawn == sorted(drawn)
+    # The same seed draws the same mutants whatever order they are listed in; another seed others.
+    assert drawn == mutation.draw(names, 150, "2026-12-02/mlops")
+    assert drawn != mutation.draw(names, 150, "2026-12-03/mlops")
+    # Fewer mutants than the size: all of them.
+    assert mutation.draw(names[:3], 150, "s") == sorted(names[:3])
+
+
+def test_the_interval_is_wilsons() -> None:
+    # Wilson's score interval holds the rates p the observed rate is within z standard errors of,
+    # the standard error taken at p: its bounds solve (k/n - p)^2 = z^2 p (1 - p) / n.
+    z = 1.959963984540054  # the normal distribution's 97.5 % quantile
+    for killed, counted in ((95, 100), (140, 150), (1, 7)):
+        observed = killed / counted
+        bounds = mutation.wilson(killed, counted)
+        for bound in bounds:
+            assert (observed - bound) ** 2 == pytest.approx(z * z * bound * (1 - bound) / counted)
+        assert bounds[0] < observed < bounds[1]
+    assert tuple(round(bound, 3) for bound in mutation.wilson(95, 100)) == (0.888, 0.978)
+    # All killed: the upper bound is 1, the lower is not.
+    low, high = mutation.wilson(30, 30)
+    assert (round(low, 3), high) == (0.886, 1.0)
+    assert mutation.wilson(0, 0) == (0.0, 1.0)
+
+
+def write_sample(work: Path, area: str, names: list[str], population: int) -> None:
+    record = {"seed": "s", "population": population, "mutants": names}
+    (work / f"{area.replace(' ', '-')}.sample.json").write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_a_samples_row_counts_its_drawn_mutants_only(tmp_path: Path) -> None:
+    everything = found("mlops", killed=50, timeout=3, survived=5, not_run=400)
+    drawn = [name for _, name, _ in everything[:40] + everything[53:55] + everything[58:60]] + ["m.x_gone__mutmut_1"]
+    write_sample(tmp_path, "mlops", drawn, 458)
+    table, rates = mutation.sample_report(everything, mutation.samples(list(mutation.AREAS)))
+    # 40 killed, 2 survived; 2 drawn but not run and one whose function changed since the draw.
+    assert table.splitlines()[2] == "| mlops | 45 | 458 | 40 | 2 | 0 | 3 | 95.2% | 84.2% to 98.7% |"
+    # An incomplete sample has no rate.
+    assert rates == {}
+    write_sample(tmp_path, "mlops", drawn[:42], 458)
+    assert mutation.sample_report(everything, mutation.samples(["mlops"]))[1] == {"mlops": 40 / 42}
+
+
+@pytest.mark.parametrize(
+    ("killed", "survived", "not_run", "status"),
+    [
+        # The stopped area's complete sample is at the target.
+        (19, 1, 0, 0),
+        # Under it.
+        (17, 3, 0, 1),
+        # Not complete.
+        (19, 0, 1, 1),
+    ],
+)
+def test_a_complete_sample_measures_an_area_its_run_did_not_finish(
+    killed: int, survived: int, not_run: int, status: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    others = [r for area in mutation.AREAS if area != "observability" for r in found(area, killed=10)]
+    # The full run stopped early, and its mutants so far all died: that is not a measure.
+    stopped = found("observability", killed=10, not_run=1000)
+    statuses = ["killed"] * killed + ["survived"] * survived + ["not checked"] * not_run
+    drawn = [("observability", f"m.x_g__mutmut_{n}", status) for n, status in enumerate(statuses, 1)]
+    write_sample(tmp_path, "observability", [name for _, name, _ in drawn], 1010)
+    monkeypatch.setattr(mutation, "results", lambda areas: others + stopped + drawn)
+    assert mutation.main(["report", "--check"]) == status
+
+
+def test_mutmut_writes_the_mutants_without_running_them(tmp_path: Path) -> None:
+    """`generate` drives mutmut 3.8.1's own steps (the version pyproject pins) on a small project."""
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (project / "pkg" / "m.py").write_text("def f(a):\n    return a + 1\n", encoding="utf-8")
+    (project / "pyproject.toml").write_text('[tool.mutmut]\nsource_paths = ["pkg/"]\n', encoding="utf-8")
+    names = mutation.generate("gitops", project)
+    assert names == mutation.mutant_names(project / "mutants")
+    assert names and all(name.startswith("pkg.m.x_f__mutmut_") for name in names)
+    # None has run: their results are empty.
+    meta = json.loads((project / "mutants" / "pkg" / "m.py.meta").read_text(encoding="utf-8"))
+    assert set(meta["exit_code_by_key"]) == set(names)
+    assert set(meta["exit_code_by_key"].values()) == {None}
+    # The log is the area's.
+    assert (tmp_path / "gitops.log").is_file()
