@@ -6,7 +6,8 @@ function that every plan passes through (the stack-file reader, a backend's `bui
 reached by hundreds of tests, and every mutant of it that survives runs them all. So
 `run` goes area by area (`AREAS`): each area mutates its own modules in a copy of the
 tree under `.mutation/<area>/` and runs only the tests about it (which can only lower the
-kill rate: fewer tests to kill a mutant). `report` reads every area's results:
+kill rate: fewer tests to kill a mutant). `sample` runs a seeded random sample of each area's
+mutants instead, when a full run does not fit the time at hand. `report` reads every area's results:
 
 * killed: a test failed (or timed out) with the mutant in place;
 * survived: every test passed with the mutant in place: a gap, unless the line is marked
@@ -15,7 +16,8 @@ kill rate: fewer tests to kill a mutant). `report` reads every area's results:
 
 The kill rate is killed / (killed + survived + no tests), per area. Mutants mutmut has not run
 yet ("not checked", after an interrupted run) are not in the rate; the table says how many there
-are. `--check` exits 1 when an area is below the target, has no results or was not run to the end.
+are; a sampled area's rate comes with its 95 % interval. `--check` exits 1 when an area is below
+the target, has no results, or neither ran to the end nor has a complete sample.
 """
 
 from __future__ import annotations
