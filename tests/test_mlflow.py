@@ -22,7 +22,7 @@ from conftest import revealed_plan as plan_of
 from components.addons import mlflow
 from components.addons.external_secrets import RUNTIME_NAMESPACES
 from scripts.harness import Plan, offline_vault_field
-from scripts.render import releases, render_release, rendered_crds
+from scripts.render import own_objects, releases, render_release, rendered_crds
 from scripts.validate import builtin_api_versions, validate_objects
 
 OPENSTACK = "tests/specs/mlops.happy.yaml"
@@ -383,13 +383,18 @@ def test_eo4eu_reads_mlflows_secrets_at_run_time() -> None:
 # -- contracts nobody here wrote --------------------------------------------------------------------------
 
 
+def charts_crds(stack: str, charts: set[str]) -> list[dict[str, Any]]:
+    """The CRDs the stack's releases of the locked `charts` render (the real `helm template`)."""
+    plan = plan_of(stack)
+    found = [r for r in releases(plan, plan) if r.chart in charts]
+    assert {r.chart for r in found} == charts
+    rendered = [render_release(r, builtin_api_versions(r.kube_version), stack) for r in found]
+    return [crd for crds in rendered_crds(rendered).values() for crd in crds]
+
+
 @pytest.fixture(scope="module")
 def cnpg_crds() -> list[dict[str, Any]]:
-    """The CRDs the locked cloudnative-pg chart renders (the real `helm template`)."""
-    plan = plan_of(OPENSTACK)
-    (record,) = [r for r in releases(plan, plan) if r.chart == "cloudnative-pg"]
-    rendered = render_release(record, builtin_api_versions(record.kube_version), OPENSTACK)
-    return rendered_crds([rendered])[record.cluster]
+    return charts_crds(OPENSTACK, {"cloudnative-pg"})
 
 
 def test_the_database_objects_validate_against_the_operators_crds(cnpg_crds: list[dict[str, Any]]) -> None:
@@ -468,3 +473,22 @@ def test_large_uploads_have_room_and_time_on_their_way_through_the_login_and_tra
     assert login["--code-challenge-method"] == ["S256"]
     traefik = plan.one("kubernetes:helm.sh/v3:Release", "hub-traefik")["inputs"]["values"]["ports"]["websecure"]
     assert traefik["transport"] == {"respondingTimeouts": {"readTimeout": "15m"}}  # Traefik v3's default is 60 s
+
+
+@pytest.mark.parametrize("stack", [OPENSTACK, EKS])
+def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
+    """All the stack's own objects (MLflow, Argo, the model services and the adapter included), strictly:
+    a misspelt or unknown field is refused (Kubernetes' OpenAPI schemas, kubernetes-validate)."""
+    plan = plan_of(stack)
+    served = charts_crds(stack, {"cloudnative-pg", "cert-manager"})
+    groups = own_objects(plan)
+    kinds = {o["kind"] for group in groups for o in group.objects}
+    assert {"Deployment", "RoleBinding", "NetworkPolicy", "Cluster", "WorkflowTemplate"} <= kinds
+    for group in groups:
+        problems = validate_objects(group.objects, group.kube_version, group.cluster, crds=served)
+        assert [str(p) for p in problems] == []
+    binding = next(o for group in groups for o in group.objects if o["kind"] == "RoleBinding")
+    broken = copy.deepcopy(binding)
+    broken["roleRef"]["KIND"] = broken["roleRef"].pop("kind")
+    (problem,) = validate_objects([broken], groups[0].kube_version, "broken")
+    assert "roleRef" in problem.message

@@ -208,6 +208,53 @@ def test_scaling_on_requests_reads_the_logins_rate_from_the_central_prometheus_t
     assert not plan_of("eo4eu").by_type("kubernetes:apiregistration.k8s.io/v1:APIService")
 
 
+def test_the_adapter_may_read_what_it_maps_series_to_and_check_its_callers() -> None:
+    """prometheus-adapter v0.12.0's own deploy/manifests: the resource reader (the objects series map
+    to, docs/config.md "resources"), and an aggregated API server's two grants to check its callers
+    with the API server (auth-delegator; the authentication ConfigMap, read in kube-system)."""
+    plan = plan_of(OPENSTACK)
+    account = [{"kind": "ServiceAccount", "name": "prometheus-adapter", "namespace": "custom-metrics"}]
+    reader = named(plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "meridian:prometheus-adapter")
+    assert reader["inputs"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes", "namespaces", "pods", "services"], "verbs": ["get", "list", "watch"]}
+    ]
+    bindings = {
+        (r["type"].rpartition(":")[2], r["inputs"]["metadata"]["name"]): r["inputs"]
+        for r in plan.resources
+        if r["type"].endswith(("v1:ClusterRoleBinding", "v1:RoleBinding"))
+        and r["inputs"]["metadata"]["name"].startswith("meridian:prometheus-adapter")
+    }
+    assert {key: (b["roleRef"], b["subjects"], b["metadata"].get("namespace")) for key, b in bindings.items()} == {
+        ("ClusterRoleBinding", "meridian:prometheus-adapter"): (
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "meridian:prometheus-adapter"},
+            account,
+            None,
+        ),
+        ("ClusterRoleBinding", "meridian:prometheus-adapter:auth-delegator"): (
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+            account,
+            None,
+        ),
+        ("RoleBinding", "meridian:prometheus-adapter:auth-reader"): (
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "extension-apiserver-authentication-reader",
+            },
+            account,
+            "kube-system",
+        ),
+    }
+    # Ready and alive as the generic API server says (k8s.io/apiserver healthz), on its TLS port.
+    (adapter,) = pod_of(plan, "prometheus-adapter")["containers"]
+    assert adapter["ports"] == [{"name": "https", "containerPort": 6443}]
+    assert adapter["readinessProbe"] == {
+        "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+        "periodSeconds": 10,
+    }
+    assert adapter["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "https", "scheme": "HTTPS"}
+
+
 def test_the_labels_selectors_match_are_spelled_out() -> None:
     # The Deployment's, Service's and autoscaler's selector, and the login's: one service each.
     assert models.pod_labels("nowcast") == {
