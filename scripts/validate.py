@@ -275,7 +275,7 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
         except jsonschema.ValidationError as error:
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
-        return port_clash(document)
+        return port_clash(document) or pod_references(document)
     try:
         body = {k: v for k, v in document.items() if k != "metadata"}
         _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
@@ -289,6 +289,85 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
 _POD_SPEC_PATHS = {kind: path for (_, kind), path in POD_SPEC_PATHS.items()}
 
 
+def _pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A workload's pod spec (`_POD_SPEC_PATHS`), None for other kinds."""
+    spec: Any = document
+    for field in _POD_SPEC_PATHS.get(str(document.get("kind")), ()):
+        spec = spec.get(field) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or document.get("kind") not in _POD_SPEC_PATHS:
+        return None
+    return spec
+
+
+#: Workloads whose selector must select their own pod template (apps/v1 validation).
+_SELECTING = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"})
+
+
+def pod_references(document: dict[str, Any]) -> str | None:
+    """What a pod spec names inside itself, which the schema cannot check and the cluster refuses.
+
+    * A volume mount names a volume of the pod (or a StatefulSet's claim template), volume and
+      container names are unique
+      (k8s.io/kubernetes pkg/apis/core/validation: ValidateVolumes' duplicates, the volume
+      mounts' "not found"; the API's own doc of `VolumeMount.name`: it must match a volume).
+    * A Deployment, StatefulSet, DaemonSet or ReplicaSet selects its own template's labels
+      (pkg/apis/apps/validation: "`selector` does not match template `labels`").
+    * A probe's named port is a port name of its container: the kubelet resolves it there and
+      the probe fails without it (pkg/probe/util.go ResolveContainerPort), so the pod is never
+      ready (readiness) or is restarted for ever (liveness, startup).
+    """
+    spec = _pod_spec(document)
+    if spec is None:
+        return None
+    volumes = [str(volume.get("name")) for volume in spec.get("volumes") or []]
+    if len(set(volumes)) != len(volumes):
+        return f"volumes: a name used twice ({sorted(v for v in set(volumes) if volumes.count(v) > 1)})"
+    if document.get("kind") == "StatefulSet":
+        # Its claims' volumes, which the StatefulSet controller sets in each pod (a pod volume of
+        # the same name gives way: pkg/controller/statefulset/stateful_set_utils.go updateStorage).
+        claims = (document.get("spec") or {}).get("volumeClaimTemplates") or []
+        volumes += [str((claim.get("metadata") or {}).get("name")) for claim in claims]
+    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    names = [str(container.get("name")) for container in containers]
+    if len(set(names)) != len(names):
+        return f"containers: a name used twice ({sorted(n for n in set(names) if names.count(n) > 1)})"
+    for container in containers:
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                return f"containers: {container.get('name')} mounts {mount.get('name')!r}, not a volume of the pod"
+        ports = {str(port.get("name")) for port in container.get("ports") or [] if port.get("name")}
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            handler = container.get(probe) or {}
+            for action in ("httpGet", "tcpSocket"):
+                port = (handler.get(action) or {}).get("port")
+                if isinstance(port, str) and port not in ports:
+                    return f"containers: {container.get('name')} {probe} port {port!r} is none of its ports"
+    if document.get("kind") in _SELECTING:
+        selector = (document.get("spec") or {}).get("selector") or {}
+        template = ((document.get("spec") or {}).get("template") or {}).get("metadata") or {}
+        if not selects(selector, template.get("labels") or {}):
+            return "spec.selector does not select spec.template.metadata.labels: the API server refuses it"
+    return None
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects `labels` (apimachinery labels/selector.go)."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
 def port_clash(document: dict[str, Any]) -> str | None:
     """A port two of a pod's containers (or one twice) declare: the schema allows it, the process cannot bind it.
 
@@ -296,10 +375,8 @@ def port_clash(document: dict[str, Any]) -> str | None:
     "Container ports"); the second listener fails with "address already in use" (containers of a
     pod share one network namespace). Init containers run one at a time and are left out.
     """
-    spec: Any = document
-    for field in _POD_SPEC_PATHS.get(str(document.get("kind")), ()):
-        spec = spec.get(field) if isinstance(spec, dict) else None
-    if not isinstance(spec, dict) or document.get("kind") not in _POD_SPEC_PATHS:
+    spec = _pod_spec(document)
+    if spec is None:
         return None
     seen: dict[tuple[int, str], str] = {}
     for container in spec.get("containers") or []:

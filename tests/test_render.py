@@ -39,7 +39,7 @@ from scripts.render import (
     validate_all,
 )
 from scripts.upstream import chart_dir, chart_reference
-from scripts.validate import validate_objects
+from scripts.validate import selects, validate_objects
 
 BUNDLED = bundled_stacks()
 #: Kinds each locked chart must render with the bundled stacks' values (read from the charts' templates):
@@ -261,6 +261,107 @@ def test_validation_catches_broken_objects() -> None:
     ]
     assert "tolerationz" in problems[0].message
     assert "no schema" in problems[2].message
+
+
+def workload(kind: str = "Deployment") -> dict[str, Any]:
+    """A valid workload whose pod names its volume, its probe's port and its labels."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "w"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "w"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+            "template": {
+                "metadata": {"labels": {"app": "w", "tier": "web"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "example.org/c:1",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                            "livenessProbe": {"tcpSocket": {"port": 8080}},
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+def broken_pod(change: str) -> dict[str, Any]:
+    document = workload()
+    pod = document["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    if change == "mount":
+        container["volumeMounts"][0]["name"] = "TMP"
+    elif change == "volume twice":
+        pod["volumes"].append({"name": "tmp", "secret": {"secretName": "s"}})
+    elif change == "container twice":
+        pod["initContainers"] = [{"name": "c", "image": "example.org/c:1"}]
+    elif change == "probe port":
+        container["readinessProbe"]["httpGet"]["port"] = "https"
+    elif change == "selector":
+        document["spec"]["selector"]["matchLabels"]["app"] = "other"
+    else:
+        document["spec"]["selector"]["matchExpressions"][0]["operator"] = "DoesNotExist"
+    return document
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("mount", "mounts 'TMP', not a volume of the pod"),
+        ("volume twice", "volumes: a name used twice (['tmp'])"),
+        ("container twice", "containers: a name used twice (['c'])"),
+        ("probe port", "readinessProbe port 'https' is none of its ports"),
+        ("selector", "spec.selector does not select spec.template.metadata.labels"),
+        ("expression", "spec.selector does not select spec.template.metadata.labels"),
+    ],
+)
+def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
+    """The cluster's own checks the schema cannot make (scripts/validate.py pod_references, with its sources)."""
+    assert validate_objects([workload()], "v1.34.0", "fine") == []
+    (problem,) = validate_objects([broken_pod(change)], "v1.34.0", "broken")
+    assert words in problem.message
+
+
+def test_a_statefulsets_mounts_may_name_its_claim_templates() -> None:
+    document = workload("StatefulSet")
+    document["spec"]["serviceName"] = "w"
+    pod = document["spec"]["template"]["spec"]
+    pod["containers"][0]["volumeMounts"].append({"name": "data", "mountPath": "/data"})
+    assert "not a volume" in validate_objects([document], "v1.34.0", "no claim")[0].message
+    document["spec"]["volumeClaimTemplates"] = [
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        }
+    ]
+    assert validate_objects([document], "v1.34.0", "claim") == []
+
+
+@pytest.mark.parametrize(
+    ("selector", "selected"),
+    [
+        ({}, True),
+        ({"matchLabels": {"a": "1"}}, True),
+        ({"matchLabels": {"a": "2"}}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "3"]}]}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["3"]}]}, False),
+        ({"matchExpressions": [{"key": "z", "operator": "In", "values": ["1"]}]}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, False),
+        ({"matchExpressions": [{"key": "z", "operator": "NotIn", "values": ["1"]}]}, True),
+        ({"matchExpressions": [{"key": "b", "operator": "Exists"}]}, True),
+        ({"matchExpressions": [{"key": "z", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "b", "operator": "DoesNotExist"}]}, False),
+        ({"matchExpressions": [{"key": "z", "operator": "DoesNotExist"}]}, True),
+    ],
+)
+def test_selectors_select_as_apimachinery_does(selector: dict[str, Any], selected: bool) -> None:
+    assert selects(selector, {"a": "1", "b": ""}) is selected
 
 
 # -- secrets never reach Helm --------------------------------------------------------------------------
