@@ -402,7 +402,7 @@ def sample(areas: list[str], size: int, seed: str) -> None:
     functions. A simple random sample of the area's mutants estimates the whole area's kill rate
     without that bias (random mutant sampling); `report` gives the estimate with its 95 %
     interval. The drawn names are written to `.mutation/<area>.sample.json`; each drawn mutant
-    is run again even if it has a result, so the sample is measured against the current tests.
+    not killed before (by an earlier run or sample) is run against the current tests.
     """
     for area in areas:
         work = refresh(area)
@@ -410,8 +410,17 @@ def sample(areas: list[str], size: int, seed: str) -> None:
         drawn = draw(names, size, f"{seed}/{area}")
         record = {"seed": seed, "population": len(names), "mutants": drawn}
         _sample_file(area).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        print(f"mutation: {area}: a sample of {len(drawn)} of {len(names)} mutants (seed {seed!r})", flush=True)
-        _mutmut(area, work, *drawn)
+        # As in `rerun`: a mutant killed before stays killed (a changed function's results were
+        # cleared when its mutants were written again).
+        killed = {name for _, name, status in results([area]) if COUNTED.get(status, status) == "killed"}
+        pending = [name for name in drawn if name not in killed]
+        print(
+            f"mutation: {area}: a sample of {len(drawn)} of {len(names)} mutants (seed {seed!r}), "
+            f"{len(drawn) - len(pending)} killed before",
+            flush=True,
+        )
+        if pending:
+            _mutmut(area, work, *pending)
 
 
 def _sample_file(area: str) -> Path:

@@ -229,3 +229,21 @@ def test_mutmut_writes_the_mutants_without_running_them(tmp_path: Path) -> None:
     assert set(meta["exit_code_by_key"].values()) == {None}
     # The log is the area's.
     assert (tmp_path / "gitops.log").is_file()
+
+
+def test_a_sample_runs_its_drawn_mutants_not_killed_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f"m.x_f__mutmut_{n}" for n in range(1, 41)]
+    earlier = [("mlops", name, "killed" if n % 2 else "survived") for n, name in enumerate(names[:20])]
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(mutation, "refresh", lambda area: tmp_path / "copy")
+    monkeypatch.setattr(mutation, "generate", lambda area, work: names)
+    monkeypatch.setattr(mutation, "results", lambda areas: earlier)
+    monkeypatch.setattr(mutation, "_mutmut", lambda area, work, *chosen: ran.append(chosen))
+    mutation.main(["sample", "mlops", "--size", "30", "--seed", "s"])
+    record = json.loads((tmp_path / "mlops.sample.json").read_text(encoding="utf-8"))
+    assert record == {"seed": "s", "population": 40, "mutants": mutation.draw(names, 30, "s/mlops")}
+    killed = {name for _, name, status in earlier if status == "killed"}
+    assert ran == [tuple(name for name in record["mutants"] if name not in killed)]
+    assert killed & set(record["mutants"]) and len(ran[0]) < 30
+    with pytest.raises(SystemExit):
+        mutation.main(["sample", "mlops", "--size", "0"])
