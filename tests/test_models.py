@@ -253,6 +253,19 @@ def test_the_adapter_may_read_what_it_maps_series_to_and_check_its_callers() -> 
         "periodSeconds": 10,
     }
     assert adapter["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "https", "scheme": "HTTPS"}
+    # Registered last: the API server sends custom.metrics.k8s.io to the adapter from then on (and
+    # discovery of every group fails while an APIService is unavailable), so Pulumi waits for the
+    # adapter's Deployment, Service and certificates first; the autoscaler scaling on its metric
+    # waits for it in turn.
+    service = plan.one("kubernetes:apiregistration.k8s.io/v1:APIService")
+    for kind, name in (
+        (DEPLOYMENT, "prometheus-adapter"),
+        ("kubernetes:core/v1:Service", "prometheus-adapter"),
+        ("kubernetes:cert-manager.io/v1:Certificate", "prometheus-adapter-tls"),
+    ):
+        assert named(plan, kind, name)["urn"] in service["depends_on"]
+    waiting = [r["inputs"]["metadata"]["name"] for r in plan.resources if service["urn"] in r["depends_on"]]
+    assert waiting == ["model-nowcast"]
 
 
 def test_the_labels_selectors_match_are_spelled_out() -> None:
