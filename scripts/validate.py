@@ -275,7 +275,7 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
         except jsonschema.ValidationError as error:
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
-        return port_clash(document) or pod_references(document)
+        return port_clash(document) or pod_references(document) or value_rules(document)
     try:
         body = {k: v for k, v in document.items() if k != "metadata"}
         _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
@@ -347,6 +347,56 @@ def pod_references(document: dict[str, Any]) -> str | None:
         template = ((document.get("spec") or {}).get("template") or {}).get("metadata") or {}
         if not selects(selector, template.get("labels") or {}):
             return "spec.selector does not select spec.template.metadata.labels: the API server refuses it"
+    return None
+
+
+#: apimachinery pkg/util/validation IsValidPortName (an IANA service name): 1 to 15 of a-z, 0-9
+#: and single inner hyphens, with at least one letter.
+_PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+#: apimachinery pkg/api/resource quantity.go (ParseQuantity): a decimal number, then a binary
+#: (Ki..Ei) or decimal (n, u, m, k, M..E) suffix or a decimal exponent.
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
+
+
+def value_rules(document: dict[str, Any]) -> str | None:
+    """Values the schema types as plain strings and the API server parses (it refuses the object).
+
+    * A named port is an IANA service name (`_PORT_NAME`): a container port's name, a probe's
+      port, a Service's `targetPort`, a NetworkPolicy's port (pkg/apis/core/validation
+      ValidatePortNumOrName; pkg/apis/networking/validation).
+    * A container's requests and limits are quantities (`_QUANTITY`).
+    * An Ingress path is absolute (pkg/apis/networking/validation validateHTTPIngressPath).
+    """
+    named: list[tuple[str, Any]] = []
+    spec = _pod_spec(document)
+    pod = spec or {}
+    for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+        where = f"containers: {container.get('name')}"
+        named += [(f"{where} port", port.get("name")) for port in container.get("ports") or [] if "name" in port]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            for action in ("httpGet", "tcpSocket"):
+                named.append((f"{where} {probe}", ((container.get(probe) or {}).get(action) or {}).get("port")))
+        for bound, quantities in (container.get("resources") or {}).items():
+            if bound in ("requests", "limits"):
+                for resource, quantity in (quantities or {}).items():
+                    if isinstance(quantity, str) and not _QUANTITY.match(quantity):
+                        return f"{where} {bound}.{resource}: {quantity!r} is not a quantity"
+    body = document.get("spec") or {}
+    kind = document.get("kind")
+    if kind == "Service":
+        named += [("spec.ports targetPort", port.get("targetPort")) for port in body.get("ports") or []]
+    if kind == "NetworkPolicy":
+        for direction in ("ingress", "egress"):
+            for rule in body.get(direction) or []:
+                named += [(f"spec.{direction} port", port.get("port")) for port in rule.get("ports") or []]
+    for where, port in named:
+        if isinstance(port, str) and not _PORT_NAME.match(port):
+            return f"{where} {port!r}: not a port name (1 to 15 of a-z, 0-9 and inner hyphens, a letter)"
+    if kind == "Ingress":
+        for rule in body.get("rules") or []:
+            for path in (rule.get("http") or {}).get("paths") or []:
+                if "path" in path and not str(path["path"]).startswith("/"):
+                    return f"spec.rules path {path['path']!r}: not an absolute path"
     return None
 
 

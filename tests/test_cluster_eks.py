@@ -447,7 +447,11 @@ def test_the_cluster_autoscaler_scales_this_clusters_node_groups_only(plans: Pla
     }
 
     objects = {suffix: cluster.one(kind, f"{CLUSTER}-autoscaler{suffix}") for suffix, kind in AUTOSCALER_KINDS.items()}
-    labels = {"app.kubernetes.io/name": "cluster-autoscaler", "app.kubernetes.io/instance": CLUSTER}
+    app = {"app.kubernetes.io/name": "cluster-autoscaler", "app.kubernetes.io/instance": CLUSTER}
+    # The project's labels too, as every object Meridian makes carries them (the spec's, the
+    # site's and the cluster's); the Deployment selects by the app's alone, which never change.
+    project = {"managed-by": "meridian", "project": "testproj", "cost-centre": "CC-0001"}
+    labels = {**project, "data-classification": "internal", "site": "aws-b", "cluster": CLUSTER, **app}
     account = objects["-account"]["inputs"]["metadata"]
     assert account == {
         "name": "cluster-autoscaler",
@@ -509,6 +513,10 @@ def test_the_cluster_autoscaler_scales_this_clusters_node_groups_only(plans: Pla
         "namespace": "kube-system",
         "labels": labels,
     }
+    assert deployment["inputs"]["spec"]["selector"] == {"matchLabels": app}
+    assert deployment["inputs"]["spec"]["template"]["metadata"] == {"labels": labels}
+    for placed in objects.values():
+        assert placed["inputs"]["metadata"]["labels"] == labels, placed["name"]
     pod = deployment["inputs"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "cluster-autoscaler"
     assert pod["priorityClassName"] == "system-cluster-critical"

@@ -39,7 +39,7 @@ from scripts.render import (
     validate_all,
 )
 from scripts.upstream import chart_dir, chart_reference
-from scripts.validate import selects, validate_objects
+from scripts.validate import _QUANTITY, selects, validate_objects
 
 BUNDLED = bundled_stacks()
 #: Kinds each locked chart must render with the bundled stacks' values (read from the charts' templates):
@@ -305,6 +305,11 @@ def broken_pod(change: str) -> dict[str, Any]:
         container["readinessProbe"]["httpGet"]["port"] = "https"
     elif change == "selector":
         document["spec"]["selector"]["matchLabels"]["app"] = "other"
+    elif change == "port name":
+        container["ports"][0]["name"] = "HTTP"
+        container["readinessProbe"]["httpGet"]["port"] = "HTTP"
+    elif change == "quantity":
+        container["resources"] = {"requests": {"memory": "64MI"}}
     else:
         document["spec"]["selector"]["matchExpressions"][0]["operator"] = "DoesNotExist"
     return document
@@ -319,6 +324,8 @@ def broken_pod(change: str) -> dict[str, Any]:
         ("probe port", "readinessProbe port 'https' is none of its ports"),
         ("selector", "spec.selector does not select spec.template.metadata.labels"),
         ("expression", "spec.selector does not select spec.template.metadata.labels"),
+        ("port name", "containers: c port 'HTTP': not a port name"),
+        ("quantity", "containers: c requests.memory: '64MI' is not a quantity"),
     ],
 )
 def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
@@ -326,6 +333,55 @@ def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
     assert validate_objects([workload()], "v1.34.0", "fine") == []
     (problem,) = validate_objects([broken_pod(change)], "v1.34.0", "broken")
     assert words in problem.message
+
+
+def test_services_policies_and_ingresses_name_ports_and_paths_as_the_api_server_parses_them() -> None:
+    service: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"selector": {"app": "w"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    }
+    policy: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "p"},
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": "metrics"}, {"port": 9090}]}]},
+    }
+    backend = {"service": {"name": "s", "port": {"name": "http"}}}
+    ingress: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "i"},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]},
+    }
+    assert validate_objects([service, policy, ingress], "v1.34.0", "fine") == []
+    service["spec"]["ports"][0]["targetPort"] = "http-and-more-than-15"
+    policy["spec"]["ingress"][0]["ports"][0]["port"] = "METRICS"
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] = "api"
+    rule = "not a port name (1 to 15 of a-z, 0-9 and inner hyphens, a letter)"
+    assert [p.message for p in validate_objects([service, policy, ingress], "v1.34.0", "broken")] == [
+        f"spec.ports targetPort 'http-and-more-than-15': {rule}",
+        f"spec.ingress port 'METRICS': {rule}",
+        "spec.rules path 'api': not an absolute path",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("64Mi", True),
+        ("500m", True),
+        ("0.5", True),
+        ("1e3", True),
+        ("2", True),
+        ("64MI", False),
+        ("1K", False),
+        ("", False),
+    ],
+)
+def test_quantities_parse_as_apimachinery_reads_them(value: str, valid: bool) -> None:
+    assert bool(_QUANTITY.match(value)) is valid
 
 
 def test_a_statefulsets_mounts_may_name_its_claim_templates() -> None:

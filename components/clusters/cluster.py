@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from ..sites.aws import AwsSite
     from ..sites.openstack import OpenStackSite
 
-    Site = OpenStackSite | AwsSite
+    # An explicit alias: mypy reads the modules of this import cycle in an order that may come to
+    # this line before it knows the classes, and an implicit alias then is "not valid as a type".
+    Site: TypeAlias = "OpenStackSite | AwsSite"
 
 
 class Backend(Protocol):

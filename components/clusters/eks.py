@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -227,7 +227,12 @@ def autoscaler_policy(eks_name: str) -> str:
 
 
 def autoscaler_objects(
-    cluster: str, eks_name: str, region: str, version: str, role_arn: pulumi.Input[str]
+    cluster: str,
+    eks_name: str,
+    region: str,
+    version: str,
+    role_arn: pulumi.Input[str],
+    project_labels: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     """The cluster-autoscaler's objects on an eks cluster, as the API takes them.
 
@@ -239,7 +244,10 @@ def autoscaler_objects(
     """
     namespace, account = AUTOSCALER_SERVICE_ACCOUNT
     # The cluster's key as the instance: a label value has 63 characters at most, an EKS name up to 100.
-    labels = {"app.kubernetes.io/name": autoscaler.APP_NAME, "app.kubernetes.io/instance": cluster}
+    app = {"app.kubernetes.io/name": autoscaler.APP_NAME, "app.kubernetes.io/instance": cluster}
+    # The project's labels on every object (as on every other object Meridian makes); the selector
+    # only the app's, which never change.
+    labels = {**project_labels, **app}
     read = ["get", "list", "watch"]
     cluster_rules = [
         {"apiGroups": [""], "resources": ["events", "endpoints"], "verbs": ["create", "patch"]},
@@ -341,7 +349,7 @@ def autoscaler_objects(
             "metadata": {"name": account, "namespace": namespace, "labels": labels},
             "spec": {
                 "replicas": 1,
-                "selector": {"matchLabels": labels},
+                "selector": {"matchLabels": app},
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
@@ -703,7 +711,10 @@ def build(cluster: KubernetesCluster, spec: ClusterSpec, site: AwsSite) -> pulum
     def place_autoscaler(provider: pulumi.ProviderResource) -> None:
         from ..addons.base import kubernetes_object
 
-        for document in autoscaler_objects(name, eks_name, settings.region, spec.version, autoscaler_role.arn):
+        documents = autoscaler_objects(
+            name, eks_name, settings.region, spec.version, autoscaler_role.arn, cluster.labels
+        )
+        for document in documents:
             kubernetes_object(
                 f"{name}-autoscaler{AUTOSCALER_SUFFIXES[document['kind']]}",
                 document,
