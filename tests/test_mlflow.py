@@ -204,6 +204,18 @@ def test_the_service_and_the_budget_select_the_servers_pods() -> None:
     assert budget == {"maxUnavailable": 1, "selector": {"matchLabels": service["selector"]}}
     login = named(plan, DEPLOYMENT, "mlflow-login")["inputs"]["spec"]["template"]["metadata"]["labels"]
     assert not service["selector"].items() <= login.items()
+    # Replicas of the server and of its login spread over nodes where the cluster has several,
+    # without ever leaving one pending for it (a soft constraint).
+    for name in ("mlflow", "mlflow-login"):
+        spec = named(plan, DEPLOYMENT, name)["inputs"]["spec"]
+        assert spec["template"]["spec"]["topologySpreadConstraints"] == [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": spec["selector"],
+            }
+        ]
 
 
 # -- the login -------------------------------------------------------------------------------------------
@@ -487,6 +499,17 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     for group in groups:
         problems = validate_objects(group.objects, group.kube_version, group.cluster, crds=served)
         assert [str(p) for p in problems] == []
+        # Every object carries the project's labels, its site's and its cluster's (the stack file's
+        # `labels`, and what Meridian adds: cost reports and policies select by them).
+        site = {"hub": "os-a", "edge": "aws-b"}[group.cluster]
+        project = {"managed-by": "meridian", "project": "testproj", "cost-centre": "CC-0001"}
+        wanted = {**project, "data-classification": "internal", "site": site, "cluster": group.cluster}
+        unlabelled = [
+            (o["kind"], o["metadata"]["name"])
+            for o in group.objects
+            if not (o["metadata"].get("labels") or {}).items() >= wanted.items()
+        ]
+        assert unlabelled == []
     binding = next(o for group in groups for o in group.objects if o["kind"] == "RoleBinding")
     broken = copy.deepcopy(binding)
     broken["roleRef"]["KIND"] = broken["roleRef"].pop("kind")

@@ -83,6 +83,17 @@ def test_members_of_the_allowed_groups_act_as_the_scientist_account_in_the_workf
     assert role["metadata"]["namespace"] == "workflows"
     verbs = {resource: rule["verbs"] for rule in role["rules"] for resource in rule["resources"]}
     assert "delete" in verbs["workflows"] and verbs["pods/log"] == ["get", "list", "watch"]
+    # Argo's own kinds: all a workflow's author does (the UI watches as it shows them), and the
+    # results the controller's pods report, to read.
+    argo = [rule for rule in role["rules"] if rule["apiGroups"] == ["argoproj.io"]]
+    assert argo == [
+        {
+            "apiGroups": ["argoproj.io"],
+            "resources": ["workflows", "workflowtemplates", "cronworkflows", "workfloweventbindings"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["get", "list", "watch"]},
+    ]
     # Retrying deletes the failed pods with the user's account (server/workflow/workflow_server.go).
     assert verbs["pods"] == ["get", "list", "watch", "delete"]
     # Showing an artifact reads the repository's keys with it (server/artifacts/artifact_server.go):
