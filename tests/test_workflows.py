@@ -131,9 +131,21 @@ def test_artifacts_go_to_the_projects_bucket_over_the_sites_s3_endpoint() -> Non
     }
     assert found["useStaticCredentials"] is True
     keys = named(plan, "kubernetes:core/v1:Secret", "argo-artifacts")
-    # The keys live where the workflows' pods read them.
+    # The keys live where the workflows' pods read them, under the keys the repository names.
     assert keys["inputs"]["metadata"]["namespace"] == "workflows"
     assert "stringData" in keys["secret_paths"]
+    assert plan.revealed[keys["urn"]]["stringData"] == {
+        "AWS_ACCESS_KEY_ID": offline_vault_field("kv", "testproj/object-storage", "access_key_id"),
+        "AWS_SECRET_ACCESS_KEY": offline_vault_field("kv", "testproj/object-storage", "secret_access_key"),
+    }
+    # The component's outputs (`pulumi stack` shows them under it).
+    (component,) = plan.by_type("meridian:addons:ArgoWorkflows")
+    assert plan.component_outputs[component["urn"]] == {
+        "hostname": "workflows.a.example.org",
+        # Where workflows run (the server's own namespace is `argo-workflows`).
+        "namespace": "workflows",
+        "bucket": bucket["inputs"]["name"],
+    }
 
 
 def test_on_eks_workflows_reach_their_bucket_through_a_role() -> None:
