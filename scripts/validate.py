@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -358,14 +359,33 @@ _PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
 
 
+_SCALE: dict[str, int | Decimal] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_SCALE |= {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10**3}
+_SCALE |= {"M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def quantity_value(quantity: str | float) -> Decimal:
+    """A quantity's value (`_QUANTITY`'s grammar), exactly: `500m` is 0.5, `1Gi` 1073741824."""
+    text = str(quantity)
+    found = _QUANTITY.match(text)
+    if found is None:
+        raise ValueError(f"not a quantity: {text!r}")
+    suffix = found.group(3) or ""
+    number = Decimal(text[: len(text) - len(suffix)])
+    if suffix[:1] in ("e", "E"):
+        return number * Decimal(10) ** int(suffix[1:])
+    return number * _SCALE[suffix]
+
+
 def value_rules(document: dict[str, Any]) -> str | None:
     """Values the schema types as plain strings and the API server parses (it refuses the object).
 
     * A named port is an IANA service name (`_PORT_NAME`): a container port's name, a probe's
       port, a Service's `targetPort`, a NetworkPolicy's port (pkg/apis/core/validation
       ValidatePortNumOrName; pkg/apis/networking/validation).
-    * A container's requests and limits are quantities (`_QUANTITY`).
+    * A container's requests and limits are quantities (`_QUANTITY`), no request above its limit.
     * An Ingress path is absolute (pkg/apis/networking/validation validateHTTPIngressPath).
+    * A Namespace's Pod Security labels name a level and a version.
     """
     named: list[tuple[str, Any]] = []
     spec = _pod_spec(document)
@@ -376,11 +396,17 @@ def value_rules(document: dict[str, Any]) -> str | None:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             for action in ("httpGet", "tcpSocket"):
                 named.append((f"{where} {probe}", ((container.get(probe) or {}).get(action) or {}).get("port")))
-        for bound, quantities in (container.get("resources") or {}).items():
-            if bound in ("requests", "limits"):
-                for resource, quantity in (quantities or {}).items():
-                    if isinstance(quantity, str) and not _QUANTITY.match(quantity):
-                        return f"{where} {bound}.{resource}: {quantity!r} is not a quantity"
+        resources = container.get("resources") or {}
+        for bound in ("requests", "limits"):
+            for resource, quantity in (resources.get(bound) or {}).items():
+                if isinstance(quantity, str) and not _QUANTITY.match(quantity):
+                    return f"{where} {bound}.{resource}: {quantity!r} is not a quantity"
+        # A request above its limit (pkg/apis/core/validation ValidateResourceRequirements: "must
+        # be less than or equal to ... limit").
+        limits = resources.get("limits") or {}
+        for resource, request in (resources.get("requests") or {}).items():
+            if resource in limits and quantity_value(request) > quantity_value(limits[resource]):
+                return f"{where} requests.{resource} {request!r} is above its limit {limits[resource]!r}"
     body = document.get("spec") or {}
     kind = document.get("kind")
     if kind == "Service":
@@ -392,6 +418,17 @@ def value_rules(document: dict[str, Any]) -> str | None:
     for where, port in named:
         if isinstance(port, str) and not _PORT_NAME.match(port):
             return f"{where} {port!r}: not a port name (1 to 15 of a-z, 0-9 and inner hyphens, a letter)"
+    if kind == "Namespace":
+        # Pod Security Admission refuses a namespace whose level labels it cannot parse
+        # (k8s.io/pod-security-admission api/helpers.go ParseLevel, ParseVersion).
+        for key, value in ((document.get("metadata") or {}).get("labels") or {}).items():
+            mode = key.removeprefix("pod-security.kubernetes.io/")
+            if mode in ("enforce", "audit", "warn") and value not in ("privileged", "baseline", "restricted"):
+                return f"metadata.labels {key}: {value!r} is none of privileged, baseline, restricted"
+            if mode in ("enforce-version", "audit-version", "warn-version") and not re.match(
+                r"^(latest|v1\.(0|[1-9][0-9]*))$", str(value)
+            ):
+                return f"metadata.labels {key}: {value!r} is neither latest nor v1.<minor>"
     if kind == "Ingress":
         for rule in body.get("rules") or []:
             for path in (rule.get("http") or {}).get("paths") or []:

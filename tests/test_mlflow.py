@@ -23,7 +23,7 @@ from components.addons import mlflow
 from components.addons.external_secrets import RUNTIME_NAMESPACES
 from scripts.harness import Plan, offline_vault_field
 from scripts.render import own_objects, releases, render_release, rendered_crds
-from scripts.validate import builtin_api_versions, validate_objects
+from scripts.validate import _pod_spec, builtin_api_versions, validate_objects
 
 OPENSTACK = "tests/specs/mlops.happy.yaml"
 EKS = "tests/specs/mlops-eks.happy.yaml"
@@ -515,3 +515,36 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     broken["roleRef"]["KIND"] = broken["roleRef"].pop("kind")
     (problem,) = validate_objects([broken], groups[0].kube_version, "broken")
     assert "roleRef" in problem.message
+
+
+def test_the_mlops_containers_sizes() -> None:
+    """What each MLOps container reserves (requests) and may reach (limits), one table.
+
+    Memory is limited above the request (room for a burst, an OOM kill past it); CPU is not
+    limited (a CPU limit throttles a busy server even on an idle node). The model server's size
+    is the stack file's (`cpu`, `memory_gb`: defaults 1 and 4 here), its memory limit equal to its
+    request, with its GPU.
+    """
+    plan = plan_of(OPENSTACK)
+
+    def size(cpu: str, memory: str, limit: str) -> dict[str, Any]:
+        return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": limit}}
+
+    found = {}
+    for group in own_objects(plan):
+        for document in group.objects:
+            spec = _pod_spec(document)
+            if spec is not None and document["metadata"].get("namespace") in ("mlflow", "models", "custom-metrics"):
+                for container in spec["containers"]:
+                    found[document["metadata"]["name"], container["name"]] = container["resources"]
+    assert found == {
+        ("mlflow", "mlflow"): size("250m", "1Gi", "2Gi"),
+        ("mlflow-login", "oauth2-proxy"): size("50m", "64Mi", "256Mi"),
+        ("mlflow-db-upgrade-v3-17-0-full", "upgrade"): size("100m", "512Mi", "1Gi"),
+        ("prometheus-adapter", "prometheus-adapter"): size("100m", "180Mi", "512Mi"),
+        ("model-nowcast-login", "oauth2-proxy"): size("50m", "64Mi", "256Mi"),
+        ("model-nowcast", "model"): {
+            "requests": {"cpu": "1", "memory": "4Gi"},
+            "limits": {"memory": "4Gi", "nvidia.com/gpu": "1"},
+        },
+    }

@@ -13,6 +13,7 @@ import copy
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from scripts.render import (
     validate_all,
 )
 from scripts.upstream import chart_dir, chart_reference
-from scripts.validate import _QUANTITY, selects, validate_objects
+from scripts.validate import _QUANTITY, quantity_value, selects, validate_objects
 
 BUNDLED = bundled_stacks()
 #: Kinds each locked chart must render with the bundled stacks' values (read from the charts' templates):
@@ -310,6 +311,8 @@ def broken_pod(change: str) -> dict[str, Any]:
         container["readinessProbe"]["httpGet"]["port"] = "HTTP"
     elif change == "quantity":
         container["resources"] = {"requests": {"memory": "64MI"}}
+    elif change == "request above limit":
+        container["resources"] = {"requests": {"cpu": "250", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
     else:
         document["spec"]["selector"]["matchExpressions"][0]["operator"] = "DoesNotExist"
     return document
@@ -326,6 +329,7 @@ def broken_pod(change: str) -> dict[str, Any]:
         ("expression", "spec.selector does not select spec.template.metadata.labels"),
         ("port name", "containers: c port 'HTTP': not a port name"),
         ("quantity", "containers: c requests.memory: '64MI' is not a quantity"),
+        ("request above limit", "containers: c requests.cpu '250' is above its limit '2'"),
     ],
 )
 def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
@@ -367,6 +371,23 @@ def test_services_policies_and_ingresses_name_ports_and_paths_as_the_api_server_
     ]
 
 
+def test_a_namespaces_pod_security_labels_name_a_level_and_a_version() -> None:
+    namespace: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}
+    labels = namespace["metadata"]["labels"] = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "v1.34",
+        "pod-security.kubernetes.io/warn-version": "latest",
+    }
+    assert validate_objects([namespace], "v1.34.0", "fine") == []
+    labels["pod-security.kubernetes.io/enforce"] = "strict"
+    (problem,) = validate_objects([namespace], "v1.34.0", "level")
+    assert problem.message.endswith("'strict' is none of privileged, baseline, restricted")
+    labels["pod-security.kubernetes.io/enforce"] = "baseline"
+    labels["pod-security.kubernetes.io/enforce-version"] = "1.34"
+    (problem,) = validate_objects([namespace], "v1.34.0", "version")
+    assert problem.message.endswith("'1.34' is neither latest nor v1.<minor>")
+
+
 @pytest.mark.parametrize(
     ("value", "valid"),
     [
@@ -382,6 +403,16 @@ def test_services_policies_and_ingresses_name_ports_and_paths_as_the_api_server_
 )
 def test_quantities_parse_as_apimachinery_reads_them(value: str, valid: bool) -> None:
     assert bool(_QUANTITY.match(value)) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("500m", "0.5"), ("1Gi", "1073741824"), ("64Mi", "67108864"), ("1.5k", "1500"), ("1e3", "1000"), (2, "2")],
+)
+def test_quantity_values(value: str | int, expected: str) -> None:
+    assert quantity_value(value) == Decimal(expected)
+    with pytest.raises(ValueError, match="not a quantity"):
+        quantity_value("64MI")
 
 
 def test_a_statefulsets_mounts_may_name_its_claim_templates() -> None:
