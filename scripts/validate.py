@@ -276,7 +276,7 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
         except jsonschema.ValidationError as error:
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
-        return port_clash(document) or pod_references(document) or value_rules(document)
+        return port_clash(document) or pod_references(document) or value_rules(document) or enum_values(document)
     try:
         body = {k: v for k, v in document.items() if k != "metadata"}
         _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
@@ -375,6 +375,74 @@ def quantity_value(quantity: str | float) -> Decimal:
     if suffix[:1] in ("e", "E"):
         return number * Decimal(10) ** int(suffix[1:])
     return number * _SCALE[suffix]
+
+
+#: Values the Kubernetes API enumerates (k8s.io/api `+enum` types, enforced by the API server's
+#: validation) and its OpenAPI schemas, so kubernetes-validate, do not: by the field's key, or by
+#: its parent's key and its own (list positions left out).
+_ENUMS: dict[tuple[str, ...], frozenset[str]] = {
+    ("imagePullPolicy",): frozenset({"Always", "Never", "IfNotPresent"}),
+    ("protocol",): frozenset({"TCP", "UDP", "SCTP"}),
+    ("dnsPolicy",): frozenset({"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"}),
+    ("terminationMessagePolicy",): frozenset({"File", "FallbackToLogsOnError"}),
+    ("whenUnsatisfiable",): frozenset({"DoNotSchedule", "ScheduleAnyway"}),
+    ("pathType",): frozenset({"Exact", "Prefix", "ImplementationSpecific"}),
+    ("externalTrafficPolicy",): frozenset({"Cluster", "Local"}),
+    ("internalTrafficPolicy",): frozenset({"Cluster", "Local"}),
+    ("concurrencyPolicy",): frozenset({"Allow", "Forbid", "Replace"}),
+    ("podManagementPolicy",): frozenset({"OrderedReady", "Parallel"}),
+    ("policyTypes",): frozenset({"Ingress", "Egress"}),
+    ("httpGet", "scheme"): frozenset({"HTTP", "HTTPS"}),
+    ("seccompProfile", "type"): frozenset({"Unconfined", "RuntimeDefault", "Localhost"}),
+    ("strategy", "type"): frozenset({"Recreate", "RollingUpdate"}),
+    ("updateStrategy", "type"): frozenset({"RollingUpdate", "OnDelete"}),
+    # Empty: Equal, and every effect (pkg/apis/core/validation ValidateTolerations).
+    ("tolerations", "operator"): frozenset({"Exists", "Equal", ""}),
+    ("tolerations", "effect"): frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute", ""}),
+    # A pod's; a container's own (a sidecar's) is Always only; a Job's pods OnFailure or Never
+    # (pkg/apis/batch/validation).
+    ("spec", "restartPolicy"): frozenset({"Always", "OnFailure", "Never"}),
+    ("initContainers", "restartPolicy"): frozenset({"Always"}),
+}
+_JOB_RESTART = frozenset({"OnFailure", "Never"})
+_ENUM_KINDS = frozenset({*_POD_SPEC_PATHS, "Service", "Ingress", "NetworkPolicy"})
+
+
+def enum_values(document: dict[str, Any]) -> str | None:
+    """The first enumerated field whose value is not one the API takes (`_ENUMS`).
+
+    Of workloads, Services, Ingresses and NetworkPolicies (a CustomResourceDefinition's schema
+    has such keys with other meanings).
+    """
+    if document.get("kind") not in _ENUM_KINDS:
+        return None
+    job = document.get("kind") in ("Job", "CronJob")
+
+    def walk(value: Any, keys: tuple[str, ...]) -> str | None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found = walk(item, (*keys, str(key)))
+                if found:
+                    return found
+            return None
+        if isinstance(value, list):
+            for item in value:
+                found = walk(item, keys)
+                if found:
+                    return found
+            return None
+        allowed = _ENUMS.get(keys[-2:]) or _ENUMS.get(keys[-1:]) if keys else None
+        if keys[-2:] == ("spec", "restartPolicy") and job:
+            allowed = _JOB_RESTART
+        if allowed is not None and isinstance(value, str) and value not in allowed:
+            return f"{'.'.join(keys)}: {value!r} is none of {', '.join(v or repr(v) for v in sorted(allowed))}"
+        return None
+
+    if document.get("kind") == "Service":
+        kind = ((document.get("spec") or {}).get("type")) or "ClusterIP"
+        if kind not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+            return f"spec.type: {kind!r} is none of ClusterIP, ExternalName, LoadBalancer, NodePort"
+    return walk({k: v for k, v in document.items() if k != "metadata"}, ())
 
 
 def value_rules(document: dict[str, Any]) -> str | None:

@@ -311,6 +311,14 @@ def broken_pod(change: str) -> dict[str, Any]:
         container["readinessProbe"]["httpGet"]["port"] = "HTTP"
     elif change == "quantity":
         container["resources"] = {"requests": {"memory": "64MI"}}
+    elif change == "pull policy":
+        container["imagePullPolicy"] = "Sometimes"
+    elif change == "protocol":
+        container["ports"][0]["protocol"] = "tcp"
+    elif change == "toleration":
+        pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "In", "effect": "NoSchedule"}]
+    elif change == "sidecar restart":
+        pod["initContainers"] = [{"name": "s", "image": "example.org/s:1", "restartPolicy": "OnFailure"}]
     elif change == "request above limit":
         container["resources"] = {"requests": {"cpu": "250", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
     else:
@@ -330,6 +338,13 @@ def broken_pod(change: str) -> dict[str, Any]:
         ("port name", "containers: c port 'HTTP': not a port name"),
         ("quantity", "containers: c requests.memory: '64MI' is not a quantity"),
         ("request above limit", "containers: c requests.cpu '250' is above its limit '2'"),
+        (
+            "pull policy",
+            "spec.template.spec.containers.imagePullPolicy: 'Sometimes' is none of Always, IfNotPresent, Never",
+        ),
+        ("protocol", "spec.template.spec.containers.ports.protocol: 'tcp' is none of SCTP, TCP, UDP"),
+        ("toleration", "spec.template.spec.tolerations.operator: 'In' is none of '', Equal, Exists"),
+        ("sidecar restart", "spec.template.spec.initContainers.restartPolicy: 'OnFailure' is none of Always"),
     ],
 )
 def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
@@ -368,6 +383,28 @@ def test_services_policies_and_ingresses_name_ports_and_paths_as_the_api_server_
         f"spec.ports targetPort 'http-and-more-than-15': {rule}",
         f"spec.ingress port 'METRICS': {rule}",
         "spec.rules path 'api': not an absolute path",
+    ]
+
+
+def test_a_jobs_pods_restart_on_failure_or_never_and_a_service_has_a_known_type() -> None:
+    job: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i:1"}]}}},
+    }
+    service: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    assert validate_objects([job, service], "v1.34.0", "fine") == []
+    job["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    service["spec"]["type"] = "Cluster"
+    assert [p.message for p in validate_objects([job, service], "v1.34.0", "broken")] == [
+        "spec.template.spec.restartPolicy: 'Always' is none of Never, OnFailure",
+        "spec.type: 'Cluster' is none of ClusterIP, ExternalName, LoadBalancer, NodePort",
     ]
 
 
