@@ -194,6 +194,38 @@ def rendered_release(plan: Plan, release: str, where: str = "") -> Any:
     return render_release(record, apis, where or release)
 
 
+def unordered_namespaced(plan: Plan) -> list[tuple[str, str, str]]:
+    """(type, name, namespace) of each Kubernetes object that does not wait for its Namespace.
+
+    An object sent before the Namespace it lives in exists is refused ("namespaces ... not
+    found"), so a first `pulumi up` fails; Pulumi orders resources by their dependencies only
+    (a parent's dependencies do not order its children). Only Namespaces the stack itself makes
+    on the same cluster (provider) count; the chain may be indirect.
+    """
+    by_urn = {r["urn"]: r for r in plan.resources}
+    namespaces = {
+        (r["provider"], r["inputs"]["metadata"]["name"]): r["urn"] for r in plan.by_type("kubernetes:core/v1:Namespace")
+    }
+    found = []
+    for resource in plan.resources:
+        if not (resource["custom"] and resource["type"].startswith("kubernetes:")):
+            continue
+        namespace = ((resource["inputs"] or {}).get("metadata") or {}).get("namespace")
+        wanted = namespaces.get((resource["provider"], namespace))
+        if wanted is None:
+            continue
+        seen: set[str] = set()
+        todo = list(resource["depends_on"])
+        while todo and wanted not in seen:
+            urn = todo.pop()
+            if urn not in seen:
+                seen.add(urn)
+                todo += by_urn.get(urn, {}).get("depends_on", [])
+        if wanted not in seen:
+            found.append((str(resource["type"]), str(resource["inputs"]["metadata"].get("name")), str(namespace)))
+    return found
+
+
 def named(plan: Plan, token: str, name: str) -> dict[str, Any]:
     """The one resource of type `token` whose Kubernetes object is called `name`."""
     (found,) = [r for r in plan.by_type(token) if r["inputs"]["metadata"]["name"] == name]

@@ -16,7 +16,7 @@ import string
 from typing import Any
 
 import pytest
-from conftest import named
+from conftest import named, unordered_namespaced
 from conftest import revealed_plan as plan_of
 
 from components.addons import mlflow
@@ -493,6 +493,8 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     a misspelt or unknown field is refused (Kubernetes' OpenAPI schemas, kubernetes-validate)."""
     plan = plan_of(stack)
     served = charts_crds(stack, {"cloudnative-pg", "cert-manager"})
+    # And each waits for its Namespace (conftest.unordered_namespaced).
+    assert unordered_namespaced(plan) == []
     groups = own_objects(plan)
     kinds = {o["kind"] for group in groups for o in group.objects}
     assert {"Deployment", "RoleBinding", "NetworkPolicy", "Cluster", "WorkflowTemplate"} <= kinds

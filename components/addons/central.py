@@ -72,7 +72,7 @@ from .logs import (
     loki_values,
 )
 from .objectstore import ObjectStore, object_store
-from .observability import NAMESPACE, REMOTE_WRITE_PATH, Endpoints, collector_objects
+from .observability import NAMESPACE, REMOTE_WRITE_PATH, Endpoints, collector_objects, monitoring_namespace
 from .pushca import authority, ca_configmap
 
 #: The annotation EKS reads a service account's IAM role from (EKS user guide, IRSA).
@@ -615,11 +615,14 @@ class CentralObservability(pulumi.ComponentResource):
             )
         )
         config = pulumi.Output.secret(config)
+        # The Secrets the stack's release reads live in `monitoring`: made after it.
+        monitoring = monitoring_namespace(self, context)
+        after_namespace = pulumi.ResourceOptions(parent=self, provider=context.provider, depends_on=[monitoring])
         alertmanager_secret = k8s.core.v1.Secret(
             f"{cluster_name}-alertmanager-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=ALERTMANAGER_SECRET, namespace=NAMESPACE, labels=labels),
             string_data={"alertmanager.yaml": config},
-            opts=on_cluster,
+            opts=after_namespace,
         )
         admin = random.RandomPassword(f"{cluster_name}-grafana-admin", length=32, special=False, opts=on_cluster)
         #: Grafana's break-glass admin password (secret): what Vault write-back stores.
@@ -635,7 +638,7 @@ class CentralObservability(pulumi.ComponentResource):
             oauth_secret = GRAFANA_OAUTH_SECRET
             secrets_first.append(runtime_secret(
                 f"{cluster_name}-grafana-oauth", context, name=oauth_secret, namespace=NAMESPACE, data=oauth_ref,
-                parent=self,
+                parent=self, depends_on=[monitoring],
             ))  # fmt: skip
         else:
             generated["oauth-client-secret"] = secrets.secret(central.login.client_secret)
@@ -643,7 +646,7 @@ class CentralObservability(pulumi.ComponentResource):
             f"{cluster_name}-grafana-secrets",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_SECRET, namespace=NAMESPACE, labels=labels),
             string_data=generated,
-            opts=on_cluster,
+            opts=after_namespace,
         )
         metrics_store = object_store(
             "metrics", context, self, [(NAMESPACE, PROMETHEUS_SERVICE_ACCOUNT), (NAMESPACE, thanos.SERVICE_ACCOUNT)]
@@ -655,6 +658,7 @@ class CentralObservability(pulumi.ComponentResource):
             IN_CLUSTER,
             stack_values=central_stack_values(observability, acme.issuer, metrics_store.role_arn, oauth_secret),
             depends_on=[alertmanager_secret, grafana_secret, *secrets_first, ingress],
+            namespace=monitoring,
         )
         thanos_needs = self._thanos(cluster_name, context, observability, metrics_store)
         stack = self.collector["stack"]

@@ -312,6 +312,22 @@ def service_monitor(
     }
 
 
+def monitoring_namespace(component: pulumi.ComponentResource, context: AddonContext) -> Any:
+    """The `monitoring` Namespace under `component`.
+
+    The central stack makes it first: the Secrets its release reads there must wait for it.
+    """
+    return addon_namespace(
+        f"{context.cluster_name}-monitoring",
+        NAMESPACE,
+        labels=context.labels,
+        enforce="baseline",
+        warn="restricted",
+        provider=context.provider,
+        parent=component,
+    )
+
+
 def collector_objects(
     component: pulumi.ComponentResource,
     context: AddonContext,
@@ -321,11 +337,13 @@ def collector_objects(
     stack_values: Mapping[str, Any] | None = None,
     depends_on: list[pulumi.Resource] | None = None,
     by_engine: bool = False,
+    namespace: Any = None,
 ) -> dict[str, pulumi.Resource]:
     """Create the collector's resources under `component` (shared by SiteObservability and CentralObservability).
 
     :param by_engine: deliver the collector's releases the cluster's way (`AddonContext.deliver`),
         which is the GitOps engine on a `delivery: gitops` cluster; otherwise always directly.
+    :param namespace: the `monitoring` Namespace when the caller made it (`monitoring_namespace`).
     """
     import pulumi_kubernetes as k8s
 
@@ -336,15 +354,7 @@ def collector_objects(
     # pragma: no mutate end
     cluster_name = context.cluster_name
     created: dict[str, pulumi.Resource] = {}
-    namespace = addon_namespace(
-        f"{cluster_name}-monitoring",
-        NAMESPACE,
-        labels=context.labels,
-        enforce="baseline",
-        warn="restricted",
-        provider=context.provider,
-        parent=component,
-    )
+    namespace = namespace or monitoring_namespace(component, context)
     node_agents = addon_namespace(
         f"{cluster_name}-node-agents",
         NODE_AGENTS_NAMESPACE,
