@@ -13,6 +13,7 @@ import copy
 import json
 import secrets
 import string
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -493,8 +494,12 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     a misspelt or unknown field is refused (Kubernetes' OpenAPI schemas, kubernetes-validate)."""
     plan = plan_of(stack)
     served = charts_crds(stack, {"cloudnative-pg", "cert-manager"})
-    # And each waits for its Namespace (conftest.unordered_namespaced).
+    # And each waits for its Namespace (conftest.unordered_namespaced), and sits under the
+    # component that made it (its URN names it; `pulumi stack` groups by it).
     assert unordered_namespaced(plan) == []
+    types = {r["urn"]: r["type"] for r in plan.resources}
+    top = [r["name"] for r in plan.resources if types.get(r["parent"] or "") in (None, "pulumi:pulumi:Stack")]
+    assert top == ["meridian-" + Path(stack).name.removesuffix(".yaml"), "testproj"]
     groups = own_objects(plan)
     kinds = {o["kind"] for group in groups for o in group.objects}
     assert {"Deployment", "RoleBinding", "NetworkPolicy", "Cluster", "WorkflowTemplate"} <= kinds
