@@ -454,6 +454,7 @@ def value_rules(document: dict[str, Any]) -> str | None:
     * A container's requests and limits are quantities (`_QUANTITY`), no request above its limit.
     * An Ingress path is absolute (pkg/apis/networking/validation validateHTTPIngressPath).
     * A Namespace's Pod Security labels name a level and a version.
+    * A binding binds a role of a kind it may, to subjects of a known kind.
     """
     named: list[tuple[str, Any]] = []
     spec = _pod_spec(document)
@@ -486,6 +487,23 @@ def value_rules(document: dict[str, Any]) -> str | None:
     for where, port in named:
         if isinstance(port, str) and not _PORT_NAME.match(port):
             return f"{where} {port!r}: not a port name (1 to 15 of a-z, 0-9 and inner hyphens, a letter)"
+    if kind in ("RoleBinding", "ClusterRoleBinding"):
+        # pkg/apis/rbac/validation: a ClusterRoleBinding binds a ClusterRole, a RoleBinding either;
+        # subjects are ServiceAccounts (with their namespace), Users or Groups.
+        ref = document.get("roleRef") or {}
+        kinds = ("ClusterRole",) if kind == "ClusterRoleBinding" else ("Role", "ClusterRole")
+        if ref.get("apiGroup") != "rbac.authorization.k8s.io" or ref.get("kind") not in kinds:
+            wanted = " or ".join(kinds)
+            return f"roleRef: {ref.get('apiGroup')}/{ref.get('kind')} is not rbac.authorization.k8s.io/{wanted}"
+        for subject in document.get("subjects") or []:
+            if subject.get("kind") not in ("ServiceAccount", "User", "Group"):
+                return f"subjects: kind {subject.get('kind')!r} is none of Group, ServiceAccount, User"
+            if (
+                subject.get("kind") == "ServiceAccount"
+                and kind == "ClusterRoleBinding"
+                and not subject.get("namespace")
+            ):
+                return f"subjects: ServiceAccount {subject.get('name')!r} without its namespace"
     if kind == "Namespace":
         # Pod Security Admission refuses a namespace whose level labels it cannot parse
         # (k8s.io/pod-security-admission api/helpers.go ParseLevel, ParseVersion).

@@ -164,7 +164,12 @@ def test_the_registration_holds_the_engines_own_token_on_each_cluster(tmp_path: 
         assert account["inputs"]["metadata"] | {"labels": {}} == {
             "name": "meridian-gitops", "namespace": "kube-system", "labels": {}
         }  # fmt: skip
-        assert binding["inputs"]["roleRef"]["name"] == "cluster-admin"
+        assert binding["inputs"]["metadata"]["name"] == "meridian-gitops"
+        assert binding["inputs"]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        }
         assert binding["inputs"]["subjects"] == [
             {"kind": "ServiceAccount", "name": "meridian-gitops", "namespace": "kube-system"}
         ]

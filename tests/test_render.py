@@ -408,6 +408,30 @@ def test_a_jobs_pods_restart_on_failure_or_never_and_a_service_has_a_known_type(
     ]
 
 
+def test_bindings_bind_a_role_of_a_kind_they_may_to_known_subjects() -> None:
+    account = {"kind": "ServiceAccount", "name": "a", "namespace": "n"}
+    binding: dict[str, Any] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "b"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [account],
+    }
+    assert validate_objects([binding], "v1.34.0", "fine") == []
+    for change, words in (
+        ({"roleRef": {**binding["roleRef"], "kind": "Role"}}, "is not rbac.authorization.k8s.io/ClusterRole"),
+        ({"roleRef": {**binding["roleRef"], "kind": "clusterrole"}}, "is not rbac.authorization.k8s.io/ClusterRole"),
+        ({"roleRef": {**binding["roleRef"], "apiGroup": "rbac"}}, "rbac/ClusterRole is not"),
+        ({"subjects": [{**account, "kind": "Serviceaccount"}]}, "kind 'Serviceaccount' is none of"),
+        ({"subjects": [{"kind": "ServiceAccount", "name": "a"}]}, "ServiceAccount 'a' without its namespace"),
+    ):
+        (problem,) = validate_objects([{**binding, **change}], "v1.34.0", "broken")
+        assert words in problem.message
+    # A RoleBinding may bind a ClusterRole (within its namespace).
+    role_binding = {**binding, "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "n"}}
+    assert validate_objects([role_binding], "v1.34.0", "fine") == []
+
+
 def test_a_namespaces_pod_security_labels_name_a_level_and_a_version() -> None:
     namespace: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}
     labels = namespace["metadata"]["labels"] = {
