@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 from conftest import load_platform, local_server
-from helm_values import unknown_keys
+from helm_values import resource_problems, unknown_keys
 from test_vault import JWT_KEY, OTHER_KEY, Bao, _ca_pem, _dev_server, _token_review
 
 from components.addons import ADDONS
@@ -345,6 +345,11 @@ def test_the_operators_values_are_the_charts_own_keys_and_pass_its_schema(
     found = unknown_keys(values, upstream)
     assert {key.rsplit(".", 1)[0] for key in found} <= open_mappings, found
     jsonschema.Draft202012Validator(schema).validate(values)
+    # Sizes the API server takes (the mirror holds no packaged chart to render and validate).
+    assert resource_problems(values) == []
+    assert resource_problems({"webhook": {"resources": {"requests": {"memory": "64mi"}}}}) == [
+        "webhook.resources.requests.memory: '64mi' is not a quantity"
+    ]
     broken = {**values, "replicaCount": "two", "webhook": {**values["webhook"], "replicaCount": "two"}}
     errors = sorted(error.json_path for error in jsonschema.Draft202012Validator(schema).iter_errors(broken))
     assert errors == ["$.replicaCount", "$.webhook.replicaCount"]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PlanCache
-from helm_values import chart_version
+from conftest import PlanCache, revealed_plan
+from helm_values import chart_version, resource_problems
 
 from components.charts import chart_lock, locked
 from scripts import render as render_module
@@ -725,3 +725,12 @@ def test_locked_crds_are_looked_up_by_group_and_kind_as_a_full_read_finds_them()
         ("fleet.cattle.io/v1alpha1", "Deployment"),
     ]:
         assert locked_crd(key) is None, key
+
+
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_every_releases_sizes_are_quantities_the_api_server_takes(stack: str) -> None:
+    """Also of the charts the mirror cannot render (external-secrets): their values' `resources`."""
+    plan = revealed_plan(stack)
+    assert [
+        (r.resource, resource_problems(r.values)) for r in releases(plan, plan) if resource_problems(r.values)
+    ] == []

@@ -12,13 +12,16 @@ import copy
 import json
 from typing import Any
 
+import pytest
 import yaml
 from conftest import named
 from conftest import revealed_plan as plan_of
+from helm_values import unknown_keys
 
 from components.addons import workflows
 from scripts.harness import Plan, offline_vault_field
 from scripts.render import releases, render_release
+from scripts.upstream import chart_dir
 from scripts.validate import builtin_api_versions, validate_objects
 
 OPENSTACK = "tests/specs/mlops.happy.yaml"
@@ -252,3 +255,17 @@ def test_templates_validate_against_the_full_crds_and_a_broken_one_does_not() ->
     broken["spec"]["templates"][0]["activeDeadlineSeconds"] = [1]
     (problem,) = validate_objects([broken], "v1.33.0", "eo4eu")
     assert problem.kind == "argoproj.io/v1alpha1/WorkflowTemplate" and "activeDeadlineSeconds" in problem.message
+
+
+@pytest.mark.parametrize("chart", ["argo-workflows", "cloudnative-pg"])
+def test_the_mlops_charts_take_every_value_and_render_objects_that_validate(chart: str) -> None:
+    """Helm ignores a values key the chart does not read (tests/helm_values.py), and the API
+    server refuses what the schemas let through (scripts/validate.py): both checked on what the
+    chart makes of Meridian's values."""
+    plan = plan_of(OPENSTACK)
+    (record,) = [r for r in releases(plan, plan) if r.chart == chart]
+    assert unknown_keys(record.values, chart_dir(chart) / "values.yaml") == []
+    rendered = render_release(record, builtin_api_versions(record.kube_version), OPENSTACK)
+    crds = [o for o in rendered.objects if o["kind"] == "CustomResourceDefinition"]
+    problems = validate_objects(rendered.objects, record.kube_version, record.resource, crds=crds)
+    assert [str(p) for p in problems] == []
