@@ -218,7 +218,8 @@ def operator_values(observed: bool, labels: Mapping[str, str]) -> dict[str, Any]
         "crds": {"create": True},
         "monitoring": {
             "podMonitorEnabled": observed,
-            "podMonitorAdditionalLabels": {**labels, **SCRAPE_LABEL} if observed else {},
+            # Read only with the PodMonitor enabled.
+            "podMonitorAdditionalLabels": {**labels, **SCRAPE_LABEL},
         },
         "resources": container_resources("100m", "200Mi", "512Mi"),
     }
