@@ -31,6 +31,7 @@ from components.addons.external_secrets import (
     auth_config_args,
     external_secrets_values,
     runtime_key,
+    store_document,
 )
 from components.reachability import api_allow_list
 from components.spec import SpecError, parse_platform
@@ -119,6 +120,8 @@ def test_the_role_admits_one_account_that_exists_and_may_ask_for_reviews(
     for cluster in BUILT:
         role = plan.one(ROLE, f"{cluster}-vault-role")["inputs"]
         account = plan.one("kubernetes:core/v1:ServiceAccount", f"{cluster}-vault-reader")["inputs"]
+        # No pod runs as the reader: ESO requests its tokens (TokenRequest) for Vault.
+        assert account["automountServiceAccountToken"] is False
         assert role["backend"] == f"kubernetes-eo4eu-{cluster}"
         assert role["boundServiceAccountNames"] == [account["metadata"]["name"]]
         assert role["boundServiceAccountNamespaces"] == [account["metadata"]["namespace"]]
@@ -319,6 +322,20 @@ def test_the_store_and_the_external_secret_validate_against_the_mirrors_crds(
         ("external-secrets.io/v1/ExternalSecret", "meridian-grafana-oauth"),
     ]
     assert "v3" in problems[0].message and "key" in problems[1].message
+
+
+def test_a_private_ca_reaches_the_store_as_the_crd_takes_it() -> None:
+    """`caBundle`: base64 of the PEM (external-secrets.io_clustersecretstores.yaml, format byte)."""
+    platform = load_platform(EO4EU)
+    platform["vault"]["in_cluster"]["ca_bundle"] = _ca_pem()
+    spec = parse_platform(platform, str(EO4EU))
+    store = store_document(spec, "core", {}, "kubernetes-eo4eu-core")
+    assert base64.b64decode(store["spec"]["provider"]["vault"]["caBundle"]).decode() == _ca_pem()
+    assert validate_objects([store], "v1.34.0", "ca") == []
+    broken = copy.deepcopy(store)
+    broken["spec"]["provider"]["vault"]["cabundle"] = broken["spec"]["provider"]["vault"].pop("caBundle")
+    (problem,) = validate_objects([broken], "v1.34.0", "broken")
+    assert "cabundle" in problem.message
 
 
 # -- the operator's chart --------------------------------------------------------------------------------
