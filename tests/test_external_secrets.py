@@ -177,6 +177,18 @@ def test_the_store_logs_in_on_the_clusters_mount_once_everything_it_needs_exists
         assert token_binding["inputs"]["subjects"] == [
             {"kind": "ServiceAccount", "name": "external-secrets", "namespace": "external-secrets"}
         ]
+        # The binding names that Role, both in the reader's namespace, both under the add-on.
+        for resource in (token_role, token_binding):
+            metadata = resource["inputs"]["metadata"]
+            assert (metadata["name"], metadata["namespace"]) == ("meridian-vault-reader-token", "external-secrets")
+            assert (
+                plan.one("meridian:addons:ExternalSecrets", f"{cluster}-external-secrets")["urn"] == resource["parent"]
+            )
+        assert token_binding["inputs"]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "meridian-vault-reader-token",
+        }
         assert token_binding["urn"] in store["depends_on"]
         # `pulumi up` waits for ESO's login with it (Ready), so a refused login fails the update.
         assert store["inputs"]["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
