@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,15 @@ def test_a_draw_is_a_reproducible_sample_without_replacement() -> None:
     assert drawn != mutation.draw(names, 150, "2026-12-03/mlops")
     # Fewer mutants than the size: all of them.
     assert mutation.draw(names[:3], 150, "s") == sorted(names[:3])
+    # A change elsewhere in the area (mutants gone, new ones) leaves the rest of the draw as it was.
+    changed = [name for name in names if name not in drawn[:2]] + ["m.x_g__mutmut_1", "m.x_g__mutmut_2"]
+    redrawn = mutation.draw(changed, 150, "2026-12-02/mlops")
+    assert len(set(redrawn) & set(drawn)) >= 146
+    # Every mutant is as likely to be drawn: over 2,000 seeds, each of 20 lands in a draw of 5
+    # about a quarter of the time (500, standard deviation 19).
+    few = names[:20]
+    counts = Counter(name for seed in range(2000) for name in mutation.draw(few, 5, str(seed)))
+    assert all(400 < counts[name] < 600 for name in few)
 
 
 def test_the_interval_is_wilsons() -> None:
