@@ -123,7 +123,8 @@ def resolve_references(model: BaseModel) -> list[tuple[tuple[str | int, ...], st
     found = list(references(model))
     session = None
     settings = getattr(model, "vault", None)
-    if any(ref.startswith("vault:") for _, ref in found) or getattr(settings, "provider_needed", False):
+    # A Vault session when a reference reads Vault, or the stack's own Vault resources need the provider.
+    if any(ref.startswith("vault:") for _, ref in found) or (settings is not None and settings.provider_needed):
         from .vault import VaultSession
 
         session = VaultSession(settings)

@@ -36,7 +36,7 @@ from components.addons.external_secrets import (
 from components.reachability import api_allow_list
 from components.spec import SpecError, parse_platform
 from components.spec.vault import VaultInClusterSpec
-from scripts.harness import STACKS, Plan, offline_vault_field
+from scripts.harness import REPO, STACKS, Plan, evaluate, offline_vault_field
 from scripts.upstream import chart_reference
 from scripts.validate import validate_objects
 
@@ -48,6 +48,7 @@ STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
 EXTERNAL_SECRET = "kubernetes:external-secrets.io/v1:ExternalSecret"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 EO4EU = STACKS / "Pulumi.eo4eu.yaml"
+MLOPS = REPO / "tests" / "specs" / "mlops.happy.yaml"
 BUILT = ("core", "burst")
 #: The uid the stand-in TokenReview gives the reader; Vault compares it with the token's claim.
 READER_UID = "d3c0b2a1-0000-4000-8000-000000000001"
@@ -80,7 +81,6 @@ def _kubeconfig(plan: Plan, cluster: str) -> dict[str, Any]:
 def test_every_cluster_gets_a_mount_of_its_own_configured_with_its_api_and_ca(
     bundled_plan: Callable[[str], Plan],
 ) -> None:
-    from scripts.harness import evaluate
 
     plan = evaluate(EO4EU, reveal_secrets=True)
     (provider,) = plan.by_type("pulumi:providers:vault")
@@ -265,7 +265,6 @@ def test_runtime_secrets_go_only_where_the_store_serves() -> None:
 
 
 def test_grafanas_client_secret_never_passes_through_the_stack(bundled_plan: Callable[[str], Plan]) -> None:
-    from scripts.harness import evaluate
 
     plan = evaluate(EO4EU, reveal_secrets=True)
     ref = load_platform(EO4EU)["observability"]["central"]["login"]["client_secret"]
@@ -428,10 +427,17 @@ def test_the_api_address_and_ca_come_from_the_current_context() -> None:
         "contexts": [{"name": "admin", "context": {"cluster": "core", "user": "admin"}}],
     }
     assert api_endpoint(yaml.safe_dump(config)) == ("https://203.0.113.5:6443", ca)
+    # No current context (or one naming no cluster of the file): the file's first cluster.
+    assert api_endpoint(yaml.safe_dump({**config, "current-context": None})) == ("https://192.0.2.1:6443", "x")
+    assert api_endpoint(yaml.safe_dump({**config, "current-context": "gone"})) == ("https://192.0.2.1:6443", "x")
     del config["clusters"][1]["cluster"]["certificate-authority-data"]
     config["clusters"][1]["cluster"]["certificate-authority"] = "/etc/kubernetes/ca.crt"
-    with pytest.raises(ValueError, match="names no CA certificate"):
+    with pytest.raises(ValueError) as caught:
         api_endpoint(yaml.safe_dump(config))
+    assert str(caught.value) == (
+        "the cluster's kubeconfig names no CA certificate (certificate-authority-data): Vault cannot verify "
+        "its API; give the kubeconfig the CA's data"
+    )
 
 
 # -- the spec --------------------------------------------------------------------------------------------
@@ -596,3 +602,21 @@ def test_a_clusters_store_logs_in_on_its_mount_and_reads_only_the_projects_paths
             hvac.Client(url=server.address).auth.kubernetes.login(
                 role=role["roleName"], jwt=other_token, mount_point=mount
             )
+
+
+def test_without_the_clusters_vault_reader_the_stack_writes_the_secret_itself() -> None:
+    """`runtime_secret`'s other way (no `vault.in_cluster`): an Opaque Secret with the same keys, its
+    values resolved at `pulumi up` and kept secret in the state (tests/specs/mlops.happy.yaml)."""
+    plan = evaluate(MLOPS, reveal_secrets=True)
+    assert plan.by_type(EXTERNAL_SECRET) == []
+    secret = plan.one("kubernetes:core/v1:Secret", "hub-mlflow-object-store")
+    assert secret["inputs"]["type"] == "Opaque"
+    metadata = secret["inputs"]["metadata"]
+    assert (metadata["name"], metadata["namespace"]) == ("mlflow-object-store", "mlflow")
+    assert metadata["labels"].items() >= {"managed-by": "meridian", "project": "testproj", "cluster": "hub"}.items()
+    assert "stringData" in secret["secret_paths"]
+    assert plan.revealed[secret["urn"]]["stringData"] == {
+        "AWS_ACCESS_KEY_ID": offline_vault_field("kv", "testproj/object-storage", "access_key_id"),
+        "AWS_SECRET_ACCESS_KEY": offline_vault_field("kv", "testproj/object-storage", "secret_access_key"),
+    }
+    assert plan.one("meridian:addons:Mlflow", "hub-mlflow")["urn"] == secret["parent"]

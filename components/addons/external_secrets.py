@@ -109,7 +109,7 @@ def api_endpoint(kubeconfig: str) -> tuple[str, str]:
     config = yaml.safe_load(kubeconfig) or {}
     contexts = {item["name"]: item["context"] for item in config.get("contexts") or []}
     clusters = {item["name"]: item["cluster"] for item in config.get("clusters") or []}
-    current = contexts.get(config.get("current-context", ""), {}).get("cluster")
+    current = contexts.get(config.get("current-context"), {}).get("cluster")
     cluster = clusters.get(current) if current in clusters else next(iter(clusters.values()), None)
     if cluster is None or "certificate-authority-data" not in cluster:
         raise ValueError(
