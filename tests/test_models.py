@@ -245,8 +245,33 @@ def test_the_adapter_may_read_what_it_maps_series_to_and_check_its_callers() -> 
             "kube-system",
         ),
     }
+    # The HPA controller reads every custom metric (bound to it in the test above).
+    metrics_reader = named(
+        plan, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "meridian:custom-metrics-reader"
+    )
+    assert metrics_reader["inputs"]["rules"] == [
+        {"apiGroups": ["custom.metrics.k8s.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]}
+    ]
+    # It calls the API server as its account (delegated authentication, the objects it maps to).
+    account = named(plan, "kubernetes:core/v1:ServiceAccount", "prometheus-adapter")["inputs"]
+    assert account["automountServiceAccountToken"] is True
     # Ready and alive as the generic API server says (k8s.io/apiserver healthz), on its TLS port.
     (adapter,) = pod_of(plan, "prometheus-adapter")["containers"]
+    assert adapter["args"] == [
+        "--tls-cert-file=/var/run/serving-cert/tls.crt",
+        "--tls-private-key-file=/var/run/serving-cert/tls.key",
+        "--config=/etc/adapter/config.yaml",
+        "--metrics-relist-interval=1m",
+        "--metrics-max-age=5m",
+        "--prometheus-url=http://central-prometheus.monitoring.svc:9090/",
+        "--secure-port=6443",
+    ]
+    # Its certificate and configuration mounted where the arguments say, read-only; a scratch /tmp.
+    assert adapter["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "serving-cert", "mountPath": "/var/run/serving-cert", "readOnly": True},
+        {"name": "config", "mountPath": "/etc/adapter", "readOnly": True},
+    ]
     assert adapter["ports"] == [{"name": "https", "containerPort": 6443}]
     assert adapter["readinessProbe"] == {
         "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
