@@ -373,8 +373,15 @@ def test_the_operators_values_are_the_charts_own_keys_and_pass_its_schema(
     found = unknown_keys(values, upstream)
     assert {key.rsplit(".", 1)[0] for key in found} <= open_mappings, found
     jsonschema.Draft202012Validator(schema).validate(values)
-    # Sizes the API server takes (the mirror holds no packaged chart to render and validate).
+    # Sizes the API server takes (the mirror holds no packaged chart to render and validate): the
+    # controller's, the webhook's and the certificate controller's, small (a few hundred objects).
     assert resource_problems(values) == []
+    sizes = [values["resources"], values["webhook"]["resources"], values["certController"]["resources"]]
+    assert sizes == [
+        {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+    ]
     assert resource_problems({"webhook": {"resources": {"requests": {"memory": "64mi"}}}}) == [
         "webhook.resources.requests.memory: '64mi' is not a quantity"
     ]

@@ -184,6 +184,10 @@ def test_scaling_on_requests_reads_the_logins_rate_from_the_central_prometheus_t
     service = plan.one("kubernetes:apiregistration.k8s.io/v1:APIService")["inputs"]
     assert service["metadata"]["name"] == "v1beta2.custom.metrics.k8s.io"
     assert service["spec"]["service"] == {"name": "prometheus-adapter", "namespace": "custom-metrics", "port": 443}
+    # That port of the adapter's Service, to the container's TLS port.
+    adapter_service = named(plan, "kubernetes:core/v1:Service", "prometheus-adapter")["inputs"]
+    assert adapter_service["metadata"]["namespace"] == "custom-metrics"
+    assert adapter_service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https"}]
     # The API server verifies the adapter: the CA of its certificate, injected by cert-manager.
     assert "insecureSkipTLSVerify" not in service["spec"]
     # The adapter's own CA, which outlives the serving certificate's renewals.

@@ -346,7 +346,9 @@ class ExternalSecrets(pulumi.ComponentResource):
         from ..vaultside import vault_project
 
         spec, cluster = context.spec, context.cluster_name
+        # pragma: no mutate start - narrows a type for mypy; the add-on applies only with in_cluster
         assert spec is not None and spec.vault is not None and spec.vault.in_cluster is not None
+        # pragma: no mutate end
         project = vault_project(context.project)
         on_vault = pulumi.ResourceOptions(parent=self, provider=project.provider)
         mount = vault.AuthBackend(
