@@ -415,6 +415,11 @@ def sample(areas: list[str], size: int, seed: str) -> None:
         work = refresh(area)
         names = generate(area, work)
         drawn = draw(names, size, f"{seed}/{area}")
+        # The sample this seed drew before, while all its mutants still exist: measured again as it was.
+        before = samples([area]).get(area) or {}
+        kept = [str(name) for name in before.get("mutants", [])]  # type: ignore[attr-defined]
+        if before.get("seed") == seed and len(kept) == len(drawn) and set(kept) <= set(names):
+            drawn = kept
         record = {"seed": seed, "population": len(names), "mutants": drawn}
         _sample_file(area).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         # As in `rerun`: a mutant killed before stays killed (a changed function's results were

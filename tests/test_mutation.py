@@ -257,3 +257,19 @@ def test_a_sample_runs_its_drawn_mutants_not_killed_before(tmp_path: Path, monke
     assert killed & set(record["mutants"]) and len(ran[0]) < 30
     with pytest.raises(SystemExit):
         mutation.main(["sample", "mlops", "--size", "0"])
+
+
+def test_the_same_seed_measures_the_same_sample_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f"m.x_f__mutmut_{n}" for n in range(1, 41)]
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(mutation, "refresh", lambda area: tmp_path / "copy")
+    monkeypatch.setattr(mutation, "generate", lambda area, work: names)
+    monkeypatch.setattr(mutation, "results", lambda areas: [])
+    monkeypatch.setattr(mutation, "_mutmut", lambda area, work, *chosen: ran.append(chosen))
+    recorded = sorted(names[:10])  # drawn some other way, say before the draw changed
+    write_sample(tmp_path, "mlops", recorded, 40)
+    mutation.main(["sample", "mlops", "--size", "10", "--seed", "s"])
+    assert ran == [tuple(recorded)]
+    # Another seed, or a recorded mutant gone: a new draw.
+    mutation.main(["sample", "mlops", "--size", "10", "--seed", "t"])
+    assert list(ran[-1]) == mutation.draw(names, 10, "t/mlops")
