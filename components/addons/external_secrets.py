@@ -199,7 +199,7 @@ def external_secrets_release(cluster_name: str) -> ChartRelease:
 
 
 def store_document(
-    spec: PlatformSpec, cluster: str, labels: Mapping[str, str], mount_path: pulumi.Input[str] | None = None
+    spec: PlatformSpec, cluster: str, labels: Mapping[str, str], mount_path: pulumi.Input[str]
 ) -> dict[str, Any]:
     """The ClusterSecretStore: Vault at `in_cluster.address`, logged in as the reader on the cluster's mount.
 
@@ -217,7 +217,8 @@ def store_document(
         "version": f"v{in_cluster.kv_version}",
         "auth": {
             "kubernetes": {
-                "mountPath": mount_path if mount_path is not None else auth_mount(spec, cluster),
+                # The cluster's auth mount (`auth_mount`), as the mount resource gives its path.
+                "mountPath": mount_path,
                 "role": ROLE,
                 "serviceAccountRef": {"name": READER, "namespace": NAMESPACE},
             }
