@@ -135,6 +135,9 @@ def test_pulumi_waits_for_the_database_before_the_schema_job_and_the_job_before_
     assert database["inputs"]["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     (job,) = plan.by_type("kubernetes:batch/v1:Job")
     assert database["urn"] in job["depends_on"]
+    # Its pod runs as MLflow's account and reads the server's Secret: both exist first.
+    assert named(plan, "kubernetes:core/v1:ServiceAccount", "mlflow")["urn"] in job["depends_on"]
+    assert named(plan, SECRET, "mlflow-server")["urn"] in job["depends_on"]
     server = named(plan, DEPLOYMENT, "mlflow")
     assert job["urn"] in server["depends_on"]
     # The operator (its release's CRDs and webhook) before the Cluster it admits: a component
@@ -511,6 +514,16 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
         site = {"hub": "os-a", "edge": "aws-b"}[group.cluster]
         project = {"managed-by": "meridian", "project": "testproj", "cost-centre": "CC-0001"}
         wanted = {**project, "data-classification": "internal", "site": site, "cluster": group.cluster}
+        # Meridian's Secrets have the API's built-in types (unset: Opaque); the API also takes any
+        # other type, a misspelt one silently (Kubernetes docs, "Secrets": types of Secret).
+        builtin = {
+            None,
+            "Opaque",
+            "kubernetes.io/basic-auth",
+            "kubernetes.io/tls",
+            "kubernetes.io/service-account-token",
+        }
+        assert {o.get("type") for o in group.objects if o["kind"] == "Secret"} <= builtin
         unlabelled = [
             (o["kind"], o["metadata"]["name"])
             for o in group.objects

@@ -350,7 +350,9 @@ class ArgoWorkflows(pulumi.ComponentResource):
         from .external_secrets import runtime_secret
 
         spec = context.spec
+        # pragma: no mutate start - narrows a type for mypy; the spec guarantees it
         assert spec is not None and spec.mlops is not None and spec.mlops.workflows is not None, "applies only so"
+        # pragma: no mutate end
         mlops, workflows = spec.mlops, spec.mlops.workflows
         labels, provider = context.labels, context.provider
 
@@ -440,7 +442,9 @@ class ArgoWorkflows(pulumi.ComponentResource):
             f"{name}-scientist-binding", binding, provider=provider, parent=self, depends_on=[role, scientist]
         )
         acme = context.cluster.addons.ingress.acme
+        # pragma: no mutate start - narrows a type for mypy; the spec guarantees it
         assert acme is not None, "the spec gives the MLOps cluster's ingress its ACME account"
+        # pragma: no mutate end
         self.release = argo_release(
             context.cluster_name,
             context.cluster,
