@@ -451,7 +451,8 @@ def value_rules(document: dict[str, Any]) -> str | None:
     * A named port is an IANA service name (`_PORT_NAME`): a container port's name, a probe's
       port, a Service's `targetPort`, a NetworkPolicy's port (pkg/apis/core/validation
       ValidatePortNumOrName; pkg/apis/networking/validation).
-    * A container's requests and limits are quantities (`_QUANTITY`), no request above its limit.
+    * A container's requests and limits are quantities (`_QUANTITY`), no request above its limit;
+      an emptyDir's size limit is one too.
     * An Ingress path is absolute (pkg/apis/networking/validation validateHTTPIngressPath).
     * A Namespace's Pod Security labels name a level and a version.
     * A binding binds a role of a kind it may, to subjects of a known kind.
@@ -476,6 +477,10 @@ def value_rules(document: dict[str, Any]) -> str | None:
         for resource, request in (resources.get("requests") or {}).items():
             if resource in limits and quantity_value(request) > quantity_value(limits[resource]):
                 return f"{where} requests.{resource} {request!r} is above its limit {limits[resource]!r}"
+    for volume in pod.get("volumes") or []:
+        size = (volume.get("emptyDir") or {}).get("sizeLimit")
+        if isinstance(size, str) and not _QUANTITY.match(size):
+            return f"volumes: {volume.get('name')} emptyDir.sizeLimit: {size!r} is not a quantity"
     body = document.get("spec") or {}
     kind = document.get("kind")
     if kind == "Service":

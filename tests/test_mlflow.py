@@ -537,6 +537,17 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     assert "roleRef" in problem.message
 
 
+def test_the_components_outputs() -> None:
+    plan = plan_of(OPENSTACK)
+    (component,) = plan.by_type("meridian:addons:Mlflow")
+    assert plan.component_outputs[component["urn"]] == {
+        "hostname": "mlflow.a.example.org",
+        "url": "http://mlflow.mlflow.svc.cluster.local:5000",
+        "bucket": "testproj-hub-mlflow",
+        "namespace": "mlflow",
+    }
+
+
 def test_the_mlops_containers_sizes() -> None:
     """What each MLOps container reserves (requests) and may reach (limits), one table.
 

@@ -319,6 +319,8 @@ def broken_pod(change: str) -> dict[str, Any]:
         pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "In", "effect": "NoSchedule"}]
     elif change == "sidecar restart":
         pod["initContainers"] = [{"name": "s", "image": "example.org/s:1", "restartPolicy": "OnFailure"}]
+    elif change == "size limit":
+        pod["volumes"][0]["emptyDir"] = {"sizeLimit": "20 GiB"}
     elif change == "request above limit":
         container["resources"] = {"requests": {"cpu": "250", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
     else:
@@ -338,6 +340,7 @@ def broken_pod(change: str) -> dict[str, Any]:
         ("port name", "containers: c port 'HTTP': not a port name"),
         ("quantity", "containers: c requests.memory: '64MI' is not a quantity"),
         ("request above limit", "containers: c requests.cpu '250' is above its limit '2'"),
+        ("size limit", "volumes: tmp emptyDir.sizeLimit: '20 GiB' is not a quantity"),
         (
             "pull policy",
             "spec.template.spec.containers.imagePullPolicy: 'Sometimes' is none of Always, IfNotPresent, Never",
