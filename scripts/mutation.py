@@ -389,16 +389,17 @@ def mutant_names(mutants: Path) -> list[str]:
     return sorted(names)
 
 
-def draw(names: list[str], size: int, seed: str) -> list[str]:
+def draw(names: list[str], size: int, seed: str, *, ranked: bool = False) -> list[str]:
     """`size` of `names` drawn at random without replacement (all when fewer), reproducibly from `seed`.
 
     Each name's rank is a hash of the seed and the name, and the `size` lowest are drawn (bottom-k
     sampling: a simple random sample while the hash behaves as a random function). Unlike drawing
     from the list by position, a draw then hardly moves when the area's code changes: a mutant
     added or removed elsewhere leaves every other mutant's rank as it was, so the same seed
-    measures the same mutants after a fix.
+    measures the same mutants after a fix. `ranked`: in rank order rather than by name.
     """
-    return sorted(sorted(names, key=lambda name: hashlib.sha256(f"{seed}/{name}".encode()).digest())[:size])
+    order = sorted(names, key=lambda name: hashlib.sha256(f"{seed}/{name}".encode()).digest())[:size]
+    return order if ranked else sorted(order)
 
 
 def sample(areas: list[str], size: int, seed: str) -> None:
@@ -415,11 +416,14 @@ def sample(areas: list[str], size: int, seed: str) -> None:
         work = refresh(area)
         names = generate(area, work)
         drawn = draw(names, size, f"{seed}/{area}")
-        # The sample this seed drew before, while all its mutants still exist: measured again as it was.
+        # The sample this seed drew before is measured again as it was; a drawn mutant gone since
+        # (its function changed) gives way to the next of this draw's order that is not drawn yet.
         before = samples([area]).get(area) or {}
-        kept = [str(name) for name in before.get("mutants", [])]  # type: ignore[attr-defined]
-        if before.get("seed") == seed and len(kept) == len(drawn) and set(kept) <= set(names):
-            drawn = kept
+        if before.get("seed") == seed and len(before.get("mutants", [])) == len(drawn):  # type: ignore[arg-type]
+            present = set(names)
+            kept = [str(name) for name in before["mutants"] if name in present]  # type: ignore[attr-defined]
+            order = draw(names, len(names), f"{seed}/{area}", ranked=True)
+            drawn = sorted(kept + [name for name in order if name not in kept][: len(drawn) - len(kept)])
         record = {"seed": seed, "population": len(names), "mutants": drawn}
         _sample_file(area).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         # As in `rerun`: a mutant killed before stays killed (a changed function's results were

@@ -270,6 +270,12 @@ def test_the_same_seed_measures_the_same_sample_again(tmp_path: Path, monkeypatc
     write_sample(tmp_path, "mlops", recorded, 40)
     mutation.main(["sample", "mlops", "--size", "10", "--seed", "s"])
     assert ran == [tuple(recorded)]
-    # Another seed, or a recorded mutant gone: a new draw.
+    # A recorded mutant gone: the rest kept, the next of the draw's order instead.
+    names.remove(recorded[3])
+    mutation.main(["sample", "mlops", "--size", "10", "--seed", "s"])
+    (added,) = set(ran[-1]) - set(recorded)
+    assert set(ran[-1]) - {added} == set(recorded) - {recorded[3]}
+    assert added == next(n for n in mutation.draw(names, 40, "s/mlops", ranked=True) if n not in recorded)
+    # Another seed: a new draw.
     mutation.main(["sample", "mlops", "--size", "10", "--seed", "t"])
     assert list(ran[-1]) == mutation.draw(names, 10, "t/mlops")
