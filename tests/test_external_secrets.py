@@ -133,6 +133,7 @@ def test_the_role_admits_one_account_that_exists_and_may_ask_for_reviews(
         binding = plan.one(
             "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", f"{cluster}-vault-reader-auth-delegator"
         )["inputs"]
+        assert binding["metadata"]["name"] == "meridian-vault-reader-auth-delegator"
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
@@ -339,9 +340,12 @@ def test_a_private_ca_reaches_the_store_as_the_crd_takes_it() -> None:
     """`caBundle`: base64 of the PEM (external-secrets.io_clustersecretstores.yaml, format byte)."""
     platform = load_platform(EO4EU)
     platform["vault"]["in_cluster"]["ca_bundle"] = _ca_pem()
+    # And a Vault namespace (Enterprise, OpenBao): ESO reads in it too (the provider's `namespace`).
+    platform["vault"]["namespace"] = "weather/eo4eu"
     spec = parse_platform(platform, str(EO4EU))
     store = store_document(spec, "core", {}, "kubernetes-eo4eu-core")
     assert base64.b64decode(store["spec"]["provider"]["vault"]["caBundle"]).decode() == _ca_pem()
+    assert store["spec"]["provider"]["vault"]["namespace"] == "weather/eo4eu"
     assert validate_objects([store], "v1.34.0", "ca") == []
     broken = copy.deepcopy(store)
     broken["spec"]["provider"]["vault"]["cabundle"] = broken["spec"]["provider"]["vault"].pop("caBundle")
