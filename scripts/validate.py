@@ -277,6 +277,11 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
             path = ".".join(str(p) for p in error.path) or "(top)"
             return f"{path}: {error.message}"
         return port_clash(document) or pod_references(document) or value_rules(document) or enum_values(document)
+    unknown = sorted(set(document.get("metadata") or {}) - _OBJECT_META)
+    if unknown:
+        # A CRD's schema leaves metadata to the API server, which drops what ObjectMeta lacks: a
+        # misspelt `namespace` puts the object in the provider's default namespace.
+        return f"metadata: {', '.join(unknown)}: not a field of ObjectMeta"
     try:
         body = {k: v for k, v in document.items() if k != "metadata"}
         _crd_validator(crd, key[0].rsplit("/", 1)[-1], partial).validate(body)
@@ -286,6 +291,12 @@ def _check(document: dict[str, Any], version: str, crds: dict[tuple[str, str], A
     return None
 
 
+#: ObjectMeta's fields (k8s.io/apimachinery pkg/apis/meta/v1 types.go), for custom resources.
+_OBJECT_META = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+    "managedFields",
+})  # fmt: skip
 #: Where each workload kind keeps its pod spec (components/workloads.py, shared with the policy pack).
 _POD_SPEC_PATHS = {kind: path for (_, kind), path in POD_SPEC_PATHS.items()}
 

@@ -506,6 +506,7 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
     groups = own_objects(plan)
     kinds = {o["kind"] for group in groups for o in group.objects}
     assert {"Deployment", "RoleBinding", "NetworkPolicy", "Cluster", "WorkflowTemplate"} <= kinds
+    all_routed: set[tuple[str, str]] = set()
     for group in groups:
         problems = validate_objects(group.objects, group.kube_version, group.cluster, crds=served)
         assert [str(p) for p in problems] == []
@@ -514,6 +515,20 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
         site = {"hub": "os-a", "edge": "aws-b"}[group.cluster]
         project = {"managed-by": "meridian", "project": "testproj", "cost-centre": "CC-0001"}
         wanted = {**project, "data-classification": "internal", "site": site, "cluster": group.cluster}
+        # Every Ingress of the logins sends to a Service the stack makes in its namespace (an
+        # unnamed one would get a generated name from the provider, and the Ingress would answer 503).
+        services = {
+            (o["metadata"].get("namespace"), o["metadata"].get("name")) for o in group.objects if o["kind"] == "Service"
+        }
+        routed = {
+            (o["metadata"].get("namespace"), path["backend"]["service"]["name"])
+            for o in group.objects
+            if o["kind"] == "Ingress" and o["metadata"].get("namespace") in ("mlflow", "models")
+            for rule in o["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+        assert routed <= services
+        all_routed |= routed
         # Meridian's Secrets have the API's built-in types (unset: Opaque); the API also takes any
         # other type, a misspelt one silently (Kubernetes docs, "Secrets": types of Secret).
         builtin = {
@@ -530,6 +545,7 @@ def test_every_object_the_mlops_stacks_create_validates(stack: str) -> None:
             if not (o["metadata"].get("labels") or {}).items() >= wanted.items()
         ]
         assert unlabelled == []
+    assert ("mlflow", "mlflow-login") in all_routed
     binding = next(o for group in groups for o in group.objects if o["kind"] == "RoleBinding")
     broken = copy.deepcopy(binding)
     broken["roleRef"]["KIND"] = broken["roleRef"].pop("kind")

@@ -435,6 +435,19 @@ def test_bindings_bind_a_role_of_a_kind_they_may_to_known_subjects() -> None:
     assert validate_objects([role_binding], "v1.34.0", "fine") == []
 
 
+def test_a_custom_resources_metadata_is_objectmetas() -> None:
+    monitor: dict[str, Any] = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "m", "namespace": "mlflow", "labels": {"a": "b"}},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "endpoints": [{"port": "http"}]},
+    }
+    assert validate_objects([monitor], "v1.34.0", "fine") == []
+    monitor["metadata"]["NAMESPACE"] = monitor["metadata"].pop("namespace")
+    (problem,) = validate_objects([monitor], "v1.34.0", "broken")
+    assert problem.message == "metadata: NAMESPACE: not a field of ObjectMeta"
+
+
 def test_a_namespaces_pod_security_labels_name_a_level_and_a_version() -> None:
     namespace: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}
     labels = namespace["metadata"]["labels"] = {

@@ -163,6 +163,8 @@ def test_on_eks_workflows_reach_their_bucket_through_a_role() -> None:
         "useSDKCreds": True,
     }
     role = plan.one("aws:iam/role:Role", "edge-workflows-role")
+    # Said in the account's IAM console, where an operator meets it without Meridian's names.
+    assert role["inputs"]["description"] == "workflows of cluster edge's Argo Workflows: its bucket only"
     trust = json.loads(role["inputs"]["assumeRolePolicy"])
     (subjects,) = [v for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items() if k.endswith(":sub")]
     assert subjects == [
