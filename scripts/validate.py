@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -456,6 +456,27 @@ def enum_values(document: dict[str, Any]) -> str | None:
     return walk({k: v for k, v in document.items() if k != "metadata"}, ())
 
 
+def resources_problem(resources: Mapping[str, Any]) -> str | None:
+    """What the API server refuses in a container's `resources` (also Helm values' `resources` blocks).
+
+    Requests or limits that are not quantities (`_QUANTITY`), or a request above its limit
+    (pkg/apis/core/validation ValidateResourceRequirements: "must be less than or equal to ... limit").
+    """
+    for bound in ("requests", "limits"):
+        for resource, quantity in (resources.get(bound) or {}).items():
+            if (
+                isinstance(quantity, bool)
+                or not isinstance(quantity, str | int | float)
+                or not _QUANTITY.match(str(quantity))
+            ):
+                return f"{bound}.{resource}: {quantity!r} is not a quantity"
+    limits = resources.get("limits") or {}
+    for resource, request in (resources.get("requests") or {}).items():
+        if resource in limits and quantity_value(request) > quantity_value(limits[resource]):
+            return f"requests.{resource} {request!r} is above its limit {limits[resource]!r}"
+    return None
+
+
 def value_rules(document: dict[str, Any]) -> str | None:
     """Values the schema types as plain strings and the API server parses (it refuses the object).
 
@@ -477,17 +498,9 @@ def value_rules(document: dict[str, Any]) -> str | None:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             for action in ("httpGet", "tcpSocket"):
                 named.append((f"{where} {probe}", ((container.get(probe) or {}).get(action) or {}).get("port")))
-        resources = container.get("resources") or {}
-        for bound in ("requests", "limits"):
-            for resource, quantity in (resources.get(bound) or {}).items():
-                if isinstance(quantity, str) and not _QUANTITY.match(quantity):
-                    return f"{where} {bound}.{resource}: {quantity!r} is not a quantity"
-        # A request above its limit (pkg/apis/core/validation ValidateResourceRequirements: "must
-        # be less than or equal to ... limit").
-        limits = resources.get("limits") or {}
-        for resource, request in (resources.get("requests") or {}).items():
-            if resource in limits and quantity_value(request) > quantity_value(limits[resource]):
-                return f"{where} requests.{resource} {request!r} is above its limit {limits[resource]!r}"
+        problem = resources_problem(container.get("resources") or {})
+        if problem is not None:
+            return f"{where} {problem}"
     for volume in pod.get("volumes") or []:
         size = (volume.get("emptyDir") or {}).get("sizeLimit")
         if isinstance(size, str) and not _QUANTITY.match(size):

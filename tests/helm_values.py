@@ -120,27 +120,17 @@ def chart_version(chart_dir: Path) -> str:
 
 
 def resource_problems(values: Any, path: str = "") -> list[str]:
-    """Each `resources` block of Helm values whose requests or limits are not quantities, or whose
-    request is above its limit (as the API server will refuse the pod the chart makes of it;
-    scripts/validate.py), as `path: problem`. For charts the mirror cannot render."""
-    from scripts.validate import quantity_value
+    """Each `resources` block of Helm values the API server would refuse in the pod the chart makes
+    of it (`scripts.validate.resources_problem`), as `path.problem`. For charts the mirror cannot render."""
+    from scripts.validate import resources_problem
 
     found: list[str] = []
     if isinstance(values, Mapping):
         for key, value in values.items():
             where = _join(path, key)
             if key == "resources" and isinstance(value, Mapping):
-                bounds = {bound: value.get(bound) or {} for bound in ("requests", "limits")}
-                for bound, quantities in bounds.items():
-                    for name, quantity in quantities.items():
-                        try:
-                            quantity_value(quantity)
-                        except ValueError:
-                            found.append(f"{where}.{bound}.{name}: {quantity!r} is not a quantity")
-                for name, request in bounds["requests"].items():
-                    limit = bounds["limits"].get(name)
-                    if limit is not None and not found and quantity_value(request) > quantity_value(limit):
-                        found.append(f"{where}.requests.{name}: {request!r} is above its limit {limit!r}")
+                problem = resources_problem(value)
+                found += [f"{where}.{problem}"] if problem else []
             else:
                 found += resource_problems(value, where)
     elif isinstance(values, list):
