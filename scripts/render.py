@@ -34,7 +34,7 @@ from .crdschema import crd_key
 from .harness import REPO, Plan, make_urn
 from .paths import path_segments
 from .upstream import UpstreamUnavailableError, chart_crd_files, chart_dir, helm_binary
-from .validate import Problem, builtin_api_versions, load_documents, validate_objects
+from .validate import Problem, builtin_api_versions, load_documents, references, validate_objects
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "meridian:clusters:KubernetesCluster"
@@ -410,24 +410,59 @@ def validate_all(plan: Plan, rendered: list[Rendered]) -> Iterator[tuple[Rendere
     (`rendered_crds`) before the locked ones; own patches partially (only the fields they set).
     """
     crds = rendered_crds(rendered)
+    owns = own_objects(plan)
+    crossed = _cross_references(rendered, owns)
     for item in rendered:
-        yield (
-            item,
-            validate_objects(
-                item.objects,
-                item.release.kube_version,
-                f"cluster {item.release.cluster}, release {item.release.resource}",
-                # Another release's CRDs on the cluster (cert-manager's, for the Cluster API operator's
-                # Certificate), installed first: the release waits for that add-on (ChartRelease.waits_for).
-                crds=crds.get(item.release.cluster, []),
-            ),
+        at = f"cluster {item.release.cluster}, release {item.release.resource}"
+        problems = validate_objects(
+            item.objects,
+            item.release.kube_version,
+            at,
+            # Another release's CRDs on the cluster (cert-manager's, for the Cluster API operator's
+            # Certificate), installed first: the release waits for that add-on (ChartRelease.waits_for).
+            crds=crds.get(item.release.cluster, []),
         )
-    for own in own_objects(plan):
+        yield item, problems + _problems_of(item.objects, crossed, at)
+    for own in owns:
         at = f"cluster {own.cluster}, Meridian's own objects"
         served = crds.get(own.cluster, [])
         problems = validate_objects(own.objects, own.kube_version, at, crds=served)
         problems += validate_objects(own.patches, own.kube_version, at, partial=True, crds=served)
-        yield own, problems
+        yield own, problems + _problems_of(own.objects, crossed, at)
+
+
+def _cross_references(rendered: list[Rendered], owns: list[OwnObjects]) -> dict[int, list[str]]:
+    """`validate.references` over each cluster's objects, rendered and own: problems by object identity.
+
+    A rendered object without a namespace is in its release's (Helm installs it there).
+    """
+    clusters: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for item in rendered:
+        for document in item.objects:
+            metadata = document.get("metadata") or {}
+            if "namespace" not in metadata and document.get("kind") not in CLUSTER_SCOPED:
+                metadata = {**metadata, "namespace": item.release.namespace}
+            clusters.setdefault(item.release.cluster, []).append((document, {**document, "metadata": metadata}))
+    for own in owns:
+        clusters.setdefault(own.cluster, []).extend((document, document) for document in own.objects)
+    found: dict[int, list[str]] = {}
+    for pairs in clusters.values():
+        for index, message in references(view for _, view in pairs):
+            found.setdefault(id(pairs[index][0]), []).append(message)
+    return found
+
+
+def _problems_of(documents: list[dict[str, Any]], crossed: dict[int, list[str]], where: str) -> list[Problem]:
+    return [
+        Problem(
+            where,
+            f"{document.get('apiVersion')}/{document.get('kind')}",
+            str((document.get("metadata") or {}).get("name", "?")),
+            message,
+        )
+        for document in documents
+        for message in crossed.get(id(document), [])
+    ]
 
 
 def manifest_name(rendered: Rendered) -> str:

@@ -365,6 +365,8 @@ def pod_references(document: dict[str, Any]) -> str | None:
 #: apimachinery pkg/util/validation IsValidPortName (an IANA service name): 1 to 15 of a-z, 0-9
 #: and single inner hyphens, with at least one letter.
 _PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+#: apimachinery pkg/util/validation IsDNS1123Label: at most 63 of a-z, 0-9 and inner hyphens.
+_DNS_LABEL = re.compile(r"^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 #: apimachinery pkg/api/resource quantity.go (ParseQuantity): a decimal number, then a binary
 #: (Ki..Ei) or decimal (n, u, m, k, M..E) suffix or a decimal exponent.
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
@@ -410,8 +412,7 @@ _ENUMS: dict[tuple[str, ...], frozenset[str]] = {
     # Empty: Equal, and every effect (pkg/apis/core/validation ValidateTolerations).
     ("tolerations", "operator"): frozenset({"Exists", "Equal", ""}),
     ("tolerations", "effect"): frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute", ""}),
-    # A pod's; a container's own (a sidecar's) is Always only; a Job's pods OnFailure or Never
-    # (pkg/apis/batch/validation).
+    # A pod's (narrower for workloads: `enum_values`); a container's own (a sidecar's) is Always only.
     ("spec", "restartPolicy"): frozenset({"Always", "OnFailure", "Never"}),
     ("initContainers", "restartPolicy"): frozenset({"Always"}),
 }
@@ -428,6 +429,10 @@ def enum_values(document: dict[str, Any]) -> str | None:
     if document.get("kind") not in _ENUM_KINDS:
         return None
     job = document.get("kind") in ("Job", "CronJob")
+    # A Deployment's, StatefulSet's, DaemonSet's or ReplicaSet's pods restart Always only
+    # (pkg/apis/apps/validation ValidatePodTemplateSpecForReplicaSet, ValidateDaemonSetSpec,
+    # ValidateStatefulSetSpec: "Unsupported value"); a Job's OnFailure or Never.
+    restart = _JOB_RESTART if job else frozenset({"Always"}) if document.get("kind") in _SELECTING else None
 
     def walk(value: Any, keys: tuple[str, ...]) -> str | None:
         if isinstance(value, dict):
@@ -443,8 +448,8 @@ def enum_values(document: dict[str, Any]) -> str | None:
                     return found
             return None
         allowed = _ENUMS.get(keys[-2:]) or _ENUMS.get(keys[-1:]) if keys else None
-        if keys[-2:] == ("spec", "restartPolicy") and job:
-            allowed = _JOB_RESTART
+        if keys[-2:] == ("spec", "restartPolicy") and restart is not None:
+            allowed = restart
         if allowed is not None and isinstance(value, str) and value not in allowed:
             return f"{'.'.join(keys)}: {value!r} is none of {', '.join(v or repr(v) for v in sorted(allowed))}"
         return None
@@ -508,7 +513,19 @@ def value_rules(document: dict[str, Any]) -> str | None:
     body = document.get("spec") or {}
     kind = document.get("kind")
     if kind == "Service":
-        named += [("spec.ports targetPort", port.get("targetPort")) for port in body.get("ports") or []]
+        ports = body.get("ports") or []
+        named += [("spec.ports targetPort", port.get("targetPort")) for port in ports]
+        # pkg/apis/core/validation ValidateService: with more than one port each has a name, a
+        # DNS label, unique; no port number twice for one protocol.
+        names = [port.get("name") for port in ports]
+        for name in names:
+            if (len(ports) > 1 or name) and not _DNS_LABEL.match(str(name or "")):
+                return f"spec.ports name {name!r}: not a DNS label (required with more than one port)"
+        if len(set(names)) != len(names):
+            return f"spec.ports: a name used twice ({sorted(str(n) for n in set(names) if names.count(n) > 1)})"
+        bound = [(port.get("port"), port.get("protocol", "TCP")) for port in ports]
+        if len(set(bound)) != len(bound):
+            return "spec.ports: a port number twice for one protocol"
     if kind == "NetworkPolicy":
         for direction in ("ingress", "egress"):
             for rule in body.get(direction) or []:
@@ -589,3 +606,201 @@ def port_clash(document: dict[str, Any]) -> str | None:
                 return f"containers: port {bound[0]}/{bound[1]} declared twice ({seen[bound]}, {where}): one bind fails"
             seen[bound] = where
     return None
+
+
+def _namespace(document: Mapping[str, Any]) -> str:
+    return str((document.get("metadata") or {}).get("namespace") or "default")
+
+
+def _pod_templates(documents: list[dict[str, Any]]) -> list[tuple[str, dict[str, str], dict[str, Any]]]:
+    """Each workload's namespace, pod labels and pod spec (a bare Pod's own labels)."""
+    found = []
+    for document in documents:
+        spec = _pod_spec(document)
+        if spec is None:
+            continue
+        path = _POD_SPEC_PATHS[str(document.get("kind"))]
+        holder: Any = document
+        for field in path[:-1]:
+            holder = holder.get(field) or {}
+        labels = (holder.get("metadata") or {}).get("labels") or {}
+        found.append((_namespace(document), labels, spec))
+    return found
+
+
+def _container_ports(spec: Mapping[str, Any]) -> set[str]:
+    return {
+        str(port["name"])
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        for port in container.get("ports") or []
+        if port.get("name")
+    }
+
+
+def _in_namespaces(selector: Mapping[str, Any] | None, own: str, namespace: str) -> bool:
+    """Whether a monitor's `namespaceSelector` (`any`, `matchNames`; its own namespace when empty) takes `namespace`."""
+    selector = selector or {}
+    if selector.get("any"):
+        return True
+    return namespace in (selector.get("matchNames") or [own])
+
+
+def runtime_objects(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the cluster's controllers make at run time from these objects, as far as monitors and Services name it.
+
+    * The API server's own Service, `default/kubernetes`, labelled `component: apiserver`,
+      `provider: kubernetes`, port `https` (k8s.io/kubernetes pkg/controlplane/controller
+      kubernetesservice).
+    * The kubelets' Service a Prometheus Operator with `--kubelet-service=<namespace>/<name>`
+      keeps (labels `k8s-app`/`app.kubernetes.io/name: kubelet`, ports `https-metrics` 10250,
+      `http-metrics` 10255, `cadvisor` 4194: prometheus-operator pkg/kubelet controller).
+    * A CloudNativePG Cluster's instance pods, labelled `cnpg.io/cluster: <name>`, with the
+      exporter's port `metrics` (9187) beside `postgresql` (cloudnative-pg pkg/specs pods.go,
+      pkg/management/url: PostgresMetricsPort).
+    """
+    made: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {"ports": [{"name": "https", "port": 443}]},
+        }
+    ]
+    for _, _, spec in _pod_templates(documents):
+        for container in spec.get("containers") or []:
+            for argument in container.get("args") or []:
+                if isinstance(argument, str) and argument.startswith("--kubelet-service="):
+                    namespace, _, name = argument.partition("=")[2].partition("/")
+                    made.append(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Service",
+                            "metadata": {
+                                "name": name,
+                                "namespace": namespace,
+                                "labels": {"k8s-app": "kubelet", "app.kubernetes.io/name": "kubelet"},
+                            },
+                            "spec": {
+                                "ports": [
+                                    {"name": "https-metrics", "port": 10250},
+                                    {"name": "http-metrics", "port": 10255},
+                                    {"name": "cadvisor", "port": 4194},
+                                ]
+                            },
+                        }
+                    )
+    for document in documents:
+        if document.get("kind") == "Cluster" and str(document.get("apiVersion")).startswith("postgresql.cnpg.io/"):
+            metadata = document.get("metadata") or {}
+            ports = [{"name": "postgresql", "containerPort": 5432}, {"name": "metrics", "containerPort": 9187}]
+            made.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"{metadata.get('name')}-1",
+                        "namespace": _namespace(document),
+                        "labels": {"cnpg.io/cluster": str(metadata.get("name"))},
+                    },
+                    "spec": {"containers": [{"name": "postgres", "ports": ports}]},
+                }
+            )
+    return made
+
+
+def references(documents: Iterable[dict[str, Any]]) -> list[tuple[int, str]]:
+    """What the objects of one cluster name in each other, which no server checks: (the object's index, problem).
+
+    The API server takes any name in these fields; the mistake shows only as traffic or metrics
+    that never arrive.
+
+    * An Ingress backend names a Service of the cluster's objects in its own namespace, and one
+      of that Service's ports by number or by name (k8s.io/api networking/v1
+      IngressServiceBackend: "port of the referenced service"; a controller without the Service
+      or the port answers 503).
+    * A Service's named `targetPort` is a port name of the pods it selects, where the cluster's
+      objects hold pods it selects (the EndpointSlice controller leaves a pod without that name
+      out: k8s.io/kubernetes pkg/api/v1/pod FindPort).
+    * A ServiceMonitor selects Services and a PodMonitor pods, of the objects or of what the
+      cluster makes from them (`runtime_objects`), and each endpoint's `port` names a port of
+      them (prometheus-operator: a target per matching port only; nothing is scraped otherwise).
+    """
+    documents = list(documents)
+    present = [*documents, *runtime_objects(documents)]
+    services = [d for d in present if d.get("kind") == "Service" and str(d.get("apiVersion")) == "v1"]
+    templates = _pod_templates(present)
+    problems: list[tuple[int, str]] = []
+    for index, document in enumerate(documents):
+        kind, body, namespace = document.get("kind"), document.get("spec") or {}, _namespace(document)
+        if kind == "Ingress":
+            backends = [("spec.defaultBackend", body.get("defaultBackend") or {})]
+            for rule in body.get("rules") or []:
+                backends += [
+                    (f"spec.rules {rule.get('host', '*')}{path.get('path', '')}", path.get("backend") or {})
+                    for path in (rule.get("http") or {}).get("paths") or []
+                ]
+            for where, backend in backends:
+                service = backend.get("service")
+                if not service:
+                    continue
+                target = [
+                    s for s in services
+                    if (s.get("metadata") or {}).get("name") == service.get("name") and _namespace(s) == namespace
+                ]  # fmt: skip
+                if not target:
+                    problems.append(
+                        (index, f"{where}: no Service {namespace}/{service.get('name')} among the cluster's objects")
+                    )
+                    continue
+                port = service.get("port") or {}
+                offered = (target[0].get("spec") or {}).get("ports") or []
+                if not any(
+                    p.get("port") == port.get("number") or (port.get("name") and p.get("name") == port.get("name"))
+                    for p in offered
+                ):
+                    wanted = port.get("name") or port.get("number")
+                    problems.append(
+                        (index, f"{where}: Service {namespace}/{service.get('name')} has no port {wanted!r}")
+                    )
+        if kind == "Service" and body.get("selector"):
+            pods = [
+                spec
+                for ns, labels, spec in templates
+                if ns == namespace and selects({"matchLabels": body["selector"]}, labels)
+            ]
+            for port in body.get("ports") or []:
+                target = port.get("targetPort")
+                if pods and isinstance(target, str) and not any(target in _container_ports(spec) for spec in pods):
+                    problems.append(
+                        (index, f"spec.ports {port.get('name', '')}: targetPort {target!r} names no port of its pods")
+                    )
+        if kind in ("ServiceMonitor", "PodMonitor"):
+            selector, namespaces = body.get("selector") or {}, body.get("namespaceSelector")
+            if kind == "ServiceMonitor":
+                offered = [
+                    {str(p.get("name")) for p in (s.get("spec") or {}).get("ports") or []}
+                    for s in services
+                    if _in_namespaces(namespaces, namespace, _namespace(s))
+                    and selects(selector, (s.get("metadata") or {}).get("labels") or {})
+                ]
+                endpoints = body.get("endpoints") or []
+            else:
+                offered = [
+                    _container_ports(spec)
+                    for ns, labels, spec in templates
+                    if _in_namespaces(namespaces, namespace, ns) and selects(selector, labels)
+                ]
+                endpoints = body.get("podMetricsEndpoints") or []
+            if not offered:
+                problems.append(
+                    (index, f"selects no {'Service' if kind == 'ServiceMonitor' else 'pod'}: nothing is scraped")
+                )
+            for endpoint in endpoints:
+                port = endpoint.get("port")
+                if offered and isinstance(port, str) and not any(port in names for names in offered):
+                    problems.append((index, f"endpoint port {port!r} is no port name of what it selects"))
+    return problems

@@ -91,6 +91,22 @@ def test_every_other_cluster_remote_writes_to_the_central_endpoint(bundled_plan:
     assert stack_values(plan, "burst")["defaultRules"] == {"create": False}
 
 
+def test_add_ons_are_monitored_where_their_charts_run(bundled_plan: Callable[[str], Plan]) -> None:
+    # The ingress add-on installs cert-manager alone on a Cluster API management cluster that
+    # publishes nothing (ingress.publishes), so the collector monitors no Traefik there: such a
+    # ServiceMonitor would select no Service (validate.references, over every bundled stack).
+    plan = bundled_plan("destine-extremes")
+    monitors = {r["name"] for r in plan.by_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")}
+    assert {
+        "extremes-bologna-monitor-cert-manager",
+        "postproc-monitor-cert-manager",
+        "postproc-monitor-traefik",
+    } <= monitors
+    assert "extremes-bologna-monitor-traefik" not in monitors
+    releases = {r["name"] for r in plan.by_type(RELEASE)}
+    assert "extremes-bologna-traefik" not in releases and "postproc-traefik" in releases
+
+
 def test_the_central_cluster_ships_in_cluster_like_every_other(bundled_plan: Callable[[str], Plan]) -> None:
     plan = bundled_plan("eo4eu")
     spec = stack_values(plan, "core")["prometheus"]["prometheusSpec"]

@@ -40,7 +40,7 @@ from scripts.render import (
     validate_all,
 )
 from scripts.upstream import chart_dir, chart_reference
-from scripts.validate import _QUANTITY, quantity_value, selects, validate_objects
+from scripts.validate import _QUANTITY, quantity_value, references, selects, validate_objects
 
 BUNDLED = bundled_stacks()
 #: Kinds each locked chart must render with the bundled stacks' values (read from the charts' templates):
@@ -138,6 +138,16 @@ def test_meridians_own_objects_validate(stack: str) -> None:
     assert [(item.cluster, [str(p) for p in problems]) for item, problems in own if problems] == []
 
 
+@pytest.mark.parametrize("stack", BUNDLED)
+def test_what_each_clusters_objects_name_in_each_other_exists(stack: str) -> None:
+    # validate.references over each cluster's rendered and own objects: every Ingress reaches a
+    # Service port, every monitor selects something with its port (destine-extremes' Cluster API
+    # management cluster once had a Traefik monitor where no Traefik runs).
+    plan, renders = rendered(stack)
+    problems = [str(p) for item, found in validate_all(plan, renders) for p in found]
+    assert problems == []
+
+
 def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
     # buildspace's ClusterIssuer, and the push endpoints' Issuer, are served by the CRDs cert-manager's
     # release renders on the same cluster (crds.enabled); without that release nothing serves them.
@@ -146,9 +156,14 @@ def test_own_custom_resources_need_the_crds_their_cluster_installs() -> None:
     problems = [str(p) for item, found in validate_all(plan, others) for p in found]
     # (The central stack's Middleware is served by Traefik's crds/, which the locked chart ships.)
     assert sorted(problems) == [
-        f"cluster processing, Meridian's own objects: cert-manager.io/v1/{kind}: "
-        "no schema: not a Kubernetes 1.34.0 kind and no locked CRD serves it"
-        for kind in ("ClusterIssuer letsencrypt-production", "Issuer meridian-push-ca")
+        *(
+            f"cluster processing, Meridian's own objects: cert-manager.io/v1/{kind}: "
+            "no schema: not a Kubernetes 1.34.0 kind and no locked CRD serves it"
+            for kind in ("ClusterIssuer letsencrypt-production", "Issuer meridian-push-ca")
+        ),
+        # And the collector's monitor of cert-manager finds no Service to scrape (validate.references).
+        "cluster processing, Meridian's own objects: monitoring.coreos.com/v1/ServiceMonitor cert-manager: "
+        "selects no Service: nothing is scraped",
     ]
 
 
@@ -321,6 +336,8 @@ def broken_pod(change: str) -> dict[str, Any]:
         pod["initContainers"] = [{"name": "s", "image": "example.org/s:1", "restartPolicy": "OnFailure"}]
     elif change == "size limit":
         pod["volumes"][0]["emptyDir"] = {"sizeLimit": "20 GiB"}
+    elif change == "pod restart":
+        pod["restartPolicy"] = "OnFailure"
     elif change == "request above limit":
         container["resources"] = {"requests": {"cpu": "250", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
     else:
@@ -348,6 +365,7 @@ def broken_pod(change: str) -> dict[str, Any]:
         ("protocol", "spec.template.spec.containers.ports.protocol: 'tcp' is none of SCTP, TCP, UDP"),
         ("toleration", "spec.template.spec.tolerations.operator: 'In' is none of '', Equal, Exists"),
         ("sidecar restart", "spec.template.spec.initContainers.restartPolicy: 'OnFailure' is none of Always"),
+        ("pod restart", "spec.template.spec.restartPolicy: 'OnFailure' is none of Always"),
     ],
 )
 def test_what_a_pod_names_inside_itself_exists(change: str, words: str) -> None:
@@ -409,6 +427,143 @@ def test_a_jobs_pods_restart_on_failure_or_never_and_a_service_has_a_known_type(
         "spec.template.spec.restartPolicy: 'Always' is none of Never, OnFailure",
         "spec.type: 'Cluster' is none of ClusterIP, ExternalName, LoadBalancer, NodePort",
     ]
+
+
+@pytest.mark.parametrize(
+    ("ports", "words"),
+    [
+        ([{"port": 80}, {"name": "metrics", "port": 9090}], "spec.ports name None: not a DNS label"),
+        ([{"name": "HTTP", "port": 80}], "spec.ports name 'HTTP': not a DNS label"),
+        ([{"name": "web", "port": 80}, {"name": "web", "port": 81}], "spec.ports: a name used twice (['web'])"),
+        ([{"name": "a", "port": 80}, {"name": "b", "port": 80}], "spec.ports: a port number twice for one protocol"),
+    ],
+)
+def test_a_services_ports_are_named_as_the_api_server_requires(ports: list[dict[str, Any]], words: str) -> None:
+    # pkg/apis/core/validation ValidateService: names required with more than one port, DNS labels,
+    # unique; one port number once per protocol (80/TCP beside 80/UDP is fine).
+    service: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}}
+    fine = [{"port": 80}], [{"name": "dns", "port": 53}, {"name": "dns-udp", "port": 53, "protocol": "UDP"}]
+    for ok in fine:
+        assert validate_objects([{**service, "spec": {"ports": ok}}], "v1.34.0", "fine") == []
+    (problem,) = validate_objects([{**service, "spec": {"ports": ports}}], "v1.34.0", "broken")
+    assert problem.message == words + (" (required with more than one port)" if "DNS label" in words else "")
+
+
+def _service(
+    name: str, namespace: str, labels: dict[str, str], ports: list[dict[str, Any]], **spec: Any
+) -> dict[str, Any]:
+    metadata = {"name": name, "namespace": namespace, "labels": labels}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": {"ports": ports, **spec}}
+
+
+def _monitor(name: str, labels: dict[str, str], namespace: str, ports: list[str]) -> dict[str, Any]:
+    """A ServiceMonitor in `monitoring` of the Services labelled `labels` in `namespace`."""
+    spec = {"selector": {"matchLabels": labels}, "namespaceSelector": {"matchNames": [namespace]}}
+    metadata = {"name": name, "namespace": "monitoring"}
+    endpoints = [{"port": port} for port in ports]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata,
+        "spec": {**spec, "endpoints": endpoints},
+    }
+
+
+def _cluster_objects() -> list[dict[str, Any]]:
+    """A workload, its Service, an Ingress and monitors naming them, and what the cluster makes at run time."""
+    deployment = workload()
+    deployment["metadata"]["namespace"] = "apps"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service = _service("w", "apps", {"app": "w"}, [{"name": "web", "port": 80, "targetPort": "http"}], selector=labels)
+    backend = {"service": {"name": "w", "port": {"name": "web"}}}
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "w", "namespace": "apps"},
+        "spec": {"rules": [{"host": "w.example.org", "http": {"paths": [{"path": "/", "backend": backend}]}}]},
+    }
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "w", "namespace": "monitoring"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "w"}},
+            "namespaceSelector": {"matchNames": ["apps"]},
+            "endpoints": [{"port": "web"}],
+        },
+    }
+    pods = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "w", "namespace": "apps"},
+        "spec": {"selector": {"matchLabels": labels}, "podMetricsEndpoints": [{"port": "http"}]},
+    }
+    # The API server's own Service, the kubelets' (the operator's --kubelet-service) and a
+    # CloudNativePG Cluster's instance pods: monitors may select them though no object here is them.
+    apiserver = _monitor("apiserver", {"component": "apiserver", "provider": "kubernetes"}, "default", ["https"])
+    operator = workload()
+    operator["metadata"] = {"name": "operator", "namespace": "monitoring"}
+    operator["spec"]["template"]["spec"]["containers"][0]["args"] = ["--kubelet-service=kube-system/k-kubelet"]
+    kubelet = _monitor("kubelet", {"k8s-app": "kubelet"}, "kube-system", ["https-metrics", "cadvisor"])
+    database = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "db", "namespace": "apps"},
+    }
+    instances = {
+        **pods,
+        "metadata": {"name": "db", "namespace": "apps"},
+        "spec": {"selector": {"matchLabels": {"cnpg.io/cluster": "db"}}, "podMetricsEndpoints": [{"port": "metrics"}]},
+    }
+    return [deployment, service, ingress, monitor, pods, apiserver, operator, kubelet, database, instances]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("ingress service", (2, "spec.rules w.example.org/: no Service apps/x among the cluster's objects")),
+        ("ingress port name", (2, "spec.rules w.example.org/: Service apps/w has no port 'http'")),
+        ("ingress port number", (2, "spec.rules w.example.org/: Service apps/w has no port 8080")),
+        ("ingress namespace", (2, "spec.rules w.example.org/: no Service other/w among the cluster's objects")),
+        ("target port", (1, "spec.ports web: targetPort 'metrics' names no port of its pods")),
+        ("monitor port", (3, "endpoint port 'http' is no port name of what it selects")),
+        ("monitor namespace", (3, "selects no Service: nothing is scraped")),
+        ("pod monitor", (4, "selects no pod: nothing is scraped")),
+        ("no kubelet service", (7, "selects no Service: nothing is scraped")),
+        ("no database", (8, "selects no pod: nothing is scraped")),
+        ("database port", (9, "endpoint port 'exporter' is no port name of what it selects")),
+    ],
+)
+def test_what_a_clusters_objects_name_in_each_other_exists(change: str, words: tuple[int, str]) -> None:
+    """validate.references: Ingress backends, Services' named target ports and monitors' selections and ports."""
+    assert references(_cluster_objects()) == []
+    objects = _cluster_objects()
+    _, service, ingress, monitor, pods, _, operator, _, database, instances = objects
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    if change == "ingress service":
+        backend["name"] = "x"
+    elif change == "ingress port name":
+        backend["port"] = {"name": "http"}
+    elif change == "ingress port number":
+        backend["port"] = {"number": 8080}
+    elif change == "ingress namespace":
+        ingress["metadata"]["namespace"] = "other"
+    elif change == "target port":
+        service["spec"]["ports"][0]["targetPort"] = "metrics"
+    elif change == "monitor port":
+        monitor["spec"]["endpoints"][0]["port"] = "http"
+    elif change == "monitor namespace":
+        del monitor["spec"]["namespaceSelector"]
+    elif change == "pod monitor":
+        pods["spec"]["selector"]["matchLabels"] = {"app": "x"}
+    elif change == "no kubelet service":
+        operator["spec"]["template"]["spec"]["containers"][0]["args"] = []
+    elif change == "no database":
+        objects.remove(database)
+    else:
+        instances["spec"]["podMetricsEndpoints"][0]["port"] = "exporter"
+    # (the object's index in the changed list, its problem)
+    assert references(objects) == [words]
 
 
 def test_bindings_bind_a_role_of_a_kind_they_may_to_known_subjects() -> None:

@@ -34,7 +34,7 @@ cluster's series carry `project`, `site` and `cluster` the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -274,23 +274,37 @@ def collector_release(
     )
 
 
+def _publishes(spec: PlatformSpec, cluster_name: str) -> bool:
+    """Whether the ingress add-on installs Traefik on the cluster (`ingress.publishes`).
+
+    Imported when called: the ingress module imports this one.
+    """
+    from .ingress import publishes
+
+    return publishes(spec, cluster_name)
+
+
 #: ServiceMonitors for add-ons installed before the collector, by add-on key: (name, namespace,
-#: the Service's selector, its metrics port name). Traefik's metrics Service: traefik chart
-#: `metrics.prometheus.service` (port `metrics`); cert-manager's: its chart's `prometheus.enabled`
-#: Service (port `http-metrics`, 9402), cert-manager templates/service.yaml.
-ADDON_MONITORS: dict[str, list[tuple[str, str, dict[str, str], str]]] = {
+#: the Service's selector, its metrics port name, whether the add-on installs that Service's chart
+#: on the cluster). Traefik's metrics Service: traefik chart `metrics.prometheus.service` (port
+#: `metrics`), only where the ingress add-on installs Traefik (`ingress.publishes`: a management
+#: cluster that publishes nothing gets cert-manager alone); cert-manager's: its chart's
+#: `prometheus.enabled` Service (port `http-metrics`, 9402), cert-manager templates/service.yaml.
+ADDON_MONITORS: dict[str, list[tuple[str, str, dict[str, str], str, Callable[[PlatformSpec, str], bool]]]] = {
     "ingress": [
         (
             "traefik",
             "traefik",
             {"app.kubernetes.io/name": "traefik", "app.kubernetes.io/component": "metrics"},
             "metrics",
+            _publishes,
         ),
         (
             "cert-manager",
             "cert-manager",
             {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
             "http-metrics",
+            lambda spec, cluster_name: True,
         ),
     ],
 }
@@ -413,7 +427,9 @@ def collector_objects(
     created["logs"] = install(logs, parent=component, depends_on=logs_needs, namespace=node_agents.metadata.name)
     for key, monitors in ADDON_MONITORS.items():
         if key in context.installed:
-            for name, namespace_name, selector, port in monitors:
+            for name, namespace_name, selector, port, installs in monitors:
+                if not installs(context.spec, cluster_name):
+                    continue
                 created[f"monitor-{name}"] = kubernetes_object(
                     f"{cluster_name}-monitor-{name}",
                     service_monitor(name, namespace_name, selector, port, context.labels),
