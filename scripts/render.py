@@ -439,10 +439,8 @@ def _cross_references(rendered: list[Rendered], owns: list[OwnObjects]) -> dict[
     clusters: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for item in rendered:
         for document in item.objects:
-            metadata = document.get("metadata") or {}
-            if "namespace" not in metadata and document.get("kind") not in CLUSTER_SCOPED:
-                metadata = {**metadata, "namespace": item.release.namespace}
-            clusters.setdefault(item.release.cluster, []).append((document, {**document, "metadata": metadata}))
+            view = in_release_namespace(document, item.release)
+            clusters.setdefault(item.release.cluster, []).append((document, view))
     for own in owns:
         clusters.setdefault(own.cluster, []).extend((document, document) for document in own.objects)
     found: dict[int, list[str]] = {}
@@ -479,6 +477,17 @@ CLUSTER_SCOPED = frozenset(
         "NodeFeatureRule", "NodeFeatureGroup", "ClusterIssuer", "GatewayClass",
     }
 )  # fmt: skip
+
+
+def in_release_namespace(document: dict[str, Any], release: ReleaseRecord) -> dict[str, Any]:
+    """The rendered object with the namespace Helm installs it in: a namespaced object without one is in the release's.
+
+    A shallow copy with its own metadata; `document` is left as it is.
+    """
+    metadata = dict(document.get("metadata") or {})
+    if "namespace" not in metadata and document.get("kind") not in CLUSTER_SCOPED:
+        metadata["namespace"] = release.namespace
+    return {**document, "metadata": metadata}
 
 
 def type_token(document: dict[str, Any]) -> str:
@@ -518,10 +527,8 @@ def as_resources(plan: Plan, rendered: list[Rendered]) -> Plan:
     for item in rendered:
         release = item.release
         for index, document in enumerate(item.objects):
-            document = _for_the_gate(json.loads(json.dumps(document)))
-            metadata = document.setdefault("metadata", {})
-            if "namespace" not in metadata and document.get("kind") not in CLUSTER_SCOPED:
-                metadata["namespace"] = release.namespace
+            document = in_release_namespace(_for_the_gate(json.loads(json.dumps(document))), release)
+            metadata = document["metadata"]
             token = type_token(document)
             name = f"{release.resource}/{metadata.get('namespace', '_')}/{metadata.get('name', index)}"
             resources.append(
