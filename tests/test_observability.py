@@ -24,7 +24,7 @@ import jmespath
 import jsonschema
 import pytest
 import yaml
-from conftest import load_platform, rendered_release
+from conftest import load_platform, rendered_release, revealed_plan
 from helm_values import unknown_keys
 
 from components.addons.central import (
@@ -811,6 +811,20 @@ def test_on_eks_the_metrics_bucket_trusts_prometheus_and_thanos_only(bundled_pla
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == annotation
     # The agent's values survive the central ones merged over them.
     assert values["prometheus"]["agentMode"] is True
+
+
+def test_on_eks_thanos_reads_the_bucket_with_its_web_identity() -> None:
+    """thanos-io/objstore client/factory.go: the file holds `type`, `config` (and `prefix`) only, read
+    strictly (an unknown key is an error), the type matched upper-cased; providers/s3: bucket,
+    endpoint and region, and with no keys the pod's web identity (the annotated account, above)."""
+    plan = revealed_plan("destine-extremes")
+    secret = plan.one(SECRET, "postproc-thanos-objstore")
+    objstore = yaml.safe_load(plan.revealed[secret["urn"]]["stringData"]["objstore.yml"])
+    bucket = plan.one("aws:s3/bucket:Bucket", "postproc-metrics")["inputs"]["bucket"]
+    assert objstore == {
+        "type": "S3",
+        "config": {"bucket": bucket, "endpoint": "s3.eu-central-1.amazonaws.com", "region": "eu-central-1"},
+    }
 
 
 def test_local_days_within_metrics_days() -> None:
