@@ -199,3 +199,19 @@ def test_sources_name_each_address_and_the_site_it_stands_for() -> None:
         ("2001-db8---48", 6, None),
     ]
     assert [s.cidr for s in found[:3]] == ["203.0.113.5/32", "203.0.113.6/32", "192.0.2.0/24"]
+
+
+def test_no_gitops_engine_opens_no_paths(base_platform: dict[str, Any]) -> None:
+    # `gitops: {engine: none}` names no management cluster (components/spec/gitops.py: only an
+    # engine needs one), and an engine whose every other cluster is excluded registers none: no
+    # engine path into any API, and no lookup of a management cluster that is not there.
+    from components.reachability import gitops_sources
+
+    platform = copy.deepcopy(base_platform)
+    platform["clusters"] = {"lab": _rke2(), "ml": _eks()}
+    platform["gitops"] = {"engine": "none"}
+    spec = parse_platform(platform, "test")
+    assert [gitops_sources(spec, name) for name in ("lab", "ml")] == [[], []]
+    platform["gitops"] = {"engine": "fleet", "management_cluster": "lab", "exclude": ["ml"]}
+    spec = parse_platform(platform, "test")
+    assert [gitops_sources(spec, name) for name in ("lab", "ml")] == [[], []]
