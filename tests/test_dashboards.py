@@ -26,6 +26,7 @@ from components.addons.dashboards import (
     SIDECAR_LABEL,
     concrete,
     dashboard_configmaps,
+    dashboard_json,
     dashboard_specs,
     dashboards,
     panel_queries,
@@ -395,3 +396,16 @@ def test_configmaps_validate_against_the_kubernetes_schema() -> None:
     for bad in (broken, misspelt):
         with pytest.raises(kubernetes_validate.ValidationError):
             kubernetes_validate.validate(bad, KUBE_VERSION, strict=True)
+
+
+def test_a_dashboard_over_a_configmaps_size_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A ConfigMap holds at most 1 MiB of data (Kubernetes docs, "ConfigMaps"; the API server refuses
+    # a larger one): every dashboard fits, and one that did not would be refused before any plan.
+    assert dashboards_module.CONFIGMAP_MAX_BYTES == 1_048_576
+    sizes = {uid: len(dashboard_json(model).encode()) for uid, model in dashboards().items()}
+    assert max(sizes.values()) < dashboards_module.CONFIGMAP_MAX_BYTES
+    uid = next(iter(sizes))
+    monkeypatch.setattr(dashboards_module, "CONFIGMAP_MAX_BYTES", sizes[uid] - 1)
+    with pytest.raises(ValueError) as refused:
+        dashboard_configmaps("monitoring", LABELS)
+    assert str(refused.value) == f"dashboard {uid} is {sizes[uid]} bytes, over a ConfigMap's {sizes[uid] - 1}"

@@ -24,10 +24,14 @@ import jmespath
 import jsonschema
 import pytest
 import yaml
-from conftest import load_platform, rendered_release, revealed_plan
+from conftest import examples, load_platform, rendered_release, revealed_plan
 from helm_values import unknown_keys
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.addons.central import (
+    _literal,
+    _quoted_list,
     alertmanager_config,
     grafana_ini,
     htpasswd,
@@ -105,6 +109,28 @@ def test_add_ons_are_monitored_where_their_charts_run(bundled_plan: Callable[[st
     assert "extremes-bologna-monitor-traefik" not in monitors
     releases = {r["name"] for r in plan.by_type(RELEASE)}
     assert "extremes-bologna-traefik" not in releases and "postproc-traefik" in releases
+
+
+def test_a_central_cluster_delivered_by_gitops_installs_its_collector_directly(
+    plan_of: Callable[..., Plan],
+) -> None:
+    # The central stack's collector carries its login's names and waits on the central releases,
+    # which are direct (central.py), so it is installed directly even where the cluster's other
+    # add-ons come from the GitOps engine (Fleet HelmOps: the GPU Operator, Traefik).
+    platform = copy.deepcopy(platform_of("destine-extremes"))
+    central = platform["observability"]["central"]
+    central["cluster"] = "extremes-kajaani"
+    for key in ("grafana_hostname", "metrics_hostname", "logs_hostname"):
+        central[key] = central[key].replace("frankfurt", "kajaani")
+    acme = {"email": "platform@destine-x.eu", "environment": "production"}
+    platform["clusters"]["extremes-kajaani"]["addons"]["ingress"] = {"allowed_sources": ["0.0.0.0/0"], "acme": acme}
+    platform["mlops"]["model_services"]["emulator"]["target"] = {"cpu_percent": 70}
+    plan = plan_of(platform, **{"meridian:hpcBridgeKubeconfig": {"secure": "x"}})
+    assert plan.one(RELEASE, "extremes-kajaani-kube-prometheus-stack")
+    assert plan.one(RELEASE, "extremes-kajaani-alloy")
+    helmops = {r["name"] for r in plan.by_type("kubernetes:fleet.cattle.io/v1alpha1:HelmOp")}
+    assert {"extremes-kajaani-gpu-operator-helmop", "extremes-kajaani-traefik-helmop"} <= helmops
+    assert not {"extremes-kajaani-kube-prometheus-stack-helmop", "extremes-kajaani-alloy-helmop"} & helmops
 
 
 def test_the_central_cluster_ships_in_cluster_like_every_other(bundled_plan: Callable[[str], Plan]) -> None:
@@ -577,6 +603,16 @@ def test_grafana_roles_follow_the_spec(bundled_plan: Callable[[str], Plan]) -> N
     assert jmespath.search(path, {"preferred_username": "grace"}) == "Admin"
     assert jmespath.search(path, {"preferred_username": "ada"}) == "Admin"
     assert jmespath.search(path, {"preferred_username": "mallory"}) == ""
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.text())
+def test_every_name_is_one_jmespath_literal_of_itself(name: str) -> None:
+    # Whatever a name holds (quotes, backslashes, backticks: a group's DN, a domain account), the
+    # role mapping's literal of it is that name (central._literal: a JSON literal, read alike by
+    # every JMESPath lexer; a raw string's backslashes are not).
+    assert jmespath.search(_literal(name), {}) == name
+    assert jmespath.search(f"contains({_quoted_list([name, name + 'x'])}, user)", {"user": name}) is True
 
 
 # -- spec -------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ nothing itself (its ServiceMonitor selector matches no monitor).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -180,12 +181,19 @@ def receiver_secret_refs(observability: ObservabilitySpec) -> dict[str, str]:
 
 
 def _quoted_list(values: list[str]) -> str:
-    # JMESPath raw string literals: a quote or backslash inside is escaped with a backslash.
     return "[" + ", ".join(_literal(value) for value in values) + "]"
 
 
 def _literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    r"""`value` as a JMESPath JSON literal: its JSON string between backticks, a backtick in it escaped.
+
+    Not a raw string literal (`'...'`): implementations read backslashes in those differently
+    (jmespath/go-jmespath lexer.go unescapes only a quote, later lexers a backslash too), so a
+    name with a backslash (an LDAP group's DN) would match or not by the library Grafana is
+    built with. Every lexer reads a JSON literal the same way: up to the first unescaped
+    backtick, `\`` made a backtick, the rest JSON (jmespath specification, "Literal Expressions").
+    """
+    return "`" + json.dumps(value).replace("`", "\\`") + "`"
 
 
 def role_attribute_path(login: AuthenticatorSpec) -> str:
