@@ -31,8 +31,6 @@ from .base import AddonContext
 class ObjectStore:
     """Where one purpose's objects live, and how its clients reach it."""
 
-    #: "s3" (AWS's, or the site's S3-compatible endpoint) or "swift".
-    kind: str
     #: The bucket's or container's name.
     name: pulumi.Output[str]
     region: str
@@ -48,6 +46,11 @@ class ObjectStore:
     endpoint: str | None = None
     access_key_ref: str | None = None
     secret_key_ref: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """`swift` for a Swift container (reached through Keystone), else `s3` (AWS's, or a site's S3 endpoint)."""
+        return "swift" if self.auth_url is not None else "s3"
 
 
 #: S3 bucket names are 3 to 63 characters (Amazon S3 user guide, "Bucket naming rules"); Swift's
@@ -160,7 +163,7 @@ def object_store(
             policy=bucket.arn.apply(lambda arn: json.dumps(bucket_policy(arn))),
             opts=on_site,
         )
-        return ObjectStore("s3", bucket.bucket, site.spec.aws.region, [policy], role_arn=role.arn)
+        return ObjectStore(bucket.bucket, site.spec.aws.region, [policy], role_arn=role.arn)
     import pulumi_openstack as openstack
 
     settings = site.spec.openstack
@@ -171,7 +174,6 @@ def object_store(
         assert s3 is not None, "the spec requires the site's object_storage for S3 clients"
         # pragma: no mutate end
         return ObjectStore(
-            "s3",
             container.name,
             s3.region,
             [container],
@@ -184,7 +186,6 @@ def object_store(
     assert credential is not None, "the spec requires the central site's cluster_credential on OpenStack"
     # pragma: no mutate end
     return ObjectStore(
-        "swift",
         container.name,
         settings.region,
         [container],
