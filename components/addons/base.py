@@ -225,7 +225,9 @@ def kubernetes_object(
         fields = {key: value for key, value in document.items() if key not in ("apiVersion", "kind")}
         return k8s.apiextensions.CustomResource(resource, api_version=api_version, kind=kind, **fields, opts=opts)
     module = importlib.import_module(f"pulumi_kubernetes.{SDK_GROUPS[group]}.{version}")
-    snake = {_snake(key): value for key, value in document.items() if key not in ("apiVersion", "kind")}
+    # `apiVersion` and `kind` go too: each class sets its own whatever it is given (pulumi_kubernetes
+    # core/v1/ConfigMap.py `_internal_init`, as every typed class).
+    snake = {_snake(key): value for key, value in document.items()}
     cls: Any = getattr(module, kind)
     created: pulumi.CustomResource = cls(resource, **snake, opts=opts)
     return created
