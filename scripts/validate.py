@@ -431,7 +431,8 @@ def enum_values(document: dict[str, Any]) -> str | None:
     job = document.get("kind") in ("Job", "CronJob")
     # A Deployment's, StatefulSet's, DaemonSet's or ReplicaSet's pods restart Always only
     # (pkg/apis/apps/validation ValidatePodTemplateSpecForReplicaSet, ValidateDaemonSetSpec,
-    # ValidateStatefulSetSpec: "Unsupported value"); a Job's OnFailure or Never.
+    # ValidateStatefulSetSpec: "Unsupported value"); a Job's OnFailure or Never
+    # (pkg/apis/batch/validation).
     restart = _JOB_RESTART if job else frozenset({"Always"}) if document.get("kind") in _SELECTING else None
 
     def walk(value: Any, keys: tuple[str, ...]) -> str | None:
